@@ -1,0 +1,350 @@
+//! [`Client`]: the typed HTTP client of the REST API. Its errors carry the server's error code
+//! and message, so callers can show them as they are or branch on the code.
+
+use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::types::*;
+use crate::{REASON_HEADER, REQUEST_ID_HEADER};
+use reqwest::{Method, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// Builds a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base: String,
+    token: Option<String>,
+    timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// The bearer token sent with every request.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        let token = token.into();
+        self.token = (!token.trim().is_empty()).then(|| token.trim().to_owned());
+        self
+    }
+
+    /// The time allowed for one whole request (30 s by default).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn build(self) -> Result<Client, ApiError> {
+        let base = self.base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Usage(format!(
+                "invalid server URL '{base}': expected http://HOST:PORT or https://HOST:PORT"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|err| ApiError::Usage(format!("cannot build the HTTP client: {err}")))?;
+        Ok(Client {
+            base,
+            token: self.token,
+            http,
+        })
+    }
+}
+
+/// The typed client of Slipway's REST API.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// Starts building a client for the server at `base` (for example `http://127.0.0.1:8080`).
+    pub fn builder(base: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            base: base.into(),
+            token: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A client for `base` with `token`.
+    pub fn new(base: impl Into<String>, token: Option<String>) -> Result<Self, ApiError> {
+        let mut builder = Self::builder(base);
+        if let Some(token) = token {
+            builder = builder.token(token);
+        }
+        builder.build()
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ApiError> {
+        let response = request.send().await.map_err(|source| ApiError::Transport {
+            url: self.base.clone(),
+            source,
+        })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => ApiError::Server {
+                status,
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => ApiError::Server {
+                status,
+                code: ErrorCode::from_status(status),
+                message: format!(
+                    "HTTP {status}{}",
+                    request_id
+                        .map(|id| format!(" (request {id})"))
+                        .unwrap_or_default()
+                ),
+            },
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+        let response = self.send(request).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ApiError::Transport {
+                url: self.base.clone(),
+                source,
+            })?;
+        serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode(err.to_string()))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    async fn get_query<T: DeserializeOwned, Q: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        query: &Q,
+    ) -> Result<T, ApiError> {
+        self.json(self.request(Method::GET, path).query(query))
+            .await
+    }
+
+    async fn write<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        reason: Option<&str>,
+    ) -> Result<T, ApiError> {
+        let mut request = self.request(method, path).json(body);
+        if let Some(reason) = reason {
+            request = request.header(REASON_HEADER, reason);
+        }
+        self.json(request).await
+    }
+
+    // ------------------------------------------------------------ health and identity
+
+    /// `GET /healthz`.
+    pub async fn health(&self) -> Result<Health, ApiError> {
+        self.get("/healthz").await
+    }
+
+    /// `GET /readyz`.
+    pub async fn ready(&self) -> Result<Health, ApiError> {
+        self.get("/readyz").await
+    }
+
+    /// `GET /api/v1/whoami`: the caller's name and role.
+    pub async fn whoami(&self) -> Result<Identity, ApiError> {
+        self.get("/api/v1/whoami").await
+    }
+
+    // ------------------------------------------------------------ experiments
+
+    pub async fn create_experiment(
+        &self,
+        request: &CreateExperiment,
+    ) -> Result<Experiment, ApiError> {
+        self.write(Method::POST, "/api/v1/experiments", request, None)
+            .await
+    }
+
+    /// Gets an experiment by id (all digits) or by name.
+    pub async fn get_experiment(&self, id_or_name: &str) -> Result<Experiment, ApiError> {
+        self.get(&format!("/api/v1/experiments/{}", encode(id_or_name)))
+            .await
+    }
+
+    pub async fn list_experiments(&self, page: &PageRequest) -> Result<Page<Experiment>, ApiError> {
+        self.get_query("/api/v1/experiments", page).await
+    }
+
+    // ------------------------------------------------------------ runs
+
+    pub async fn create_run(&self, request: &CreateRun) -> Result<Run, ApiError> {
+        self.write(Method::POST, "/api/v1/runs", request, None)
+            .await
+    }
+
+    pub async fn get_run(&self, id: i64) -> Result<RunDetail, ApiError> {
+        self.get(&format!("/api/v1/runs/{id}")).await
+    }
+
+    pub async fn update_run(&self, id: i64, request: &UpdateRun) -> Result<Run, ApiError> {
+        self.write(Method::PATCH, &format!("/api/v1/runs/{id}"), request, None)
+            .await
+    }
+
+    pub async fn search_runs(&self, request: &SearchRuns) -> Result<Page<Run>, ApiError> {
+        self.write(Method::POST, "/api/v1/runs/search", request, None)
+            .await
+    }
+
+    pub async fn log_batch(
+        &self,
+        run_id: i64,
+        batch: &LogBatch,
+    ) -> Result<LogBatchResult, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/runs/{run_id}/log-batch"),
+            batch,
+            None,
+        )
+        .await
+    }
+
+    pub async fn metric_history(
+        &self,
+        run_id: i64,
+        query: &MetricHistoryQuery,
+    ) -> Result<MetricHistory, ApiError> {
+        self.get_query(&format!("/api/v1/runs/{run_id}/metrics"), query)
+            .await
+    }
+
+    // ------------------------------------------------------------ artifacts
+
+    pub async fn list_artifacts(&self, run_id: i64) -> Result<Vec<Artifact>, ApiError> {
+        self.get(&format!("/api/v1/runs/{run_id}/artifacts")).await
+    }
+
+    /// Uploads `bytes` as the run's artifact at relative `path`.
+    pub async fn upload_artifact(
+        &self,
+        run_id: i64,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Artifact, ApiError> {
+        let request = self
+            .request(
+                Method::PUT,
+                &format!("/api/v1/runs/{run_id}/artifacts/{}", encode_path(path)),
+            )
+            .header("content-type", "application/octet-stream")
+            .body(bytes);
+        self.json(request).await
+    }
+
+    pub async fn download_artifact(&self, run_id: i64, path: &str) -> Result<Vec<u8>, ApiError> {
+        let request = self.request(
+            Method::GET,
+            &format!("/api/v1/runs/{run_id}/artifacts/{}", encode_path(path)),
+        );
+        let response = self.send(request).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ApiError::Transport {
+                url: self.base.clone(),
+                source,
+            })?;
+        Ok(bytes.to_vec())
+    }
+
+    // ------------------------------------------------------------ tokens and audit
+
+    pub async fn create_token(
+        &self,
+        request: &CreateToken,
+        reason: Option<&str>,
+    ) -> Result<CreatedToken, ApiError> {
+        self.write(Method::POST, "/api/v1/tokens", request, reason)
+            .await
+    }
+
+    pub async fn list_tokens(&self) -> Result<Vec<Token>, ApiError> {
+        self.get("/api/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, name: &str, reason: Option<&str>) -> Result<Token, ApiError> {
+        let mut request = self.request(Method::DELETE, &format!("/api/v1/tokens/{}", encode(name)));
+        if let Some(reason) = reason {
+            request = request.header(REASON_HEADER, reason);
+        }
+        self.json(request).await
+    }
+
+    pub async fn list_audit(&self, page: &PageRequest) -> Result<Page<AuditEvent>, ApiError> {
+        self.get_query("/api/v1/audit", page).await
+    }
+}
+
+/// Percent-encodes one path segment.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Percent-encodes each segment of a relative path, keeping the slashes.
+fn encode_path(path: &str) -> String {
+    path.split('/').map(encode).collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_segments_and_keeps_slashes() {
+        assert_eq!(encode("my run"), "my%20run");
+        assert_eq!(encode_path("plots/roc curve.png"), "plots/roc%20curve.png");
+        assert_eq!(encode_path("../x"), "../x");
+    }
+
+    #[test]
+    fn refuses_a_url_without_scheme() {
+        let err = Client::builder("localhost:8080").build().unwrap_err();
+        assert!(err.to_string().contains("invalid server URL"));
+    }
+}

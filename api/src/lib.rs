@@ -1,0 +1,21 @@
+//! Slipway's wire contract, shared by every part: the request and response types of the REST
+//! API under `/api/v1`, the one error body, and [`Client`], the typed HTTP client used by the
+//! CLI, the worker and the terminal client.
+//!
+//! Times on the wire are RFC 3339 strings in UTC. Lists are paginated with `limit` and an
+//! opaque `page_token`; a response carries `next_page_token` while more remain.
+
+mod client;
+mod error;
+pub mod types;
+
+pub use client::{Client, ClientBuilder};
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use types::*;
+
+/// The header that carries the reason for a change; it is written to the audit log.
+pub const REASON_HEADER: &str = "x-slipway-reason";
+/// The header that names each request; the server echoes or assigns it.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// The default server address.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8080";

@@ -1,0 +1,27 @@
+//! Slipway's database schema, as sea-orm migrations.
+//!
+//! The server applies these at start; `cargo run -p migration -- status` (or `up`, `down`, …)
+//! runs them on their own against `DATABASE_URL`. Every statement is built with sea-query, so
+//! the same migrations run on SQLite and PostgreSQL. Times are stored as integer milliseconds
+//! since the Unix epoch (UTC): portable, compact, and ordered correctly on every backend.
+
+pub use sea_orm_migration::prelude::*;
+
+mod helpers;
+mod m20261129_000001_tracking;
+mod m20261129_000002_registry;
+mod m20261129_000003_operations;
+
+/// The ordered list of Slipway's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261129_000001_tracking::Migration),
+            Box::new(m20261129_000002_registry::Migration),
+            Box::new(m20261129_000003_operations::Migration),
+        ]
+    }
+}

@@ -1,0 +1,373 @@
+//! What each command does.
+
+use super::output::{self, OutputFormat, Table};
+use super::{Cli, Command, ExperimentsCommand, RunsCommand, TokenCommand};
+use crate::config::{Config, DEFAULT_DATA_DIR, LogFormat, ServerArgs};
+use anyhow::Context;
+use slipway_api::{Client, CreateExperiment, CreateToken, PageRequest, Run, SearchRuns};
+use std::path::PathBuf;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Up(args) => serve(args, true).await,
+        Command::Server(args) => serve(args, false).await,
+        Command::Experiments(command) => experiments(&cli, command).await,
+        Command::Runs(command) => runs(&cli, command).await,
+        Command::Token(command) => tokens(&cli, command).await,
+        Command::Audit { limit } => audit(&cli, *limit).await,
+        Command::Whoami => {
+            let identity = client(&cli)?.whoami().await?;
+            match cli.output {
+                OutputFormat::Json => output::json(&identity),
+                OutputFormat::Text => {
+                    println!("{} ({})", identity.name, identity.role);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
+    let config = Config::resolve(args)?;
+    init_logging(&config);
+    let token_path = config.admin_token_path();
+    crate::serve::run(config, |started| {
+        println!("slipway listening on http://{}", started.addr);
+        let state = if started.admin_token_created {
+            "written to"
+        } else {
+            "kept in"
+        };
+        println!("admin token {state} {}", token_path.display());
+        if up {
+            println!(
+                "try: SLIPWAY_SERVER=http://{} slipway runs list",
+                started.addr
+            );
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// The admin token of the local data dir, when the server is on this machine.
+fn local_admin_token(server: &str) -> Option<String> {
+    let host = server
+        .split("://")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .rsplit_once(':')
+        .map_or(server, |(host, _)| host);
+    let local = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    if !local {
+        return None;
+    }
+    let dir = std::env::var_os("SLIPWAY_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    std::fs::read_to_string(dir.join("admin-token"))
+        .ok()
+        .map(|token| token.trim().to_owned())
+}
+
+fn client(cli: &Cli) -> anyhow::Result<Client> {
+    let token = cli.token.clone().or_else(|| local_admin_token(&cli.server));
+    Ok(Client::new(&cli.server, token)?)
+}
+
+async fn experiments(cli: &Cli, command: &ExperimentsCommand) -> anyhow::Result<()> {
+    let client = client(cli)?;
+    match command {
+        ExperimentsCommand::List { limit, page_token } => {
+            let page = client
+                .list_experiments(&PageRequest {
+                    limit: Some(*limit),
+                    page_token: page_token.clone(),
+                })
+                .await?;
+            if cli.output == OutputFormat::Json {
+                return output::json(&page);
+            }
+            let mut table = Table::new(&["ID", "NAME", "CREATED", "DESCRIPTION"]);
+            for e in &page.items {
+                table.row(vec![
+                    e.id.to_string(),
+                    e.name.clone(),
+                    output::time(&e.created_at),
+                    e.description.clone().unwrap_or_default(),
+                ]);
+            }
+            table.print();
+            print_next_page(page.next_page_token.as_deref());
+            Ok(())
+        }
+        ExperimentsCommand::Create { name, description } => {
+            let experiment = client
+                .create_experiment(&CreateExperiment {
+                    name: name.clone(),
+                    description: description.clone(),
+                })
+                .await?;
+            match cli.output {
+                OutputFormat::Json => output::json(&experiment),
+                OutputFormat::Text => {
+                    println!("created experiment {} ({})", experiment.id, experiment.name);
+                    Ok(())
+                }
+            }
+        }
+        ExperimentsCommand::Show { id_or_name } => {
+            let experiment = client.get_experiment(id_or_name).await?;
+            match cli.output {
+                OutputFormat::Json => output::json(&experiment),
+                OutputFormat::Text => {
+                    println!("id:          {}", experiment.id);
+                    println!("name:        {}", experiment.name);
+                    println!("created:     {}", output::time(&experiment.created_at));
+                    if let Some(description) = &experiment.description {
+                        println!("description: {description}");
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+fn print_next_page(token: Option<&str>) {
+    if let Some(token) = token {
+        println!("(more: --page-token {token})");
+    }
+}
+
+async fn experiment_ids(client: &Client, experiment: Option<&String>) -> anyhow::Result<Vec<i64>> {
+    match experiment {
+        None => Ok(Vec::new()),
+        Some(id_or_name) => Ok(vec![client.get_experiment(id_or_name).await?.id]),
+    }
+}
+
+fn print_runs(runs: &[Run]) {
+    let mut table = Table::new(&["ID", "EXPERIMENT", "NAME", "STATUS", "STARTED", "METRICS"]);
+    for run in runs {
+        let metrics: Vec<String> = run
+            .metrics
+            .iter()
+            .take(4)
+            .map(|(key, value)| format!("{key}={value:.4}"))
+            .collect();
+        table.row(vec![
+            run.id.to_string(),
+            run.experiment_id.to_string(),
+            run.name.clone(),
+            run.status.to_string(),
+            output::time(&run.start_time),
+            metrics.join(" "),
+        ]);
+    }
+    table.print();
+}
+
+async fn runs(cli: &Cli, command: &RunsCommand) -> anyhow::Result<()> {
+    let client = client(cli)?;
+    let (filter, order_by, experiment, limit, page_token) = match command {
+        RunsCommand::Show { id } => return show_run(cli, &client, *id).await,
+        RunsCommand::List {
+            experiment,
+            limit,
+            page_token,
+        } => (None, Vec::new(), experiment, limit, page_token),
+        RunsCommand::Search {
+            filter,
+            order_by,
+            experiment,
+            limit,
+            page_token,
+        } => (
+            Some(filter.clone()),
+            order_by.clone(),
+            experiment,
+            limit,
+            page_token,
+        ),
+    };
+    let request = SearchRuns {
+        experiment_ids: experiment_ids(&client, experiment.as_ref()).await?,
+        filter,
+        order_by,
+        limit: Some(*limit),
+        page_token: page_token.clone(),
+    };
+    let page = client.search_runs(&request).await?;
+    if cli.output == OutputFormat::Json {
+        return output::json(&page);
+    }
+    print_runs(&page.items);
+    print_next_page(page.next_page_token.as_deref());
+    Ok(())
+}
+
+async fn show_run(cli: &Cli, client: &Client, id: i64) -> anyhow::Result<()> {
+    let run = client.get_run(id).await?;
+    if cli.output == OutputFormat::Json {
+        return output::json(&run);
+    }
+    let r = &run.run;
+    println!(
+        "run {} ({}) in experiment {}",
+        r.id, r.name, r.experiment_id
+    );
+    println!("status:  {}", r.status);
+    println!("started: {}", output::time(&r.start_time));
+    if let Some(end) = &r.end_time {
+        println!("ended:   {}", output::time(end));
+    }
+    println!("by:      {}", r.created_by);
+    let sections = [("params", &run.params), ("tags", &run.tags)];
+    for (title, values) in sections {
+        if !values.is_empty() {
+            println!("\n{title}:");
+            for (key, value) in values {
+                println!("  {key} = {value}");
+            }
+        }
+    }
+    if !r.metrics.is_empty() {
+        println!("\nmetrics (latest):");
+        for (key, value) in &r.metrics {
+            println!("  {key} = {value}");
+        }
+    }
+    if !run.artifacts.is_empty() {
+        println!("\nartifacts:");
+        let mut table = Table::new(&["  PATH", "SIZE", "SHA256"]);
+        for artifact in &run.artifacts {
+            table.row(vec![
+                format!("  {}", artifact.path),
+                artifact.size.to_string(),
+                artifact.digest.clone(),
+            ]);
+        }
+        table.print();
+    }
+    Ok(())
+}
+
+async fn tokens(cli: &Cli, command: &TokenCommand) -> anyhow::Result<()> {
+    let client = client(cli)?;
+    match command {
+        TokenCommand::Create { name, role, reason } => {
+            let created = client
+                .create_token(
+                    &CreateToken {
+                        name: name.clone(),
+                        role: *role,
+                    },
+                    reason.as_deref(),
+                )
+                .await?;
+            match cli.output {
+                OutputFormat::Json => output::json(&created),
+                OutputFormat::Text => {
+                    eprintln!(
+                        "created token '{}' with role {}; keep the secret below, it is not shown again:",
+                        created.token.name, created.token.role
+                    );
+                    println!("{}", created.secret);
+                    Ok(())
+                }
+            }
+        }
+        TokenCommand::List => {
+            let tokens = client.list_tokens().await?;
+            if cli.output == OutputFormat::Json {
+                return output::json(&tokens);
+            }
+            let mut table = Table::new(&["NAME", "ROLE", "CREATED", "LAST USED", "STATE"]);
+            for token in &tokens {
+                table.row(vec![
+                    token.name.clone(),
+                    token.role.to_string(),
+                    output::time(&token.created_at),
+                    token
+                        .last_used_at
+                        .as_ref()
+                        .map(output::time)
+                        .unwrap_or_default(),
+                    if token.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                    .to_owned(),
+                ]);
+            }
+            table.print();
+            Ok(())
+        }
+        TokenCommand::Revoke { name, reason } => {
+            let token = client
+                .revoke_token(name, reason.as_deref())
+                .await
+                .with_context(|| format!("cannot revoke token '{name}'"))?;
+            match cli.output {
+                OutputFormat::Json => output::json(&token),
+                OutputFormat::Text => {
+                    println!("revoked token '{}'", token.name);
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn audit(cli: &Cli, limit: u32) -> anyhow::Result<()> {
+    let page = client(cli)?
+        .list_audit(&PageRequest {
+            limit: Some(limit),
+            page_token: None,
+        })
+        .await?;
+    if cli.output == OutputFormat::Json {
+        return output::json(&page);
+    }
+    let mut table = Table::new(&["TIME", "ACTOR", "ACTION", "TARGET", "REASON"]);
+    for event in &page.items {
+        table.row(vec![
+            output::time(&event.at),
+            event.actor.clone(),
+            event.action.clone(),
+            format!("{} {}", event.target_kind, event.target_id),
+            event.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_servers_get_the_local_admin_token() {
+        // Without a token file this is None either way; a remote host never reads the file.
+        assert_eq!(local_admin_token("https://models.example.com:443"), None);
+    }
+}

@@ -1,0 +1,149 @@
+//! The `slipway` command line: the server commands and the resource commands that talk to a
+//! server through the typed `api` client.
+
+mod commands;
+mod output;
+
+use crate::config::ServerArgs;
+use clap::{Parser, Subcommand};
+pub use commands::run;
+pub use output::OutputFormat;
+
+/// Slipway takes machine-learning models from the lab to production and keeps them healthy.
+///
+/// Start everything locally with `slipway up`, then use the resource commands from another
+/// terminal: they find the server at --server and, on this machine, the admin token that `up`
+/// wrote to the data dir.
+#[derive(Debug, Parser)]
+#[command(
+    name = "slipway",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// The server to talk to.
+    #[arg(long, global = true, env = "SLIPWAY_SERVER", default_value = slipway_api::DEFAULT_SERVER, value_name = "URL")]
+    pub server: String,
+    /// The bearer token (default: the admin token in the local data dir, for a local server).
+    #[arg(
+        long,
+        global = true,
+        env = "SLIPWAY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+    /// How to print results.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything on this machine: the server on SQLite in the data dir.
+    ///
+    /// Prints the URL and where the admin token was written. Stop it with Ctrl-C.
+    Up(ServerArgs),
+    /// Run the server (the control plane and API) only.
+    Server(ServerArgs),
+    /// Create, list and inspect experiments.
+    #[command(subcommand, alias = "experiment")]
+    Experiments(ExperimentsCommand),
+    /// List, search and inspect runs.
+    #[command(subcommand, alias = "run")]
+    Runs(RunsCommand),
+    /// Manage access tokens (admin).
+    #[command(subcommand, alias = "tokens")]
+    Token(TokenCommand),
+    /// Show the audit log: who changed what, when and why.
+    Audit {
+        /// How many events to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show who the token belongs to and its role.
+    Whoami,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentsCommand {
+    /// List experiments.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue from a previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Create an experiment.
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Show one experiment, by id or name.
+    Show { id_or_name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs of this experiment (id or name).
+        #[arg(long)]
+        experiment: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Search runs with a filter, for example
+    /// "metrics.acc > 0.9 and (params.lr = '0.01' or tags.team = 'vision')".
+    ///
+    /// Fields: metrics.KEY (latest value), params.KEY, tags.KEY, and the attributes id, name,
+    /// status, start_time, end_time, experiment, created_by. Operators: = != < <= > >= LIKE
+    /// ILIKE IN (...) IS NULL, with AND, OR, NOT and parentheses.
+    Search {
+        /// The filter expression (empty matches every run).
+        #[arg(default_value = "")]
+        filter: String,
+        /// Order keys such as "metrics.acc DESC" (repeatable).
+        #[arg(long = "order-by")]
+        order_by: Vec<String>,
+        /// Only runs of this experiment (id or name).
+        #[arg(long)]
+        experiment: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Show one run: params, tags, latest metrics and artifacts (with their sha256).
+    Show { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// viewer, engineer, admin or worker.
+        #[arg(long)]
+        role: slipway_api::Role,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token; it stops working at once.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}

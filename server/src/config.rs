@@ -1,0 +1,248 @@
+//! Server configuration: built-in defaults, then a TOML file, then `SLIPWAY_*` environment
+//! variables, then command-line flags — each later source wins.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = ".slipway";
+/// The default listen address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// The server's flags, shared by `slipway server` and `slipway up`. Each also reads its
+/// `SLIPWAY_*` environment variable; a flag given on the command line wins over it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServerArgs {
+    /// A TOML configuration file (keys as in the README's configuration reference).
+    #[arg(long, env = "SLIPWAY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the database, artifacts and admin token live.
+    #[arg(long, env = "SLIPWAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(long, env = "SLIPWAY_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// The database URL (default: SQLite in the data dir).
+    #[arg(long, env = "SLIPWAY_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "SLIPWAY_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Log filter, for example `info` or `slipway_server=debug` (RUST_LOG syntax).
+    #[arg(long, env = "SLIPWAY_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Largest request body accepted, in bytes (artifact uploads have their own limit).
+    #[arg(long, env = "SLIPWAY_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Largest artifact accepted, in bytes.
+    #[arg(long, env = "SLIPWAY_MAX_ARTIFACT_BYTES", value_name = "BYTES")]
+    pub max_artifact_bytes: Option<u64>,
+    /// Let requests without a token read (never write): for a local demo only.
+    #[arg(long, env = "SLIPWAY_ANONYMOUS_READ", value_name = "BOOL")]
+    pub anonymous_read: Option<bool>,
+    /// Seconds to let in-flight requests finish after a shutdown signal.
+    #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The configuration file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    addr: Option<String>,
+    database_url: Option<String>,
+    #[serde(default)]
+    log: FileLog,
+    #[serde(default)]
+    limits: FileLimits,
+    #[serde(default)]
+    auth: FileAuth,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    format: Option<LogFormat>,
+    level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_body_bytes: Option<usize>,
+    max_artifact_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAuth {
+    anonymous_read: Option<bool>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub addr: SocketAddr,
+    pub database_url: String,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub max_body_bytes: usize,
+    pub max_artifact_bytes: u64,
+    pub anonymous_read: bool,
+    pub shutdown_grace_secs: u64,
+}
+
+/// Why the configuration could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("addr: expected HOST:PORT such as 127.0.0.1:8080, got '{0}'")]
+    Addr(String),
+}
+
+impl Config {
+    /// Resolves the configuration from `args` (flags and environment) over the file they name.
+    pub fn resolve(args: &ServerArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let addr_text = args
+            .addr
+            .clone()
+            .or(file.addr)
+            .unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let addr = parse_addr(&addr_text)?;
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| crate::db::default_url(&data_dir));
+        Ok(Self {
+            data_dir,
+            addr,
+            database_url,
+            log_format: args.log_format.or(file.log.format).unwrap_or_default(),
+            log_level: args
+                .log_level
+                .clone()
+                .or(file.log.level)
+                .unwrap_or_else(|| "info".to_owned()),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.limits.max_body_bytes)
+                .unwrap_or(16 * 1024 * 1024),
+            max_artifact_bytes: args
+                .max_artifact_bytes
+                .or(file.limits.max_artifact_bytes)
+                .unwrap_or(1024 * 1024 * 1024),
+            anonymous_read: args
+                .anonymous_read
+                .or(file.auth.anonymous_read)
+                .unwrap_or(false),
+            shutdown_grace_secs: args
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(30),
+        })
+    }
+
+    /// Where the admin token is written on first start.
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin-token")
+    }
+
+    /// Where artifacts are stored.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.data_dir.join("artifacts")
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::Parse {
+        path: path.to_owned(),
+        message: err.to_string(),
+    })
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ConfigError::Addr(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "addr = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/from-file\"\n[auth]\nanonymous_read = true\n[limits]\nmax_body_bytes = 1024"
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(file.path().to_owned()),
+            addr: Some("127.0.0.1:9100".into()),
+            ..ServerArgs::default()
+        };
+        let config = Config::resolve(&args).unwrap();
+        assert_eq!(config.addr.port(), 9100);
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/from-file"));
+        assert!(config.anonymous_read);
+        assert_eq!(config.max_body_bytes, 1024);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert!(config.database_url.contains("/tmp/from-file/slipway.db"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_addresses_are_named() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "adr = \"x\"").unwrap();
+        let args = ServerArgs {
+            config: Some(file.path().to_owned()),
+            ..ServerArgs::default()
+        };
+        let err = Config::resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("adr"), "{err}");
+        let args = ServerArgs {
+            addr: Some("nonsense".into()),
+            ..ServerArgs::default()
+        };
+        let err = Config::resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("HOST:PORT"), "{err}");
+    }
+}

@@ -1,0 +1,119 @@
+//! Operations: workers, jobs with their logs, and cron schedules.
+//!
+//! Times are integer milliseconds since the Unix epoch (UTC); JSON documents are stored as text.
+
+pub mod worker {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "workers")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub version: String,
+        pub cpu_cores: i32,
+        pub cuda_devices: i32,
+        #[sea_orm(column_type = "Text")]
+        pub labels: String,
+        pub concurrency: i32,
+        pub state: String,
+        pub registered_at: i64,
+        pub last_heartbeat_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod schedule {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedules")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub cron: String,
+        pub timezone: String,
+        #[sea_orm(column_type = "Text")]
+        pub template: String,
+        pub paused: bool,
+        pub misfire_policy: String,
+        pub overlap_policy: String,
+        pub next_fire_at: Option<i64>,
+        pub last_fire_at: Option<i64>,
+        pub created_by: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kind: String,
+        pub state: String,
+        #[sea_orm(column_type = "Text")]
+        pub spec: String,
+        pub priority: i32,
+        #[sea_orm(column_type = "Text")]
+        pub requirements: String,
+        pub attempts: i32,
+        pub max_attempts: i32,
+        pub worker_id: Option<i64>,
+        pub lease_id: Option<String>,
+        pub lease_expires_at: Option<i64>,
+        #[sea_orm(column_type = "Double")]
+        pub progress: f64,
+        pub progress_message: Option<String>,
+        pub result: Option<String>,
+        pub error: Option<String>,
+        pub cancel_requested: bool,
+        pub parent_id: Option<i64>,
+        pub schedule_id: Option<i64>,
+        pub created_by: String,
+        pub created_at: i64,
+        pub started_at: Option<i64>,
+        pub finished_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod job_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "job_logs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub job_id: i64,
+        pub attempt: i32,
+        pub at: i64,
+        pub level: String,
+        #[sea_orm(column_type = "Text")]
+        pub message: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

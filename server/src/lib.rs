@@ -1,0 +1,20 @@
+//! Slipway's control plane: the HTTP API (axum), persistence (sea-orm over SQLite, portable to
+//! PostgreSQL), authentication and the audit log, experiment tracking, and the `slipway`
+//! command line that drives it all.
+//!
+//! Layers: `http` extracts and maps; the services (`tracking`, `auth`, `audit`) hold the
+//! domain logic and know nothing of HTTP; `entity` and `db` are the storage.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod entity;
+pub mod error;
+pub mod http;
+pub mod page;
+pub mod serve;
+pub mod state;
+pub mod time;
+pub mod tracking;

@@ -1,0 +1,18 @@
+//! The state shared by every request handler.
+
+use crate::auth::TokenService;
+use crate::config::Config;
+use crate::tracking::artifacts::ArtifactStore;
+use crate::tracking::logging::LogWriter;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+/// Everything a handler may need; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub tokens: TokenService,
+    pub log_writer: LogWriter,
+    pub artifacts: ArtifactStore,
+}

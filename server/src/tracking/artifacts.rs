@@ -1,0 +1,262 @@
+//! Artifacts: files stored per run under a relative path, kept content-addressed by SHA-256
+//! in the data dir's `artifacts/` (identical files are stored once). Uploads are streamed to a
+//! temporary file while hashed, then renamed into place, so a partial upload never shows.
+
+use super::runs;
+use crate::audit::{self, Change};
+use crate::entity::tracking::artifact;
+use crate::error::{ServiceError, ServiceResult};
+use crate::time::{from_millis, now_millis};
+use futures_util::{Stream, StreamExt};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use slipway_api::Artifact;
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Longest artifact path.
+const MAX_PATH: usize = 1024;
+
+/// The content-addressed blob directory.
+#[derive(Debug, Clone)]
+pub struct ArtifactStore {
+    root: PathBuf,
+    max_bytes: u64,
+}
+
+/// Checks a run-relative artifact path: no absolute paths, no `..`, no empty or `.` segments.
+pub fn validate_path(path: &str) -> ServiceResult<()> {
+    let refuse = |why: &str| {
+        Err(ServiceError::invalid(format!(
+            "path: '{}' {why}; expected a relative path such as 'model/weights.safetensors'",
+            path.escape_debug()
+        )))
+    };
+    if path.is_empty() {
+        return refuse("is empty");
+    }
+    if path.len() > MAX_PATH {
+        return refuse("is too long");
+    }
+    if path.starts_with('/') || path.starts_with('\\') || path.contains(':') {
+        return refuse("is absolute");
+    }
+    if path.contains('\\') || path.chars().any(char::is_control) {
+        return refuse("holds a backslash or a control character");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return refuse("has an empty segment"),
+            "." | ".." => return refuse("leaves its directory ('.' or '..')"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub fn to_api(row: artifact::Model) -> Artifact {
+    Artifact {
+        path: row.path,
+        digest: row.digest,
+        size: row.size.unsigned_abs(),
+        created_at: from_millis(row.created_at),
+    }
+}
+
+impl ArtifactStore {
+    pub fn new(root: PathBuf, max_bytes: u64) -> Self {
+        Self { root, max_bytes }
+    }
+
+    fn blob_path(&self, digest: &str) -> PathBuf {
+        self.root.join(&digest[..2]).join(digest)
+    }
+
+    /// Streams `body` into the store and returns its digest and size.
+    async fn put<S, B, E>(&self, mut body: S) -> ServiceResult<(String, u64)>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let tmp_dir = self.root.join("tmp");
+        tokio::fs::create_dir_all(&tmp_dir).await?;
+        let tmp = tmp_dir.join(format!("upload-{:016x}", rand::random::<u64>()));
+        let mut file = tokio::fs::File::create(&tmp).await?;
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let result: ServiceResult<()> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|err| {
+                    ServiceError::invalid(format!("the upload was interrupted: {err}"))
+                })?;
+                let bytes = chunk.as_ref();
+                size += bytes.len() as u64;
+                if size > self.max_bytes {
+                    return Err(ServiceError::too_large(format!(
+                        "artifact: larger than the limit of {} bytes",
+                        self.max_bytes
+                    )));
+                }
+                hasher.update(bytes);
+                file.write_all(bytes).await?;
+            }
+            file.sync_all().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(err) = result {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(err);
+        }
+        let digest = hex::encode(hasher.finalize());
+        let target = self.blob_path(&digest);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await?;
+        }
+        tokio::fs::rename(&tmp, &target).await?;
+        Ok((digest, size))
+    }
+
+    /// Stores `body` as the artifact `path` of run `run_id`, replacing an earlier file there.
+    pub async fn upload<S, B, E>(
+        &self,
+        db: &DatabaseConnection,
+        actor: &str,
+        run_id: i64,
+        path: &str,
+        body: S,
+    ) -> ServiceResult<Artifact>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        validate_path(path)?;
+        runs::find(db, run_id).await?;
+        let (digest, size) = self.put(body).await?;
+        let row = artifact::ActiveModel {
+            run_id: Set(run_id),
+            path: Set(path.to_owned()),
+            digest: Set(digest.clone()),
+            size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+            created_at: Set(now_millis()),
+        };
+        let txn = db.begin().await?;
+        artifact::Entity::insert(row.clone())
+            .on_conflict(
+                OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])
+                    .update_columns([
+                        artifact::Column::Digest,
+                        artifact::Column::Size,
+                        artifact::Column::CreatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+        audit::record(
+            &txn,
+            Change {
+                actor,
+                action: "artifact.upload",
+                target_kind: "run",
+                target_id: run_id.to_string(),
+                reason: None,
+                details: Some(serde_json::json!({ "path": path, "digest": digest, "size": size })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(Artifact {
+            path: path.to_owned(),
+            digest,
+            size,
+            created_at: from_millis(*row.created_at.as_ref()),
+        })
+    }
+
+    /// The artifacts of a run, by path.
+    pub async fn list(&self, db: &DatabaseConnection, run_id: i64) -> ServiceResult<Vec<Artifact>> {
+        runs::find(db, run_id).await?;
+        Ok(artifact::Entity::find()
+            .filter(artifact::Column::RunId.eq(run_id))
+            .order_by_asc(artifact::Column::Path)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(to_api)
+            .collect())
+    }
+
+    /// The stored file of artifact `path` of run `run_id`, with its metadata.
+    pub async fn open(
+        &self,
+        db: &DatabaseConnection,
+        run_id: i64,
+        path: &str,
+    ) -> ServiceResult<(Artifact, tokio::fs::File)> {
+        validate_path(path)?;
+        runs::find(db, run_id).await?;
+        let row = artifact::Entity::find_by_id((run_id, path.to_owned()))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::not_found(format!("artifact '{path}' not found on run {run_id}"))
+            })?;
+        let file = tokio::fs::File::open(self.blob_path(&row.digest)).await?;
+        Ok((to_api(row), file))
+    }
+
+    /// The store's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traversal_and_absolute_paths_are_refused() {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "C:\\x",
+            "a\\..\\b",
+            "a\0b",
+        ] {
+            assert!(validate_path(bad).is_err(), "{bad:?} must be refused");
+        }
+        for good in ["model.json", "plots/roc curve.png", "a/b/c.bin", "..hidden"] {
+            assert!(validate_path(good).is_ok(), "{good:?} must be accepted");
+        }
+    }
+
+    #[tokio::test]
+    async fn identical_content_is_stored_once_and_the_limit_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::new(dir.path().to_owned(), 10);
+        let chunks =
+            || futures_util::stream::iter(vec![Ok::<_, std::io::Error>(b"hello".to_vec())]);
+        let (first, size) = store.put(chunks()).await.unwrap();
+        let (second, _) = store.put(chunks()).await.unwrap();
+        assert_eq!(first, second);
+        assert_eq!(size, 5);
+        assert!(store.blob_path(&first).exists());
+        let big = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(vec![0u8; 11])]);
+        assert!(matches!(
+            store.put(big).await,
+            Err(ServiceError::TooLarge(_))
+        ));
+    }
+}

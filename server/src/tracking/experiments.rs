@@ -1,0 +1,165 @@
+//! Experiments: named groups of runs.
+
+use crate::audit::{self, Change};
+use crate::entity::tracking::experiment;
+use crate::error::{ServiceError, ServiceResult, conflict_on_unique};
+use crate::page;
+use crate::time::{from_millis, now_millis};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use slipway_api::{CreateExperiment, Experiment, Page};
+
+/// Longest experiment name.
+const MAX_NAME: usize = 200;
+
+/// Checks an experiment name: not blank, not too long, and not all digits (an all-digit
+/// reference means an id).
+pub fn validate_name(name: &str) -> ServiceResult<()> {
+    if name.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "name: expected a non-empty experiment name",
+        ));
+    }
+    if name.len() > MAX_NAME {
+        return Err(ServiceError::invalid(format!(
+            "name: expected at most {MAX_NAME} bytes, got {}",
+            name.len()
+        )));
+    }
+    if name.chars().all(|c| c.is_ascii_digit()) {
+        return Err(ServiceError::invalid(format!(
+            "name: '{name}' is all digits, which would read as an id; add a letter"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "name: control characters are not allowed",
+        ));
+    }
+    Ok(())
+}
+
+pub fn to_api(row: experiment::Model) -> Experiment {
+    Experiment {
+        id: row.id,
+        name: row.name,
+        description: row.description,
+        created_at: from_millis(row.created_at),
+        updated_at: from_millis(row.updated_at),
+    }
+}
+
+/// Creates an experiment.
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &str,
+    request: &CreateExperiment,
+) -> ServiceResult<Experiment> {
+    validate_name(&request.name)?;
+    let txn = db.begin().await?;
+    let row = insert(&txn, &request.name, request.description.clone())
+        .await
+        .map_err(|err| match err {
+            ServiceError::Database(err) => conflict_on_unique(err, || {
+                format!("an experiment named '{}' already exists", request.name)
+            }),
+            other => other,
+        })?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "experiment.create",
+            target_kind: "experiment",
+            target_id: row.id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "name": row.name })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(to_api(row))
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    name: &str,
+    description: Option<String>,
+) -> ServiceResult<experiment::Model> {
+    let now = now_millis();
+    let row = experiment::ActiveModel {
+        name: Set(name.to_owned()),
+        description: Set(description),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    Ok(row.insert(db).await?)
+}
+
+/// Finds an experiment by id (all digits) or name.
+pub async fn get(db: &impl ConnectionTrait, id_or_name: &str) -> ServiceResult<experiment::Model> {
+    let query = match id_or_name.parse::<i64>() {
+        Ok(id) => experiment::Entity::find_by_id(id),
+        Err(_) => experiment::Entity::find().filter(experiment::Column::Name.eq(id_or_name)),
+    };
+    query
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("experiment '{id_or_name}' not found")))
+}
+
+/// Finds the experiment named `name`, creating it when missing (for runs that name theirs).
+pub async fn get_or_create(
+    db: &impl ConnectionTrait,
+    actor: &str,
+    name: &str,
+) -> ServiceResult<experiment::Model> {
+    validate_name(name)?;
+    if let Some(row) = experiment::Entity::find()
+        .filter(experiment::Column::Name.eq(name))
+        .one(db)
+        .await?
+    {
+        return Ok(row);
+    }
+    let row = insert(db, name, None).await?;
+    audit::record(
+        db,
+        Change {
+            actor,
+            action: "experiment.create",
+            target_kind: "experiment",
+            target_id: row.id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "name": row.name })),
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Experiments in id order.
+pub async fn list(
+    db: &DatabaseConnection,
+    limit: Option<u32>,
+    page_token: Option<&str>,
+) -> ServiceResult<Page<Experiment>> {
+    let limit = page::limit(limit)?;
+    let mut query = experiment::Entity::find().order_by_asc(experiment::Column::Id);
+    if let Some(after) = page::decode_after_id(page_token)? {
+        query = query.filter(experiment::Column::Id.gt(after));
+    }
+    let rows = query.limit(limit + 1).all(db).await?;
+    let more = rows.len() as u64 > limit;
+    let items: Vec<Experiment> = rows.into_iter().take(limit as usize).map(to_api).collect();
+    let next_page_token = more
+        .then(|| items.last().map(|last| page::after_id(last.id)))
+        .flatten();
+    Ok(Page {
+        items,
+        next_page_token,
+    })
+}

@@ -1,0 +1,336 @@
+//! Runs: creation, updates, reading one with everything logged to it, and search.
+
+use super::experiments;
+use super::filter::{compile_filter, compile_order, parse_filter, parse_order};
+use crate::audit::{self, Change};
+use crate::entity::tracking::{artifact, latest_metric, param, run, tag};
+use crate::error::{ServiceError, ServiceResult};
+use crate::page;
+use crate::time::{from_millis, now_millis, to_millis};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use slipway_api::{CreateRun, Page, Run, RunDetail, RunStatus, SearchRuns, UpdateRun};
+use std::collections::{BTreeMap, HashMap};
+
+/// Longest run name.
+const MAX_NAME: usize = 250;
+/// Most order-by keys.
+const MAX_ORDER_KEYS: usize = 5;
+
+fn run_not_found(id: i64) -> ServiceError {
+    ServiceError::not_found(format!("run {id} not found"))
+}
+
+fn status_of(row: &run::Model) -> ServiceResult<RunStatus> {
+    row.status
+        .parse()
+        .map_err(|err: String| ServiceError::internal(err))
+}
+
+fn to_api(row: run::Model, metrics: BTreeMap<String, f64>) -> ServiceResult<Run> {
+    Ok(Run {
+        status: status_of(&row)?,
+        id: row.id,
+        experiment_id: row.experiment_id,
+        name: row.name,
+        start_time: from_millis(row.start_time),
+        end_time: row.end_time.map(from_millis),
+        created_by: row.created_by,
+        metrics,
+    })
+}
+
+fn validate_run_name(name: &str) -> ServiceResult<()> {
+    if name.len() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(format!(
+            "name: expected at most {MAX_NAME} bytes without control characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Finds a run or answers 404 naming it.
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<run::Model> {
+    run::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| run_not_found(id))
+}
+
+/// Creates a run in the experiment given by id, or by name (created when missing).
+pub async fn create(
+    db: &DatabaseConnection,
+    actor: &str,
+    request: &CreateRun,
+) -> ServiceResult<Run> {
+    if let Some(name) = &request.name {
+        validate_run_name(name)?;
+    }
+    super::logging::validate_pairs(
+        "tags",
+        request.tags.iter(),
+        slipway_api::limits::MAX_TAG_VALUE_LENGTH,
+    )?;
+    let txn = db.begin().await?;
+    let experiment = match (&request.experiment_id, &request.experiment) {
+        (Some(id), _) => experiments::get(&txn, &id.to_string()).await?,
+        (None, Some(name)) => experiments::get_or_create(&txn, actor, name).await?,
+        (None, None) => experiments::get_or_create(&txn, actor, "default").await?,
+    };
+    let start_time = request.start_time.map_or_else(now_millis, to_millis);
+    let row = run::ActiveModel {
+        experiment_id: Set(experiment.id),
+        name: Set(request.name.clone().unwrap_or_default()),
+        status: Set(RunStatus::Running.as_str().to_owned()),
+        start_time: Set(start_time),
+        end_time: Set(None),
+        created_by: Set(actor.to_owned()),
+        dataset_digest: Set(request.dataset_digest.clone()),
+        code_version: Set(request.code_version.clone()),
+        job_id: Set(None),
+        seed: Set(request.seed),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    // A run without a name gets one that is easy to say and unique enough to find.
+    let row = if row.name.is_empty() {
+        let mut active = row.into_active_model();
+        let id = *active.id.as_ref();
+        active.name = Set(format!("run-{id}"));
+        active.update(&txn).await?
+    } else {
+        row
+    };
+    if !request.tags.is_empty() {
+        let tags = request.tags.iter().map(|(key, value)| tag::ActiveModel {
+            run_id: Set(row.id),
+            key: Set(key.clone()),
+            value: Set(value.clone()),
+        });
+        tag::Entity::insert_many(tags)
+            .on_conflict(
+                OnConflict::columns([tag::Column::RunId, tag::Column::Key])
+                    .update_column(tag::Column::Value)
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "run.create",
+            target_kind: "run",
+            target_id: row.id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "experiment_id": experiment.id, "name": row.name })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    to_api(row, BTreeMap::new())
+}
+
+/// Changes a run's status, end time or name. Ending a run without an end time stamps now.
+pub async fn update(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    request: &UpdateRun,
+) -> ServiceResult<Run> {
+    if let Some(name) = &request.name {
+        validate_run_name(name)?;
+    }
+    let txn = db.begin().await?;
+    let row = find(&txn, id).await?;
+    let before =
+        serde_json::json!({ "status": row.status, "name": row.name, "end_time": row.end_time });
+    let mut active = row.into_active_model();
+    if let Some(status) = request.status {
+        active.status = Set(status.as_str().to_owned());
+        if status.is_terminal() && request.end_time.is_none() {
+            active.end_time = Set(Some(now_millis()));
+        }
+        if !status.is_terminal() {
+            active.end_time = Set(None);
+        }
+    }
+    if let Some(end_time) = request.end_time {
+        let start = *active.start_time.as_ref();
+        let end = to_millis(end_time);
+        if end < start {
+            return Err(ServiceError::invalid(format!(
+                "end_time: {end_time} is before the run's start_time {}",
+                from_millis(start)
+            )));
+        }
+        active.end_time = Set(Some(end));
+    }
+    if let Some(name) = &request.name {
+        active.name = Set(name.clone());
+    }
+    let row = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "run.update",
+            target_kind: "run",
+            target_id: id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({
+                "before": before,
+                "after": { "status": row.status, "name": row.name, "end_time": row.end_time },
+            })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    let metrics = latest_metrics(db, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    to_api(row, metrics)
+}
+
+/// A run with its params, tags, latest metrics and artifacts.
+pub async fn get(db: &DatabaseConnection, id: i64) -> ServiceResult<RunDetail> {
+    let row = find(db, id).await?;
+    let params = param::Entity::find()
+        .filter(param::Column::RunId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.key, p.value))
+        .collect();
+    let tags = tag::Entity::find()
+        .filter(tag::Column::RunId.eq(id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect();
+    let artifacts = artifact::Entity::find()
+        .filter(artifact::Column::RunId.eq(id))
+        .order_by_asc(artifact::Column::Path)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(super::artifacts::to_api)
+        .collect();
+    let metrics = latest_metrics(db, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    let (dataset_digest, code_version, seed) = (
+        row.dataset_digest.clone(),
+        row.code_version.clone(),
+        row.seed,
+    );
+    Ok(RunDetail {
+        run: to_api(row, metrics)?,
+        params,
+        tags,
+        artifacts,
+        dataset_digest,
+        code_version,
+        seed,
+    })
+}
+
+/// The latest value of each metric of each of `run_ids`.
+async fn latest_metrics(
+    db: &DatabaseConnection,
+    run_ids: &[i64],
+) -> ServiceResult<HashMap<i64, BTreeMap<String, f64>>> {
+    let mut by_run: HashMap<i64, BTreeMap<String, f64>> = HashMap::new();
+    if run_ids.is_empty() {
+        return Ok(by_run);
+    }
+    let rows = latest_metric::Entity::find()
+        .filter(latest_metric::Column::RunId.is_in(run_ids.iter().copied()))
+        .all(db)
+        .await?;
+    for row in rows {
+        by_run
+            .entry(row.run_id)
+            .or_default()
+            .insert(row.key, row.value);
+    }
+    Ok(by_run)
+}
+
+/// Searches runs with a filter, an order and pagination.
+pub async fn search(db: &DatabaseConnection, request: &SearchRuns) -> ServiceResult<Page<Run>> {
+    let limit = page::limit(request.limit)?;
+    let offset = page::decode_offset(request.page_token.as_deref())?;
+    let mut query = run::Entity::find();
+    if !request.experiment_ids.is_empty() {
+        query =
+            query.filter(run::Column::ExperimentId.is_in(request.experiment_ids.iter().copied()));
+    }
+    if let Some(text) = &request.filter {
+        let filter = parse_filter(text)
+            .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?;
+        if let Some(filter) = filter {
+            query = query.filter(compile_filter(&filter));
+        }
+    }
+    if request.order_by.len() > MAX_ORDER_KEYS {
+        return Err(ServiceError::invalid(format!(
+            "order_by: at most {MAX_ORDER_KEYS} keys, got {}",
+            request.order_by.len()
+        )));
+    }
+    for (index, text) in request.order_by.iter().enumerate() {
+        let key = parse_order(text).map_err(|err| {
+            ServiceError::invalid(format!(
+                "order_by[{index}]: invalid order key '{text}' {err}"
+            ))
+        })?;
+        let order = if key.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let mut expressions = compile_order(&key);
+        let value = expressions.pop();
+        // Any leading expression is the "value is missing" flag: always ascending, so runs
+        // without the value come last whatever the direction.
+        for missing in expressions {
+            query = query.order_by(missing, Order::Asc);
+        }
+        if let Some(value) = value {
+            query = query.order_by(value, order);
+        }
+    }
+    if request.order_by.is_empty() {
+        query = query.order_by(Expr::col(run::Column::StartTime), Order::Desc);
+    }
+    let rows = query
+        .order_by(Expr::col(run::Column::Id), Order::Desc)
+        .offset(offset)
+        .limit(limit + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > limit;
+    let rows: Vec<run::Model> = rows.into_iter().take(limit as usize).collect();
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut metrics = latest_metrics(db, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let run_metrics = metrics.remove(&row.id).unwrap_or_default();
+            to_api(row, run_metrics)
+        })
+        .collect::<ServiceResult<Vec<Run>>>()?;
+    Ok(Page {
+        items,
+        next_page_token: more.then(|| page::at_offset(offset + limit)),
+    })
+}
