@@ -69,7 +69,7 @@ fn compile_comparison(comparison: &Comparison) -> Expr {
             let (table, key) = keyed_table(keyed);
             let mut select = Query::select();
             select
-                .expr(Expr::val(1))
+                .expr(Expr::cust("1"))
                 .from(table)
                 .and_where(Expr::col((table, "run_id")).equals((RUNS, "id")))
                 .and_where(Expr::col((table, "key")).eq(key));

@@ -36,3 +36,6 @@ impl FilterError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

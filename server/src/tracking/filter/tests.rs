@@ -1,0 +1,180 @@
+//! Tests of the filter language: the syntax tree, error positions, and the SQL it compiles to.
+
+use super::ast::{Attribute, Comparison, Field, Filter, Op, Operand};
+use super::{compile_filter, compile_order, parse_filter, parse_order};
+use sea_orm::sea_query::{Query, SqliteQueryBuilder, PostgresQueryBuilder, Value};
+
+fn compare(field: Field, op: Op, value: Operand) -> Filter {
+    Filter::Compare(Comparison { field, op, value })
+}
+
+/// The SQL and bound values of `SELECT id FROM runs WHERE <filter>`.
+fn sql(filter: &str) -> (String, Vec<Value>) {
+    let filter = parse_filter(filter).unwrap().unwrap();
+    let mut select = Query::select();
+    select.column("id").from("runs").and_where(compile_filter(&filter));
+    let (sql, values) = select.build(SqliteQueryBuilder);
+    (sql, values.0)
+}
+
+#[test]
+fn parses_the_documented_example_with_precedence() {
+    let filter = parse_filter("metrics.acc > 0.9 and (params.lr = '0.01' or tags.team = 'vision')")
+        .unwrap()
+        .unwrap();
+    let expected = Filter::And(
+        Box::new(compare(Field::Metric("acc".into()), Op::Gt, Operand::Number(0.9))),
+        Box::new(Filter::Or(
+            Box::new(compare(Field::Param("lr".into()), Op::Eq, Operand::Text("0.01".into()))),
+            Box::new(compare(Field::Tag("team".into()), Op::Eq, Operand::Text("vision".into()))),
+        )),
+    );
+    assert_eq!(filter, expected);
+}
+
+#[test]
+fn and_binds_tighter_than_or_and_not_applies_to_one_term() {
+    let filter = parse_filter("not status = 'failed' or name = 'a' and name = 'b'").unwrap().unwrap();
+    let Filter::Or(left, right) = filter else { panic!("OR must be the root") };
+    assert!(matches!(*left, Filter::Not(_)));
+    assert!(matches!(*right, Filter::And(_, _)));
+}
+
+#[test]
+fn reads_every_operator_and_attribute_form() {
+    for text in [
+        "metrics.loss <= 0.5",
+        "metrics.`val loss` >= -1e-3",
+        "metrics.\"val/loss\" != 2",
+        "params.optimizer IN ('adam', 'sgd')",
+        "params.optimizer NOT IN ('adam')",
+        "tags.team LIKE 'vis%'",
+        "tags.team NOT ILIKE 'VIS%'",
+        "tags.note IS NULL",
+        "metrics.f1 IS NOT NULL",
+        "attributes.status = 'finished'",
+        "status <> 'RUNNING'",
+        "start_time > '2026-01-01T00:00:00Z'",
+        "end_time < 1764000000000",
+        "experiment = 'vision'",
+        "experiment IN (1, 2)",
+        "id = 7",
+        "created_by = 'alice'",
+        "NOT (metrics.a > 1 OR metrics.b < 2)",
+    ] {
+        assert!(parse_filter(text).is_ok(), "{text}: {:?}", parse_filter(text));
+    }
+    let status = parse_filter("status = 'finished'").unwrap().unwrap();
+    assert_eq!(
+        status,
+        compare(Field::Attribute(Attribute::Status), Op::Eq, Operand::Text("FINISHED".into()))
+    );
+}
+
+#[test]
+fn empty_filters_match_everything() {
+    assert_eq!(parse_filter("").unwrap(), None);
+    assert_eq!(parse_filter("   ").unwrap(), None);
+}
+
+#[test]
+fn errors_name_the_position_and_what_was_expected() {
+    let cases = [
+        ("metrics.acc >", 14, "expected a value"),
+        ("metrics.acc > 0.9 and", 22, "expected a field"),
+        ("metrics.acc 0.9", 13, "expected an operator"),
+        ("(metrics.acc > 1", 17, "expected ')'"),
+        ("metrics.acc > 1)", 16, "expected AND, OR or the end"),
+        ("foo.bar = 1", 1, "unknown prefix 'foo'"),
+        ("colour = 'red'", 1, "unknown field 'colour'"),
+        ("params.lr = 0.01", 13, "quote the value"),
+        ("metrics.acc = 'high'", 15, "is a number"),
+        ("metrics.acc LIKE 'a%'", 18, "LIKE and ILIKE compare text fields only"),
+        ("status = 'sleeping'", 10, "unknown run status"),
+        ("start_time > 'yesterday'", 14, "RFC 3339"),
+        ("params.x IN 'a'", 13, "'(' to start the IN list"),
+        ("params.x IN ('a' 'b')", 18, "',' or ')'"),
+        ("name IS NULL", 1, "always set"),
+        ("tags.x NOT = 'a'", 12, "LIKE, ILIKE or IN after NOT"),
+    ];
+    for (text, position, expected) in cases {
+        let err = parse_filter(text).expect_err(text);
+        assert_eq!(err.position, position, "{text}: {err}");
+        assert!(err.message.contains(expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn refuses_runaway_nesting_and_length() {
+    let deep = format!("{}metrics.a > 1{}", "(".repeat(100), ")".repeat(100));
+    assert!(parse_filter(&deep).unwrap_err().message.contains("nests deeper"));
+    let long = format!("name = '{}'", "a".repeat(5000));
+    assert!(parse_filter(&long).unwrap_err().message.contains("longer than"));
+}
+
+#[test]
+fn compiles_to_parameterised_exists_subqueries() {
+    let (sql, values) = sql("metrics.acc > 0.9 and params.lr = '0.01'");
+    assert!(sql.contains("EXISTS"), "{sql}");
+    assert!(sql.contains("\"latest_metrics\""), "{sql}");
+    assert!(sql.contains("\"params\""), "{sql}");
+    assert!(!sql.contains("0.9") && !sql.contains("0.01"), "values must be bound: {sql}");
+    assert_eq!(
+        values,
+        vec![
+            Value::from("acc"),
+            Value::from(0.9f64),
+            Value::from("lr"),
+            Value::from("0.01"),
+        ]
+    );
+}
+
+#[test]
+fn injection_attempts_stay_values() {
+    for attack in [
+        "name = 'x'' OR 1=1 --'",
+        "params.lr = '0.01''); DROP TABLE runs; --'",
+        "tags.`team' OR '1'='1` = 'a'",
+        "experiment = 'a'' UNION SELECT secret_hash FROM tokens --'",
+    ] {
+        let (sql, values) = sql(attack);
+        for needle in ["DROP", "OR 1=1", "UNION", "secret_hash", "'1'='1"] {
+            assert!(!sql.contains(needle), "{attack} leaked into SQL: {sql}");
+        }
+        assert!(
+            values.iter().any(|v| format!("{v:?}").contains('\'')),
+            "{attack}: the quote must be inside a bound value: {values:?}"
+        );
+    }
+}
+
+#[test]
+fn experiment_names_compile_to_a_subquery_and_ids_to_the_column() {
+    let (by_name, _) = sql("experiment != 'vision'");
+    assert!(by_name.contains("NOT IN (SELECT"), "{by_name}");
+    let (by_id, values) = sql("experiment IN (3, 4)");
+    assert!(by_id.contains("\"experiment_id\" IN (?, ?)"), "{by_id}");
+    assert_eq!(values, vec![Value::from(3i64), Value::from(4i64)]);
+}
+
+#[test]
+fn the_same_tree_compiles_for_postgres() {
+    let filter = parse_filter("metrics.acc >= 0.5 and tags.t ILIKE 'A%'").unwrap().unwrap();
+    let mut select = Query::select();
+    select.column("id").from("runs").and_where(compile_filter(&filter));
+    let (sql, _) = select.build(PostgresQueryBuilder);
+    assert!(sql.contains("$1") && sql.contains("LOWER"), "{sql}");
+}
+
+#[test]
+fn order_keys_parse_and_put_missing_metrics_last() {
+    let key = parse_order("metrics.acc DESC").unwrap();
+    assert!(key.descending);
+    assert_eq!(compile_order(&key).len(), 2, "a null flag, then the value");
+    let key = parse_order("start_time").unwrap();
+    assert!(!key.descending);
+    assert_eq!(compile_order(&key).len(), 1);
+    let err = parse_order("metrics.acc sideways").unwrap_err();
+    assert_eq!(err.position, 13);
+}
