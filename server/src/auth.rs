@@ -13,7 +13,7 @@ use crate::time::{from_millis, now_millis};
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use sha2::{Digest, Sha256};
 use slipway_api::{CreateToken, CreatedToken, Role, Token};
@@ -165,7 +165,7 @@ impl TokenService {
             last_used_at: Set(None),
             ..Default::default()
         };
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let row = row.insert(&txn).await.map_err(|err| {
             conflict_on_unique(err, || {
                 format!("a token named '{}' already exists", request.name)
@@ -223,7 +223,7 @@ impl TokenService {
         name: &str,
         reason: Option<&str>,
     ) -> ServiceResult<Token> {
-        let txn = self.db.begin().await?;
+        let txn = crate::db::begin_write(&self.db).await?;
         let row = token::Entity::find()
             .filter(token::Column::Name.eq(name))
             .one(&txn)

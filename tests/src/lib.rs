@@ -1,1 +1,196 @@
-//! placeholder during bootstrap
+//! The harness for end-to-end tests and benchmarks: it builds the real `slipway` binary (once
+//! per test process; cargo makes it a no-op when fresh), starts it on `127.0.0.1:0` with a
+//! temporary data dir, learns the chosen port from its first line of output, and hands out
+//! typed API clients. Servers are killed when dropped.
+
+use slipway_api::Client;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The `slipway` binary of the profile this test was built with, built if needed.
+pub fn binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            // target/<profile>/deps/<test> → target/<profile>
+            let profile_dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("the test binary lives in target/<profile>/deps");
+            let release = profile_dir
+                .file_name()
+                .is_some_and(|name| name == "release");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut build = Command::new(cargo);
+            build.args([
+                "build",
+                "--quiet",
+                "-p",
+                "slipway-server",
+                "--bin",
+                "slipway",
+            ]);
+            if release {
+                build.arg("--release");
+            }
+            let target_dir = profile_dir.parent().expect("target dir");
+            build.env("CARGO_TARGET_DIR", target_dir);
+            let status = build
+                .status()
+                .expect("run cargo build for the slipway binary");
+            assert!(status.success(), "building the slipway binary failed");
+            profile_dir.join("slipway")
+        })
+        .clone()
+}
+
+/// A `slipway` command with a clean environment: no inherited `SLIPWAY_*` settings.
+pub fn command() -> Command {
+    let mut command = Command::new(binary());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SLIPWAY_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+/// A running `slipway server`.
+pub struct TestServer {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    /// Keeps a temporary data dir alive for as long as the server.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts a server on a new temporary data dir.
+    pub fn start() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(temp.path(), &[]);
+        server._temp = Some(temp);
+        server
+    }
+
+    /// Starts a server on `data_dir` (which may hold an earlier server's data) with extra flags.
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = command()
+            .arg("server")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start slipway server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("slipway listening on ") {
+                    let _ = sender.send(url.to_owned());
+                }
+            }
+        });
+        let url = receiver
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the server printed its address");
+        Self {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+            _temp: None,
+        }
+    }
+
+    /// The admin token written on first start.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin-token"))
+            .expect("admin-token")
+            .trim()
+            .to_owned()
+    }
+
+    /// A client with the admin token.
+    pub fn admin(&self) -> Client {
+        self.client(Some(self.admin_token()))
+    }
+
+    /// A client with `token` (or none).
+    pub fn client(&self, token: Option<String>) -> Client {
+        Client::new(&self.url, token).expect("client")
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same data dir (after [`Self::kill9`]).
+    pub fn restart(&mut self) {
+        let temp = self._temp.take();
+        let fresh = Self::start_in(&self.data_dir, &[]);
+        // Swap in the new process; the old (dead) one is reaped by its drop.
+        let old = std::mem::replace(self, fresh);
+        self._temp = temp;
+        drop(old);
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit code.
+    pub fn terminate(mut self, timeout: Duration) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Runs the `slipway` CLI against this server with the admin token; returns
+    /// (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        self.cli_as(Some(&self.admin_token()), args)
+    }
+
+    /// Runs the `slipway` CLI against this server with `token`.
+    pub fn cli_as(&self, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+        let mut command = command();
+        command.args(["--server", &self.url]).args(args);
+        if let Some(token) = token {
+            command.env("SLIPWAY_TOKEN", token);
+        }
+        // Never pick up an admin token from a data dir in the working directory.
+        command.env("SLIPWAY_DATA_DIR", self.data_dir.join("no-such-dir"));
+        let output = command.output().expect("run slipway");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -11,7 +11,6 @@ use futures_util::{Stream, StreamExt};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use slipway_api::Artifact;
@@ -146,7 +145,7 @@ impl ArtifactStore {
             size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
             created_at: Set(now_millis()),
         };
-        let txn = db.begin().await?;
+        let txn = crate::db::begin_write(db).await?;
         artifact::Entity::insert(row.clone())
             .on_conflict(
                 OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])

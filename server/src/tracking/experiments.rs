@@ -7,7 +7,7 @@ use crate::page;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use slipway_api::{CreateExperiment, Experiment, Page};
 
@@ -58,7 +58,7 @@ pub async fn create(
     request: &CreateExperiment,
 ) -> ServiceResult<Experiment> {
     validate_name(&request.name)?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let row = insert(&txn, &request.name, request.description.clone())
         .await
         .map_err(|err| match err {

@@ -11,7 +11,7 @@
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{now_millis, to_millis};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use slipway_api::limits::{
     MAX_KEY_LENGTH, MAX_METRICS_PER_BATCH, MAX_PARAM_VALUE_LENGTH, MAX_PARAMS_PER_BATCH,
     MAX_TAG_VALUE_LENGTH, MAX_TAGS_PER_BATCH,
@@ -248,7 +248,7 @@ async fn write_group(
     db: &DatabaseConnection,
     batches: &[&ValidBatch],
 ) -> Result<Vec<ServiceResult<LogBatchResult>>, sea_orm::DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let run_ids: HashSet<i64> = batches.iter().map(|batch| batch.run_id).collect();
     let existing = existing_runs(&txn, &run_ids).await?;
     let mut outcomes = Vec::with_capacity(batches.len());

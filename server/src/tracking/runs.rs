@@ -10,7 +10,7 @@ use crate::time::{from_millis, now_millis, to_millis};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
 };
 use slipway_api::{CreateRun, Page, Run, RunDetail, RunStatus, SearchRuns, UpdateRun};
 use std::collections::{BTreeMap, HashMap};
@@ -74,7 +74,7 @@ pub async fn create(
         request.tags.iter(),
         slipway_api::limits::MAX_TAG_VALUE_LENGTH,
     )?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let experiment = match (&request.experiment_id, &request.experiment) {
         (Some(id), _) => experiments::get(&txn, &id.to_string()).await?,
         (None, Some(name)) => experiments::get_or_create(&txn, actor, name).await?,
@@ -146,7 +146,7 @@ pub async fn update(
     if let Some(name) = &request.name {
         validate_run_name(name)?;
     }
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
     let before =
         serde_json::json!({ "status": row.status, "name": row.name, "end_time": row.end_time });

@@ -2,7 +2,7 @@
 
 use super::ast::{Attribute, Comparison, Field, Filter, Op, Operand};
 use super::{compile_filter, compile_order, parse_filter, parse_order};
-use sea_orm::sea_query::{Query, SqliteQueryBuilder, PostgresQueryBuilder, Value};
+use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder, Value};
 
 fn compare(field: Field, op: Op, value: Operand) -> Filter {
     Filter::Compare(Comparison { field, op, value })
@@ -12,7 +12,10 @@ fn compare(field: Field, op: Op, value: Operand) -> Filter {
 fn sql(filter: &str) -> (String, Vec<Value>) {
     let filter = parse_filter(filter).unwrap().unwrap();
     let mut select = Query::select();
-    select.column("id").from("runs").and_where(compile_filter(&filter));
+    select
+        .column("id")
+        .from("runs")
+        .and_where(compile_filter(&filter));
     let (sql, values) = select.build(SqliteQueryBuilder);
     (sql, values.0)
 }
@@ -23,10 +26,22 @@ fn parses_the_documented_example_with_precedence() {
         .unwrap()
         .unwrap();
     let expected = Filter::And(
-        Box::new(compare(Field::Metric("acc".into()), Op::Gt, Operand::Number(0.9))),
+        Box::new(compare(
+            Field::Metric("acc".into()),
+            Op::Gt,
+            Operand::Number(0.9),
+        )),
         Box::new(Filter::Or(
-            Box::new(compare(Field::Param("lr".into()), Op::Eq, Operand::Text("0.01".into()))),
-            Box::new(compare(Field::Tag("team".into()), Op::Eq, Operand::Text("vision".into()))),
+            Box::new(compare(
+                Field::Param("lr".into()),
+                Op::Eq,
+                Operand::Text("0.01".into()),
+            )),
+            Box::new(compare(
+                Field::Tag("team".into()),
+                Op::Eq,
+                Operand::Text("vision".into()),
+            )),
         )),
     );
     assert_eq!(filter, expected);
@@ -34,8 +49,12 @@ fn parses_the_documented_example_with_precedence() {
 
 #[test]
 fn and_binds_tighter_than_or_and_not_applies_to_one_term() {
-    let filter = parse_filter("not status = 'failed' or name = 'a' and name = 'b'").unwrap().unwrap();
-    let Filter::Or(left, right) = filter else { panic!("OR must be the root") };
+    let filter = parse_filter("not status = 'failed' or name = 'a' and name = 'b'")
+        .unwrap()
+        .unwrap();
+    let Filter::Or(left, right) = filter else {
+        panic!("OR must be the root")
+    };
     assert!(matches!(*left, Filter::Not(_)));
     assert!(matches!(*right, Filter::And(_, _)));
 }
@@ -62,12 +81,20 @@ fn reads_every_operator_and_attribute_form() {
         "created_by = 'alice'",
         "NOT (metrics.a > 1 OR metrics.b < 2)",
     ] {
-        assert!(parse_filter(text).is_ok(), "{text}: {:?}", parse_filter(text));
+        assert!(
+            parse_filter(text).is_ok(),
+            "{text}: {:?}",
+            parse_filter(text)
+        );
     }
     let status = parse_filter("status = 'finished'").unwrap().unwrap();
     assert_eq!(
         status,
-        compare(Field::Attribute(Attribute::Status), Op::Eq, Operand::Text("FINISHED".into()))
+        compare(
+            Field::Attribute(Attribute::Status),
+            Op::Eq,
+            Operand::Text("FINISHED".into())
+        )
     );
 }
 
@@ -89,7 +116,11 @@ fn errors_name_the_position_and_what_was_expected() {
         ("colour = 'red'", 1, "unknown field 'colour'"),
         ("params.lr = 0.01", 13, "quote the value"),
         ("metrics.acc = 'high'", 15, "is a number"),
-        ("metrics.acc LIKE 'a%'", 18, "LIKE and ILIKE compare text fields only"),
+        (
+            "metrics.acc LIKE 'a%'",
+            18,
+            "LIKE and ILIKE compare text fields only",
+        ),
         ("status = 'sleeping'", 10, "unknown run status"),
         ("start_time > 'yesterday'", 14, "RFC 3339"),
         ("params.x IN 'a'", 13, "'(' to start the IN list"),
@@ -107,9 +138,19 @@ fn errors_name_the_position_and_what_was_expected() {
 #[test]
 fn refuses_runaway_nesting_and_length() {
     let deep = format!("{}metrics.a > 1{}", "(".repeat(100), ")".repeat(100));
-    assert!(parse_filter(&deep).unwrap_err().message.contains("nests deeper"));
+    assert!(
+        parse_filter(&deep)
+            .unwrap_err()
+            .message
+            .contains("nests deeper")
+    );
     let long = format!("name = '{}'", "a".repeat(5000));
-    assert!(parse_filter(&long).unwrap_err().message.contains("longer than"));
+    assert!(
+        parse_filter(&long)
+            .unwrap_err()
+            .message
+            .contains("longer than")
+    );
 }
 
 #[test]
@@ -118,7 +159,10 @@ fn compiles_to_parameterised_exists_subqueries() {
     assert!(sql.contains("EXISTS"), "{sql}");
     assert!(sql.contains("\"latest_metrics\""), "{sql}");
     assert!(sql.contains("\"params\""), "{sql}");
-    assert!(!sql.contains("0.9") && !sql.contains("0.01"), "values must be bound: {sql}");
+    assert!(
+        !sql.contains("0.9") && !sql.contains("0.01"),
+        "values must be bound: {sql}"
+    );
     assert_eq!(
         values,
         vec![
@@ -160,9 +204,14 @@ fn experiment_names_compile_to_a_subquery_and_ids_to_the_column() {
 
 #[test]
 fn the_same_tree_compiles_for_postgres() {
-    let filter = parse_filter("metrics.acc >= 0.5 and tags.t ILIKE 'A%'").unwrap().unwrap();
+    let filter = parse_filter("metrics.acc >= 0.5 and tags.t ILIKE 'A%'")
+        .unwrap()
+        .unwrap();
     let mut select = Query::select();
-    select.column("id").from("runs").and_where(compile_filter(&filter));
+    select
+        .column("id")
+        .from("runs")
+        .and_where(compile_filter(&filter));
     let (sql, _) = select.build(PostgresQueryBuilder);
     assert!(sql.contains("$1") && sql.contains("LOWER"), "{sql}");
 }
