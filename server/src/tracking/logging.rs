@@ -211,7 +211,12 @@ impl LogWriter {
 }
 
 async fn write_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pending>) {
+    // Runs seen to exist. Runs are never deleted while the server runs (there is no API for
+    // it), so a run checked once needs no second look; this saves a query per group.
+    let mut known_runs: HashSet<i64> = HashSet::new();
     while let Some(first) = receiver.recv().await {
+        // Let the requests that are already running enqueue too: bigger groups, fewer commits.
+        tokio::task::yield_now().await;
         let mut group = vec![first];
         let mut points = group[0].batch.metrics.len();
         while group.len() < MAX_GROUP_BATCHES && points < MAX_GROUP_POINTS {
@@ -224,7 +229,7 @@ async fn write_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pending
             }
         }
         let batches: Vec<&ValidBatch> = group.iter().map(|pending| &pending.batch).collect();
-        match write_group(&db, &batches).await {
+        match write_group(&db, &batches, &mut known_runs).await {
             Ok(outcomes) => {
                 for (pending, outcome) in group.into_iter().zip(outcomes) {
                     let _ = pending.reply.send(outcome);
@@ -247,10 +252,18 @@ async fn write_loop(db: DatabaseConnection, mut receiver: mpsc::Receiver<Pending
 async fn write_group(
     db: &DatabaseConnection,
     batches: &[&ValidBatch],
+    known_runs: &mut HashSet<i64>,
 ) -> Result<Vec<ServiceResult<LogBatchResult>>, sea_orm::DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let run_ids: HashSet<i64> = batches.iter().map(|batch| batch.run_id).collect();
-    let existing = existing_runs(&txn, &run_ids).await?;
+    let unknown: HashSet<i64> = batches
+        .iter()
+        .map(|batch| batch.run_id)
+        .filter(|id| !known_runs.contains(id))
+        .collect();
+    if !unknown.is_empty() {
+        known_runs.extend(existing_runs(&txn, &unknown).await?);
+    }
+    let existing = &*known_runs;
     let mut outcomes = Vec::with_capacity(batches.len());
     let mut accepted: Vec<&ValidBatch> = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -381,74 +394,101 @@ async fn write_metrics(
     txn: &DatabaseTransaction,
     batches: &[&ValidBatch],
 ) -> Result<(), sea_orm::DbErr> {
-    let rows: Vec<(i64, &Point)> = batches
+    let rows: Vec<Row> = batches
         .iter()
-        .flat_map(|batch| batch.metrics.iter().map(move |point| (batch.run_id, point)))
+        .flat_map(|batch| {
+            batch
+                .metrics
+                .iter()
+                .map(move |p| (batch.run_id, p.key.as_str(), p.value, p.step, p.timestamp))
+        })
         .collect();
     if rows.is_empty() {
         return Ok(());
     }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    insert_rows(txn, "metrics", &rows, None).await?;
+    // The newest point of each key in this group (by step, then time; the later one on a tie).
+    let mut latest: HashMap<(i64, &str), Row> = HashMap::new();
+    for row in &rows {
+        let entry = latest.entry((row.0, row.1)).or_insert(*row);
+        if (row.3, row.4) >= (entry.3, entry.4) {
+            *entry = *row;
+        }
+    }
+    let latest_rows: Vec<Row> = latest.into_values().collect();
+    let newer = Expr::col(("excluded", "step"))
+        .gt(Expr::col(("latest_metrics", "step")))
+        .or(Expr::col(("excluded", "step"))
+            .eq(Expr::col(("latest_metrics", "step")))
+            .and(
+                Expr::col(("excluded", "timestamp"))
+                    .gte(Expr::col(("latest_metrics", "timestamp"))),
+            ));
+    let on_conflict = OnConflict::columns(["run_id", "key"])
+        .update_columns(["value", "step", "timestamp"])
+        .action_and_where(newer)
+        .to_owned();
+    insert_rows(txn, "latest_metrics", &latest_rows, Some(on_conflict)).await
+}
+
+/// A metric row: run id, key, value, step, timestamp.
+type Row<'a> = (i64, &'a str, f64, i64, i64);
+
+/// Inserts metric rows into `table` (`metrics` or `latest_metrics`).
+async fn insert_rows(
+    txn: &DatabaseTransaction,
+    table: &'static str,
+    rows: &[Row<'_>],
+    on_conflict: Option<OnConflict>,
+) -> Result<(), sea_orm::DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns = ["run_id", "key", "value", "step", "timestamp"];
+    // --- backend switch: SQLite -------------------------------------------------------
+    // One statement for any number of rows: the rows travel as one JSON parameter that
+    // SQLite unpacks with json_each. The SQL text never changes, so it is prepared once, and
+    // each group costs one round trip to the database thread instead of one per chunk.
+    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        let json =
+            serde_json::to_string(rows).map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
+        let mut select = Query::select();
+        select
+            .exprs((0..columns.len()).map(|i| Expr::cust(format!("j.value ->> {i}"))))
+            .from_function(sea_orm::sea_query::Func::cust("json_each").arg(json), "j")
+            // SQLite needs a WHERE before ON CONFLICT after a SELECT to parse the upsert.
+            .and_where(Expr::cust("true"));
         let mut insert = Query::insert();
         insert
-            .into_table("metrics")
-            .columns(["run_id", "key", "value", "step", "timestamp"]);
-        for (run_id, point) in chunk {
+            .into_table(table)
+            .columns(columns)
+            .select_from(select)
+            .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
+        if let Some(on_conflict) = on_conflict {
+            insert.on_conflict(on_conflict);
+        }
+        txn.execute(&insert).await?;
+        return Ok(());
+    }
+    // ------------------------------------------------------------------------------------
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut insert = Query::insert();
+        insert.into_table(table).columns(columns);
+        for (run_id, key, value, step, timestamp) in chunk {
             insert
                 .values([
                     Expr::val(*run_id),
-                    Expr::val(point.key.as_str()),
-                    Expr::val(point.value),
-                    Expr::val(point.step),
-                    Expr::val(point.timestamp),
+                    Expr::val(*key),
+                    Expr::val(*value),
+                    Expr::val(*step),
+                    Expr::val(*timestamp),
                 ])
                 .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
+        }
+        if let Some(on_conflict) = &on_conflict {
+            insert.on_conflict(on_conflict.clone());
         }
         txn.execute(&insert).await?;
-    }
-    let mut latest: HashMap<(i64, &str), &Point> = HashMap::new();
-    for (run_id, point) in &rows {
-        let entry = latest.entry((*run_id, point.key.as_str())).or_insert(point);
-        if (point.step, point.timestamp) >= (entry.step, entry.timestamp) {
-            *entry = point;
-        }
-    }
-    let latest: Vec<((i64, &str), &Point)> = latest.into_iter().collect();
-    for chunk in latest.chunks(ROWS_PER_INSERT) {
-        let mut upsert = Query::insert();
-        upsert.into_table("latest_metrics").columns([
-            "run_id",
-            "key",
-            "value",
-            "step",
-            "timestamp",
-        ]);
-        for ((run_id, key), point) in chunk {
-            upsert
-                .values([
-                    Expr::val(*run_id),
-                    Expr::val(*key),
-                    Expr::val(point.value),
-                    Expr::val(point.step),
-                    Expr::val(point.timestamp),
-                ])
-                .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
-        }
-        let newer = Expr::col(("excluded", "step"))
-            .gt(Expr::col(("latest_metrics", "step")))
-            .or(Expr::col(("excluded", "step"))
-                .eq(Expr::col(("latest_metrics", "step")))
-                .and(
-                    Expr::col(("excluded", "timestamp"))
-                        .gte(Expr::col(("latest_metrics", "timestamp"))),
-                ));
-        upsert.on_conflict(
-            OnConflict::columns(["run_id", "key"])
-                .update_columns(["value", "step", "timestamp"])
-                .action_and_where(newer)
-                .to_owned(),
-        );
-        txn.execute(&upsert).await?;
     }
     Ok(())
 }
