@@ -7,6 +7,8 @@
 //! Run with `cargo bench -p slipway-tests --bench tracking`. `BENCH_SCALE=0.1` shrinks every
 //! count for a quick look.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use slipway_api::{Client, CreateRun, KeyValue, LogBatch, MetricPoint, SearchRuns};
 use slipway_tests::TestServer;
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! The auth matrix: no token, a viewer on a mutating route, a revoked token, each role.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use slipway_api::{
     CreateExperiment, CreateRun, CreateToken, ErrorCode, LogBatch, MetricPoint, Role,
 };

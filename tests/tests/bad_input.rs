@@ -1,5 +1,7 @@
 //! Bad input gets the right status and a message that names the problem — never a 500.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use slipway_api::{
     CreateRun, ErrorCode, KeyValue, LogBatch, MetricHistoryQuery, MetricPoint, SearchRuns,
 };

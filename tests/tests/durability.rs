@@ -1,6 +1,8 @@
 //! Nothing acknowledged is lost: log 10,000 metric points, kill -9 the server, restart it on
 //! the same data dir, and find every point and the run intact.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use slipway_api::{CreateRun, LogBatch, MetricHistoryQuery, MetricPoint, RunStatus, UpdateRun};
 use slipway_tests::TestServer;
 

@@ -1,6 +1,8 @@
 //! The tracking API end to end: experiments, runs, logging, search, history, artifacts, and
 //! the CLI on top of them.
 
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 use slipway_api::{
     CreateExperiment, CreateRun, KeyValue, LogBatch, MetricHistoryQuery, MetricPoint, PageRequest,
     RunStatus, SearchRuns, UpdateRun,
