@@ -16,6 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => runs(&cli, command).await,
         Command::Token(command) => tokens(&cli, command).await,
         Command::Audit { limit } => audit(&cli, *limit).await,
+        Command::Tui => slipway_tui::run(client(&cli)?).await,
         Command::Whoami => {
             let identity = client(&cli)?.whoami().await?;
             match cli.output {

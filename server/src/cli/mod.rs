@@ -66,6 +66,8 @@ pub enum Command {
     },
     /// Show who the token belongs to and its role.
     Whoami,
+    /// The terminal client: runs and experiments, live (q quits).
+    Tui,
 }
 
 #[derive(Debug, Subcommand)]
