@@ -385,3 +385,32 @@ async fn the_cli_drives_the_server() {
     let (ok, _, err) = server.cli_as(None, &["runs", "list"]);
     assert!(!ok && err.contains("bearer token is required"), "{err}");
 }
+
+#[tokio::test]
+async fn the_dashboard_overview_is_served_with_read_access() {
+    let server = TestServer::start();
+    let client = server.admin();
+    client
+        .create_run(&CreateRun {
+            experiment: Some("web".into()),
+            name: Some("shown-on-page".into()),
+            ..CreateRun::default()
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/", server.url))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("shown-on-page") && html.contains("run.create"),
+        "{html}"
+    );
+    let anonymous = http.get(format!("{}/", server.url)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

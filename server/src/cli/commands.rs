@@ -56,6 +56,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
         };
         println!("admin token {state} {}", token_path.display());
         if up {
+            println!("web dashboard: http://{}/", started.addr);
             println!(
                 "try: SLIPWAY_SERVER=http://{} slipway runs list",
                 started.addr

@@ -3,6 +3,7 @@
 //! (also for unknown routes and wrong methods).
 
 mod auth;
+mod dashboard;
 mod error;
 mod experiments;
 mod extract;
@@ -31,8 +32,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
+    let pages = dashboard::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
     Router::new()
         .nest("/api/v1", api)
+        .merge(pages)
         .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
