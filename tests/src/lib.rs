@@ -149,11 +149,15 @@ impl TestServer {
         drop(old);
     }
 
-    /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit code.
-    pub fn terminate(mut self, timeout: Duration) -> Option<i32> {
+    /// Sends SIGTERM, as a service manager stopping the server would.
+    pub fn signal_term(&self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
+    }
+
+    /// Waits up to `timeout` for the process to exit; returns its exit code.
+    pub fn wait_exit(mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -162,6 +166,12 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit; returns the exit code.
+    pub fn terminate(self, timeout: Duration) -> Option<i32> {
+        self.signal_term();
+        self.wait_exit(timeout)
     }
 
     /// Runs the `slipway` CLI against this server with the admin token; returns

@@ -109,3 +109,49 @@ fn sigterm_stops_the_server_cleanly() {
     let code = server.terminate(std::time::Duration::from_secs(20));
     assert_eq!(code, Some(0), "a graceful shutdown exits 0");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let server = TestServer::start();
+    let client = server.admin();
+    let run = client.create_run(&CreateRun::default()).await.unwrap();
+
+    // An upload whose body arrives in two parts, with the shutdown signal in between.
+    let (parts, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|part| (part, receiver))
+    });
+    let upload = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v1/runs/{}/artifacts/slow.bin",
+            server.url, run.id
+        ))
+        .bearer_auth(server.admin_token())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let upload = tokio::spawn(upload);
+    parts.send(Ok(vec![1u8; 1024])).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.signal_term();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    parts.send(Ok(vec![2u8; 1024])).await.unwrap();
+    drop(parts);
+
+    let response = upload.await.unwrap().unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        201,
+        "the in-flight upload completes"
+    );
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "every answer names its request"
+    );
+    let artifact: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(artifact["size"], 2048);
+    let code =
+        tokio::task::spawn_blocking(move || server.wait_exit(std::time::Duration::from_secs(20)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0), "then the server exits cleanly");
+}
