@@ -98,10 +98,12 @@ pub mod metric {
         pub id: i64,
         pub run_id: i64,
         pub key: String,
-        #[sea_orm(column_type = "Double")]
-        pub value: f64,
-        pub step: i64,
-        pub timestamp: i64,
+        pub first_step: i64,
+        pub last_step: i64,
+        pub point_count: i32,
+        /// Packed points; see `tracking::points`.
+        #[sea_orm(column_type = "Blob")]
+        pub points: Vec<u8>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,51 +3,37 @@
 //! Downsampling uses largest-triangle-three-buckets, which keeps the first and last points and
 //! the visual shape (peaks and dips survive) far better than taking every n-th point.
 
+use super::points::{StoredPoint, decode};
 use super::runs;
 use crate::entity::tracking::metric;
 use crate::error::{ServiceError, ServiceResult};
 use crate::page;
 use crate::time::from_millis;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use slipway_api::limits::MAX_HISTORY_PAGE;
 use slipway_api::{MetricHistory, MetricHistoryQuery, MetricValue};
 
 /// Points per page when no limit is given.
 const DEFAULT_PAGE: u32 = 10_000;
 
-/// A page of the history of `query.key` on run `run_id`.
+/// A page of the history of `query.key` on run `run_id`, in step order (then time).
 pub async fn history(
     db: &DatabaseConnection,
     run_id: i64,
     query: &MetricHistoryQuery,
 ) -> ServiceResult<MetricHistory> {
     super::logging::validate_key("key", &query.key)?;
-    runs::find(db, run_id).await?;
-    let base = metric::Entity::find()
-        .filter(metric::Column::RunId.eq(run_id))
-        .filter(metric::Column::Key.eq(query.key.as_str()))
-        .order_by_asc(metric::Column::Step)
-        .order_by_asc(metric::Column::Timestamp)
-        .order_by_asc(metric::Column::Id);
-    if let Some(max_points) = query.max_points {
-        if max_points < 2 {
-            return Err(ServiceError::invalid(format!(
-                "max_points: expected at least 2, got {max_points}"
-            )));
-        }
-        if query.page_token.is_some() {
-            return Err(ServiceError::invalid(
-                "page_token: a downsampled history is one page; drop page_token or max_points",
-            ));
-        }
-        let points: Vec<MetricValue> = base.all(db).await?.into_iter().map(to_api).collect();
-        let downsampled = points.len() > max_points as usize;
-        return Ok(MetricHistory {
-            key: query.key.clone(),
-            points: downsample(points, max_points as usize),
-            downsampled,
-            next_page_token: None,
-        });
+    if query.max_points.is_some() && query.page_token.is_some() {
+        return Err(ServiceError::invalid(
+            "page_token: a downsampled history is one page; drop page_token or max_points",
+        ));
+    }
+    if let Some(max_points) = query.max_points
+        && max_points < 2
+    {
+        return Err(ServiceError::invalid(format!(
+            "max_points: expected at least 2, got {max_points}"
+        )));
     }
     let limit = u64::from(query.limit.unwrap_or(DEFAULT_PAGE));
     if limit == 0 || limit > u64::from(MAX_HISTORY_PAGE) {
@@ -56,21 +42,60 @@ pub async fn history(
         )));
     }
     let offset = page::decode_offset(query.page_token.as_deref())?;
-    let rows = base.offset(offset).limit(limit + 1).all(db).await?;
-    let more = rows.len() as u64 > limit;
+    runs::find(db, run_id).await?;
+    let points = load(db, run_id, &query.key).await?;
+    if let Some(max_points) = query.max_points {
+        let downsampled = points.len() > max_points as usize;
+        let points = points.into_iter().map(to_api).collect();
+        return Ok(MetricHistory {
+            key: query.key.clone(),
+            points: downsample(points, max_points as usize),
+            downsampled,
+            next_page_token: None,
+        });
+    }
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(points.len());
+    let end = start.saturating_add(limit as usize).min(points.len());
     Ok(MetricHistory {
         key: query.key.clone(),
-        points: rows.into_iter().take(limit as usize).map(to_api).collect(),
+        points: points[start..end].iter().copied().map(to_api).collect(),
         downsampled: false,
-        next_page_token: more.then(|| page::at_offset(offset + limit)),
+        next_page_token: (end < points.len()).then(|| page::at_offset(end as u64)),
     })
 }
 
-fn to_api(row: metric::Model) -> MetricValue {
+/// Every point of one metric of a run, sorted by step, then time.
+async fn load(db: &DatabaseConnection, run_id: i64, key: &str) -> ServiceResult<Vec<StoredPoint>> {
+    let chunks = metric::Entity::find()
+        .filter(metric::Column::RunId.eq(run_id))
+        .filter(metric::Column::Key.eq(key))
+        .order_by_asc(metric::Column::Id)
+        .all(db)
+        .await?;
+    let total = chunks.iter().map(|c| c.point_count.max(0) as usize).sum();
+    let mut points = Vec::with_capacity(total);
+    for chunk in &chunks {
+        if !decode(&chunk.points, &mut points) {
+            tracing::error!(
+                run_id,
+                key,
+                chunk = chunk.id,
+                "a stored metric chunk is torn"
+            );
+        }
+    }
+    // Stable: points with the same step and time keep the order they were logged in.
+    points.sort_by_key(|p| (p.step, p.timestamp));
+    Ok(points)
+}
+
+fn to_api(point: StoredPoint) -> MetricValue {
     MetricValue {
-        step: row.step,
-        value: row.value,
-        timestamp: from_millis(row.timestamp),
+        step: point.step,
+        value: point.value,
+        timestamp: from_millis(point.timestamp),
     }
 }
 

@@ -5,9 +5,11 @@
 //! acknowledged only after its transaction commits, so an acknowledged point survives a kill;
 //! grouping turns thousands of small transactions per second into a few large ones, which is
 //! what lets SQLite keep up. Params are immutable: the same value again is fine, another is a
-//! conflict. Tags overwrite. Metrics append, and the newest point of each key (by step, then
-//! time) is kept in `latest_metrics` for search.
+//! conflict. Tags overwrite. Metrics append, packed one row per run and key and write (see
+//! `points`), and the newest point of each key (by step, then time) is kept in
+//! `latest_metrics` for search.
 
+use super::points::{StoredPoint, encode};
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{now_millis, to_millis};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -389,33 +391,61 @@ async fn write_tags(txn: &DatabaseTransaction, batch: &ValidBatch) -> Result<(),
     Ok(())
 }
 
-/// Appends the points of every accepted batch, then moves each key's latest point forward.
+/// Appends the points of every accepted batch, one packed row per run and key, then moves
+/// each key's latest point forward.
 async fn write_metrics(
     txn: &DatabaseTransaction,
     batches: &[&ValidBatch],
 ) -> Result<(), sea_orm::DbErr> {
-    let rows: Vec<Row> = batches
-        .iter()
-        .flat_map(|batch| {
-            batch
-                .metrics
-                .iter()
-                .map(move |p| (batch.run_id, p.key.as_str(), p.value, p.step, p.timestamp))
-        })
-        .collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    insert_rows(txn, "metrics", &rows, None).await?;
-    // The newest point of each key in this group (by step, then time; the later one on a tie).
-    let mut latest: HashMap<(i64, &str), Row> = HashMap::new();
-    for row in &rows {
-        let entry = latest.entry((row.0, row.1)).or_insert(*row);
-        if (row.3, row.4) >= (entry.3, entry.4) {
-            *entry = *row;
+    let mut by_key: HashMap<(i64, &str), Vec<StoredPoint>> = HashMap::new();
+    for batch in batches {
+        for point in &batch.metrics {
+            by_key
+                .entry((batch.run_id, point.key.as_str()))
+                .or_default()
+                .push(StoredPoint {
+                    step: point.step,
+                    timestamp: point.timestamp,
+                    value: point.value,
+                });
         }
     }
-    let latest_rows: Vec<Row> = latest.into_values().collect();
+    if by_key.is_empty() {
+        return Ok(());
+    }
+    let mut chunks = Vec::with_capacity(by_key.len());
+    let mut latest = Vec::with_capacity(by_key.len());
+    for ((run_id, key), points) in &by_key {
+        let first_step = points.iter().map(|p| p.step).min().unwrap_or(0);
+        let last_step = points.iter().map(|p| p.step).max().unwrap_or(0);
+        chunks.push([
+            Expr::val(*run_id),
+            Expr::val(*key),
+            Expr::val(first_step),
+            Expr::val(last_step),
+            Expr::val(points.len() as i32),
+            Expr::val(encode(points)),
+        ]);
+        // The newest point (by step, then time; the later one on a tie).
+        if let Some(newest) = points.iter().max_by_key(|p| (p.step, p.timestamp)) {
+            latest.push([
+                Expr::val(*run_id),
+                Expr::val(*key),
+                Expr::val(newest.value),
+                Expr::val(newest.step),
+                Expr::val(newest.timestamp),
+            ]);
+        }
+    }
+    let chunk_columns = [
+        "run_id",
+        "key",
+        "first_step",
+        "last_step",
+        "point_count",
+        "points",
+    ];
+    insert_rows(txn, "metrics", chunk_columns, chunks, None).await?;
     let newer = Expr::col(("excluded", "step"))
         .gt(Expr::col(("latest_metrics", "step")))
         .or(Expr::col(("excluded", "step"))
@@ -428,61 +458,32 @@ async fn write_metrics(
         .update_columns(["value", "step", "timestamp"])
         .action_and_where(newer)
         .to_owned();
-    insert_rows(txn, "latest_metrics", &latest_rows, Some(on_conflict)).await
+    let latest_columns = ["run_id", "key", "value", "step", "timestamp"];
+    insert_rows(
+        txn,
+        "latest_metrics",
+        latest_columns,
+        latest,
+        Some(on_conflict),
+    )
+    .await
 }
 
-/// A metric row: run id, key, value, step, timestamp.
-type Row<'a> = (i64, &'a str, f64, i64, i64);
-
-/// Inserts metric rows into `table` (`metrics` or `latest_metrics`).
-async fn insert_rows(
+/// Inserts `rows` into `table` with multi-row INSERTs.
+async fn insert_rows<const N: usize>(
     txn: &DatabaseTransaction,
     table: &'static str,
-    rows: &[Row<'_>],
+    columns: [&'static str; N],
+    rows: Vec<[Expr; N]>,
     on_conflict: Option<OnConflict>,
 ) -> Result<(), sea_orm::DbErr> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let columns = ["run_id", "key", "value", "step", "timestamp"];
-    // --- backend switch: SQLite -------------------------------------------------------
-    // One statement for any number of rows: the rows travel as one JSON parameter that
-    // SQLite unpacks with json_each. The SQL text never changes, so it is prepared once, and
-    // each group costs one round trip to the database thread instead of one per chunk.
-    if txn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        let json =
-            serde_json::to_string(rows).map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
-        let mut select = Query::select();
-        select
-            .exprs((0..columns.len()).map(|i| Expr::cust(format!("j.value ->> {i}"))))
-            .from_function(sea_orm::sea_query::Func::cust("json_each").arg(json), "j")
-            // SQLite needs a WHERE before ON CONFLICT after a SELECT to parse the upsert.
-            .and_where(Expr::cust("true"));
-        let mut insert = Query::insert();
-        insert
-            .into_table(table)
-            .columns(columns)
-            .select_from(select)
-            .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
-        if let Some(on_conflict) = on_conflict {
-            insert.on_conflict(on_conflict);
-        }
-        txn.execute(&insert).await?;
-        return Ok(());
-    }
-    // ------------------------------------------------------------------------------------
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
         let mut insert = Query::insert();
         insert.into_table(table).columns(columns);
-        for (run_id, key, value, step, timestamp) in chunk {
+        for row in rows.by_ref().take(ROWS_PER_INSERT) {
             insert
-                .values([
-                    Expr::val(*run_id),
-                    Expr::val(*key),
-                    Expr::val(*value),
-                    Expr::val(*step),
-                    Expr::val(*timestamp),
-                ])
+                .values(row)
                 .map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
         }
         if let Some(on_conflict) = &on_conflict {

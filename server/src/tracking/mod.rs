@@ -5,4 +5,5 @@ pub mod experiments;
 pub mod filter;
 pub mod history;
 pub mod logging;
+pub mod points;
 pub mod runs;
