@@ -50,15 +50,10 @@ pub async fn list(
         query = query.filter(audit_event::Column::Id.lt(before));
     }
     let rows = query.limit(limit + 1).all(db).await?;
-    let more = rows.len() as u64 > limit;
-    let items: Vec<AuditEvent> = rows.into_iter().take(limit as usize).map(to_api).collect();
-    let next_page_token = more
-        .then(|| items.last().map(|last| page::after_id(last.id)))
-        .flatten();
-    Ok(Page {
-        items,
-        next_page_token,
-    })
+    let events = rows.into_iter().map(to_api).collect();
+    Ok(page::keyset_page(events, limit, |event: &AuditEvent| {
+        event.id
+    }))
 }
 
 fn to_api(row: audit_event::Model) -> AuditEvent {

@@ -5,6 +5,7 @@
 use crate::error::{ServiceError, ServiceResult};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use slipway_api::Page;
 
 /// The page size when none is asked for.
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -43,6 +44,20 @@ fn decode(token: Option<&str>, kind: char) -> ServiceResult<Option<i64>> {
         return Err(invalid());
     }
     Ok(Some(value))
+}
+
+/// A page from rows fetched with `limit + 1` (one extra row tells whether more remain), the
+/// next token pointing after the last row kept.
+pub fn keyset_page<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> i64) -> Page<T> {
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_page_token = more
+        .then(|| rows.last().map(|last| after_id(id(last))))
+        .flatten();
+    Page {
+        items: rows,
+        next_page_token,
+    }
 }
 
 /// The token for the page after the row with id `last_id`.

@@ -67,18 +67,7 @@ pub async fn create(
             }),
             other => other,
         })?;
-    audit::record(
-        &txn,
-        Change {
-            actor,
-            action: "experiment.create",
-            target_kind: "experiment",
-            target_id: row.id.to_string(),
-            reason: None,
-            details: Some(serde_json::json!({ "name": row.name })),
-        },
-    )
-    .await?;
+    record_created(&txn, actor, &row).await?;
     txn.commit().await?;
     Ok(to_api(row))
 }
@@ -97,6 +86,25 @@ async fn insert(
         ..Default::default()
     };
     Ok(row.insert(db).await?)
+}
+
+async fn record_created(
+    db: &impl ConnectionTrait,
+    actor: &str,
+    row: &experiment::Model,
+) -> ServiceResult<()> {
+    audit::record(
+        db,
+        Change {
+            actor,
+            action: "experiment.create",
+            target_kind: "experiment",
+            target_id: row.id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "name": row.name })),
+        },
+    )
+    .await
 }
 
 /// Finds an experiment by id (all digits) or name.
@@ -126,18 +134,7 @@ pub async fn get_or_create(
         return Ok(row);
     }
     let row = insert(db, name, None).await?;
-    audit::record(
-        db,
-        Change {
-            actor,
-            action: "experiment.create",
-            target_kind: "experiment",
-            target_id: row.id.to_string(),
-            reason: None,
-            details: Some(serde_json::json!({ "name": row.name })),
-        },
-    )
-    .await?;
+    record_created(db, actor, &row).await?;
     Ok(row)
 }
 
@@ -153,13 +150,6 @@ pub async fn list(
         query = query.filter(experiment::Column::Id.gt(after));
     }
     let rows = query.limit(limit + 1).all(db).await?;
-    let more = rows.len() as u64 > limit;
-    let items: Vec<Experiment> = rows.into_iter().take(limit as usize).map(to_api).collect();
-    let next_page_token = more
-        .then(|| items.last().map(|last| page::after_id(last.id)))
-        .flatten();
-    Ok(Page {
-        items,
-        next_page_token,
-    })
+    let experiments = rows.into_iter().map(to_api).collect();
+    Ok(page::keyset_page(experiments, limit, |e: &Experiment| e.id))
 }
