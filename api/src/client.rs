@@ -2,6 +2,7 @@
 //! and message, so callers can show them as they are or branch on the code.
 
 use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::jobs::*;
 use crate::types::*;
 use crate::{REASON_HEADER, REQUEST_ID_HEADER};
 use reqwest::{Method, RequestBuilder, Response};
@@ -306,6 +307,100 @@ impl Client {
             request = request.header(REASON_HEADER, reason);
         }
         self.json(request).await
+    }
+
+    // ------------------------------------------------------------ jobs and workers
+
+    pub async fn submit_job(&self, request: &SubmitJob) -> Result<Job, ApiError> {
+        self.write(Method::POST, "/api/v1/jobs", request, None)
+            .await
+    }
+
+    pub async fn get_job(&self, id: i64) -> Result<Job, ApiError> {
+        self.get(&format!("/api/v1/jobs/{id}")).await
+    }
+
+    /// Jobs, newest first, optionally in one state.
+    pub async fn list_jobs(
+        &self,
+        state: Option<JobState>,
+        page: &PageRequest,
+    ) -> Result<Page<Job>, ApiError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(state) = state {
+            query.push(("state", state.as_str().to_owned()));
+        }
+        if let Some(limit) = page.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(token) = &page.page_token {
+            query.push(("page_token", token.clone()));
+        }
+        self.get_query("/api/v1/jobs", &query).await
+    }
+
+    pub async fn cancel_job(&self, id: i64, reason: Option<&str>) -> Result<Job, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/jobs/{id}/cancel"),
+            &(),
+            reason,
+        )
+        .await
+    }
+
+    pub async fn retry_job(&self, id: i64, reason: Option<&str>) -> Result<Job, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/jobs/{id}/retry"),
+            &(),
+            reason,
+        )
+        .await
+    }
+
+    pub async fn register_worker(&self, request: &RegisterWorker) -> Result<Worker, ApiError> {
+        self.write(Method::POST, "/api/v1/workers", request, None)
+            .await
+    }
+
+    pub async fn list_workers(&self) -> Result<Vec<Worker>, ApiError> {
+        self.get("/api/v1/workers").await
+    }
+
+    /// Waits (long-poll) for a job that fits the worker.
+    pub async fn lease_job(&self, worker_id: i64, wait_ms: u64) -> Result<LeaseAnswer, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/workers/{worker_id}/lease"),
+            &LeaseRequest { wait_ms },
+            None,
+        )
+        .await
+    }
+
+    pub async fn job_heartbeat(
+        &self,
+        job_id: i64,
+        heartbeat: &JobHeartbeat,
+    ) -> Result<HeartbeatAnswer, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/heartbeat"),
+            heartbeat,
+            None,
+        )
+        .await
+    }
+
+    pub async fn report_job(&self, job_id: i64, report: &JobReport) -> Result<Job, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/report"),
+            report,
+            None,
+        )
+        .await
     }
 
     pub async fn list_audit(&self, page: &PageRequest) -> Result<Page<AuditEvent>, ApiError> {

@@ -7,10 +7,12 @@
 
 mod client;
 mod error;
+pub mod jobs;
 pub mod types;
 
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use jobs::*;
 pub use types::*;
 
 /// The header that carries the reason for a change; it is written to the audit log.

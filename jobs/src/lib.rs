@@ -1,10 +1,13 @@
 //! Slipway's machine-learning side. It owns datasets — parsing CSV, inferring the schema,
 //! computing the per-feature statistics that serve as the drift baseline, and deterministic
 //! stratified splits — and, as the platform grows, training, evaluation and inference with
-//! candle. It knows nothing of HTTP or the database.
+//! candle — and the worker loop that leases jobs from the server and runs them. It talks to
+//! the server only through the `api` client and knows nothing of HTTP routes or the database.
 
 pub mod dataset;
+pub mod handlers;
 pub mod split;
 pub mod stats;
+pub mod worker;
 
 pub use dataset::{Dataset, DatasetError, Schema, Task};

@@ -43,6 +43,8 @@ pub enum Permission {
     Track,
     /// Deploy, promote, roll back, cancel jobs.
     Operate,
+    /// Lease and report jobs.
+    Work,
     /// Manage tokens.
     Admin,
 }
@@ -53,6 +55,7 @@ impl Permission {
             Permission::Read => true,
             Permission::Track => role != Role::Viewer,
             Permission::Operate => matches!(role, Role::Engineer | Role::Admin),
+            Permission::Work => matches!(role, Role::Worker | Role::Admin),
             Permission::Admin => role == Role::Admin,
         }
     }
@@ -62,6 +65,7 @@ impl Permission {
             Permission::Read => "read",
             Permission::Track => "engineer, worker or admin",
             Permission::Operate => "engineer or admin",
+            Permission::Work => "worker or admin",
             Permission::Admin => "admin",
         }
     }

@@ -41,6 +41,10 @@ pub struct ServerArgs {
     /// Let requests without a token read (never write): for a local demo only.
     #[arg(long, env = "SLIPWAY_ANONYMOUS_READ", value_name = "BOOL")]
     pub anonymous_read: Option<bool>,
+    /// Seconds a job lease lasts without a heartbeat; a job whose worker falls silent this
+    /// long is queued again.
+    #[arg(long, env = "SLIPWAY_JOB_LEASE_SECS", value_name = "SECS")]
+    pub job_lease_secs: Option<u64>,
     /// Seconds to let in-flight requests finish after a shutdown signal.
     #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
@@ -69,6 +73,7 @@ struct FileConfig {
     #[serde(default)]
     auth: FileAuth,
     shutdown_grace_secs: Option<u64>,
+    job_lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,6 +108,7 @@ pub struct Config {
     pub max_artifact_bytes: u64,
     pub anonymous_read: bool,
     pub shutdown_grace_secs: u64,
+    pub job_lease_secs: u64,
 }
 
 /// Why the configuration could not be resolved.
@@ -168,6 +174,11 @@ impl Config {
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
                 .unwrap_or(30),
+            job_lease_secs: args
+                .job_lease_secs
+                .or(file.job_lease_secs)
+                .unwrap_or(30)
+                .max(1),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod entity;
 pub mod error;
 pub mod http;
 pub mod page;
+pub mod scheduler;
 pub mod serve;
 pub mod state;
 pub mod time;

@@ -3,6 +3,7 @@
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::scheduler::Scheduler;
 use crate::state::AppState;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
@@ -80,7 +81,10 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let scheduler = Scheduler::new(Duration::from_secs(config.job_lease_secs));
+    let reaper = crate::scheduler::leasing::spawn_reaper(db.clone(), scheduler.clone());
     let state = AppState {
+        scheduler,
         artifacts: ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes),
         db: db.clone(),
         config: Arc::new(config),
@@ -109,6 +113,7 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         result = server => result.map_err(ServeError::Serve)?,
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway"),
     }
+    reaper.abort();
     // The router (and with it every writer handle) is gone: the writer drains and ends.
     if tokio::time::timeout(grace, writer_task).await.is_err() {
         tracing::warn!("the metric writer did not finish in time");

@@ -2,6 +2,7 @@
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::scheduler::Scheduler;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use sea_orm::DatabaseConnection;
@@ -15,4 +16,5 @@ pub struct AppState {
     pub tokens: TokenService,
     pub log_writer: LogWriter,
     pub artifacts: ArtifactStore,
+    pub scheduler: Scheduler,
 }

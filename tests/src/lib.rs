@@ -110,6 +110,11 @@ impl TestServer {
         }
     }
 
+    /// Keeps `temp` (the data dir) alive as long as the server.
+    pub fn keep(&mut self, temp: tempfile::TempDir) {
+        self._temp = Some(temp);
+    }
+
     /// The admin token written on first start.
     pub fn admin_token(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("admin-token"))
@@ -195,6 +200,56 @@ impl TestServer {
             String::from_utf8_lossy(&output.stdout).into_owned(),
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
+    }
+}
+
+/// A running `slipway worker`, killed when dropped.
+pub struct TestWorker {
+    child: Child,
+}
+
+impl TestWorker {
+    /// Kills the worker with SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+impl TestServer {
+    /// Starts `slipway worker` against this server, with the admin token.
+    pub fn worker(&self, name: &str, extra: &[&str]) -> TestWorker {
+        let child = command()
+            .args(["--server", &self.url, "worker", "--name", name])
+            .args(extra)
+            .env("SLIPWAY_TOKEN", self.admin_token())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start slipway worker");
+        TestWorker { child }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! What each command does.
 
 use super::output::{self, OutputFormat, Table};
-use super::{Cli, Command, ExperimentsCommand, RunsCommand, TokenCommand};
+use super::{Cli, Command, ExperimentsCommand, RunsCommand, TokenCommand, WorkerArgs};
 use crate::config::{Config, DEFAULT_DATA_DIR, LogFormat, ServerArgs};
 use anyhow::Context;
 use slipway_api::{Client, CreateExperiment, CreateToken, PageRequest, Run, SearchRuns};
@@ -12,6 +12,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Up(args) => serve(args, true).await,
         Command::Server(args) => serve(args, false).await,
+        Command::Worker(args) => {
+            init_client_logging();
+            slipway_jobs::worker::run(client(&cli)?, worker_config(args)).await;
+            Ok(())
+        }
+        Command::Jobs(command) => super::jobs::jobs(&cli, command).await,
+        Command::Workers(command) => super::jobs::workers(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,
         Command::Token(command) => tokens(&cli, command).await,
@@ -43,11 +50,52 @@ fn init_logging(config: &Config) {
     }
 }
 
+fn init_client_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
+    let name = args.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "worker".to_owned());
+        format!("{host}-{}", std::process::id())
+    });
+    slipway_jobs::worker::WorkerConfig {
+        name,
+        labels: args.labels.clone(),
+        concurrency: args.concurrency.max(1),
+        cuda_devices: 0,
+    }
+}
+
 async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
     init_logging(&config);
     let token_path = config.admin_token_path();
     crate::serve::run(config, |started| {
+        if up {
+            // The embedded worker talks HTTP to its own server, like any other worker.
+            match std::fs::read_to_string(&token_path) {
+                Ok(token) => match Client::new(format!("http://{}", started.addr), Some(token.trim().to_owned())) {
+                    Ok(client) => {
+                        let config = worker_config(&WorkerArgs {
+                            name: Some("embedded".to_owned()),
+                            labels: Vec::new(),
+                            concurrency: 2,
+                        });
+                        tokio::spawn(slipway_jobs::worker::run(client, config));
+                    }
+                    Err(err) => tracing::warn!(error = %err, "the embedded worker cannot start"),
+                },
+                Err(err) => tracing::warn!(error = %err, path = %token_path.display(), "the embedded worker needs the admin token file"),
+            }
+        }
         println!("slipway listening on http://{}", started.addr);
         let state = if started.admin_token_created {
             "written to"
@@ -88,7 +136,7 @@ fn local_admin_token(server: &str) -> Option<String> {
         .map(|token| token.trim().to_owned())
 }
 
-fn client(cli: &Cli) -> anyhow::Result<Client> {
+pub(super) fn client(cli: &Cli) -> anyhow::Result<Client> {
     let token = cli.token.clone().or_else(|| local_admin_token(&cli.server));
     Ok(Client::new(&cli.server, token)?)
 }

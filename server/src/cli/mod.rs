@@ -2,6 +2,7 @@
 //! server through the typed `api` client.
 
 mod commands;
+mod jobs;
 mod output;
 
 use crate::config::ServerArgs;
@@ -49,6 +50,14 @@ pub enum Command {
     Up(ServerArgs),
     /// Run the server (the control plane and API) only.
     Server(ServerArgs),
+    /// Run a worker: it leases jobs from the server and runs them.
+    Worker(WorkerArgs),
+    /// Submit, list, inspect, cancel and retry jobs.
+    #[command(subcommand, alias = "job")]
+    Jobs(JobsCommand),
+    /// List workers.
+    #[command(subcommand, alias = "worker-list")]
+    Workers(WorkersCommand),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),
@@ -68,6 +77,73 @@ pub enum Command {
     Whoami,
     /// The terminal client: runs and experiments, live (q quits).
     Tui,
+}
+
+/// The flags of `slipway worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// The worker's name (default: the host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Labels jobs can require, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Queue a job. Kinds: sleep (--seconds), fail (--message).
+    Submit {
+        kind: String,
+        /// For sleep: how long.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// For fail: the error message.
+        #[arg(long)]
+        message: Option<String>,
+        /// Higher runs first.
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+        /// CUDA GPUs the job needs.
+        #[arg(long, default_value_t = 0)]
+        gpus: u32,
+        /// Worker labels the job needs (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[arg(long)]
+        max_attempts: Option<u32>,
+    },
+    /// List jobs, newest first.
+    List {
+        /// queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: Option<slipway_api::JobState>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one job.
+    Show { id: i64 },
+    /// Cancel a queued or running job.
+    Cancel {
+        id: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Queue a failed or cancelled job again.
+    Retry {
+        id: i64,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkersCommand {
+    /// List workers with their state and current jobs.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

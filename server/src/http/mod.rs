@@ -8,6 +8,7 @@ mod error;
 mod experiments;
 mod extract;
 mod health;
+mod jobs;
 mod runs;
 mod tokens;
 
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(experiments::router())
         .merge(runs::router())
+        .merge(jobs::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,245 @@
+//! Jobs and workers: the wire types of `/api/v1/jobs` and `/api/v1/workers`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// The life of a job: queued → running → succeeded | failed | cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the job has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown job state '{s}': expected queued, running, succeeded, failed or cancelled")
+            })
+    }
+}
+
+/// What a worker must offer to take a job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    /// CUDA GPUs needed (0: CPU only).
+    #[serde(default)]
+    pub gpus: u32,
+    /// Labels the worker must all have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+}
+
+/// `POST /api/v1/jobs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SubmitJob {
+    /// The handler that runs it: `sleep`, `fail` (and later `train`, `evaluate`, …).
+    pub kind: String,
+    /// The handler's parameters, for example `{"seconds": 5}` for `sleep`.
+    #[serde(default)]
+    pub spec: serde_json::Value,
+    /// Higher runs first; equal priorities run in submission order.
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub requirements: Requirements,
+    /// Attempts before the job fails for good (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// A job as listed and shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub state: JobState,
+    pub spec: serde_json::Value,
+    pub priority: i32,
+    pub requirements: Requirements,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    pub progress: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub cancel_requested: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why a queued job is not running, when no registered worker could ever take it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
+}
+
+/// The state of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    /// Heart-beating and taking work.
+    Active,
+    /// Finishing its current work and taking no more.
+    Draining,
+    /// Silent for longer than its heartbeat allows.
+    Lost,
+}
+
+impl WorkerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Active => "active",
+            WorkerState::Draining => "draining",
+            WorkerState::Lost => "lost",
+        }
+    }
+}
+
+impl fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `POST /api/v1/workers`: a worker announces itself (again, after a restart).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegisterWorker {
+    pub name: String,
+    pub version: String,
+    pub cpu_cores: u32,
+    #[serde(default)]
+    pub cuda_devices: u32,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    pub concurrency: u32,
+}
+
+/// A worker as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Worker {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub cpu_cores: u32,
+    pub cuda_devices: u32,
+    pub labels: Vec<String>,
+    pub concurrency: u32,
+    pub state: WorkerState,
+    pub registered_at: DateTime<Utc>,
+    pub last_heartbeat_at: DateTime<Utc>,
+    /// The jobs it is running now.
+    #[serde(default)]
+    pub running_jobs: Vec<i64>,
+}
+
+/// `POST /api/v1/workers/{id}/lease`: wait up to `wait_ms` for a job.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeaseRequest {
+    #[serde(default)]
+    pub wait_ms: u64,
+}
+
+/// A job handed to a worker; every report about it carries `lease_id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lease {
+    pub job: Job,
+    pub lease_id: String,
+    /// How long the lease lasts without a heartbeat.
+    pub lease_ms: u64,
+}
+
+/// The answer to a lease request: a job, or none when the wait ran out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseAnswer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<Lease>,
+}
+
+/// `POST /api/v1/jobs/{id}/heartbeat`: the job is alive, with its progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobHeartbeat {
+    pub lease_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The answer to a job heartbeat: whether the job should stop.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct HeartbeatAnswer {
+    pub cancel: bool,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum JobOutcome {
+    Succeeded {
+        #[serde(default)]
+        result: serde_json::Value,
+    },
+    Failed {
+        error: String,
+    },
+    Cancelled,
+}
+
+/// `POST /api/v1/jobs/{id}/report`: the end of an attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobReport {
+    pub lease_id: String,
+    #[serde(flatten)]
+    pub outcome: JobOutcome,
+}

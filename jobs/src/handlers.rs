@@ -1,0 +1,128 @@
+//! Job handlers, one per kind. A handler runs one attempt; it reports progress through
+//! [`Progress`] and must stop soon after [`Progress::cancelled`] turns true.
+
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Shared between a running handler and the heartbeat that reports for it.
+#[derive(Debug, Default)]
+pub struct Progress {
+    fraction_bits: AtomicU64,
+    cancelled: AtomicBool,
+}
+
+impl Progress {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn set(&self, fraction: f64) {
+        self.fraction_bits
+            .store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn fraction(&self) -> f64 {
+        f64::from_bits(self.fraction_bits.load(Ordering::Relaxed))
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// How an attempt ended, as the handler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    Failed(String),
+    Cancelled,
+}
+
+/// Runs one attempt of a job of `kind` with `spec`.
+pub async fn run(kind: &str, spec: &Value, progress: &Progress) -> Outcome {
+    match kind {
+        "sleep" => sleep(spec, progress).await,
+        "fail" => Outcome::Failed(
+            spec.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("failed on purpose (a 'fail' job)")
+                .to_owned(),
+        ),
+        other => Outcome::Failed(format!("this worker has no handler for job kind '{other}'")),
+    }
+}
+
+/// `sleep`: waits `seconds` (default 1), reporting progress, checking for cancellation
+/// every 50 ms.
+async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
+    let seconds = match spec.get("seconds") {
+        None => 1.0,
+        Some(value) => match value.as_f64() {
+            Some(s) if (0.0..=86_400.0).contains(&s) => s,
+            _ => return Outcome::Failed(format!("spec.seconds: expected 0 to 86400, got {value}")),
+        },
+    };
+    let total = Duration::from_secs_f64(seconds);
+    let started = tokio::time::Instant::now();
+    let tick = Duration::from_millis(50);
+    loop {
+        if progress.cancelled() {
+            return Outcome::Cancelled;
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= total {
+            progress.set(1.0);
+            return Outcome::Succeeded(serde_json::json!({ "slept_seconds": seconds }));
+        }
+        progress.set(elapsed.as_secs_f64() / seconds.max(f64::MIN_POSITIVE));
+        tokio::time::sleep(tick.min(total - elapsed)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sleep_finishes_and_stops_when_cancelled() {
+        let progress = Progress::new();
+        let outcome = run("sleep", &serde_json::json!({"seconds": 0.1}), &progress).await;
+        assert_eq!(
+            outcome,
+            Outcome::Succeeded(serde_json::json!({"slept_seconds": 0.1}))
+        );
+        assert_eq!(progress.fraction(), 1.0);
+
+        let progress = Progress::new();
+        let handle = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                run("sleep", &serde_json::json!({"seconds": 60}), &progress).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        progress.cancel();
+        let outcome = tokio::time::timeout(Duration::from_secs(2), handle)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(outcome, Outcome::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn fail_and_unknown_kinds_fail_with_a_message() {
+        let progress = Progress::new();
+        let outcome = run("fail", &serde_json::json!({"message": "boom"}), &progress).await;
+        assert_eq!(outcome, Outcome::Failed("boom".into()));
+        let outcome = run("paint", &Value::Null, &progress).await;
+        assert!(matches!(outcome, Outcome::Failed(m) if m.contains("'paint'")));
+        let outcome = run("sleep", &serde_json::json!({"seconds": "x"}), &progress).await;
+        assert!(matches!(outcome, Outcome::Failed(m) if m.contains("spec.seconds")));
+    }
+}

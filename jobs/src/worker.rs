@@ -1,0 +1,159 @@
+//! The worker loop: register, lease jobs by long-poll while a slot is free, run each on its
+//! own task with a heartbeat that extends the lease and carries cancellation back, and report
+//! the outcome. When the server is unreachable it retries with backoff and carries on.
+
+use crate::handlers::{self, Outcome, Progress};
+use slipway_api::{ApiError, Client, JobHeartbeat, JobOutcome, JobReport, Lease, RegisterWorker};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Who the worker is and what it offers.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub name: String,
+    pub labels: Vec<String>,
+    pub concurrency: u32,
+    pub cuda_devices: u32,
+}
+
+/// How long one lease request waits on the server.
+const LEASE_WAIT: Duration = Duration::from_secs(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+fn cpu_cores() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+}
+
+async fn register(client: &Client, config: &WorkerConfig) -> i64 {
+    let request = RegisterWorker {
+        name: config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        cpu_cores: cpu_cores(),
+        cuda_devices: config.cuda_devices,
+        labels: config.labels.clone(),
+        concurrency: config.concurrency,
+    };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match client.register_worker(&request).await {
+            Ok(worker) => {
+                tracing::info!(worker = worker.id, name = %worker.name, "registered");
+                return worker.id;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot register; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Runs the worker until the process ends.
+pub async fn run(client: Client, config: WorkerConfig) {
+    let mut worker_id = register(&client, &config).await;
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1) as usize));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let wait = LEASE_WAIT.as_millis() as u64;
+        match client.lease_job(worker_id, wait).await {
+            Ok(answer) => {
+                backoff = Duration::from_millis(100);
+                if let Some(lease) = answer.lease {
+                    let client = client.clone();
+                    tokio::spawn(async move {
+                        run_attempt(&client, lease).await;
+                        drop(slot);
+                    });
+                }
+            }
+            Err(err) => {
+                // A server that forgot us (a new database) wants a new registration.
+                if err.status() == Some(404) {
+                    worker_id = register(&client, &config).await;
+                } else {
+                    tracing::warn!(error = %err, "cannot lease; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// Runs one leased attempt to its end and reports it.
+async fn run_attempt(client: &Client, lease: Lease) {
+    let job_id = lease.job.id;
+    tracing::info!(job = job_id, kind = %lease.job.kind, attempt = lease.job.attempts, "running");
+    let progress = Progress::new();
+    let heartbeat = tokio::spawn(heartbeats(
+        client.clone(),
+        job_id,
+        lease.lease_id.clone(),
+        Duration::from_millis((lease.lease_ms / 3).max(50)),
+        progress.clone(),
+    ));
+    let outcome = handlers::run(&lease.job.kind, &lease.job.spec, &progress).await;
+    heartbeat.abort();
+    let outcome = match outcome {
+        Outcome::Succeeded(result) => JobOutcome::Succeeded { result },
+        Outcome::Failed(error) => JobOutcome::Failed { error },
+        Outcome::Cancelled => JobOutcome::Cancelled,
+    };
+    let report = JobReport {
+        lease_id: lease.lease_id,
+        outcome,
+    };
+    let mut backoff = Duration::from_millis(100);
+    for _ in 0..20 {
+        match client.report_job(job_id, &report).await {
+            Ok(job) => {
+                tracing::info!(job = job_id, state = %job.state, "reported");
+                return;
+            }
+            Err(err @ ApiError::Server { status: 409, .. }) => {
+                tracing::warn!(job = job_id, error = %err, "the lease is gone; dropping this attempt");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(job = job_id, error = %err, "cannot report; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Extends the lease every `every` and stops the handler when the server says so.
+async fn heartbeats(
+    client: Client,
+    job_id: i64,
+    lease_id: String,
+    every: Duration,
+    progress: Arc<Progress>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let beat = JobHeartbeat {
+            lease_id: lease_id.clone(),
+            progress: Some(progress.fraction()),
+            message: None,
+        };
+        match client.job_heartbeat(job_id, &beat).await {
+            Ok(answer) if answer.cancel => progress.cancel(),
+            Ok(_) => {}
+            // The lease is gone (another attempt owns the job): stop working on it.
+            Err(ApiError::Server { status: 409, .. }) => {
+                progress.cancel();
+                return;
+            }
+            Err(err) => tracing::warn!(job = job_id, error = %err, "heartbeat failed"),
+        }
+    }
+}

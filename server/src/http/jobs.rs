@@ -1,0 +1,152 @@
+//! `/api/v1/jobs` and `/api/v1/workers`.
+
+use super::error::ApiResult;
+use super::extract::{Json, Path, Query, Reason};
+use crate::auth::{Caller, Permission};
+use crate::scheduler::{jobs, leasing, workers};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use slipway_api::{
+    HeartbeatAnswer, Job, JobHeartbeat, JobReport, JobState, LeaseAnswer, LeaseRequest, Page,
+    RegisterWorker, SubmitJob, Worker,
+};
+use std::time::Duration;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list).post(submit))
+        .route("/jobs/{id}", get(show))
+        .route("/jobs/{id}/cancel", post(cancel))
+        .route("/jobs/{id}/retry", post(retry))
+        .route("/jobs/{id}/heartbeat", post(heartbeat))
+        .route("/jobs/{id}/report", post(report))
+        .route("/workers", get(list_workers).post(register))
+        .route("/workers/{id}/lease", post(lease))
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SubmitJob>,
+) -> ApiResult<(StatusCode, axum::Json<Job>)> {
+    caller.require(Permission::Track)?;
+    let job = jobs::submit(&state.db, &state.scheduler, &caller.name, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(job)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    state: Option<JobState>,
+    limit: Option<u32>,
+    page_token: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<Job>>> {
+    caller.require(Permission::Read)?;
+    let page = jobs::list(
+        &state.db,
+        query.state,
+        query.limit,
+        query.page_token.as_deref(),
+    )
+    .await?;
+    Ok(axum::Json(page))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Job>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(jobs::get(&state.db, id).await?))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    reason: Reason,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Job>> {
+    caller.require(Permission::Operate)?;
+    Ok(axum::Json(
+        jobs::cancel(&state.db, &caller.name, id, reason.as_deref()).await?,
+    ))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    reason: Reason,
+    Path(id): Path<i64>,
+) -> ApiResult<axum::Json<Job>> {
+    caller.require(Permission::Operate)?;
+    let job = jobs::retry(
+        &state.db,
+        &state.scheduler,
+        &caller.name,
+        id,
+        reason.as_deref(),
+    )
+    .await?;
+    Ok(axum::Json(job))
+}
+
+async fn register(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<RegisterWorker>,
+) -> ApiResult<axum::Json<Worker>> {
+    caller.require(Permission::Work)?;
+    Ok(axum::Json(workers::register(&state.db, &request).await?))
+}
+
+async fn list_workers(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<Worker>>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(workers::list(&state.db).await?))
+}
+
+async fn lease(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(worker_id): Path<i64>,
+    Json(request): Json<LeaseRequest>,
+) -> ApiResult<axum::Json<LeaseAnswer>> {
+    caller.require(Permission::Work)?;
+    let wait = Duration::from_millis(request.wait_ms);
+    let lease = leasing::lease(&state.db, &state.scheduler, worker_id, wait).await?;
+    Ok(axum::Json(LeaseAnswer { lease }))
+}
+
+async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(beat): Json<JobHeartbeat>,
+) -> ApiResult<axum::Json<HeartbeatAnswer>> {
+    caller.require(Permission::Work)?;
+    Ok(axum::Json(
+        leasing::heartbeat(&state.db, &state.scheduler, id, &beat).await?,
+    ))
+}
+
+async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(report): Json<JobReport>,
+) -> ApiResult<axum::Json<Job>> {
+    caller.require(Permission::Work)?;
+    Ok(axum::Json(leasing::report(&state.db, id, &report).await?))
+}

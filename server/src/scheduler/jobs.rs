@@ -1,0 +1,314 @@
+//! Jobs as users see them: submit, list, show, cancel, retry.
+
+use crate::audit::{self, Change};
+use crate::entity::operations::{job, worker};
+use crate::error::{ServiceError, ServiceResult};
+use crate::page;
+use crate::scheduler::Scheduler;
+use crate::time::{from_millis, now_millis};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+use slipway_api::{Job, JobState, Page, Requirements, SubmitJob, WorkerState};
+use std::collections::HashMap;
+
+/// Attempts when the submitter gives none.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Job kinds this version's workers run.
+pub const KNOWN_KINDS: [&str; 2] = ["sleep", "fail"];
+
+fn state_of(row: &job::Model) -> ServiceResult<JobState> {
+    row.state
+        .parse()
+        .map_err(|err: String| ServiceError::internal(err))
+}
+
+/// The API view of a job; `workers` names the worker ids and feeds the waiting reason.
+pub fn to_api(row: job::Model, workers: &[worker::Model]) -> ServiceResult<Job> {
+    let state = state_of(&row)?;
+    let requirements: Requirements = serde_json::from_str(&row.requirements)?;
+    let waiting_reason = (state == JobState::Queued)
+        .then(|| waiting_reason(&requirements, workers))
+        .flatten();
+    let worker = row
+        .worker_id
+        .and_then(|id| workers.iter().find(|w| w.id == id))
+        .map(|w| w.name.clone());
+    Ok(Job {
+        id: row.id,
+        kind: row.kind,
+        state,
+        spec: serde_json::from_str(&row.spec)?,
+        priority: row.priority,
+        requirements,
+        attempts: row.attempts.unsigned_abs(),
+        max_attempts: row.max_attempts.unsigned_abs(),
+        worker,
+        progress: row.progress,
+        progress_message: row.progress_message,
+        result: row
+            .result
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()?,
+        error: row.error,
+        cancel_requested: row.cancel_requested,
+        created_by: row.created_by,
+        created_at: from_millis(row.created_at),
+        started_at: row.started_at.map(from_millis),
+        finished_at: row.finished_at.map(from_millis),
+        waiting_reason,
+    })
+}
+
+/// Whether a worker can ever run a job with these requirements.
+pub fn fits(requirements: &Requirements, worker: &worker::Model) -> bool {
+    let labels: Vec<String> = serde_json::from_str(&worker.labels).unwrap_or_default();
+    requirements.gpus <= worker.cuda_devices.unsigned_abs()
+        && requirements
+            .labels
+            .iter()
+            .all(|label| labels.contains(label))
+}
+
+/// Why no registered worker could take the job, or `None` when one could.
+fn waiting_reason(requirements: &Requirements, workers: &[worker::Model]) -> Option<String> {
+    let live: Vec<&worker::Model> = workers
+        .iter()
+        .filter(|w| w.state != WorkerState::Lost.as_str())
+        .collect();
+    if live.iter().any(|w| fits(requirements, w)) {
+        return None;
+    }
+    let mut wants = Vec::new();
+    if requirements.gpus > 0 {
+        let plural = if requirements.gpus == 1 { "" } else { "s" };
+        wants.push(format!("{} GPU{plural}", requirements.gpus));
+    }
+    if !requirements.labels.is_empty() {
+        wants.push(format!("labels {}", requirements.labels.join(", ")));
+    }
+    Some(if live.is_empty() {
+        "no worker is registered".to_owned()
+    } else if wants.is_empty() {
+        "no worker can take it".to_owned()
+    } else {
+        format!("no worker with {}", wants.join(" and "))
+    })
+}
+
+pub async fn all_workers(db: &impl ConnectionTrait) -> ServiceResult<Vec<worker::Model>> {
+    Ok(worker::Entity::find().all(db).await?)
+}
+
+/// Queues a job.
+pub async fn submit(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    actor: &str,
+    request: &SubmitJob,
+) -> ServiceResult<Job> {
+    if !KNOWN_KINDS.contains(&request.kind.as_str()) {
+        return Err(ServiceError::invalid(format!(
+            "kind: unknown job kind '{}'; expected one of {}",
+            request.kind,
+            KNOWN_KINDS.join(", ")
+        )));
+    }
+    let max_attempts = request.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if !(1..=100).contains(&max_attempts) {
+        return Err(ServiceError::invalid(format!(
+            "max_attempts: expected 1 to 100, got {max_attempts}"
+        )));
+    }
+    let spec = if request.spec.is_null() {
+        serde_json::json!({})
+    } else {
+        request.spec.clone()
+    };
+    if !spec.is_object() {
+        return Err(ServiceError::invalid("spec: expected a JSON object"));
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let row = job::ActiveModel {
+        kind: Set(request.kind.clone()),
+        state: Set(JobState::Queued.as_str().to_owned()),
+        spec: Set(spec.to_string()),
+        priority: Set(request.priority),
+        requirements: Set(serde_json::to_string(&request.requirements)?),
+        attempts: Set(0),
+        max_attempts: Set(max_attempts as i32),
+        worker_id: Set(None),
+        lease_id: Set(None),
+        lease_expires_at: Set(None),
+        progress: Set(0.0),
+        progress_message: Set(None),
+        result: Set(None),
+        error: Set(None),
+        cancel_requested: Set(false),
+        parent_id: Set(None),
+        schedule_id: Set(None),
+        created_by: Set(actor.to_owned()),
+        created_at: Set(now_millis()),
+        started_at: Set(None),
+        finished_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "job.submit",
+            target_kind: "job",
+            target_id: row.id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "kind": row.kind })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    scheduler.available.notify_waiters();
+    to_api(row, &all_workers(db).await?)
+}
+
+pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<job::Model> {
+    job::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("job {id} not found")))
+}
+
+pub async fn get(db: &DatabaseConnection, id: i64) -> ServiceResult<Job> {
+    let row = find(db, id).await?;
+    to_api(row, &all_workers(db).await?)
+}
+
+/// Jobs, newest first.
+pub async fn list(
+    db: &DatabaseConnection,
+    state: Option<JobState>,
+    limit: Option<u32>,
+    page_token: Option<&str>,
+) -> ServiceResult<Page<Job>> {
+    let limit = page::limit(limit)?;
+    let mut query = job::Entity::find().order_by_desc(job::Column::Id);
+    if let Some(state) = state {
+        query = query.filter(job::Column::State.eq(state.as_str()));
+    }
+    if let Some(before) = page::decode_after_id(page_token)? {
+        query = query.filter(job::Column::Id.lt(before));
+    }
+    let rows = query.limit(limit + 1).all(db).await?;
+    let workers = all_workers(db).await?;
+    let jobs = rows
+        .into_iter()
+        .map(|row| to_api(row, &workers))
+        .collect::<ServiceResult<Vec<Job>>>()?;
+    Ok(page::keyset_page(jobs, limit, |job: &Job| job.id))
+}
+
+/// Cancels a job: a queued one at once, a running one through its worker's next heartbeat.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    reason: Option<&str>,
+) -> ServiceResult<Job> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = find(&txn, id).await?;
+    let state = state_of(&row)?;
+    if state.is_terminal() {
+        return Err(ServiceError::conflict(format!(
+            "job {id} has already ended ({state}); nothing to cancel"
+        )));
+    }
+    let mut active = row.into_active_model();
+    if state == JobState::Queued {
+        active.state = Set(JobState::Cancelled.as_str().to_owned());
+        active.finished_at = Set(Some(now_millis()));
+    }
+    active.cancel_requested = Set(true);
+    let row = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "job.cancel",
+            target_kind: "job",
+            target_id: id.to_string(),
+            reason,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    to_api(row, &all_workers(db).await?)
+}
+
+/// Queues a failed or cancelled job again as a new attempt.
+pub async fn retry(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    actor: &str,
+    id: i64,
+    reason: Option<&str>,
+) -> ServiceResult<Job> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = find(&txn, id).await?;
+    let state = state_of(&row)?;
+    if !matches!(state, JobState::Failed | JobState::Cancelled) {
+        return Err(ServiceError::conflict(format!(
+            "job {id} is {state}; only failed or cancelled jobs can be retried"
+        )));
+    }
+    let mut active = row.into_active_model();
+    active.state = Set(JobState::Queued.as_str().to_owned());
+    // The retry gets a fresh budget of attempts beyond those already spent.
+    let spent = *active.attempts.as_ref();
+    let budget = *active.max_attempts.as_ref();
+    active.max_attempts = Set(spent.saturating_add(budget.max(1)));
+    active.cancel_requested = Set(false);
+    active.error = Set(None);
+    active.result = Set(None);
+    active.progress = Set(0.0);
+    active.progress_message = Set(None);
+    active.worker_id = Set(None);
+    active.lease_id = Set(None);
+    active.lease_expires_at = Set(None);
+    active.finished_at = Set(None);
+    let row = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "job.retry",
+            target_kind: "job",
+            target_id: id.to_string(),
+            reason,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    scheduler.available.notify_waiters();
+    to_api(row, &all_workers(db).await?)
+}
+
+/// The ids of running jobs per worker.
+pub async fn running_by_worker(db: &DatabaseConnection) -> ServiceResult<HashMap<i64, Vec<i64>>> {
+    let rows = job::Entity::find()
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .order_by_asc(job::Column::Id)
+        .all(db)
+        .await?;
+    let mut by_worker: HashMap<i64, Vec<i64>> = HashMap::new();
+    for row in rows {
+        if let Some(worker) = row.worker_id {
+            by_worker.entry(worker).or_default().push(row.id);
+        }
+    }
+    Ok(by_worker)
+}

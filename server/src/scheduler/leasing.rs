@@ -1,0 +1,271 @@
+//! Handing jobs to workers and hearing back from them: leases, heartbeats, reports, and the
+//! reaper that takes back expired leases.
+
+use super::Scheduler;
+use super::jobs::{all_workers, find, fits, to_api};
+use super::workers;
+use crate::entity::operations::job;
+use crate::error::{ServiceError, ServiceResult};
+use crate::time::now_millis;
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use slipway_api::{
+    HeartbeatAnswer, Job, JobHeartbeat, JobOutcome, JobReport, JobState, Lease, Requirements,
+    WorkerState,
+};
+use std::time::Duration;
+
+/// Queued jobs looked at per claim attempt.
+const CANDIDATES: u64 = 32;
+
+/// Waits up to `wait` for a job that fits the worker and claims it.
+pub async fn lease(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    worker_id: i64,
+    wait: Duration,
+) -> ServiceResult<Option<Lease>> {
+    let deadline = tokio::time::Instant::now() + wait.min(scheduler.max_wait());
+    loop {
+        // Listen before looking, so a job queued in between is not missed.
+        let available = scheduler.available.notified();
+        tokio::pin!(available);
+        available.as_mut().enable();
+        if let Some(lease) = try_claim(db, scheduler, worker_id).await? {
+            return Ok(Some(lease));
+        }
+        if tokio::time::timeout_at(deadline, available).await.is_err() {
+            return Ok(None);
+        }
+    }
+}
+
+async fn try_claim(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    worker_id: i64,
+) -> ServiceResult<Option<Lease>> {
+    let worker = workers::touch(db, worker_id).await?;
+    if worker.state == WorkerState::Draining.as_str() {
+        return Ok(None);
+    }
+    let running = job::Entity::find()
+        .filter(job::Column::WorkerId.eq(worker_id))
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .count(db)
+        .await?;
+    if running >= u64::from(worker.concurrency.unsigned_abs()) {
+        return Ok(None);
+    }
+    let candidates = job::Entity::find()
+        .filter(job::Column::State.eq(JobState::Queued.as_str()))
+        .order_by_desc(job::Column::Priority)
+        .order_by_asc(job::Column::Id)
+        .limit(CANDIDATES)
+        .all(db)
+        .await?;
+    for candidate in candidates {
+        let requirements: Requirements = serde_json::from_str(&candidate.requirements)?;
+        if !fits(&requirements, &worker) {
+            continue;
+        }
+        let lease_id = format!("{:016x}", rand::random::<u64>());
+        let now = now_millis();
+        // The claim: one conditional UPDATE. Only one worker can move a job out of 'queued'.
+        let claimed = job::Entity::update_many()
+            .col_expr(job::Column::State, Expr::val(JobState::Running.as_str()))
+            .col_expr(job::Column::WorkerId, Expr::val(worker_id))
+            .col_expr(job::Column::LeaseId, Expr::val(lease_id.as_str()))
+            .col_expr(
+                job::Column::LeaseExpiresAt,
+                Expr::val(now + scheduler.lease.as_millis() as i64),
+            )
+            .col_expr(
+                job::Column::Attempts,
+                Expr::col(job::Column::Attempts).add(1),
+            )
+            .col_expr(job::Column::StartedAt, Expr::val(now))
+            .col_expr(job::Column::Progress, Expr::val(0.0))
+            .filter(job::Column::Id.eq(candidate.id))
+            .filter(job::Column::State.eq(JobState::Queued.as_str()))
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 1 {
+            let row = find(db, candidate.id).await?;
+            return Ok(Some(Lease {
+                job: to_api(row, &all_workers(db).await?)?,
+                lease_id,
+                lease_ms: scheduler.lease.as_millis() as u64,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The running job that `lease_id` still holds, or 409 for a stale lease.
+async fn held(db: &DatabaseConnection, job_id: i64, lease_id: &str) -> ServiceResult<job::Model> {
+    let row = find(db, job_id).await?;
+    let current =
+        row.state == JobState::Running.as_str() && row.lease_id.as_deref() == Some(lease_id);
+    if !current {
+        return Err(ServiceError::conflict(format!(
+            "job {job_id}: lease {lease_id} is no longer current (the job is {} now); drop this attempt",
+            row.state
+        )));
+    }
+    Ok(row)
+}
+
+/// Extends a lease and records progress; answers whether the job should stop.
+pub async fn heartbeat(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    job_id: i64,
+    beat: &JobHeartbeat,
+) -> ServiceResult<HeartbeatAnswer> {
+    if let Some(progress) = beat.progress
+        && !(0.0..=1.0).contains(&progress)
+    {
+        return Err(ServiceError::invalid(format!(
+            "progress: expected a fraction from 0 to 1, got {progress}"
+        )));
+    }
+    let row = held(db, job_id, &beat.lease_id).await?;
+    let mut update = job::Entity::update_many()
+        .col_expr(
+            job::Column::LeaseExpiresAt,
+            Expr::val(now_millis() + scheduler.lease.as_millis() as i64),
+        )
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::LeaseId.eq(beat.lease_id.as_str()));
+    if let Some(progress) = beat.progress {
+        update = update.col_expr(job::Column::Progress, Expr::val(progress));
+    }
+    if let Some(message) = &beat.message {
+        update = update.col_expr(job::Column::ProgressMessage, Expr::val(message.as_str()));
+    }
+    update.exec(db).await?;
+    if let Some(worker_id) = row.worker_id {
+        workers::touch(db, worker_id).await?;
+    }
+    Ok(HeartbeatAnswer {
+        cancel: row.cancel_requested,
+    })
+}
+
+/// Ends an attempt with its outcome.
+pub async fn report(
+    db: &DatabaseConnection,
+    job_id: i64,
+    report: &JobReport,
+) -> ServiceResult<Job> {
+    let row = held(db, job_id, &report.lease_id).await?;
+    let (state, result, error) = match &report.outcome {
+        JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.to_string()), None),
+        JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.clone())),
+        JobOutcome::Cancelled => (JobState::Cancelled, None, Some("cancelled".to_owned())),
+    };
+    let mut update = job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::val(state.as_str()))
+        .col_expr(job::Column::Result, Expr::val(result))
+        .col_expr(job::Column::Error, Expr::val(error))
+        .col_expr(job::Column::LeaseId, Expr::val(Option::<String>::None))
+        .col_expr(job::Column::LeaseExpiresAt, Expr::val(Option::<i64>::None))
+        .col_expr(job::Column::FinishedAt, Expr::val(now_millis()));
+    if state == JobState::Succeeded {
+        update = update.col_expr(job::Column::Progress, Expr::val(1.0));
+    }
+    let updated = update
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::LeaseId.eq(report.lease_id.as_str()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(ServiceError::conflict(format!(
+            "job {job_id}: lease {} expired while reporting; drop this attempt",
+            report.lease_id
+        )));
+    }
+    if let Some(worker_id) = row.worker_id {
+        workers::touch(db, worker_id).await?;
+    }
+    to_api(find(db, job_id).await?, &all_workers(db).await?)
+}
+
+/// Takes back expired leases: the job is queued again while attempts remain, failed (or
+/// cancelled, when that was asked) otherwise. Also marks silent workers as lost.
+pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResult<u64> {
+    workers::mark_lost(db, scheduler).await?;
+    let now = now_millis();
+    let expired = job::Entity::find()
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::LeaseExpiresAt.lt(now))
+        .all(db)
+        .await?;
+    let mut requeued = 0;
+    for row in expired {
+        let (state, error) = if row.cancel_requested {
+            (
+                JobState::Cancelled,
+                "cancelled (the worker stopped answering)".to_owned(),
+            )
+        } else if row.attempts < row.max_attempts {
+            (
+                JobState::Queued,
+                format!(
+                    "attempt {} lost its lease (worker stopped heart-beating)",
+                    row.attempts
+                ),
+            )
+        } else {
+            (
+                JobState::Failed,
+                format!(
+                    "failed after {} attempts: the last one lost its lease (worker stopped heart-beating)",
+                    row.attempts
+                ),
+            )
+        };
+        let mut update = job::Entity::update_many()
+            .col_expr(job::Column::State, Expr::val(state.as_str()))
+            .col_expr(job::Column::Error, Expr::val(error))
+            .col_expr(job::Column::LeaseId, Expr::val(Option::<String>::None))
+            .col_expr(job::Column::LeaseExpiresAt, Expr::val(Option::<i64>::None));
+        if state.is_terminal() {
+            update = update.col_expr(job::Column::FinishedAt, Expr::val(now));
+        }
+        let done = update
+            .filter(job::Column::Id.eq(row.id))
+            .filter(job::Column::LeaseId.eq(row.lease_id.clone()))
+            .exec(db)
+            .await?;
+        if done.rows_affected == 1 && state == JobState::Queued {
+            requeued += 1;
+            tracing::warn!(
+                job = row.id,
+                attempt = row.attempts,
+                "lease expired; job queued again"
+            );
+        }
+    }
+    if requeued > 0 {
+        scheduler.available.notify_waiters();
+    }
+    Ok(requeued)
+}
+
+/// Runs [`reap`] every quarter lease until the process ends.
+pub fn spawn_reaper(db: DatabaseConnection, scheduler: Scheduler) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(scheduler.lease / 4);
+        loop {
+            every.tick().await;
+            if let Err(err) = reap(&db, &scheduler).await {
+                tracing::error!(error = %err, "the lease reaper failed");
+            }
+        }
+    })
+}

@@ -1,0 +1,44 @@
+//! The scheduler: the job queue, workers, leases with heartbeats, retries and cancellation.
+//!
+//! Workers pull work over HTTP (long-poll). A claim is one conditional UPDATE (`… WHERE id = ?
+//! AND state = 'queued'`), so two workers can never hold the same job on any backend. Every
+//! report from a worker carries the lease id of its attempt; a report with an old lease id (a
+//! worker that lost its lease and came back) is refused with 409. A reaper requeues jobs whose
+//! lease expired, until their attempts run out.
+
+pub mod jobs;
+pub mod leasing;
+pub mod workers;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Timing of leases, and the signal that wakes waiting workers.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    /// How long a lease lasts without a heartbeat.
+    pub lease: Duration,
+    /// Rung when a job becomes available, so long-polling workers look again at once.
+    pub available: Arc<Notify>,
+}
+
+impl Scheduler {
+    pub fn new(lease: Duration) -> Self {
+        Self {
+            lease,
+            available: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A worker silent for this long is lost.
+    pub fn lost_after(&self) -> Duration {
+        self.lease * 2
+    }
+
+    /// The longest a lease request may wait: half a lease, so a polling worker is never
+    /// silent long enough to look lost.
+    pub fn max_wait(&self) -> Duration {
+        (self.lease / 2).min(Duration::from_secs(20))
+    }
+}

@@ -1,0 +1,145 @@
+//! Workers: registration, contact, listing and draining.
+
+use super::Scheduler;
+use crate::entity::operations::worker;
+use crate::error::{ServiceError, ServiceResult};
+use crate::time::{from_millis, now_millis};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+};
+use slipway_api::{RegisterWorker, Worker, WorkerState};
+
+fn validate(request: &RegisterWorker) -> ServiceResult<()> {
+    let name_ok = !request.name.is_empty()
+        && request.name.len() <= 128
+        && request
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(ServiceError::invalid(format!(
+            "name: expected 1 to 128 letters, digits, '-', '_' or '.', got '{}'",
+            request.name
+        )));
+    }
+    if !(1..=1024).contains(&request.concurrency) {
+        return Err(ServiceError::invalid(format!(
+            "concurrency: expected 1 to 1024, got {}",
+            request.concurrency
+        )));
+    }
+    Ok(())
+}
+
+/// Registers a worker, or refreshes it when the name is known (a restarted worker).
+pub async fn register(db: &DatabaseConnection, request: &RegisterWorker) -> ServiceResult<Worker> {
+    validate(request)?;
+    let now = now_millis();
+    let row = worker::ActiveModel {
+        name: Set(request.name.clone()),
+        version: Set(request.version.clone()),
+        cpu_cores: Set(request.cpu_cores as i32),
+        cuda_devices: Set(request.cuda_devices as i32),
+        labels: Set(serde_json::to_string(&request.labels)?),
+        concurrency: Set(request.concurrency as i32),
+        state: Set(WorkerState::Active.as_str().to_owned()),
+        registered_at: Set(now),
+        last_heartbeat_at: Set(now),
+        ..Default::default()
+    };
+    worker::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(worker::Column::Name)
+                .update_columns([
+                    worker::Column::Version,
+                    worker::Column::CpuCores,
+                    worker::Column::CudaDevices,
+                    worker::Column::Labels,
+                    worker::Column::Concurrency,
+                    worker::Column::State,
+                    worker::Column::LastHeartbeatAt,
+                ])
+                .to_owned(),
+        )
+        .exec(db)
+        .await?;
+    let row = worker::Entity::find()
+        .filter(worker::Column::Name.eq(request.name.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::internal("a registered worker vanished"))?;
+    to_api(row, Vec::new())
+}
+
+pub fn to_api(row: worker::Model, running_jobs: Vec<i64>) -> ServiceResult<Worker> {
+    let state = match row.state.as_str() {
+        "draining" => WorkerState::Draining,
+        "lost" => WorkerState::Lost,
+        _ => WorkerState::Active,
+    };
+    Ok(Worker {
+        id: row.id,
+        name: row.name,
+        version: row.version,
+        cpu_cores: row.cpu_cores.unsigned_abs(),
+        cuda_devices: row.cuda_devices.unsigned_abs(),
+        labels: serde_json::from_str(&row.labels)?,
+        concurrency: row.concurrency.unsigned_abs(),
+        state,
+        registered_at: from_millis(row.registered_at),
+        last_heartbeat_at: from_millis(row.last_heartbeat_at),
+        running_jobs,
+    })
+}
+
+/// Every worker with the jobs it runs.
+pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<Worker>> {
+    let mut running = super::jobs::running_by_worker(db).await?;
+    worker::Entity::find()
+        .order_by_asc(worker::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let jobs = running.remove(&row.id).unwrap_or_default();
+            to_api(row, jobs)
+        })
+        .collect()
+}
+
+/// Records that a worker was heard from; a lost worker that speaks again is active again.
+pub async fn touch(db: &DatabaseConnection, worker_id: i64) -> ServiceResult<worker::Model> {
+    worker::Entity::update_many()
+        .col_expr(worker::Column::LastHeartbeatAt, Expr::val(now_millis()))
+        .col_expr(
+            worker::Column::State,
+            Expr::case(
+                Expr::col(worker::Column::State).eq(WorkerState::Lost.as_str()),
+                WorkerState::Active.as_str(),
+            )
+            .finally(Expr::col(worker::Column::State))
+            .into(),
+        )
+        .filter(worker::Column::Id.eq(worker_id))
+        .exec(db)
+        .await?;
+    worker::Entity::find_by_id(worker_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("worker {worker_id} not found; register first"))
+        })
+}
+
+/// Marks workers silent for too long as lost.
+pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResult<u64> {
+    let cutoff = now_millis() - scheduler.lost_after().as_millis() as i64;
+    let result = worker::Entity::update_many()
+        .col_expr(worker::Column::State, Expr::val(WorkerState::Lost.as_str()))
+        .filter(worker::Column::LastHeartbeatAt.lt(cutoff))
+        .filter(worker::Column::State.ne(WorkerState::Lost.as_str()))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,243 @@
+//! Job orchestration end to end: a real server and real worker processes.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{
+    JobOutcome, JobReport, JobState, PageRequest, RegisterWorker, Requirements, SubmitJob,
+    WorkerState,
+};
+use slipway_tests::{TestServer, eventually};
+use std::time::Duration;
+
+fn sleep_job(seconds: f64) -> SubmitJob {
+    SubmitJob {
+        kind: "sleep".into(),
+        spec: serde_json::json!({ "seconds": seconds }),
+        ..SubmitJob::default()
+    }
+}
+
+fn start_server() -> TestServer {
+    let temp = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(temp.path(), &["--job-lease-secs", "2"]);
+    server.keep(temp);
+    server
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_run_fifty_jobs_each_exactly_once() {
+    let server = start_server();
+    let client = server.admin();
+    let _a = server.worker("worker-a", &["--concurrency", "2"]);
+    let _b = server.worker("worker-b", &["--concurrency", "2"]);
+    let mut ids = Vec::new();
+    for _ in 0..50 {
+        ids.push(client.submit_job(&sleep_job(0.05)).await.unwrap().id);
+    }
+    let jobs = eventually("50 jobs to succeed", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move {
+            let page = client
+                .list_jobs(
+                    Some(JobState::Succeeded),
+                    &PageRequest {
+                        limit: Some(100),
+                        page_token: None,
+                    },
+                )
+                .await
+                .ok()?;
+            (page.items.len() == 50).then_some(page.items)
+        }
+    })
+    .await;
+    assert!(
+        jobs.iter().all(|job| job.attempts == 1),
+        "each ran exactly once"
+    );
+    let workers: std::collections::HashSet<_> =
+        jobs.iter().filter_map(|job| job.worker.clone()).collect();
+    assert_eq!(workers.len(), 2, "both workers took work: {workers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_job_is_run_again_by_another() {
+    let server = start_server();
+    let client = server.admin();
+    let mut doomed = server.worker("doomed", &[]);
+    let job = client.submit_job(&sleep_job(2.0)).await.unwrap();
+    eventually("the job to start", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move { (client.get_job(job.id).await.ok()?.state == JobState::Running).then_some(()) }
+    })
+    .await;
+    doomed.kill9();
+    let _survivor = server.worker("survivor", &[]);
+    let done = eventually(
+        "the job to succeed on the survivor",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let job = client.get_job(job.id).await.ok()?;
+                (job.state == JobState::Succeeded).then_some(job)
+            }
+        },
+    )
+    .await;
+    assert_eq!(done.attempts, 2);
+    assert_eq!(done.worker.as_deref(), Some("survivor"));
+    eventually(
+        "the dead worker to show as lost",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let workers = client.list_workers().await.ok()?;
+                workers
+                    .iter()
+                    .any(|w| w.name == "doomed" && w.state == WorkerState::Lost)
+                    .then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_retry_and_requirements() {
+    let server = start_server();
+    let client = server.admin();
+    let _worker = server.worker("cpu-only", &[]);
+
+    // A GPU job is never given to a CPU-only worker, and says why it waits.
+    let gpu = client
+        .submit_job(&SubmitJob {
+            requirements: Requirements {
+                gpus: 1,
+                labels: vec![],
+            },
+            ..sleep_job(0.1)
+        })
+        .await
+        .unwrap();
+
+    // Cancel a running job: it ends cancelled within 2 s.
+    let long = client.submit_job(&sleep_job(60.0)).await.unwrap();
+    eventually("the long job to start", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move { (client.get_job(long.id).await.ok()?.state == JobState::Running).then_some(()) }
+    })
+    .await;
+    client
+        .cancel_job(long.id, Some("not needed"))
+        .await
+        .unwrap();
+    eventually("the cancelled job to stop", Duration::from_secs(5), || {
+        let client = client.clone();
+        async move { (client.get_job(long.id).await.ok()?.state == JobState::Cancelled).then_some(()) }
+    })
+    .await;
+
+    // Retry a failed job: a new attempt.
+    let failing = client
+        .submit_job(&SubmitJob {
+            kind: "fail".into(),
+            spec: serde_json::json!({ "message": "boom" }),
+            max_attempts: Some(1),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let failed = eventually("the fail job to fail", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(failing.id).await.ok()?;
+            (job.state == JobState::Failed).then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(failed.error.as_deref(), Some("boom"));
+    let retried = client
+        .retry_job(failing.id, Some("try again"))
+        .await
+        .unwrap();
+    assert_eq!(retried.state, JobState::Queued);
+    eventually(
+        "the retry to run as attempt 2",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let job = client.get_job(failing.id).await.ok()?;
+                (job.state == JobState::Failed && job.attempts == 2).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let gpu = client.get_job(gpu.id).await.unwrap();
+    assert_eq!(gpu.state, JobState::Queued);
+    assert_eq!(gpu.waiting_reason.as_deref(), Some("no worker with 1 GPU"));
+
+    // Bad requests are refused clearly.
+    let err = client
+        .submit_job(&SubmitJob {
+            kind: "paint".into(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.to_string().contains("unknown job kind 'paint'"),
+        "{err}"
+    );
+    let err = client.retry_job(long.id + 1000, None).await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_workers_late_report_is_refused() {
+    let server = start_server();
+    let client = server.admin();
+    let worker = client
+        .register_worker(&RegisterWorker {
+            name: "slowpoke".into(),
+            version: "test".into(),
+            cpu_cores: 1,
+            cuda_devices: 0,
+            labels: vec![],
+            concurrency: 1,
+        })
+        .await
+        .unwrap();
+    let job = client.submit_job(&sleep_job(1.0)).await.unwrap();
+    let lease = client
+        .lease_job(worker.id, 1000)
+        .await
+        .unwrap()
+        .lease
+        .expect("a lease");
+    assert_eq!(lease.job.id, job.id);
+    // No heartbeat: the reaper takes the job back after the 2 s lease.
+    eventually("the lease to expire", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move { (client.get_job(job.id).await.ok()?.state == JobState::Queued).then_some(()) }
+    })
+    .await;
+    let late = JobReport {
+        lease_id: lease.lease_id,
+        outcome: JobOutcome::Succeeded {
+            result: serde_json::json!({}),
+        },
+    };
+    let err = client.report_job(job.id, &late).await.unwrap_err();
+    assert_eq!(err.status(), Some(409));
+    assert!(err.to_string().contains("no longer current"), "{err}");
+    assert_eq!(
+        client.get_job(job.id).await.unwrap().state,
+        JobState::Queued,
+        "the late report changed nothing"
+    );
+}
