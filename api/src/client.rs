@@ -403,6 +403,38 @@ impl Client {
         .await
     }
 
+    pub async fn ship_logs(&self, job_id: i64, logs: &ShipLogs) -> Result<(), ApiError> {
+        let _: serde_json::Value = self
+            .write(
+                Method::POST,
+                &format!("/api/v1/jobs/{job_id}/logs"),
+                logs,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A job's log lines after line `after` (0 for the start).
+    pub async fn job_logs(&self, job_id: i64, after: i64, limit: u32) -> Result<JobLogs, ApiError> {
+        self.get_query(
+            &format!("/api/v1/jobs/{job_id}/logs"),
+            &[("after", after.to_string()), ("limit", limit.to_string())],
+        )
+        .await
+    }
+
+    /// Asks a worker to finish its current jobs and take no more.
+    pub async fn drain_worker(&self, name: &str, reason: Option<&str>) -> Result<Worker, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/workers/{}/drain", encode(name)),
+            &(),
+            reason,
+        )
+        .await
+    }
+
     pub async fn list_audit(&self, page: &PageRequest) -> Result<Page<AuditEvent>, ApiError> {
         self.get_query("/api/v1/audit", page).await
     }

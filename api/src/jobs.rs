@@ -243,3 +243,36 @@ pub struct JobReport {
     #[serde(flatten)]
     pub outcome: JobOutcome,
 }
+
+/// One line a job wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+/// `POST /api/v1/jobs/{id}/logs`: a worker ships a batch of lines for its attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShipLogs {
+    pub lease_id: String,
+    pub lines: Vec<LogLine>,
+}
+
+/// A stored log line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobLogLine {
+    pub id: i64,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    pub level: String,
+    pub message: String,
+}
+
+/// `GET /api/v1/jobs/{id}/logs?after=ID`: lines after `after`, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobLogs {
+    pub lines: Vec<JobLogLine>,
+    /// Pass as `after` to read on (the id of the last line returned, or the one given).
+    pub next_after: i64,
+}

@@ -2,8 +2,9 @@
 //! [`Progress`] and must stop soon after [`Progress::cancelled`] turns true.
 
 use serde_json::Value;
-use std::sync::Arc;
+use slipway_api::LogLine;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Shared between a running handler and the heartbeat that reports for it.
@@ -11,6 +12,8 @@ use std::time::Duration;
 pub struct Progress {
     fraction_bits: AtomicU64,
     cancelled: AtomicBool,
+    /// Lines written since the last shipment.
+    lines: Mutex<Vec<LogLine>>,
 }
 
 impl Progress {
@@ -34,6 +37,24 @@ impl Progress {
     pub fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
+
+    /// Writes a line to the job's log (shipped with the next heartbeat).
+    pub fn log(&self, level: &str, message: impl Into<String>) {
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(LogLine {
+                level: level.to_owned(),
+                message: message.into(),
+            });
+        }
+    }
+
+    /// Takes the lines written so far.
+    pub fn take_lines(&self) -> Vec<LogLine> {
+        self.lines
+            .lock()
+            .map(|mut lines| std::mem::take(&mut *lines))
+            .unwrap_or_default()
+    }
 }
 
 /// How an attempt ended, as the handler sees it.
@@ -48,12 +69,14 @@ pub enum Outcome {
 pub async fn run(kind: &str, spec: &Value, progress: &Progress) -> Outcome {
     match kind {
         "sleep" => sleep(spec, progress).await,
-        "fail" => Outcome::Failed(
-            spec.get("message")
+        "fail" => {
+            let message = spec
+                .get("message")
                 .and_then(Value::as_str)
-                .unwrap_or("failed on purpose (a 'fail' job)")
-                .to_owned(),
-        ),
+                .unwrap_or("failed on purpose (a 'fail' job)");
+            progress.log("error", message);
+            Outcome::Failed(message.to_owned())
+        }
         other => Outcome::Failed(format!("this worker has no handler for job kind '{other}'")),
     }
 }
@@ -68,16 +91,19 @@ async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
             _ => return Outcome::Failed(format!("spec.seconds: expected 0 to 86400, got {value}")),
         },
     };
+    progress.log("info", format!("sleeping {seconds} s"));
     let total = Duration::from_secs_f64(seconds);
     let started = tokio::time::Instant::now();
     let tick = Duration::from_millis(50);
     loop {
         if progress.cancelled() {
+            progress.log("warn", "cancelled");
             return Outcome::Cancelled;
         }
         let elapsed = started.elapsed();
         if elapsed >= total {
             progress.set(1.0);
+            progress.log("info", "done");
             return Outcome::Succeeded(serde_json::json!({ "slept_seconds": seconds }));
         }
         progress.set(elapsed.as_secs_f64() / seconds.max(f64::MIN_POSITIVE));
@@ -98,6 +124,13 @@ mod tests {
             Outcome::Succeeded(serde_json::json!({"slept_seconds": 0.1}))
         );
         assert_eq!(progress.fraction(), 1.0);
+        let lines: Vec<String> = progress
+            .take_lines()
+            .into_iter()
+            .map(|l| l.message)
+            .collect();
+        assert_eq!(lines, vec!["sleeping 0.1 s", "done"]);
+        assert!(progress.take_lines().is_empty(), "taken once");
 
         let progress = Progress::new();
         let handle = {

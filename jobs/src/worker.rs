@@ -3,7 +3,9 @@
 //! the outcome. When the server is unreachable it retries with backoff and carries on.
 
 use crate::handlers::{self, Outcome, Progress};
-use slipway_api::{ApiError, Client, JobHeartbeat, JobOutcome, JobReport, Lease, RegisterWorker};
+use slipway_api::{
+    ApiError, Client, JobHeartbeat, JobOutcome, JobReport, Lease, RegisterWorker, ShipLogs,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -99,6 +101,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
     ));
     let outcome = handlers::run(&lease.job.kind, &lease.job.spec, &progress).await;
     heartbeat.abort();
+    ship_lines(client, job_id, &lease.lease_id, &progress).await;
     let outcome = match outcome {
         Outcome::Succeeded(result) => JobOutcome::Succeeded { result },
         Outcome::Failed(error) => JobOutcome::Failed { error },
@@ -128,7 +131,23 @@ async fn run_attempt(client: &Client, lease: Lease) {
     }
 }
 
-/// Extends the lease every `every` and stops the handler when the server says so.
+/// Ships the lines the handler wrote since the last shipment.
+async fn ship_lines(client: &Client, job_id: i64, lease_id: &str, progress: &Progress) {
+    let lines = progress.take_lines();
+    if lines.is_empty() {
+        return;
+    }
+    let logs = ShipLogs {
+        lease_id: lease_id.to_owned(),
+        lines,
+    };
+    if let Err(err) = client.ship_logs(job_id, &logs).await {
+        tracing::warn!(job = job_id, error = %err, "cannot ship log lines");
+    }
+}
+
+/// Extends the lease every `every`, ships log lines, and stops the handler when the server
+/// says so.
 async fn heartbeats(
     client: Client,
     job_id: i64,
@@ -140,6 +159,7 @@ async fn heartbeats(
     ticker.tick().await;
     loop {
         ticker.tick().await;
+        ship_lines(&client, job_id, &lease_id, &progress).await;
         let beat = JobHeartbeat {
             lease_id: lease_id.clone(),
             progress: Some(progress.fraction()),

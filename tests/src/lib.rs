@@ -80,11 +80,16 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (which may hold an earlier server's data) with extra flags.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        let default_addr: &[&str] = if extra.contains(&"--addr") {
+            &[]
+        } else {
+            &["--addr", "127.0.0.1:0"]
+        };
         let mut child = command()
             .arg("server")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--addr", "127.0.0.1:0"])
+            .args(default_addr)
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -149,6 +154,17 @@ impl TestServer {
         let temp = self._temp.take();
         let fresh = Self::start_in(&self.data_dir, &[]);
         // Swap in the new process; the old (dead) one is reaped by its drop.
+        let old = std::mem::replace(self, fresh);
+        self._temp = temp;
+        drop(old);
+    }
+
+    /// Starts the server again on the same data dir and the same address (after
+    /// [`Self::kill9`]), so clients that know the address find it again.
+    pub fn restart_same_address(&mut self) {
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let temp = self._temp.take();
+        let fresh = Self::start_in(&self.data_dir, &["--addr", &addr, "--job-lease-secs", "2"]);
         let old = std::mem::replace(self, fresh);
         self._temp = temp;
         drop(old);

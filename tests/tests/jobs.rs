@@ -241,3 +241,90 @@ async fn a_stale_workers_late_report_is_refused() {
         "the late report changed nothing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_survive_a_server_crash() {
+    let mut server = start_server();
+    let client = server.admin();
+    let _worker = server.worker("steady", &["--concurrency", "2"]);
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(client.submit_job(&sleep_job(1.0)).await.unwrap().id);
+    }
+    eventually("two jobs to run", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move {
+            let page = client
+                .list_jobs(Some(JobState::Running), &PageRequest::default())
+                .await
+                .ok()?;
+            (page.items.len() == 2).then_some(())
+        }
+    })
+    .await;
+    server.kill9();
+    server.restart_same_address();
+    let client = server.admin();
+    let jobs = eventually(
+        "every job to succeed after the restart",
+        Duration::from_secs(60),
+        || {
+            let client = client.clone();
+            async move {
+                let page = client
+                    .list_jobs(Some(JobState::Succeeded), &PageRequest::default())
+                    .await
+                    .ok()?;
+                (page.items.len() == 6).then_some(page.items)
+            }
+        },
+    )
+    .await;
+    let mut done: Vec<i64> = jobs.iter().map(|job| job.id).collect();
+    done.sort_unstable();
+    assert_eq!(done, ids, "nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_drain_and_the_cli() {
+    let server = start_server();
+    let client = server.admin();
+    let _worker = server.worker("chatty", &[]);
+    let (ok, out, err) = server.cli(&[
+        "jobs",
+        "submit",
+        "sleep",
+        "--seconds",
+        "0.3",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = job["id"].as_i64().unwrap().to_string();
+    let (ok, out, err) = server.cli(&["jobs", "logs", &id, "--follow"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("sleeping 0.3 s") && out.contains("done"),
+        "{out}"
+    );
+    let (ok, out, _) = server.cli(&["jobs", "list"]);
+    assert!(
+        ok && out.contains("succeeded") && out.contains("chatty"),
+        "{out}"
+    );
+
+    let (ok, out, err) = server.cli(&["workers", "drain", "chatty", "--reason", "maintenance"]);
+    assert!(ok && out.contains("draining"), "{out}{err}");
+    let queued = client.submit_job(&sleep_job(0.1)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        client.get_job(queued.id).await.unwrap().state,
+        JobState::Queued,
+        "a draining worker takes no work"
+    );
+    let (ok, out, _) = server.cli(&["workers", "list"]);
+    assert!(ok && out.contains("draining"), "{out}");
+    let logs = client.job_logs(queued.id, 0, 100).await.unwrap();
+    assert!(logs.lines.is_empty());
+}

@@ -103,9 +103,39 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Cancel { id, reason } => {
             show(cli, &client.cancel_job(*id, reason.as_deref()).await?)
         }
+        JobsCommand::Logs { id, follow } => logs(&client, *id, *follow).await,
         JobsCommand::Retry { id, reason } => {
             show(cli, &client.retry_job(*id, reason.as_deref()).await?)
         }
+    }
+}
+
+fn print_lines(lines: &[slipway_api::JobLogLine]) {
+    for line in lines {
+        let at = output::time(&line.at);
+        println!("{at} #{} {:5} {}", line.attempt, line.level, line.message);
+    }
+}
+
+async fn logs(client: &slipway_api::Client, id: i64, follow: bool) -> anyhow::Result<()> {
+    const PAGE: u32 = 1000;
+    let mut after = 0;
+    loop {
+        // Read whether the job has ended before reading lines, so lines shipped just before
+        // the end are still printed by this pass.
+        let ended = !follow || client.get_job(id).await?.state.is_terminal();
+        loop {
+            let page = client.job_logs(id, after, PAGE).await?;
+            print_lines(&page.lines);
+            after = page.next_after;
+            if page.lines.len() < PAGE as usize {
+                break;
+            }
+        }
+        if ended {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 
@@ -142,6 +172,16 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
             }
             table.print();
             Ok(())
+        }
+        WorkersCommand::Drain { name, reason } => {
+            let worker = client.drain_worker(name, reason.as_deref()).await?;
+            match cli.output {
+                OutputFormat::Json => output::json(&worker),
+                OutputFormat::Text => {
+                    println!("worker '{}' is {}", worker.name, worker.state);
+                    Ok(())
+                }
+            }
         }
     }
 }

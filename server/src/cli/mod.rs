@@ -132,6 +132,12 @@ pub enum JobsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Print a job's log; with -f, follow it until the job ends.
+    Logs {
+        id: i64,
+        #[arg(short, long)]
+        follow: bool,
+    },
     /// Queue a failed or cancelled job again.
     Retry {
         id: i64,
@@ -144,6 +150,12 @@ pub enum JobsCommand {
 pub enum WorkersCommand {
     /// List workers with their state and current jobs.
     List,
+    /// Let a worker finish its current jobs and take no more.
+    Drain {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

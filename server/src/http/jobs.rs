@@ -3,7 +3,7 @@
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
-use crate::scheduler::{jobs, leasing, workers};
+use crate::scheduler::{jobs, leasing, logs, workers};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use slipway_api::{
-    HeartbeatAnswer, Job, JobHeartbeat, JobReport, JobState, LeaseAnswer, LeaseRequest, Page,
-    RegisterWorker, SubmitJob, Worker,
+    HeartbeatAnswer, Job, JobHeartbeat, JobLogs, JobReport, JobState, LeaseAnswer, LeaseRequest,
+    Page, RegisterWorker, ShipLogs, SubmitJob, Worker,
 };
 use std::time::Duration;
 
@@ -25,7 +25,9 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/heartbeat", post(heartbeat))
         .route("/jobs/{id}/report", post(report))
         .route("/workers", get(list_workers).post(register))
-        .route("/workers/{id}/lease", post(lease))
+        .route("/jobs/{id}/logs", get(read_logs).post(ship_logs))
+        .route("/workers/{worker}/lease", post(lease))
+        .route("/workers/{worker}/drain", post(drain))
 }
 
 async fn submit(
@@ -149,4 +151,47 @@ async fn report(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(leasing::report(&state.db, id, &report).await?))
+}
+
+async fn ship_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(batch): Json<ShipLogs>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    caller.require(Permission::Work)?;
+    let stored = logs::ship(&state.db, id, &batch).await?;
+    Ok(axum::Json(serde_json::json!({ "stored": stored })))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<u32>,
+}
+
+async fn read_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<axum::Json<JobLogs>> {
+    caller.require(Permission::Read)?;
+    let limit = query.limit.unwrap_or(1000);
+    Ok(axum::Json(
+        logs::read(&state.db, id, query.after, limit).await?,
+    ))
+}
+
+async fn drain(
+    State(state): State<AppState>,
+    caller: Caller,
+    reason: Reason,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Worker>> {
+    caller.require(Permission::Operate)?;
+    Ok(axum::Json(
+        workers::drain(&state.db, &caller.name, &name, reason.as_deref()).await?,
+    ))
 }

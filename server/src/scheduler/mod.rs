@@ -8,6 +8,7 @@
 
 pub mod jobs;
 pub mod leasing;
+pub mod logs;
 pub mod workers;
 
 use std::sync::Arc;

@@ -143,3 +143,48 @@ pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> Servic
         .await?;
     Ok(result.rows_affected)
 }
+
+/// Asks the worker named `name` to finish its current jobs and take no more.
+pub async fn drain(
+    db: &DatabaseConnection,
+    actor: &str,
+    name: &str,
+    reason: Option<&str>,
+) -> ServiceResult<Worker> {
+    let row = worker::Entity::find()
+        .filter(worker::Column::Name.eq(name))
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("worker '{name}' not found")))?;
+    let txn = crate::db::begin_write(db).await?;
+    worker::Entity::update_many()
+        .col_expr(
+            worker::Column::State,
+            Expr::val(WorkerState::Draining.as_str()),
+        )
+        .filter(worker::Column::Id.eq(row.id))
+        .exec(&txn)
+        .await?;
+    crate::audit::record(
+        &txn,
+        crate::audit::Change {
+            actor,
+            action: "worker.drain",
+            target_kind: "worker",
+            target_id: name.to_owned(),
+            reason,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    let running = super::jobs::running_by_worker(db)
+        .await?
+        .remove(&row.id)
+        .unwrap_or_default();
+    let row = worker::Entity::find_by_id(row.id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(format!("worker '{name}' not found")))?;
+    to_api(row, running)
+}

@@ -1,0 +1,95 @@
+//! Job logs: lines shipped by workers in batches, read in pages or followed.
+
+use super::jobs::find;
+use crate::entity::operations::job_log;
+use crate::error::{ServiceError, ServiceResult};
+use crate::time::{from_millis, now_millis};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use slipway_api::{JobLogLine, JobLogs, JobState, ShipLogs};
+
+/// Most lines in one shipped batch.
+const MAX_LINES: usize = 1000;
+/// Longest line kept; longer ones are cut.
+const MAX_LINE_BYTES: usize = 8192;
+
+/// Stores a batch of lines for the attempt that `logs.lease_id` holds.
+pub async fn ship(db: &DatabaseConnection, job_id: i64, logs: &ShipLogs) -> ServiceResult<u32> {
+    if logs.lines.len() > MAX_LINES {
+        return Err(ServiceError::too_large(format!(
+            "lines: {} in one batch; at most {MAX_LINES}",
+            logs.lines.len()
+        )));
+    }
+    let row = find(db, job_id).await?;
+    let current = row.state == JobState::Running.as_str()
+        && row.lease_id.as_deref() == Some(logs.lease_id.as_str());
+    if !current {
+        return Err(ServiceError::conflict(format!(
+            "job {job_id}: lease {} is no longer current; these lines belong to a dropped attempt",
+            logs.lease_id
+        )));
+    }
+    if logs.lines.is_empty() {
+        return Ok(0);
+    }
+    let now = now_millis();
+    let rows = logs.lines.iter().map(|line| {
+        let mut message = line.message.clone();
+        if message.len() > MAX_LINE_BYTES {
+            let mut cut = MAX_LINE_BYTES;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        job_log::ActiveModel {
+            job_id: Set(job_id),
+            attempt: Set(row.attempts),
+            at: Set(now),
+            level: Set(line.level.chars().take(16).collect()),
+            message: Set(message),
+            ..Default::default()
+        }
+    });
+    job_log::Entity::insert_many(rows).exec(db).await?;
+    Ok(logs.lines.len() as u32)
+}
+
+/// Lines of a job after line `after`, oldest first.
+pub async fn read(
+    db: &DatabaseConnection,
+    job_id: i64,
+    after: i64,
+    limit: u32,
+) -> ServiceResult<JobLogs> {
+    if !(1..=10_000).contains(&limit) {
+        return Err(ServiceError::invalid(format!(
+            "limit: expected 1 to 10000, got {limit}"
+        )));
+    }
+    find(db, job_id).await?;
+    let rows = job_log::Entity::find()
+        .filter(job_log::Column::JobId.eq(job_id))
+        .filter(job_log::Column::Id.gt(after))
+        .order_by_asc(job_log::Column::Id)
+        .limit(u64::from(limit))
+        .all(db)
+        .await?;
+    let next_after = rows.last().map_or(after, |row| row.id);
+    Ok(JobLogs {
+        lines: rows
+            .into_iter()
+            .map(|row| JobLogLine {
+                id: row.id,
+                attempt: row.attempt.unsigned_abs(),
+                at: from_millis(row.at),
+                level: row.level,
+                message: row.message,
+            })
+            .collect(),
+        next_after,
+    })
+}
