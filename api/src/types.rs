@@ -377,3 +377,20 @@ pub struct Artifact {
     pub size: u64,
     pub created_at: DateTime<Utc>,
 }
+
+/// One change on the live event stream (`GET /api/v1/events`, server-sent events). Clients
+/// refetch what changed; the SSE id lets a reconnecting client resume where it left off, and
+/// an event of kind `reset` tells it to refetch everything (the server restarted, or the
+/// client was away too long).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    /// `job`, `worker` or `reset`.
+    pub kind: String,
+    /// The id of the job or worker.
+    pub id: i64,
+    /// What happened: `submitted`, `state`, `registered`, `draining`, `lost`, …
+    pub change: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub at: DateTime<Utc>,
+}

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod entity;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod page;
 pub mod scheduler;

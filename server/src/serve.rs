@@ -83,7 +83,9 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let scheduler = Scheduler::new(Duration::from_secs(config.job_lease_secs));
     let reaper = crate::scheduler::leasing::spawn_reaper(db.clone(), scheduler.clone());
+    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
     let state = AppState {
+        shutdown: signalled_rx.clone(),
         scheduler,
         artifacts: ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes),
         db: db.clone(),
@@ -98,7 +100,6 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     });
     tracing::info!(%addr, "listening");
 
-    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");

@@ -17,4 +17,6 @@ pub struct AppState {
     pub log_writer: LogWriter,
     pub artifacts: ArtifactStore,
     pub scheduler: Scheduler,
+    /// Turns true when the server begins to shut down.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

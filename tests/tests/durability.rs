@@ -155,3 +155,22 @@ async fn sigterm_lets_in_flight_requests_finish() {
             .unwrap();
     assert_eq!(code, Some(0), "then the server exits cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_event_stream_does_not_hold_up_shutdown() {
+    let server = TestServer::start();
+    let stream = reqwest::Client::new()
+        .get(format!("{}/api/v1/events", server.url))
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    server.signal_term();
+    let code =
+        tokio::task::spawn_blocking(move || server.wait_exit(std::time::Duration::from_secs(5)))
+            .await
+            .unwrap();
+    assert_eq!(code, Some(0));
+    drop(stream);
+}

@@ -328,3 +328,80 @@ async fn logs_drain_and_the_cli() {
     let logs = client.job_logs(queued.id, 0, 100).await.unwrap();
     assert!(logs.lines.is_empty());
 }
+
+/// Reads server-sent events from `response` until `count` events have arrived; returns each
+/// event's (id, data).
+async fn read_events(
+    response: reqwest::Response,
+    count: usize,
+) -> Vec<(String, serde_json::Value)> {
+    use futures_util::StreamExt;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    let mut events = Vec::new();
+    while events.len() < count {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream stays open")
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .map(str::to_owned);
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                events.push((id, serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_events_stream_and_resume() {
+    let server = start_server();
+    let client = server.admin();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/events", server.url);
+    let stream = http
+        .get(&url)
+        .bearer_auth(server.admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let first = client.submit_job(&sleep_job(0.1)).await.unwrap();
+    let second = client.submit_job(&sleep_job(0.1)).await.unwrap();
+    let events = read_events(stream, 2).await;
+    assert_eq!(events[0].1["kind"], "job");
+    assert_eq!(events[0].1["id"], first.id);
+    assert_eq!(events[0].1["change"], "submitted");
+    assert_eq!(events[1].1["id"], second.id);
+
+    // Reconnecting after the first event replays what came after it.
+    let resumed = http
+        .get(&url)
+        .bearer_auth(server.admin_token())
+        .header("last-event-id", &events[0].0)
+        .send()
+        .await
+        .unwrap();
+    let replayed = read_events(resumed, 1).await;
+    assert_eq!(replayed[0].0, events[1].0);
+
+    // An id from another server life asks the client to refetch.
+    let stale = http
+        .get(&url)
+        .bearer_auth(server.admin_token())
+        .header("last-event-id", "0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_events(stale, 1).await[0].1["kind"], "reset");
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+}

@@ -80,7 +80,14 @@ async fn cancel(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Operate)?;
     Ok(axum::Json(
-        jobs::cancel(&state.db, &caller.name, id, reason.as_deref()).await?,
+        jobs::cancel(
+            &state.db,
+            &state.scheduler,
+            &caller.name,
+            id,
+            reason.as_deref(),
+        )
+        .await?,
     ))
 }
 
@@ -108,7 +115,9 @@ async fn register(
     Json(request): Json<RegisterWorker>,
 ) -> ApiResult<axum::Json<Worker>> {
     caller.require(Permission::Work)?;
-    Ok(axum::Json(workers::register(&state.db, &request).await?))
+    Ok(axum::Json(
+        workers::register(&state.db, &state.scheduler, &request).await?,
+    ))
 }
 
 async fn list_workers(
@@ -150,7 +159,9 @@ async fn report(
     Json(report): Json<JobReport>,
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Work)?;
-    Ok(axum::Json(leasing::report(&state.db, id, &report).await?))
+    Ok(axum::Json(
+        leasing::report(&state.db, &state.scheduler, id, &report).await?,
+    ))
 }
 
 async fn ship_logs(
@@ -192,6 +203,13 @@ async fn drain(
 ) -> ApiResult<axum::Json<Worker>> {
     caller.require(Permission::Operate)?;
     Ok(axum::Json(
-        workers::drain(&state.db, &caller.name, &name, reason.as_deref()).await?,
+        workers::drain(
+            &state.db,
+            &state.scheduler,
+            &caller.name,
+            &name,
+            reason.as_deref(),
+        )
+        .await?,
     ))
 }

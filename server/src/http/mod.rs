@@ -5,6 +5,7 @@
 mod auth;
 mod dashboard;
 mod error;
+mod events;
 mod experiments;
 mod extract;
 mod health;
@@ -29,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .merge(experiments::router())
         .merge(runs::router())
         .merge(jobs::router())
+        .merge(events::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

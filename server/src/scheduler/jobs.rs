@@ -170,6 +170,7 @@ pub async fn submit(
     )
     .await?;
     txn.commit().await?;
+    scheduler.job_changed(row.id, "submitted", JobState::Queued);
     scheduler.available.notify_waiters();
     to_api(row, &all_workers(db).await?)
 }
@@ -213,6 +214,7 @@ pub async fn list(
 /// Cancels a job: a queued one at once, a running one through its worker's next heartbeat.
 pub async fn cancel(
     db: &DatabaseConnection,
+    scheduler: &Scheduler,
     actor: &str,
     id: i64,
     reason: Option<&str>,
@@ -245,6 +247,7 @@ pub async fn cancel(
     )
     .await?;
     txn.commit().await?;
+    scheduler.job_changed(id, "cancel-requested", state_of(&row)?);
     to_api(row, &all_workers(db).await?)
 }
 
@@ -293,6 +296,7 @@ pub async fn retry(
     )
     .await?;
     txn.commit().await?;
+    scheduler.job_changed(id, "retried", JobState::Queued);
     scheduler.available.notify_waiters();
     to_api(row, &all_workers(db).await?)
 }

@@ -94,6 +94,7 @@ async fn try_claim(
             .exec(db)
             .await?;
         if claimed.rows_affected == 1 {
+            scheduler.job_changed(candidate.id, "leased", JobState::Running);
             let row = find(db, candidate.id).await?;
             return Ok(Some(Lease {
                 job: to_api(row, &all_workers(db).await?)?,
@@ -159,6 +160,7 @@ pub async fn heartbeat(
 /// Ends an attempt with its outcome.
 pub async fn report(
     db: &DatabaseConnection,
+    scheduler: &Scheduler,
     job_id: i64,
     report: &JobReport,
 ) -> ServiceResult<Job> {
@@ -189,6 +191,7 @@ pub async fn report(
             report.lease_id
         )));
     }
+    scheduler.job_changed(job_id, "finished", state);
     if let Some(worker_id) = row.worker_id {
         workers::touch(db, worker_id).await?;
     }
@@ -242,6 +245,9 @@ pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResu
             .filter(job::Column::LeaseId.eq(row.lease_id.clone()))
             .exec(db)
             .await?;
+        if done.rows_affected == 1 {
+            scheduler.job_changed(row.id, "lease-expired", state);
+        }
         if done.rows_affected == 1 && state == JobState::Queued {
             requeued += 1;
             tracing::warn!(

@@ -11,6 +11,7 @@ pub mod leasing;
 pub mod logs;
 pub mod workers;
 
+use crate::events::EventBus;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -22,6 +23,8 @@ pub struct Scheduler {
     pub lease: Duration,
     /// Rung when a job becomes available, so long-polling workers look again at once.
     pub available: Arc<Notify>,
+    /// Where job and worker changes are announced.
+    pub events: Arc<EventBus>,
 }
 
 impl Scheduler {
@@ -29,6 +32,7 @@ impl Scheduler {
         Self {
             lease,
             available: Arc::new(Notify::new()),
+            events: Arc::new(EventBus::new()),
         }
     }
 
@@ -41,5 +45,18 @@ impl Scheduler {
     /// silent long enough to look lost.
     pub fn max_wait(&self) -> Duration {
         (self.lease / 2).min(Duration::from_secs(20))
+    }
+}
+
+impl Scheduler {
+    /// Announces a job's new state.
+    pub fn job_changed(&self, id: i64, change: &str, state: slipway_api::JobState) {
+        self.events.publish("job", id, change, Some(state.as_str()));
+    }
+
+    /// Announces a worker's change.
+    pub fn worker_changed(&self, id: i64, change: &str, state: slipway_api::WorkerState) {
+        self.events
+            .publish("worker", id, change, Some(state.as_str()));
     }
 }

@@ -33,7 +33,11 @@ fn validate(request: &RegisterWorker) -> ServiceResult<()> {
 }
 
 /// Registers a worker, or refreshes it when the name is known (a restarted worker).
-pub async fn register(db: &DatabaseConnection, request: &RegisterWorker) -> ServiceResult<Worker> {
+pub async fn register(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    request: &RegisterWorker,
+) -> ServiceResult<Worker> {
     validate(request)?;
     let now = now_millis();
     let row = worker::ActiveModel {
@@ -69,6 +73,7 @@ pub async fn register(db: &DatabaseConnection, request: &RegisterWorker) -> Serv
         .one(db)
         .await?
         .ok_or_else(|| ServiceError::internal("a registered worker vanished"))?;
+    scheduler.worker_changed(row.id, "registered", WorkerState::Active);
     to_api(row, Vec::new())
 }
 
@@ -135,18 +140,30 @@ pub async fn touch(db: &DatabaseConnection, worker_id: i64) -> ServiceResult<wor
 /// Marks workers silent for too long as lost.
 pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResult<u64> {
     let cutoff = now_millis() - scheduler.lost_after().as_millis() as i64;
-    let result = worker::Entity::update_many()
-        .col_expr(worker::Column::State, Expr::val(WorkerState::Lost.as_str()))
+    let silent = worker::Entity::find()
         .filter(worker::Column::LastHeartbeatAt.lt(cutoff))
         .filter(worker::Column::State.ne(WorkerState::Lost.as_str()))
-        .exec(db)
+        .all(db)
         .await?;
-    Ok(result.rows_affected)
+    for row in &silent {
+        let lost = worker::Entity::update_many()
+            .col_expr(worker::Column::State, Expr::val(WorkerState::Lost.as_str()))
+            .filter(worker::Column::Id.eq(row.id))
+            .filter(worker::Column::LastHeartbeatAt.lt(cutoff))
+            .exec(db)
+            .await?;
+        if lost.rows_affected == 1 {
+            tracing::warn!(worker = %row.name, "worker lost: no contact");
+            scheduler.worker_changed(row.id, "lost", WorkerState::Lost);
+        }
+    }
+    Ok(silent.len() as u64)
 }
 
 /// Asks the worker named `name` to finish its current jobs and take no more.
 pub async fn drain(
     db: &DatabaseConnection,
+    scheduler: &Scheduler,
     actor: &str,
     name: &str,
     reason: Option<&str>,
@@ -178,6 +195,7 @@ pub async fn drain(
     )
     .await?;
     txn.commit().await?;
+    scheduler.worker_changed(row.id, "draining", WorkerState::Draining);
     let running = super::jobs::running_by_worker(db)
         .await?
         .remove(&row.id)
