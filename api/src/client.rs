@@ -93,11 +93,18 @@ impl Client {
         request
     }
 
-    async fn send(&self, request: RequestBuilder) -> Result<Response, ApiError> {
-        let response = request.send().await.map_err(|source| ApiError::Transport {
+    fn transport(&self, source: reqwest::Error) -> ApiError {
+        ApiError::Transport {
             url: self.base.clone(),
             source,
-        })?;
+        }
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Response, ApiError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|source| self.transport(source))?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -132,10 +139,7 @@ impl Client {
         let bytes = response
             .bytes()
             .await
-            .map_err(|source| ApiError::Transport {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(|source| self.transport(source))?;
         serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode(err.to_string()))
     }
 
@@ -279,10 +283,7 @@ impl Client {
         let bytes = response
             .bytes()
             .await
-            .map_err(|source| ApiError::Transport {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(|source| self.transport(source))?;
         Ok(bytes.to_vec())
     }
 
