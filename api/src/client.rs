@@ -1,6 +1,7 @@
 //! [`Client`]: the typed HTTP client of the REST API. Its errors carry the server's error code
 //! and message, so callers can show them as they are or branch on the code.
 
+use crate::datasets::*;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::jobs::*;
 use crate::types::*;
@@ -434,6 +435,39 @@ impl Client {
             reason,
         )
         .await
+    }
+
+    // ------------------------------------------------------------ datasets
+
+    /// Uploads a CSV as (a new version of) dataset `name`; `task` is inferred when `None`.
+    pub async fn upload_dataset(
+        &self,
+        name: &str,
+        label: &str,
+        task: Option<&str>,
+        csv: Vec<u8>,
+    ) -> Result<UploadedDataset, ApiError> {
+        let mut query = vec![("label", label.to_owned())];
+        if let Some(task) = task {
+            query.push(("task", task.to_owned()));
+        }
+        let request = self
+            .request(Method::POST, &format!("/api/v1/datasets/{}", encode(name)))
+            .query(&query)
+            .header("content-type", "text/csv")
+            .body(csv);
+        self.json(request).await
+    }
+
+    /// The latest version of every dataset.
+    pub async fn list_datasets(&self) -> Result<Vec<DatasetVersion>, ApiError> {
+        self.get("/api/v1/datasets").await
+    }
+
+    /// Every version of dataset `name`, newest first, with statistics.
+    pub async fn dataset_versions(&self, name: &str) -> Result<Vec<DatasetVersion>, ApiError> {
+        self.get(&format!("/api/v1/datasets/{}", encode(name)))
+            .await
     }
 
     pub async fn list_audit(&self, page: &PageRequest) -> Result<Page<AuditEvent>, ApiError> {

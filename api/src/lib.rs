@@ -6,11 +6,13 @@
 //! opaque `page_token`; a response carries `next_page_token` while more remain.
 
 mod client;
+pub mod datasets;
 mod error;
 pub mod jobs;
 pub mod types;
 
 pub use client::{Client, ClientBuilder};
+pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use jobs::*;
 pub use types::*;

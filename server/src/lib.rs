@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod datasets;
 pub mod db;
 pub mod entity;
 pub mod error;

@@ -80,13 +80,25 @@ impl TestServer {
 
     /// Starts a server on `data_dir` (which may hold an earlier server's data) with extra flags.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::launch("server", data_dir, extra)
+    }
+
+    /// Starts `slipway up` (server, embedded worker, demo data) on a new temporary data dir.
+    pub fn up() -> Self {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::launch("up", temp.path(), &[]);
+        server._temp = Some(temp);
+        server
+    }
+
+    fn launch(subcommand: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let default_addr: &[&str] = if extra.contains(&"--addr") {
             &[]
         } else {
             &["--addr", "127.0.0.1:0"]
         };
         let mut child = command()
-            .arg("server")
+            .arg(subcommand)
             .arg("--data-dir")
             .arg(data_dir)
             .args(default_addr)

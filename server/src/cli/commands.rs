@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(command) => super::jobs::jobs(&cli, command).await,
         Command::Workers(command) => super::jobs::workers(&cli, command).await,
+        Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,
         Command::Token(command) => tokens(&cli, command).await,
@@ -84,6 +85,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
             match std::fs::read_to_string(&token_path) {
                 Ok(token) => match Client::new(format!("http://{}", started.addr), Some(token.trim().to_owned())) {
                     Ok(client) => {
+                        tokio::spawn(super::datasets::register_bundled(client.clone()));
                         let config = worker_config(&WorkerArgs {
                             name: Some("embedded".to_owned()),
                             labels: Vec::new(),
@@ -105,6 +107,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
         println!("admin token {state} {}", token_path.display());
         if up {
             println!("web dashboard: http://{}/", started.addr);
+            println!("demo data: the bundled datasets (digits, iris, wine, breast_cancer) and one worker");
             println!(
                 "try: SLIPWAY_SERVER=http://{} slipway runs list",
                 started.addr

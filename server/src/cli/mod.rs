@@ -2,6 +2,7 @@
 //! server through the typed `api` client.
 
 mod commands;
+mod datasets;
 mod jobs;
 mod output;
 
@@ -58,6 +59,9 @@ pub enum Command {
     /// List workers.
     #[command(subcommand, alias = "worker-list")]
     Workers(WorkersCommand),
+    /// Register and inspect datasets (CSV files with a label column).
+    #[command(subcommand, alias = "datasets")]
+    Dataset(DatasetCommand),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),
@@ -156,6 +160,25 @@ pub enum WorkersCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Upload a CSV as a new version of NAME (the same content again is the same version).
+    Add {
+        name: String,
+        file: std::path::PathBuf,
+        /// The label column.
+        #[arg(long)]
+        label: String,
+        /// classification or regression (default: inferred from the label).
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// List datasets (latest versions).
+    List,
+    /// Show every version of a dataset with its schema and feature statistics.
+    Show { name: String },
 }
 
 #[derive(Debug, Subcommand)]

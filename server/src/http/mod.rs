@@ -4,6 +4,7 @@
 
 mod auth;
 mod dashboard;
+mod datasets;
 mod error;
 mod events;
 mod experiments;
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .merge(experiments::router())
         .merge(runs::router())
         .merge(jobs::router())
+        .merge(datasets::router())
         .merge(events::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(

@@ -75,6 +75,12 @@ impl ArtifactStore {
         self.root.join(&digest[..2]).join(digest)
     }
 
+    /// Stores `bytes` and returns their digest and size.
+    pub async fn put_bytes(&self, bytes: &[u8]) -> ServiceResult<(String, u64)> {
+        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
+        self.put(body).await
+    }
+
     /// Streams `body` into the store and returns its digest and size.
     async fn put<S, B, E>(&self, mut body: S) -> ServiceResult<(String, u64)>
     where

@@ -1,0 +1,69 @@
+//! `/api/v1/datasets`.
+
+use super::error::ApiResult;
+use super::extract::{Path, Query};
+use crate::auth::{Caller, Permission};
+use crate::datasets;
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde::Deserialize;
+use slipway_api::{DatasetVersion, UploadedDataset};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/datasets", get(list))
+        .route("/datasets/{name}", get(versions).post(upload))
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    label: String,
+    task: Option<String>,
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<UploadQuery>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, axum::Json<UploadedDataset>)> {
+    caller.require(Permission::Track)?;
+    let uploaded = datasets::upload(
+        &state.db,
+        &state.artifacts,
+        &caller.name,
+        &name,
+        &query.label,
+        query.task.as_deref(),
+        body.to_vec(),
+    )
+    .await?;
+    let status = if uploaded.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(uploaded)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<DatasetVersion>>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(datasets::list(&state.db).await?))
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Vec<DatasetVersion>>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(datasets::versions(&state.db, &name).await?))
+}

@@ -1,0 +1,130 @@
+//! The dataset registry end to end, and the demo data of `slipway up`.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{JobState, SubmitJob};
+use slipway_tests::{TestServer, eventually};
+use std::time::Duration;
+
+const IRIS: &[u8] = include_bytes!("../../datasets/iris.csv");
+
+#[tokio::test]
+async fn datasets_are_versioned_by_content_with_their_schema() {
+    let server = TestServer::start();
+    let client = server.admin();
+    let first = client
+        .upload_dataset("iris", "species", None, IRIS.to_vec())
+        .await
+        .unwrap();
+    assert!(first.created);
+    let d = &first.dataset;
+    assert_eq!((d.version, d.rows, d.features.len()), (1, 150, 4));
+    assert_eq!(d.task, "classification");
+    assert_eq!(d.classes, vec!["setosa", "versicolor", "virginica"]);
+
+    let again = client
+        .upload_dataset("iris", "species", None, IRIS.to_vec())
+        .await
+        .unwrap();
+    assert!(!again.created, "the same content is the same version");
+    assert_eq!(again.dataset.version, 1);
+
+    let fewer: Vec<u8> = String::from_utf8_lossy(IRIS)
+        .lines()
+        .take(120)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes();
+    let second = client
+        .upload_dataset("iris", "species", None, fewer)
+        .await
+        .unwrap();
+    assert_eq!(second.dataset.version, 2);
+    let versions = client.dataset_versions("iris").await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        vec![2, 1]
+    );
+    let stats = versions[1].statistics.as_ref().unwrap();
+    assert_eq!(stats[0]["name"], "sepal_length_cm");
+    assert_eq!(stats[0]["count"], 150);
+
+    let err = client
+        .upload_dataset("bad", "y", None, b"a,y\n1,x\nfoo,z\n".to_vec())
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(400));
+    assert!(
+        err.to_string()
+            .contains("row 3, column 'a': 'foo' is not a number"),
+        "{err}"
+    );
+    let err = client
+        .upload_dataset("bad", "nope", None, IRIS.to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("label column 'nope' not found"),
+        "{err}"
+    );
+    let err = client
+        .upload_dataset("bad", "species", Some("clustering"), IRIS.to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("task: expected classification or regression"),
+        "{err}"
+    );
+    let err = client.dataset_versions("missing").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+
+    let (ok, out, err) = server.cli(&["dataset", "list"]);
+    assert!(
+        ok && out.contains("iris") && out.contains("species"),
+        "{out}{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_brings_demo_data_and_an_embedded_worker() {
+    let server = TestServer::up();
+    let client = server.admin();
+    let datasets = eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move {
+            let list = client.list_datasets().await.ok()?;
+            (list.len() == 4).then_some(list)
+        }
+    })
+    .await;
+    let names: Vec<&str> = datasets.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, vec!["breast_cancer", "digits", "iris", "wine"]);
+    let digits = datasets.iter().find(|d| d.name == "digits").unwrap();
+    assert_eq!(
+        (digits.rows, digits.features.len(), digits.classes.len()),
+        (1797, 64, 10)
+    );
+
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "sleep".into(),
+            spec: serde_json::json!({"seconds": 0.1}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let done = eventually(
+        "the embedded worker to run a job",
+        Duration::from_secs(30),
+        || {
+            let client = client.clone();
+            async move {
+                let job = client.get_job(job.id).await.ok()?;
+                (job.state == JobState::Succeeded).then_some(job)
+            }
+        },
+    )
+    .await;
+    assert_eq!(done.worker.as_deref(), Some("embedded"));
+}
