@@ -5,9 +5,11 @@
 //! the server only through the `api` client and knows nothing of HTTP routes or the database.
 
 pub mod dataset;
+pub mod devices;
 pub mod handlers;
 pub mod split;
 pub mod stats;
+pub mod train;
 pub mod worker;
 
 pub use dataset::{Dataset, DatasetError, Schema, Task};

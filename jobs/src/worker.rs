@@ -16,7 +16,6 @@ pub struct WorkerConfig {
     pub name: String,
     pub labels: Vec<String>,
     pub concurrency: u32,
-    pub cuda_devices: u32,
 }
 
 /// How long one lease request waits on the server.
@@ -32,7 +31,7 @@ async fn register(client: &Client, config: &WorkerConfig) -> i64 {
         name: config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         cpu_cores: cpu_cores(),
-        cuda_devices: config.cuda_devices,
+        cuda_devices: crate::devices::cuda_device_count(),
         labels: config.labels.clone(),
         concurrency: config.concurrency,
     };

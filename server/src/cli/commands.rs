@@ -71,7 +71,6 @@ fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
         name,
         labels: args.labels.clone(),
         concurrency: args.concurrency.max(1),
-        cuda_devices: 0,
     }
 }
 
