@@ -459,6 +459,23 @@ impl Client {
         self.json(request).await
     }
 
+    /// The CSV content of version `version` of dataset `name`.
+    pub async fn download_dataset(&self, name: &str, version: u32) -> Result<Vec<u8>, ApiError> {
+        let request = self.request(
+            Method::GET,
+            &format!(
+                "/api/v1/datasets/{}/versions/{version}/content",
+                encode(name)
+            ),
+        );
+        let response = self.send(request).await?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| self.transport(source))?;
+        Ok(bytes.to_vec())
+    }
+
     /// The latest version of every dataset.
     pub async fn list_datasets(&self) -> Result<Vec<DatasetVersion>, ApiError> {
         self.get("/api/v1/datasets").await

@@ -248,6 +248,9 @@ pub struct CreateRun {
     pub code_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<i64>,
+    /// The job that produced the run, when a worker creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<i64>,
 }
 
 /// `PATCH /api/v1/runs/{id}`: only the fields given change.

@@ -65,9 +65,17 @@ pub enum Outcome {
     Cancelled,
 }
 
+/// What a handler may use besides its spec: the server, and which job it runs.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub client: slipway_api::Client,
+    pub job_id: i64,
+}
+
 /// Runs one attempt of a job of `kind` with `spec`.
-pub async fn run(kind: &str, spec: &Value, progress: &Progress) -> Outcome {
+pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     match kind {
+        "train" => crate::train_job::run(&context.client, context.job_id, spec, progress).await,
         "sleep" => sleep(spec, progress).await,
         "fail" => {
             let message = spec
@@ -115,10 +123,23 @@ async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
 mod tests {
     use super::*;
 
+    fn context() -> Context {
+        Context {
+            client: slipway_api::Client::new("http://127.0.0.1:9", None).unwrap(),
+            job_id: 1,
+        }
+    }
+
     #[tokio::test]
     async fn sleep_finishes_and_stops_when_cancelled() {
         let progress = Progress::new();
-        let outcome = run("sleep", &serde_json::json!({"seconds": 0.1}), &progress).await;
+        let outcome = run(
+            &context(),
+            "sleep",
+            &serde_json::json!({"seconds": 0.1}),
+            &progress,
+        )
+        .await;
         assert_eq!(
             outcome,
             Outcome::Succeeded(serde_json::json!({"slept_seconds": 0.1}))
@@ -151,11 +172,23 @@ mod tests {
     #[tokio::test]
     async fn fail_and_unknown_kinds_fail_with_a_message() {
         let progress = Progress::new();
-        let outcome = run("fail", &serde_json::json!({"message": "boom"}), &progress).await;
+        let outcome = run(
+            &context(),
+            "fail",
+            &serde_json::json!({"message": "boom"}),
+            &progress,
+        )
+        .await;
         assert_eq!(outcome, Outcome::Failed("boom".into()));
-        let outcome = run("paint", &Value::Null, &progress).await;
+        let outcome = run(&context(), "paint", &Value::Null, &progress).await;
         assert!(matches!(outcome, Outcome::Failed(m) if m.contains("'paint'")));
-        let outcome = run("sleep", &serde_json::json!({"seconds": "x"}), &progress).await;
+        let outcome = run(
+            &context(),
+            "sleep",
+            &serde_json::json!({"seconds": "x"}),
+            &progress,
+        )
+        .await;
         assert!(matches!(outcome, Outcome::Failed(m) if m.contains("spec.seconds")));
     }
 }

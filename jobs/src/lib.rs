@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod split;
 pub mod stats;
 pub mod train;
+mod train_job;
 pub mod worker;
 
 pub use dataset::{Dataset, DatasetError, Schema, Task};

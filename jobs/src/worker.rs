@@ -98,7 +98,11 @@ async fn run_attempt(client: &Client, lease: Lease) {
         Duration::from_millis((lease.lease_ms / 3).max(50)),
         progress.clone(),
     ));
-    let outcome = handlers::run(&lease.job.kind, &lease.job.spec, &progress).await;
+    let context = handlers::Context {
+        client: client.clone(),
+        job_id,
+    };
+    let outcome = handlers::run(&context, &lease.job.kind, &lease.job.spec, &progress).await;
     heartbeat.abort();
     ship_lines(client, job_id, &lease.lease_id, &progress).await;
     let outcome = match outcome {

@@ -176,3 +176,21 @@ pub async fn versions(db: &DatabaseConnection, name: &str) -> ServiceResult<Vec<
     }
     rows.into_iter().map(|row| to_api(row, true)).collect()
 }
+
+/// The CSV content of version `version` of dataset `name`.
+pub async fn content(
+    db: &DatabaseConnection,
+    store: &ArtifactStore,
+    name: &str,
+    version: u32,
+) -> ServiceResult<Vec<u8>> {
+    let row = dataset::Entity::find()
+        .filter(dataset::Column::Name.eq(name))
+        .filter(dataset::Column::Version.eq(version as i32))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("dataset '{name}' version {version} not found"))
+        })?;
+    store.read_blob(&row.digest).await
+}

@@ -128,3 +128,65 @@ async fn up_brings_demo_data_and_an_embedded_worker() {
     .await;
     assert_eq!(done.worker.as_deref(), Some("embedded"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_train_job_trains_logs_and_stores_the_model() {
+    let server = TestServer::start();
+    let client = server.admin();
+    let _worker = server.worker("trainer", &[]);
+    client
+        .upload_dataset("iris", "species", None, IRIS.to_vec())
+        .await
+        .unwrap();
+    let (ok, out, err) = server.cli(&[
+        "train",
+        "--dataset",
+        "iris",
+        "--arch",
+        "mlp",
+        "--param",
+        "hidden=32",
+        "--param",
+        "epochs=40",
+        "--seed",
+        "7",
+        "--wait",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{out}{err}");
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "succeeded");
+    let run_id = job["result"]["run_id"].as_i64().unwrap();
+    let run = client.get_run(run_id).await.unwrap();
+    let accuracy = run.run.metrics["test_accuracy"];
+    assert!(accuracy >= 0.9, "iris accuracy {accuracy}");
+    assert_eq!(run.params["dataset"], "iris:1");
+    assert_eq!(run.seed, Some(7));
+    assert!(run.dataset_digest.is_some());
+    let paths: Vec<&str> = run.artifacts.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(paths, vec!["model.json", "model.safetensors"]);
+    let model: serde_json::Value = serde_json::from_slice(
+        &client
+            .download_artifact(run_id, "model.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(model["features"].as_array().unwrap().len(), 4);
+    assert_eq!(model["labels"][0], "setosa");
+    let history = client
+        .metric_history(
+            run_id,
+            &slipway_api::MetricHistoryQuery {
+                key: "val_loss".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!history.points.is_empty(), "epochs were logged live");
+
+    let (ok, _, err) = server.cli(&["train", "--dataset", "iris", "--param", "depth=3"]);
+    assert!(!ok && err.contains("--param depth: unknown"), "{err}");
+}

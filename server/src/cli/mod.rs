@@ -62,6 +62,10 @@ pub enum Command {
     /// Register and inspect datasets (CSV files with a label column).
     #[command(subcommand, alias = "datasets")]
     Dataset(DatasetCommand),
+    /// Train a model on a dataset (a `train` job run by a worker).
+    ///
+    /// Example: slipway train --dataset digits --arch mlp --param hidden=128,64 --param epochs=30 --seed 7 --wait
+    Train(TrainArgs),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),
@@ -162,6 +166,32 @@ pub enum WorkersCommand {
     },
 }
 
+/// The flags of `slipway train`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// The dataset to train on.
+    #[arg(long)]
+    pub dataset: String,
+    /// Its version (default: the latest).
+    #[arg(long)]
+    pub dataset_version: Option<u32>,
+    /// logreg or mlp.
+    #[arg(long, default_value = "mlp")]
+    pub arch: String,
+    /// Hyper-parameters as KEY=VALUE: hidden=128,64 epochs=30 batch_size=32
+    /// learning_rate=0.005 weight_decay=0.0001 (repeatable).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// The experiment of the run (default: the dataset's name).
+    #[arg(long)]
+    pub experiment: Option<String>,
+    /// Follow the job with a progress line until it ends.
+    #[arg(long)]
+    pub wait: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// Upload a CSV as a new version of NAME (the same content again is the same version).
@@ -259,4 +289,15 @@ pub enum TokenCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -17,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/datasets", get(list))
         .route("/datasets/{name}", get(versions).post(upload))
+        .route("/datasets/{name}/versions/{version}/content", get(content))
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,4 +67,14 @@ async fn versions(
 ) -> ApiResult<axum::Json<Vec<DatasetVersion>>> {
     caller.require(Permission::Read)?;
     Ok(axum::Json(datasets::versions(&state.db, &name).await?))
+}
+
+async fn content(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, u32)>,
+) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], Vec<u8>)> {
+    caller.require(Permission::Read)?;
+    let csv = datasets::content(&state.db, &state.artifacts, &name, version).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/csv")], csv))
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Job kinds this version's workers run.
-pub const KNOWN_KINDS: [&str; 2] = ["sleep", "fail"];
+pub const KNOWN_KINDS: [&str; 3] = ["sleep", "fail", "train"];
 
 fn state_of(row: &job::Model) -> ServiceResult<JobState> {
     row.state

@@ -75,6 +75,16 @@ impl ArtifactStore {
         self.root.join(&digest[..2]).join(digest)
     }
 
+    /// The stored blob with `digest`.
+    pub async fn read_blob(&self, digest: &str) -> ServiceResult<Vec<u8>> {
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ServiceError::internal(format!(
+                "invalid stored digest '{digest}'"
+            )));
+        }
+        Ok(tokio::fs::read(self.blob_path(digest)).await?)
+    }
+
     /// Stores `bytes` and returns their digest and size.
     pub async fn put_bytes(&self, bytes: &[u8]) -> ServiceResult<(String, u64)> {
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);

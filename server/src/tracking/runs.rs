@@ -90,7 +90,7 @@ pub async fn create(
         created_by: Set(actor.to_owned()),
         dataset_digest: Set(request.dataset_digest.clone()),
         code_version: Set(request.code_version.clone()),
-        job_id: Set(None),
+        job_id: Set(request.job_id),
         seed: Set(request.seed),
         ..Default::default()
     }
