@@ -157,7 +157,13 @@ mod tests {
         let handle = {
             let progress = progress.clone();
             tokio::spawn(async move {
-                run("sleep", &serde_json::json!({"seconds": 60}), &progress).await
+                run(
+                    &context(),
+                    "sleep",
+                    &serde_json::json!({"seconds": 60}),
+                    &progress,
+                )
+                .await
             })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
