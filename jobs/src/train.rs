@@ -457,6 +457,7 @@ mod tests {
             again.test_metrics, trained.test_metrics,
             "same seed, same model"
         );
+        assert_eq!(again.weights, trained.weights, "bit-identical weights");
     }
 
     #[test]
