@@ -25,6 +25,7 @@ struct TrainSpec {
     learning_rate: Option<f64>,
     weight_decay: Option<f64>,
     seed: Option<u64>,
+    patience: Option<usize>,
     experiment: Option<String>,
 }
 
@@ -48,6 +49,7 @@ fn config_of(spec: &TrainSpec) -> Result<TrainConfig, String> {
         learning_rate: spec.learning_rate.unwrap_or(defaults.learning_rate),
         weight_decay: spec.weight_decay.unwrap_or(defaults.weight_decay),
         seed: spec.seed.unwrap_or(defaults.seed),
+        patience: spec.patience.unwrap_or(defaults.patience),
         ..defaults
     })
 }

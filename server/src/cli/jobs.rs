@@ -212,16 +212,18 @@ fn train_spec(args: &TrainArgs) -> anyhow::Result<serde_json::Value> {
                     "--param hidden: expected sizes such as 128,64, got '{value}'"
                 ))?)
             }
-            "epochs" | "batch_size" => serde_json::json!(value.parse::<usize>().map_err(
-                |_| anyhow::anyhow!("--param {key}: expected a whole number, got '{value}'")
-            )?),
+            "epochs" | "batch_size" | "patience" => {
+                serde_json::json!(value.parse::<usize>().map_err(|_| anyhow::anyhow!(
+                    "--param {key}: expected a whole number, got '{value}'"
+                ))?)
+            }
             "learning_rate" | "weight_decay" => {
                 serde_json::json!(value.parse::<f64>().map_err(|_| anyhow::anyhow!(
                     "--param {key}: expected a number, got '{value}'"
                 ))?)
             }
             other => anyhow::bail!(
-                "--param {other}: unknown; expected hidden, epochs, batch_size, learning_rate or weight_decay"
+                "--param {other}: unknown; expected hidden, epochs, batch_size, learning_rate, weight_decay or patience"
             ),
         };
         spec[key] = parsed;

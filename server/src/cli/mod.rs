@@ -179,7 +179,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "mlp")]
     pub arch: String,
     /// Hyper-parameters as KEY=VALUE: hidden=128,64 epochs=30 batch_size=32
-    /// learning_rate=0.005 weight_decay=0.0001 (repeatable).
+    /// learning_rate=0.005 weight_decay=0.0001 patience=15 (repeatable).
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     #[arg(long)]
