@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod devices;
 pub mod handlers;
+pub mod inference;
 pub mod split;
 pub mod stats;
 pub mod train;

@@ -175,6 +175,21 @@ async fn a_train_job_trains_logs_and_stores_the_model() {
     .unwrap();
     assert_eq!(model["features"].as_array().unwrap().len(), 4);
     assert_eq!(model["labels"][0], "setosa");
+    // The stored model loads into the inference engine and predicts.
+    let weights = client
+        .download_artifact(run_id, "model.safetensors")
+        .await
+        .unwrap();
+    let json = client
+        .download_artifact(run_id, "model.json")
+        .await
+        .unwrap();
+    let engine = slipway_jobs::inference::Engine::load(&json, &weights).unwrap();
+    let prediction = engine.predict(&[vec![5.1, 3.5, 1.4, 0.2]]).unwrap();
+    assert!(
+        matches!(&prediction[0], slipway_jobs::inference::Prediction::Class { label, .. } if label == "setosa"),
+        "{prediction:?}"
+    );
     let history = client
         .metric_history(
             run_id,

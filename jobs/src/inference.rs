@@ -1,0 +1,280 @@
+//! The inference engine: load a trained model once (`model.json` and `model.safetensors`),
+//! then validate and predict batches. Used by training tests now and by serving next.
+
+use candle_core::{D, Device, Tensor};
+use candle_nn::{Linear, Module};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The parts of `model.json` that inference needs.
+#[derive(Debug, Clone, Deserialize)]
+struct Manifest {
+    task: String,
+    features: Vec<String>,
+    #[serde(default)]
+    labels: Vec<String>,
+    normalisation: Normalisation,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Normalisation {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+/// One prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prediction {
+    /// The most likely class and every class's probability.
+    Class {
+        label: String,
+        probabilities: BTreeMap<String, f64>,
+    },
+    Value(f64),
+}
+
+/// Why a model could not be loaded or a batch not predicted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InferenceError {
+    #[error("invalid model: {0}")]
+    Model(String),
+    #[error("instances: expected at least one row")]
+    Empty,
+    #[error("instances[{row}]: expected {expected} values (one per feature), got {found}")]
+    Width {
+        row: usize,
+        expected: usize,
+        found: usize,
+    },
+    #[error("instances[{row}].{feature}: expected a finite number")]
+    NotFinite { row: usize, feature: String },
+    #[error("instances[{row}]: unknown feature '{name}'; the model's features are: {known}")]
+    UnknownFeature {
+        row: usize,
+        name: String,
+        known: String,
+    },
+    #[error("instances[{row}]: missing feature '{name}'")]
+    MissingFeature { row: usize, name: String },
+}
+
+/// A loaded model.
+#[derive(Debug)]
+pub struct Engine {
+    manifest: Manifest,
+    layers: Vec<Linear>,
+}
+
+impl Engine {
+    /// Loads a model from the bytes of its `model.json` and `model.safetensors`.
+    pub fn load(model_json: &[u8], weights: &[u8]) -> Result<Self, InferenceError> {
+        let bad = |what: String| InferenceError::Model(what);
+        let manifest: Manifest =
+            serde_json::from_slice(model_json).map_err(|err| bad(format!("model.json: {err}")))?;
+        let width = manifest.features.len();
+        if manifest.normalisation.mean.len() != width || manifest.normalisation.std.len() != width {
+            return Err(bad(
+                "model.json: normalisation does not match the features".into()
+            ));
+        }
+        let mut tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+            .map_err(|err| bad(format!("model.safetensors: {err}")))?;
+        let mut layers = Vec::new();
+        while let Some(weight) = tensors.remove(&format!("layer{}.weight", layers.len())) {
+            let bias = tensors.remove(&format!("layer{}.bias", layers.len()));
+            layers.push(Linear::new(weight, bias));
+        }
+        if layers.is_empty() {
+            return Err(bad("model.safetensors: no layers".into()));
+        }
+        Ok(Self { manifest, layers })
+    }
+
+    /// The feature names, in the order rows give them.
+    pub fn features(&self) -> &[String] {
+        &self.manifest.features
+    }
+
+    /// Predicts rows given as values in feature order.
+    pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<Prediction>, InferenceError> {
+        if rows.is_empty() {
+            return Err(InferenceError::Empty);
+        }
+        let width = self.manifest.features.len();
+        let Normalisation { mean, std } = &self.manifest.normalisation;
+        let mut flat = Vec::with_capacity(rows.len() * width);
+        for (row, values) in rows.iter().enumerate() {
+            if values.len() != width {
+                return Err(InferenceError::Width {
+                    row,
+                    expected: width,
+                    found: values.len(),
+                });
+            }
+            for (column, value) in values.iter().enumerate() {
+                if !value.is_finite() {
+                    return Err(InferenceError::NotFinite {
+                        row,
+                        feature: self.manifest.features[column].clone(),
+                    });
+                }
+                flat.push(((value - mean[column]) / std[column]) as f32);
+            }
+        }
+        self.forward(flat, rows.len())
+            .map_err(|err| InferenceError::Model(err.to_string()))
+    }
+
+    /// Predicts rows given as feature name → value.
+    pub fn predict_named(
+        &self,
+        rows: &[BTreeMap<String, f64>],
+    ) -> Result<Vec<Prediction>, InferenceError> {
+        let features = &self.manifest.features;
+        let ordered = rows
+            .iter()
+            .enumerate()
+            .map(|(row, named)| {
+                if let Some(name) = named.keys().find(|name| !features.contains(name)) {
+                    return Err(InferenceError::UnknownFeature {
+                        row,
+                        name: name.clone(),
+                        known: features.join(", "),
+                    });
+                }
+                features
+                    .iter()
+                    .map(|name| {
+                        named
+                            .get(name)
+                            .copied()
+                            .ok_or_else(|| InferenceError::MissingFeature {
+                                row,
+                                name: name.clone(),
+                            })
+                    })
+                    .collect()
+            })
+            .collect::<Result<Vec<Vec<f64>>, _>>()?;
+        self.predict(&ordered)
+    }
+
+    fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
+        let width = self.manifest.features.len();
+        let mut xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            xs = layer.forward(&xs)?;
+            if i + 1 < self.layers.len() {
+                xs = xs.relu()?;
+            }
+        }
+        if self.manifest.task == "regression" {
+            let values = xs.flatten_all()?.to_vec1::<f32>()?;
+            return Ok(values
+                .into_iter()
+                .map(|v| Prediction::Value(f64::from(v)))
+                .collect());
+        }
+        let probabilities = candle_nn::ops::softmax(&xs, D::Minus1)?.to_vec2::<f32>()?;
+        let labels = &self.manifest.labels;
+        Ok(probabilities
+            .into_iter()
+            .map(|row| {
+                let best = row
+                    .iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map_or(0, |(index, _)| index);
+                Prediction::Class {
+                    label: labels
+                        .get(best)
+                        .cloned()
+                        .unwrap_or_else(|| best.to_string()),
+                    probabilities: labels
+                        .iter()
+                        .zip(row)
+                        .map(|(label, p)| (label.clone(), f64::from(p)))
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Dataset;
+    use crate::train::{TrainConfig, train};
+
+    fn iris_engine() -> (Engine, Dataset) {
+        let iris =
+            Dataset::from_csv(include_bytes!("../../datasets/iris.csv"), "species", None).unwrap();
+        let trained = train(
+            &iris,
+            &TrainConfig {
+                epochs: 60,
+                ..TrainConfig::default()
+            },
+            |_| true,
+        )
+        .unwrap();
+        let manifest = serde_json::json!({
+            "task": "classification",
+            "features": iris.schema.features,
+            "labels": iris.schema.classes,
+            "normalisation": { "mean": trained.mean, "std": trained.std },
+        });
+        let engine = Engine::load(manifest.to_string().as_bytes(), &trained.weights).unwrap();
+        (engine, iris)
+    }
+
+    #[test]
+    fn a_loaded_model_predicts_labels_with_probabilities() {
+        let (engine, iris) = iris_engine();
+        let predictions = engine.predict(&iris.features).unwrap();
+        let correct = predictions
+            .iter()
+            .zip(&iris.labels)
+            .filter(|(p, l)| matches!(p, Prediction::Class { label, .. } if *label == iris.schema.classes[**l as usize]))
+            .count();
+        assert!(correct as f64 / iris.len() as f64 > 0.9, "{correct} of 150");
+        let Prediction::Class { probabilities, .. } = &predictions[0] else {
+            panic!("a class")
+        };
+        assert_eq!(probabilities.len(), 3);
+        assert!((probabilities.values().sum::<f64>() - 1.0).abs() < 1e-4);
+        let named: BTreeMap<String, f64> = iris
+            .schema
+            .features
+            .iter()
+            .cloned()
+            .zip(iris.features[0].clone())
+            .collect();
+        let positional = engine.predict(&[iris.features[0].clone()]).unwrap();
+        assert_eq!(engine.predict_named(&[named]).unwrap(), positional);
+    }
+
+    #[test]
+    fn bad_instances_are_named() {
+        let (engine, _) = iris_engine();
+        assert_eq!(engine.predict(&[]).unwrap_err(), InferenceError::Empty);
+        let err = engine.predict(&[vec![1.0, 2.0]]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "instances[0]: expected 4 values (one per feature), got 2"
+        );
+        let err = engine
+            .predict(&[vec![1.0, f64::NAN, 1.0, 1.0]])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "instances[0].sepal_width_cm: expected a finite number");
+        let named = BTreeMap::from([("colour".to_owned(), 1.0)]);
+        let err = engine.predict_named(&[named]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("instances[0]: unknown feature 'colour'"),
+            "{err}"
+        );
+        assert!(Engine::load(b"{}", b"").is_err());
+    }
+}
