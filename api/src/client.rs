@@ -135,12 +135,18 @@ impl Client {
         })
     }
 
-    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+    /// The whole body of a successful answer.
+    async fn bytes(&self, request: RequestBuilder) -> Result<Vec<u8>, ApiError> {
         let response = self.send(request).await?;
         let bytes = response
             .bytes()
             .await
             .map_err(|source| self.transport(source))?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, ApiError> {
+        let bytes = self.bytes(request).await?;
         serde_json::from_slice(&bytes).map_err(|err| ApiError::Decode(err.to_string()))
     }
 
@@ -280,12 +286,7 @@ impl Client {
             Method::GET,
             &format!("/api/v1/runs/{run_id}/artifacts/{}", encode_path(path)),
         );
-        let response = self.send(request).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| self.transport(source))?;
-        Ok(bytes.to_vec())
+        self.bytes(request).await
     }
 
     // ------------------------------------------------------------ tokens and audit
@@ -468,12 +469,7 @@ impl Client {
                 encode(name)
             ),
         );
-        let response = self.send(request).await?;
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| self.transport(source))?;
-        Ok(bytes.to_vec())
+        self.bytes(request).await
     }
 
     /// The latest version of every dataset.

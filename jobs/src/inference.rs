@@ -1,26 +1,10 @@
 //! The inference engine: load a trained model once (`model.json` and `model.safetensors`),
 //! then validate and predict batches. Used by training tests now and by serving next.
 
+use crate::model::{ModelManifest, forward};
 use candle_core::{D, Device, Tensor};
-use candle_nn::{Linear, Module};
-use serde::Deserialize;
+use candle_nn::Linear;
 use std::collections::BTreeMap;
-
-/// The parts of `model.json` that inference needs.
-#[derive(Debug, Clone, Deserialize)]
-struct Manifest {
-    task: String,
-    features: Vec<String>,
-    #[serde(default)]
-    labels: Vec<String>,
-    normalisation: Normalisation,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Normalisation {
-    mean: Vec<f64>,
-    std: Vec<f64>,
-}
 
 /// One prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,7 +45,7 @@ pub enum InferenceError {
 /// A loaded model.
 #[derive(Debug)]
 pub struct Engine {
-    manifest: Manifest,
+    manifest: ModelManifest,
     layers: Vec<Linear>,
 }
 
@@ -69,7 +53,7 @@ impl Engine {
     /// Loads a model from the bytes of its `model.json` and `model.safetensors`.
     pub fn load(model_json: &[u8], weights: &[u8]) -> Result<Self, InferenceError> {
         let bad = |what: String| InferenceError::Model(what);
-        let manifest: Manifest =
+        let manifest: ModelManifest =
             serde_json::from_slice(model_json).map_err(|err| bad(format!("model.json: {err}")))?;
         let width = manifest.features.len();
         if manifest.normalisation.mean.len() != width || manifest.normalisation.std.len() != width {
@@ -101,7 +85,7 @@ impl Engine {
             return Err(InferenceError::Empty);
         }
         let width = self.manifest.features.len();
-        let Normalisation { mean, std } = &self.manifest.normalisation;
+        let normalisation = &self.manifest.normalisation;
         let mut flat = Vec::with_capacity(rows.len() * width);
         for (row, values) in rows.iter().enumerate() {
             if values.len() != width {
@@ -118,7 +102,7 @@ impl Engine {
                         feature: self.manifest.features[column].clone(),
                     });
                 }
-                flat.push(((value - mean[column]) / std[column]) as f32);
+                flat.push(normalisation.apply(column, *value));
             }
         }
         self.forward(flat, rows.len())
@@ -161,13 +145,8 @@ impl Engine {
 
     fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
         let width = self.manifest.features.len();
-        let mut xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            xs = layer.forward(&xs)?;
-            if i + 1 < self.layers.len() {
-                xs = xs.relu()?;
-            }
-        }
+        let xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
+        let xs = forward(&self.layers, &xs)?;
         if self.manifest.task == "regression" {
             let values = xs.flatten_all()?.to_vec1::<f32>()?;
             return Ok(values
@@ -223,7 +202,7 @@ mod tests {
             "task": "classification",
             "features": iris.schema.features,
             "labels": iris.schema.classes,
-            "normalisation": { "mean": trained.mean, "std": trained.std },
+            "normalisation": trained.normalisation,
         });
         let engine = Engine::load(manifest.to_string().as_bytes(), &trained.weights).unwrap();
         (engine, iris)

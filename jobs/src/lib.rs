@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod devices;
 pub mod handlers;
 pub mod inference;
+pub mod model;
 pub mod split;
 pub mod stats;
 pub mod train;

@@ -3,9 +3,10 @@
 //! the validation loss (the best weights are kept), and held-out test metrics.
 
 use crate::dataset::{Dataset, Task};
+use crate::model::Normalisation;
 use crate::split::{SplitMix64, stratified_split};
 use candle_core::{D, DType, Device, Tensor};
-use candle_nn::{Linear, Module, Optimizer, ParamsAdamW, VarMap};
+use candle_nn::{Linear, Optimizer, ParamsAdamW, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -70,9 +71,8 @@ pub struct Trained {
     pub test_metrics: BTreeMap<String, f64>,
     /// The weights, as safetensors.
     pub weights: Vec<u8>,
-    /// Feature means and standard deviations of the training split.
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
+    /// The standardisation fitted on the training split.
+    pub normalisation: Normalisation,
     pub stopped_early: bool,
     /// Whether training was stopped from outside (cancelled).
     pub interrupted: bool,
@@ -153,14 +153,7 @@ impl Model {
     }
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut xs = xs.clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            xs = layer.forward(&xs)?;
-            if i + 1 < self.layers.len() {
-                xs = xs.relu()?;
-            }
-        }
-        Ok(xs)
+        crate::model::forward(&self.layers, xs)
     }
 }
 
@@ -183,20 +176,19 @@ fn validate(config: &TrainConfig) -> Result<(), TrainError> {
     Ok(())
 }
 
-/// Standardises `rows` with `mean` and `std` into an f32 tensor.
+/// Standardises `rows` into an f32 tensor.
 fn features(
     rows: &[&Vec<f64>],
-    mean: &[f64],
-    std: &[f64],
+    normalisation: &Normalisation,
     device: &Device,
 ) -> candle_core::Result<Tensor> {
-    let width = mean.len();
+    let width = normalisation.mean.len();
     let flat: Vec<f32> = rows
         .iter()
         .flat_map(|row| {
             row.iter()
                 .enumerate()
-                .map(|(j, v)| ((v - mean[j]) / std[j]) as f32)
+                .map(|(j, v)| normalisation.apply(j, *v))
         })
         .collect();
     Tensor::from_vec(flat, (rows.len(), width), device)
@@ -288,11 +280,12 @@ pub fn train(
             }
         })
         .collect();
+    let normalisation = Normalisation { mean, std };
     let part = |indices: &[usize]| -> candle_core::Result<(Tensor, Tensor)> {
         let rows: Vec<&Vec<f64>> = indices.iter().map(|&i| &data.features[i]).collect();
         let labels: Vec<f64> = indices.iter().map(|&i| data.labels[i]).collect();
         Ok((
-            features(&rows, &mean, &std, &device)?,
+            features(&rows, &normalisation, &device)?,
             targets(&labels, task, &device)?,
         ))
     };
@@ -376,8 +369,7 @@ pub fn train(
         history,
         test_metrics,
         weights: safetensors_bytes(&varmap)?,
-        mean,
-        std,
+        normalisation,
         stopped_early,
         interrupted,
     })

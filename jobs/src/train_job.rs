@@ -4,6 +4,7 @@
 
 use crate::dataset::{Dataset, Task};
 use crate::handlers::{Outcome, Progress};
+use crate::model::ModelManifest;
 use crate::train::{Arch, EpochMetrics, TrainConfig, train};
 use serde::Deserialize;
 use serde_json::Value;
@@ -228,25 +229,25 @@ async fn attempt(
         )
         .await
         .map_err(|err| format!("cannot log test metrics: {err}"))?;
-    let model_json = serde_json::json!({
-        "arch": spec.arch,
-        "hyper_parameters": hyper_parameters,
-        "features": version.features,
-        "labels": version.classes,
-        "task": version.task,
-        "normalisation": { "mean": trained.mean, "std": trained.std },
-        "dataset": { "name": spec.dataset, "version": version.version, "digest": version.digest },
-        "code_version": env!("CARGO_PKG_VERSION"),
-        "candle_version": "0.11",
-        "metrics": trained.test_metrics,
-        "epochs_run": trained.history.len(),
-        "stopped_early": trained.stopped_early,
-    });
+    let manifest = ModelManifest {
+        arch: spec.arch.clone(),
+        hyper_parameters,
+        features: version.features.clone(),
+        labels: version.classes.clone(),
+        task: version.task.clone(),
+        normalisation: trained.normalisation.clone(),
+        dataset: serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest }),
+        code_version: env!("CARGO_PKG_VERSION").to_owned(),
+        candle_version: "0.11".to_owned(),
+        metrics: trained.test_metrics.clone(),
+        epochs_run: trained.history.len(),
+        stopped_early: trained.stopped_early,
+    };
     for (path, bytes) in [
         ("model.safetensors", trained.weights.clone()),
         (
             "model.json",
-            serde_json::to_vec_pretty(&model_json).unwrap_or_default(),
+            serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
         ),
     ] {
         client

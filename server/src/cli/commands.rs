@@ -13,7 +13,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => serve(args, true).await,
         Command::Server(args) => serve(args, false).await,
         Command::Worker(args) => {
-            init_client_logging();
+            init_logging("info", LogFormat::Text);
             slipway_jobs::worker::run(client(&cli)?, worker_config(args)).await;
             Ok(())
         }
@@ -39,26 +39,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn init_logging(config: &Config) {
+/// Logs to stderr; `RUST_LOG` wins over `level`.
+fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log_level))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    match config.log_format {
+    match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
-}
-
-fn init_client_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
@@ -77,7 +69,7 @@ fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
 
 async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
-    init_logging(&config);
+    init_logging(&config.log_level, config.log_format);
     let token_path = config.admin_token_path();
     crate::serve::run(config, |started| {
         if up {

@@ -73,20 +73,12 @@ pub fn validate_pairs<'a>(
     Ok(())
 }
 
-/// A metric point ready to store.
-#[derive(Debug, Clone)]
-struct Point {
-    key: String,
-    value: f64,
-    step: i64,
-    timestamp: i64,
-}
-
 /// A batch that passed validation, with the server's time filled in.
 #[derive(Debug)]
 struct ValidBatch {
     run_id: i64,
-    metrics: Vec<Point>,
+    /// Points by key, in the form they are stored.
+    metrics: Vec<(String, StoredPoint)>,
     params: Vec<(String, String)>,
     tags: Vec<(String, String)>,
 }
@@ -148,11 +140,13 @@ fn validate(run_id: i64, batch: LogBatch) -> ServiceResult<ValidBatch> {
     let metrics = batch
         .metrics
         .into_iter()
-        .map(|point| Point {
-            timestamp: point.timestamp.map_or(now, to_millis),
-            key: point.key,
-            value: point.value,
-            step: point.step,
+        .map(|point| {
+            let stored = StoredPoint {
+                step: point.step,
+                timestamp: point.timestamp.map_or(now, to_millis),
+                value: point.value,
+            };
+            (point.key, stored)
         })
         .collect();
     Ok(ValidBatch {
@@ -399,15 +393,11 @@ async fn write_metrics(
 ) -> Result<(), sea_orm::DbErr> {
     let mut by_key: HashMap<(i64, &str), Vec<StoredPoint>> = HashMap::new();
     for batch in batches {
-        for point in &batch.metrics {
+        for (key, point) in &batch.metrics {
             by_key
-                .entry((batch.run_id, point.key.as_str()))
+                .entry((batch.run_id, key.as_str()))
                 .or_default()
-                .push(StoredPoint {
-                    step: point.step,
-                    timestamp: point.timestamp,
-                    value: point.value,
-                });
+                .push(*point);
         }
     }
     if by_key.is_empty() {
