@@ -9,12 +9,14 @@ mod client;
 pub mod datasets;
 mod error;
 pub mod jobs;
+pub mod specs;
 pub mod types;
 
 pub use client::{Client, ClientBuilder};
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use jobs::*;
+pub use specs::*;
 pub use types::*;
 
 /// The header that carries the reason for a change; it is written to the audit log.

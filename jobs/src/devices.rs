@@ -11,6 +11,17 @@ pub fn cuda_device_count() -> u32 {
         .count() as u32
 }
 
+/// The device training runs on: the first CUDA GPU when the build has CUDA and one is present,
+/// the CPU otherwise.
+pub fn training_device() -> candle_core::Device {
+    if candle_core::utils::cuda_is_available()
+        && let Ok(gpu) = candle_core::Device::new_cuda(0)
+    {
+        return gpu;
+    }
+    candle_core::Device::Cpu
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

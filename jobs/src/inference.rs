@@ -1,9 +1,8 @@
 //! The inference engine: load a trained model once (`model.json` and `model.safetensors`),
 //! then validate and predict batches. Used by training tests now and by serving next.
 
-use crate::model::{ModelManifest, forward};
+use crate::model::{ModelManifest, Network};
 use candle_core::{D, Device, Tensor};
-use candle_nn::Linear;
 use std::collections::BTreeMap;
 
 /// One prediction.
@@ -46,7 +45,7 @@ pub enum InferenceError {
 #[derive(Debug)]
 pub struct Engine {
     manifest: ModelManifest,
-    layers: Vec<Linear>,
+    network: Network,
 }
 
 impl Engine {
@@ -61,17 +60,16 @@ impl Engine {
                 "model.json: normalisation does not match the features".into()
             ));
         }
-        let mut tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
+        let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
             .map_err(|err| bad(format!("model.safetensors: {err}")))?;
-        let mut layers = Vec::new();
-        while let Some(weight) = tensors.remove(&format!("layer{}.weight", layers.len())) {
-            let bias = tensors.remove(&format!("layer{}.bias", layers.len()));
-            layers.push(Linear::new(weight, bias));
-        }
-        if layers.is_empty() {
-            return Err(bad("model.safetensors: no layers".into()));
-        }
-        Ok(Self { manifest, layers })
+        let arch = manifest.architecture().map_err(bad)?;
+        let network = Network::load(&arch, tensors).map_err(bad)?;
+        Ok(Self { manifest, network })
+    }
+
+    /// The model's manifest.
+    pub fn manifest(&self) -> &ModelManifest {
+        &self.manifest
     }
 
     /// The feature names, in the order rows give them.
@@ -146,7 +144,7 @@ impl Engine {
     fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
         let width = self.manifest.features.len();
         let xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
-        let xs = forward(&self.layers, &xs)?;
+        let xs = self.network.forward(&xs)?;
         if self.manifest.task == "regression" {
             let values = xs.flatten_all()?.to_vec1::<f32>()?;
             return Ok(values

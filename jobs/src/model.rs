@@ -1,16 +1,175 @@
-//! What a trained model is made of, shared by training (which writes it) and inference (which
-//! reads it): the `model.json` manifest, and the forward pass over the dense layers.
+//! What a trained model is made of, shared by training (which builds and writes it) and
+//! inference (which reads it): the architecture, the `model.json` manifest, and the network
+//! with its forward pass.
 
-use candle_core::Tensor;
-use candle_nn::{Linear, Module};
+use crate::split::SplitMix64;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, Linear, Module};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+/// The non-linearity between layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Relu,
+    Tanh,
+    Gelu,
+    Sigmoid,
+}
+
+impl Activation {
+    /// Parses a name as users type it.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "relu" => Ok(Self::Relu),
+            "tanh" => Ok(Self::Tanh),
+            "gelu" => Ok(Self::Gelu),
+            "sigmoid" => Ok(Self::Sigmoid),
+            other => Err(format!(
+                "activation: expected relu, tanh, gelu or sigmoid, got '{other}'"
+            )),
+        }
+    }
+
+    fn apply(self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Relu => xs.relu(),
+            Self::Tanh => xs.tanh(),
+            Self::Gelu => xs.gelu_erf(),
+            Self::Sigmoid => candle_nn::ops::sigmoid(xs),
+        }
+    }
+}
+
+/// A model architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "arch", rename_all = "lowercase")]
+pub enum Arch {
+    /// Softmax (classification) or linear (regression) regression.
+    Logreg,
+    /// Dense layers with an activation (and optional dropout) between them.
+    Mlp {
+        hidden: Vec<usize>,
+        #[serde(default)]
+        activation: Activation,
+        #[serde(default)]
+        dropout: f64,
+    },
+    /// Convolutions over image-shaped rows (3×3, each followed by the activation and a 2×2
+    /// max-pool while the image is at least 2×2), then dense layers.
+    Cnn {
+        /// Channels, height and width of one row; the features fill it in order.
+        image: [usize; 3],
+        filters: Vec<usize>,
+        hidden: Vec<usize>,
+        #[serde(default)]
+        activation: Activation,
+        #[serde(default)]
+        dropout: f64,
+    },
+}
+
+impl Arch {
+    /// An MLP with ReLU and no dropout.
+    pub fn mlp(hidden: Vec<usize>) -> Self {
+        Self::Mlp {
+            hidden,
+            activation: Activation::Relu,
+            dropout: 0.0,
+        }
+    }
+
+    /// The architecture's short name: `logreg`, `mlp` or `cnn`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Logreg => "logreg",
+            Self::Mlp { .. } => "mlp",
+            Self::Cnn { .. } => "cnn",
+        }
+    }
+
+    /// Checks the sizes against the input width; the error names the field.
+    pub fn validate(&self, inputs: usize) -> Result<(), String> {
+        let sizes_ok = |sizes: &[usize]| sizes.iter().all(|&s| (1..=4096).contains(&s));
+        match self {
+            Self::Logreg => Ok(()),
+            Self::Mlp {
+                hidden, dropout, ..
+            } => {
+                if hidden.is_empty() || !sizes_ok(hidden) {
+                    return Err("hidden: expected one or more layer sizes from 1 to 4096".into());
+                }
+                check_dropout(*dropout)
+            }
+            Self::Cnn {
+                image,
+                filters,
+                hidden,
+                dropout,
+                ..
+            } => {
+                if image.iter().product::<usize>() != inputs || image.contains(&0) {
+                    return Err(format!(
+                        "image: expected channels×height×width = {inputs} (the feature count), got {}×{}×{}",
+                        image[0], image[1], image[2]
+                    ));
+                }
+                if filters.is_empty() || !sizes_ok(filters) || filters.len() > 6 {
+                    return Err("filters: expected 1 to 6 channel counts from 1 to 4096".into());
+                }
+                if !sizes_ok(hidden) {
+                    return Err("hidden: expected layer sizes from 1 to 4096".into());
+                }
+                check_dropout(*dropout)
+            }
+        }
+    }
+
+    /// The image shape of `inputs` features when they form a square single-channel image.
+    pub fn square_image(inputs: usize) -> Result<[usize; 3], String> {
+        let side = (inputs as f64).sqrt().round() as usize;
+        if side * side == inputs {
+            Ok([1, side, side])
+        } else {
+            Err(format!(
+                "image: {inputs} features are not a square image; give image=CxHxW"
+            ))
+        }
+    }
+
+    fn activation_and_dropout(&self) -> (Activation, f64) {
+        match self {
+            Self::Logreg => (Activation::Relu, 0.0),
+            Self::Mlp {
+                activation,
+                dropout,
+                ..
+            }
+            | Self::Cnn {
+                activation,
+                dropout,
+                ..
+            } => (*activation, *dropout),
+        }
+    }
+}
+
+fn check_dropout(dropout: f64) -> Result<(), String> {
+    if (0.0..0.95).contains(&dropout) {
+        Ok(())
+    } else {
+        Err(format!("dropout: expected 0 to 0.95, got {dropout}"))
+    }
+}
 
 /// `model.json`: everything needed to use and trace a model besides its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelManifest {
     #[serde(default)]
     pub arch: String,
+    /// The training configuration; its `arch` part rebuilds the network.
     #[serde(default)]
     pub hyper_parameters: serde_json::Value,
     /// Feature names in the order the model reads them.
@@ -25,6 +184,8 @@ pub struct ModelManifest {
     #[serde(default)]
     pub dataset: serde_json::Value,
     #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
     pub code_version: String,
     #[serde(default)]
     pub candle_version: String,
@@ -34,6 +195,18 @@ pub struct ModelManifest {
     pub epochs_run: usize,
     #[serde(default)]
     pub stopped_early: bool,
+}
+
+impl ModelManifest {
+    /// The architecture recorded in the hyper-parameters. Without one the weights alone
+    /// define the network: dense layers with ReLU between them.
+    pub fn architecture(&self) -> Result<Arch, String> {
+        match self.hyper_parameters.get("arch") {
+            None => Ok(Arch::Logreg),
+            Some(arch) => serde_json::from_value::<Arch>(arch.clone())
+                .map_err(|err| format!("model.json: hyper_parameters.arch: {err}")),
+        }
+    }
 }
 
 /// The standardisation fitted on the training split.
@@ -50,14 +223,189 @@ impl Normalisation {
     }
 }
 
-/// The dense layers with ReLU between them.
-pub fn forward(layers: &[Linear], xs: &Tensor) -> candle_core::Result<Tensor> {
-    let mut xs = xs.clone();
-    for (i, layer) in layers.iter().enumerate() {
-        xs = layer.forward(&xs)?;
-        if i + 1 < layers.len() {
-            xs = xs.relu()?;
-        }
+/// The network: optional convolutions, then dense layers with the activation between them.
+/// Variables are named `conv{i}.*` and `layer{i}.*` in the safetensors file.
+#[derive(Debug)]
+pub struct Network {
+    convs: Vec<Conv2d>,
+    image: Option<[usize; 3]>,
+    dense: Vec<Linear>,
+    activation: Activation,
+    dropout: f64,
+}
+
+fn conv_config() -> Conv2dConfig {
+    Conv2dConfig {
+        padding: 1,
+        ..Conv2dConfig::default()
     }
-    Ok(xs)
+}
+
+/// The spatial size after a conv block: pooled by 2 while at least 2×2.
+fn pooled(side: usize) -> usize {
+    if side >= 2 { side / 2 } else { side }
+}
+
+impl Network {
+    /// Creates the variables of `arch` in `varmap` on `device`, drawn uniformly from
+    /// ±1/√fan-in by a seeded generator (candle cannot seed its CPU generator), so the same
+    /// seed gives the same model.
+    pub fn create(
+        arch: &Arch,
+        inputs: usize,
+        outputs: usize,
+        varmap: &candle_nn::VarMap,
+        seed: u64,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let mut rng = SplitMix64(seed);
+        let mut variable = |name: String, shape: &[usize], fan_in: usize| {
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            let values: Vec<f32> = (0..shape.iter().product::<usize>())
+                .map(|_| ((rng.unit() * 2.0 - 1.0) * bound) as f32)
+                .collect();
+            let initial = Tensor::from_vec(values, shape, device)?;
+            let zero = candle_nn::Init::Const(0.0);
+            let var = varmap.get(shape, &name, zero, DType::F32, device)?;
+            set_variable(varmap, &name, &initial)?;
+            Ok::<Tensor, candle_core::Error>(var)
+        };
+        let (mut convs, mut image, mut dense_inputs, mut hidden) =
+            (Vec::new(), None, inputs, &[][..]);
+        match arch {
+            Arch::Logreg => {}
+            Arch::Mlp { hidden: sizes, .. } => hidden = sizes,
+            Arch::Cnn {
+                image: shape,
+                filters,
+                hidden: sizes,
+                ..
+            } => {
+                let (mut channels, mut height, mut width) = (shape[0], shape[1], shape[2]);
+                for (i, &out) in filters.iter().enumerate() {
+                    let fan_in = channels * 9;
+                    let weight =
+                        variable(format!("conv{i}.weight"), &[out, channels, 3, 3], fan_in)?;
+                    let bias = variable(format!("conv{i}.bias"), &[out], fan_in)?;
+                    convs.push(Conv2d::new(weight, Some(bias), conv_config()));
+                    (channels, height, width) = (out, pooled(height), pooled(width));
+                }
+                image = Some(*shape);
+                dense_inputs = channels * height * width;
+                hidden = sizes;
+            }
+        }
+        let mut sizes = vec![dense_inputs];
+        sizes.extend(hidden);
+        sizes.push(outputs);
+        let mut dense = Vec::new();
+        for (i, pair) in sizes.windows(2).enumerate() {
+            let (fan_in, fan_out) = (pair[0], pair[1]);
+            let weight = variable(format!("layer{i}.weight"), &[fan_out, fan_in], fan_in)?;
+            let bias = variable(format!("layer{i}.bias"), &[fan_out], fan_in)?;
+            dense.push(Linear::new(weight, Some(bias)));
+        }
+        let (activation, dropout) = arch.activation_and_dropout();
+        Ok(Self {
+            convs,
+            image,
+            dense,
+            activation,
+            dropout,
+        })
+    }
+
+    /// Rebuilds a trained network from its weights.
+    pub fn load(arch: &Arch, mut tensors: HashMap<String, Tensor>) -> Result<Self, String> {
+        let mut convs = Vec::new();
+        while let Some(weight) = tensors.remove(&format!("conv{}.weight", convs.len())) {
+            let bias = tensors.remove(&format!("conv{}.bias", convs.len()));
+            convs.push(Conv2d::new(weight, bias, conv_config()));
+        }
+        let mut dense = Vec::new();
+        while let Some(weight) = tensors.remove(&format!("layer{}.weight", dense.len())) {
+            let bias = tensors.remove(&format!("layer{}.bias", dense.len()));
+            dense.push(Linear::new(weight, bias));
+        }
+        if dense.is_empty() {
+            return Err("model.safetensors: no layers".into());
+        }
+        let image = match arch {
+            Arch::Cnn { image, .. } if !convs.is_empty() => Some(*image),
+            _ if !convs.is_empty() => {
+                return Err("model.json: convolution weights without an image shape".into());
+            }
+            _ => None,
+        };
+        let (activation, dropout) = arch.activation_and_dropout();
+        Ok(Self {
+            convs,
+            image,
+            dense,
+            activation,
+            dropout,
+        })
+    }
+
+    /// The forward pass for inference.
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_with(xs, None)
+    }
+
+    /// The forward pass; with a generator, dropout is applied (training).
+    pub fn forward_with(
+        &self,
+        xs: &Tensor,
+        mut dropout_rng: Option<&mut SplitMix64>,
+    ) -> candle_core::Result<Tensor> {
+        let mut xs = xs.clone();
+        if let Some([channels, height, width]) = self.image {
+            xs = xs.reshape((xs.dim(0)?, channels, height, width))?;
+            for conv in &self.convs {
+                xs = self.activation.apply(&conv.forward(&xs)?)?;
+                let (_, _, h, w) = xs.dims4()?;
+                if h >= 2 && w >= 2 {
+                    xs = xs.max_pool2d(2)?;
+                }
+            }
+            xs = xs.flatten_from(1)?;
+        }
+        for (i, layer) in self.dense.iter().enumerate() {
+            xs = layer.forward(&xs)?;
+            if i + 1 < self.dense.len() {
+                xs = self.activation.apply(&xs)?;
+                if let Some(rng) = dropout_rng.as_deref_mut()
+                    && self.dropout > 0.0
+                {
+                    xs = seeded_dropout(&xs, self.dropout, rng)?;
+                }
+            }
+        }
+        Ok(xs)
+    }
+}
+
+/// Inverted dropout with a mask from the seeded generator, so training stays reproducible.
+fn seeded_dropout(xs: &Tensor, rate: f64, rng: &mut SplitMix64) -> candle_core::Result<Tensor> {
+    let keep = (1.0 / (1.0 - rate)) as f32;
+    let mask: Vec<f32> = (0..xs.elem_count())
+        .map(|_| if rng.unit() < rate { 0.0 } else { keep })
+        .collect();
+    xs.mul(&Tensor::from_vec(mask, xs.shape(), xs.device())?)
+}
+
+/// Sets the variable `name` of `varmap` to `value`.
+pub fn set_variable(
+    varmap: &candle_nn::VarMap,
+    name: &str,
+    value: &Tensor,
+) -> candle_core::Result<()> {
+    let vars = varmap
+        .data()
+        .lock()
+        .map_err(|_| candle_core::Error::Msg("the variable map is poisoned".into()))?;
+    let var = vars
+        .get(name)
+        .ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
+    var.set(value)
 }

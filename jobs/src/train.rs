@@ -1,29 +1,36 @@
-//! Training with candle: `logreg` and `mlp` models for classification (cross-entropy) and
-//! regression (MSE), AdamW, standardisation fitted on the training split, early stopping on
+//! Training with candle: `logreg`, `mlp` and `cnn` models for classification (cross-entropy)
+//! and regression (MSE), AdamW or SGD with momentum, seeded dropout, standardisation fitted on the training split, early stopping on
 //! the validation loss (the best weights are kept), and held-out test metrics.
 
 use crate::dataset::{Dataset, Task};
-use crate::model::Normalisation;
+pub use crate::model::{Activation, Arch};
+use crate::model::{Network, Normalisation, set_variable};
 use crate::split::{SplitMix64, stratified_split};
-use candle_core::{D, DType, Device, Tensor};
-use candle_nn::{Linear, Optimizer, ParamsAdamW, VarMap};
+use candle_core::backprop::GradStore;
+use candle_core::{D, DType, Device, Tensor, Var};
+use candle_nn::{Optimizer, ParamsAdamW, VarMap};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A model architecture.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "arch", rename_all = "lowercase")]
-pub enum Arch {
-    /// Softmax (classification) or linear (regression) regression.
-    Logreg,
-    /// Dense layers with ReLU between them.
-    Mlp { hidden: Vec<usize> },
+/// The optimiser.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Optimiser {
+    #[default]
+    Adamw,
+    /// Stochastic gradient descent with momentum (`momentum`) and decoupled weight decay.
+    Sgd,
 }
 
 /// Hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub arch: Arch,
+    #[serde(default)]
+    pub optimiser: Optimiser,
+    /// SGD's momentum (ignored by AdamW).
+    #[serde(default = "default_momentum")]
+    pub momentum: f64,
     pub epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
@@ -35,10 +42,16 @@ pub struct TrainConfig {
     pub test_fraction: f64,
 }
 
+fn default_momentum() -> f64 {
+    0.9
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
-            arch: Arch::Mlp { hidden: vec![64] },
+            arch: Arch::mlp(vec![64]),
+            optimiser: Optimiser::Adamw,
+            momentum: default_momentum(),
             epochs: 100,
             batch_size: 32,
             learning_rate: 0.005,
@@ -89,75 +102,7 @@ pub enum TrainError {
     Io(#[from] std::io::Error),
 }
 
-struct Model {
-    layers: Vec<Linear>,
-}
-
-/// Fills the variable `name` of `varmap` with `values`.
-fn fill(varmap: &VarMap, name: &str, values: Vec<f32>, shape: &[usize]) -> candle_core::Result<()> {
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("the variable map is poisoned".into()))?;
-    let var = vars
-        .get(name)
-        .ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
-    var.set(&Tensor::from_vec(values, shape, var.device())?)
-}
-
-impl Model {
-    /// Builds the layers with weights drawn uniformly from ±1/√fan-in by a seeded generator
-    /// (candle cannot seed its CPU generator), so the same seed gives the same model.
-    fn new(
-        arch: &Arch,
-        inputs: usize,
-        outputs: usize,
-        varmap: &VarMap,
-        seed: u64,
-    ) -> candle_core::Result<Self> {
-        let hidden = match arch {
-            Arch::Logreg => Vec::new(),
-            Arch::Mlp { hidden } => hidden.clone(),
-        };
-        let mut sizes = vec![inputs];
-        sizes.extend(hidden);
-        sizes.push(outputs);
-        let mut rng = SplitMix64(seed);
-        let mut uniform = |count: usize, bound: f64| -> Vec<f32> {
-            (0..count)
-                .map(|_| {
-                    let unit = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-                    ((unit * 2.0 - 1.0) * bound) as f32
-                })
-                .collect()
-        };
-        let device = Device::Cpu;
-        let zero = candle_nn::Init::Const(0.0);
-        let mut layers = Vec::new();
-        for (i, pair) in sizes.windows(2).enumerate() {
-            let (fan_in, fan_out) = (pair[0], pair[1]);
-            let bound = 1.0 / (fan_in as f64).sqrt();
-            let (weight_name, bias_name) = (format!("layer{i}.weight"), format!("layer{i}.bias"));
-            let weight = varmap.get((fan_out, fan_in), &weight_name, zero, DType::F32, &device)?;
-            let bias = varmap.get(fan_out, &bias_name, zero, DType::F32, &device)?;
-            fill(
-                varmap,
-                &weight_name,
-                uniform(fan_out * fan_in, bound),
-                &[fan_out, fan_in],
-            )?;
-            fill(varmap, &bias_name, uniform(fan_out, bound), &[fan_out])?;
-            layers.push(Linear::new(weight, Some(bias)));
-        }
-        Ok(Self { layers })
-    }
-
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        crate::model::forward(&self.layers, xs)
-    }
-}
-
-fn validate(config: &TrainConfig) -> Result<(), TrainError> {
+fn validate(config: &TrainConfig, inputs: usize) -> Result<(), TrainError> {
     let bad = |what: &str| Err(TrainError::Config(what.to_owned()));
     if config.epochs == 0 || config.epochs > 10_000 {
         return bad("epochs: expected 1 to 10000");
@@ -168,12 +113,10 @@ fn validate(config: &TrainConfig) -> Result<(), TrainError> {
     if !(config.learning_rate > 0.0 && config.learning_rate < 10.0) {
         return bad("learning_rate: expected a number above 0 and below 10");
     }
-    if let Arch::Mlp { hidden } = &config.arch
-        && (hidden.is_empty() || hidden.iter().any(|&h| h == 0 || h > 4096))
-    {
-        return bad("hidden: expected one or more layer sizes from 1 to 4096");
+    if !(0.0..1.0).contains(&config.momentum) {
+        return bad("momentum: expected 0 or more and below 1");
     }
-    Ok(())
+    config.arch.validate(inputs).map_err(TrainError::Config)
 }
 
 /// Standardises `rows` into an f32 tensor.
@@ -216,7 +159,7 @@ fn loss(output: &Tensor, target: &Tensor, task: Task) -> candle_core::Result<Ten
 
 /// Loss and accuracy (classification) or RMSE (regression) of `model` on a split.
 fn evaluate(
-    model: &Model,
+    model: &Network,
     xs: &Tensor,
     ys: &Tensor,
     task: Task,
@@ -245,8 +188,8 @@ pub fn train(
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochMetrics) -> bool,
 ) -> Result<Trained, TrainError> {
-    validate(config)?;
-    let device = Device::Cpu;
+    validate(config, data.schema.features.len())?;
+    let device = crate::devices::training_device();
     let task = data.schema.task;
     let split = stratified_split(
         data,
@@ -298,15 +241,9 @@ pub fn train(
         Task::Regression => 1,
     };
     let varmap = VarMap::new();
-    let model = Model::new(&config.arch, width, outputs, &varmap, config.seed)?;
-    let mut optimizer = candle_nn::AdamW::new(
-        varmap.all_vars(),
-        ParamsAdamW {
-            lr: config.learning_rate,
-            weight_decay: config.weight_decay,
-            ..ParamsAdamW::default()
-        },
-    )?;
+    let model = Network::create(&config.arch, width, outputs, &varmap, config.seed, &device)?;
+    let mut optimizer = Stepper::new(config, varmap.all_vars())?;
+    let mut dropout_rng = SplitMix64(config.seed ^ 0xD80F);
 
     let mut rng = SplitMix64(config.seed ^ 0x5EED);
     let mut order: Vec<u32> = (0..split.train.len() as u32).collect();
@@ -322,7 +259,8 @@ pub fn train(
             let index = Tensor::from_slice(chunk, chunk.len(), &device)?;
             let xs = train_x.index_select(&index, 0)?;
             let ys = train_y.index_select(&index, 0)?;
-            let batch_loss = loss(&model.forward(&xs)?, &ys, task)?;
+            let output = model.forward_with(&xs, Some(&mut dropout_rng))?;
+            let batch_loss = loss(&output, &ys, task)?;
             optimizer.backward_step(&batch_loss)?;
             total += f64::from(batch_loss.to_scalar::<f32>()?);
             batches += 1;
@@ -375,6 +313,66 @@ pub fn train(
     })
 }
 
+/// One optimiser step for either optimiser.
+enum Stepper {
+    AdamW(Box<candle_nn::AdamW>),
+    Sgd(SgdMomentum),
+}
+
+impl Stepper {
+    fn new(config: &TrainConfig, vars: Vec<Var>) -> candle_core::Result<Self> {
+        Ok(match config.optimiser {
+            Optimiser::Adamw => Self::AdamW(Box::new(candle_nn::AdamW::new(
+                vars,
+                ParamsAdamW {
+                    lr: config.learning_rate,
+                    weight_decay: config.weight_decay,
+                    ..ParamsAdamW::default()
+                },
+            )?)),
+            Optimiser::Sgd => Self::Sgd(SgdMomentum {
+                velocity: vec![None; vars.len()],
+                vars,
+                learning_rate: config.learning_rate,
+                momentum: config.momentum,
+                weight_decay: config.weight_decay,
+            }),
+        })
+    }
+
+    fn backward_step(&mut self, loss: &Tensor) -> candle_core::Result<()> {
+        match self {
+            Self::AdamW(adam) => adam.backward_step(loss),
+            Self::Sgd(sgd) => sgd.step(&loss.backward()?),
+        }
+    }
+}
+
+/// SGD with (heavy-ball) momentum and decoupled weight decay; candle's own SGD has neither.
+struct SgdMomentum {
+    vars: Vec<Var>,
+    velocity: Vec<Option<Tensor>>,
+    learning_rate: f64,
+    momentum: f64,
+    weight_decay: f64,
+}
+
+impl SgdMomentum {
+    fn step(&mut self, grads: &GradStore) -> candle_core::Result<()> {
+        for (var, velocity) in self.vars.iter().zip(&mut self.velocity) {
+            let Some(grad) = grads.get(var) else { continue };
+            let next = match velocity.take() {
+                Some(previous) => ((previous * self.momentum)? + grad)?,
+                None => grad.clone(),
+            };
+            let decayed = (var.as_tensor() * (1.0 - self.learning_rate * self.weight_decay))?;
+            var.set(&(decayed - (&next * self.learning_rate)?)?)?;
+            *velocity = Some(next);
+        }
+        Ok(())
+    }
+}
+
 fn snapshot(varmap: &VarMap) -> candle_core::Result<Vec<(String, Tensor)>> {
     let vars = varmap
         .data()
@@ -390,10 +388,9 @@ fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> candle_core::Result
         .data()
         .lock()
         .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
+    drop(vars);
     for (name, tensor) in weights {
-        if let Some(var) = vars.get(name) {
-            var.set(tensor)?;
-        }
+        set_variable(varmap, name, tensor)?;
     }
     Ok(())
 }
@@ -415,7 +412,7 @@ fn rand_suffix() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
-    SplitMix64(nanos ^ u64::from(std::process::id())).next()
+    SplitMix64(nanos ^ u64::from(std::process::id())).next_u64()
 }
 
 #[cfg(test)]
@@ -477,9 +474,7 @@ mod tests {
     fn digits_mlp_reaches_ninety_five_percent() {
         let digits = load(include_bytes!("../../datasets/digits.csv"), "label");
         let config = TrainConfig {
-            arch: Arch::Mlp {
-                hidden: vec![128, 64],
-            },
+            arch: Arch::mlp(vec![128, 64]),
             epochs: 40,
             learning_rate: 0.002,
             ..TrainConfig::default()
@@ -487,6 +482,62 @@ mod tests {
         let accuracy = train(&digits, &config, |_| true).unwrap().test_metrics["test_accuracy"];
         eprintln!("digits mlp test accuracy {accuracy:.4}");
         assert!(accuracy >= 0.95, "digits test accuracy {accuracy}");
+    }
+
+    #[test]
+    fn digits_cnn_reaches_ninety_five_percent() {
+        let digits = load(include_bytes!("../../datasets/digits.csv"), "label");
+        let config = TrainConfig {
+            arch: Arch::Cnn {
+                image: [1, 8, 8],
+                filters: vec![8, 16],
+                hidden: vec![64],
+                activation: Activation::Relu,
+                dropout: 0.1,
+            },
+            epochs: 12,
+            batch_size: 64,
+            learning_rate: 0.005,
+            ..TrainConfig::default()
+        };
+        let accuracy = train(&digits, &config, |_| true).unwrap().test_metrics["test_accuracy"];
+        eprintln!("digits cnn test accuracy {accuracy:.4}");
+        assert!(accuracy >= 0.95, "digits cnn test accuracy {accuracy}");
+    }
+
+    #[test]
+    fn sgd_with_momentum_and_dropout_trains_reproducibly() {
+        let iris = load(include_bytes!("../../datasets/iris.csv"), "species");
+        let config = TrainConfig {
+            arch: Arch::Mlp {
+                hidden: vec![32],
+                activation: Activation::Tanh,
+                dropout: 0.2,
+            },
+            optimiser: Optimiser::Sgd,
+            momentum: 0.9,
+            learning_rate: 0.05,
+            epochs: 60,
+            ..TrainConfig::default()
+        };
+        let first = train(&iris, &config, |_| true).unwrap();
+        let accuracy = first.test_metrics["test_accuracy"];
+        eprintln!("iris sgd+momentum test accuracy {accuracy:.4}");
+        assert!(accuracy >= 0.9, "iris sgd accuracy {accuracy}");
+        let second = train(&iris, &config, |_| true).unwrap();
+        assert_eq!(
+            first.weights, second.weights,
+            "seeded dropout is reproducible"
+        );
+        let no_momentum = TrainConfig {
+            momentum: 0.0,
+            ..config
+        };
+        assert_ne!(
+            train(&iris, &no_momentum, |_| true).unwrap().weights,
+            first.weights,
+            "momentum changes the updates"
+        );
     }
 
     #[test]
@@ -520,7 +571,7 @@ mod tests {
         let rmse = train(&data, &config, |_| true).unwrap().test_metrics["test_rmse"];
         assert!(rmse < 1.0, "rmse {rmse}");
         let bad = TrainConfig {
-            arch: Arch::Mlp { hidden: vec![] },
+            arch: Arch::mlp(vec![]),
             ..TrainConfig::default()
         };
         assert!(
@@ -528,6 +579,23 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("hidden")
+        );
+        let not_an_image = TrainConfig {
+            arch: Arch::Cnn {
+                image: [1, 8, 8],
+                filters: vec![4],
+                hidden: vec![],
+                activation: Activation::Relu,
+                dropout: 0.0,
+            },
+            ..TrainConfig::default()
+        };
+        let err = train(&data, &not_an_image, |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("image: expected channels×height×width = 1"),
+            "{err}"
         );
     }
 }

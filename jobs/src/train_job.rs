@@ -5,46 +5,59 @@
 use crate::dataset::{Dataset, Task};
 use crate::handlers::{Outcome, Progress};
 use crate::model::ModelManifest;
-use crate::train::{Arch, EpochMetrics, TrainConfig, train};
-use serde::Deserialize;
+use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train};
 use serde_json::Value;
-use slipway_api::{Client, CreateRun, KeyValue, LogBatch, MetricPoint, RunStatus, UpdateRun};
+use slipway_api::{
+    Client, CreateRun, KeyValue, LogBatch, MetricPoint, RunStatus, TrainSpec, UpdateRun,
+};
 use std::sync::Arc;
 
-/// The spec of a `train` job.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrainSpec {
-    dataset: String,
-    version: Option<u32>,
-    #[serde(default = "default_arch")]
-    arch: String,
-    #[serde(default)]
-    hidden: Option<Vec<usize>>,
-    epochs: Option<usize>,
-    batch_size: Option<usize>,
-    learning_rate: Option<f64>,
-    weight_decay: Option<f64>,
-    seed: Option<u64>,
-    patience: Option<usize>,
-    experiment: Option<String>,
-}
-
-fn default_arch() -> String {
-    "mlp".to_owned()
-}
-
-fn config_of(spec: &TrainSpec) -> Result<TrainConfig, String> {
+/// The training configuration a spec asks for, on data of `inputs` features.
+pub(crate) fn config_of(spec: &TrainSpec, inputs: usize) -> Result<TrainConfig, String> {
     let defaults = TrainConfig::default();
-    let arch = match spec.arch.as_str() {
+    let activation = spec
+        .activation
+        .as_deref()
+        .map(Activation::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let dropout = spec.dropout.unwrap_or(0.0);
+    let arch = match spec.arch.as_deref().unwrap_or("mlp") {
         "logreg" => Arch::Logreg,
         "mlp" => Arch::Mlp {
             hidden: spec.hidden.clone().unwrap_or_else(|| vec![64]),
+            activation,
+            dropout,
         },
-        other => return Err(format!("spec.arch: expected logreg or mlp, got '{other}'")),
+        "cnn" => Arch::Cnn {
+            image: match spec.image {
+                Some(image) => image,
+                None => Arch::square_image(inputs).map_err(|err| format!("spec.{err}"))?,
+            },
+            filters: spec.filters.clone().unwrap_or_else(|| vec![16, 32]),
+            hidden: spec.hidden.clone().unwrap_or_else(|| vec![64]),
+            activation,
+            dropout,
+        },
+        other => {
+            return Err(format!(
+                "spec.arch: expected logreg, mlp or cnn, got '{other}'"
+            ));
+        }
+    };
+    let optimiser = match spec.optimiser.as_deref() {
+        None | Some("adamw") => Optimiser::Adamw,
+        Some("sgd") => Optimiser::Sgd,
+        Some(other) => {
+            return Err(format!(
+                "spec.optimiser: expected adamw or sgd, got '{other}'"
+            ));
+        }
     };
     Ok(TrainConfig {
         arch,
+        optimiser,
+        momentum: spec.momentum.unwrap_or(defaults.momentum),
         epochs: spec.epochs.unwrap_or(defaults.epochs),
         batch_size: spec.batch_size.unwrap_or(defaults.batch_size),
         learning_rate: spec.learning_rate.unwrap_or(defaults.learning_rate),
@@ -79,6 +92,39 @@ fn epoch_points(metrics: &EpochMetrics) -> Vec<MetricPoint> {
     points
 }
 
+/// The run's params: the hyper-parameters with the architecture's fields at the top level.
+fn flat_params(hyper_parameters: &Value) -> Vec<KeyValue> {
+    let mut fields = hyper_parameters.as_object().cloned().unwrap_or_default();
+    if let Some(Value::Object(arch)) = fields.remove("arch") {
+        fields.extend(arch);
+    }
+    fields
+        .into_iter()
+        .map(|(key, value)| KeyValue {
+            key,
+            value: match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            },
+        })
+        .collect()
+}
+
+/// The log line of one epoch; `slipway train --wait` shows the latest under its progress bar.
+fn epoch_line(metrics: &EpochMetrics, epochs: usize) -> String {
+    let mut line = format!(
+        "epoch {}/{epochs} loss {:.4} val_loss {:.4}",
+        metrics.epoch, metrics.loss, metrics.val_loss
+    );
+    if let Some(accuracy) = metrics.val_accuracy {
+        line.push_str(&format!(" val_accuracy {accuracy:.4}"));
+    }
+    if let Some(rmse) = metrics.val_rmse {
+        line.push_str(&format!(" val_rmse {rmse:.4}"));
+    }
+    line
+}
+
 /// Runs one `train` attempt.
 pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     match attempt(client, job_id, spec, progress).await {
@@ -98,7 +144,8 @@ async fn attempt(
 ) -> Result<Outcome, String> {
     let spec: TrainSpec =
         serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
-    let config = config_of(&spec)?;
+    spec.validate()?;
+    let arch_name = spec.arch.clone().unwrap_or_else(|| "mlp".to_owned());
     let versions = client
         .dataset_versions(&spec.dataset)
         .await
@@ -123,11 +170,11 @@ async fn attempt(
         .or(Some(Task::Classification));
     let data =
         Dataset::from_csv(&csv, &version.label, task).map_err(|err| format!("dataset: {err}"))?;
+    let config = config_of(&spec, data.schema.features.len())?;
     progress.log(
         "info",
         format!(
-            "training {} on {} v{} ({} rows)",
-            spec.arch,
+            "training {arch_name} on {} v{} ({} rows)",
             spec.dataset,
             version.version,
             data.len()
@@ -141,7 +188,7 @@ async fn attempt(
                     .clone()
                     .unwrap_or_else(|| spec.dataset.clone()),
             ),
-            name: Some(format!("{}-{}-job{job_id}", spec.dataset, spec.arch)),
+            name: Some(format!("{}-{arch_name}-job{job_id}", spec.dataset)),
             dataset_digest: Some(version.digest.clone()),
             code_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
             seed: Some(config.seed as i64),
@@ -152,15 +199,8 @@ async fn attempt(
         .await
         .map_err(|err| format!("cannot create the run: {err}"))?;
     let hyper_parameters = serde_json::to_value(&config).unwrap_or_default();
-    let params = hyper_parameters
-        .as_object()
-        .cloned()
-        .unwrap_or_default()
+    let params = flat_params(&hyper_parameters)
         .into_iter()
-        .map(|(key, value)| KeyValue {
-            key,
-            value: value.to_string().trim_matches('"').to_owned(),
-        })
         .chain([KeyValue {
             key: "dataset".into(),
             value: format!("{}:{}", spec.dataset, version.version),
@@ -179,7 +219,7 @@ async fn attempt(
 
     // Training runs on a blocking thread; epochs come back over a channel and are logged live.
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let epochs = config.epochs;
+    let (epochs, seed) = (config.epochs, config.seed);
     let watcher = Arc::clone(progress);
     let training = tokio::task::spawn_blocking(move || {
         train(&data, &config, |metrics| {
@@ -189,6 +229,7 @@ async fn attempt(
         })
     });
     while let Some(metrics) = receiver.recv().await {
+        progress.log("info", epoch_line(&metrics, epochs));
         let batch = LogBatch {
             metrics: epoch_points(&metrics),
             ..LogBatch::default()
@@ -230,7 +271,7 @@ async fn attempt(
         .await
         .map_err(|err| format!("cannot log test metrics: {err}"))?;
     let manifest = ModelManifest {
-        arch: spec.arch.clone(),
+        arch: arch_name.clone(),
         hyper_parameters,
         features: version.features.clone(),
         labels: version.classes.clone(),
@@ -239,6 +280,7 @@ async fn attempt(
         dataset: serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest }),
         code_version: env!("CARGO_PKG_VERSION").to_owned(),
         candle_version: "0.11".to_owned(),
+        seed: Some(seed),
         metrics: trained.test_metrics.clone(),
         epochs_run: trained.history.len(),
         stopped_early: trained.stopped_early,

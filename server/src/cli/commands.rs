@@ -19,7 +19,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Jobs(command) => super::jobs::jobs(&cli, command).await,
         Command::Workers(command) => super::jobs::workers(&cli, command).await,
-        Command::Train(args) => super::jobs::train(&cli, args).await,
+        Command::Train(args) => super::ml::train(&cli, args).await,
+        Command::Evaluate(args) => super::ml::evaluate(&cli, args).await,
         Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,

@@ -1,7 +1,7 @@
 //! `slipway jobs …` and `slipway workers …`.
 
 use super::output::{self, OutputFormat, Table};
-use super::{Cli, JobsCommand, TrainArgs, WorkersCommand};
+use super::{Cli, JobsCommand, WorkersCommand};
 use slipway_api::{Job, PageRequest, Requirements, SubmitJob};
 
 fn print_job(job: &Job) {
@@ -23,7 +23,7 @@ fn print_job(job: &Job) {
     }
 }
 
-fn show(cli: &Cli, job: &Job) -> anyhow::Result<()> {
+pub(super) fn show(cli: &Cli, job: &Job) -> anyhow::Result<()> {
     match cli.output {
         OutputFormat::Json => output::json(job),
         OutputFormat::Text => {
@@ -183,86 +183,5 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
                 }
             }
         }
-    }
-}
-
-/// Turns `--param KEY=VALUE` flags into the train spec's fields.
-fn train_spec(args: &TrainArgs) -> anyhow::Result<serde_json::Value> {
-    let mut spec = serde_json::json!({ "dataset": args.dataset, "arch": args.arch });
-    if let Some(version) = args.dataset_version {
-        spec["version"] = serde_json::json!(version);
-    }
-    if let Some(seed) = args.seed {
-        spec["seed"] = serde_json::json!(seed);
-    }
-    if let Some(experiment) = &args.experiment {
-        spec["experiment"] = serde_json::json!(experiment);
-    }
-    for param in &args.params {
-        let (key, value) = param
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("--param '{param}': expected KEY=VALUE"))?;
-        let parsed = match key {
-            "hidden" => {
-                let sizes: Result<Vec<usize>, _> = value
-                    .split(',')
-                    .map(|v| v.trim().parse::<usize>())
-                    .collect();
-                serde_json::json!(sizes.map_err(|_| anyhow::anyhow!(
-                    "--param hidden: expected sizes such as 128,64, got '{value}'"
-                ))?)
-            }
-            "epochs" | "batch_size" | "patience" => {
-                serde_json::json!(value.parse::<usize>().map_err(|_| anyhow::anyhow!(
-                    "--param {key}: expected a whole number, got '{value}'"
-                ))?)
-            }
-            "learning_rate" | "weight_decay" => {
-                serde_json::json!(value.parse::<f64>().map_err(|_| anyhow::anyhow!(
-                    "--param {key}: expected a number, got '{value}'"
-                ))?)
-            }
-            other => anyhow::bail!(
-                "--param {other}: unknown; expected hidden, epochs, batch_size, learning_rate, weight_decay or patience"
-            ),
-        };
-        spec[key] = parsed;
-    }
-    Ok(spec)
-}
-
-pub async fn train(cli: &Cli, args: &TrainArgs) -> anyhow::Result<()> {
-    let client = super::commands::client(cli)?;
-    let spec = train_spec(args)?;
-    let mut job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec,
-            ..SubmitJob::default()
-        })
-        .await?;
-    if !args.wait {
-        return show(cli, &job);
-    }
-    let mut last = String::new();
-    while !job.state.is_terminal() {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        job = client.get_job(job.id).await?;
-        let line = format!(
-            "job {} {} {:>3.0}%",
-            job.id,
-            job.state,
-            job.progress * 100.0
-        );
-        if line != last && cli.output == OutputFormat::Text {
-            eprintln!("{line}");
-            last = line;
-        }
-    }
-    show(cli, &job)?;
-    if job.state == slipway_api::JobState::Succeeded {
-        Ok(())
-    } else {
-        anyhow::bail!("job {} ended {}", job.id, job.state)
     }
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod datasets;
 mod jobs;
+mod ml;
 mod output;
 
 use crate::config::ServerArgs;
@@ -66,6 +67,12 @@ pub enum Command {
     ///
     /// Example: slipway train --dataset digits --arch mlp --param hidden=128,64 --param epochs=30 --seed 7 --wait
     Train(TrainArgs),
+    /// Evaluate a model on a dataset (an `evaluate` job): accuracy, macro precision, recall
+    /// and F1, log-loss and the confusion matrix, or RMSE, MAE and R²; optionally compared
+    /// with another model.
+    ///
+    /// Example: slipway evaluate digits:2 --compare-with digits@champion --wait
+    Evaluate(EvaluateArgs),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),
@@ -175,11 +182,12 @@ pub struct TrainArgs {
     /// Its version (default: the latest).
     #[arg(long)]
     pub dataset_version: Option<u32>,
-    /// logreg or mlp.
+    /// logreg, mlp or cnn (cnn reads rows as images: digits' 64 pixels as 1x8x8).
     #[arg(long, default_value = "mlp")]
     pub arch: String,
-    /// Hyper-parameters as KEY=VALUE: hidden=128,64 epochs=30 batch_size=32
-    /// learning_rate=0.005 weight_decay=0.0001 patience=15 (repeatable).
+    /// Hyper-parameters as KEY=VALUE (repeatable): hidden=128,64 activation=relu|tanh|gelu|sigmoid
+    /// dropout=0.1 filters=16,32 image=1x8x8 optimiser=adamw|sgd momentum=0.9 epochs=100
+    /// batch_size=32 learning_rate=0.005 weight_decay=0.0001 patience=15.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
     #[arg(long)]
@@ -187,7 +195,34 @@ pub struct TrainArgs {
     /// The experiment of the run (default: the dataset's name).
     #[arg(long)]
     pub experiment: Option<String>,
-    /// Follow the job with a progress line until it ends.
+    /// Register the trained model as a new version of this model.
+    #[arg(long, value_name = "MODEL")]
+    pub register_as: Option<String>,
+    /// Follow the job with a progress bar and the live loss until it ends.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// The flags of `slipway evaluate`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvaluateArgs {
+    /// The model: run:ID, NAME:VERSION, NAME@ALIAS or NAME (its latest version).
+    pub model: String,
+    /// The dataset (default: the model's training data, on its held-out test split).
+    #[arg(long)]
+    pub dataset: Option<String>,
+    #[arg(long)]
+    pub dataset_version: Option<u32>,
+    /// Compare with another model on the same rows, e.g. digits@champion.
+    #[arg(long, value_name = "MODEL")]
+    pub compare_with: Option<String>,
+    /// The metric that decides the verdict (default accuracy; rmse for regression).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// How much better the metric must be to count as better.
+    #[arg(long)]
+    pub margin: Option<f64>,
+    /// Follow the job until it ends and print its result.
     #[arg(long)]
     pub wait: bool,
 }

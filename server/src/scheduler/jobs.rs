@@ -16,7 +16,7 @@ use std::collections::HashMap;
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Job kinds this version's workers run.
-pub const KNOWN_KINDS: [&str; 3] = ["sleep", "fail", "train"];
+pub const KNOWN_KINDS: [&str; 4] = ["sleep", "fail", "train", "evaluate"];
 
 fn state_of(row: &job::Model) -> ServiceResult<JobState> {
     row.state
@@ -102,6 +102,20 @@ pub async fn all_workers(db: &impl ConnectionTrait) -> ServiceResult<Vec<worker:
     Ok(worker::Entity::find().all(db).await?)
 }
 
+/// Checks the spec of the kinds that have a typed one, so mistakes surface at submission.
+fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
+    fn parse<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> ServiceResult<T> {
+        serde_json::from_value(spec.clone())
+            .map_err(|err| ServiceError::invalid(format!("spec: {err}")))
+    }
+    let checked = match kind {
+        "train" => parse::<slipway_api::TrainSpec>(spec)?.validate(),
+        "evaluate" => parse::<slipway_api::EvaluateSpec>(spec)?.validate(),
+        _ => Ok(()),
+    };
+    checked.map_err(ServiceError::invalid)
+}
+
 /// Queues a job.
 pub async fn submit(
     db: &DatabaseConnection,
@@ -130,6 +144,7 @@ pub async fn submit(
     if !spec.is_object() {
         return Err(ServiceError::invalid("spec: expected a JSON object"));
     }
+    check_spec(&request.kind, &spec)?;
     let txn = crate::db::begin_write(db).await?;
     let row = job::ActiveModel {
         kind: Set(request.kind.clone()),
