@@ -9,6 +9,8 @@ mod client;
 pub mod datasets;
 mod error;
 pub mod jobs;
+pub mod predict;
+pub mod registry;
 pub mod specs;
 pub mod types;
 
@@ -16,6 +18,8 @@ pub use client::{Client, ClientBuilder};
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 pub use jobs::*;
+pub use predict::*;
+pub use registry::*;
 pub use specs::*;
 pub use types::*;
 

@@ -13,7 +13,7 @@
 //! and the labelled probabilities), p50 and p99 over `BENCH_CALLS` calls after a warm-up.
 //!
 //! Prints a table, then one `BENCH_JSON {...}` line for scripts (`bench/vs_pytorch.sh` puts it
-//! beside PyTorch doing the same work). Knobs: `BENCH_EPOCHS` (30), `BENCH_REPEATS` (5),
+//! beside PyTorch doing the same work). Knobs: `BENCH_EPOCHS` (30), `BENCH_REPEATS` (7),
 //! `BENCH_CALLS` (2000).
 
 use slipway_jobs::dataset::Dataset;
@@ -75,7 +75,7 @@ fn latency(
 
 fn main() -> Result<(), Box<dyn Error>> {
     let epochs = knob("BENCH_EPOCHS", 30);
-    let repeats = knob("BENCH_REPEATS", 5);
+    let repeats = knob("BENCH_REPEATS", 7);
     let calls = knob("BENCH_CALLS", 2000);
 
     let data = Dataset::from_csv(DIGITS, "label", None)?;

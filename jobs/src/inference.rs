@@ -79,6 +79,13 @@ impl Engine {
 
     /// Predicts rows given as values in feature order.
     pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<Prediction>, InferenceError> {
+        let flat = self.encode(rows)?;
+        self.predict_encoded(&flat, rows.len())
+    }
+
+    /// Validates rows given in feature order and standardises them into the flat input of
+    /// [`Engine::predict_encoded`]; encoded rows of many requests can be joined into one batch.
+    pub fn encode(&self, rows: &[Vec<f64>]) -> Result<Vec<f32>, InferenceError> {
         if rows.is_empty() {
             return Err(InferenceError::Empty);
         }
@@ -103,7 +110,63 @@ impl Engine {
                 flat.push(normalisation.apply(column, *value));
             }
         }
-        self.forward(flat, rows.len())
+        Ok(flat)
+    }
+
+    /// Orders rows given as feature name → value into feature order, naming unknown and
+    /// missing features.
+    pub fn order_named(
+        &self,
+        rows: &[BTreeMap<String, f64>],
+    ) -> Result<Vec<Vec<f64>>, InferenceError> {
+        rows.iter()
+            .enumerate()
+            .map(|(row, named)| self.order_row(row, named))
+            .collect()
+    }
+
+    /// One named row in feature order; `row` is its index in the request, for errors.
+    pub fn order_row(
+        &self,
+        row: usize,
+        named: &BTreeMap<String, f64>,
+    ) -> Result<Vec<f64>, InferenceError> {
+        let features = &self.manifest.features;
+        if let Some(name) = named.keys().find(|name| !features.contains(name)) {
+            return Err(InferenceError::UnknownFeature {
+                row,
+                name: name.clone(),
+                known: features.join(", "),
+            });
+        }
+        features
+            .iter()
+            .map(|name| {
+                named
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| InferenceError::MissingFeature {
+                        row,
+                        name: name.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Predicts `rows` rows already encoded by [`Engine::encode`].
+    pub fn predict_encoded(
+        &self,
+        flat: &[f32],
+        rows: usize,
+    ) -> Result<Vec<Prediction>, InferenceError> {
+        if rows == 0 || flat.len() != rows * self.manifest.features.len() {
+            return Err(InferenceError::Model(format!(
+                "{} encoded values are not {rows} rows of {}",
+                flat.len(),
+                self.manifest.features.len()
+            )));
+        }
+        self.forward(flat.to_vec(), rows)
             .map_err(|err| InferenceError::Model(err.to_string()))
     }
 
@@ -112,33 +175,7 @@ impl Engine {
         &self,
         rows: &[BTreeMap<String, f64>],
     ) -> Result<Vec<Prediction>, InferenceError> {
-        let features = &self.manifest.features;
-        let ordered = rows
-            .iter()
-            .enumerate()
-            .map(|(row, named)| {
-                if let Some(name) = named.keys().find(|name| !features.contains(name)) {
-                    return Err(InferenceError::UnknownFeature {
-                        row,
-                        name: name.clone(),
-                        known: features.join(", "),
-                    });
-                }
-                features
-                    .iter()
-                    .map(|name| {
-                        named
-                            .get(name)
-                            .copied()
-                            .ok_or_else(|| InferenceError::MissingFeature {
-                                row,
-                                name: name.clone(),
-                            })
-                    })
-                    .collect()
-            })
-            .collect::<Result<Vec<Vec<f64>>, _>>()?;
-        self.predict(&ordered)
+        self.predict(&self.order_named(rows)?)
     }
 
     fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {

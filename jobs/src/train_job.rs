@@ -311,7 +311,24 @@ async fn attempt(
         "info",
         format!("done: run {} {:?}", run.id, trained.test_metrics),
     );
-    Ok(Outcome::Succeeded(
-        serde_json::json!({ "run_id": run.id, "metrics": trained.test_metrics }),
-    ))
+    let mut result = serde_json::json!({ "run_id": run.id, "metrics": trained.test_metrics });
+    if let Some(model) = &spec.register_as {
+        let registered = client
+            .register_model(
+                model,
+                &slipway_api::RegisterModel {
+                    run_id: run.id,
+                    description: None,
+                },
+            )
+            .await
+            .map_err(|err| format!("cannot register the model as '{model}': {err}"))?;
+        progress.log(
+            "info",
+            format!("registered as {model} version {}", registered.version),
+        );
+        result["model"] = serde_json::json!(model);
+        result["version"] = serde_json::json!(registered.version);
+    }
+    Ok(Outcome::Succeeded(result))
 }

@@ -11,6 +11,7 @@ mod helpers;
 mod m20261129_000001_tracking;
 mod m20261129_000002_registry;
 mod m20261129_000003_operations;
+mod m20261130_000004_serving;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_tracking::Migration),
             Box::new(m20261129_000002_registry::Migration),
             Box::new(m20261129_000003_operations::Migration),
+            Box::new(m20261130_000004_serving::Migration),
         ]
     }
 }

@@ -48,6 +48,24 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after a shutdown signal.
     #[arg(long, env = "SLIPWAY_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Aliases that only an engineer or admin may move, with a reason (comma-separated).
+    #[arg(
+        long,
+        env = "SLIPWAY_PROTECTED_ALIASES",
+        value_name = "ALIASES",
+        value_delimiter = ','
+    )]
+    pub protected_aliases: Option<Vec<String>>,
+    /// Most rows one forward pass takes when concurrent predictions are batched (1: no
+    /// batching).
+    #[arg(long, env = "SLIPWAY_BATCH_MAX_ROWS", value_name = "ROWS")]
+    pub batch_max_rows: Option<usize>,
+    /// Microseconds a batch waits for more requests before it runs.
+    #[arg(long, env = "SLIPWAY_BATCH_MAX_WAIT_US", value_name = "MICROS")]
+    pub batch_max_wait_us: Option<u64>,
+    /// Most instances one predict request may carry.
+    #[arg(long, env = "SLIPWAY_PREDICT_MAX_INSTANCES", value_name = "COUNT")]
+    pub predict_max_instances: Option<usize>,
 }
 
 /// How log lines are written.
@@ -74,6 +92,24 @@ struct FileConfig {
     auth: FileAuth,
     shutdown_grace_secs: Option<u64>,
     job_lease_secs: Option<u64>,
+    #[serde(default)]
+    registry: FileRegistry,
+    #[serde(default)]
+    serving: FileServing,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistry {
+    protected_aliases: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServing {
+    batch_max_rows: Option<usize>,
+    batch_max_wait_us: Option<u64>,
+    predict_max_instances: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,6 +145,10 @@ pub struct Config {
     pub anonymous_read: bool,
     pub shutdown_grace_secs: u64,
     pub job_lease_secs: u64,
+    pub protected_aliases: Vec<String>,
+    pub batch_max_rows: usize,
+    pub batch_max_wait_us: u64,
+    pub predict_max_instances: usize,
 }
 
 /// Why the configuration could not be resolved.
@@ -178,6 +218,26 @@ impl Config {
                 .job_lease_secs
                 .or(file.job_lease_secs)
                 .unwrap_or(30)
+                .max(1),
+            protected_aliases: args
+                .protected_aliases
+                .clone()
+                .or(file.registry.protected_aliases)
+                .unwrap_or_else(|| vec!["champion".to_owned()]),
+            batch_max_rows: args
+                .batch_max_rows
+                .or(file.serving.batch_max_rows)
+                .unwrap_or(64)
+                .clamp(1, 4096),
+            batch_max_wait_us: args
+                .batch_max_wait_us
+                .or(file.serving.batch_max_wait_us)
+                .unwrap_or(1000)
+                .min(1_000_000),
+            predict_max_instances: args
+                .predict_max_instances
+                .or(file.serving.predict_max_instances)
+                .unwrap_or(1000)
                 .max(1),
         })
     }

@@ -4,6 +4,7 @@
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::scheduler::Scheduler;
+use crate::serving::{BatchPolicy, Serving};
 use crate::state::AppState;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
@@ -84,10 +85,23 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     let scheduler = Scheduler::new(Duration::from_secs(config.job_lease_secs));
     let reaper = crate::scheduler::leasing::spawn_reaper(db.clone(), scheduler.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
+    let artifacts = ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes);
+    let serving = Serving::new(
+        db.clone(),
+        artifacts.clone(),
+        BatchPolicy {
+            max_rows: config.batch_max_rows,
+            max_wait: Duration::from_micros(config.batch_max_wait_us),
+        },
+        config.predict_max_instances,
+        Arc::clone(&scheduler.events),
+    );
+    serving.spawn_background(signalled_rx.clone());
     let state = AppState {
         shutdown: signalled_rx.clone(),
         scheduler,
-        artifacts: ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes),
+        serving,
+        artifacts,
         db: db.clone(),
         config: Arc::new(config),
         tokens,

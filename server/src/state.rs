@@ -3,6 +3,7 @@
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::scheduler::Scheduler;
+use crate::serving::Serving;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use sea_orm::DatabaseConnection;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub log_writer: LogWriter,
     pub artifacts: ArtifactStore,
     pub scheduler: Scheduler,
+    pub serving: Serving,
     /// Turns true when the server begins to shut down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

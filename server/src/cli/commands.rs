@@ -21,6 +21,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workers(command) => super::jobs::workers(&cli, command).await,
         Command::Train(args) => super::ml::train(&cli, args).await,
         Command::Evaluate(args) => super::ml::evaluate(&cli, args).await,
+        Command::Models(command) => super::serving::models(&cli, command).await,
+        Command::Deploy(args) => super::serving::deploy(&cli, args).await,
+        Command::Promote { name, reason } => {
+            super::serving::promote(&cli, name, reason.as_deref()).await
+        }
+        Command::Rollback { name, to, reason } => {
+            super::serving::rollback(&cli, name, *to, reason.as_deref()).await
+        }
+        Command::Deployments(command) => super::serving::deployments(&cli, command).await,
+        Command::Predict(args) => super::serving::predict(&cli, args).await,
         Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,

@@ -6,6 +6,7 @@ mod datasets;
 mod jobs;
 mod ml;
 mod output;
+mod serving;
 
 use crate::config::ServerArgs;
 use clap::{Parser, Subcommand};
@@ -73,6 +74,38 @@ pub enum Command {
     ///
     /// Example: slipway evaluate digits:2 --compare-with digits@champion --wait
     Evaluate(EvaluateArgs),
+    /// The model registry: register a run's model, list versions, move aliases.
+    #[command(subcommand, alias = "model")]
+    Models(serving::ModelsCommand),
+    /// Create or change a deployment: its primary, a canary share, a shadow.
+    ///
+    /// First release: slipway deploy digits --model digits --version 1 --reason "first release"
+    ///
+    /// A canary: slipway deploy digits --version 2 --canary 20 --reason "try v2 on a fifth"
+    ///
+    /// A shadow: slipway deploy digits --shadow 3 --reason "compare v3 on live traffic"
+    #[command(disable_version_flag = true)]
+    Deploy(serving::DeployArgs),
+    /// Make the canary the primary at 100 %.
+    Promote {
+        name: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Re-apply an earlier revision (default: the one before the current) as a new revision.
+    Rollback {
+        name: String,
+        /// The revision to go back to.
+        #[arg(long, value_name = "REVISION")]
+        to: Option<u32>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List deployments, their history and the shadow's agreement.
+    #[command(subcommand, alias = "deployment")]
+    Deployments(serving::DeploymentsCommand),
+    /// Send rows from a CSV or JSON file to a deployment and print the predictions.
+    Predict(serving::PredictArgs),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),

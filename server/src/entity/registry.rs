@@ -70,6 +70,11 @@ pub mod model_version {
         pub metrics: String,
         pub created_by: String,
         pub created_at: i64,
+        pub manifest_digest: String,
+        /// Dataset, parameters, seed and code version of the run it came from (JSON).
+        #[sea_orm(column_type = "Text")]
+        pub lineage: String,
+        pub description: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -134,6 +139,30 @@ pub mod deployment_revision {
         pub actor: String,
         pub reason: Option<String>,
         pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod shadow_comparison {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "shadow_comparisons")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: i64,
+        pub revision: i32,
+        pub primary_version: i32,
+        pub shadow_version: i32,
+        pub requests: i64,
+        pub agreements: i64,
+        pub errors: i64,
+        pub updated_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,12 +5,15 @@
 mod auth;
 mod dashboard;
 mod datasets;
+mod deployments;
 mod error;
 mod events;
 mod experiments;
 mod extract;
 mod health;
+mod inference;
 mod jobs;
+mod models;
 mod runs;
 mod tokens;
 
@@ -32,16 +35,17 @@ pub fn router(state: AppState) -> Router {
         .merge(runs::router())
         .merge(jobs::router())
         .merge(datasets::router())
+        .merge(models::router())
+        .merge(deployments::router())
         .merge(events::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
-    let pages = dashboard::router().route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::authenticate,
-    ));
+    let pages = dashboard::router().merge(inference::router()).route_layer(
+        axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
+    );
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)

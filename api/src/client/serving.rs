@@ -1,0 +1,148 @@
+//! The client's registry, deployment and prediction calls.
+
+use super::{Client, encode};
+use crate::error::ApiError;
+use crate::predict::*;
+use crate::registry::*;
+use reqwest::Method;
+
+impl Client {
+    // ------------------------------------------------------------ registry
+
+    pub async fn register_model(
+        &self,
+        name: &str,
+        request: &RegisterModel,
+    ) -> Result<ModelVersion, ApiError> {
+        let path = format!("/api/v1/models/{}/versions", encode(name));
+        self.write(Method::POST, &path, request, None).await
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<RegisteredModel>, ApiError> {
+        self.get("/api/v1/models").await
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<RegisteredModel, ApiError> {
+        self.get(&format!("/api/v1/models/{}", encode(name))).await
+    }
+
+    pub async fn model_versions(&self, name: &str) -> Result<Vec<ModelVersion>, ApiError> {
+        self.get(&format!("/api/v1/models/{}/versions", encode(name)))
+            .await
+    }
+
+    /// One version by number, alias or `latest`.
+    pub async fn model_version(
+        &self,
+        name: &str,
+        selector: &str,
+    ) -> Result<ModelVersion, ApiError> {
+        self.get(&format!(
+            "/api/v1/models/{}/versions/{}",
+            encode(name),
+            encode(selector)
+        ))
+        .await
+    }
+
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: u32,
+        reason: Option<&str>,
+    ) -> Result<ModelVersion, ApiError> {
+        let path = format!("/api/v1/models/{}/aliases/{}", encode(name), encode(alias));
+        self.write(Method::PUT, &path, &SetAlias { version }, reason)
+            .await
+    }
+
+    pub async fn delete_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let path = format!("/api/v1/models/{}/aliases/{}", encode(name), encode(alias));
+        let mut request = self.request(Method::DELETE, &path);
+        if let Some(reason) = reason {
+            request = request.header(crate::REASON_HEADER, reason);
+        }
+        self.send(request).await.map(|_| ())
+    }
+
+    // ------------------------------------------------------------ deployments
+
+    pub async fn deploy(
+        &self,
+        name: &str,
+        request: &DeployRequest,
+        reason: Option<&str>,
+    ) -> Result<Deployment, ApiError> {
+        let path = format!("/api/v1/deployments/{}", encode(name));
+        self.write(Method::PUT, &path, request, reason).await
+    }
+
+    pub async fn promote(
+        &self,
+        name: &str,
+        request: &ChangeRequest,
+        reason: Option<&str>,
+    ) -> Result<Deployment, ApiError> {
+        let path = format!("/api/v1/deployments/{}/promote", encode(name));
+        self.write(Method::POST, &path, request, reason).await
+    }
+
+    pub async fn rollback(
+        &self,
+        name: &str,
+        request: &ChangeRequest,
+        reason: Option<&str>,
+    ) -> Result<Deployment, ApiError> {
+        let path = format!("/api/v1/deployments/{}/rollback", encode(name));
+        self.write(Method::POST, &path, request, reason).await
+    }
+
+    pub async fn list_deployments(&self) -> Result<Vec<Deployment>, ApiError> {
+        self.get("/api/v1/deployments").await
+    }
+
+    pub async fn get_deployment(&self, name: &str) -> Result<Deployment, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}", encode(name)))
+            .await
+    }
+
+    pub async fn deployment_revisions(
+        &self,
+        name: &str,
+    ) -> Result<Vec<DeploymentRevision>, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/revisions", encode(name)))
+            .await
+    }
+
+    pub async fn shadow_comparisons(&self, name: &str) -> Result<Vec<ShadowComparison>, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/shadow", encode(name)))
+            .await
+    }
+
+    // ------------------------------------------------------------ predictions
+
+    pub async fn predict(
+        &self,
+        name: &str,
+        request: &PredictRequest,
+    ) -> Result<PredictResponse, ApiError> {
+        let path = format!("/api/v1/deployments/{}/predict", encode(name));
+        self.write(Method::POST, &path, request, None).await
+    }
+
+    /// An Open Inference Protocol (v2) request.
+    pub async fn infer(
+        &self,
+        name: &str,
+        request: &InferRequest,
+    ) -> Result<InferResponse, ApiError> {
+        let path = format!("/v2/models/{}/infer", encode(name));
+        self.write(Method::POST, &path, request, None).await
+    }
+}

@@ -1,0 +1,73 @@
+//! Predictions on the wire: `POST /api/v1/deployments/{name}/predict` and the Open Inference
+//! Protocol (v2) bodies under `/v2/models/{name}`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `{"instances": [[f, ...], ...]}` or `{"instances": [{"feature": value, ...}, ...]}`. The
+/// instances stay raw JSON so the server can name the exact row and field that is wrong.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictRequest {
+    pub instances: Vec<serde_json::Value>,
+    /// Requests with the same key go to the same variant (primary or canary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// One prediction: a class with every class's probability, or a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Prediction {
+    Class {
+        label: String,
+        probabilities: BTreeMap<String, f64>,
+    },
+    Value(f64),
+}
+
+/// The answer: predictions in request order, and what answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictResponse {
+    pub predictions: Vec<Prediction>,
+    pub model_version: u32,
+    pub deployment_revision: u32,
+    /// `primary` or `canary`.
+    pub variant: String,
+}
+
+/// One tensor of an Open Inference Protocol request or response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferTensor {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub datatype: String,
+    /// Row-major data, flat or nested.
+    pub data: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// `POST /v2/models/{name}/infer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub inputs: Vec<InferTensor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<serde_json::Value>,
+}
+
+/// The answer to an infer request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InferResponse {
+    pub model_name: String,
+    pub model_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub outputs: Vec<InferTensor>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+}

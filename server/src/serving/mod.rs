@@ -1,0 +1,263 @@
+//! Serving: what each deployment's current revision serves in this server (its primary,
+//! canary and shadow versions, loaded and warm in the model pool), routing between them,
+//! and the shadow's record. A change loads and warms the new revision's models first and then
+//! swaps one pointer, so requests in flight finish on the old models and none fail. A sync
+//! loop follows the database, so a server also picks up changes made elsewhere.
+
+pub mod deployments;
+mod pool;
+pub mod predict;
+mod shadow;
+
+use crate::entity::registry::{deployment, deployment_revision, model_version};
+use crate::error::{ServiceError, ServiceResult};
+use crate::events::EventBus;
+use crate::registry::{Selector, find_version};
+use crate::tracking::artifacts::ArtifactStore;
+pub use pool::BatchPolicy;
+use pool::{ModelPool, Served};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use shadow::ShadowRecorder;
+use slipway_api::DeploymentSpec;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A deployment's current revision, loaded.
+#[derive(Debug)]
+pub struct Live {
+    pub deployment_id: i64,
+    pub revision: u32,
+    pub spec: DeploymentSpec,
+    pub primary: Arc<Served>,
+    pub canary: Option<(Arc<Served>, f64)>,
+    pub shadow: Option<Arc<Served>>,
+    /// Version rows this revision and the one before use: kept loaded so a rollback is fast.
+    keep: Vec<i64>,
+}
+
+/// What this server serves; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseConnection,
+    pool: ModelPool,
+    live: RwLock<HashMap<String, Arc<Live>>>,
+    /// Deployments whose current revision could not be loaded, with why.
+    failed: RwLock<HashMap<String, (u32, String)>>,
+    /// One change at a time per deployment.
+    change_locks: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    shadow: ShadowRecorder,
+    events: Arc<EventBus>,
+    max_instances: usize,
+}
+
+impl Serving {
+    pub fn new(
+        db: DatabaseConnection,
+        store: ArtifactStore,
+        policy: BatchPolicy,
+        max_instances: usize,
+        events: Arc<EventBus>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool: ModelPool::new(store, policy),
+                shadow: ShadowRecorder::default(),
+                db,
+                live: RwLock::default(),
+                failed: RwLock::default(),
+                change_locks: tokio::sync::Mutex::default(),
+                events,
+                max_instances,
+            }),
+        }
+    }
+
+    /// The loaded current revision of `name`, if this server has it.
+    pub fn live(&self, name: &str) -> Option<Arc<Live>> {
+        read(&self.inner.live).get(name).cloned()
+    }
+
+    /// Why `name`'s current revision is not being served, if loading it failed.
+    pub fn failure(&self, name: &str) -> Option<String> {
+        read(&self.inner.failed)
+            .get(name)
+            .map(|(_, why)| why.clone())
+    }
+
+    /// Whether `name` serves `revision` now.
+    pub fn is_ready(&self, name: &str, revision: u32) -> bool {
+        self.live(name)
+            .is_some_and(|live| live.revision == revision)
+    }
+
+    /// Takes the change lock of deployment `name`.
+    async fn lock_changes(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.inner.change_locks.lock().await;
+            Arc::clone(locks.entry(name.to_owned()).or_default())
+        };
+        lock.lock_owned().await
+    }
+
+    async fn version_row(&self, model: &str, version: u32) -> ServiceResult<model_version::Model> {
+        find_version(&self.inner.db, model, &Selector::Number(version)).await
+    }
+
+    /// Loads and warms what `spec` serves (and keeps `previous`'s models loaded).
+    async fn prepare(
+        &self,
+        deployment_id: i64,
+        revision: u32,
+        spec: &DeploymentSpec,
+        previous: Option<&DeploymentSpec>,
+    ) -> ServiceResult<Live> {
+        let primary_row = self.version_row(&spec.model, spec.primary).await?;
+        let primary = self.inner.pool.get(&primary_row).await?;
+        let mut keep = vec![primary_row.id];
+        let canary = match &spec.canary {
+            Some(canary) => {
+                let row = self.version_row(&spec.model, canary.version).await?;
+                keep.push(row.id);
+                Some((self.inner.pool.get(&row).await?, canary.percent))
+            }
+            None => None,
+        };
+        let shadow = match spec.shadow {
+            Some(version) => {
+                let row = self.version_row(&spec.model, version).await?;
+                keep.push(row.id);
+                Some(self.inner.pool.get(&row).await?)
+            }
+            None => None,
+        };
+        if let Some(previous) = previous {
+            for version in
+                std::iter::once(previous.primary).chain(previous.canary.map(|c| c.version))
+            {
+                if let Ok(row) = self.version_row(&previous.model, version).await {
+                    self.inner.pool.get(&row).await?;
+                    keep.push(row.id);
+                }
+            }
+        }
+        Ok(Live {
+            deployment_id,
+            revision,
+            spec: spec.clone(),
+            primary,
+            canary,
+            shadow,
+            keep,
+        })
+    }
+
+    /// Makes `live` the answer for `name` and unloads models nothing serves any more.
+    fn install(&self, name: &str, live: Live) {
+        let (id, revision) = (live.deployment_id, live.revision);
+        {
+            let mut map = write(&self.inner.live);
+            map.insert(name.to_owned(), Arc::new(live));
+            let keep: Vec<i64> = map.values().flat_map(|l| l.keep.iter().copied()).collect();
+            self.inner.pool.retain(&keep);
+        }
+        write(&self.inner.failed).remove(name);
+        self.inner
+            .events
+            .publish("deployment", id, "revision", Some(&revision.to_string()));
+    }
+
+    /// Brings every deployment this server does not serve at its current revision up to
+    /// date. Called at start and then every second.
+    pub async fn sync(&self) -> ServiceResult<()> {
+        let rows = deployment::Entity::find().all(&self.inner.db).await?;
+        for row in rows {
+            let revision = row.current_revision.unsigned_abs();
+            let stale = self
+                .live(&row.name)
+                .is_none_or(|live| live.revision < revision);
+            let known_bad = read(&self.inner.failed)
+                .get(&row.name)
+                .is_some_and(|(bad, _)| *bad == revision);
+            if !stale || known_bad {
+                continue;
+            }
+            let _guard = self.lock_changes(&row.name).await;
+            if self
+                .live(&row.name)
+                .is_some_and(|live| live.revision >= revision)
+            {
+                continue;
+            }
+            let loaded = async {
+                let (spec, previous) =
+                    deployments::revision_specs(&self.inner.db, row.id, revision).await?;
+                self.prepare(row.id, revision, &spec, previous.as_ref())
+                    .await
+            }
+            .await;
+            match loaded {
+                Ok(live) => self.install(&row.name, live),
+                Err(err) => {
+                    tracing::warn!(deployment = %row.name, revision, error = %err, "cannot serve this revision");
+                    let why = match err {
+                        ServiceError::NotFound(message)
+                        | ServiceError::InvalidArgument(message) => message,
+                        _ => "its models could not be loaded; see the server log".to_owned(),
+                    };
+                    write(&self.inner.failed).insert(row.name.clone(), (revision, why));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the database until shutdown; also writes the shadow's record.
+    pub fn spawn_background(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let serving = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if let Err(err) = serving.sync().await {
+                    tracing::warn!(error = %err, "deployment sync failed");
+                }
+                if let Err(err) = serving.inner.shadow.flush(&serving.inner.db).await {
+                    tracing::warn!(error = %err, "cannot record shadow comparisons");
+                }
+            }
+            let _ = serving.inner.shadow.flush(&serving.inner.db).await;
+        });
+    }
+
+    /// The recorded shadow comparisons of deployment `id`.
+    pub async fn shadow_comparisons(
+        &self,
+        deployment_id: i64,
+    ) -> ServiceResult<Vec<slipway_api::ShadowComparison>> {
+        self.inner.shadow.flush(&self.inner.db).await?;
+        shadow::list(&self.inner.db, deployment_id).await
+    }
+}
+
+/// The revision rows of a deployment are append-only; this names the one stored row type.
+pub type RevisionRow = deployment_revision::Model;
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // Values are replaced whole, so a panicked writer cannot leave one half-written.
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,166 @@
+//! The model pool: registered versions loaded once through the inference engine, warmed, and
+//! each fronted by a micro-batcher that joins concurrent requests into one forward pass.
+
+use crate::entity::registry::model_version;
+use crate::error::{ServiceError, ServiceResult};
+use crate::tracking::artifacts::ArtifactStore;
+use slipway_jobs::inference::{Engine, Prediction};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How concurrent requests are batched.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPolicy {
+    /// Most rows in one forward pass (1: every request runs alone).
+    pub max_rows: usize,
+    /// How long the first request of a batch waits for company.
+    pub max_wait: Duration,
+}
+
+/// One request's rows waiting for a forward pass.
+struct Pending {
+    flat: Vec<f32>,
+    rows: usize,
+    reply: oneshot::Sender<Result<Vec<Prediction>, String>>,
+}
+
+/// A loaded version, ready to answer.
+#[derive(Debug)]
+pub struct Served {
+    pub version: u32,
+    pub engine: Arc<Engine>,
+    queue: mpsc::Sender<Pending>,
+}
+
+impl Served {
+    /// Predicts rows encoded by this version's engine, batched with concurrent requests.
+    pub async fn predict(&self, flat: Vec<f32>, rows: usize) -> ServiceResult<Vec<Prediction>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { flat, rows, reply })
+            .await
+            .map_err(|_| ServiceError::Unavailable("the model is being unloaded".into()))?;
+        answer
+            .await
+            .map_err(|_| ServiceError::Unavailable("the model is being unloaded".into()))?
+            .map_err(ServiceError::internal)
+    }
+}
+
+/// Versions loaded by this server, by their row id.
+#[derive(Debug, Clone)]
+pub struct ModelPool {
+    store: ArtifactStore,
+    policy: BatchPolicy,
+    loaded: Arc<Mutex<HashMap<i64, Arc<Served>>>>,
+}
+
+impl ModelPool {
+    pub fn new(store: ArtifactStore, policy: BatchPolicy) -> Self {
+        Self {
+            store,
+            policy,
+            loaded: Arc::default(),
+        }
+    }
+
+    /// The loaded version, loading and warming it first if needed.
+    pub async fn get(&self, row: &model_version::Model) -> ServiceResult<Arc<Served>> {
+        if let Some(served) = self.cached(row.id) {
+            return Ok(served);
+        }
+        let manifest = self.store.read_blob(&row.manifest_digest).await?;
+        let weights = self.store.read_blob(&row.artifact_digest).await?;
+        let engine = tokio::task::spawn_blocking(move || {
+            let engine = Engine::load(&manifest, &weights)?;
+            // A first pass allocates what later ones reuse, so the first request is not slow.
+            let mean_row = engine.manifest().normalisation.mean.clone();
+            engine.predict(&[mean_row])?;
+            Ok::<_, slipway_jobs::inference::InferenceError>(engine)
+        })
+        .await
+        .map_err(|err| ServiceError::internal(format!("model loading stopped: {err}")))?
+        .map_err(|err| ServiceError::internal(format!("version {}: {err}", row.version)))?;
+        let engine = Arc::new(engine);
+        let (queue, pending) = mpsc::channel(4096);
+        tokio::spawn(run_batches(Arc::clone(&engine), pending, self.policy));
+        let served = Arc::new(Served {
+            version: row.version.unsigned_abs(),
+            engine,
+            queue,
+        });
+        let mut loaded = self.lock();
+        Ok(Arc::clone(loaded.entry(row.id).or_insert(served)))
+    }
+
+    fn cached(&self, id: i64) -> Option<Arc<Served>> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// Unloads every version not in `keep`; requests holding one finish first.
+    pub fn retain(&self, keep: &[i64]) {
+        self.lock().retain(|id, _| keep.contains(id));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Served>>> {
+        // The map stays consistent even if a holder panicked: entries are whole values.
+        self.loaded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Takes requests off the queue, joins those that arrive within the wait into one forward
+/// pass on a blocking thread, and answers each with its share.
+async fn run_batches(
+    engine: Arc<Engine>,
+    mut pending: mpsc::Receiver<Pending>,
+    policy: BatchPolicy,
+) {
+    while let Some(first) = pending.recv().await {
+        let mut batch = vec![first];
+        let mut rows = batch[0].rows;
+        if policy.max_rows > 1 && rows < policy.max_rows {
+            let deadline = tokio::time::Instant::now() + policy.max_wait;
+            while rows < policy.max_rows {
+                // Whatever is already queued joins at once; then wait for more until the
+                // deadline.
+                let next = match pending.try_recv() {
+                    Ok(next) => Some(next),
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // A timeout means the batch is complete.
+                        tokio::time::timeout_at(deadline, pending.recv())
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                };
+                let Some(next) = next else { break };
+                rows += next.rows;
+                batch.push(next);
+            }
+        }
+        let engine = Arc::clone(&engine);
+        let flat: Vec<f32> = batch.iter().flat_map(|p| p.flat.iter().copied()).collect();
+        let result = tokio::task::spawn_blocking(move || engine.predict_encoded(&flat, rows)).await;
+        match result {
+            Ok(Ok(mut predictions)) => {
+                for item in batch.into_iter().rev() {
+                    let tail = predictions.split_off(predictions.len() - item.rows);
+                    let _ = item.reply.send(Ok(tail));
+                }
+            }
+            Ok(Err(err)) => answer_all(batch, &err.to_string()),
+            Err(err) => answer_all(batch, &format!("prediction stopped: {err}")),
+        }
+    }
+}
+
+fn answer_all(batch: Vec<Pending>, message: &str) {
+    for item in batch {
+        let _ = item.reply.send(Err(message.to_owned()));
+    }
+}

@@ -1,0 +1,362 @@
+//! Answering predictions: validate the instances against the model that will answer, route
+//! between primary and canary (sticky by an optional key), batch, and mirror to the shadow
+//! without touching the answer or its latency. Also the Open Inference Protocol (v2) shapes.
+
+use super::shadow::Pair;
+use super::{Live, Serving};
+use crate::error::{ServiceError, ServiceResult};
+use serde_json::Value;
+use slipway_api::{InferRequest, InferResponse, InferTensor, PredictResponse, Prediction};
+use slipway_jobs::inference::{Engine, Prediction as EnginePrediction};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Spreads unkeyed requests evenly between primary and canary.
+static UNKEYED: AtomicU64 = AtomicU64::new(0);
+
+/// A well-mixed 64-bit hash (SplitMix64's finaliser).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A position in [0, 100) for this request: stable for a key, spread evenly otherwise.
+fn bucket(key: Option<&str>) -> f64 {
+    let seed = match key {
+        Some(key) => key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }),
+        None => UNKEYED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed),
+    };
+    (mix(seed) >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+}
+
+/// One instance as the model reads it: values in feature order, or by feature name.
+enum Instance {
+    Positional(Vec<f64>),
+    Named(BTreeMap<String, f64>),
+}
+
+fn number(value: &Value, place: impl FnOnce() -> String) -> ServiceResult<f64> {
+    value.as_f64().ok_or_else(|| {
+        ServiceError::invalid(format!("{}: expected a number, got {value}", place()))
+    })
+}
+
+/// Reads the raw JSON instances, naming the exact place of anything that is not a number.
+fn parse_instances(instances: &[Value]) -> ServiceResult<Vec<Instance>> {
+    instances
+        .iter()
+        .enumerate()
+        .map(|(row, value)| match value {
+            Value::Array(values) => values
+                .iter()
+                .enumerate()
+                .map(|(column, v)| number(v, || format!("instances[{row}][{column}]")))
+                .collect::<ServiceResult<_>>()
+                .map(Instance::Positional),
+            Value::Object(fields) => fields
+                .iter()
+                .map(|(name, v)| Ok((name.clone(), number(v, || format!("instances[{row}].{name}"))?)))
+                .collect::<ServiceResult<_>>()
+                .map(Instance::Named),
+            other => Err(ServiceError::invalid(format!(
+                "instances[{row}]: expected an array of numbers or an object of feature: number, got {other}"
+            ))),
+        })
+        .collect()
+}
+
+/// Validates and standardises the instances for `engine`.
+fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Vec<f32>> {
+    let rows = instances
+        .iter()
+        .enumerate()
+        .map(|(row, instance)| match instance {
+            Instance::Positional(values) => Ok(values.clone()),
+            Instance::Named(named) => engine.order_row(row, named),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| ServiceError::invalid(err.to_string()))?;
+    engine
+        .encode(&rows)
+        .map_err(|err| ServiceError::invalid(err.to_string()))
+}
+
+fn to_wire(prediction: EnginePrediction) -> Prediction {
+    match prediction {
+        EnginePrediction::Class {
+            label,
+            probabilities,
+        } => Prediction::Class {
+            label,
+            probabilities,
+        },
+        EnginePrediction::Value(value) => Prediction::Value(value),
+    }
+}
+
+/// Whether two predictions agree: the same class, or values within 1 % of each other.
+fn agrees(a: &EnginePrediction, b: &EnginePrediction) -> bool {
+    match (a, b) {
+        (EnginePrediction::Class { label: x, .. }, EnginePrediction::Class { label: y, .. }) => {
+            x == y
+        }
+        (EnginePrediction::Value(x), EnginePrediction::Value(y)) => {
+            (x - y).abs() <= 0.01 * x.abs().max(y.abs()).max(1e-9)
+        }
+        _ => false,
+    }
+}
+
+impl Serving {
+    /// The loaded current revision of `name`, or why there is none (404 or 503).
+    pub async fn serving(&self, name: &str) -> ServiceResult<Arc<Live>> {
+        if let Some(live) = self.live(name) {
+            return Ok(live);
+        }
+        if let Some(why) = self.failure(name) {
+            return Err(ServiceError::Unavailable(format!(
+                "deployment '{name}' has no ready version: {why}"
+            )));
+        }
+        // Not loaded here yet: the database says whether it exists.
+        super::deployments::get(self, name).await?;
+        Err(ServiceError::Unavailable(format!(
+            "deployment '{name}' has no ready version yet; it is loading"
+        )))
+    }
+
+    /// Answers a predict request.
+    pub async fn predict(
+        &self,
+        name: &str,
+        instances: &[Value],
+        key: Option<&str>,
+    ) -> ServiceResult<PredictResponse> {
+        let live = self.serving(name).await?;
+        if instances.is_empty() {
+            return Err(ServiceError::invalid(
+                "instances: expected at least one instance",
+            ));
+        }
+        let limit = self.inner.max_instances;
+        if instances.len() > limit {
+            return Err(ServiceError::too_large(format!(
+                "instances: {} instances is more than the limit of {limit} per request",
+                instances.len()
+            )));
+        }
+        let parsed = parse_instances(instances)?;
+        let (served, variant) = match &live.canary {
+            Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
+            _ => (&live.primary, "primary"),
+        };
+        let flat = encode(&served.engine, &parsed)?;
+        let predictions = served.predict(flat, parsed.len()).await?;
+        if let Some(shadow) = &live.shadow {
+            self.mirror(
+                &live,
+                Arc::clone(shadow),
+                parsed,
+                predictions.clone(),
+                served.version,
+            );
+        }
+        Ok(PredictResponse {
+            predictions: predictions.into_iter().map(to_wire).collect(),
+            model_version: served.version,
+            deployment_revision: live.revision,
+            variant: variant.to_owned(),
+        })
+    }
+
+    /// Sends a copy of the request to the shadow in the background and records whether it
+    /// agreed with the answer given.
+    fn mirror(
+        &self,
+        live: &Live,
+        shadow: Arc<super::Served>,
+        instances: Vec<Instance>,
+        answered: Vec<EnginePrediction>,
+        primary_version: u32,
+    ) {
+        let serving = self.clone();
+        let pair = Pair {
+            deployment_id: live.deployment_id,
+            revision: live.revision,
+            primary_version,
+            shadow_version: shadow.version,
+        };
+        tokio::spawn(async move {
+            let compared = answered.len() as u64;
+            let outcome = match encode(&shadow.engine, &instances) {
+                Ok(flat) => shadow.predict(flat, instances.len()).await.ok(),
+                Err(_) => None,
+            };
+            let agreed = outcome.map(|mirrored| {
+                mirrored
+                    .iter()
+                    .zip(&answered)
+                    .filter(|(a, b)| agrees(a, b))
+                    .count() as u64
+            });
+            serving.inner.shadow.record(pair, compared, agreed);
+        });
+    }
+
+    /// Answers an Open Inference Protocol request: one FP32/FP64/INT input of shape
+    /// [rows, features] (or [features] for one row).
+    pub async fn infer(&self, name: &str, request: &InferRequest) -> ServiceResult<InferResponse> {
+        let [input] = request.inputs.as_slice() else {
+            return Err(ServiceError::invalid(format!(
+                "inputs: expected exactly one input tensor, got {}",
+                request.inputs.len()
+            )));
+        };
+        if !matches!(
+            input.datatype.as_str(),
+            "FP32"
+                | "FP64"
+                | "FP16"
+                | "INT8"
+                | "INT16"
+                | "INT32"
+                | "INT64"
+                | "UINT8"
+                | "UINT16"
+                | "UINT32"
+                | "UINT64"
+        ) {
+            return Err(ServiceError::invalid(format!(
+                "inputs[0].datatype: expected a numeric type such as FP32, got '{}'",
+                input.datatype
+            )));
+        }
+        let (rows, width) = match input.shape.as_slice() {
+            [width] => (1, *width),
+            [rows, width] => (*rows, *width),
+            _ => {
+                return Err(ServiceError::invalid(format!(
+                    "inputs[0].shape: expected [rows, features], got {:?}",
+                    input.shape
+                )));
+            }
+        };
+        let values = flatten(&input.data)?;
+        if rows < 0 || width < 0 || values.len() as i64 != rows * width {
+            return Err(ServiceError::invalid(format!(
+                "inputs[0].data: {} values do not fill shape {:?}",
+                values.len(),
+                input.shape
+            )));
+        }
+        let instances: Vec<Value> = values
+            .chunks(width.max(1) as usize)
+            .map(|row| Value::Array(row.iter().map(|v| Value::from(*v)).collect()))
+            .collect();
+        let answer = self.predict(name, &instances, None).await?;
+        Ok(infer_response(name, request.id.clone(), answer))
+    }
+}
+
+fn flatten(data: &Value) -> ServiceResult<Vec<f64>> {
+    let mut values = Vec::new();
+    let mut stack = vec![data];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            other => values.push(number(other, || "inputs[0].data".to_owned())?),
+        }
+    }
+    Ok(values)
+}
+
+fn infer_response(name: &str, id: Option<String>, answer: PredictResponse) -> InferResponse {
+    let rows = answer.predictions.len() as i64;
+    let mut labels = Vec::new();
+    let mut probabilities = Vec::new();
+    let mut values = Vec::new();
+    let mut classes = 0;
+    for prediction in &answer.predictions {
+        match prediction {
+            Prediction::Class {
+                label,
+                probabilities: p,
+            } => {
+                labels.push(Value::from(label.clone()));
+                classes = p.len() as i64;
+                probabilities.extend(p.values().map(|v| Value::from(*v)));
+            }
+            Prediction::Value(value) => values.push(Value::from(*value)),
+        }
+    }
+    let outputs = if values.is_empty() {
+        vec![
+            InferTensor {
+                name: "label".into(),
+                shape: vec![rows],
+                datatype: "BYTES".into(),
+                data: Value::Array(labels),
+                parameters: None,
+            },
+            InferTensor {
+                name: "probabilities".into(),
+                shape: vec![rows, classes],
+                datatype: "FP64".into(),
+                data: Value::Array(probabilities),
+                parameters: None,
+            },
+        ]
+    } else {
+        vec![InferTensor {
+            name: "value".into(),
+            shape: vec![rows],
+            datatype: "FP64".into(),
+            data: Value::Array(values),
+            parameters: None,
+        }]
+    };
+    InferResponse {
+        model_name: name.to_owned(),
+        model_version: answer.model_version.to_string(),
+        id,
+        outputs,
+        parameters: Some(serde_json::json!({
+            "deployment_revision": answer.deployment_revision,
+            "variant": answer.variant,
+        })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_buckets_are_stable_and_unkeyed_ones_spread() {
+        assert_eq!(bucket(Some("user-1")), bucket(Some("user-1")));
+        let below: usize = (0..10_000).filter(|_| bucket(None) < 20.0).count();
+        assert!((1_700..2_300).contains(&below), "{below} of 10000 below 20");
+    }
+
+    #[test]
+    fn instances_name_the_bad_place() {
+        let err = parse_instances(&[serde_json::json!([1.0, "x"])])
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(err, "instances[0][1]: expected a number, got \"x\"");
+        let err = parse_instances(&[serde_json::json!(5)])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.starts_with("instances[0]: expected an array"), "{err}");
+        assert_eq!(
+            flatten(&serde_json::json!([[1, 2], [3, 4]])).unwrap(),
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
+    }
+}
