@@ -52,6 +52,7 @@ impl ClientBuilder {
             base,
             token: self.token,
             http,
+            job: None,
         })
     }
 }
@@ -62,6 +63,8 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The job this client acts for (sent in the job header).
+    job: Option<i64>,
 }
 
 impl Client {
@@ -88,10 +91,21 @@ impl Client {
         &self.base
     }
 
+    /// A client whose requests act for job `id` (a worker running it).
+    pub fn for_job(&self, id: i64) -> Self {
+        Self {
+            job: Some(id),
+            ..self.clone()
+        }
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let mut request = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
+        }
+        if let Some(job) = self.job {
+            request = request.header(crate::JOB_HEADER, job.to_string());
         }
         request
     }

@@ -25,6 +25,9 @@ pub use types::*;
 
 /// The header that carries the reason for a change; it is written to the audit log.
 pub const REASON_HEADER: &str = "x-slipway-reason";
+/// The header with which a worker acts for the job it runs (a `deploy` job deploys with the
+/// authority of the engineer who submitted it).
+pub const JOB_HEADER: &str = "x-slipway-job";
 /// The header that names each request; the server echoes or assigns it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The default server address.

@@ -296,6 +296,50 @@ impl EvaluateSpec {
     }
 }
 
+/// The spec of a `deploy` job: the same change as `slipway deploy`, from a pipeline or a
+/// schedule. The version may be given by alias (resolved when the job runs).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySpec {
+    pub deployment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// Take the version this alias points at (needs `model`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl DeploySpec {
+    /// Checks what can be checked before the job runs; errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.deployment.trim().is_empty() {
+            return Err("spec.deployment: expected a deployment name".into());
+        }
+        if self.alias.is_some() && self.version.is_some() {
+            return Err("spec.alias: give either version or alias, not both".into());
+        }
+        if self.alias.is_some() && self.model.is_none() {
+            return Err("spec.model: an alias needs the model it belongs to".into());
+        }
+        if let Some(percent) = self.canary_percent
+            && !(0.0..=100.0).contains(&percent)
+        {
+            return Err(format!(
+                "spec.canary_percent: expected 0 to 100, got {percent}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -76,6 +76,10 @@ pub struct Context {
 pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     match kind {
         "train" => crate::train_job::run(&context.client, context.job_id, spec, progress).await,
+        "deploy" => crate::deploy_job::run(&context.client, context.job_id, spec, progress).await,
+        "evaluate" => {
+            crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
+        }
         "sleep" => sleep(spec, progress).await,
         "fail" => {
             let message = spec

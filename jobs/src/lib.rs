@@ -5,7 +5,10 @@
 //! the server only through the `api` client and knows nothing of HTTP routes or the database.
 
 pub mod dataset;
+mod deploy_job;
 pub mod devices;
+mod evaluate_job;
+pub mod evaluation;
 pub mod handlers;
 pub mod inference;
 pub mod model;

@@ -4,14 +4,16 @@
 use super::error::ApiResult;
 use super::extract::{Json, Path, Reason};
 use crate::auth::{Caller, Permission};
+use crate::scheduler::jobs;
 use crate::serving::deployments::{self, Requested};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use slipway_api::{
-    ChangeRequest, DeployRequest, Deployment, DeploymentRevision, PredictRequest, PredictResponse,
-    ShadowComparison,
+    ChangeRequest, DeployRequest, Deployment, DeploymentRevision, JOB_HEADER, JobState,
+    PredictRequest, PredictResponse, ShadowComparison,
 };
 
 pub fn router() -> Router<AppState> {
@@ -25,48 +27,64 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{name}/predict", post(predict))
 }
 
+/// Who makes a change: a worker running a `deploy` job acts for the engineer who submitted it
+/// (recorded as `alice (job 12)`); anyone else must be an engineer or admin.
+async fn actor(state: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
+    let job_id = headers
+        .get(JOB_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i64>().ok());
+    let may_act_for_jobs =
+        Permission::Work.allows(caller.role) || Permission::Operate.allows(caller.role);
+    if let (Some(job_id), true) = (job_id, may_act_for_jobs) {
+        let job = jobs::find(&state.db, job_id).await?;
+        if job.state == JobState::Running.as_str()
+            && jobs::OPERATING_KINDS.contains(&job.kind.as_str())
+        {
+            return Ok(format!("{} (job {job_id})", job.created_by));
+        }
+    }
+    caller.require(Permission::Operate)?;
+    Ok(caller.name.clone())
+}
+
 async fn change(
     state: &AppState,
     caller: &Caller,
+    headers: &HeaderMap,
     reason: &Reason,
     name: &str,
     requested: Requested,
 ) -> ApiResult<axum::Json<Deployment>> {
-    caller.require(Permission::Operate)?;
-    let deployment = deployments::change(
-        &state.serving,
-        &caller.name,
-        name,
-        &requested,
-        reason.as_deref(),
-    )
-    .await?;
+    let actor = actor(state, caller, headers).await?;
+    let deployment =
+        deployments::change(&state.serving, &actor, name, &requested, reason.as_deref()).await?;
     Ok(axum::Json(deployment))
 }
 
 async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     reason: Reason,
     Path(name): Path<String>,
     Json(request): Json<DeployRequest>,
 ) -> ApiResult<axum::Json<Deployment>> {
-    change(&state, &caller, &reason, &name, Requested::Deploy(request)).await
+    change(
+        &state,
+        &caller,
+        &headers,
+        &reason,
+        &name,
+        Requested::Deploy(request),
+    )
+    .await
 }
 
 async fn promote(
     State(state): State<AppState>,
     caller: Caller,
-    reason: Reason,
-    Path(name): Path<String>,
-    Json(request): Json<ChangeRequest>,
-) -> ApiResult<axum::Json<Deployment>> {
-    change(&state, &caller, &reason, &name, Requested::Promote(request)).await
-}
-
-async fn rollback(
-    State(state): State<AppState>,
-    caller: Caller,
+    headers: HeaderMap,
     reason: Reason,
     Path(name): Path<String>,
     Json(request): Json<ChangeRequest>,
@@ -74,6 +92,26 @@ async fn rollback(
     change(
         &state,
         &caller,
+        &headers,
+        &reason,
+        &name,
+        Requested::Promote(request),
+    )
+    .await
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    reason: Reason,
+    Path(name): Path<String>,
+    Json(request): Json<ChangeRequest>,
+) -> ApiResult<axum::Json<Deployment>> {
+    change(
+        &state,
+        &caller,
+        &headers,
         &reason,
         &name,
         Requested::Rollback(request),

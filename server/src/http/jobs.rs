@@ -36,6 +36,9 @@ async fn submit(
     Json(request): Json<SubmitJob>,
 ) -> ApiResult<(StatusCode, axum::Json<Job>)> {
     caller.require(Permission::Track)?;
+    if jobs::OPERATING_KINDS.contains(&request.kind.as_str()) {
+        caller.require(Permission::Operate)?;
+    }
     let job = jobs::submit(&state.db, &state.scheduler, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(job)))
 }

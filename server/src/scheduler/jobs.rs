@@ -16,7 +16,11 @@ use std::collections::HashMap;
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Job kinds this version's workers run.
-pub const KNOWN_KINDS: [&str; 4] = ["sleep", "fail", "train", "evaluate"];
+pub const KNOWN_KINDS: [&str; 5] = ["sleep", "fail", "train", "evaluate", "deploy"];
+
+/// Kinds that change what serves production: only an engineer or admin may submit them, and
+/// the worker running one acts with that authority (see `http::deployments`).
+pub const OPERATING_KINDS: [&str; 2] = ["deploy", "pipeline"];
 
 fn state_of(row: &job::Model) -> ServiceResult<JobState> {
     row.state
@@ -111,6 +115,7 @@ fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
     let checked = match kind {
         "train" => parse::<slipway_api::TrainSpec>(spec)?.validate(),
         "evaluate" => parse::<slipway_api::EvaluateSpec>(spec)?.validate(),
+        "deploy" => parse::<slipway_api::DeploySpec>(spec)?.validate(),
         _ => Ok(()),
     };
     checked.map_err(ServiceError::invalid)

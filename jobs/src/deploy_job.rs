@@ -1,0 +1,66 @@
+//! The `deploy` job: the change `slipway deploy` makes, run from a pipeline or a schedule. It
+//! acts for the engineer who submitted it, and may name the version by alias.
+
+use crate::handlers::{Outcome, Progress};
+use serde_json::Value;
+use slipway_api::{Client, DeployRequest, DeploySpec};
+use std::sync::Arc;
+
+/// Runs one `deploy` attempt.
+pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+    match attempt(&client.for_job(job_id), spec, progress).await {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            progress.log("error", message.clone());
+            Outcome::Failed(message)
+        }
+    }
+}
+
+async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<Outcome, String> {
+    let spec: DeploySpec =
+        serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
+    spec.validate()?;
+    let version = match (&spec.alias, &spec.model) {
+        (Some(alias), Some(model)) => Some(
+            client
+                .model_version(model, alias)
+                .await
+                .map_err(|err| format!("{model}@{alias}: {err}"))?
+                .version,
+        ),
+        _ => spec.version,
+    };
+    let request = DeployRequest {
+        model: spec.model.clone(),
+        version,
+        canary_percent: spec.canary_percent,
+        shadow_version: spec.shadow_version,
+        remove_shadow: false,
+        expected_revision: None,
+    };
+    let deployment = client
+        .deploy(&spec.deployment, &request, spec.reason.as_deref())
+        .await
+        .map_err(|err| format!("deploy {}: {err}", spec.deployment))?;
+    progress.log(
+        "info",
+        format!(
+            "{} is at revision {}: {} v{}{}",
+            deployment.name,
+            deployment.revision,
+            deployment.spec.model,
+            deployment.spec.primary,
+            deployment
+                .spec
+                .canary
+                .map(|c| format!(", canary v{} at {}%", c.version, c.percent))
+                .unwrap_or_default()
+        ),
+    );
+    Ok(Outcome::Succeeded(serde_json::json!({
+        "deployment": deployment.name,
+        "revision": deployment.revision,
+        "spec": deployment.spec,
+    })))
+}

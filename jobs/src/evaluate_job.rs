@@ -1,0 +1,374 @@
+//! The `evaluate` job: load a model (a run's artifacts or a registered version), score it on a
+//! dataset (by default the held-out test split of its own training data), optionally compare
+//! it with another model on the same rows, and store the result as an evaluation run linked
+//! to what it evaluated.
+
+use crate::dataset::{Dataset, Task};
+use crate::evaluation::{self, Report};
+use crate::handlers::{Outcome, Progress};
+use crate::inference::{Engine, Prediction};
+use crate::split::stratified_split;
+use serde_json::{Value, json};
+use slipway_api::{
+    Client, CreateRun, EvaluateSpec, LogBatch, MetricPoint, ModelRef, RunStatus, UpdateRun,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A model fetched for evaluation.
+struct Loaded {
+    engine: Engine,
+    run_id: i64,
+    reference: ModelRef,
+}
+
+async fn load(client: &Client, reference: &ModelRef) -> Result<Loaded, String> {
+    let run_id = match (&reference.run_id, &reference.name) {
+        (Some(run_id), _) => *run_id,
+        (None, Some(name)) => {
+            let selector = match (&reference.version, &reference.alias) {
+                (Some(version), _) => version.to_string(),
+                (None, Some(alias)) => alias.clone(),
+                (None, None) => "latest".to_owned(),
+            };
+            let version = client
+                .model_version(name, &selector)
+                .await
+                .map_err(|err| format!("model {reference}: {err}"))?;
+            version
+                .run_id
+                .ok_or_else(|| format!("model {reference}: its run was deleted"))?
+        }
+        (None, None) => return Err("spec.model: name a run or a registered model".into()),
+    };
+    let fetch = |path: &'static str| async move {
+        client
+            .download_artifact(run_id, path)
+            .await
+            .map_err(|err| format!("model {reference}: cannot fetch {path} of run {run_id}: {err}"))
+    };
+    let (manifest, weights) = (
+        fetch("model.json").await?,
+        fetch("model.safetensors").await?,
+    );
+    let engine =
+        Engine::load(&manifest, &weights).map_err(|err| format!("model {reference}: {err}"))?;
+    Ok(Loaded {
+        engine,
+        run_id,
+        reference: reference.clone(),
+    })
+}
+
+/// The rows to score: features in the model's order, and the true labels.
+struct Rows {
+    features: Vec<Vec<f64>>,
+    labels: Vec<f64>,
+    classes: Vec<String>,
+    task: Task,
+    description: String,
+}
+
+async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Rows, String> {
+    let manifest = model.manifest();
+    let trained_on = manifest.dataset.get("name").and_then(Value::as_str);
+    let name = spec
+        .dataset
+        .as_deref()
+        .or(trained_on)
+        .ok_or("spec.dataset: the model does not record its training data; name a dataset")?;
+    let wanted = spec.version.or_else(|| {
+        (spec.dataset.is_none())
+            .then(|| manifest.dataset.get("version").and_then(Value::as_u64))
+            .flatten()
+            .map(|v| v as u32)
+    });
+    let versions = client
+        .dataset_versions(name)
+        .await
+        .map_err(|err| format!("dataset '{name}': {err}"))?;
+    let version = match wanted {
+        Some(wanted) => versions.iter().find(|v| v.version == wanted),
+        None => versions.first(),
+    }
+    .ok_or_else(|| format!("dataset '{name}' has no version {wanted:?}"))?;
+    let csv = client
+        .download_dataset(name, version.version)
+        .await
+        .map_err(|err| format!("cannot fetch the dataset: {err}"))?;
+    let task = if version.task == "regression" {
+        Task::Regression
+    } else {
+        Task::Classification
+    };
+    let data = Dataset::from_csv(&csv, &version.label, Some(task))
+        .map_err(|err| format!("dataset: {err}"))?;
+    let own_data = manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
+    let (indices, description): (Vec<usize>, String) = if own_data {
+        let hyper = &manifest.hyper_parameters;
+        let fraction =
+            |key: &str, default: f64| hyper.get(key).and_then(Value::as_f64).unwrap_or(default);
+        let seed = manifest
+            .seed
+            .or_else(|| hyper.get("seed").and_then(Value::as_u64))
+            .unwrap_or(7);
+        let split = stratified_split(
+            &data,
+            fraction("validation_fraction", 0.15),
+            fraction("test_fraction", 0.2),
+            seed,
+        );
+        (
+            split.test,
+            format!("{name} v{} (held-out test split)", version.version),
+        )
+    } else {
+        (
+            (0..data.len()).collect(),
+            format!("{name} v{} (all rows)", version.version),
+        )
+    };
+    // The dataset's columns may be in another order than the model's.
+    let named: Vec<BTreeMap<String, f64>> = indices
+        .iter()
+        .map(|&i| {
+            data.schema
+                .features
+                .iter()
+                .cloned()
+                .zip(data.features[i].iter().copied())
+                .collect()
+        })
+        .collect();
+    let features = model
+        .order_named(&named)
+        .map_err(|err| format!("the dataset does not fit the model: {err}"))?;
+    Ok(Rows {
+        features,
+        labels: indices.iter().map(|&i| data.labels[i]).collect(),
+        classes: data.schema.classes.clone(),
+        task,
+        description,
+    })
+}
+
+/// Scores `engine` on `rows`.
+fn score(engine: &Engine, rows: &Rows) -> Result<Report, String> {
+    let predictions = engine
+        .predict(&rows.features)
+        .map_err(|err| err.to_string())?;
+    if rows.task == Task::Regression {
+        let values: Vec<f64> = predictions
+            .iter()
+            .map(|p| match p {
+                Prediction::Value(v) => *v,
+                Prediction::Class { .. } => f64::NAN,
+            })
+            .collect();
+        return Ok(evaluation::regression(&rows.labels, &values));
+    }
+    let model_labels = &engine.manifest().labels;
+    let truth = rows
+        .labels
+        .iter()
+        .map(|&l| {
+            let name = &rows.classes[l as usize];
+            model_labels
+                .iter()
+                .position(|m| m == name)
+                .ok_or_else(|| format!("the dataset's class '{name}' is unknown to the model"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let probabilities: Vec<Vec<f64>> = predictions
+        .iter()
+        .map(|p| match p {
+            Prediction::Class { probabilities, .. } => model_labels
+                .iter()
+                .map(|l| probabilities.get(l).copied().unwrap_or(0.0))
+                .collect(),
+            Prediction::Value(_) => vec![0.0; model_labels.len()],
+        })
+        .collect();
+    Ok(evaluation::classification(
+        model_labels,
+        &truth,
+        &probabilities,
+    ))
+}
+
+/// Runs one `evaluate` attempt.
+pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+    match attempt(client, job_id, spec, progress).await {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            progress.log("error", message.clone());
+            Outcome::Failed(message)
+        }
+    }
+}
+
+async fn attempt(
+    client: &Client,
+    job_id: i64,
+    spec: &Value,
+    progress: &Arc<Progress>,
+) -> Result<Outcome, String> {
+    let spec: EvaluateSpec =
+        serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
+    spec.validate()?;
+    let model = load(client, &spec.model).await?;
+    let data = rows(client, &spec, &model.engine).await?;
+    progress.log(
+        "info",
+        format!(
+            "evaluating {} on {} ({} rows)",
+            model.reference,
+            data.description,
+            data.features.len()
+        ),
+    );
+    progress.set(0.3);
+    let other = match &spec.compare_with {
+        Some(reference) => Some(load(client, reference).await?),
+        None => None,
+    };
+    let (model, data, other, report, their_report) = tokio::task::spawn_blocking(move || {
+        let report = score(&model.engine, &data)?;
+        let their_report = other
+            .as_ref()
+            .map(|o| score(&o.engine, &data))
+            .transpose()?;
+        Ok::<_, String>((model, data, other, report, their_report))
+    })
+    .await
+    .map_err(|err| format!("evaluation stopped: {err}"))??;
+    progress.set(0.8);
+    let comparison = match (&other, &their_report) {
+        (Some(other), Some(theirs)) => {
+            let default_metric = if data.task == Task::Regression {
+                "rmse"
+            } else {
+                "accuracy"
+            };
+            let metric = spec.metric.as_deref().unwrap_or(default_metric);
+            Some(evaluation::compare(
+                other.reference.to_string(),
+                &report.metrics,
+                &theirs.metrics,
+                metric,
+                spec.margin.unwrap_or(0.0),
+            )?)
+        }
+        _ => None,
+    };
+
+    let run = client
+        .create_run(&CreateRun {
+            experiment: Some(
+                spec.experiment
+                    .clone()
+                    .unwrap_or_else(|| "evaluations".into()),
+            ),
+            name: Some(format!("evaluate-{}-job{job_id}", model.reference)),
+            job_id: Some(job_id),
+            tags: BTreeMap::from([
+                ("kind".to_owned(), "evaluation".to_owned()),
+                ("evaluates".to_owned(), model.reference.to_string()),
+                ("evaluated_run".to_owned(), model.run_id.to_string()),
+                ("dataset".to_owned(), data.description.clone()),
+                ("job".to_owned(), job_id.to_string()),
+            ]),
+            ..CreateRun::default()
+        })
+        .await
+        .map_err(|err| format!("cannot create the evaluation run: {err}"))?;
+    let mut points: Vec<MetricPoint> = report
+        .metrics
+        .iter()
+        .map(|(key, value)| MetricPoint {
+            key: key.clone(),
+            value: *value,
+            step: 0,
+            timestamp: None,
+        })
+        .collect();
+    if let Some(comparison) = &comparison {
+        points.extend(comparison.deltas.iter().map(|(key, value)| MetricPoint {
+            key: format!("delta_{key}"),
+            value: *value,
+            step: 0,
+            timestamp: None,
+        }));
+    }
+    let mut tags = Vec::new();
+    if let Some(comparison) = &comparison {
+        tags.push(slipway_api::KeyValue {
+            key: "compared_with".into(),
+            value: comparison.against.clone(),
+        });
+        tags.push(slipway_api::KeyValue {
+            key: "verdict".into(),
+            value: if comparison.better {
+                "better"
+            } else {
+                "not_better"
+            }
+            .into(),
+        });
+    }
+    client
+        .log_batch(
+            run.id,
+            &LogBatch {
+                metrics: points,
+                tags,
+                ..LogBatch::default()
+            },
+        )
+        .await
+        .map_err(|err| format!("cannot log the metrics: {err}"))?;
+    let document = json!({
+        "model": model.reference.to_string(),
+        "model_run_id": model.run_id,
+        "dataset": data.description,
+        "report": report,
+        "comparison": comparison,
+    });
+    client
+        .upload_artifact(
+            run.id,
+            "evaluation.json",
+            serde_json::to_vec_pretty(&document).unwrap_or_default(),
+        )
+        .await
+        .map_err(|err| format!("cannot store evaluation.json: {err}"))?;
+    client
+        .update_run(
+            run.id,
+            &UpdateRun {
+                status: Some(RunStatus::Finished),
+                ..UpdateRun::default()
+            },
+        )
+        .await
+        .map_err(|err| format!("cannot finish the run: {err}"))?;
+    let verdict = comparison
+        .as_ref()
+        .map(|c| if c.better { "better" } else { "not better" });
+    progress.log(
+        "info",
+        format!(
+            "done: run {} {:?}{}",
+            run.id,
+            report.metrics,
+            verdict.map(|v| format!("; {v}")).unwrap_or_default()
+        ),
+    );
+    Ok(Outcome::Succeeded(json!({
+        "run_id": run.id,
+        "metrics": report.metrics,
+        "confusion": report.confusion,
+        "labels": report.labels,
+        "comparison": comparison,
+    })))
+}

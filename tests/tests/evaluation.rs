@@ -1,0 +1,209 @@
+//! Evaluation and deploy jobs through the real job path: scoring a model on its held-out
+//! split, comparing it with the champion, regression metrics, and a `deploy` job that acts for
+//! the engineer who submitted it.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{ApiError, Client, CreateToken, Job, JobState, Role, SubmitJob, TrainSpec};
+use slipway_tests::{TestServer, eventually};
+use std::time::Duration;
+
+async fn run_job(client: &Client, kind: &str, spec: serde_json::Value) -> Job {
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: kind.into(),
+            spec,
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    eventually("the job to end", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(job.id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("iris").await.ok() }
+    })
+    .await;
+
+    // Train through the CLI, with a progress bar (lines, as stderr is not a terminal).
+    let (ok, out, err) = server.cli(&[
+        "train",
+        "--dataset",
+        "iris",
+        "--param",
+        "hidden=16",
+        "--param",
+        "epochs=40",
+        "--register-as",
+        "iris",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains("epoch 40/40 loss"),
+        "live loss under the bar: {err}"
+    );
+    assert!(err.contains("[####################] 100%"), "{err}");
+    let v1 = client.model_version("iris", "1").await.unwrap();
+    let trained_accuracy = v1.metrics["test_accuracy"];
+
+    // Evaluating a run on its own held-out split reproduces its test accuracy.
+    let job = run_job(
+        &client,
+        "evaluate",
+        serde_json::json!({"model": {"run_id": v1.run_id}}),
+    )
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let result = job.result.unwrap();
+    let metrics = &result["metrics"];
+    assert!(
+        (metrics["accuracy"].as_f64().unwrap() - trained_accuracy).abs() < 1e-9,
+        "{result}"
+    );
+    for key in ["precision_macro", "recall_macro", "f1_macro", "log_loss"] {
+        assert!(metrics[key].as_f64().is_some(), "{key} in {result}");
+    }
+    let confusion = result["confusion"].as_array().unwrap();
+    assert_eq!(confusion.len(), 3);
+    let counted: u64 = confusion
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 30, "iris' test split is 30 rows");
+    let run = client
+        .get_run(result["run_id"].as_i64().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(run.tags["evaluated_run"], v1.run_id.unwrap().to_string());
+    assert!(run.artifacts.iter().any(|a| a.path == "evaluation.json"));
+
+    // A challenger compared with the champion, through the CLI.
+    client
+        .set_alias("iris", "champion", 1, Some("first model"))
+        .await
+        .unwrap();
+    let spec = TrainSpec {
+        dataset: "iris".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(3),
+        register_as: Some("iris".into()),
+        ..TrainSpec::default()
+    };
+    let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (ok, out, err) = server.cli(&[
+        "--output",
+        "json",
+        "evaluate",
+        "iris:2",
+        "--compare-with",
+        "iris@champion",
+        "--margin",
+        "0.5",
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    let job: Job = serde_json::from_str(&out).unwrap();
+    let comparison = &job.result.unwrap()["comparison"];
+    assert_eq!(comparison["against"], "iris@champion");
+    assert_eq!(comparison["metric"], "accuracy");
+    assert_eq!(
+        comparison["better"], false,
+        "no model beats another by 0.5 accuracy: {comparison}"
+    );
+    assert!(comparison["deltas"]["accuracy"].as_f64().is_some());
+
+    // A deploy job acts for the engineer who submitted it, resolving the alias when it runs.
+    let job = run_job(
+        &client,
+        "deploy",
+        serde_json::json!({"deployment": "iris", "model": "iris", "alias": "champion", "reason": "nightly"}),
+    )
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let revisions = client.deployment_revisions("iris").await.unwrap();
+    assert_eq!(revisions[0].spec.primary, 1);
+    assert_eq!(revisions[0].actor, format!("admin (job {})", job.id));
+    // A viewer may not submit one.
+    let viewer = client
+        .create_token(
+            &CreateToken {
+                name: "viewer".into(),
+                role: Role::Viewer,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let err = server
+        .client(Some(viewer.secret))
+        .submit_job(&SubmitJob {
+            kind: "deploy".into(),
+            spec: serde_json::json!({"deployment": "iris", "version": 2}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Server { status: 403, .. }), "{err}");
+    // Mistakes in a spec are refused at submission, naming the field.
+    let err = client
+        .submit_job(&SubmitJob {
+            kind: "evaluate".into(),
+            spec: serde_json::json!({"model": {}}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("spec.model"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_is_scored_with_rmse_mae_and_r2() {
+    let server = TestServer::up();
+    let client = server.admin();
+    let rows: String = (0..300)
+        .map(|i| {
+            let x = f64::from(i) / 30.0;
+            let z = f64::from(i % 7);
+            format!("{x},{z},{}\n", 2.0 * x - 0.5 * z + 1.0)
+        })
+        .collect();
+    client
+        .upload_dataset(
+            "line",
+            "y",
+            Some("regression"),
+            format!("x,z,y\n{rows}").into_bytes(),
+        )
+        .await
+        .unwrap();
+    let spec = serde_json::json!({"dataset": "line", "arch": "logreg", "epochs": 150, "learning_rate": 0.05});
+    let job = run_job(&client, "train", spec).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let run_id = job.result.unwrap()["run_id"].as_i64().unwrap();
+    let job = run_job(
+        &client,
+        "evaluate",
+        serde_json::json!({"model": {"run_id": run_id}}),
+    )
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let metrics = job.result.unwrap()["metrics"].clone();
+    assert!(metrics["rmse"].as_f64().unwrap() < 0.5, "{metrics}");
+    assert!(metrics["mae"].as_f64().unwrap() < 0.5, "{metrics}");
+    assert!(metrics["r2"].as_f64().unwrap() > 0.95, "{metrics}");
+}
