@@ -6,6 +6,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::tracking::artifacts::ArtifactStore;
 use slipway_jobs::inference::{Engine, Prediction};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -32,11 +33,25 @@ pub struct Served {
     pub version: u32,
     pub engine: Arc<Engine>,
     queue: mpsc::Sender<Pending>,
+    /// Requests between entering `predict` and getting their answer; the batcher waits for
+    /// company only while some are on their way, so a lone request never waits.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Served {
     /// Predicts rows encoded by this version's engine, batched with concurrent requests.
     pub async fn predict(&self, flat: Vec<f32>, rows: usize) -> ServiceResult<Vec<Prediction>> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _counted = InFlight(Arc::clone(&self.in_flight));
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Pending { flat, rows, reply })
@@ -85,11 +100,18 @@ impl ModelPool {
         .map_err(|err| ServiceError::internal(format!("version {}: {err}", row.version)))?;
         let engine = Arc::new(engine);
         let (queue, pending) = mpsc::channel(4096);
-        tokio::spawn(run_batches(Arc::clone(&engine), pending, self.policy));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run_batches(
+            Arc::clone(&engine),
+            pending,
+            self.policy,
+            Arc::clone(&in_flight),
+        ));
         let served = Arc::new(Served {
             version: row.version.unsigned_abs(),
             engine,
             queue,
+            in_flight,
         });
         let mut loaded = self.lock();
         Ok(Arc::clone(loaded.entry(row.id).or_insert(served)))
@@ -112,12 +134,14 @@ impl ModelPool {
     }
 }
 
-/// Takes requests off the queue, joins those that arrive within the wait into one forward
-/// pass on a blocking thread, and answers each with its share.
+/// Takes requests off the queue, joins those already queued, and those that arrive within the
+/// wait while more are in flight, into one forward pass on a blocking thread, and answers each
+/// with its share.
 async fn run_batches(
     engine: Arc<Engine>,
     mut pending: mpsc::Receiver<Pending>,
     policy: BatchPolicy,
+    in_flight: Arc<AtomicUsize>,
 ) {
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
@@ -130,6 +154,11 @@ async fn run_batches(
                 let next = match pending.try_recv() {
                     Ok(next) => Some(next),
                     Err(mpsc::error::TryRecvError::Disconnected) => None,
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if in_flight.load(Ordering::Relaxed) <= batch.len() =>
+                    {
+                        None
+                    }
                     Err(mpsc::error::TryRecvError::Empty) => {
                         // A timeout means the batch is complete.
                         tokio::time::timeout_at(deadline, pending.recv())
