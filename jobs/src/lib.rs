@@ -7,6 +7,7 @@
 pub mod dataset;
 mod deploy_job;
 pub mod devices;
+pub mod drift;
 mod evaluate_job;
 pub mod evaluation;
 pub mod handlers;

@@ -66,6 +66,9 @@ pub struct ServerArgs {
     /// Most instances one predict request may carry.
     #[arg(long, env = "SLIPWAY_PREDICT_MAX_INSTANCES", value_name = "COUNT")]
     pub predict_max_instances: Option<usize>,
+    /// Record predictions for metrics, drift and the SLO guards (true or false).
+    #[arg(long, env = "SLIPWAY_MONITORING", value_name = "BOOL")]
+    pub monitoring: Option<bool>,
 }
 
 /// How log lines are written.
@@ -110,6 +113,7 @@ struct FileServing {
     batch_max_rows: Option<usize>,
     batch_max_wait_us: Option<u64>,
     predict_max_instances: Option<usize>,
+    monitoring: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +153,7 @@ pub struct Config {
     pub batch_max_rows: usize,
     pub batch_max_wait_us: u64,
     pub predict_max_instances: usize,
+    pub monitoring: bool,
 }
 
 /// Why the configuration could not be resolved.
@@ -239,6 +244,7 @@ impl Config {
                 .or(file.serving.predict_max_instances)
                 .unwrap_or(1000)
                 .max(1),
+            monitoring: args.monitoring.or(file.serving.monitoring).unwrap_or(true),
         })
     }
 

@@ -15,6 +15,7 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod monitoring;
 pub mod page;
 pub mod registry;
 pub mod scheduler;

@@ -3,6 +3,8 @@
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::monitoring::Monitoring;
+use crate::monitoring::live::Monitor;
 use crate::scheduler::Scheduler;
 use crate::serving::{BatchPolicy, Serving};
 use crate::state::AppState;
@@ -95,12 +97,22 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         },
         config.predict_max_instances,
         Arc::clone(&scheduler.events),
+        Monitor::new(config.monitoring),
     );
     serving.spawn_background(signalled_rx.clone());
+    let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
+    if config.monitoring {
+        monitoring.spawn(
+            Arc::clone(&scheduler.events),
+            Duration::from_secs(1),
+            signalled_rx.clone(),
+        );
+    }
     let state = AppState {
         shutdown: signalled_rx.clone(),
         scheduler,
         serving,
+        monitoring,
         artifacts,
         db: db.clone(),
         config: Arc::new(config),

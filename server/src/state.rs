@@ -2,6 +2,7 @@
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::monitoring::Monitoring;
 use crate::scheduler::Scheduler;
 use crate::serving::Serving;
 use crate::tracking::artifacts::ArtifactStore;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub artifacts: ArtifactStore,
     pub scheduler: Scheduler,
     pub serving: Serving,
+    pub monitoring: Monitoring,
     /// Turns true when the server begins to shut down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -1,7 +1,8 @@
 //! Serving benchmark: release servers on loopback, each with a worker that trains digits
 //! (MLP 64) and a deployment of it.
 //! - Predict throughput and p50/p99 of one-row requests at 1 and 8 concurrent keep-alive
-//!   connections, with micro-batching (the default) and without (`--batch-max-rows 1`).
+//!   connections, with micro-batching (the default) and without (`--batch-max-rows 1`), and
+//!   with monitoring (the default) and without (`--monitoring false`), for its overhead.
 //! - Rollback latency: from sending `rollback` to the first answer from the old version, with
 //!   one connection predicting all along.
 //!
@@ -174,12 +175,13 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
     println!("one-row predict requests on loopback, digits MLP 64, {seconds} s each");
-    println!("| batching | connections | requests/s | p50 ms | p99 ms |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("| batching | monitoring | connections | requests/s | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- | --- | --- |");
     let mut rollback = Vec::new();
     for (label, flags) in [
-        ("on (64 rows, 1 ms)", &[][..]),
-        ("off", &["--batch-max-rows", "1"][..]),
+        ("on (64 rows, 1 ms) | on", &[][..]),
+        ("off | on", &["--batch-max-rows", "1"][..]),
+        ("on (64 rows, 1 ms) | off", &["--monitoring", "false"][..]),
     ] {
         let temp = tempfile::tempdir().unwrap();
         let server = TestServer::start_in(temp.path(), flags);

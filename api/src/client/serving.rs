@@ -2,6 +2,7 @@
 
 use super::{Client, encode};
 use crate::error::ApiError;
+use crate::monitoring::*;
 use crate::predict::*;
 use crate::registry::*;
 use reqwest::Method;
@@ -144,5 +145,79 @@ impl Client {
     ) -> Result<InferResponse, ApiError> {
         let path = format!("/v2/models/{}/infer", encode(name));
         self.write(Method::POST, &path, request, None).await
+    }
+}
+
+impl Client {
+    // ------------------------------------------------------------ monitoring
+
+    pub async fn deployment_metrics(&self, name: &str) -> Result<DeploymentMetrics, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/metrics", encode(name)))
+            .await
+    }
+
+    pub async fn metrics_history(
+        &self,
+        name: &str,
+        minutes: u32,
+    ) -> Result<Vec<MinuteMetrics>, ApiError> {
+        self.get(&format!(
+            "/api/v1/deployments/{}/metrics/history?minutes={minutes}",
+            encode(name)
+        ))
+        .await
+    }
+
+    pub async fn drift(&self, name: &str) -> Result<DriftReport, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/drift", encode(name)))
+            .await
+    }
+
+    pub async fn slo_policy(&self, name: &str) -> Result<SloPolicy, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/slo", encode(name)))
+            .await
+    }
+
+    pub async fn set_slo_policy(
+        &self,
+        name: &str,
+        policy: &SloPolicy,
+        reason: Option<&str>,
+    ) -> Result<SloPolicy, ApiError> {
+        let path = format!("/api/v1/deployments/{}/slo", encode(name));
+        self.write(Method::PUT, &path, policy, reason).await
+    }
+
+    /// Alerts, newest first; only unacknowledged ones when `open`.
+    pub async fn alerts(
+        &self,
+        deployment: Option<&str>,
+        open: bool,
+    ) -> Result<Vec<Alert>, ApiError> {
+        let mut query = vec![("open", open.to_string())];
+        if let Some(deployment) = deployment {
+            query.push(("deployment", deployment.to_owned()));
+        }
+        self.get_query("/api/v1/alerts", &query).await
+    }
+
+    pub async fn acknowledge_alert(
+        &self,
+        id: i64,
+        reason: Option<&str>,
+    ) -> Result<Alert, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/alerts/{id}/ack"),
+            &(),
+            reason,
+        )
+        .await
+    }
+
+    /// `GET /metrics`: the Prometheus text.
+    pub async fn prometheus_text(&self) -> Result<String, ApiError> {
+        let bytes = self.bytes(self.request(Method::GET, "/metrics")).await?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }

@@ -31,6 +31,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Deployments(command) => super::serving::deployments(&cli, command).await,
         Command::Predict(args) => super::serving::predict(&cli, args).await,
+        Command::Monitor(args) => super::monitor::monitor(&cli, args).await,
+        Command::Alerts(args) => super::monitor::alerts(&cli, args).await,
+        Command::Slo(args) => super::monitor::slo(&cli, args).await,
         Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,

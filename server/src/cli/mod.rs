@@ -5,6 +5,7 @@ mod commands;
 mod datasets;
 mod jobs;
 mod ml;
+mod monitor;
 mod output;
 mod serving;
 
@@ -106,6 +107,13 @@ pub enum Command {
     Deployments(serving::DeploymentsCommand),
     /// Send rows from a CSV or JSON file to a deployment and print the predictions.
     Predict(serving::PredictArgs),
+    /// A deployment's live traffic per version (requests/s, p50/p99, errors) and its most
+    /// drifting features.
+    Monitor(monitor::MonitorArgs),
+    /// Alerts raised by the SLO and drift guards; --ack ID acknowledges one.
+    Alerts(monitor::AlertsArgs),
+    /// Show or change a deployment's SLO policy (what its guard watches and does).
+    Slo(monitor::SloArgs),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),

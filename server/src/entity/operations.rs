@@ -1,4 +1,5 @@
-//! Operations: workers, jobs with their logs, and cron schedules.
+//! Operations: workers, jobs with their logs, cron schedules, and monitoring (per-minute
+//! deployment metrics and alerts).
 //!
 //! Times are integer milliseconds since the Unix epoch (UTC); JSON documents are stored as text.
 
@@ -110,6 +111,57 @@ pub mod job_log {
         pub level: String,
         #[sea_orm(column_type = "Text")]
         pub message: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod deployment_metric {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deployment_metrics")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: i64,
+        pub version: i32,
+        pub minute: i64,
+        pub requests: i64,
+        pub errors: i64,
+        #[sea_orm(column_type = "Text")]
+        pub latency: String,
+        #[sea_orm(column_type = "Text")]
+        pub predictions: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod alert {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "alerts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: i64,
+        pub kind: String,
+        pub severity: String,
+        #[sea_orm(column_type = "Text")]
+        pub message: String,
+        #[sea_orm(column_type = "Text")]
+        pub details: String,
+        pub created_at: i64,
+        pub acknowledged_by: Option<String>,
+        pub acknowledged_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

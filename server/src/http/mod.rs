@@ -14,6 +14,7 @@ mod health;
 mod inference;
 mod jobs;
 mod models;
+mod monitoring;
 mod runs;
 mod tokens;
 
@@ -37,15 +38,20 @@ pub fn router(state: AppState) -> Router {
         .merge(datasets::router())
         .merge(models::router())
         .merge(deployments::router())
+        .merge(monitoring::router())
         .merge(events::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
-    let pages = dashboard::router().merge(inference::router()).route_layer(
-        axum::middleware::from_fn_with_state(state.clone(), auth::authenticate),
-    );
+    let pages = dashboard::router()
+        .merge(inference::router())
+        .merge(monitoring::exposition())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)

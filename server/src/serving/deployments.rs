@@ -32,6 +32,10 @@ pub enum Requested {
     Deploy(DeployRequest),
     Promote(ChangeRequest),
     Rollback(ChangeRequest),
+    /// Take the canary out (a guard's rollback of a breaching canary).
+    RemoveCanary {
+        expected_revision: u32,
+    },
 }
 
 impl Requested {
@@ -39,7 +43,7 @@ impl Requested {
         match self {
             Self::Deploy(_) => "deploy",
             Self::Promote(_) => "promote",
-            Self::Rollback(_) => "rollback",
+            Self::Rollback(_) | Self::RemoveCanary { .. } => "rollback",
         }
     }
 
@@ -47,6 +51,7 @@ impl Requested {
         match self {
             Self::Deploy(request) => request.expected_revision,
             Self::Promote(request) | Self::Rollback(request) => request.expected_revision,
+            Self::RemoveCanary { expected_revision } => Some(*expected_revision),
         }
     }
 }
@@ -205,6 +210,15 @@ pub async fn change(
             };
             (promoted, None)
         }
+        Requested::RemoveCanary { .. } => {
+            let spec = current_spec
+                .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))?;
+            let without = DeploymentSpec {
+                canary: None,
+                ..spec.clone()
+            };
+            (without, None)
+        }
         Requested::Rollback(request) => {
             let row = existing
                 .as_ref()
@@ -310,7 +324,7 @@ pub async fn change(
             action: match requested {
                 Requested::Deploy(_) => "deployment.deploy",
                 Requested::Promote(_) => "deployment.promote",
-                Requested::Rollback(_) => "deployment.rollback",
+                Requested::Rollback(_) | Requested::RemoveCanary { .. } => "deployment.rollback",
             },
             target_kind: "deployment",
             target_id: name.to_owned(),

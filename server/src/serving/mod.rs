@@ -12,6 +12,7 @@ mod shadow;
 use crate::entity::registry::{deployment, deployment_revision, model_version};
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::EventBus;
+use crate::monitoring::live::Monitor;
 use crate::registry::{Selector, find_version};
 use crate::tracking::artifacts::ArtifactStore;
 pub use pool::BatchPolicy;
@@ -54,6 +55,7 @@ struct Inner {
     shadow: ShadowRecorder,
     events: Arc<EventBus>,
     max_instances: usize,
+    monitor: Monitor,
 }
 
 impl Serving {
@@ -63,6 +65,7 @@ impl Serving {
         policy: BatchPolicy,
         max_instances: usize,
         events: Arc<EventBus>,
+        monitor: Monitor,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -74,6 +77,7 @@ impl Serving {
                 change_locks: tokio::sync::Mutex::default(),
                 events,
                 max_instances,
+                monitor,
             }),
         }
     }
@@ -81,6 +85,18 @@ impl Serving {
     /// The loaded current revision of `name`, if this server has it.
     pub fn live(&self, name: &str) -> Option<Arc<Live>> {
         read(&self.inner.live).get(name).cloned()
+    }
+
+    /// The live statistics of what this server answers.
+    pub fn monitor(&self) -> &Monitor {
+        &self.inner.monitor
+    }
+
+    /// The deployments this server serves now.
+    pub fn deployment_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.inner.live).keys().cloned().collect();
+        names.sort();
+        names
     }
 
     /// Why `name`'s current revision is not being served, if loading it failed.

@@ -5,12 +5,14 @@
 use super::shadow::Pair;
 use super::{Live, Serving};
 use crate::error::{ServiceError, ServiceResult};
+use crate::monitoring::live::Outcome;
 use serde_json::Value;
 use slipway_api::{InferRequest, InferResponse, InferTensor, PredictResponse, Prediction};
 use slipway_jobs::inference::{Engine, Prediction as EnginePrediction};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 /// Spreads unkeyed requests evenly between primary and canary.
 static UNKEYED: AtomicU64 = AtomicU64::new(0);
@@ -69,8 +71,20 @@ fn parse_instances(instances: &[Value]) -> ServiceResult<Vec<Instance>> {
         .collect()
 }
 
-/// Validates and standardises the instances for `engine`.
-fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Vec<f32>> {
+/// The predicted classes, for the prediction distribution.
+fn class_labels(predictions: &[EnginePrediction]) -> Vec<String> {
+    predictions
+        .iter()
+        .filter_map(|p| match p {
+            EnginePrediction::Class { label, .. } => Some(label.clone()),
+            EnginePrediction::Value(_) => None,
+        })
+        .collect()
+}
+
+/// Validates and standardises the instances for `engine`: the rows in its feature order, and
+/// its flat input.
+fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64>>, Vec<f32>)> {
     let rows = instances
         .iter()
         .enumerate()
@@ -80,9 +94,10 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Vec<f32>> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| ServiceError::invalid(err.to_string()))?;
-    engine
+    let flat = engine
         .encode(&rows)
-        .map_err(|err| ServiceError::invalid(err.to_string()))
+        .map_err(|err| ServiceError::invalid(err.to_string()))?;
+    Ok((rows, flat))
 }
 
 fn to_wire(prediction: EnginePrediction) -> Prediction {
@@ -129,7 +144,7 @@ impl Serving {
         )))
     }
 
-    /// Answers a predict request.
+    /// Answers a predict request, and records it for monitoring.
     pub async fn predict(
         &self,
         name: &str,
@@ -137,6 +152,45 @@ impl Serving {
         key: Option<&str>,
     ) -> ServiceResult<PredictResponse> {
         let live = self.serving(name).await?;
+        let started = Instant::now();
+        let (served, variant) = match &live.canary {
+            Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
+            _ => (&live.primary, "primary"),
+        };
+        let answered = self.answer(name, &live, served, variant, instances).await;
+        let monitor = self.monitor();
+        if monitor.enabled() {
+            let (outcome, labels) = match &answered {
+                Ok(predictions) => (Outcome::Ok, class_labels(predictions)),
+                Err(ServiceError::InvalidArgument(_) | ServiceError::TooLarge(_)) => {
+                    (Outcome::InvalidInput, Vec::new())
+                }
+                Err(_) => (Outcome::Error, Vec::new()),
+            };
+            monitor.record(
+                (name, live.deployment_id),
+                served.version,
+                outcome,
+                started.elapsed(),
+                &labels,
+            );
+        }
+        Ok(PredictResponse {
+            predictions: answered?.into_iter().map(to_wire).collect(),
+            model_version: served.version,
+            deployment_revision: live.revision,
+            variant: variant.to_owned(),
+        })
+    }
+
+    async fn answer(
+        &self,
+        name: &str,
+        live: &Live,
+        served: &Arc<super::Served>,
+        variant: &str,
+        instances: &[Value],
+    ) -> ServiceResult<Vec<EnginePrediction>> {
         if instances.is_empty() {
             return Err(ServiceError::invalid(
                 "instances: expected at least one instance",
@@ -150,27 +204,21 @@ impl Serving {
             )));
         }
         let parsed = parse_instances(instances)?;
-        let (served, variant) = match &live.canary {
-            Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
-            _ => (&live.primary, "primary"),
-        };
-        let flat = encode(&served.engine, &parsed)?;
+        let (rows, flat) = encode(&served.engine, &parsed)?;
         let predictions = served.predict(flat, parsed.len()).await?;
+        if variant == "primary" {
+            self.monitor().record_inputs(name, served.version, &rows);
+        }
         if let Some(shadow) = &live.shadow {
             self.mirror(
-                &live,
+                live,
                 Arc::clone(shadow),
                 parsed,
                 predictions.clone(),
                 served.version,
             );
         }
-        Ok(PredictResponse {
-            predictions: predictions.into_iter().map(to_wire).collect(),
-            model_version: served.version,
-            deployment_revision: live.revision,
-            variant: variant.to_owned(),
-        })
+        Ok(predictions)
     }
 
     /// Sends a copy of the request to the shadow in the background and records whether it
@@ -193,7 +241,7 @@ impl Serving {
         tokio::spawn(async move {
             let compared = answered.len() as u64;
             let outcome = match encode(&shadow.engine, &instances) {
-                Ok(flat) => shadow.predict(flat, instances.len()).await.ok(),
+                Ok((_, flat)) => shadow.predict(flat, instances.len()).await.ok(),
                 Err(_) => None,
             };
             let agreed = outcome.map(|mirrored| {

@@ -1,0 +1,160 @@
+//! Monitoring on the wire: live metrics, drift, SLO policies and alerts of deployments.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What a deployment's guard watches, and what it does on a breach. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SloPolicy {
+    /// Most errors per request (invalid inputs and server errors), over the window.
+    pub max_error_rate: f64,
+    /// Most p99 latency in milliseconds over the window (none: not watched).
+    pub max_p99_ms: Option<f64>,
+    /// Feature PSI from which drift is a warning, and above which it is an alert.
+    pub psi_warn: f64,
+    pub psi_alert: f64,
+    /// Seconds of traffic the error rate and latency are judged over.
+    pub window_secs: u64,
+    /// Requests a variant needs in the window before it is judged.
+    pub min_requests: u64,
+    /// Live input rows kept for drift (the most recent ones).
+    pub drift_window_rows: usize,
+    /// Only rows from this many seconds back count for drift (none: any age).
+    pub drift_window_secs: Option<u64>,
+    /// Rows needed before drift is judged.
+    pub min_drift_rows: usize,
+    /// Roll a breaching primary back to the previous revision (otherwise only alert).
+    pub rollback_primary: bool,
+}
+
+impl Default for SloPolicy {
+    fn default() -> Self {
+        Self {
+            max_error_rate: 0.05,
+            max_p99_ms: None,
+            psi_warn: 0.1,
+            psi_alert: 0.2,
+            window_secs: 60,
+            min_requests: 20,
+            drift_window_rows: 1000,
+            drift_window_secs: None,
+            min_drift_rows: 100,
+            rollback_primary: false,
+        }
+    }
+}
+
+impl SloPolicy {
+    /// Checks the policy; errors name the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            return Err(format!(
+                "max_error_rate: expected 0 to 1, got {}",
+                self.max_error_rate
+            ));
+        }
+        if self.max_p99_ms.is_some_and(|ms| ms.is_nan() || ms <= 0.0) {
+            return Err("max_p99_ms: expected a number of milliseconds above 0".into());
+        }
+        if !(self.psi_warn > 0.0 && self.psi_warn <= self.psi_alert) {
+            return Err("psi_warn: expected above 0 and at most psi_alert".into());
+        }
+        if !(1..=3600).contains(&self.window_secs) {
+            return Err(format!(
+                "window_secs: expected 1 to 3600, got {}",
+                self.window_secs
+            ));
+        }
+        if !(10..=100_000).contains(&self.drift_window_rows) {
+            return Err(format!(
+                "drift_window_rows: expected 10 to 100000, got {}",
+                self.drift_window_rows
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One version's traffic over the window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionMetrics {
+    pub version: u32,
+    /// `primary`, `canary`, `shadow`, or `previous` for a version no longer serving.
+    pub variant: String,
+    pub requests: u64,
+    pub errors: u64,
+    /// Errors by kind: `invalid_input`, `error`.
+    pub errors_by_kind: BTreeMap<String, u64>,
+    pub error_rate: f64,
+    pub requests_per_sec: f64,
+    pub p50_ms: Option<f64>,
+    pub p90_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Predicted class → count (classification), over the window.
+    pub predictions: BTreeMap<String, u64>,
+}
+
+/// `GET /deployments/{name}/metrics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentMetrics {
+    pub deployment: String,
+    pub revision: u32,
+    pub window_secs: u64,
+    pub versions: Vec<VersionMetrics>,
+}
+
+/// One minute of one version, as kept in the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinuteMetrics {
+    pub version: u32,
+    pub minute: DateTime<Utc>,
+    pub requests: u64,
+    pub errors: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub predictions: BTreeMap<String, u64>,
+}
+
+/// One feature's drift.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureDrift {
+    pub feature: String,
+    pub psi: f64,
+    pub ks: f64,
+    /// `stable`, `warn` or `alert`.
+    pub status: String,
+}
+
+/// `GET /deployments/{name}/drift`: live inputs against the training baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftReport {
+    pub deployment: String,
+    pub version: u32,
+    /// Live rows compared.
+    pub rows: usize,
+    /// Most drifted first.
+    pub features: Vec<FeatureDrift>,
+    /// PSI of the predicted class shares against the training labels' shares.
+    pub prediction_psi: Option<f64>,
+    /// The worst status.
+    pub status: String,
+}
+
+/// An alert raised by a guard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub deployment: String,
+    /// `error_rate`, `latency`, `drift`, `prediction_drift`.
+    pub kind: String,
+    /// `warn` or `alert`.
+    pub severity: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}

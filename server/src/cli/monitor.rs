@@ -1,0 +1,197 @@
+//! The monitoring commands: `monitor` (live metrics and drift of a deployment), `alerts`, and
+//! `slo` (a deployment's SLO policy).
+
+use super::Cli;
+use super::output::{self, OutputFormat, Table};
+use slipway_api::{Client, SloPolicy};
+
+/// The flags of `slipway monitor`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MonitorArgs {
+    /// The deployment.
+    pub name: String,
+    /// Redraw every N seconds until interrupted.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch: Option<u64>,
+    /// Drifting features to show.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+/// The flags of `slipway alerts`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertsArgs {
+    /// Acknowledge this alert.
+    #[arg(long, value_name = "ID")]
+    pub ack: Option<i64>,
+    /// Include acknowledged alerts.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this deployment's alerts.
+    #[arg(long)]
+    pub deployment: Option<String>,
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+/// The flags of `slipway slo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SloArgs {
+    /// The deployment.
+    pub name: String,
+    /// Most errors per request over the window (0 to 1).
+    #[arg(long)]
+    pub max_error_rate: Option<f64>,
+    /// Most p99 latency in milliseconds over the window.
+    #[arg(long)]
+    pub max_p99_ms: Option<f64>,
+    /// Feature PSI that raises a drift alert.
+    #[arg(long)]
+    pub psi_alert: Option<f64>,
+    /// Seconds of traffic judged.
+    #[arg(long)]
+    pub window_secs: Option<u64>,
+    /// Requests a variant needs in the window before it is judged.
+    #[arg(long)]
+    pub min_requests: Option<u64>,
+    /// Roll a breaching primary back (true) or only alert (false).
+    #[arg(long)]
+    pub rollback_primary: Option<bool>,
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
+async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow::Result<()> {
+    let metrics = client.deployment_metrics(&args.name).await?;
+    let drift = client.drift(&args.name).await.ok();
+    if cli.output == OutputFormat::Json {
+        return output::json(&serde_json::json!({ "metrics": metrics, "drift": drift }));
+    }
+    println!(
+        "{} revision {} — last {} s",
+        metrics.deployment, metrics.revision, metrics.window_secs
+    );
+    let mut table = Table::new(&["VERSION", "VARIANT", "REQ/S", "P50 MS", "P99 MS", "ERRORS"]);
+    for version in &metrics.versions {
+        table.row(vec![
+            format!("v{}", version.version),
+            version.variant.clone(),
+            format!("{:.1}", version.requests_per_sec),
+            ms(version.p50_ms),
+            ms(version.p99_ms),
+            format!("{:.2}% of {}", version.error_rate * 100.0, version.requests),
+        ]);
+    }
+    table.print();
+    if let Some(drift) = drift {
+        println!(
+            "drift: {} over {} live rows{}",
+            drift.status,
+            drift.rows,
+            drift
+                .prediction_psi
+                .map(|p| format!(", prediction PSI {p:.3}"))
+                .unwrap_or_default()
+        );
+        let mut table = Table::new(&["FEATURE", "PSI", "KS", "STATUS"]);
+        for feature in drift.features.iter().take(args.top) {
+            table.row(vec![
+                feature.feature.clone(),
+                format!("{:.3}", feature.psi),
+                format!("{:.3}", feature.ks),
+                feature.status.clone(),
+            ]);
+        }
+        table.print();
+    }
+    Ok(())
+}
+
+pub async fn monitor(cli: &Cli, args: &MonitorArgs) -> anyhow::Result<()> {
+    let client = super::commands::client(cli)?;
+    let Some(seconds) = args.watch else {
+        return print_monitor(cli, &client, args).await;
+    };
+    loop {
+        // Clear the screen and draw again, like `watch`.
+        print!("\x1b[2J\x1b[H");
+        print_monitor(cli, &client, args).await?;
+        tokio::time::sleep(std::time::Duration::from_secs(seconds.max(1))).await;
+    }
+}
+
+pub async fn alerts(cli: &Cli, args: &AlertsArgs) -> anyhow::Result<()> {
+    let client = super::commands::client(cli)?;
+    if let Some(id) = args.ack {
+        let alert = client.acknowledge_alert(id, args.reason.as_deref()).await?;
+        if cli.output == OutputFormat::Json {
+            return output::json(&alert);
+        }
+        println!("acknowledged alert {id}: {}", alert.message);
+        return Ok(());
+    }
+    let alerts = client.alerts(args.deployment.as_deref(), !args.all).await?;
+    if cli.output == OutputFormat::Json {
+        return output::json(&alerts);
+    }
+    let mut table = Table::new(&[
+        "ID",
+        "WHEN",
+        "DEPLOYMENT",
+        "KIND",
+        "SEVERITY",
+        "ACK",
+        "MESSAGE",
+    ]);
+    for alert in alerts {
+        table.row(vec![
+            alert.id.to_string(),
+            output::time(&alert.created_at),
+            alert.deployment,
+            alert.kind,
+            alert.severity,
+            alert.acknowledged_by.unwrap_or_else(|| "-".into()),
+            alert.message,
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+pub async fn slo(cli: &Cli, args: &SloArgs) -> anyhow::Result<()> {
+    let client = super::commands::client(cli)?;
+    let mut policy: SloPolicy = client.slo_policy(&args.name).await?;
+    let before = policy.clone();
+    if let Some(v) = args.max_error_rate {
+        policy.max_error_rate = v;
+    }
+    if let Some(v) = args.max_p99_ms {
+        policy.max_p99_ms = Some(v);
+    }
+    if let Some(v) = args.psi_alert {
+        policy.psi_alert = v;
+    }
+    if let Some(v) = args.window_secs {
+        policy.window_secs = v;
+    }
+    if let Some(v) = args.min_requests {
+        policy.min_requests = v;
+    }
+    if let Some(v) = args.rollback_primary {
+        policy.rollback_primary = v;
+    }
+    if policy != before {
+        policy = client
+            .set_slo_policy(&args.name, &policy, args.reason.as_deref())
+            .await?;
+    }
+    if cli.output == OutputFormat::Json {
+        return output::json(&policy);
+    }
+    println!("{}", serde_json::to_string_pretty(&policy)?);
+    Ok(())
+}

@@ -1,0 +1,238 @@
+//! The SLO guards: every second, each deployment's variants are judged over the policy's
+//! window. A breaching canary is rolled back at once (actor `slo-guard`, the figures as the
+//! reason); a breaching primary raises an alert, and rolls back to the previous revision when
+//! the policy says so. Drift above the alert threshold raises an alert naming the features.
+//! Also writes the per-minute metrics.
+
+use super::Monitoring;
+use super::alerts::{self, Raise};
+use crate::error::ServiceResult;
+use crate::events::EventBus;
+use crate::serving::deployments::{self, Requested};
+use slipway_api::{ChangeRequest, SloPolicy};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The actor guards act as.
+pub const ACTOR: &str = "slo-guard";
+
+/// What breached, in words, or `None`.
+fn breach(policy: &SloPolicy, metrics: &super::live::Bucket) -> Option<(String, &'static str)> {
+    let requests = metrics.requests();
+    if requests < policy.min_requests {
+        return None;
+    }
+    let error_rate = metrics.errors() as f64 / requests as f64;
+    if error_rate > policy.max_error_rate {
+        return Some((
+            format!(
+                "error rate {:.1}% over the last {} s ({} of {} requests) is above the maximum {:.1}%",
+                error_rate * 100.0,
+                policy.window_secs,
+                metrics.errors(),
+                requests,
+                policy.max_error_rate * 100.0
+            ),
+            "error_rate",
+        ));
+    }
+    if let (Some(max), Some(p99)) = (policy.max_p99_ms, metrics.latency_quantile_ms(0.99))
+        && p99 > max
+    {
+        return Some((
+            format!(
+                "p99 latency {p99:.1} ms over the last {} s is above the maximum {max:.1} ms",
+                policy.window_secs
+            ),
+            "latency",
+        ));
+    }
+    None
+}
+
+impl Monitoring {
+    /// Judges every served deployment once.
+    pub async fn guard_once(&self, events: &EventBus) -> ServiceResult<()> {
+        let monitor = self.serving.monitor();
+        let mut largest_window = 0;
+        for name in self.serving.deployment_names() {
+            let Some(live) = self.serving.live(&name) else {
+                continue;
+            };
+            let policy = self.policy(&name).await?;
+            largest_window = largest_window.max(policy.drift_window_rows);
+            if let Some((canary, _)) = &live.canary {
+                let window = monitor.window(&name, canary.version, policy.window_secs);
+                if let Some((why, kind)) = breach(&policy, &window) {
+                    let reason = format!("canary v{}: {why}", canary.version);
+                    let request = Requested::RemoveCanary {
+                        expected_revision: live.revision,
+                    };
+                    deployments::change(&self.serving, ACTOR, &name, &request, Some(&reason))
+                        .await?;
+                    monitor.reset_window(&name, canary.version);
+                    alerts::raise(&self.db, events, Raise {
+                        deployment_id: live.deployment_id,
+                        kind,
+                        severity: "alert",
+                        message: format!("{name}: {reason}; the canary was rolled back"),
+                        details: serde_json::json!({ "version": canary.version, "variant": "canary", "rolled_back": true }),
+                    })
+                    .await?;
+                    continue;
+                }
+            }
+            let window = monitor.window(&name, live.primary.version, policy.window_secs);
+            if let Some((why, kind)) = breach(&policy, &window)
+                && !alerts::is_open(&self.db, live.deployment_id, kind).await?
+            {
+                let reason = format!("primary v{}: {why}", live.primary.version);
+                let mut rolled_back = false;
+                if policy.rollback_primary && live.revision > 1 {
+                    let request = ChangeRequest {
+                        to_revision: None,
+                        expected_revision: Some(live.revision),
+                    };
+                    deployments::change(
+                        &self.serving,
+                        ACTOR,
+                        &name,
+                        &Requested::Rollback(request),
+                        Some(&reason),
+                    )
+                    .await?;
+                    monitor.reset_window(&name, live.primary.version);
+                    rolled_back = true;
+                }
+                alerts::raise(&self.db, events, Raise {
+                    deployment_id: live.deployment_id,
+                    kind,
+                    severity: "alert",
+                    message: format!("{name}: {reason}{}", if rolled_back { "; rolled back to the previous revision" } else { "" }),
+                    details: serde_json::json!({ "version": live.primary.version, "variant": "primary", "rolled_back": rolled_back }),
+                })
+                .await?;
+            }
+            self.guard_drift(events, &name, &policy, live.deployment_id)
+                .await;
+        }
+        if largest_window > 0 {
+            monitor.keep_input_rows(largest_window);
+        }
+        Ok(())
+    }
+
+    /// Raises a drift alert naming the drifting features (once until acknowledged).
+    async fn guard_drift(
+        &self,
+        events: &EventBus,
+        name: &str,
+        policy: &SloPolicy,
+        deployment_id: i64,
+    ) {
+        let report = match self.drift(name).await {
+            Ok(report) => report,
+            // No baseline (no recorded training data): nothing to judge.
+            Err(_) => return,
+        };
+        if report.rows < policy.min_drift_rows {
+            return;
+        }
+        let drifting: Vec<_> = report
+            .features
+            .iter()
+            .filter(|f| f.psi > policy.psi_alert)
+            .collect();
+        let (kind, message) = if !drifting.is_empty() {
+            let shown: Vec<String> = drifting
+                .iter()
+                .take(8)
+                .map(|f| format!("{} (PSI {:.2})", f.feature, f.psi))
+                .collect();
+            let more = drifting.len().saturating_sub(8);
+            (
+                "drift",
+                format!(
+                    "{name}: {} feature(s) drifted above PSI {}: {}{}",
+                    drifting.len(),
+                    policy.psi_alert,
+                    shown.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
+                ),
+            )
+        } else if report
+            .prediction_psi
+            .is_some_and(|psi| psi > policy.psi_alert)
+        {
+            (
+                "prediction_drift",
+                format!(
+                    "{name}: predicted class shares drifted (PSI {:.2})",
+                    report.prediction_psi.unwrap_or(0.0)
+                ),
+            )
+        } else {
+            return;
+        };
+        match alerts::is_open(&self.db, deployment_id, kind).await {
+            Ok(false) => {}
+            _ => return,
+        }
+        let details = serde_json::json!({
+            "features": drifting.iter().map(|f| serde_json::json!({"feature": f.feature, "psi": f.psi, "ks": f.ks})).collect::<Vec<_>>(),
+            "rows": report.rows,
+            "prediction_psi": report.prediction_psi,
+        });
+        let raised = alerts::raise(
+            &self.db,
+            events,
+            Raise {
+                deployment_id,
+                kind,
+                severity: "alert",
+                message,
+                details,
+            },
+        )
+        .await;
+        if let Err(err) = raised {
+            tracing::warn!(error = %err, "cannot raise a drift alert");
+        }
+    }
+
+    /// Runs the guards every `tick` and writes the per-minute metrics, until shutdown.
+    pub fn spawn(
+        &self,
+        events: Arc<EventBus>,
+        tick: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let monitoring = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            let mut flushed = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    _ = shutdown.changed() => break,
+                }
+                if let Err(err) = monitoring.guard_once(&events).await {
+                    tracing::warn!(error = %err, "the SLO guard failed this round");
+                }
+                if flushed.elapsed() >= Duration::from_secs(10) {
+                    flushed = tokio::time::Instant::now();
+                    if let Err(err) = monitoring.flush_minutes(false).await {
+                        tracing::warn!(error = %err, "cannot write the per-minute metrics");
+                    }
+                }
+            }
+            if let Err(err) = monitoring.flush_minutes(true).await {
+                tracing::warn!(error = %err, "cannot write the per-minute metrics");
+            }
+        });
+    }
+}

@@ -1,0 +1,357 @@
+//! Live prediction metrics per deployment and version: totals (for `/metrics`), per-second
+//! buckets for the guards' sliding windows, and the current minute for the database; and the
+//! recent input rows drift is computed from. Recording takes one short lock per request.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Upper bounds of the latency buckets in seconds: 100 µs × √2ᵏ up to ~0.3 s, then coarser.
+pub fn latency_bounds() -> &'static [f64] {
+    static BOUNDS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    BOUNDS.get_or_init(|| {
+        let mut bounds: Vec<f64> = (0..24).map(|k| 1e-4 * 2f64.powf(k as f64 / 2.0)).collect();
+        bounds.extend([0.5, 1.0, 2.5, 5.0, 10.0]);
+        bounds
+    })
+}
+
+/// How a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    Ok,
+    InvalidInput,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::InvalidInput => "invalid_input",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Counts over some stretch of time.
+#[derive(Debug, Clone, Default)]
+pub struct Bucket {
+    pub outcomes: BTreeMap<Outcome, u64>,
+    /// Counts per latency bucket (the last is +Inf).
+    pub latency: Vec<u64>,
+    pub latency_sum: f64,
+    pub classes: BTreeMap<String, u64>,
+}
+
+impl Bucket {
+    fn add(&mut self, outcome: Outcome, seconds: f64, labels: &[String]) {
+        *self.outcomes.entry(outcome).or_default() += 1;
+        if self.latency.is_empty() {
+            self.latency = vec![0; latency_bounds().len() + 1];
+        }
+        let index = latency_bounds().partition_point(|&bound| bound < seconds);
+        self.latency[index] += 1;
+        self.latency_sum += seconds;
+        for label in labels {
+            *self.classes.entry(label.clone()).or_default() += 1;
+        }
+    }
+
+    pub fn merge(&mut self, other: &Bucket) {
+        for (outcome, count) in &other.outcomes {
+            *self.outcomes.entry(*outcome).or_default() += count;
+        }
+        if self.latency.len() < other.latency.len() {
+            self.latency.resize(other.latency.len(), 0);
+        }
+        for (mine, theirs) in self.latency.iter_mut().zip(&other.latency) {
+            *mine += theirs;
+        }
+        self.latency_sum += other.latency_sum;
+        for (class, count) in &other.classes {
+            *self.classes.entry(class.clone()).or_default() += count;
+        }
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.outcomes.values().sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.requests() - self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0)
+    }
+
+    /// The `q` quantile of latency in milliseconds, interpolated within its bucket.
+    pub fn latency_quantile_ms(&self, q: f64) -> Option<f64> {
+        let total: u64 = self.latency.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let target = q * total as f64;
+        let bounds = latency_bounds();
+        let mut seen = 0.0;
+        for (index, &count) in self.latency.iter().enumerate() {
+            let next = seen + count as f64;
+            if next >= target && count > 0 {
+                let low = if index == 0 { 0.0 } else { bounds[index - 1] };
+                let high = bounds.get(index).copied().unwrap_or(low * 2.0);
+                let inside = (target - seen) / count as f64;
+                return Some((low + (high - low) * inside) * 1000.0);
+            }
+            seen = next;
+        }
+        None
+    }
+}
+
+/// How many seconds of per-second buckets are kept for the windows.
+const KEEP_SECONDS: u64 = 3600;
+
+/// One version's counts.
+#[derive(Debug, Default)]
+pub struct VersionStats {
+    pub total: Bucket,
+    seconds: VecDeque<(u64, Bucket)>,
+    minute: Option<(i64, Bucket)>,
+}
+
+/// A deployment's counts and recent inputs.
+#[derive(Debug, Default)]
+pub struct DeploymentStats {
+    pub deployment_id: i64,
+    pub versions: BTreeMap<u32, VersionStats>,
+    /// Recent input rows (in the primary's feature order) with when they came.
+    pub inputs: VecDeque<(Instant, Vec<f64>)>,
+    pub input_version: u32,
+    /// Completed minutes waiting to be written: (version, minute start in ms, counts).
+    pub finished_minutes: Vec<(u32, i64, Bucket)>,
+}
+
+/// Live statistics of every deployment this server serves.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    enabled: bool,
+    stats: Arc<Mutex<HashMap<String, DeploymentStats>>>,
+    input_rows: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+fn now_second() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Monitor {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            stats: Arc::default(),
+            input_rows: Arc::new(std::sync::atomic::AtomicUsize::new(1000)),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Runs `f` on the stats of deployment `name`.
+    pub fn with<T>(&self, name: &str, f: impl FnOnce(&mut DeploymentStats) -> T) -> T {
+        let mut stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(stats.entry(name.to_owned()).or_default())
+    }
+
+    /// The names of the deployments with statistics.
+    pub fn deployments(&self) -> Vec<String> {
+        self.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Records one request.
+    pub fn record(
+        &self,
+        (name, deployment_id): (&str, i64),
+        version: u32,
+        outcome: Outcome,
+        elapsed: Duration,
+        labels: &[String],
+    ) {
+        if !self.enabled {
+            return;
+        }
+        let (second, seconds) = (now_second(), elapsed.as_secs_f64());
+        let minute = (second / 60 * 60 * 1000) as i64;
+        self.with(name, |stats| {
+            stats.deployment_id = deployment_id;
+            let version_stats = stats.versions.entry(version).or_default();
+            version_stats.total.add(outcome, seconds, labels);
+            match version_stats.seconds.back_mut() {
+                Some((at, bucket)) if *at == second => bucket.add(outcome, seconds, labels),
+                _ => {
+                    let mut bucket = Bucket::default();
+                    bucket.add(outcome, seconds, labels);
+                    version_stats.seconds.push_back((second, bucket));
+                    while version_stats
+                        .seconds
+                        .front()
+                        .is_some_and(|(at, _)| *at + KEEP_SECONDS < second)
+                    {
+                        version_stats.seconds.pop_front();
+                    }
+                }
+            }
+            let finished = match &mut version_stats.minute {
+                Some((at, bucket)) if *at == minute => {
+                    bucket.add(outcome, seconds, labels);
+                    None
+                }
+                current => {
+                    let mut bucket = Bucket::default();
+                    bucket.add(outcome, seconds, labels);
+                    current.replace((minute, bucket))
+                }
+            };
+            if let Some((at, bucket)) = finished {
+                stats.finished_minutes.push((version, at, bucket));
+            }
+        });
+    }
+
+    /// Keeps input rows for drift (at most the configured number per deployment).
+    pub fn record_inputs(&self, name: &str, version: u32, rows: &[Vec<f64>]) {
+        if !self.enabled {
+            return;
+        }
+        let keep = self.input_rows.load(std::sync::atomic::Ordering::Relaxed);
+        let now = Instant::now();
+        self.with(name, |stats| {
+            if stats.input_version != version {
+                // Another primary reads other features: start afresh.
+                stats.inputs.clear();
+                stats.input_version = version;
+            }
+            for row in rows {
+                if stats.inputs.len() >= keep {
+                    stats.inputs.pop_front();
+                }
+                stats.inputs.push_back((now, row.clone()));
+            }
+        });
+    }
+
+    /// Sets how many input rows are kept (the largest drift window of any policy).
+    pub fn keep_input_rows(&self, rows: usize) {
+        self.input_rows
+            .store(rows, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// One version's counts over the last `window` seconds.
+    pub fn window(&self, name: &str, version: u32, window: u64) -> Bucket {
+        let since = now_second().saturating_sub(window.saturating_sub(1));
+        self.with(name, |stats| {
+            let mut sum = Bucket::default();
+            if let Some(version_stats) = stats.versions.get(&version) {
+                for (_, bucket) in version_stats.seconds.iter().filter(|(at, _)| *at >= since) {
+                    sum.merge(bucket);
+                }
+            }
+            sum
+        })
+    }
+
+    /// Forgets a version's recent counts (after a guard acted on them).
+    pub fn reset_window(&self, name: &str, version: u32) {
+        self.with(name, |stats| {
+            if let Some(version_stats) = stats.versions.get_mut(&version) {
+                version_stats.seconds.clear();
+            }
+        });
+    }
+
+    /// Takes the completed minutes of every deployment (and, with `all`, the current ones).
+    pub fn take_minutes(&self, all: bool) -> Vec<(i64, u32, i64, Bucket)> {
+        let mut stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut taken = Vec::new();
+        for deployment in stats.values_mut() {
+            let id = deployment.deployment_id;
+            if all {
+                for (version, version_stats) in &mut deployment.versions {
+                    if let Some((minute, bucket)) = version_stats.minute.take() {
+                        deployment.finished_minutes.push((*version, minute, bucket));
+                    }
+                }
+            }
+            taken.extend(
+                deployment
+                    .finished_minutes
+                    .drain(..)
+                    .map(|(version, minute, bucket)| (id, version, minute, bucket)),
+            );
+        }
+        taken
+    }
+
+    /// A copy of every deployment's totals, for `/metrics`.
+    pub fn totals(&self) -> Vec<(String, u32, Bucket)> {
+        let stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut totals: Vec<(String, u32, Bucket)> = stats
+            .iter()
+            .flat_map(|(name, deployment)| {
+                deployment
+                    .versions
+                    .iter()
+                    .map(|(version, v)| (name.clone(), *version, v.total.clone()))
+            })
+            .collect();
+        totals.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_and_quantiles() {
+        let monitor = Monitor::new(true);
+        for i in 0..100 {
+            let outcome = if i < 10 {
+                Outcome::InvalidInput
+            } else {
+                Outcome::Ok
+            };
+            monitor.record(
+                ("d", 1),
+                1,
+                outcome,
+                Duration::from_micros(1000 + i * 10),
+                &["3".into()],
+            );
+        }
+        let window = monitor.window("d", 1, 60);
+        assert_eq!((window.requests(), window.errors()), (100, 10));
+        let p50 = window.latency_quantile_ms(0.5).unwrap();
+        assert!((0.9..2.2).contains(&p50), "p50 {p50} ms");
+        assert_eq!(window.classes["3"], 100);
+        monitor.reset_window("d", 1);
+        assert_eq!(monitor.window("d", 1, 60).requests(), 0);
+        assert_eq!(monitor.totals()[0].2.requests(), 100, "totals stay");
+        assert_eq!(monitor.take_minutes(true).len(), 1);
+        monitor.record_inputs("d", 1, &[vec![1.0], vec![2.0]]);
+        assert_eq!(monitor.with("d", |s| s.inputs.len()), 2);
+    }
+}

@@ -1,0 +1,407 @@
+//! Monitoring of live models: per-version traffic metrics (live, and per minute in the
+//! database with bounded retention), drift of live inputs and predictions against the training
+//! baseline, SLO policies with guards that roll back a breaching canary, alerts, and the
+//! Prometheus exposition.
+
+pub mod alerts;
+pub mod guard;
+pub mod live;
+pub mod prometheus;
+
+use crate::audit::{self, Change};
+use crate::entity::operations::deployment_metric;
+use crate::entity::registry::{dataset, deployment};
+use crate::error::{ServiceError, ServiceResult};
+use crate::registry::{Selector, find_version};
+use crate::serving::Serving;
+use crate::time::{from_millis, now_millis};
+use crate::tracking::artifacts::ArtifactStore;
+use live::Bucket;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use slipway_api::{
+    DeploymentMetrics, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy, VersionMetrics,
+};
+use slipway_jobs::stats::FeatureStats;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// Per-minute metrics older than this are deleted.
+const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
+
+/// What drift is measured against: the training data of one version.
+#[derive(Debug)]
+struct Baseline {
+    /// Per model feature, in the model's order (none when the dataset lacks it).
+    features: Vec<Option<FeatureStats>>,
+    /// Training label counts in the model's label order (classification).
+    classes: Option<Vec<usize>>,
+}
+
+/// Baselines by deployment and primary version, loaded once.
+type Baselines = Mutex<HashMap<(String, u32), Arc<Baseline>>>;
+
+/// The monitoring service; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Monitoring {
+    db: DatabaseConnection,
+    store: ArtifactStore,
+    pub serving: Serving,
+    baselines: Arc<Baselines>,
+}
+
+fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) -> VersionMetrics {
+    let requests = bucket.requests();
+    let errors = bucket.errors();
+    VersionMetrics {
+        version,
+        variant: variant.to_owned(),
+        requests,
+        errors,
+        errors_by_kind: bucket
+            .outcomes
+            .iter()
+            .filter(|(outcome, _)| **outcome != live::Outcome::Ok)
+            .map(|(outcome, count)| (outcome.as_str().to_owned(), *count))
+            .collect(),
+        error_rate: if requests > 0 {
+            errors as f64 / requests as f64
+        } else {
+            0.0
+        },
+        requests_per_sec: requests as f64 / window.max(1) as f64,
+        p50_ms: bucket.latency_quantile_ms(0.5),
+        p90_ms: bucket.latency_quantile_ms(0.9),
+        p99_ms: bucket.latency_quantile_ms(0.99),
+        predictions: bucket.classes.clone(),
+    }
+}
+
+impl Monitoring {
+    pub fn new(db: DatabaseConnection, store: ArtifactStore, serving: Serving) -> Self {
+        Self {
+            db,
+            store,
+            serving,
+            baselines: Arc::default(),
+        }
+    }
+
+    async fn deployment_row(&self, name: &str) -> ServiceResult<deployment::Model> {
+        deployment::Entity::find()
+            .filter(deployment::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))
+    }
+
+    /// The deployment's SLO policy (the defaults unless one was set).
+    pub async fn policy(&self, name: &str) -> ServiceResult<SloPolicy> {
+        let row = self.deployment_row(name).await?;
+        Ok(row
+            .slo_policy
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default())
+    }
+
+    /// Sets the deployment's SLO policy.
+    pub async fn set_policy(
+        &self,
+        actor: &str,
+        name: &str,
+        policy: &SloPolicy,
+        reason: Option<&str>,
+    ) -> ServiceResult<SloPolicy> {
+        policy.validate().map_err(ServiceError::invalid)?;
+        let row = self.deployment_row(name).await?;
+        let before = row.slo_policy.clone();
+        let txn = crate::db::begin_write(&self.db).await?;
+        let mut active: deployment::ActiveModel = row.into();
+        active.slo_policy = Set(Some(serde_json::to_string(policy)?));
+        active.update(&txn).await?;
+        audit::record(
+            &txn,
+            Change {
+                actor,
+                action: "deployment.slo",
+                target_kind: "deployment",
+                target_id: name.to_owned(),
+                reason,
+                details: Some(serde_json::json!({ "before": before, "after": policy })),
+            },
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(policy.clone())
+    }
+
+    /// Live metrics of each version the deployment serves, over its policy's window.
+    pub async fn metrics(&self, name: &str) -> ServiceResult<DeploymentMetrics> {
+        let policy = self.policy(name).await?;
+        let live = self.serving.serving(name).await?;
+        let window = policy.window_secs;
+        let monitor = self.serving.monitor();
+        let mut variants = vec![(live.primary.version, "primary")];
+        if let Some((canary, _)) = &live.canary {
+            variants.push((canary.version, "canary"));
+        }
+        let mut versions: Vec<VersionMetrics> = variants
+            .iter()
+            .map(|(version, variant)| {
+                version_metrics(
+                    *version,
+                    variant,
+                    &monitor.window(name, *version, window),
+                    window,
+                )
+            })
+            .collect();
+        let others: Vec<u32> = monitor.with(name, |stats| stats.versions.keys().copied().collect());
+        for version in others
+            .into_iter()
+            .filter(|v| variants.iter().all(|(s, _)| s != v))
+        {
+            let bucket = monitor.window(name, version, window);
+            if bucket.requests() > 0 {
+                versions.push(version_metrics(version, "previous", &bucket, window));
+            }
+        }
+        Ok(DeploymentMetrics {
+            deployment: name.to_owned(),
+            revision: live.revision,
+            window_secs: window,
+            versions,
+        })
+    }
+
+    /// The stored per-minute metrics of the last `minutes` minutes, oldest first.
+    pub async fn history(&self, name: &str, minutes: u32) -> ServiceResult<Vec<MinuteMetrics>> {
+        let row = self.deployment_row(name).await?;
+        let since = now_millis() - i64::from(minutes.clamp(1, 7 * 24 * 60)) * 60_000;
+        let rows = deployment_metric::Entity::find()
+            .filter(deployment_metric::Column::DeploymentId.eq(row.id))
+            .filter(deployment_metric::Column::Minute.gte(since))
+            .order_by_asc(deployment_metric::Column::Minute)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let bucket = Bucket {
+                    latency: serde_json::from_str(&row.latency).unwrap_or_default(),
+                    ..Bucket::default()
+                };
+                MinuteMetrics {
+                    version: row.version.unsigned_abs(),
+                    minute: from_millis(row.minute),
+                    requests: row.requests.unsigned_abs(),
+                    errors: row.errors.unsigned_abs(),
+                    p50_ms: bucket.latency_quantile_ms(0.5),
+                    p99_ms: bucket.latency_quantile_ms(0.99),
+                    predictions: serde_json::from_str(&row.predictions).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    /// Writes finished minutes (all minutes when `all`, at shutdown) and drops old ones.
+    pub async fn flush_minutes(&self, all: bool) -> ServiceResult<()> {
+        let minutes = self.serving.monitor().take_minutes(all);
+        if minutes.is_empty() {
+            return Ok(());
+        }
+        let txn = crate::db::begin_write(&self.db).await?;
+        for (deployment_id, version, minute, bucket) in minutes {
+            let existing = deployment_metric::Entity::find()
+                .filter(deployment_metric::Column::DeploymentId.eq(deployment_id))
+                .filter(deployment_metric::Column::Version.eq(version as i32))
+                .filter(deployment_metric::Column::Minute.eq(minute))
+                .one(&txn)
+                .await?;
+            // A minute flushed at shutdown and continued after a restart adds up.
+            let mut merged = bucket;
+            if let Some(row) = &existing {
+                merged.merge(&Bucket {
+                    outcomes: BTreeMap::from([
+                        (
+                            live::Outcome::Ok,
+                            (row.requests - row.errors).unsigned_abs(),
+                        ),
+                        (live::Outcome::Error, row.errors.unsigned_abs()),
+                    ]),
+                    latency: serde_json::from_str(&row.latency).unwrap_or_default(),
+                    latency_sum: 0.0,
+                    classes: serde_json::from_str(&row.predictions).unwrap_or_default(),
+                });
+            }
+            let mut active = match existing {
+                Some(row) => row.into(),
+                None => deployment_metric::ActiveModel {
+                    deployment_id: Set(deployment_id),
+                    version: Set(version as i32),
+                    minute: Set(minute),
+                    ..Default::default()
+                },
+            };
+            active.requests = Set(merged.requests() as i64);
+            active.errors = Set(merged.errors() as i64);
+            active.latency = Set(serde_json::to_string(&merged.latency)?);
+            active.predictions = Set(serde_json::to_string(&merged.classes)?);
+            active.save(&txn).await?;
+        }
+        deployment_metric::Entity::delete_many()
+            .filter(deployment_metric::Column::Minute.lt(now_millis() - RETENTION_MILLIS))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The training baseline of the deployment's primary version.
+    async fn baseline(&self, name: &str) -> ServiceResult<(u32, Arc<Baseline>)> {
+        let live = self.serving.serving(name).await?;
+        let version = live.primary.version;
+        let key = (name.to_owned(), version);
+        if let Some(found) = self.lock_baselines().get(&key) {
+            return Ok((version, Arc::clone(found)));
+        }
+        let row = find_version(&self.db, &live.spec.model, &Selector::Number(version)).await?;
+        let manifest = live.primary.engine.manifest().clone();
+        let data = match &row.dataset_digest {
+            Some(digest) => {
+                dataset::Entity::find()
+                    .filter(dataset::Column::Digest.eq(digest.as_str()))
+                    .one(&self.db)
+                    .await?
+            }
+            None => None,
+        };
+        let Some(data) = data else {
+            return Err(ServiceError::invalid(format!(
+                "deployment '{name}': version {version} does not record its training data, so there is no baseline"
+            )));
+        };
+        let stats: Vec<FeatureStats> = serde_json::from_str(&data.statistics)?;
+        let features = manifest
+            .features
+            .iter()
+            .map(|feature| stats.iter().find(|s| s.name == *feature).cloned())
+            .collect();
+        let classes = if manifest.task == "classification" {
+            let csv = self.store.read_blob(&data.digest).await?;
+            let label = data.label_column.clone();
+            let labels = manifest.labels.clone();
+            tokio::task::spawn_blocking(move || {
+                let parsed = slipway_jobs::Dataset::from_csv(
+                    &csv,
+                    &label,
+                    Some(slipway_jobs::Task::Classification),
+                )
+                .ok()?;
+                let mut counts = vec![0usize; labels.len()];
+                for value in &parsed.labels {
+                    let class = &parsed.schema.classes[*value as usize];
+                    if let Some(index) = labels.iter().position(|l| l == class) {
+                        counts[index] += 1;
+                    }
+                }
+                Some(counts)
+            })
+            .await
+            .map_err(|err| ServiceError::internal(format!("baseline stopped: {err}")))?
+        } else {
+            None
+        };
+        let baseline = Arc::new(Baseline { features, classes });
+        self.lock_baselines().insert(key, Arc::clone(&baseline));
+        Ok((version, baseline))
+    }
+
+    fn lock_baselines(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Arc<Baseline>>> {
+        self.baselines
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drift of the primary's recent inputs and predictions against its training data.
+    pub async fn drift(&self, name: &str) -> ServiceResult<DriftReport> {
+        let policy = self.policy(name).await?;
+        let (version, baseline) = self.baseline(name).await?;
+        let live = self.serving.serving(name).await?;
+        let features = live.primary.engine.features().to_vec();
+        let labels = live.primary.engine.manifest().labels.clone();
+        let monitor = self.serving.monitor();
+        let cutoff = policy.drift_window_secs.and_then(|secs| {
+            std::time::Instant::now().checked_sub(std::time::Duration::from_secs(secs))
+        });
+        let rows: Vec<Vec<f64>> = monitor.with(name, |stats| {
+            if stats.input_version != version {
+                return Vec::new();
+            }
+            let recent = stats
+                .inputs
+                .iter()
+                .rev()
+                .take(policy.drift_window_rows)
+                .filter(|(at, _)| cutoff.is_none_or(|cutoff| *at >= cutoff));
+            recent.map(|(_, row)| row.clone()).collect()
+        });
+        let window = monitor.window(name, version, policy.window_secs.max(300));
+        let report = tokio::task::spawn_blocking(move || {
+            let mut drifts: Vec<FeatureDrift> = features
+                .iter()
+                .enumerate()
+                .filter_map(|(column, feature)| {
+                    let stats = baseline.features.get(column)?.as_ref()?;
+                    let values: Vec<f64> = rows
+                        .iter()
+                        .filter_map(|row| row.get(column).copied())
+                        .collect();
+                    let psi = slipway_jobs::drift::psi(stats, &values);
+                    Some(FeatureDrift {
+                        feature: feature.clone(),
+                        psi,
+                        ks: slipway_jobs::drift::ks(stats, &values),
+                        status: slipway_jobs::drift::status(psi, policy.psi_warn, policy.psi_alert)
+                            .to_owned(),
+                    })
+                })
+                .collect();
+            drifts.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+            let prediction_psi = baseline.classes.as_ref().map(|training| {
+                let live: Vec<usize> = labels
+                    .iter()
+                    .map(|label| window.classes.get(label).copied().unwrap_or(0) as usize)
+                    .collect();
+                slipway_jobs::drift::class_psi(training, &live)
+            });
+            let worst = drifts
+                .first()
+                .map(|d| d.psi)
+                .unwrap_or(0.0)
+                .max(prediction_psi.unwrap_or(0.0));
+            let status = if rows.len() < policy.min_drift_rows {
+                "insufficient_data"
+            } else {
+                slipway_jobs::drift::status(worst, policy.psi_warn, policy.psi_alert)
+            };
+            DriftReport {
+                deployment: String::new(),
+                version,
+                rows: rows.len(),
+                features: drifts,
+                prediction_psi,
+                status: status.to_owned(),
+            }
+        })
+        .await
+        .map_err(|err| ServiceError::internal(format!("drift stopped: {err}")))?;
+        Ok(DriftReport {
+            deployment: name.to_owned(),
+            ..report
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! Monitoring with real processes: Prometheus counters that match the traffic sent, drift of
+//! live inputs against the training data raising an alert that names the features, and a
+//! failing canary rolled back by the SLO guard while the primary keeps answering.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{
+    ApiError, Client, DeployRequest, JobState, PredictRequest, SloPolicy, SubmitJob, TrainSpec,
+};
+use slipway_tests::{TestServer, eventually};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const DIGITS: &str = include_str!("../../datasets/digits.csv");
+
+async fn train(client: &Client, dataset: &str) -> u32 {
+    let spec = TrainSpec {
+        dataset: dataset.into(),
+        hidden: Some(vec![32]),
+        epochs: Some(15),
+        register_as: Some("digits".into()),
+        ..TrainSpec::default()
+    };
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(spec).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let job = eventually("training", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(job.id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result.unwrap()["version"].as_u64().unwrap() as u32
+}
+
+/// The digits rows as named instances, with `transform` applied to every pixel.
+fn rows(transform: impl Fn(f64) -> f64) -> Vec<serde_json::Value> {
+    let mut lines = DIGITS.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            let named: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(name, _)| **name != "label")
+                .map(|(name, value)| {
+                    (
+                        (*name).to_owned(),
+                        serde_json::json!(transform(value.parse().unwrap())),
+                    )
+                })
+                .collect();
+            serde_json::Value::Object(named)
+        })
+        .collect()
+}
+
+async fn start() -> (TestServer, Client) {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    (server, client)
+}
+
+async fn deploy_v1(client: &Client) {
+    train(client, "digits").await;
+    let request = DeployRequest {
+        model: Some("digits".into()),
+        version: Some(1),
+        ..DeployRequest::default()
+    };
+    client.deploy("digits", &request, None).await.unwrap();
+}
+
+/// Parses the Prometheus text format: every sample line is `name{labels} value`.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("no value: {line}"));
+            let name_end = series.find('{').unwrap_or(series.len());
+            let name = &series[..name_end];
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "metric name {name}"
+            );
+            if name_end < series.len() {
+                assert!(series.ends_with('}'), "labels close: {line}");
+            }
+            (
+                series.to_owned(),
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("value of {line}")),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
+    let (_server, client) = start().await;
+    deploy_v1(&client).await;
+    let policy = SloPolicy {
+        drift_window_rows: 400,
+        min_drift_rows: 200,
+        ..SloPolicy::default()
+    };
+    client
+        .set_slo_policy("digits", &policy, Some("test window"))
+        .await
+        .unwrap();
+
+    let training = rows(|v| v);
+    for chunk in training[..400].chunks(50) {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        client.predict("digits", &request).await.unwrap();
+    }
+    let report = client.drift("digits").await.unwrap();
+    assert_eq!(report.rows, 400);
+    assert_eq!(report.status, "stable", "{:?}", &report.features[..3]);
+    assert!(
+        report.features.iter().all(|f| f.psi < 0.1),
+        "{:?}",
+        &report.features[..3]
+    );
+    assert!(report.prediction_psi.unwrap() < 0.1, "{report:?}");
+
+    // Inverted pixels: the same digits, a different world.
+    let inverted = rows(|v| 16.0 - v);
+    for chunk in inverted[400..800].chunks(50) {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        client.predict("digits", &request).await.unwrap();
+    }
+    let report = client.drift("digits").await.unwrap();
+    assert_eq!(report.status, "alert");
+    let worst = &report.features[0];
+    assert!(worst.psi > 0.2 && worst.ks > 0.2, "{worst:?}");
+    let alert = eventually("a drift alert", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move {
+            let alerts = client.alerts(Some("digits"), true).await.ok()?;
+            alerts.into_iter().find(|a| a.kind == "drift")
+        }
+    })
+    .await;
+    assert!(alert.message.contains(&worst.feature), "{}", alert.message);
+    assert!(
+        alert.message.contains("drifted above PSI 0.2"),
+        "{}",
+        alert.message
+    );
+    client
+        .acknowledge_alert(alert.id, Some("seen"))
+        .await
+        .unwrap();
+    let open = client.alerts(Some("digits"), true).await.unwrap();
+    assert!(open.iter().all(|a| a.id != alert.id));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_match_the_traffic_and_a_failing_canary_is_rolled_back() {
+    let (server, client) = start().await;
+    deploy_v1(&client).await;
+    let good = rows(|v| v);
+    for row in &good[..37] {
+        client
+            .predict(
+                "digits",
+                &PredictRequest {
+                    instances: vec![row.clone()],
+                    key: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    for _ in 0..3 {
+        let bad = PredictRequest {
+            instances: vec![serde_json::json!([1.0])],
+            key: None,
+        };
+        client.predict("digits", &bad).await.unwrap_err();
+    }
+    let text = client.prometheus_text().await.unwrap();
+    let samples = samples(&text);
+    let series = |outcome: &str| {
+        format!(
+            "slipway_predict_requests_total{{deployment=\"digits\",version=\"1\",outcome=\"{outcome}\"}}"
+        )
+    };
+    assert_eq!(samples[&series("ok")], 37.0, "{text}");
+    assert_eq!(samples[&series("invalid_input")], 3.0);
+    assert_eq!(
+        samples["slipway_predict_latency_seconds_count{deployment=\"digits\",version=\"1\"}"],
+        40.0
+    );
+    assert_eq!(
+        samples["slipway_predict_latency_seconds_bucket{deployment=\"digits\",version=\"1\",le=\"+Inf\"}"],
+        40.0
+    );
+    let predicted: f64 = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("slipway_predictions_total{deployment=\"digits\""))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(predicted, 37.0);
+    assert!(samples.contains_key("slipway_jobs{state=\"succeeded\"}"));
+    let metrics = client.deployment_metrics("digits").await.unwrap();
+    assert_eq!(
+        (metrics.versions[0].requests, metrics.versions[0].errors),
+        (40, 3)
+    );
+
+    // A canary trained on another schema (the first 32 pixels) cannot answer digits rows.
+    let half: String = DIGITS
+        .lines()
+        .map(|line| {
+            let cells: Vec<&str> = line.split(',').collect();
+            format!("{},{}\n", cells[..32].join(","), cells[64])
+        })
+        .collect();
+    client
+        .upload_dataset("digits-half", "label", None, half.into_bytes())
+        .await
+        .unwrap();
+    assert_eq!(train(&client, "digits-half").await, 2);
+    let (ok, out, err) = server.cli(&[
+        "deploy",
+        "digits",
+        "--version",
+        "2",
+        "--canary",
+        "50",
+        "--reason",
+        "try v2",
+    ]);
+    assert!(ok, "{out}{err}");
+    let (mut primary_failures, mut canary_failures) = (0, 0);
+    for (i, row) in good.iter().enumerate().take(120) {
+        let request = PredictRequest {
+            instances: vec![row.clone()],
+            key: Some(format!("user-{i}")),
+        };
+        match client.predict("digits", &request).await {
+            Ok(answer) => assert_eq!(answer.model_version, 1),
+            Err(ApiError::Server {
+                status: 400,
+                message,
+                ..
+            }) if message.contains("unknown feature") => canary_failures += 1,
+            Err(other) => {
+                primary_failures += 1;
+                eprintln!("{other}");
+            }
+        }
+    }
+    assert!(canary_failures > 0, "the canary took traffic and failed");
+    assert_eq!(primary_failures, 0, "the primary kept answering");
+    let rolled_back = eventually("the guard's rollback", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move {
+            let revisions = client.deployment_revisions("digits").await.ok()?;
+            revisions.into_iter().find(|r| r.actor == "slo-guard")
+        }
+    })
+    .await;
+    assert_eq!(rolled_back.action, "rollback");
+    assert_eq!(rolled_back.spec.canary, None);
+    assert_eq!(rolled_back.spec.primary, 1);
+    let reason = rolled_back.reason.unwrap();
+    assert!(reason.starts_with("canary v2: error rate"), "{reason}");
+    let alerts = client.alerts(Some("digits"), true).await.unwrap();
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "error_rate" && a.message.contains("rolled back")),
+        "{alerts:?}"
+    );
+    for row in &good[200..230] {
+        let answer = client
+            .predict(
+                "digits",
+                &PredictRequest {
+                    instances: vec![row.clone()],
+                    key: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer.model_version, 1);
+    }
+}
