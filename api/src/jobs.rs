@@ -74,7 +74,7 @@ pub struct Requirements {
 }
 
 /// `POST /api/v1/jobs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SubmitJob {
     /// The handler that runs it: `sleep`, `fail` (and later `train`, `evaluate`, …).
     pub kind: String,
@@ -113,6 +113,12 @@ pub struct Job {
     pub error: Option<String>,
     #[serde(default)]
     pub cancel_requested: bool,
+    /// The pipeline job this one is a step of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<i64>,
+    /// The schedule whose firing submitted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<i64>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -77,6 +77,9 @@ pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Pro
     match kind {
         "train" => crate::train_job::run(&context.client, context.job_id, spec, progress).await,
         "deploy" => crate::deploy_job::run(&context.client, context.job_id, spec, progress).await,
+        "pipeline" => {
+            crate::pipeline_job::run(&context.client, context.job_id, spec, progress).await
+        }
         "evaluate" => {
             crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
         }

@@ -13,6 +13,7 @@ mod m20261129_000002_registry;
 mod m20261129_000003_operations;
 mod m20261130_000004_serving;
 mod m20261130_000005_monitoring;
+mod m20261130_000006_firings;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_operations::Migration),
             Box::new(m20261130_000004_serving::Migration),
             Box::new(m20261130_000005_monitoring::Migration),
+            Box::new(m20261130_000006_firings::Migration),
         ]
     }
 }

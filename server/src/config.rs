@@ -69,6 +69,10 @@ pub struct ServerArgs {
     /// Record predictions for metrics, drift and the SLO guards (true or false).
     #[arg(long, env = "SLIPWAY_MONITORING", value_name = "BOOL")]
     pub monitoring: Option<bool>,
+    /// Seconds a schedule's due time may pass unfired and still fire as on time; later it is a
+    /// misfire and follows the schedule's misfire policy.
+    #[arg(long, env = "SLIPWAY_SCHEDULE_MISFIRE_GRACE_SECS", value_name = "SECS")]
+    pub schedule_misfire_grace_secs: Option<u64>,
 }
 
 /// How log lines are written.
@@ -95,6 +99,7 @@ struct FileConfig {
     auth: FileAuth,
     shutdown_grace_secs: Option<u64>,
     job_lease_secs: Option<u64>,
+    schedule_misfire_grace_secs: Option<u64>,
     #[serde(default)]
     registry: FileRegistry,
     #[serde(default)]
@@ -154,6 +159,7 @@ pub struct Config {
     pub batch_max_wait_us: u64,
     pub predict_max_instances: usize,
     pub monitoring: bool,
+    pub schedule_misfire_grace_secs: u64,
 }
 
 /// Why the configuration could not be resolved.
@@ -245,6 +251,10 @@ impl Config {
                 .unwrap_or(1000)
                 .max(1),
             monitoring: args.monitoring.or(file.serving.monitoring).unwrap_or(true),
+            schedule_misfire_grace_secs: args
+                .schedule_misfire_grace_secs
+                .or(file.schedule_misfire_grace_secs)
+                .unwrap_or(60),
         })
     }
 

@@ -103,11 +103,18 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
     if config.monitoring {
         monitoring.spawn(
-            Arc::clone(&scheduler.events),
+            scheduler.clone(),
             Duration::from_secs(1),
             signalled_rx.clone(),
         );
     }
+    crate::scheduler::schedules::spawn(
+        db.clone(),
+        scheduler.clone(),
+        Duration::from_millis(250),
+        chrono::Duration::seconds(config.schedule_misfire_grace_secs as i64),
+        signalled_rx.clone(),
+    );
     let state = AppState {
         shutdown: signalled_rx.clone(),
         scheduler,

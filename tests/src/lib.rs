@@ -163,8 +163,13 @@ impl TestServer {
 
     /// Starts the server again on the same data dir (after [`Self::kill9`]).
     pub fn restart(&mut self) {
+        self.restart_with(&[]);
+    }
+
+    /// Starts the server again on the same data dir with extra flags (after [`Self::kill9`]).
+    pub fn restart_with(&mut self, extra: &[&str]) {
         let temp = self._temp.take();
-        let fresh = Self::start_in(&self.data_dir, &[]);
+        let fresh = Self::start_in(&self.data_dir, extra);
         // Swap in the new process; the old (dead) one is reaped by its drop.
         let old = std::mem::replace(self, fresh);
         self._temp = temp;

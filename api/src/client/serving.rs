@@ -3,6 +3,7 @@
 use super::{Client, encode};
 use crate::error::ApiError;
 use crate::monitoring::*;
+use crate::pipelines::*;
 use crate::predict::*;
 use crate::registry::*;
 use reqwest::Method;
@@ -219,5 +220,45 @@ impl Client {
     pub async fn prometheus_text(&self) -> Result<String, ApiError> {
         let bytes = self.bytes(self.request(Method::GET, "/metrics")).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+impl Client {
+    // ------------------------------------------------------------ schedules
+
+    pub async fn create_schedule(&self, request: &CreateSchedule) -> Result<Schedule, ApiError> {
+        self.write(Method::POST, "/api/v1/schedules", request, None)
+            .await
+    }
+
+    pub async fn list_schedules(&self) -> Result<Vec<Schedule>, ApiError> {
+        self.get("/api/v1/schedules").await
+    }
+
+    pub async fn get_schedule(&self, name: &str) -> Result<Schedule, ApiError> {
+        self.get(&format!("/api/v1/schedules/{}", encode(name)))
+            .await
+    }
+
+    /// `pause`, `resume` or `trigger`.
+    pub async fn schedule_action<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+        action: &str,
+    ) -> Result<T, ApiError> {
+        let path = format!("/api/v1/schedules/{}/{}", encode(name), encode(action));
+        self.write(Method::POST, &path, &(), None).await
+    }
+
+    pub async fn delete_schedule(&self, name: &str) -> Result<(), ApiError> {
+        let path = format!("/api/v1/schedules/{}", encode(name));
+        self.send(self.request(Method::DELETE, &path))
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn schedule_firings(&self, name: &str) -> Result<Vec<Firing>, ApiError> {
+        self.get(&format!("/api/v1/schedules/{}/firings", encode(name)))
+            .await
     }
 }

@@ -34,6 +34,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Monitor(args) => super::monitor::monitor(&cli, args).await,
         Command::Alerts(args) => super::monitor::alerts(&cli, args).await,
         Command::Slo(args) => super::monitor::slo(&cli, args).await,
+        Command::Pipeline(command) => super::schedules::pipeline(&cli, command).await,
+        Command::Schedule(command) => super::schedules::schedules(&cli, command).await,
         Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
         Command::Experiments(command) => experiments(&cli, command).await,
         Command::Runs(command) => runs(&cli, command).await,
@@ -92,6 +94,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
                 Ok(token) => match Client::new(format!("http://{}", started.addr), Some(token.trim().to_owned())) {
                     Ok(client) => {
                         tokio::spawn(super::datasets::register_bundled(client.clone()));
+                        tokio::spawn(super::schedules::add_demo_schedule(client.clone()));
                         let config = worker_config(&WorkerArgs {
                             name: Some("embedded".to_owned()),
                             labels: Vec::new(),

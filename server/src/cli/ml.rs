@@ -54,7 +54,7 @@ pub async fn evaluate(cli: &Cli, args: &EvaluateArgs) -> anyhow::Result<()> {
     submit_and_follow(cli, "evaluate", serde_json::to_value(spec)?, args.wait).await
 }
 
-async fn submit_and_follow(
+pub(super) async fn submit_and_follow(
     cli: &Cli,
     kind: &str,
     spec: serde_json::Value,

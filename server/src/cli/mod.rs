@@ -7,6 +7,7 @@ mod jobs;
 mod ml;
 mod monitor;
 mod output;
+mod schedules;
 mod serving;
 
 use crate::config::ServerArgs;
@@ -114,6 +115,13 @@ pub enum Command {
     Alerts(monitor::AlertsArgs),
     /// Show or change a deployment's SLO policy (what its guard watches and does).
     Slo(monitor::SloArgs),
+    /// Run or check a retraining pipeline: train → evaluate → gate → register → deploy →
+    /// promote, from a TOML or JSON file.
+    #[command(subcommand)]
+    Pipeline(schedules::PipelineCommand),
+    /// Cron schedules that run pipelines.
+    #[command(subcommand, alias = "schedules")]
+    Schedule(schedules::ScheduleCommand),
     /// Create, list and inspect experiments.
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),

@@ -169,3 +169,25 @@ pub mod alert {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod schedule_firing {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedule_firings")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub schedule_id: i64,
+        pub due_at: i64,
+        pub fired_at: i64,
+        pub outcome: String,
+        pub job_id: Option<i64>,
+        pub message: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

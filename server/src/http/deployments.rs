@@ -1,10 +1,10 @@
 //! `/api/v1/deployments`: deploy, promote, rollback, revisions, the shadow's record, and
 //! predictions.
 
+use super::delegation::acting_for;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Reason};
 use crate::auth::{Caller, Permission};
-use crate::scheduler::jobs;
 use crate::serving::deployments::{self, Requested};
 use crate::state::AppState;
 use axum::Router;
@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use slipway_api::{
-    ChangeRequest, DeployRequest, Deployment, DeploymentRevision, JOB_HEADER, JobState,
-    PredictRequest, PredictResponse, ShadowComparison,
+    ChangeRequest, DeployRequest, Deployment, DeploymentRevision, PredictRequest, PredictResponse,
+    ShadowComparison,
 };
 
 pub fn router() -> Router<AppState> {
@@ -27,22 +27,11 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{name}/predict", post(predict))
 }
 
-/// Who makes a change: a worker running a `deploy` job acts for the engineer who submitted it
-/// (recorded as `alice (job 12)`); anyone else must be an engineer or admin.
+/// Who makes a change: a worker running a `deploy` or `pipeline` job acts for the engineer who
+/// submitted it (recorded as `alice (job 12)`); anyone else must be an engineer or admin.
 async fn actor(state: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
-    let job_id = headers
-        .get(JOB_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<i64>().ok());
-    let may_act_for_jobs =
-        Permission::Work.allows(caller.role) || Permission::Operate.allows(caller.role);
-    if let (Some(job_id), true) = (job_id, may_act_for_jobs) {
-        let job = jobs::find(&state.db, job_id).await?;
-        if job.state == JobState::Running.as_str()
-            && jobs::OPERATING_KINDS.contains(&job.kind.as_str())
-        {
-            return Ok(format!("{} (job {job_id})", job.created_by));
-        }
+    if let Some(job) = acting_for(state, caller, headers).await? {
+        return Ok(format!("{} (job {})", job.created_by, job.id));
     }
     caller.require(Permission::Operate)?;
     Ok(caller.name.clone())

@@ -1,5 +1,6 @@
 //! `/api/v1/jobs` and `/api/v1/workers`.
 
+use super::delegation::acting_for;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
@@ -7,6 +8,7 @@ use crate::scheduler::{jobs, leasing, logs, workers};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -33,8 +35,27 @@ pub fn router() -> Router<AppState> {
 async fn submit(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     Json(request): Json<SubmitJob>,
 ) -> ApiResult<(StatusCode, axum::Json<Job>)> {
+    // A pipeline's steps are its children, submitted for the engineer who started it.
+    if let Some(parent) = acting_for(&state, &caller, &headers).await?
+        && parent.kind == "pipeline"
+    {
+        let origin = jobs::Origin {
+            parent_id: Some(parent.id),
+            schedule_id: parent.schedule_id,
+        };
+        let job = jobs::submit_from(
+            &state.db,
+            &state.scheduler,
+            &parent.created_by,
+            &request,
+            origin,
+        )
+        .await?;
+        return Ok((StatusCode::CREATED, axum::Json(job)));
+    }
     caller.require(Permission::Track)?;
     if jobs::OPERATING_KINDS.contains(&request.kind.as_str()) {
         caller.require(Permission::Operate)?;

@@ -5,6 +5,7 @@
 mod auth;
 mod dashboard;
 mod datasets;
+mod delegation;
 mod deployments;
 mod error;
 mod events;
@@ -16,6 +17,7 @@ mod jobs;
 mod models;
 mod monitoring;
 mod runs;
+mod schedules;
 mod tokens;
 
 pub use error::{ApiResult, AppError};
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(models::router())
         .merge(deployments::router())
         .merge(monitoring::router())
+        .merge(schedules::router())
         .merge(events::router())
         .merge(tokens::router())
         .route_layer(axum::middleware::from_fn_with_state(

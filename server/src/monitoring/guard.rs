@@ -7,10 +7,9 @@
 use super::Monitoring;
 use super::alerts::{self, Raise};
 use crate::error::ServiceResult;
-use crate::events::EventBus;
+use crate::scheduler::{Scheduler, schedules};
 use crate::serving::deployments::{self, Requested};
 use slipway_api::{ChangeRequest, SloPolicy};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// The actor guards act as.
@@ -52,7 +51,8 @@ fn breach(policy: &SloPolicy, metrics: &super::live::Bucket) -> Option<(String, 
 
 impl Monitoring {
     /// Judges every served deployment once.
-    pub async fn guard_once(&self, events: &EventBus) -> ServiceResult<()> {
+    pub async fn guard_once(&self, scheduler: &Scheduler) -> ServiceResult<()> {
+        let events = &scheduler.events;
         let monitor = self.serving.monitor();
         let mut largest_window = 0;
         for name in self.serving.deployment_names() {
@@ -113,7 +113,7 @@ impl Monitoring {
                 })
                 .await?;
             }
-            self.guard_drift(events, &name, &policy, live.deployment_id)
+            self.guard_drift(scheduler, &name, &policy, live.deployment_id)
                 .await;
         }
         if largest_window > 0 {
@@ -122,14 +122,16 @@ impl Monitoring {
         Ok(())
     }
 
-    /// Raises a drift alert naming the drifting features (once until acknowledged).
+    /// Raises a drift alert naming the drifting features (once until acknowledged), and fires
+    /// the schedules that retrain on drift of this deployment.
     async fn guard_drift(
         &self,
-        events: &EventBus,
+        scheduler: &Scheduler,
         name: &str,
         policy: &SloPolicy,
         deployment_id: i64,
     ) {
+        let events = &scheduler.events;
         let report = match self.drift(name).await {
             Ok(report) => report,
             // No baseline (no recorded training data): nothing to judge.
@@ -201,13 +203,17 @@ impl Monitoring {
         .await;
         if let Err(err) = raised {
             tracing::warn!(error = %err, "cannot raise a drift alert");
+            return;
+        }
+        if let Err(err) = schedules::fire_on_drift(&self.db, scheduler, name).await {
+            tracing::warn!(error = %err, "cannot fire the schedules that retrain on drift");
         }
     }
 
     /// Runs the guards every `tick` and writes the per-minute metrics, until shutdown.
     pub fn spawn(
         &self,
-        events: Arc<EventBus>,
+        scheduler: Scheduler,
         tick: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -220,7 +226,7 @@ impl Monitoring {
                     _ = interval.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                if let Err(err) = monitoring.guard_once(&events).await {
+                if let Err(err) = monitoring.guard_once(&scheduler).await {
                     tracing::warn!(error = %err, "the SLO guard failed this round");
                 }
                 if flushed.elapsed() >= Duration::from_secs(10) {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 /// Job kinds this version's workers run.
-pub const KNOWN_KINDS: [&str; 5] = ["sleep", "fail", "train", "evaluate", "deploy"];
+pub const KNOWN_KINDS: [&str; 6] = ["sleep", "fail", "train", "evaluate", "deploy", "pipeline"];
 
 /// Kinds that change what serves production: only an engineer or admin may submit them, and
 /// the worker running one acts with that authority (see `http::deployments`).
@@ -58,6 +58,8 @@ pub fn to_api(row: job::Model, workers: &[worker::Model]) -> ServiceResult<Job> 
             .transpose()?,
         error: row.error,
         cancel_requested: row.cancel_requested,
+        parent_id: row.parent_id,
+        schedule_id: row.schedule_id,
         created_by: row.created_by,
         created_at: from_millis(row.created_at),
         started_at: row.started_at.map(from_millis),
@@ -107,7 +109,7 @@ pub async fn all_workers(db: &impl ConnectionTrait) -> ServiceResult<Vec<worker:
 }
 
 /// Checks the spec of the kinds that have a typed one, so mistakes surface at submission.
-fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
+pub fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
     fn parse<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> ServiceResult<T> {
         serde_json::from_value(spec.clone())
             .map_err(|err| ServiceError::invalid(format!("spec: {err}")))
@@ -116,9 +118,19 @@ fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
         "train" => parse::<slipway_api::TrainSpec>(spec)?.validate(),
         "evaluate" => parse::<slipway_api::EvaluateSpec>(spec)?.validate(),
         "deploy" => parse::<slipway_api::DeploySpec>(spec)?.validate(),
+        "pipeline" => parse::<slipway_api::PipelineSpec>(spec)?.validate(),
         _ => Ok(()),
     };
     checked.map_err(ServiceError::invalid)
+}
+
+/// Where a job came from, besides its submitter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin {
+    /// The pipeline job it is a step of.
+    pub parent_id: Option<i64>,
+    /// The schedule that fired it.
+    pub schedule_id: Option<i64>,
 }
 
 /// Queues a job.
@@ -127,6 +139,17 @@ pub async fn submit(
     scheduler: &Scheduler,
     actor: &str,
     request: &SubmitJob,
+) -> ServiceResult<Job> {
+    submit_from(db, scheduler, actor, request, Origin::default()).await
+}
+
+/// Queues a job that a pipeline or a schedule submits.
+pub async fn submit_from(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    actor: &str,
+    request: &SubmitJob,
+    origin: Origin,
 ) -> ServiceResult<Job> {
     if !KNOWN_KINDS.contains(&request.kind.as_str()) {
         return Err(ServiceError::invalid(format!(
@@ -167,8 +190,8 @@ pub async fn submit(
         result: Set(None),
         error: Set(None),
         cancel_requested: Set(false),
-        parent_id: Set(None),
-        schedule_id: Set(None),
+        parent_id: Set(origin.parent_id),
+        schedule_id: Set(origin.schedule_id),
         created_by: Set(actor.to_owned()),
         created_at: Set(now_millis()),
         started_at: Set(None),
@@ -185,7 +208,11 @@ pub async fn submit(
             target_kind: "job",
             target_id: row.id.to_string(),
             reason: None,
-            details: Some(serde_json::json!({ "kind": row.kind })),
+            details: Some(serde_json::json!({
+                "kind": row.kind,
+                "parent_id": origin.parent_id,
+                "schedule_id": origin.schedule_id,
+            })),
         },
     )
     .await?;

@@ -1,4 +1,5 @@
-//! The scheduler: the job queue, workers, leases with heartbeats, retries and cancellation.
+//! The scheduler: the job queue, workers, leases with heartbeats, retries and cancellation,
+//! and cron schedules that fire jobs.
 //!
 //! Workers pull work over HTTP (long-poll). A claim is one conditional UPDATE (`… WHERE id = ?
 //! AND state = 'queued'`), so two workers can never hold the same job on any backend. Every
@@ -9,6 +10,7 @@
 pub mod jobs;
 pub mod leasing;
 pub mod logs;
+pub mod schedules;
 pub mod workers;
 
 use crate::events::EventBus;

@@ -1,0 +1,343 @@
+//! The `pipeline` job: runs a pipeline's steps in order. `train`, `evaluate` and `deploy` are
+//! child jobs (visible with their own logs); `gate`, `register` and `promote` run here and are
+//! logged. A failed step fails the pipeline; an unmet gate or a canary rolled back during the
+//! bake time stops it with the reason, changing nothing further.
+
+use crate::handlers::{Outcome, Progress};
+use serde_json::{Value, json};
+use slipway_api::{
+    ApiError, ChangeRequest, Client, Condition, DeploySpec, EvaluateSpec, Job, JobState, ModelRef,
+    PipelineSpec, RegisterModel, Step, SubmitJob,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the pipeline ended before its last step.
+enum Stop {
+    /// A step failed: the pipeline fails.
+    Failed(String),
+    /// A condition was not met: the pipeline ends, having changed nothing further.
+    Unmet(String),
+    Cancelled,
+}
+
+/// What the steps so far produced.
+#[derive(Default)]
+struct State {
+    run_id: Option<i64>,
+    metrics: BTreeMap<String, f64>,
+    champion: Option<BTreeMap<String, f64>>,
+    version: Option<u32>,
+    deployed_revision: Option<u32>,
+    steps: Vec<Value>,
+}
+
+/// Runs one `pipeline` attempt.
+pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+    let pipeline: PipelineSpec = match serde_json::from_value(spec.clone()) {
+        Ok(pipeline) => pipeline,
+        Err(err) => return Outcome::Failed(format!("spec: {err}")),
+    };
+    if let Err(err) = pipeline.validate() {
+        return Outcome::Failed(err);
+    }
+    // Children and deployment changes act for the engineer who submitted this job.
+    let client = client.for_job(job_id);
+    let mut state = State::default();
+    let total = pipeline.steps.len();
+    for (index, step) in pipeline.steps.iter().enumerate() {
+        progress.log(
+            "info",
+            format!("step {}/{total}: {}", index + 1, step.kind()),
+        );
+        let result = run_step(&client, &pipeline, step, &mut state, progress).await;
+        progress.set((index + 1) as f64 / total as f64);
+        match result {
+            Ok(summary) => {
+                progress.log("info", format!("step {} done: {summary}", step.kind()));
+                state
+                    .steps
+                    .push(json!({ "step": step.kind(), "outcome": "done", "summary": summary }));
+            }
+            Err(Stop::Failed(message)) => {
+                let message = format!("step {} ({}) failed: {message}", index + 1, step.kind());
+                progress.log("error", message.clone());
+                return Outcome::Failed(message);
+            }
+            Err(Stop::Unmet(reason)) => {
+                let message = format!("stopped at step {} ({}): {reason}", index + 1, step.kind());
+                progress.log("warn", message.clone());
+                state
+                    .steps
+                    .push(json!({ "step": step.kind(), "outcome": "stopped", "summary": reason }));
+                return Outcome::Succeeded(result_of(&state, false, Some(message)));
+            }
+            Err(Stop::Cancelled) => return Outcome::Cancelled,
+        }
+    }
+    Outcome::Succeeded(result_of(&state, true, None))
+}
+
+fn result_of(state: &State, completed: bool, stopped: Option<String>) -> Value {
+    json!({
+        "completed": completed,
+        "stopped": stopped,
+        "run_id": state.run_id,
+        "metrics": state.metrics,
+        "champion_metrics": state.champion,
+        "version": state.version,
+        "deployment_revision": state.deployed_revision,
+        "steps": state.steps,
+    })
+}
+
+fn failed(what: &str) -> impl Fn(ApiError) -> Stop + '_ {
+    move |err| Stop::Failed(format!("{what}: {err}"))
+}
+
+/// Submits a child job and waits for it to end, cancelling it if the pipeline is cancelled.
+async fn child(client: &Client, kind: &str, spec: Value, progress: &Progress) -> Result<Job, Stop> {
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: kind.into(),
+            spec,
+            ..SubmitJob::default()
+        })
+        .await
+        .map_err(failed("cannot submit the child job"))?;
+    progress.log("info", format!("child job {} ({kind})", job.id));
+    loop {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if progress.cancelled() {
+            let _ = client
+                .cancel_job(job.id, Some("the pipeline was cancelled"))
+                .await;
+            return Err(Stop::Cancelled);
+        }
+        let current = client
+            .get_job(job.id)
+            .await
+            .map_err(failed("cannot follow the child job"))?;
+        if current.state.is_terminal() {
+            return match current.state {
+                JobState::Succeeded => Ok(current),
+                other => Err(Stop::Failed(format!(
+                    "child job {} ended {other}: {}",
+                    current.id,
+                    current.error.unwrap_or_default()
+                ))),
+            };
+        }
+    }
+}
+
+fn metrics_of(value: &Value) -> BTreeMap<String, f64> {
+    serde_json::from_value(value.clone()).unwrap_or_default()
+}
+
+async fn run_step(
+    client: &Client,
+    pipeline: &PipelineSpec,
+    step: &Step,
+    state: &mut State,
+    progress: &Progress,
+) -> Result<String, Stop> {
+    match step {
+        Step::Train { train } => {
+            let job = child(client, "train", json!(train), progress).await?;
+            let result = job.result.unwrap_or_default();
+            state.run_id = result["run_id"].as_i64();
+            state.metrics = metrics_of(&result["metrics"]);
+            Ok(format!(
+                "run {} {:?}",
+                state.run_id.unwrap_or_default(),
+                state.metrics
+            ))
+        }
+        Step::Evaluate { against, dataset } => {
+            let alias = against.clone().unwrap_or_else(|| "champion".to_owned());
+            let champion = match client.model_version(&pipeline.model, &alias).await {
+                Ok(version) => Some(ModelRef {
+                    name: Some(pipeline.model.clone()),
+                    alias: Some(alias.clone()),
+                    ..ModelRef::default()
+                })
+                .filter(|_| version.version > 0),
+                Err(ApiError::Server { status: 404, .. }) => None,
+                Err(err) => return Err(failed("cannot look up the champion")(err)),
+            };
+            let spec = EvaluateSpec {
+                model: ModelRef {
+                    run_id: state.run_id,
+                    ..ModelRef::default()
+                },
+                dataset: dataset.clone(),
+                compare_with: champion.clone(),
+                ..EvaluateSpec::default()
+            };
+            let job = child(client, "evaluate", json!(spec), progress).await?;
+            let result = job.result.unwrap_or_default();
+            state.metrics = metrics_of(&result["metrics"]);
+            state.champion = champion.map(|_| metrics_of(&result["comparison"]["their_metrics"]));
+            Ok(match &state.champion {
+                Some(theirs) => format!(
+                    "challenger {:?}, {}@{alias} {:?}",
+                    state.metrics, pipeline.model, theirs
+                ),
+                None => format!(
+                    "challenger {:?}; {} has no {alias} yet",
+                    state.metrics, pipeline.model
+                ),
+            })
+        }
+        Step::Gate { condition } => {
+            let gate = Condition::parse(condition).map_err(Stop::Failed)?;
+            let ours = state.metrics.get(&gate.metric).copied().ok_or_else(|| {
+                Stop::Failed(format!("the evaluation has no metric '{}'", gate.metric))
+            })?;
+            let Some(theirs) = &state.champion else {
+                if gate.champion_metric.is_some() {
+                    return Ok(format!("no champion to beat: {condition} passes"));
+                }
+                return check(&gate, ours, None, condition);
+            };
+            let their_value = gate
+                .champion_metric
+                .as_ref()
+                .and_then(|m| theirs.get(m).copied());
+            check(&gate, ours, their_value, condition)
+        }
+        Step::Register { alias } => {
+            let run_id = state
+                .run_id
+                .ok_or_else(|| Stop::Failed("no trained run".into()))?;
+            let version = client
+                .register_model(
+                    &pipeline.model,
+                    &RegisterModel {
+                        run_id,
+                        description: pipeline.name.clone(),
+                    },
+                )
+                .await
+                .map_err(failed("cannot register the model"))?;
+            state.version = Some(version.version);
+            if let Some(alias) = alias {
+                client
+                    .set_alias(
+                        &pipeline.model,
+                        alias,
+                        version.version,
+                        Some("set by a pipeline"),
+                    )
+                    .await
+                    .map_err(failed("cannot set the alias"))?;
+            }
+            Ok(format!("{} version {}", pipeline.model, version.version))
+        }
+        Step::Deploy { canary_percent } => {
+            let deployment = pipeline.deployment.clone().unwrap_or_default();
+            let exists = match client.get_deployment(&deployment).await {
+                Ok(_) => true,
+                Err(ApiError::Server { status: 404, .. }) => false,
+                Err(err) => return Err(failed("cannot read the deployment")(err)),
+            };
+            let spec = DeploySpec {
+                deployment: deployment.clone(),
+                model: Some(pipeline.model.clone()),
+                version: state.version,
+                canary_percent: exists.then_some(*canary_percent),
+                reason: Some(format!(
+                    "pipeline {}",
+                    pipeline.name.as_deref().unwrap_or("run")
+                )),
+                ..DeploySpec::default()
+            };
+            let job = child(client, "deploy", json!(spec), progress).await?;
+            state.deployed_revision = job
+                .result
+                .as_ref()
+                .and_then(|r| r["revision"].as_u64())
+                .map(|r| r as u32);
+            Ok(if exists {
+                format!(
+                    "{deployment}: canary v{} at {canary_percent}%",
+                    state.version.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "{deployment}: v{} is the primary of a new deployment",
+                    state.version.unwrap_or_default()
+                )
+            })
+        }
+        Step::Promote { bake_secs } => {
+            let deployment = pipeline.deployment.clone().unwrap_or_default();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(*bake_secs);
+            while tokio::time::Instant::now() < deadline {
+                if progress.cancelled() {
+                    return Err(Stop::Cancelled);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let current = client
+                .get_deployment(&deployment)
+                .await
+                .map_err(failed("cannot read the deployment"))?;
+            let ours = state.version.unwrap_or_default();
+            match current.spec.canary {
+                Some(canary) if canary.version == ours => {}
+                _ if current.spec.primary == ours => {
+                    return Ok(format!("v{ours} is already the primary"));
+                }
+                _ => {
+                    return Err(Stop::Unmet(format!(
+                        "the canary v{ours} is no longer deployed (rolled back by its guard or by hand)"
+                    )));
+                }
+            }
+            let alerts = client
+                .alerts(Some(&deployment), true)
+                .await
+                .map_err(failed("cannot read alerts"))?;
+            if let Some(alert) = alerts.first() {
+                return Err(Stop::Unmet(format!("an open alert: {}", alert.message)));
+            }
+            let request = ChangeRequest {
+                to_revision: None,
+                expected_revision: Some(current.revision),
+            };
+            let promoted = client
+                .promote(
+                    &deployment,
+                    &request,
+                    Some("the canary baked with its guards green"),
+                )
+                .await
+                .map_err(failed("cannot promote"))?;
+            Ok(format!(
+                "{deployment} revision {}: v{ours} is the primary",
+                promoted.revision
+            ))
+        }
+    }
+}
+
+fn check(
+    gate: &Condition,
+    ours: f64,
+    theirs: Option<f64>,
+    condition: &str,
+) -> Result<String, Stop> {
+    let shown = theirs
+        .map(|t| format!(", champion {t:.4}"))
+        .unwrap_or_default();
+    if gate.holds(ours, theirs) {
+        Ok(format!("{condition}: challenger {ours:.4}{shown}"))
+    } else {
+        Err(Stop::Unmet(format!(
+            "gate '{condition}' not met: challenger {ours:.4}{shown}"
+        )))
+    }
+}

@@ -1,0 +1,134 @@
+//! `/api/v1/schedules`: cron schedules and their firings.
+
+use super::error::ApiResult;
+use super::extract::{Json, Path, Query};
+use crate::auth::{Caller, Permission};
+use crate::scheduler::{jobs, schedules};
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use slipway_api::{CreateSchedule, Firing, Schedule};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/schedules", get(list).post(create))
+        .route("/schedules/{name}", get(show).delete(delete))
+        .route("/schedules/{name}/pause", post(pause))
+        .route("/schedules/{name}/resume", post(resume))
+        .route("/schedules/{name}/trigger", post(trigger))
+        .route("/schedules/{name}/firings", get(firings))
+}
+
+/// Creating or firing a schedule submits its job later, so it needs what submitting it needs.
+fn require_for(caller: &Caller, kind: &str) -> ApiResult<()> {
+    caller.require(Permission::Track)?;
+    if jobs::OPERATING_KINDS.contains(&kind) {
+        caller.require(Permission::Operate)?;
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<CreateSchedule>,
+) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
+    require_for(&caller, &request.job.kind)?;
+    let schedule = schedules::create(&state.db, &caller.name, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(schedule)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<axum::Json<Vec<Schedule>>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(schedules::list(&state.db).await?))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Schedule>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(schedules::get(&state.db, &name).await?))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    let schedule = schedules::get(&state.db, &name).await?;
+    require_for(&caller, &schedule.job.kind)?;
+    schedules::delete(&state.db, &caller.name, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    paused: bool,
+) -> ApiResult<axum::Json<Schedule>> {
+    let schedule = schedules::get(&state.db, name).await?;
+    require_for(caller, &schedule.job.kind)?;
+    Ok(axum::Json(
+        schedules::set_paused(&state.db, &caller.name, name, paused).await?,
+    ))
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Schedule>> {
+    set_paused(&state, &caller, &name, true).await
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<Schedule>> {
+    set_paused(&state, &caller, &name, false).await
+}
+
+async fn trigger(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let schedule = schedules::get(&state.db, &name).await?;
+    require_for(&caller, &schedule.job.kind)?;
+    let job = schedules::trigger(
+        &state.db,
+        &state.scheduler,
+        &caller.name,
+        &name,
+        "triggered",
+    )
+    .await?;
+    Ok(axum::Json(serde_json::json!({ "job_id": job })))
+}
+
+#[derive(Debug, Deserialize)]
+struct FiringsQuery {
+    limit: Option<u64>,
+}
+
+async fn firings(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<FiringsQuery>,
+) -> ApiResult<axum::Json<Vec<Firing>>> {
+    caller.require(Permission::Read)?;
+    Ok(axum::Json(
+        schedules::history(&state.db, &name, query.limit.unwrap_or(100)).await?,
+    ))
+}

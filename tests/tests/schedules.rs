@@ -1,0 +1,379 @@
+//! Cron schedules and retraining pipelines with real processes: firing every due time once
+//! (also with two servers on one database), misfire policies across downtime, clear errors,
+//! and pipelines that stop at an unmet gate or end with a canary deployed.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{
+    ApiError, Client, CreateSchedule, DeployRequest, Firing, Job, JobState, Misfire, Overlap,
+    PageRequest, Schedule, SubmitJob, TrainSpec,
+};
+use slipway_tests::{TestServer, eventually};
+use std::time::Duration;
+
+fn sleep_job() -> SubmitJob {
+    SubmitJob {
+        kind: "sleep".into(),
+        spec: serde_json::json!({ "seconds": 0 }),
+        ..SubmitJob::default()
+    }
+}
+
+fn every(seconds: u32, name: &str, misfire: Misfire, overlap: Overlap) -> CreateSchedule {
+    CreateSchedule {
+        name: name.into(),
+        cron: format!("*/{seconds} * * * * *"),
+        timezone: "UTC".into(),
+        job: sleep_job(),
+        misfire,
+        overlap,
+        on_drift: None,
+        paused: false,
+    }
+}
+
+async fn jobs_of(client: &Client, schedule_id: i64) -> Vec<Job> {
+    let page = client
+        .list_jobs(
+            None,
+            &PageRequest {
+                limit: Some(1000),
+                page_token: None,
+            },
+        )
+        .await
+        .unwrap();
+    page.items
+        .into_iter()
+        .filter(|j| j.schedule_id == Some(schedule_id))
+        .collect()
+}
+
+fn fired(firings: &[Firing]) -> Vec<&Firing> {
+    firings.iter().filter(|f| f.outcome == "fired").collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
+    let server = TestServer::up();
+    let client = server.admin();
+    let created = client
+        .create_schedule(&every(1, "tick", Misfire::Skip, Overlap::Queue))
+        .await
+        .unwrap();
+    assert_eq!(created.next_fire_times.len(), 3);
+    let gaps: Vec<i64> = created
+        .next_fire_times
+        .windows(2)
+        .map(|w| (w[1] - w[0]).num_milliseconds())
+        .collect();
+    assert_eq!(gaps, [1000, 1000]);
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let paused: Schedule = client.schedule_action("tick", "pause").await.unwrap();
+    assert!(paused.paused && paused.next_fire_times.is_empty());
+    let firings = client.schedule_firings("tick").await.unwrap();
+    let done = fired(&firings);
+    assert!((3..=6).contains(&done.len()), "{firings:?}");
+    for pair in done.windows(2) {
+        assert_eq!(
+            (pair[0].due_at - pair[1].due_at).num_milliseconds(),
+            1000,
+            "consecutive seconds"
+        );
+    }
+    assert_eq!(jobs_of(&client, created.id).await.len(), done.len());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        client.schedule_firings("tick").await.unwrap().len(),
+        firings.len(),
+        "paused"
+    );
+    let triggered: serde_json::Value = client.schedule_action("tick", "trigger").await.unwrap();
+    assert!(triggered["job_id"].as_i64().is_some());
+    let history = client.schedule_firings("tick").await.unwrap();
+    assert_eq!(history[0].outcome, "triggered");
+
+    // Mistakes are refused up front, naming what is wrong.
+    let mut bad = every(1, "bad", Misfire::Skip, Overlap::Skip);
+    bad.cron = "61 * * * *".into();
+    let err = client.create_schedule(&bad).await.unwrap_err();
+    assert!(matches!(err, ApiError::Server { status: 400, .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cron: '61 * * * *' is not a cron expression"),
+        "{err}"
+    );
+    let mut bad = every(1, "bad", Misfire::Skip, Overlap::Skip);
+    bad.timezone = "Mars/Olympus".into();
+    let err = client.create_schedule(&bad).await.unwrap_err();
+    assert!(
+        err.to_string().contains("unknown time zone 'Mars/Olympus'"),
+        "{err}"
+    );
+    let file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+    std::fs::write(
+        file.path(),
+        "model = \"digits\"\n[[steps]]\nkind = \"train\"\n[steps.train]\ndataset = \"digits\"\n[[steps]]\nkind = \"gate\"\ncondition = \"accuracy is high\"\n",
+    )
+    .unwrap();
+    let path = file.path().to_str().unwrap();
+    let (ok, _, err) = server.cli(&[
+        "schedule",
+        "add",
+        "nightly",
+        "--cron",
+        "0 3 * * *",
+        "--tz",
+        "Europe/Paris",
+        "--pipeline",
+        path,
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("steps[1] (gate).kind: needs a evaluate step before it"),
+        "{err}"
+    );
+    // The demo schedule `up` adds, paused.
+    let demo = client.get_schedule("digits-nightly").await.unwrap();
+    assert!(demo.paused);
+    assert_eq!(demo.job.kind, "pipeline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn misfire_policies_are_honoured_after_downtime() {
+    let temp = tempfile::tempdir().unwrap();
+    let flags = ["--schedule-misfire-grace-secs", "1"];
+    let mut server = TestServer::start_in(temp.path(), &flags);
+    let client = server.admin();
+    client
+        .create_schedule(&every(2, "skipper", Misfire::Skip, Overlap::Queue))
+        .await
+        .unwrap();
+    client
+        .create_schedule(&every(2, "catcher", Misfire::RunOnce, Overlap::Queue))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    server.kill9();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    server.restart_with(&flags);
+    let client = server.admin();
+    let skipped = eventually("the skipped misfire", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move {
+            let firings = client.schedule_firings("skipper").await.ok()?;
+            firings.into_iter().find(|f| f.outcome == "misfire_skipped")
+        }
+    })
+    .await;
+    assert!(skipped.job_id.is_none());
+    assert!(
+        skipped
+            .message
+            .unwrap()
+            .contains("due time(s) passed while no server was running")
+    );
+    let caught = eventually("the run-once misfire", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move {
+            let firings = client.schedule_firings("catcher").await.ok()?;
+            firings
+                .into_iter()
+                .find(|f| f.outcome == "misfire_run_once")
+        }
+    })
+    .await;
+    assert!(caught.job_id.is_some());
+    let catcher = client.schedule_firings("catcher").await.unwrap();
+    assert_eq!(
+        catcher
+            .iter()
+            .filter(|f| f.outcome == "misfire_run_once")
+            .count(),
+        1,
+        "once for all missed: {catcher:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_fire_each_due_time_once() {
+    let temp = tempfile::tempdir().unwrap();
+    let first = TestServer::start_in(temp.path(), &[]);
+    let client = first.admin();
+    let schedule = client
+        .create_schedule(&every(1, "shared", Misfire::Skip, Overlap::Queue))
+        .await
+        .unwrap();
+    let _second = TestServer::start_in(temp.path(), &[]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    client
+        .schedule_action::<Schedule>("shared", "pause")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let firings = client.schedule_firings("shared").await.unwrap();
+    let done = fired(&firings);
+    assert!(done.len() >= 4, "{firings:?}");
+    let mut due: Vec<_> = done.iter().map(|f| f.due_at).collect();
+    due.dedup();
+    assert_eq!(due.len(), done.len(), "each due time once");
+    assert_eq!(
+        jobs_of(&client, schedule.id).await.len(),
+        done.len(),
+        "one job per firing, not one per server"
+    );
+}
+
+async fn wait_job(client: &Client, id: i64) -> Job {
+    eventually("the job to end", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await
+}
+
+fn pipeline_file(train: &str, gate: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "name = \"retrain\"\nmodel = \"digits\"\ndeployment = \"digits\"\n\
+             [[steps]]\nkind = \"train\"\n[steps.train]\n{train}\n\
+             [[steps]]\nkind = \"evaluate\"\n\
+             [[steps]]\nkind = \"gate\"\ncondition = \"{gate}\"\n\
+             [[steps]]\nkind = \"register\"\n\
+             [[steps]]\nkind = \"deploy\"\ncanary_percent = 20\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_canary() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    // A weak champion: softmax regression, one epoch.
+    let weak = TrainSpec {
+        dataset: "digits".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(1),
+        register_as: Some("digits".into()),
+        ..TrainSpec::default()
+    };
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(weak).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(wait_job(&client, job.id).await.state, JobState::Succeeded);
+    client
+        .set_alias("digits", "champion", 1, Some("first model"))
+        .await
+        .unwrap();
+    let first = DeployRequest {
+        model: Some("digits".into()),
+        version: Some(1),
+        ..DeployRequest::default()
+    };
+    client
+        .deploy("digits", &first, Some("first release"))
+        .await
+        .unwrap();
+
+    // A challenger that must beat the champion by 0.5 accuracy cannot: nothing changes.
+    let strong = "dataset = \"digits\"\nhidden = [64]\nepochs = 20";
+    let unmet = pipeline_file(strong, "accuracy >= champion.accuracy + 0.5");
+    let (ok, out, err) = server.cli(&[
+        "--output",
+        "json",
+        "pipeline",
+        "run",
+        unmet.path().to_str().unwrap(),
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    let job: Job = serde_json::from_str(&out).unwrap();
+    let result = job.result.unwrap();
+    assert_eq!(result["completed"], false);
+    assert!(
+        result["stopped"]
+            .as_str()
+            .unwrap()
+            .contains("gate 'accuracy >= champion.accuracy + 0.5' not met"),
+        "{result}"
+    );
+    assert_eq!(
+        client.model_versions("digits").await.unwrap().len(),
+        1,
+        "nothing registered"
+    );
+    assert_eq!(
+        client.get_deployment("digits").await.unwrap().revision,
+        1,
+        "nothing deployed"
+    );
+    let page = client
+        .list_jobs(
+            None,
+            &PageRequest {
+                limit: Some(100),
+                page_token: None,
+            },
+        )
+        .await
+        .unwrap();
+    let children: Vec<&Job> = page
+        .items
+        .iter()
+        .filter(|j| j.parent_id == Some(job.id))
+        .collect();
+    let kinds: Vec<&str> = children.iter().rev().map(|j| j.kind.as_str()).collect();
+    assert_eq!(kinds, ["train", "evaluate"], "steps are child jobs");
+    assert!(
+        children.iter().all(|j| j.created_by == "admin"),
+        "children act for the submitter"
+    );
+
+    // A better challenger passes the gate, is registered and ends as a canary.
+    let better = pipeline_file(strong, "accuracy >= champion.accuracy + 0.002");
+    let (ok, out, err) = server.cli(&[
+        "--output",
+        "json",
+        "pipeline",
+        "run",
+        better.path().to_str().unwrap(),
+        "--wait",
+    ]);
+    assert!(ok, "{out}{err}");
+    let job: Job = serde_json::from_str(&out).unwrap();
+    let result = job.result.unwrap();
+    assert_eq!(result["completed"], true, "{result}");
+    assert!(
+        result["metrics"]["accuracy"].as_f64().unwrap()
+            > result["champion_metrics"]["accuracy"].as_f64().unwrap()
+    );
+    let deployment = client.get_deployment("digits").await.unwrap();
+    let canary = deployment.spec.canary.unwrap();
+    assert_eq!(
+        (deployment.spec.primary, canary.version, canary.percent),
+        (1, 2, 20.0)
+    );
+    let revisions = client.deployment_revisions("digits").await.unwrap();
+    assert!(
+        revisions[0].actor.starts_with("admin (job "),
+        "{}",
+        revisions[0].actor
+    );
+}
