@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+mod events;
 mod serving;
 
 /// Builds a [`Client`].
