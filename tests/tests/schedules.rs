@@ -93,6 +93,30 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
     let history = client.schedule_firings("tick").await.unwrap();
     assert_eq!(history[0].outcome, "triggered");
 
+    // A due time that comes while the last firing's job still runs is skipped.
+    let mut slow = every(1, "slow", Misfire::Skip, Overlap::Skip);
+    slow.job.spec = serde_json::json!({ "seconds": 2.5 });
+    client.create_schedule(&slow).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    client
+        .schedule_action::<Schedule>("slow", "pause")
+        .await
+        .unwrap();
+    let slow_firings = client.schedule_firings("slow").await.unwrap();
+    assert!(!fired(&slow_firings).is_empty(), "{slow_firings:?}");
+    let skipped: Vec<_> = slow_firings
+        .iter()
+        .filter(|f| f.outcome == "overlap_skipped")
+        .collect();
+    assert!(!skipped.is_empty(), "{slow_firings:?}");
+    assert!(
+        skipped[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("still unfinished")
+    );
+
     // Mistakes are refused up front, naming what is wrong.
     let mut bad = every(1, "bad", Misfire::Skip, Overlap::Skip);
     bad.cron = "61 * * * *".into();

@@ -407,7 +407,7 @@ async fn the_shadow_never_answers_and_its_agreement_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predict_errors_are_named_and_the_inference_protocol_works() {
-    let server = TestServer::up();
+    let mut server = TestServer::up();
     let client = server.admin();
     wait_for_datasets(&client).await;
     train_and_register(&client, 7).await;
@@ -567,4 +567,29 @@ async fn predict_errors_are_named_and_the_inference_protocol_works() {
         .unwrap_err();
     assert_eq!(status_of(&bad), 400);
     assert!(bad.to_string().contains("inputs[0].datatype"), "{bad}");
+
+    // A deployment whose model cannot be loaded answers 503, naming why.
+    server.kill9();
+    std::fs::remove_dir_all(server.data_dir.join("artifacts")).unwrap();
+    server.restart();
+    let client = server.admin();
+    let unavailable = eventually(
+        "the failed load to be known",
+        Duration::from_secs(20),
+        || {
+            let client = client.clone();
+            async move {
+                let request = PredictRequest {
+                    instances: vec![serde_json::json!(vec![0.0; 64])],
+                    key: None,
+                };
+                let err = client.predict("digits", &request).await.err()?;
+                err.to_string()
+                    .contains("could not be loaded")
+                    .then_some(err)
+            }
+        },
+    )
+    .await;
+    assert_eq!(status_of(&unavailable), 503, "{unavailable}");
 }
