@@ -8,13 +8,10 @@ use std::sync::Arc;
 
 /// Runs one `deploy` attempt.
 pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    match attempt(&client.for_job(job_id), spec, progress).await {
-        Ok(outcome) => outcome,
-        Err(message) => {
-            progress.log("error", message.clone());
-            Outcome::Failed(message)
-        }
-    }
+    crate::handlers::settle(
+        attempt(&client.for_job(job_id), spec, progress).await,
+        progress,
+    )
 }
 
 async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<Outcome, String> {

@@ -3,9 +3,9 @@
 //! it with another model on the same rows, and store the result as an evaluation run linked
 //! to what it evaluated.
 
-use crate::dataset::{Dataset, Task};
+use crate::dataset::Task;
 use crate::evaluation::{self, Report};
-use crate::handlers::{Outcome, Progress};
+use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::inference::{Engine, Prediction};
 use crate::split::stratified_split;
 use serde_json::{Value, json};
@@ -83,26 +83,8 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
             .flatten()
             .map(|v| v as u32)
     });
-    let versions = client
-        .dataset_versions(name)
-        .await
-        .map_err(|err| format!("dataset '{name}': {err}"))?;
-    let version = match wanted {
-        Some(wanted) => versions.iter().find(|v| v.version == wanted),
-        None => versions.first(),
-    }
-    .ok_or_else(|| format!("dataset '{name}' has no version {wanted:?}"))?;
-    let csv = client
-        .download_dataset(name, version.version)
-        .await
-        .map_err(|err| format!("cannot fetch the dataset: {err}"))?;
-    let task = if version.task == "regression" {
-        Task::Regression
-    } else {
-        Task::Classification
-    };
-    let data = Dataset::from_csv(&csv, &version.label, Some(task))
-        .map_err(|err| format!("dataset: {err}"))?;
+    let (version, data) = fetch_dataset(client, name, wanted).await?;
+    let task = data.schema.task;
     let own_data = manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
     let (indices, description): (Vec<usize>, String) = if own_data {
         let hyper = &manifest.hyper_parameters;
@@ -198,13 +180,7 @@ fn score(engine: &Engine, rows: &Rows) -> Result<Report, String> {
 
 /// Runs one `evaluate` attempt.
 pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    match attempt(client, job_id, spec, progress).await {
-        Ok(outcome) => outcome,
-        Err(message) => {
-            progress.log("error", message.clone());
-            Outcome::Failed(message)
-        }
-    }
+    crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
 }
 
 async fn attempt(

@@ -72,6 +72,45 @@ pub struct Context {
     pub job_id: i64,
 }
 
+/// The outcome of a handler's attempt: an error message fails the job and is logged.
+pub(crate) fn settle(attempt: Result<Outcome, String>, progress: &Progress) -> Outcome {
+    attempt.unwrap_or_else(|message| {
+        progress.log("error", message.clone());
+        Outcome::Failed(message)
+    })
+}
+
+/// Fetches version `wanted` (default: the latest) of dataset `name` and parses it with its
+/// recorded label column and task.
+pub(crate) async fn fetch_dataset(
+    client: &slipway_api::Client,
+    name: &str,
+    wanted: Option<u32>,
+) -> Result<(slipway_api::DatasetVersion, crate::Dataset), String> {
+    let versions = client
+        .dataset_versions(name)
+        .await
+        .map_err(|err| format!("dataset '{name}': {err}"))?;
+    let version = match wanted {
+        Some(wanted) => versions.iter().find(|v| v.version == wanted),
+        None => versions.first(),
+    }
+    .ok_or_else(|| format!("dataset '{name}' has no version {wanted:?}"))?
+    .clone();
+    let csv = client
+        .download_dataset(name, version.version)
+        .await
+        .map_err(|err| format!("cannot fetch the dataset: {err}"))?;
+    let task = if version.task == "regression" {
+        crate::Task::Regression
+    } else {
+        crate::Task::Classification
+    };
+    let data = crate::Dataset::from_csv(&csv, &version.label, Some(task))
+        .map_err(|err| format!("dataset: {err}"))?;
+    Ok((version, data))
+}
+
 /// Runs one attempt of a job of `kind` with `spec`.
 pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     match kind {

@@ -2,8 +2,7 @@
 //! epochs' metrics are logged to the run live, then log the test metrics and store the model
 //! (`model.safetensors`, `model.json`) as the run's artifacts.
 
-use crate::dataset::{Dataset, Task};
-use crate::handlers::{Outcome, Progress};
+use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::model::ModelManifest;
 use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train};
 use serde_json::Value;
@@ -127,13 +126,7 @@ fn epoch_line(metrics: &EpochMetrics, epochs: usize) -> String {
 
 /// Runs one `train` attempt.
 pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    match attempt(client, job_id, spec, progress).await {
-        Ok(outcome) => outcome,
-        Err(message) => {
-            progress.log("error", message.clone());
-            Outcome::Failed(message)
-        }
-    }
+    crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
 }
 
 async fn attempt(
@@ -146,30 +139,7 @@ async fn attempt(
         serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
     spec.validate()?;
     let arch_name = spec.arch.clone().unwrap_or_else(|| "mlp".to_owned());
-    let versions = client
-        .dataset_versions(&spec.dataset)
-        .await
-        .map_err(|err| format!("dataset '{}': {err}", spec.dataset))?;
-    let version = match spec.version {
-        Some(wanted) => versions.iter().find(|v| v.version == wanted),
-        None => versions.first(),
-    }
-    .ok_or_else(|| {
-        format!(
-            "dataset '{}' has no version {:?}",
-            spec.dataset, spec.version
-        )
-    })?
-    .clone();
-    let csv = client
-        .download_dataset(&spec.dataset, version.version)
-        .await
-        .map_err(|err| format!("cannot fetch the dataset: {err}"))?;
-    let task = (version.task == "regression")
-        .then_some(Task::Regression)
-        .or(Some(Task::Classification));
-    let data =
-        Dataset::from_csv(&csv, &version.label, task).map_err(|err| format!("dataset: {err}"))?;
+    let (version, data) = fetch_dataset(client, &spec.dataset, spec.version).await?;
     let config = config_of(&spec, data.schema.features.len())?;
     progress.log(
         "info",

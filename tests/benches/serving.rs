@@ -10,8 +10,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
-use slipway_api::{ChangeRequest, Client, DeployRequest, PredictResponse, SubmitJob, TrainSpec};
-use slipway_tests::{TestServer, eventually};
+use slipway_api::{ChangeRequest, Client, DeployRequest, PredictResponse, TrainSpec};
+use slipway_tests::{TestServer, run_job};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,22 +34,7 @@ async fn prepare(server: &TestServer) {
             register_as: Some("digits".into()),
             ..TrainSpec::default()
         };
-        let job = client
-            .submit_job(&SubmitJob {
-                kind: "train".into(),
-                spec: serde_json::to_value(spec).unwrap(),
-                ..SubmitJob::default()
-            })
-            .await
-            .unwrap();
-        eventually("training", Duration::from_secs(300), || {
-            let client = client.clone();
-            async move {
-                let job = client.get_job(job.id).await.ok()?;
-                job.state.is_terminal().then_some(())
-            }
-        })
-        .await;
+        run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
     }
     let first = DeployRequest {
         model: Some("digits".into()),

@@ -292,3 +292,28 @@ impl Drop for TestServer {
         let _ = self.child.wait();
     }
 }
+
+/// Submits a job of `kind` with `spec` and waits (up to five minutes) for it to end.
+pub async fn run_job(client: &Client, kind: &str, spec: serde_json::Value) -> slipway_api::Job {
+    let job = client
+        .submit_job(&slipway_api::SubmitJob {
+            kind: kind.into(),
+            spec,
+            ..slipway_api::SubmitJob::default()
+        })
+        .await
+        .expect("submit the job");
+    wait_job(client, job.id).await
+}
+
+/// Waits (up to five minutes) for job `id` to end.
+pub async fn wait_job(client: &Client, id: i64) -> slipway_api::Job {
+    eventually("the job to end", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await
+}

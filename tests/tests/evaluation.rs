@@ -4,28 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{ApiError, Client, CreateToken, Job, JobState, Role, SubmitJob, TrainSpec};
-use slipway_tests::{TestServer, eventually};
+use slipway_api::{ApiError, CreateToken, Job, JobState, Role, SubmitJob, TrainSpec};
+use slipway_tests::{TestServer, eventually, run_job};
 use std::time::Duration;
-
-async fn run_job(client: &Client, kind: &str, spec: serde_json::Value) -> Job {
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: kind.into(),
-            spec,
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
-    eventually("the job to end", Duration::from_secs(300), || {
-        let client = client.clone();
-        async move {
-            let job = client.get_job(job.id).await.ok()?;
-            job.state.is_terminal().then_some(job)
-        }
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluate_compare_with_the_champion_and_deploy_by_job() {

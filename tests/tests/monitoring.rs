@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, DeployRequest, JobState, PredictRequest, SloPolicy, SubmitJob, TrainSpec,
+    ApiError, Client, DeployRequest, JobState, PredictRequest, SloPolicy, TrainSpec,
 };
-use slipway_tests::{TestServer, eventually};
+use slipway_tests::{TestServer, eventually, run_job};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,22 +21,7 @@ async fn train(client: &Client, dataset: &str) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(spec).unwrap(),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
-    let job = eventually("training", Duration::from_secs(300), || {
-        let client = client.clone();
-        async move {
-            let job = client.get_job(job.id).await.ok()?;
-            job.state.is_terminal().then_some(job)
-        }
-    })
-    .await;
+    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     job.result.unwrap()["version"].as_u64().unwrap() as u32
 }

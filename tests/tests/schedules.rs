@@ -8,7 +8,7 @@ use slipway_api::{
     ApiError, Client, CreateSchedule, DeployRequest, Firing, Job, JobState, Misfire, Overlap,
     PageRequest, Schedule, SubmitJob, TrainSpec,
 };
-use slipway_tests::{TestServer, eventually};
+use slipway_tests::{TestServer, eventually, wait_job};
 use std::time::Duration;
 
 fn sleep_job() -> SubmitJob {
@@ -246,17 +246,6 @@ async fn two_servers_on_one_database_fire_each_due_time_once() {
         done.len(),
         "one job per firing, not one per server"
     );
-}
-
-async fn wait_job(client: &Client, id: i64) -> Job {
-    eventually("the job to end", Duration::from_secs(300), || {
-        let client = client.clone();
-        async move {
-            let job = client.get_job(id).await.ok()?;
-            job.state.is_terminal().then_some(job)
-        }
-    })
-    .await
 }
 
 fn pipeline_file(train: &str, gate: &str) -> tempfile::NamedTempFile {

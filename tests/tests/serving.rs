@@ -6,11 +6,11 @@
 
 use slipway_api::{
     ApiError, ChangeRequest, Client, CreateToken, DeployRequest, ErrorCode, InferRequest,
-    InferTensor, JobState, PageRequest, PredictRequest, Prediction, Role, SubmitJob, TrainSpec,
+    InferTensor, JobState, PageRequest, PredictRequest, Prediction, Role, TrainSpec,
 };
 use slipway_jobs::Dataset;
 use slipway_jobs::split::stratified_split;
-use slipway_tests::{TestServer, eventually};
+use slipway_tests::{TestServer, eventually, run_job};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,22 +28,7 @@ async fn train_and_register(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(spec).unwrap(),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
-    let job = eventually("the train job to end", Duration::from_secs(300), || {
-        let client = client.clone();
-        async move {
-            let job = client.get_job(job.id).await.ok()?;
-            job.state.is_terminal().then_some(job)
-        }
-    })
-    .await;
+    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     job.result.unwrap()["version"].as_u64().unwrap() as u32
 }
