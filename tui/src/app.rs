@@ -1,136 +1,679 @@
-//! The client's state and every way it changes.
+//! The client's state and every way it changes: [`App::update`] for the user's actions and
+//! [`App::loaded`] for answers from the server. Neither does I/O: both queue [`Request`]s that
+//! the event loop takes with [`App::take_requests`] and runs in tasks.
 
-use slipway_api::{Experiment, Run};
+use crate::data::{Command, DeploymentData, JobData, Lists, Loaded, Request, RunData, Stream};
+use crate::dialog::Dialog;
+use crate::table;
+use slipway_api::{Identity, Role};
 
-/// The views the client shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The list views, in the order of their number keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum View {
+    Deployments,
+    Models,
     Runs,
-    Experiments,
+    Jobs,
+    Workers,
+    Schedules,
+    Alerts,
+    Audit,
 }
 
-/// Something that changes the state: a key press or an answer from the server.
+impl View {
+    pub const ALL: [View; 8] = [
+        View::Deployments,
+        View::Models,
+        View::Runs,
+        View::Jobs,
+        View::Workers,
+        View::Schedules,
+        View::Alerts,
+        View::Audit,
+    ];
+
+    /// The name typed after `:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Deployments => "deployments",
+            View::Models => "models",
+            View::Runs => "runs",
+            View::Jobs => "jobs",
+            View::Workers => "workers",
+            View::Schedules => "schedules",
+            View::Alerts => "alerts",
+            View::Audit => "audit",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Deployments => "Deployments",
+            View::Models => "Models",
+            View::Runs => "Runs",
+            View::Jobs => "Jobs",
+            View::Workers => "Workers",
+            View::Schedules => "Schedules",
+            View::Alerts => "Alerts",
+            View::Audit => "Audit",
+        }
+    }
+
+    /// The views whose names start with `prefix`, for `:` completion.
+    pub fn completions(prefix: &str) -> Vec<View> {
+        let prefix = prefix.trim().to_lowercase();
+        View::ALL
+            .into_iter()
+            .filter(|view| view.name().starts_with(&prefix))
+            .collect()
+    }
+}
+
+/// The detail screen opened over a list with `enter`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Detail {
+    Deployment(String),
+    Run(i64),
+    Job(i64),
+}
+
+/// What keys do at the moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    Command,
+    Dialog,
+    Help,
+}
+
+/// Something the user did (see [`crate::keys`] for the keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Quit,
-    ShowRuns,
-    ShowExperiments,
-    NextView,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Open,
+    Back,
+    StartFilter,
+    StartCommand,
+    Help,
+    Show(View),
     Refresh,
+    Follow,
+    Promote,
+    Rollback,
+    Deploy,
+    Cancel,
+    Retry,
+    Trigger,
+    Acknowledge,
+    /// Text input in the filter, the command line and dialogs.
+    Type(char),
+    Erase,
+    Complete,
+    Submit,
 }
 
-/// Data arriving from the server.
-#[derive(Debug, Clone)]
-pub enum Loaded {
-    Runs(Vec<Run>),
-    Experiments(Vec<Experiment>),
-    Failed(String),
+impl Action {
+    /// Whether the action changes something on the server (hidden from read-only clients).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Promote
+                | Action::Rollback
+                | Action::Deploy
+                | Action::Cancel
+                | Action::Retry
+                | Action::Trigger
+                | Action::Acknowledge
+        )
+    }
 }
 
-/// Whether the last call to the server worked.
+/// The status line: the outcome of the last action.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Connection {
-    Connecting,
-    Connected,
-    Failed(String),
+pub struct Status {
+    pub text: String,
+    pub error: bool,
 }
+
+/// Rows a page up or down moves.
+const PAGE: usize = 20;
 
 /// The whole state of the client.
 #[derive(Debug, Clone)]
 pub struct App {
     pub server: String,
     pub view: View,
-    pub runs: Vec<Run>,
-    pub experiments: Vec<Experiment>,
+    pub detail: Option<Detail>,
+    pub mode: Mode,
+    pub lists: Lists,
+    pub deployment: Option<DeploymentData>,
+    pub run: Option<RunData>,
+    pub job: Option<JobData>,
+    /// The rows of the current view that pass the filter (indices into its list).
+    pub visible: Vec<usize>,
+    /// The selected row, as a position in `visible`.
     pub selected: usize,
-    pub connection: Connection,
+    pub filter: String,
+    /// The text after `:`.
+    pub command: String,
+    pub dialog: Option<Dialog>,
+    pub identity: Option<Identity>,
+    /// No changes allowed: a viewer token, or the server answered 403.
+    pub read_only: bool,
+    pub stream: Stream,
+    pub status: Option<Status>,
+    /// Job detail: keep reading new log lines and stay at the end.
+    pub follow: bool,
     pub running: bool,
-    /// Set when the data should be fetched again.
-    pub wants_refresh: bool,
+    requests: Vec<Request>,
+    /// Lists and detail changed on the server and not fetched since.
+    stale: Vec<View>,
+    stale_detail: bool,
+    /// An action waiting for the deployment detail to load (rollback and deploy pick from it).
+    pending: Option<Action>,
 }
 
 impl App {
     pub fn new(server: impl Into<String>) -> Self {
         Self {
             server: server.into(),
-            view: View::Runs,
-            runs: Vec::new(),
-            experiments: Vec::new(),
+            view: View::Deployments,
+            detail: None,
+            mode: Mode::Normal,
+            lists: Lists::default(),
+            deployment: None,
+            run: None,
+            job: None,
+            visible: Vec::new(),
             selected: 0,
-            connection: Connection::Connecting,
+            filter: String::new(),
+            command: String::new(),
+            dialog: None,
+            identity: None,
+            read_only: false,
+            stream: Stream::Connecting,
+            status: None,
+            follow: false,
             running: true,
-            wants_refresh: true,
+            requests: vec![Request::Identity, Request::List(View::Deployments)],
+            stale: Vec::new(),
+            stale_detail: false,
+            pending: None,
         }
     }
 
-    fn rows(&self) -> usize {
-        match self.view {
-            View::Runs => self.runs.len(),
-            View::Experiments => self.experiments.len(),
+    /// The calls queued since the last time, to run in tasks.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// Queues the current view and detail again (the periodic refresh).
+    pub fn refresh(&mut self) {
+        self.requests.push(Request::List(self.view));
+        if let Some(request) = self.detail_request() {
+            self.requests.push(request);
         }
+    }
+
+    /// Queues what changed since the last call (events are many; fetches are batched), and the
+    /// next log lines of a followed job.
+    pub fn flush_stale(&mut self) {
+        if self.stale.contains(&self.view) {
+            self.requests.push(Request::List(self.view));
+        }
+        self.stale.clear();
+        if std::mem::take(&mut self.stale_detail)
+            && let Some(request) = self.detail_request()
+        {
+            self.requests.push(request);
+        }
+        if self.follow
+            && let (Some(Detail::Job(id)), Some(job)) = (&self.detail, &self.job)
+            && job.job.id == *id
+        {
+            self.requests.push(Request::JobLogs {
+                job: *id,
+                after: job.next_after,
+            });
+        }
+    }
+
+    fn detail_request(&self) -> Option<Request> {
+        Some(match self.detail.as_ref()? {
+            Detail::Deployment(name) => Request::Deployment(name.clone()),
+            Detail::Run(id) => Request::Run(*id),
+            Detail::Job(id) => Request::Job(*id),
+        })
+    }
+
+    /// The list index of the selected row.
+    pub fn selected_index(&self) -> Option<usize> {
+        self.visible.get(self.selected).copied()
+    }
+
+    fn refilter(&mut self) {
+        self.visible = table::matching(&self.lists, self.view, &self.filter);
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+        });
     }
 
     fn show(&mut self, view: View) {
+        self.detail = None;
+        self.follow = false;
         if self.view != view {
             self.view = view;
             self.selected = 0;
+            self.filter.clear();
+            self.refilter();
         }
+        self.requests.push(Request::List(view));
     }
 
     /// Applies a user action.
     pub fn update(&mut self, action: Action) {
-        match action {
-            Action::Quit => self.running = false,
-            Action::ShowRuns => self.show(View::Runs),
-            Action::ShowExperiments => self.show(View::Experiments),
-            Action::NextView => self.show(match self.view {
-                View::Runs => View::Experiments,
-                View::Experiments => View::Runs,
-            }),
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => {
-                if self.selected + 1 < self.rows() {
-                    self.selected += 1;
+        match self.mode {
+            Mode::Normal => self.normal(action),
+            Mode::Help => {
+                if matches!(action, Action::Back | Action::Help | Action::Quit) {
+                    self.mode = Mode::Normal;
                 }
             }
-            Action::Refresh => self.wants_refresh = true,
+            Mode::Filter => self.filtering(action),
+            Mode::Command => self.commanding(action),
+            Mode::Dialog => self.in_dialog(action),
         }
     }
 
-    /// Applies data from the server.
+    fn normal(&mut self, action: Action) {
+        if action.writes() && self.read_only {
+            self.say("read-only: this token cannot change anything", true);
+            return;
+        }
+        match action {
+            Action::Quit => self.running = false,
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.move_to(self.selected.saturating_add(1)),
+            Action::PageUp => self.selected = self.selected.saturating_sub(PAGE),
+            Action::PageDown => self.move_to(self.selected.saturating_add(PAGE)),
+            Action::Top => self.selected = 0,
+            Action::Bottom => self.move_to(usize::MAX),
+            Action::Open => self.open(),
+            Action::Back => {
+                if self.detail.take().is_some() {
+                    self.follow = false;
+                } else if !self.filter.is_empty() {
+                    self.filter.clear();
+                    self.refilter();
+                }
+            }
+            Action::StartFilter => {
+                self.detail = None;
+                self.mode = Mode::Filter;
+            }
+            Action::StartCommand => {
+                self.command.clear();
+                self.mode = Mode::Command;
+            }
+            Action::Help => self.mode = Mode::Help,
+            Action::Show(view) => self.show(view),
+            Action::Refresh => self.refresh(),
+            Action::Follow => {
+                if matches!(self.detail, Some(Detail::Job(_))) {
+                    self.follow = !self.follow;
+                    self.say(
+                        if self.follow {
+                            "following the log"
+                        } else {
+                            "stopped following the log"
+                        },
+                        false,
+                    );
+                }
+            }
+            Action::Promote
+            | Action::Rollback
+            | Action::Deploy
+            | Action::Cancel
+            | Action::Retry
+            | Action::Trigger
+            | Action::Acknowledge => self.ask(action),
+            Action::Type(_) | Action::Erase | Action::Complete | Action::Submit => {}
+        }
+    }
+
+    fn move_to(&mut self, position: usize) {
+        self.selected = position.min(self.visible.len().saturating_sub(1));
+    }
+
+    fn open(&mut self) {
+        let Some(index) = self.selected_index() else {
+            return;
+        };
+        let detail = match self.view {
+            View::Deployments => self
+                .lists
+                .deployments
+                .get(index)
+                .map(|d| Detail::Deployment(d.name.clone())),
+            View::Alerts => self
+                .lists
+                .alerts
+                .get(index)
+                .map(|a| Detail::Deployment(a.deployment.clone())),
+            View::Runs => self.lists.runs.get(index).map(|r| Detail::Run(r.id)),
+            View::Jobs => self.lists.jobs.get(index).map(|j| Detail::Job(j.id)),
+            View::Models | View::Workers | View::Schedules | View::Audit => None,
+        };
+        if let Some(detail) = detail {
+            self.open_detail(detail);
+        }
+    }
+
+    fn open_detail(&mut self, detail: Detail) {
+        self.follow = false;
+        self.detail = Some(detail);
+        if let Some(request) = self.detail_request() {
+            self.requests.push(request);
+        }
+    }
+
+    /// The deployment the user means: the open one, or the selected row.
+    fn target_deployment(&self) -> Option<String> {
+        match &self.detail {
+            Some(Detail::Deployment(name)) => Some(name.clone()),
+            None if self.view == View::Deployments => self
+                .selected_index()
+                .and_then(|index| self.lists.deployments.get(index))
+                .map(|d| d.name.clone()),
+            _ => None,
+        }
+    }
+
+    fn target_job(&self) -> Option<i64> {
+        match &self.detail {
+            Some(Detail::Job(id)) => Some(*id),
+            None if self.view == View::Jobs => self
+                .selected_index()
+                .and_then(|index| self.lists.jobs.get(index))
+                .map(|j| j.id),
+            _ => None,
+        }
+    }
+
+    fn loaded_deployment(&self, name: &str) -> Option<&DeploymentData> {
+        self.deployment
+            .as_ref()
+            .filter(|data| data.deployment.name == name)
+    }
+
+    /// Opens the confirmation dialog of a change, or says why it does not apply here.
+    fn ask(&mut self, action: Action) {
+        let dialog = match action {
+            Action::Promote | Action::Rollback | Action::Deploy => {
+                let Some(name) = self.target_deployment() else {
+                    return self.say("select a deployment first", true);
+                };
+                let Some(data) = self.loaded_deployment(&name) else {
+                    // Rollback and deploy pick from the detail: open it and ask once it loads.
+                    self.pending = Some(action);
+                    self.open_detail(Detail::Deployment(name));
+                    return;
+                };
+                match action {
+                    Action::Promote if data.deployment.spec.canary.is_none() => {
+                        Err(format!("{name} has no canary to promote"))
+                    }
+                    Action::Promote => Ok(Dialog::fixed(
+                        "Promote",
+                        Command::Promote { deployment: name },
+                    )),
+                    Action::Rollback => Dialog::rollback(data),
+                    _ => Dialog::deploy(data),
+                }
+            }
+            Action::Cancel | Action::Retry => match self.target_job() {
+                Some(job) if action == Action::Cancel => {
+                    Ok(Dialog::fixed("Cancel", Command::Cancel { job }))
+                }
+                Some(job) => Ok(Dialog::fixed("Retry", Command::Retry { job })),
+                None => Err("select a job first".to_owned()),
+            },
+            Action::Trigger => match (self.view, &self.detail, self.selected_index()) {
+                (View::Schedules, None, Some(index)) => match self.lists.schedules.get(index) {
+                    Some(schedule) => Ok(Dialog::fixed(
+                        "Trigger",
+                        Command::Trigger {
+                            schedule: schedule.name.clone(),
+                        },
+                    )),
+                    None => Err("select a schedule first".to_owned()),
+                },
+                _ => Err("select a schedule first".to_owned()),
+            },
+            Action::Acknowledge => {
+                let alert = match (&self.detail, self.view, self.selected_index()) {
+                    (None, View::Alerts, Some(index)) => {
+                        self.lists.alerts.get(index).map(|alert| alert.id)
+                    }
+                    (Some(Detail::Deployment(_)), _, _) => self
+                        .deployment
+                        .as_ref()
+                        .and_then(|data| data.alerts.first())
+                        .map(|alert| alert.id),
+                    _ => None,
+                };
+                match alert {
+                    Some(alert) => Ok(Dialog::fixed("Acknowledge", Command::Acknowledge { alert })),
+                    None => Err("select an open alert first".to_owned()),
+                }
+            }
+            _ => return,
+        };
+        match dialog {
+            Ok(dialog) => {
+                self.dialog = Some(dialog);
+                self.mode = Mode::Dialog;
+            }
+            Err(message) => self.say(message, true),
+        }
+    }
+
+    fn filtering(&mut self, action: Action) {
+        match action {
+            Action::Type(c) => {
+                self.filter.push(c);
+                self.selected = 0;
+                self.refilter();
+            }
+            Action::Erase => {
+                self.filter.pop();
+                self.refilter();
+            }
+            Action::Back => {
+                self.filter.clear();
+                self.refilter();
+                self.mode = Mode::Normal;
+            }
+            Action::Submit => self.mode = Mode::Normal,
+            Action::Up | Action::Down => {
+                self.mode = Mode::Normal;
+                self.normal(action);
+            }
+            _ => {}
+        }
+    }
+
+    fn commanding(&mut self, action: Action) {
+        match action {
+            Action::Type(c) => self.command.push(c),
+            Action::Erase => {
+                self.command.pop();
+            }
+            Action::Complete => {
+                if let Some(view) = View::completions(&self.command).first() {
+                    self.command = view.name().to_owned();
+                }
+            }
+            Action::Back => self.mode = Mode::Normal,
+            Action::Submit => {
+                self.mode = Mode::Normal;
+                let typed = self.command.trim().to_lowercase();
+                if matches!(typed.as_str(), "q" | "quit") {
+                    self.running = false;
+                    return;
+                }
+                match View::completions(&typed).first() {
+                    Some(view) if !typed.is_empty() => self.show(*view),
+                    _ => self.say(format!("no view named '{typed}'"), true),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn in_dialog(&mut self, action: Action) {
+        let Some(dialog) = self.dialog.as_mut() else {
+            self.mode = Mode::Normal;
+            return;
+        };
+        match action {
+            Action::Type(c) => dialog.reason.push(c),
+            Action::Erase => {
+                dialog.reason.pop();
+            }
+            Action::Up => dialog.up(),
+            Action::Down => dialog.down(),
+            Action::Back => {
+                self.dialog = None;
+                self.mode = Mode::Normal;
+                self.say("cancelled", false);
+            }
+            Action::Submit => {
+                if let Some((command, reason)) = dialog.confirm() {
+                    self.dialog = None;
+                    self.mode = Mode::Normal;
+                    self.say(format!("{}…", command.ask().trim_end_matches('?')), false);
+                    self.requests.push(Request::Act { command, reason });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies an answer from the server.
     pub fn loaded(&mut self, loaded: Loaded) {
         match loaded {
-            Loaded::Runs(runs) => {
-                self.runs = runs;
-                self.connection = Connection::Connected;
+            Loaded::Identity(identity) => {
+                self.read_only = identity.role == Role::Viewer;
+                self.identity = Some(identity);
             }
-            Loaded::Experiments(experiments) => {
-                self.experiments = experiments;
-                self.connection = Connection::Connected;
+            Loaded::Deployments(items) => {
+                self.set_list(View::Deployments, |l| l.deployments = items)
             }
-            Loaded::Failed(message) => self.connection = Connection::Failed(message),
+            Loaded::Models(items) => self.set_list(View::Models, |l| l.models = items),
+            Loaded::Runs(items) => self.set_list(View::Runs, |l| l.runs = items),
+            Loaded::Jobs(items) => self.set_list(View::Jobs, |l| l.jobs = items),
+            Loaded::Workers(items) => self.set_list(View::Workers, |l| l.workers = items),
+            Loaded::Schedules(items) => self.set_list(View::Schedules, |l| l.schedules = items),
+            Loaded::Alerts(items) => self.set_list(View::Alerts, |l| l.alerts = items),
+            Loaded::Audit(items) => self.set_list(View::Audit, |l| l.audit = items),
+            Loaded::Deployment(data) => {
+                let name = data.deployment.name.clone();
+                self.deployment = Some(*data);
+                if self.detail == Some(Detail::Deployment(name))
+                    && let Some(action) = self.pending.take()
+                {
+                    self.ask(action);
+                }
+            }
+            Loaded::Run(data) => self.run = Some(*data),
+            Loaded::Job(data) => {
+                // Keep the log lines already read when the job itself is refetched.
+                let keep = self
+                    .job
+                    .take()
+                    .filter(|old| old.job.id == data.job.id && old.next_after >= data.next_after);
+                self.job = Some(match keep {
+                    Some(old) => JobData {
+                        job: data.job,
+                        ..old
+                    },
+                    None => *data,
+                });
+            }
+            Loaded::JobLogs {
+                job,
+                lines,
+                next_after,
+            } => {
+                if let Some(data) = self.job.as_mut().filter(|data| data.job.id == job)
+                    && next_after > data.next_after
+                {
+                    data.logs.extend(lines);
+                    data.next_after = next_after;
+                }
+            }
+            Loaded::Done(message) => {
+                self.say(message, false);
+                self.stale.push(self.view);
+                self.stale_detail = true;
+            }
+            Loaded::Failed { message, forbidden } => {
+                if forbidden {
+                    self.read_only = true;
+                }
+                self.pending = None;
+                self.say(message, true);
+            }
+            Loaded::Stream(stream) => {
+                if stream == Stream::Live && self.stream != Stream::Live {
+                    // Events may have been missed while away: fetch what is on screen.
+                    self.refresh();
+                }
+                self.stream = stream;
+            }
+            Loaded::Event(event) => {
+                let views: &[View] = match event.kind.as_str() {
+                    "job" => &[View::Jobs, View::Runs, View::Workers],
+                    "worker" => &[View::Workers],
+                    "deployment" => &[View::Deployments, View::Audit],
+                    "alert" => &[View::Alerts],
+                    _ => &View::ALL,
+                };
+                self.stale.extend_from_slice(views);
+                self.stale_detail |= match &self.detail {
+                    Some(Detail::Job(id)) => event.kind == "job" && event.id == *id,
+                    Some(Detail::Deployment(_)) => {
+                        matches!(event.kind.as_str(), "deployment" | "alert" | "reset")
+                    }
+                    Some(Detail::Run(_)) => matches!(event.kind.as_str(), "job" | "reset"),
+                    None => false,
+                };
+            }
         }
-        self.selected = self.selected.min(self.rows().saturating_sub(1));
+    }
+
+    fn set_list(&mut self, view: View, set: impl FnOnce(&mut Lists)) {
+        set(&mut self.lists);
+        if view == self.view {
+            self.refilter();
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn selection_stays_inside_the_table() {
-        let mut app = App::new("http://x");
-        app.update(Action::Down);
-        assert_eq!(app.selected, 0, "nothing to move to");
-        app.loaded(Loaded::Experiments(Vec::new()));
-        app.update(Action::Up);
-        assert_eq!(app.selected, 0);
-        app.update(Action::NextView);
-        assert_eq!(app.view, View::Experiments);
-        app.update(Action::Quit);
-        assert!(!app.running);
-    }
-}
+#[path = "app_tests.rs"]
+mod tests;

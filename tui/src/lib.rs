@@ -1,11 +1,22 @@
-//! Slipway's terminal client. The structure keeps the UI free of logic: [`app::App`] holds
-//! the state and changes only through [`app::App::update`]; [`view::draw`] only renders;
-//! API calls run in tasks and answer through a channel; the key bindings live in one table
-//! ([`keys::BINDINGS`]) that also feeds the help line.
+//! Slipway's terminal client, in the spirit of k9s: list views of deployments, models, runs,
+//! jobs, workers, schedules, alerts and the audit log; details; and the changes an engineer
+//! makes live (promote, roll back, deploy, cancel, retry, trigger, acknowledge), each confirmed
+//! with a reason.
+//!
+//! The structure keeps the UI free of logic: [`app::App`] holds the state and changes only
+//! through [`app::App::update`] and [`app::App::loaded`]; [`view::draw`] only renders; API
+//! calls ([`data::Request`]) run in tasks and answer through a channel; the key bindings live
+//! in one table ([`keys::BINDINGS`]) that also feeds the help view and the footer.
 
 pub mod app;
+pub mod data;
+pub mod dialog;
+mod fetch;
+pub mod fixtures;
 pub mod keys;
+mod live;
 mod run;
+pub mod table;
 pub mod view;
 
 pub use run::run;

@@ -1,47 +1,27 @@
-//! The event loop: read keys on a blocking thread, fetch data in tasks, draw after each change,
-//! and restore the terminal on exit (ratatui's init also restores it on panic).
+//! The event loop: keys come from a blocking thread, answers and live events from tasks, all
+//! through one channel; the screen is drawn after each change (ratatui only writes the cells
+//! that changed, so refreshes do not flicker). The terminal is restored on exit, and on panic
+//! by the hook ratatui's init installs.
 
-use crate::app::{Action, App, Loaded};
+use crate::app::App;
+use crate::data::{Loaded, Request};
 use crate::keys::action_for;
 use crate::view::draw;
-use ratatui::crossterm::event::{self, Event, KeyEventKind};
-use slipway_api::{Client, PageRequest, SearchRuns};
+use crate::{fetch, live};
+use ratatui::crossterm::event::{self, Event, KeyEvent, KeyEventKind};
+use slipway_api::Client;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// How often the data is fetched again on its own.
-const REFRESH_EVERY: Duration = Duration::from_secs(5);
+/// How often what is on screen is fetched again, for what events do not cover (metrics).
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// How often changes announced by events (and a followed log) are fetched, at most.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 enum Message {
-    Key(Action),
+    Key(KeyEvent),
+    Resize,
     Loaded(Loaded),
-}
-
-fn fetch(client: Client, runtime: &tokio::runtime::Handle, sender: mpsc::Sender<Message>) {
-    runtime.spawn(async move {
-        let runs = client
-            .search_runs(&SearchRuns {
-                limit: Some(200),
-                ..SearchRuns::default()
-            })
-            .await;
-        let experiments = client
-            .list_experiments(&PageRequest {
-                limit: Some(200),
-                page_token: None,
-            })
-            .await;
-        let messages = match (runs, experiments) {
-            (Ok(runs), Ok(experiments)) => vec![
-                Loaded::Runs(runs.items),
-                Loaded::Experiments(experiments.items),
-            ],
-            (Err(err), _) | (_, Err(err)) => vec![Loaded::Failed(err.to_string())],
-        };
-        for message in messages {
-            let _ = sender.send(Message::Loaded(message));
-        }
-    });
 }
 
 /// Runs the terminal client against `client` until the user quits.
@@ -55,41 +35,69 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
     let keys = sender.clone();
     std::thread::spawn(move || {
         loop {
-            match event::read() {
-                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => {
-                    if let Some(action) = action_for(key.code)
-                        && keys.send(Message::Key(action)).is_err()
-                    {
-                        break;
-                    }
-                }
-                Ok(_) => {}
+            let message = match event::read() {
+                Ok(Event::Key(key)) if key.kind == KeyEventKind::Press => Message::Key(key),
+                Ok(Event::Resize(..)) => Message::Resize,
+                Ok(_) => continue,
                 Err(_) => break,
+            };
+            if keys.send(message).is_err() {
+                break;
             }
         }
     });
+    let events = sender.clone();
+    let follower = runtime.spawn(live::follow(client.clone(), move |loaded| {
+        events.send(Message::Loaded(loaded)).is_ok()
+    }));
     let mut terminal = ratatui::try_init()?;
     let mut app = App::new(client.base_url());
-    let mut last_fetch = Instant::now() - REFRESH_EVERY;
+    let mut last_refresh = Instant::now();
+    let mut last_flush = Instant::now();
     let result = loop {
-        if app.wants_refresh || last_fetch.elapsed() >= REFRESH_EVERY {
-            app.wants_refresh = false;
-            last_fetch = Instant::now();
-            fetch(client.clone(), &runtime, sender.clone());
+        for request in app.take_requests() {
+            spawn(&runtime, &client, request, &sender);
         }
         if let Err(err) = terminal.draw(|frame| draw(frame, &app)) {
             break Err(err.into());
         }
-        match receiver.recv_timeout(Duration::from_millis(250)) {
-            Ok(Message::Key(action)) => app.update(action),
+        let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
+        match receiver.recv_timeout(wait) {
+            Ok(Message::Key(key)) => {
+                if let Some(action) = action_for(app.mode, key) {
+                    app.update(action);
+                }
+            }
+            Ok(Message::Resize) => {}
             Ok(Message::Loaded(loaded)) => app.loaded(loaded),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+        }
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            last_flush = Instant::now();
+            app.flush_stale();
+        }
+        if last_refresh.elapsed() >= REFRESH_EVERY {
+            last_refresh = Instant::now();
+            app.refresh();
         }
         if !app.running {
             break Ok(());
         }
     };
+    follower.abort();
     ratatui::restore();
     result
+}
+
+fn spawn(
+    runtime: &tokio::runtime::Handle,
+    client: &Client,
+    request: Request,
+    sender: &mpsc::Sender<Message>,
+) {
+    let sender = sender.clone();
+    fetch::spawn(runtime, client.clone(), request, move |loaded| {
+        let _ = sender.send(Message::Loaded(loaded));
+    });
 }

@@ -1,174 +1,183 @@
-//! Rendering: pure functions of the state.
+//! Rendering: pure functions of the state that never change it. The frame is a header (server,
+//! live-stream state, identity), the view tabs, the body (a table or a detail), and a footer
+//! (status line, then the input line or key hints); dialogs and help are drawn over it.
+//! Tables build rows only for the page on screen, so drawing stays fast with 10,000 rows.
 
-use crate::app::{App, Connection, View};
-use crate::keys::help_line;
+mod detail;
+mod overlay;
+
+use crate::app::{App, Mode, View};
+use crate::data::Stream;
+use crate::keys::hints;
+use crate::table;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout};
-use ratatui::style::{Modifier, Style, Stylize};
-use ratatui::text::Line;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Table, TableState};
 
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, app: &App) {
-    let [header, body, footer] = Layout::vertical([
+    let [header, tabs, body, status, footer] = Layout::vertical([
+        Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(1),
+        Constraint::Length(1),
     ])
     .areas(frame.area());
-    let connection = match &app.connection {
-        Connection::Connecting => "connecting…".to_owned(),
-        Connection::Connected => "connected".to_owned(),
-        Connection::Failed(message) => format!("error: {message}"),
-    };
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            "slipway ".bold(),
-            app.server.clone().into(),
-            "  ".into(),
-            connection.into(),
-        ])),
-        header,
-    );
-    let (title, table) = match app.view {
-        View::Runs => (" Runs ", runs_table(app)),
-        View::Experiments => (" Experiments ", experiments_table(app)),
-    };
-    let mut state = TableState::default().with_selected(Some(app.selected));
-    frame.render_stateful_widget(
-        table.block(Block::bordered().title(title)),
-        body,
-        &mut state,
-    );
-    frame.render_widget(Paragraph::new(help_line()).dim(), footer);
-}
-
-fn highlighted(table: Table<'_>) -> Table<'_> {
-    table
-        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .highlight_symbol("› ")
-}
-
-fn runs_table(app: &App) -> Table<'static> {
-    let rows = app.runs.iter().map(|run| {
-        let metrics: Vec<String> = run
-            .metrics
-            .iter()
-            .take(3)
-            .map(|(key, value)| format!("{key}={value:.4}"))
-            .collect();
-        Row::new(vec![
-            run.id.to_string(),
-            run.name.clone(),
-            run.status.to_string(),
-            run.start_time.format("%Y-%m-%d %H:%M").to_string(),
-            metrics.join(" "),
-        ])
-    });
-    let widths = [
-        Constraint::Length(6),
-        Constraint::Length(20),
-        Constraint::Length(9),
-        Constraint::Length(16),
-        Constraint::Min(10),
-    ];
-    highlighted(
-        Table::new(rows, widths)
-            .header(Row::new(vec!["ID", "NAME", "STATUS", "STARTED", "METRICS"]).bold()),
-    )
-}
-
-fn experiments_table(app: &App) -> Table<'static> {
-    let rows = app.experiments.iter().map(|experiment| {
-        Row::new(vec![
-            experiment.id.to_string(),
-            experiment.name.clone(),
-            experiment.created_at.format("%Y-%m-%d %H:%M").to_string(),
-            experiment.description.clone().unwrap_or_default(),
-        ])
-    });
-    let widths = [
-        Constraint::Length(6),
-        Constraint::Length(24),
-        Constraint::Length(16),
-        Constraint::Min(10),
-    ];
-    highlighted(
-        Table::new(rows, widths)
-            .header(Row::new(vec!["ID", "NAME", "CREATED", "DESCRIPTION"]).bold()),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::app::{Action, Loaded};
-    use chrono::{TimeZone, Utc};
-    use ratatui::Terminal;
-    use ratatui::backend::TestBackend;
-    use slipway_api::{Run, RunStatus};
-    use std::collections::BTreeMap;
-
-    fn screen(app: &App) -> String {
-        let mut terminal = Terminal::new(TestBackend::new(80, 8)).unwrap();
-        terminal.draw(|frame| draw(frame, app)).unwrap();
-        let buffer = terminal.backend().buffer().clone();
-        (0..buffer.area.height)
-            .map(|y| {
-                (0..buffer.area.width)
-                    .map(|x| buffer[(x, y)].symbol().to_owned())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_owned()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+    frame.render_widget(Paragraph::new(header_line(app)), header);
+    frame.render_widget(Paragraph::new(tabs_line(app)), tabs);
+    match &app.detail {
+        Some(detail) => detail::draw(frame, body, app, detail),
+        None => draw_table(frame, body, app),
     }
-
-    fn fixture() -> App {
-        let mut app = App::new("http://127.0.0.1:8080");
-        let run = |id: i64, name: &str, acc: f64| Run {
-            id,
-            experiment_id: 1,
-            name: name.into(),
-            status: RunStatus::Finished,
-            start_time: Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap(),
-            end_time: None,
-            created_by: "admin".into(),
-            metrics: BTreeMap::from([("acc".to_owned(), acc)]),
+    if let Some(message) = &app.status {
+        let style = if message.error {
+            Style::new().fg(Color::Red)
+        } else {
+            Style::new().fg(Color::Green)
         };
-        app.loaded(Loaded::Runs(vec![
-            run(2, "mlp-wide", 0.97),
-            run(1, "baseline", 0.91),
-        ]));
-        app
+        frame.render_widget(Paragraph::new(message.text.as_str()).style(style), status);
     }
-
-    #[test]
-    fn the_runs_view_renders_the_table_and_the_selection() {
-        let mut app = fixture();
-        app.update(Action::Down);
-        let expected = [
-            "slipway http://127.0.0.1:8080  connected",
-            "┌ Runs ────────────────────────────────────────────────────────────────────────┐",
-            "│  ID     NAME                 STATUS    STARTED          METRICS              │",
-            "│  2      mlp-wide             FINISHED  2026-11-29 12:00 acc=0.9700           │",
-            "│› 1      baseline             FINISHED  2026-11-29 12:00 acc=0.9100           │",
-            "│                                                                              │",
-            "└──────────────────────────────────────────────────────────────────────────────┘",
-            "q quit · 1 runs · 2 experiments · tab next view · j/↓ down · k/↑ up · r refresh",
-        ]
-        .join("\n");
-        assert_eq!(screen(&app), expected);
+    frame.render_widget(Paragraph::new(footer_line(app)), footer);
+    match app.mode {
+        Mode::Help => overlay::help(frame, app),
+        Mode::Dialog => {
+            if let Some(dialog) = &app.dialog {
+                overlay::dialog(frame, dialog);
+            }
+        }
+        Mode::Normal | Mode::Filter | Mode::Command => {}
     }
+}
 
-    #[test]
-    fn a_failed_call_shows_in_the_header() {
-        let mut app = fixture();
-        app.loaded(Loaded::Failed("401 invalid or revoked token".into()));
-        assert!(
-            screen(&app)
-                .starts_with("slipway http://127.0.0.1:8080  error: 401 invalid or revoked token")
-        );
+fn header_line(app: &App) -> Line<'static> {
+    let stream = match &app.stream {
+        Stream::Connecting => Span::styled("○ connecting", Style::new().fg(Color::Yellow)),
+        Stream::Live => Span::styled("● live", Style::new().fg(Color::Green)),
+        Stream::Reconnecting { attempt, error } => Span::styled(
+            format!("✗ reconnecting (try {attempt}): {error}"),
+            Style::new().fg(Color::Red),
+        ),
+    };
+    let mut spans = vec![
+        "slipway ".bold(),
+        app.server.clone().into(),
+        "  ".into(),
+        stream,
+    ];
+    if let Some(identity) = &app.identity {
+        spans.push(format!("  {} ({})", identity.name, identity.role).into());
+    }
+    if app.read_only {
+        spans.push(Span::styled("  read-only", Style::new().fg(Color::Yellow)));
+    }
+    Line::from(spans)
+}
+
+fn tabs_line(app: &App) -> Line<'static> {
+    let mut spans = Vec::new();
+    for (number, view) in View::ALL.into_iter().enumerate() {
+        let label = format!(" {} {} ", number + 1, view.title());
+        spans.push(if view == app.view {
+            Span::styled(label, Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            Span::raw(label)
+        });
+    }
+    Line::from(spans)
+}
+
+fn footer_line(app: &App) -> Line<'static> {
+    match app.mode {
+        Mode::Filter => Line::from(vec![
+            "/".bold(),
+            app.filter.clone().into(),
+            "█".into(),
+            "  enter keep · esc clear".dim(),
+        ]),
+        Mode::Command => {
+            let names: Vec<&str> = View::completions(&app.command)
+                .into_iter()
+                .map(View::name)
+                .collect();
+            Line::from(vec![
+                ":".bold(),
+                app.command.clone().into(),
+                "█".into(),
+                format!("  {}", names.join(" ")).dim(),
+                "  tab complete · enter go · esc back".dim(),
+            ])
+        }
+        Mode::Normal | Mode::Help | Mode::Dialog => {
+            Line::from(hints(app.view, app.read_only)).dim()
+        }
+    }
+}
+
+/// The first row shown when `selected` must be visible in `height` rows: tables move a page
+/// at a time, so the rows under the cursor stay put while it moves within a page.
+pub fn page_offset(selected: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        selected / height * height
+    }
+}
+
+fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
+    let columns = table::columns(app.view);
+    let total = table::len(&app.lists, app.view);
+    let mut title = format!(" {} ", app.view.title());
+    if app.filter.is_empty() {
+        title.push_str(&format!("({total}) "));
+    } else {
+        title.push_str(&format!("({}/{total}) /{} ", app.visible.len(), app.filter));
+    }
+    // Borders and the header row take three lines.
+    let height = usize::from(area.height.saturating_sub(3));
+    let offset = page_offset(app.selected, height);
+    let end = (offset + height).min(app.visible.len());
+    let rows = app.visible[offset.min(end)..end].iter().map(|&index| {
+        let cells = table::cells(&app.lists, app.view, index);
+        Row::new(cells).style(row_style(app.view, &app.lists, index))
+    });
+    let header = Row::new(columns.iter().map(|(name, _)| *name)).bold();
+    let widget = Table::new(rows, columns.iter().map(|(_, width)| *width))
+        .header(header)
+        .block(Block::bordered().title(title))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("› ");
+    let mut state = TableState::default()
+        .with_selected((!app.visible.is_empty()).then(|| app.selected - offset));
+    frame.render_stateful_widget(widget, area, &mut state);
+}
+
+/// Colours that tell states apart at a glance.
+fn row_style(view: View, lists: &crate::data::Lists, index: usize) -> Style {
+    let state = match view {
+        View::Jobs => lists.jobs.get(index).map(|job| job.state.as_str()),
+        View::Runs => lists.runs.get(index).map(|run| run.status.as_str()),
+        View::Workers => lists.workers.get(index).map(|worker| worker.state.as_str()),
+        View::Alerts => lists
+            .alerts
+            .get(index)
+            .map(|alert| match alert.acknowledged_by {
+                Some(_) => "acknowledged",
+                None => alert.severity.as_str(),
+            }),
+        View::Deployments => lists
+            .deployments
+            .get(index)
+            .map(|d| if d.ready { "ready" } else { "not ready" }),
+        View::Models | View::Schedules | View::Audit => None,
+    };
+    match state {
+        Some("running" | "RUNNING") => Style::new().fg(Color::Cyan),
+        Some("failed" | "FAILED" | "lost" | "alert" | "not ready") => Style::new().fg(Color::Red),
+        Some("cancelled" | "KILLED" | "draining" | "warn") => Style::new().fg(Color::Yellow),
+        Some("acknowledged") => Style::new().add_modifier(Modifier::DIM),
+        _ => Style::new(),
     }
 }

@@ -137,11 +137,13 @@ impl SseParser {
 mod tests {
     use super::*;
 
-    const EVENT: &str = r#"{"kind":"job","id":7,"change":"state","state":"running","at":"2026-11-29T12:00:00Z"}"#;
+    const EVENT: &str =
+        r#"{"kind":"job","id":7,"change":"state","state":"running","at":"2026-11-29T12:00:00Z"}"#;
 
     #[test]
     fn parses_events_split_anywhere_and_skips_comments() {
-        let stream = format!(":\n\nid: b.1\nevent: job\ndata: {EVENT}\n\nid: b.2\r\ndata:{EVENT}\r\n\r\n");
+        let stream =
+            format!(":\n\nid: b.1\nevent: job\ndata: {EVENT}\n\nid: b.2\r\ndata:{EVENT}\r\n\r\n");
         let mut parser = SseParser::default();
         for byte in stream.as_bytes() {
             parser.feed(std::slice::from_ref(byte));

@@ -1,0 +1,271 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+//! Tests of [`App::update`] and [`App::loaded`]: navigation, filtering, the command line,
+//! dialogs and the requests they queue, read-only clients, and live events.
+
+use super::*;
+use crate::data::Command;
+use crate::fixtures;
+use slipway_api::LiveEvent;
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Action::Type(c));
+    }
+}
+
+#[test]
+fn starts_by_asking_who_it_is_and_the_deployments() {
+    let mut app = App::new("http://x");
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Identity, Request::List(View::Deployments)]
+    );
+}
+
+#[test]
+fn numbers_and_the_command_line_switch_views_with_completion() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    assert_eq!(app.view, View::Jobs);
+    assert_eq!(app.take_requests(), vec![Request::List(View::Jobs)]);
+    app.update(Action::StartCommand);
+    typed(&mut app, "sch");
+    app.update(Action::Complete);
+    assert_eq!(app.command, "schedules");
+    app.update(Action::Submit);
+    assert_eq!((app.view, app.mode), (View::Schedules, Mode::Normal));
+    app.update(Action::StartCommand);
+    typed(&mut app, "nope");
+    app.update(Action::Submit);
+    assert_eq!(app.view, View::Schedules);
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    app.update(Action::StartCommand);
+    typed(&mut app, "q");
+    app.update(Action::Submit);
+    assert!(!app.running);
+}
+
+#[test]
+fn the_filter_narrows_the_rows_and_esc_clears_it() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    assert_eq!(app.visible.len(), 3);
+    app.update(Action::StartFilter);
+    typed(&mut app, "FAIL");
+    assert_eq!(app.visible, vec![1]);
+    app.update(Action::Submit);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(app.filter, "FAIL");
+    app.update(Action::Back);
+    assert_eq!(app.visible.len(), 3);
+}
+
+#[test]
+fn selection_stays_inside_the_table() {
+    let mut app = fixtures::app();
+    app.update(Action::Up);
+    assert_eq!(app.selected, 0);
+    app.update(Action::Bottom);
+    assert_eq!(app.selected, 1, "two deployments");
+    app.update(Action::PageDown);
+    assert_eq!(app.selected, 1);
+    app.update(Action::Top);
+    assert_eq!(app.selected, 0);
+}
+
+#[test]
+fn enter_opens_details_and_esc_goes_back() {
+    let mut app = fixtures::app();
+    app.update(Action::Open);
+    assert_eq!(app.detail, Some(Detail::Deployment("iris-prod".into())));
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Deployment("iris-prod".into())]
+    );
+    app.update(Action::Back);
+    assert_eq!(app.detail, None);
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Down);
+    app.update(Action::Open);
+    assert_eq!(app.detail, Some(Detail::Job(8)));
+}
+
+#[test]
+fn rollback_from_the_table_opens_the_detail_then_asks_for_a_revision_and_a_reason() {
+    let mut app = fixtures::app();
+    app.update(Action::Rollback);
+    assert_eq!(app.mode, Mode::Normal, "waits for the revisions");
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Deployment("iris-prod".into())]
+    );
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    assert_eq!(app.mode, Mode::Dialog);
+    let dialog = app.dialog.clone().unwrap();
+    assert_eq!(
+        dialog.choices.iter().map(|c| c.value).collect::<Vec<_>>(),
+        vec![2, 1],
+        "every revision but the current, newest first"
+    );
+    app.update(Action::Down);
+    app.update(Action::Submit);
+    assert_eq!(app.mode, Mode::Dialog, "a reason is required");
+    assert!(app.dialog.as_ref().unwrap().problem.is_some());
+    typed(&mut app, "bad canary");
+    app.update(Action::Submit);
+    assert_eq!(app.mode, Mode::Normal);
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Act {
+            command: Command::Rollback {
+                deployment: "iris-prod".into(),
+                to: 1
+            },
+            reason: "bad canary".into()
+        }]
+    );
+    app.loaded(Loaded::Done("rolled back".into()));
+    app.flush_stale();
+    assert!(
+        app.take_requests()
+            .contains(&Request::Deployment("iris-prod".into()))
+    );
+}
+
+#[test]
+fn promote_needs_a_canary_and_esc_cancels_a_dialog() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.update(Action::Promote);
+    assert_eq!(app.mode, Mode::Dialog);
+    app.update(Action::Back);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.take_requests().is_empty());
+    app.update(Action::Down);
+    app.update(Action::Promote);
+    app.take_requests();
+    let mut data = fixtures::deployment_data();
+    data.deployment.name = "wine-staging".into();
+    data.deployment.spec.canary = None;
+    app.loaded(Loaded::Deployment(Box::new(data)));
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.status.unwrap().text.contains("no canary"));
+}
+
+#[test]
+fn job_schedule_and_alert_actions_ask_first() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Cancel);
+    typed(&mut app, "wrong data");
+    app.update(Action::Submit);
+    app.update(Action::Retry);
+    typed(&mut app, "flaky");
+    app.update(Action::Submit);
+    app.update(Action::Show(View::Schedules));
+    app.update(Action::Trigger);
+    typed(&mut app, "now");
+    app.update(Action::Submit);
+    app.update(Action::Show(View::Alerts));
+    app.update(Action::Acknowledge);
+    typed(&mut app, "known");
+    app.update(Action::Submit);
+    let commands: Vec<Command> = app
+        .take_requests()
+        .into_iter()
+        .filter_map(|r| match r {
+            Request::Act { command, .. } => Some(command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        vec![
+            Command::Cancel { job: 9 },
+            Command::Retry { job: 9 },
+            Command::Trigger {
+                schedule: "nightly-iris".into()
+            },
+            Command::Acknowledge { alert: 4 },
+        ]
+    );
+}
+
+#[test]
+fn a_viewer_gets_no_actions_and_a_403_makes_the_client_read_only() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Identity(Identity {
+        name: "guest".into(),
+        role: Role::Viewer,
+    }));
+    assert!(app.read_only);
+    app.update(Action::Rollback);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.take_requests().is_empty());
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Failed {
+        message: "403 forbidden".into(),
+        forbidden: true,
+    });
+    assert!(app.read_only);
+}
+
+#[test]
+fn events_mark_what_is_on_screen_stale_and_fetches_are_batched() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    app.take_requests();
+    let event = |kind: &str, id: i64| {
+        Loaded::Event(LiveEvent {
+            kind: kind.into(),
+            id,
+            change: "state".into(),
+            state: None,
+            at: fixtures::at(0),
+        })
+    };
+    for id in 0..50 {
+        app.loaded(event("job", id));
+    }
+    app.loaded(event("worker", 1));
+    app.flush_stale();
+    assert_eq!(app.take_requests(), vec![Request::List(View::Jobs)]);
+    app.flush_stale();
+    assert!(app.take_requests().is_empty());
+}
+
+#[test]
+fn following_a_log_asks_for_the_next_lines() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Down);
+    app.update(Action::Down);
+    app.update(Action::Open);
+    app.loaded(Loaded::Job(Box::new(fixtures::job_data())));
+    app.update(Action::Follow);
+    app.take_requests();
+    app.flush_stale();
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::JobLogs { job: 7, after: 30 }]
+    );
+    app.loaded(Loaded::JobLogs {
+        job: 7,
+        lines: Vec::new(),
+        next_after: 31,
+    });
+    assert_eq!(app.job.as_ref().unwrap().next_after, 31);
+}
+
+#[test]
+fn a_reconnected_stream_refetches_the_screen() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Stream(Stream::Reconnecting {
+        attempt: 1,
+        error: "down".into(),
+    }));
+    app.take_requests();
+    app.loaded(Loaded::Stream(Stream::Live));
+    assert_eq!(app.take_requests(), vec![Request::List(View::Deployments)]);
+}

@@ -1,0 +1,187 @@
+//! What the client knows from the server, what it asks for, and the answers that come back
+//! through the channel. The API calls themselves live in [`crate::fetch`].
+
+use slipway_api::{
+    Alert, AuditEvent, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, Identity,
+    Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion, RegisteredModel, Run,
+    RunDetail, Schedule, Worker,
+};
+
+/// The lists behind the table views.
+#[derive(Debug, Clone, Default)]
+pub struct Lists {
+    pub deployments: Vec<Deployment>,
+    pub models: Vec<RegisteredModel>,
+    pub runs: Vec<Run>,
+    pub jobs: Vec<Job>,
+    pub workers: Vec<Worker>,
+    pub schedules: Vec<Schedule>,
+    pub alerts: Vec<Alert>,
+    pub audit: Vec<AuditEvent>,
+}
+
+/// Everything the deployment detail shows.
+#[derive(Debug, Clone)]
+pub struct DeploymentData {
+    pub deployment: Deployment,
+    /// Newest first.
+    pub revisions: Vec<DeploymentRevision>,
+    pub metrics: Option<DeploymentMetrics>,
+    /// Per-minute history, oldest first.
+    pub history: Vec<MinuteMetrics>,
+    pub drift: Option<DriftReport>,
+    /// Open alerts of this deployment.
+    pub alerts: Vec<Alert>,
+    /// The versions of its model, for the deploy dialog.
+    pub versions: Vec<ModelVersion>,
+}
+
+/// Everything the run detail shows.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    pub detail: RunDetail,
+    pub curves: Vec<MetricHistory>,
+}
+
+/// Everything the job detail shows.
+#[derive(Debug, Clone)]
+pub struct JobData {
+    pub job: Job,
+    pub logs: Vec<JobLogLine>,
+    /// The id of the last line read, to ask for the next ones.
+    pub next_after: i64,
+}
+
+/// A change the user asked for; each carries its reason to the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Promote {
+        deployment: String,
+    },
+    Rollback {
+        deployment: String,
+        to: u32,
+    },
+    Deploy {
+        deployment: String,
+        model: String,
+        version: u32,
+    },
+    Cancel {
+        job: i64,
+    },
+    Retry {
+        job: i64,
+    },
+    Trigger {
+        schedule: String,
+    },
+    Acknowledge {
+        alert: i64,
+    },
+}
+
+impl Command {
+    /// The question the confirmation dialog asks.
+    pub fn ask(&self) -> String {
+        match self {
+            Command::Promote { deployment } => {
+                format!("Promote the canary of {deployment} to primary?")
+            }
+            Command::Rollback { deployment, to } => {
+                format!("Roll {deployment} back to revision {to}?")
+            }
+            Command::Deploy {
+                deployment,
+                model,
+                version,
+            } => format!("Deploy {model} v{version} to {deployment}?"),
+            Command::Cancel { job } => format!("Cancel job {job}?"),
+            Command::Retry { job } => format!("Retry job {job}?"),
+            Command::Trigger { schedule } => format!("Trigger schedule {schedule} now?"),
+            Command::Acknowledge { alert } => format!("Acknowledge alert {alert}?"),
+        }
+    }
+
+    /// What the status line says once it is done.
+    pub fn describe(&self) -> String {
+        match self {
+            Command::Promote { deployment } => format!("promoted the canary of {deployment}"),
+            Command::Rollback { deployment, to } => {
+                format!("rolled {deployment} back to revision {to}")
+            }
+            Command::Deploy {
+                deployment,
+                model,
+                version,
+            } => format!("deployed {model} v{version} to {deployment}"),
+            Command::Cancel { job } => format!("asked job {job} to cancel"),
+            Command::Retry { job } => format!("retried job {job}"),
+            Command::Trigger { schedule } => format!("triggered schedule {schedule}"),
+            Command::Acknowledge { alert } => format!("acknowledged alert {alert}"),
+        }
+    }
+}
+
+/// A call to make; [`crate::app::App`] queues these and the event loop runs them in tasks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Identity,
+    List(crate::app::View),
+    Deployment(String),
+    Run(i64),
+    Job(i64),
+    /// Log lines of a job after line `after`.
+    JobLogs {
+        job: i64,
+        after: i64,
+    },
+    Act {
+        command: Command,
+        reason: String,
+    },
+}
+
+/// An answer from a task.
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    Identity(Identity),
+    Deployments(Vec<Deployment>),
+    Models(Vec<RegisteredModel>),
+    Runs(Vec<Run>),
+    Jobs(Vec<Job>),
+    Workers(Vec<Worker>),
+    Schedules(Vec<Schedule>),
+    Alerts(Vec<Alert>),
+    Audit(Vec<AuditEvent>),
+    Deployment(Box<DeploymentData>),
+    Run(Box<RunData>),
+    Job(Box<JobData>),
+    JobLogs {
+        job: i64,
+        lines: Vec<JobLogLine>,
+        next_after: i64,
+    },
+    /// A command succeeded.
+    Done(String),
+    /// A call failed; `forbidden` when the server answered 403.
+    Failed {
+        message: String,
+        forbidden: bool,
+    },
+    /// The live stream's state changed.
+    Stream(Stream),
+    Event(LiveEvent),
+}
+
+/// The state of the live event stream, shown in the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stream {
+    Connecting,
+    Live,
+    /// Lost; retrying (attempt number, last error).
+    Reconnecting {
+        attempt: u32,
+        error: String,
+    },
+}

@@ -1,0 +1,235 @@
+//! Runs each [`Request`] against the API in a task and answers through the channel with a
+//! [`Loaded`]. Nothing here touches the state; errors become [`Loaded::Failed`].
+
+use crate::app::View;
+use crate::data::{Command, DeploymentData, JobData, Loaded, Request, RunData};
+use slipway_api::{
+    ApiError, ChangeRequest, Client, DeployRequest, MetricHistoryQuery, PageRequest, SearchRuns,
+};
+use std::collections::BTreeMap;
+
+/// Most rows a list view fetches (10,000 jobs or runs stay fast to draw).
+const MAX_ROWS: usize = 10_000;
+/// Rows per page while fetching.
+const PAGE: u32 = 1000;
+/// Log lines of a job kept in memory.
+const MAX_LOG_LINES: usize = 5000;
+/// Metric curves shown in a run's detail.
+const MAX_CURVES: usize = 4;
+
+/// Spawns the call on the runtime; its answer goes to `answered`.
+pub fn spawn(
+    runtime: &tokio::runtime::Handle,
+    client: Client,
+    request: Request,
+    answered: impl FnOnce(Loaded) + Send + 'static,
+) {
+    runtime.spawn(async move {
+        let loaded = match answer(&client, request).await {
+            Ok(loaded) => loaded,
+            Err(err) => Loaded::Failed {
+                forbidden: matches!(err, ApiError::Server { status: 403, .. }),
+                message: err.to_string(),
+            },
+        };
+        answered(loaded);
+    });
+}
+
+async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
+    Ok(match request {
+        Request::Identity => Loaded::Identity(client.whoami().await?),
+        Request::List(view) => list(client, view).await?,
+        Request::Deployment(name) => Loaded::Deployment(Box::new(deployment(client, &name).await?)),
+        Request::Run(id) => Loaded::Run(Box::new(run(client, id).await?)),
+        Request::Job(id) => {
+            let job = client.get_job(id).await?;
+            let (logs, next_after) = logs(client, id, 0).await?;
+            Loaded::Job(Box::new(JobData {
+                job,
+                logs,
+                next_after,
+            }))
+        }
+        Request::JobLogs { job, after } => {
+            let (lines, next_after) = logs(client, job, after).await?;
+            Loaded::JobLogs {
+                job,
+                lines,
+                next_after,
+            }
+        }
+        Request::Act { command, reason } => act(client, command, &reason).await?,
+    })
+}
+
+async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
+    Ok(match view {
+        View::Deployments => Loaded::Deployments(client.list_deployments().await?),
+        View::Models => Loaded::Models(client.list_models().await?),
+        View::Workers => Loaded::Workers(client.list_workers().await?),
+        View::Schedules => Loaded::Schedules(client.list_schedules().await?),
+        View::Alerts => Loaded::Alerts(client.alerts(None, false).await?),
+        View::Jobs => {
+            let mut jobs = Vec::new();
+            let mut page_token = None;
+            loop {
+                let page = client
+                    .list_jobs(
+                        None,
+                        &PageRequest {
+                            limit: Some(PAGE),
+                            page_token,
+                        },
+                    )
+                    .await?;
+                jobs.extend(page.items);
+                page_token = page.next_page_token;
+                if page_token.is_none() || jobs.len() >= MAX_ROWS {
+                    break;
+                }
+            }
+            Loaded::Jobs(jobs)
+        }
+        View::Runs => {
+            let mut runs = Vec::new();
+            let mut page_token = None;
+            loop {
+                let page = client
+                    .search_runs(&SearchRuns {
+                        limit: Some(PAGE),
+                        page_token,
+                        ..SearchRuns::default()
+                    })
+                    .await?;
+                runs.extend(page.items);
+                page_token = page.next_page_token;
+                if page_token.is_none() || runs.len() >= MAX_ROWS {
+                    break;
+                }
+            }
+            Loaded::Runs(runs)
+        }
+        View::Audit => Loaded::Audit(
+            client
+                .list_audit(&PageRequest {
+                    limit: Some(PAGE),
+                    page_token: None,
+                })
+                .await?
+                .items,
+        ),
+    })
+}
+
+async fn deployment(client: &Client, name: &str) -> Result<DeploymentData, ApiError> {
+    let deployment = client.get_deployment(name).await?;
+    let mut revisions = client.deployment_revisions(name).await?;
+    revisions.sort_by(|a, b| b.revision.cmp(&a.revision));
+    // Monitoring may have nothing yet (no traffic, no baseline): show what there is.
+    let metrics = client.deployment_metrics(name).await.ok();
+    let history = client.metrics_history(name, 60).await.unwrap_or_default();
+    let drift = client.drift(name).await.ok();
+    let alerts = client.alerts(Some(name), true).await.unwrap_or_default();
+    let mut versions = client
+        .model_versions(&deployment.spec.model)
+        .await
+        .unwrap_or_default();
+    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    Ok(DeploymentData {
+        deployment,
+        revisions,
+        metrics,
+        history,
+        drift,
+        alerts,
+        versions,
+    })
+}
+
+async fn run(client: &Client, id: i64) -> Result<RunData, ApiError> {
+    let detail = client.get_run(id).await?;
+    let mut curves = Vec::new();
+    for key in detail.run.metrics.keys().take(MAX_CURVES) {
+        let query = MetricHistoryQuery {
+            key: key.clone(),
+            max_points: Some(500),
+            ..MetricHistoryQuery::default()
+        };
+        if let Ok(history) = client.metric_history(id, &query).await {
+            curves.push(history);
+        }
+    }
+    Ok(RunData { detail, curves })
+}
+
+/// Log lines after `after`, page by page, keeping the last [`MAX_LOG_LINES`].
+async fn logs(
+    client: &Client,
+    job: i64,
+    mut after: i64,
+) -> Result<(Vec<slipway_api::JobLogLine>, i64), ApiError> {
+    let mut lines = Vec::new();
+    loop {
+        let page = client.job_logs(job, after, PAGE).await?;
+        let full = page.lines.len() >= PAGE as usize;
+        lines.extend(page.lines);
+        if lines.len() > MAX_LOG_LINES {
+            lines.drain(..lines.len() - MAX_LOG_LINES);
+        }
+        let moved = page.next_after > after;
+        after = page.next_after.max(after);
+        if !full || !moved {
+            return Ok((lines, after));
+        }
+    }
+}
+
+async fn act(client: &Client, command: Command, reason: &str) -> Result<Loaded, ApiError> {
+    let reason = Some(reason);
+    match &command {
+        Command::Promote { deployment } => {
+            client
+                .promote(deployment, &ChangeRequest::default(), reason)
+                .await?;
+        }
+        Command::Rollback { deployment, to } => {
+            let request = ChangeRequest {
+                to_revision: Some(*to),
+                ..ChangeRequest::default()
+            };
+            client.rollback(deployment, &request, reason).await?;
+        }
+        Command::Deploy {
+            deployment,
+            model,
+            version,
+        } => {
+            let request = DeployRequest {
+                model: Some(model.clone()),
+                version: Some(*version),
+                ..DeployRequest::default()
+            };
+            client.deploy(deployment, &request, reason).await?;
+        }
+        Command::Cancel { job } => {
+            client.cancel_job(*job, reason).await?;
+        }
+        Command::Retry { job } => {
+            client.retry_job(*job, reason).await?;
+        }
+        Command::Trigger { schedule } => {
+            // The trigger call carries no reason header; the firing records who triggered it.
+            let answer: BTreeMap<String, i64> = client.schedule_action(schedule, "trigger").await?;
+            if let Some(job) = answer.get("job_id") {
+                return Ok(Loaded::Done(format!(
+                    "triggered schedule {schedule}: job {job}"
+                )));
+            }
+        }
+        Command::Acknowledge { alert } => {
+            client.acknowledge_alert(*alert, reason).await?;
+        }
+    }
+    Ok(Loaded::Done(command.describe()))
+}

@@ -1,0 +1,69 @@
+//! Follows `GET /api/v1/events` for as long as the client runs: reports the connection state,
+//! forwards each event, and reconnects by itself with a growing pause, resuming after the last
+//! event seen so nothing is missed (the server sends `reset` when it cannot replay).
+
+use crate::data::{Loaded, Stream};
+use slipway_api::Client;
+use std::time::Duration;
+
+/// The server sends a keep-alive comment every 15 s; silence for longer means a dead link.
+const SILENCE: Duration = Duration::from_secs(40);
+/// The longest pause between reconnection attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(10);
+
+/// Follows the stream until `send` reports the client gone (returns `false`).
+pub async fn follow(client: Client, send: impl Fn(Loaded) -> bool) {
+    let mut last_id: Option<String> = None;
+    let mut attempt: u32 = 0;
+    loop {
+        let error = match client.events(last_id.as_deref()).await {
+            Ok(mut stream) => {
+                attempt = 0;
+                if !send(Loaded::Stream(Stream::Live)) {
+                    return;
+                }
+                loop {
+                    match tokio::time::timeout(SILENCE, stream.next()).await {
+                        Ok(Some(Ok(streamed))) => {
+                            if streamed.id.is_some() {
+                                last_id = streamed.id;
+                            }
+                            if !send(Loaded::Event(streamed.event)) {
+                                return;
+                            }
+                        }
+                        // A bad event is skipped; the next refresh covers it.
+                        Ok(Some(Err(slipway_api::ApiError::Decode(_)))) => {}
+                        Ok(Some(Err(err))) => break err.to_string(),
+                        Ok(None) => break "the server closed the stream".to_owned(),
+                        Err(_) => break "no keep-alive from the server".to_owned(),
+                    }
+                }
+            }
+            Err(err) => err.to_string(),
+        };
+        attempt += 1;
+        if !send(Loaded::Stream(Stream::Reconnecting { attempt, error })) {
+            return;
+        }
+        tokio::time::sleep(pause(attempt)).await;
+    }
+}
+
+/// 0.5 s, 1 s, 2 s, … up to [`MAX_PAUSE`].
+fn pause(attempt: u32) -> Duration {
+    let millis = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(10));
+    Duration::from_millis(millis).min(MAX_PAUSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_and_stop_growing() {
+        assert_eq!(pause(1), Duration::from_millis(500));
+        assert_eq!(pause(2), Duration::from_secs(1));
+        assert_eq!(pause(30), MAX_PAUSE);
+    }
+}

@@ -1,0 +1,241 @@
+//! The table of each list view: its columns and the text of each cell. Both the filter and
+//! the renderer read cells from here, so what `/` matches is exactly what is on screen.
+
+use crate::app::View;
+use crate::data::Lists;
+use chrono::{DateTime, Utc};
+use ratatui::layout::Constraint;
+
+/// A column: its header and its width.
+pub type Column = (&'static str, Constraint);
+
+/// The columns of `view`.
+pub fn columns(view: View) -> &'static [Column] {
+    use Constraint::{Length, Min};
+    match view {
+        View::Deployments => &[
+            ("NAME", Length(20)),
+            ("MODEL", Length(16)),
+            ("PRIMARY", Length(8)),
+            ("CANARY", Length(12)),
+            ("SHADOW", Length(7)),
+            ("REV", Length(4)),
+            ("READY", Length(6)),
+            ("UPDATED", Min(16)),
+        ],
+        View::Models => &[
+            ("NAME", Length(20)),
+            ("LATEST", Length(7)),
+            ("VERSIONS", Length(9)),
+            ("ALIASES", Length(28)),
+            ("UPDATED", Length(16)),
+            ("DESCRIPTION", Min(10)),
+        ],
+        View::Runs => &[
+            ("ID", Length(7)),
+            ("NAME", Length(22)),
+            ("STATUS", Length(9)),
+            ("STARTED", Length(16)),
+            ("BY", Length(10)),
+            ("METRICS", Min(10)),
+        ],
+        View::Jobs => &[
+            ("ID", Length(7)),
+            ("KIND", Length(9)),
+            ("STATE", Length(10)),
+            ("PROGRESS", Length(9)),
+            ("TRY", Length(4)),
+            ("WORKER", Length(14)),
+            ("BY", Length(10)),
+            ("CREATED", Min(16)),
+        ],
+        View::Workers => &[
+            ("NAME", Length(20)),
+            ("STATE", Length(9)),
+            ("CPU", Length(4)),
+            ("GPU", Length(4)),
+            ("SLOTS", Length(6)),
+            ("RUNNING", Length(16)),
+            ("HEARTBEAT", Min(16)),
+        ],
+        View::Schedules => &[
+            ("NAME", Length(18)),
+            ("CRON", Length(14)),
+            ("ZONE", Length(12)),
+            ("JOB", Length(9)),
+            ("STATE", Length(7)),
+            ("NEXT", Length(16)),
+            ("LAST", Min(16)),
+        ],
+        View::Alerts => &[
+            ("ID", Length(5)),
+            ("DEPLOYMENT", Length(16)),
+            ("KIND", Length(16)),
+            ("SEVERITY", Length(8)),
+            ("RAISED", Length(16)),
+            ("ACK", Length(10)),
+            ("MESSAGE", Min(10)),
+        ],
+        View::Audit => &[
+            ("AT", Length(16)),
+            ("ACTOR", Length(12)),
+            ("ACTION", Length(18)),
+            ("TARGET", Length(22)),
+            ("REASON", Min(10)),
+        ],
+    }
+}
+
+/// The number of rows of `view`.
+pub fn len(lists: &Lists, view: View) -> usize {
+    match view {
+        View::Deployments => lists.deployments.len(),
+        View::Models => lists.models.len(),
+        View::Runs => lists.runs.len(),
+        View::Jobs => lists.jobs.len(),
+        View::Workers => lists.workers.len(),
+        View::Schedules => lists.schedules.len(),
+        View::Alerts => lists.alerts.len(),
+        View::Audit => lists.audit.len(),
+    }
+}
+
+/// A time as the tables show it.
+pub fn when(at: &DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+fn when_opt(at: Option<&DateTime<Utc>>) -> String {
+    at.map(when).unwrap_or_else(|| "-".to_owned())
+}
+
+/// The cells of row `index` of `view` (empty when out of range).
+pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
+    match view {
+        View::Deployments => lists.deployments.get(index).map(|d| {
+            vec![
+                d.name.clone(),
+                d.spec.model.clone(),
+                format!("v{}", d.spec.primary),
+                d.spec
+                    .canary
+                    .map(|c| format!("v{} {}%", c.version, c.percent))
+                    .unwrap_or_else(|| "-".into()),
+                d.spec
+                    .shadow
+                    .map(|v| format!("v{v}"))
+                    .unwrap_or_else(|| "-".into()),
+                d.revision.to_string(),
+                if d.ready { "yes" } else { "no" }.into(),
+                when(&d.updated_at),
+            ]
+        }),
+        View::Models => lists.models.get(index).map(|m| {
+            vec![
+                m.name.clone(),
+                m.latest_version
+                    .map(|v| format!("v{v}"))
+                    .unwrap_or_else(|| "-".into()),
+                m.version_count.to_string(),
+                m.aliases
+                    .iter()
+                    .map(|(alias, v)| format!("{alias}=v{v}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                when(&m.updated_at),
+                m.description.clone().unwrap_or_default(),
+            ]
+        }),
+        View::Runs => lists.runs.get(index).map(|r| {
+            let metrics: Vec<String> = r
+                .metrics
+                .iter()
+                .take(3)
+                .map(|(key, value)| format!("{key}={value:.4}"))
+                .collect();
+            vec![
+                r.id.to_string(),
+                r.name.clone(),
+                r.status.to_string(),
+                when(&r.start_time),
+                r.created_by.clone(),
+                metrics.join(" "),
+            ]
+        }),
+        View::Jobs => lists.jobs.get(index).map(|j| {
+            vec![
+                j.id.to_string(),
+                j.kind.clone(),
+                j.state.to_string(),
+                format!("{:>3.0}%", j.progress * 100.0),
+                format!("{}/{}", j.attempts, j.max_attempts),
+                j.worker.clone().unwrap_or_else(|| "-".into()),
+                j.created_by.clone(),
+                when(&j.created_at),
+            ]
+        }),
+        View::Workers => lists.workers.get(index).map(|w| {
+            vec![
+                w.name.clone(),
+                w.state.to_string(),
+                w.cpu_cores.to_string(),
+                w.cuda_devices.to_string(),
+                w.concurrency.to_string(),
+                w.running_jobs
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                when(&w.last_heartbeat_at),
+            ]
+        }),
+        View::Schedules => lists.schedules.get(index).map(|s| {
+            vec![
+                s.name.clone(),
+                s.cron.clone(),
+                s.timezone.clone(),
+                s.job.kind.clone(),
+                if s.paused { "paused" } else { "active" }.into(),
+                when_opt(s.next_fire_times.first()),
+                when_opt(s.last_fire_at.as_ref()),
+            ]
+        }),
+        View::Alerts => lists.alerts.get(index).map(|a| {
+            vec![
+                a.id.to_string(),
+                a.deployment.clone(),
+                a.kind.clone(),
+                a.severity.clone(),
+                when(&a.created_at),
+                a.acknowledged_by.clone().unwrap_or_else(|| "-".into()),
+                a.message.clone(),
+            ]
+        }),
+        View::Audit => lists.audit.get(index).map(|e| {
+            vec![
+                when(&e.at),
+                e.actor.clone(),
+                e.action.clone(),
+                format!("{}/{}", e.target_kind, e.target_id),
+                e.reason.clone().unwrap_or_default(),
+            ]
+        }),
+    }
+    .unwrap_or_default()
+}
+
+/// The indices of the rows of `view` whose cells contain `filter` (any case).
+pub fn matching(lists: &Lists, view: View, filter: &str) -> Vec<usize> {
+    let total = len(lists, view);
+    if filter.is_empty() {
+        return (0..total).collect();
+    }
+    let needle = filter.to_lowercase();
+    (0..total)
+        .filter(|&index| {
+            cells(lists, view, index)
+                .iter()
+                .any(|cell| cell.to_lowercase().contains(&needle))
+        })
+        .collect()
+}
