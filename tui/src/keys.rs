@@ -228,7 +228,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(
         &[KeyCode::Char('r')],
         "r",
-        "roll back (pick the revision)",
+        "rollback to a revision you pick",
         Action::Rollback,
         DEPLOYMENTS,
         true,

@@ -11,7 +11,7 @@ use ratatui::style::{Color, Style, Stylize};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
-    Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph, Row, Sparkline, Table,
+    Axis, Block, Chart, Dataset, Gauge, GraphType, Paragraph, Row, Sparkline, Table, Wrap,
 };
 
 pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
@@ -157,7 +157,9 @@ fn deployment(frame: &mut Frame, area: Rect, data: &DeploymentData) {
             .collect()
     };
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Open alerts ")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(" Open alerts ")),
         alerts,
     );
 }

@@ -1,0 +1,167 @@
+//! Snapshot tests: every view, detail, dialog and overlay drawn on a `TestBackend` from the
+//! fixture data and compared with the text under `tests/snapshots/`. A missing snapshot is
+//! written and the test fails so it gets reviewed; `SLIPWAY_UPDATE_SNAPSHOTS=1` rewrites them
+//! after an intended change.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use slipway_api::{Identity, Role};
+use slipway_tui::app::{Action, App, View};
+use slipway_tui::data::{Loaded, Stream};
+use slipway_tui::fixtures;
+use slipway_tui::view::draw;
+use std::path::PathBuf;
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| draw(frame, app)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol().to_owned())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+fn check(name: &str, app: &App) {
+    check_sized(name, app, 120, 32);
+}
+
+fn check_sized(name: &str, app: &App, width: u16, height: u16) {
+    let actual = screen(app, width, height);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.txt"));
+    let update = std::env::var_os("SLIPWAY_UPDATE_SNAPSHOTS").is_some();
+    match std::fs::read_to_string(&path) {
+        Ok(expected) if !update => {
+            assert!(
+                expected == actual,
+                "{name} changed:\n--- expected\n{expected}\n--- actual\n{actual}"
+            )
+        }
+        Ok(_) => std::fs::write(&path, &actual).unwrap(),
+        Err(_) => {
+            std::fs::write(&path, &actual).unwrap();
+            if !update {
+                panic!(
+                    "new snapshot {}; review it and run again:\n{actual}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(Action::Type(c));
+    }
+}
+
+#[test]
+fn every_list_view() {
+    let mut app = fixtures::app();
+    for view in View::ALL {
+        app.update(Action::Show(view));
+        check(&format!("view_{}", view.name()), &app);
+    }
+}
+
+#[test]
+fn deployment_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Open);
+    check("detail_deployment_loading", &app);
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    check_sized("detail_deployment", &app, 120, 36);
+}
+
+#[test]
+fn run_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Runs));
+    app.loaded(Loaded::Runs(vec![fixtures::run(12)]));
+    app.update(Action::Open);
+    app.loaded(Loaded::Run(Box::new(fixtures::run_data())));
+    check("detail_run", &app);
+}
+
+#[test]
+fn job_detail_following_its_log() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    app.loaded(Loaded::Jobs(vec![fixtures::job(
+        7,
+        slipway_api::JobState::Running,
+    )]));
+    app.update(Action::Open);
+    app.loaded(Loaded::Job(Box::new(fixtures::job_data())));
+    app.update(Action::Follow);
+    check("detail_job", &app);
+}
+
+#[test]
+fn dialogs() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.update(Action::Rollback);
+    typed(&mut app, "canary errors");
+    check("dialog_rollback", &app);
+    app.update(Action::Back);
+    app.update(Action::Deploy);
+    app.update(Action::Down);
+    app.update(Action::Submit);
+    check("dialog_deploy_without_reason", &app);
+    app.update(Action::Back);
+    app.update(Action::Promote);
+    check("dialog_promote", &app);
+    app.update(Action::Back);
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Cancel);
+    check("dialog_cancel", &app);
+}
+
+#[test]
+fn help_filter_command_line_and_status() {
+    let mut app = fixtures::app();
+    app.update(Action::Help);
+    check_sized("help", &app, 120, 40);
+    app.update(Action::Back);
+    app.update(Action::Show(View::Runs));
+    app.update(Action::StartFilter);
+    typed(&mut app, "mlp-2");
+    check("filter", &app);
+    app.update(Action::Submit);
+    app.update(Action::StartCommand);
+    typed(&mut app, "w");
+    check("command_line", &app);
+    app.update(Action::Back);
+    app.loaded(Loaded::Failed {
+        message: "409 conflict: the deployment changed; reload".into(),
+        forbidden: false,
+    });
+    app.loaded(Loaded::Stream(Stream::Reconnecting {
+        attempt: 3,
+        error: "connection refused".into(),
+    }));
+    check("status_error_and_reconnecting", &app);
+}
+
+#[test]
+fn a_viewer_sees_no_actions() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Identity(Identity {
+        name: "guest".into(),
+        role: Role::Viewer,
+    }));
+    check("viewer_deployments", &app);
+    app.update(Action::Help);
+    check_sized("viewer_help", &app, 120, 40);
+}
