@@ -5,6 +5,7 @@ use super::error::AppError;
 use crate::auth::Caller;
 use crate::state::AppState;
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -15,41 +16,49 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let header = request.headers().get(AUTHORIZATION).cloned();
-    let caller = match header {
-        None if state.config.anonymous_read => Caller {
+    let caller = match bearer_caller(&state, request.headers()).await {
+        Ok(Some(caller)) => caller,
+        Ok(None) if state.config.anonymous_read => Caller {
             name: "anonymous".to_owned(),
             role: Role::Viewer,
         },
-        None => {
+        Ok(None) => {
             return AppError::new(
                 ErrorCode::Unauthenticated,
                 "a bearer token is required: send 'Authorization: Bearer <token>'",
             )
             .into_response();
         }
-        Some(value) => {
-            let token = value
-                .to_str()
-                .ok()
-                .and_then(|text| {
-                    text.strip_prefix("Bearer ")
-                        .or_else(|| text.strip_prefix("bearer "))
-                })
-                .map(str::trim);
-            let Some(token) = token else {
-                return AppError::new(
-                    ErrorCode::Unauthenticated,
-                    "the Authorization header must read 'Bearer <token>'",
-                )
-                .into_response();
-            };
-            match state.tokens.verify(token).await {
-                Ok(caller) => caller,
-                Err(err) => return AppError::from(err).into_response(),
-            }
-        }
+        Err(err) => return err.into_response(),
     };
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The caller of the request's bearer token; none without an `Authorization` header.
+pub(super) async fn bearer_caller(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, AppError> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|text| {
+            text.strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(AppError::new(
+            ErrorCode::Unauthenticated,
+            "the Authorization header must read 'Bearer <token>'",
+        ));
+    };
+    match state.tokens.verify(token).await {
+        Ok(caller) => Ok(Some(caller)),
+        Err(err) => Err(AppError::from(err)),
+    }
 }

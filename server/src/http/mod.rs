@@ -48,8 +48,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
-    let pages = dashboard::router()
-        .merge(inference::router())
+    let pages = inference::router()
         .merge(monitoring::exposition())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -58,6 +57,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)
+        .merge(dashboard::router(state.clone()))
         .merge(health::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,47 @@
+//! The web dashboard, rendered on the server by `slipway-web`: pages that work without
+//! scripts, a sign-in that keeps the token in an HttpOnly, SameSite=Strict session cookie, and
+//! promote and roll back as HTML form posts protected against CSRF.
+//!
+//! Pages accept the session cookie, a bearer token (as the API does), or anonymous read access
+//! when configured. A browser that is not signed in is sent to `/sign-in`; other clients get the
+//! API's 401.
+
+mod actions;
+mod pages;
+mod session;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// The dashboard's routes: pages and actions behind [`session::require`], sign-in and sign-out
+/// open.
+pub fn router(state: AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/", get(pages::overview))
+        .route("/deployments/{name}", get(pages::deployment))
+        .route("/deployments/{name}/rollback", post(actions::rollback))
+        .route("/deployments/{name}/promote", post(actions::promote))
+        .route("/models", get(pages::models))
+        .route("/models/{name}", get(pages::model))
+        .route("/runs", get(pages::runs))
+        .route("/runs/{id}", get(pages::run))
+        .route("/runs/{id}/artifacts/{*path}", get(pages::artifact))
+        .route("/jobs", get(pages::jobs))
+        .route("/jobs/{id}", get(pages::job))
+        .route("/workers", get(pages::workers))
+        .route("/schedules", get(pages::schedules))
+        .route("/alerts", get(pages::alerts))
+        .route("/audit", get(pages::audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            session::require,
+        ));
+    Router::new()
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
+        .route("/sign-out", post(session::sign_out))
+        .merge(protected)
+}

@@ -1,0 +1,308 @@
+//! Charts as plain SVG: line charts with axes, tick labels, a legend and a hover value on
+//! every point (an SVG `<title>`), and horizontal bar charts. Long series arrive downsampled
+//! by the service layer; these only draw.
+
+use crate::layout::number;
+use leptos::prelude::*;
+
+const WIDTH: f64 = 640.0;
+const HEIGHT: f64 = 240.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 16.0;
+const BOTTOM: f64 = 44.0;
+const COLORS: [&str; 6] = [
+    "#2456c7", "#d0651d", "#17803d", "#9b34b5", "#c0262d", "#0f8c95",
+];
+
+/// One point; `hover` is what the point's tooltip says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    pub x: f64,
+    pub y: f64,
+    pub hover: String,
+}
+
+/// A named line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<Point>,
+}
+
+/// How x values read on the axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XAxis {
+    /// Seconds since the Unix epoch, shown as `HH:MM` (UTC).
+    Time,
+    /// Plain numbers (steps).
+    Number,
+}
+
+/// A line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub x_axis: XAxis,
+    pub series: Vec<Series>,
+}
+
+/// Round tick values covering `min..=max`.
+fn ticks(min: f64, max: f64, count: usize) -> Vec<f64> {
+    if !(min.is_finite() && max.is_finite()) || count == 0 {
+        return Vec::new();
+    }
+    if (max - min).abs() < f64::EPSILON {
+        return vec![min];
+    }
+    let raw = (max - min) / count as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|step| *step >= raw)
+        .unwrap_or(raw);
+    let start = (min / step).ceil() * step;
+    let mut out = Vec::new();
+    let mut value = start;
+    while value <= max + step * 1e-9 && out.len() <= count * 2 {
+        out.push(value);
+        value += step;
+    }
+    out
+}
+
+fn x_tick_label(axis: XAxis, value: f64) -> String {
+    match axis {
+        XAxis::Time => chrono::DateTime::from_timestamp(value as i64, 0)
+            .map(|at| at.format("%H:%M").to_string())
+            .unwrap_or_default(),
+        XAxis::Number => number(value),
+    }
+}
+
+/// Draws a line chart; an empty one says so.
+#[component]
+pub fn LineChartView(chart: LineChart) -> impl IntoView {
+    let points = chart.series.iter().flat_map(|series| series.points.iter());
+    let (mut x_min, mut x_max, mut y_min, mut y_max) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for point in points.filter(|p| p.x.is_finite() && p.y.is_finite()) {
+        x_min = x_min.min(point.x);
+        x_max = x_max.max(point.x);
+        y_min = y_min.min(point.y);
+        y_max = y_max.max(point.y);
+    }
+    let empty = !x_min.is_finite();
+    if empty {
+        (x_min, x_max, y_min, y_max) = (0.0, 1.0, 0.0, 1.0);
+    }
+    if y_min > 0.0 && y_min < y_max * 0.5 {
+        y_min = 0.0;
+    }
+    if (y_max - y_min).abs() < f64::EPSILON {
+        y_max = y_min + 1.0;
+    }
+    if (x_max - x_min).abs() < f64::EPSILON {
+        x_max = x_min + 1.0;
+    }
+    let plot_w = WIDTH - LEFT - RIGHT;
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let sx = move |x: f64| LEFT + (x - x_min) / (x_max - x_min) * plot_w;
+    let sy = move |y: f64| TOP + plot_h - (y - y_min) / (y_max - y_min) * plot_h;
+    let y_ticks = ticks(y_min, y_max, 4)
+        .into_iter()
+        .map(|value| {
+            let y = format!("{:.1}", sy(value));
+            view! {
+                <line class="grid" x1=LEFT x2=WIDTH - RIGHT y1=y.clone() y2=y.clone() />
+                <text x=LEFT - 6.0 y=y text-anchor="end" dominant-baseline="middle">{number(value)}</text>
+            }
+        })
+        .collect_view();
+    let x_ticks = if chart.x_axis == XAxis::Time {
+        let span = x_max - x_min;
+        (0..=4)
+            .map(|i| x_min + span * f64::from(i) / 4.0)
+            .collect::<Vec<_>>()
+    } else {
+        ticks(x_min, x_max, 5)
+    };
+    let x_ticks = x_ticks
+        .into_iter()
+        .map(|value| {
+            let x = format!("{:.1}", sx(value));
+            view! {
+                <line class="axis" x1=x.clone() x2=x.clone() y1=TOP + plot_h y2=TOP + plot_h + 4.0 />
+                <text x=x y=TOP + plot_h + 16.0 text-anchor="middle">{x_tick_label(chart.x_axis, value)}</text>
+            }
+        })
+        .collect_view();
+    let lines = chart
+        .series
+        .iter()
+        .enumerate()
+        .map(|(index, series)| {
+            let color = COLORS[index % COLORS.len()];
+            let mut path = String::new();
+            for point in series.points.iter().filter(|p| p.x.is_finite() && p.y.is_finite()) {
+                let command = if path.is_empty() { 'M' } else { 'L' };
+                path.push_str(&format!("{command}{:.1},{:.1}", sx(point.x), sy(point.y)));
+            }
+            let dots = series
+                .points
+                .iter()
+                .filter(|p| p.x.is_finite() && p.y.is_finite())
+                .map(|point| {
+                    let hover = format!("{}: {}", series.name, point.hover);
+                    view! {
+                        <circle cx=format!("{:.1}", sx(point.x)) cy=format!("{:.1}", sy(point.y)) r="4" fill=color>
+                            <title>{hover}</title>
+                        </circle>
+                    }
+                })
+                .collect_view();
+            view! {
+                <g>
+                    <path d=path fill="none" stroke=color stroke-width="2" />
+                    {dots}
+                </g>
+            }
+        })
+        .collect_view();
+    let legend = chart
+        .series
+        .iter()
+        .enumerate()
+        .map(|(index, series)| {
+            let style = format!("background:{}", COLORS[index % COLORS.len()]);
+            view! { <span><i style=style></i>{series.name.clone()}</span> }
+        })
+        .collect_view();
+    let view_box = format!("0 0 {WIDTH} {HEIGHT}");
+    let note = empty.then(|| {
+        view! {
+            <text x=WIDTH / 2.0 y=HEIGHT / 2.0 text-anchor="middle">"no data yet"</text>
+        }
+    });
+    view! {
+        <figure class="chart-figure">
+            <svg class="chart" viewBox=view_box role="img">
+                <title>{chart.title.clone()}</title>
+                {y_ticks}
+                {x_ticks}
+                <line class="axis" x1=LEFT x2=LEFT y1=TOP y2=TOP + plot_h />
+                <line class="axis" x1=LEFT x2=WIDTH - RIGHT y1=TOP + plot_h y2=TOP + plot_h />
+                <text x=LEFT + plot_w / 2.0 y=HEIGHT - 6.0 text-anchor="middle">{chart.x_label.clone()}</text>
+                <text x="14" y=TOP + plot_h / 2.0 text-anchor="middle" transform=format!("rotate(-90 14 {})", TOP + plot_h / 2.0)>{chart.y_label.clone()}</text>
+                {lines}
+                {note}
+            </svg>
+            <figcaption><strong>{chart.title.clone()}</strong>" "<span class="legend">{legend}</span></figcaption>
+        </figure>
+    }
+}
+
+/// One bar: a label, a value, and its tone class (`ok`, `warn`, `bad`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub tone: &'static str,
+}
+
+/// A horizontal bar chart, largest value spanning the width.
+#[component]
+pub fn BarChartView(title: String, bars: Vec<Bar>) -> impl IntoView {
+    let row = 18.0;
+    let label_w = 120.0;
+    let height = TOP + row * bars.len().max(1) as f64 + 8.0;
+    let max = bars
+        .iter()
+        .map(|bar| bar.value)
+        .filter(|value| value.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let plot_w = WIDTH - label_w - 80.0;
+    let rows = bars
+        .into_iter()
+        .enumerate()
+        .map(|(index, bar)| {
+            let y = TOP + row * index as f64;
+            let width = (bar.value.max(0.0) / max * plot_w).max(1.0);
+            let fill = match bar.tone {
+                "bad" => "#c0262d",
+                "warn" => "#d0651d",
+                _ => "#17803d",
+            };
+            let hover = format!("{}: {}", bar.label, number(bar.value));
+            view! {
+                <g>
+                    <text x=label_w - 6.0 y=y + row / 2.0 text-anchor="end" dominant-baseline="middle">{bar.label}</text>
+                    <rect x=label_w y=y + 2.0 width=format!("{width:.1}") height=row - 4.0 fill=fill>
+                        <title>{hover}</title>
+                    </rect>
+                    <text x=label_w + width + 4.0 y=y + row / 2.0 dominant-baseline="middle">{number(bar.value)}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    let view_box = format!("0 0 {WIDTH} {height}");
+    view! {
+        <svg class="chart" viewBox=view_box role="img">
+            <title>{title}</title>
+            {rows}
+        </svg>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(ticks(0.0, 1.0, 4), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(ticks(3.0, 3.0, 4), vec![3.0]);
+    }
+
+    #[test]
+    fn a_line_chart_has_axes_labels_and_hover_values() {
+        let chart = LineChart {
+            title: "p99 latency".into(),
+            x_label: "time (UTC)".into(),
+            y_label: "ms".into(),
+            x_axis: XAxis::Number,
+            series: vec![Series {
+                name: "v<1>".into(),
+                points: vec![
+                    Point {
+                        x: 0.0,
+                        y: 1.0,
+                        hover: "step 0: 1".into(),
+                    },
+                    Point {
+                        x: 10.0,
+                        y: 3.5,
+                        hover: "step 10: 3.5".into(),
+                    },
+                ],
+            }],
+        };
+        let html = view! { <LineChartView chart=chart /> }.to_html();
+        assert!(html.contains("<svg"), "{html}");
+        assert!(html.contains("<title>p99 latency</title>"), "{html}");
+        assert!(
+            html.contains("<title>v&lt;1&gt;: step 10: 3.5</title>"),
+            "{html}"
+        );
+        assert!(html.contains(">time (UTC)</text>"));
+        assert!(html.contains("<path d=\"M"));
+    }
+}

@@ -1,0 +1,336 @@
+//! The page shell shared by every page: the stylesheet (light and dark themes through
+//! `prefers-color-scheme`), the header with navigation and the signed-in user, the flash
+//! message of the last action, and small formatting helpers.
+
+use leptos::prelude::*;
+use slipway_api::Role;
+
+/// Who is looking at the page, and what the page's forms need to act for them.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    pub role: Role,
+    /// The CSRF token every form posts back.
+    pub csrf: String,
+}
+
+impl Session {
+    /// Whether the user may deploy, promote and roll back (engineer or admin).
+    pub fn can_operate(&self) -> bool {
+        matches!(self.role, Role::Engineer | Role::Admin)
+    }
+}
+
+/// The outcome of the last action, shown once at the top of the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub ok: bool,
+    pub message: String,
+}
+
+/// What every page gets besides its data: the signed-in user and the last action's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub session: Option<Session>,
+    pub flash: Option<Flash>,
+}
+
+impl Frame {
+    /// Whether action buttons are shown (the server refuses the actions to others anyway).
+    pub fn can_operate(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::can_operate)
+    }
+
+    /// The CSRF token for forms (empty without a session).
+    pub fn csrf(&self) -> String {
+        self.session
+            .as_ref()
+            .map(|session| session.csrf.clone())
+            .unwrap_or_default()
+    }
+
+    /// Wraps `body` in the page shell.
+    pub fn document(&self, title: &str, section: Section, body: String) -> String {
+        document(
+            title,
+            section,
+            self.session.as_ref(),
+            self.flash.as_ref(),
+            body,
+        )
+    }
+}
+
+/// The section a page belongs to, highlighted in the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Overview,
+    Models,
+    Runs,
+    Jobs,
+    Workers,
+    Schedules,
+    Alerts,
+    Audit,
+    None,
+}
+
+const SECTIONS: [(Section, &str, &str); 8] = [
+    (Section::Overview, "/", "Overview"),
+    (Section::Models, "/models", "Models"),
+    (Section::Runs, "/runs", "Runs"),
+    (Section::Jobs, "/jobs", "Jobs"),
+    (Section::Workers, "/workers", "Workers"),
+    (Section::Schedules, "/schedules", "Schedules"),
+    (Section::Alerts, "/alerts", "Alerts"),
+    (Section::Audit, "/audit", "Audit log"),
+];
+
+/// The stylesheet: CSS variables carry both themes.
+pub const STYLE: &str = r#"
+:root{color-scheme:light dark;--bg:#f7f8fa;--fg:#1d2430;--muted:#5b6472;--card:#fff;--line:#dde1e8;--accent:#2456c7;--ok:#17803d;--warn:#a15c00;--bad:#c0262d;--head:#eef1f6}
+@media (prefers-color-scheme:dark){:root{--bg:#12151b;--fg:#e3e7ee;--muted:#9aa4b2;--card:#1b2029;--line:#2e3543;--accent:#7aa5ff;--ok:#4cc27a;--warn:#f0a640;--bad:#ff6b6b;--head:#222937}}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--fg)}
+a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,summary:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+header{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1.5rem;padding:.6rem 1.5rem;background:var(--card);border-bottom:1px solid var(--line)}
+header .brand{font-weight:700;font-size:1.1rem;text-decoration:none;color:var(--fg)}
+nav ul{display:flex;flex-wrap:wrap;gap:.2rem .9rem;list-style:none;margin:0;padding:0}
+nav a{text-decoration:none;padding:.2rem 0}nav a[aria-current=page]{font-weight:700;border-bottom:2px solid var(--accent)}
+.who{margin-left:auto;display:flex;gap:.6rem;align-items:center;color:var(--muted)}
+main{padding:1rem 1.5rem 3rem;max-width:1400px;margin:0 auto}
+h1{margin:.4rem 0 .2rem;font-size:1.6rem}h2{margin:1.6rem 0 .5rem;font-size:1.2rem}
+.muted{color:var(--muted)}.ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}
+.table-wrap{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:6px}
+table{border-collapse:collapse;width:100%}
+th,td{padding:.35rem .7rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{background:var(--head);font-weight:600;white-space:nowrap}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+tr:last-child td{border-bottom:0}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:1rem}
+.card{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.8rem 1rem}
+.card h3{margin:0 0 .4rem}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem .9rem;margin:.2rem 0}dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
+.badge{display:inline-block;padding:0 .45rem;border-radius:999px;border:1px solid currentColor;font-size:.8rem;white-space:nowrap}
+.flash{padding:.6rem 1rem;border-radius:6px;margin:.6rem 0;border:1px solid}
+.flash.ok{border-color:var(--ok)}.flash.bad{border-color:var(--bad)}
+form.inline{display:inline}
+form.action{display:grid;gap:.4rem;max-width:32rem;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.8rem 1rem;margin:.4rem 0}
+input[type=text],input[type=password],input[type=search],select{font:inherit;padding:.35rem .5rem;border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg);max-width:100%}
+button{font:inherit;padding:.35rem .9rem;border-radius:4px;border:1px solid var(--accent);background:var(--accent);color:#fff;cursor:pointer}
+button.secondary{background:transparent;color:var(--accent)}button.danger{background:var(--bad);border-color:var(--bad)}
+.filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0}.filters label{display:grid;gap:.1rem}
+.pager{display:flex;gap:1rem;margin:.6rem 0}
+.split{display:flex;height:1.4rem;border-radius:4px;overflow:hidden;border:1px solid var(--line)}.split span{display:block;color:#fff;font-size:.8rem;padding:0 .4rem;white-space:nowrap;overflow:hidden}
+.split .primary{background:#2456c7}.split .canary{background:#b5651d}
+svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1px solid var(--line);border-radius:6px}
+svg.chart text{fill:var(--muted);font-size:11px}svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3}
+svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover{fill-opacity:1}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1rem}
+.legend{display:flex;gap:1rem;font-size:.85rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle;border-radius:2px}
+pre.logs{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.6rem;overflow:auto;max-height:40rem;font-size:.85rem}
+code{font-size:.85em}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+@media (max-width:640px){main{padding:.6rem}header{padding:.5rem .6rem}.who{margin-left:0}}
+"#;
+
+/// A complete HTML document: `<title>` is `{title} · Slipway`.
+pub fn document(
+    title: &str,
+    section: Section,
+    session: Option<&Session>,
+    flash: Option<&Flash>,
+    body: String,
+) -> String {
+    let header = view! { <Header section=section session=session.cloned() /> }.to_html();
+    let flash = flash
+        .map(|flash| {
+            let class = if flash.ok { "flash ok" } else { "flash bad" };
+            view! { <p class=class role="status">{flash.message.clone()}</p> }.to_html()
+        })
+        .unwrap_or_default();
+    let title = escape(title);
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <title>{title} · Slipway</title><style>{STYLE}</style></head>\
+         <body>{header}<main id=\"main\">{flash}{body}</main></body></html>"
+    )
+}
+
+#[component]
+fn Header(section: Section, session: Option<Session>) -> impl IntoView {
+    let links = SECTIONS
+        .iter()
+        .map(|(item, href, label)| {
+            let current = (*item == section).then_some("page");
+            view! { <li><a href=*href aria-current=current>{*label}</a></li> }
+        })
+        .collect_view();
+    let who = session.map(|session| {
+        view! {
+            <div class="who">
+                <span>{session.user.clone()}" · "{session.role.as_str()}</span>
+                <form class="inline" method="post" action="/sign-out">
+                    <input type="hidden" name="csrf" value=session.csrf.clone() />
+                    <button class="secondary" type="submit">"Sign out"</button>
+                </form>
+            </div>
+        }
+    });
+    view! {
+        <header>
+            <a class="brand" href="/">"Slipway"</a>
+            <nav aria-label="Main"><ul>{links}</ul></nav>
+            {who}
+        </header>
+    }
+}
+
+/// Escapes text for HTML (for the few strings placed outside `view!`).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `path?key=value&…` for the pairs whose value is not empty.
+pub fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+    let query = pairs
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| format!("{key}={}", encode(value)))
+        .collect::<Vec<_>>()
+        .join("&");
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// A UTC time as `YYYY-MM-DD HH:MM`.
+pub fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A number with up to four decimals, trailing zeros trimmed.
+pub fn number(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value == value.trunc() && value.abs() < 1e15 {
+        return format!("{value:.0}");
+    }
+    let text = format!("{value:.4}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// Milliseconds, or a dash.
+pub fn millis(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |ms| format!("{ms:.1} ms"))
+}
+
+/// A share as a percentage.
+pub fn percent(share: f64) -> String {
+    format!("{:.2} %", share * 100.0)
+}
+
+/// The CSS class of a status word: `ok`, `warn` or `bad`.
+pub fn tone(status: &str) -> &'static str {
+    match status {
+        "stable" | "succeeded" | "FINISHED" | "active" | "ready" | "fired" | "triggered" => "ok",
+        "warn" | "running" | "RUNNING" | "queued" | "draining" | "misfire_skipped"
+        | "overlap_skipped" => "warn",
+        "alert" | "failed" | "FAILED" | "lost" | "KILLED" | "cancelled" | "not ready" => "bad",
+        _ => "",
+    }
+}
+
+/// A status word in a coloured badge.
+#[component]
+pub fn Badge(text: String) -> impl IntoView {
+    let class = format!("badge {}", tone(&text));
+    view! { <span class=class>{text}</span> }
+}
+
+/// A table in a scrolling card, with a caption for screen readers.
+#[component]
+pub fn Table(caption: &'static str, id: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table id=id>
+                <caption class="visually-hidden">{caption}</caption>
+                {children()}
+            </table>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_encodes() {
+        assert_eq!(number(0.97120), "0.9712");
+        assert_eq!(number(3.0), "3");
+        assert_eq!(encode("metrics.acc > 0.9"), "metrics.acc%20%3E%200.9");
+        assert_eq!(
+            link("/runs", &[("filter", ""), ("page_token", "x")]),
+            "/runs?page_token=x"
+        );
+        assert_eq!(escape("<a href='x'>"), "&lt;a href=&#39;x&#39;&gt;");
+    }
+
+    #[test]
+    fn the_document_has_a_title_navigation_and_the_user() {
+        let session = Session {
+            user: "alice".into(),
+            role: Role::Engineer,
+            csrf: "c1".into(),
+        };
+        let flash = Flash {
+            ok: false,
+            message: "<nope>".into(),
+        };
+        let html = document(
+            "Runs",
+            Section::Runs,
+            Some(&session),
+            Some(&flash),
+            String::new(),
+        );
+        assert!(html.contains("<title>Runs · Slipway</title>"));
+        assert!(html.contains("prefers-color-scheme:dark"));
+        assert!(
+            html.contains(r#"<a href="/runs" aria-current="page">Runs</a>"#),
+            "{html}"
+        );
+        assert!(html.contains("alice"));
+        assert!(html.contains("&lt;nope&gt;"));
+        assert!(html.contains(r#"name="csrf" value="c1""#));
+    }
+}

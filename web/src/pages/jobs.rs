@@ -1,0 +1,227 @@
+//! Jobs (with a state filter and pages), one job with its spec, result and logs, and the
+//! workers that run them.
+
+use super::common::JobsTable;
+use crate::layout::{Badge, Frame, Section, Table, link, when};
+use leptos::prelude::*;
+use slipway_api::{Job, JobLogLine, JobState, Worker};
+
+/// One page of jobs.
+#[derive(Debug, Clone, Default)]
+pub struct JobsView {
+    pub jobs: Vec<Job>,
+    /// The state filter (empty: all).
+    pub state: String,
+    pub page_token: String,
+    pub next_page_token: Option<String>,
+}
+
+/// A job with its logs.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub job: Job,
+    /// Oldest first.
+    pub logs: Vec<JobLogLine>,
+    /// Whether more lines exist than shown.
+    pub logs_truncated: bool,
+}
+
+/// The jobs page as a complete HTML document.
+pub fn render_jobs(frame: &Frame, view: JobsView) -> String {
+    let options = JobState::ALL
+        .iter()
+        .map(|state| {
+            let selected = view.state == state.as_str();
+            view! { <option value=state.as_str() selected=selected>{state.as_str()}</option> }
+        })
+        .collect_view();
+    let first = (!view.page_token.is_empty()).then(|| {
+        view! { <a href=link("/jobs", &[("state", &view.state)])>"First page"</a> }
+    });
+    let next = view.next_page_token.as_ref().map(|token| {
+        let href = link("/jobs", &[("state", &view.state), ("page_token", token)]);
+        view! { <a href=href rel="next">"Next page"</a> }
+    });
+    let body = view! {
+        <h1>"Jobs"</h1>
+        <form class="filters" method="get" action="/jobs">
+            <label for="state">"State"
+                <select id="state" name="state"><option value="">"any"</option>{options}</select>
+            </label>
+            <button type="submit">"Show"</button>
+        </form>
+        <JobsTable jobs=view.jobs />
+        <nav class="pager" aria-label="Pages">{first}{next}</nav>
+    }
+    .to_html();
+    frame.document("Jobs", Section::Jobs, body)
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// A job's page as a complete HTML document.
+pub fn render_job(frame: &Frame, view: JobView) -> String {
+    let job = view.job;
+    let title = format!("Job #{} {}", job.id, job.kind);
+    let parent = job
+        .parent_id
+        .map(|id| view! { <dt>"Pipeline"</dt><dd><a href=format!("/jobs/{id}")>{format!("#{id}")}</a></dd> });
+    let schedule = job
+        .schedule_id
+        .map(|id| view! { <dt>"Schedule"</dt><dd><a href="/schedules">{format!("schedule {id}")}</a></dd> });
+    let problem = job
+        .error
+        .clone()
+        .or(job.waiting_reason.clone())
+        .map(|text| view! { <p class="flash bad">{text}</p> });
+    let result = job
+        .result
+        .as_ref()
+        .map(|result| view! { <h2>"Result"</h2><pre class="logs">{pretty(result)}</pre> });
+    let logs = view
+        .logs
+        .iter()
+        .map(|line| {
+            format!(
+                "{} [attempt {}] {:5} {}\n",
+                line.at.format("%H:%M:%S"),
+                line.attempt,
+                line.level,
+                line.message
+            )
+        })
+        .collect::<String>();
+    let truncated = view
+        .logs_truncated
+        .then(|| view! { <p class="muted">"Only the first lines are shown."</p> });
+    let body = view! {
+        <p><a href="/jobs">"Jobs"</a>" › job"</p>
+        <h1>{title.clone()}" "<Badge text=job.state.to_string() /></h1>
+        {problem}
+        <dl class="facts" id="facts">
+            <dt>"Progress"</dt><dd>{format!("{:.0} %", job.progress * 100.0)}" "{job.progress_message.clone().unwrap_or_default()}</dd>
+            <dt>"Attempts"</dt><dd>{format!("{} of {}", job.attempts, job.max_attempts)}</dd>
+            <dt>"Worker"</dt><dd>{job.worker.clone().unwrap_or_else(|| "–".into())}</dd>
+            <dt>"Priority"</dt><dd>{job.priority}</dd>
+            <dt>"By"</dt><dd>{job.created_by.clone()}</dd>
+            <dt>"Created"</dt><dd>{when(&job.created_at)}" UTC"</dd>
+            <dt>"Started"</dt><dd>{job.started_at.as_ref().map(when).unwrap_or_else(|| "–".into())}</dd>
+            <dt>"Finished"</dt><dd>{job.finished_at.as_ref().map(when).unwrap_or_else(|| "–".into())}</dd>
+            {parent}
+            {schedule}
+        </dl>
+        <h2>"Spec"</h2>
+        <pre class="logs">{pretty(&job.spec)}</pre>
+        {result}
+        <h2>"Logs"</h2>
+        <pre class="logs" id="logs" tabindex="0">{logs}</pre>
+        {truncated}
+    }
+    .to_html();
+    frame.document(&title, Section::Jobs, body)
+}
+
+/// The workers page as a complete HTML document.
+pub fn render_workers(frame: &Frame, workers: Vec<Worker>) -> String {
+    let rows = workers
+        .into_iter()
+        .map(|worker| {
+            let running = worker
+                .running_jobs
+                .iter()
+                .map(|id| view! { <a href=format!("/jobs/{id}")>{format!("#{id} ")}</a> })
+                .collect_view();
+            view! {
+                <tr>
+                    <td>{worker.name}</td>
+                    <td><Badge text=worker.state.to_string() /></td>
+                    <td>{worker.version}</td>
+                    <td class="num">{worker.cpu_cores}</td>
+                    <td class="num">{worker.cuda_devices}</td>
+                    <td>{worker.labels.join(", ")}</td>
+                    <td class="num">{worker.concurrency}</td>
+                    <td>{running}</td>
+                    <td>{when(&worker.last_heartbeat_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let body = view! {
+        <h1>"Workers"</h1>
+        <Table caption="Workers" id="workers">
+            <thead><tr><th scope="col">"Worker"</th><th scope="col">"State"</th><th scope="col">"Version"</th><th scope="col" class="num">"CPU cores"</th><th scope="col" class="num">"CUDA devices"</th><th scope="col">"Labels"</th><th scope="col" class="num">"Concurrency"</th><th scope="col">"Running"</th><th scope="col">"Last heartbeat (UTC)"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </Table>
+    }
+    .to_html();
+    frame.document("Workers", Section::Workers, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::fixtures::*;
+    use slipway_api::{Role, WorkerState};
+
+    #[test]
+    fn jobs_job_logs_and_workers() {
+        let view = JobsView {
+            jobs: vec![job(12)],
+            state: "running".into(),
+            page_token: String::new(),
+            next_page_token: Some("a12".into()),
+        };
+        let html = render_jobs(&frame(Role::Viewer), view);
+        assert!(html.contains("<title>Jobs · Slipway</title>"));
+        assert!(
+            html.contains(r#"<option value="running" selected"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("/jobs?state=running&amp;page_token=a12"),
+            "{html}"
+        );
+
+        let view = JobView {
+            job: job(12),
+            logs: vec![JobLogLine {
+                id: 1,
+                attempt: 1,
+                at: at(2),
+                level: "info".into(),
+                message: "epoch 1 <loss> 0.5".into(),
+            }],
+            logs_truncated: false,
+        };
+        let html = render_job(&frame(Role::Viewer), view);
+        assert!(html.contains("<title>Job #12 train · Slipway</title>"));
+        assert!(
+            html.contains("[attempt 1] info  epoch 1 &lt;loss&gt; 0.5"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&quot;dataset&quot;: &quot;digits&quot;")
+                || html.contains("\"dataset\": \"digits\""),
+            "{html}"
+        );
+
+        let worker = Worker {
+            id: 1,
+            name: "embedded".into(),
+            version: "0.1.0".into(),
+            cpu_cores: 2,
+            cuda_devices: 0,
+            labels: vec!["cpu".into()],
+            concurrency: 1,
+            state: WorkerState::Active,
+            registered_at: at(0),
+            last_heartbeat_at: at(9),
+            running_jobs: vec![12],
+        };
+        let html = render_workers(&frame(Role::Viewer), vec![worker]);
+        assert!(html.contains("embedded"));
+        assert!(html.contains(r#"<a href="/jobs/12">"#), "{html}");
+    }
+}

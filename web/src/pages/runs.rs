@@ -1,0 +1,362 @@
+//! Runs: one page of a search over any number of runs (the server filters with the filter
+//! language, sorts and paginates; the page holds one page of rows), and a run's detail with its
+//! parameters, metric charts and artifacts to download.
+
+use crate::charts::{LineChart, LineChartView, Point, Series, XAxis};
+use crate::layout::{Badge, Frame, Section, Table, encode, link, number, when};
+use leptos::prelude::*;
+use slipway_api::{MetricHistory, Run, RunDetail};
+use std::collections::BTreeSet;
+
+/// Most metric columns the runs table shows.
+const MAX_METRIC_COLUMNS: usize = 8;
+
+/// One page of the runs search.
+#[derive(Debug, Clone, Default)]
+pub struct RunsView {
+    pub runs: Vec<Run>,
+    pub filter: String,
+    pub order_by: String,
+    pub page_token: String,
+    pub next_page_token: Option<String>,
+    /// Why the search failed (a bad filter), shown above the table.
+    pub error: Option<String>,
+}
+
+/// A run's detail.
+#[derive(Debug, Clone)]
+pub struct RunView {
+    pub detail: RunDetail,
+    /// One (downsampled) history per metric.
+    pub histories: Vec<MetricHistory>,
+}
+
+/// The order key of a field: `metrics.acc`, or `metrics.\`val loss\`` when it needs quoting.
+fn order_field(prefix: &str, key: &str) -> String {
+    if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        format!("{prefix}{key}")
+    } else {
+        format!("{prefix}`{key}`")
+    }
+}
+
+/// A column header that sorts by `field`, flipping the direction when already sorted by it.
+fn sort_header(view: &RunsView, field: &str, label: String, numeric: bool) -> AnyView {
+    let current = view.order_by.trim();
+    let (next, sort) = if current.eq_ignore_ascii_case(&format!("{field} DESC")) {
+        (format!("{field} ASC"), Some("descending"))
+    } else if current.eq_ignore_ascii_case(&format!("{field} ASC"))
+        || current.eq_ignore_ascii_case(field)
+    {
+        (format!("{field} DESC"), Some("ascending"))
+    } else {
+        (format!("{field} DESC"), None)
+    };
+    let href = link("/runs", &[("filter", &view.filter), ("order_by", &next)]);
+    let arrow = match sort {
+        Some("descending") => " ↓",
+        Some(_) => " ↑",
+        None => "",
+    };
+    let class = numeric.then_some("num");
+    view! { <th scope="col" class=class aria-sort=sort><a href=href>{label}{arrow}</a></th> }
+        .into_any()
+}
+
+/// The runs page as a complete HTML document.
+pub fn render_runs(frame: &Frame, view: RunsView) -> String {
+    let keys: Vec<String> = view
+        .runs
+        .iter()
+        .flat_map(|run| run.metrics.keys().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(MAX_METRIC_COLUMNS)
+        .collect();
+    let metric_headers = keys
+        .iter()
+        .map(|key| sort_header(&view, &order_field("metrics.", key), key.clone(), true))
+        .collect_view();
+    let headers = view! {
+        <tr>
+            {sort_header(&view, "id", "Run".into(), false)}
+            {sort_header(&view, "name", "Name".into(), false)}
+            {sort_header(&view, "status", "Status".into(), false)}
+            <th scope="col">"Experiment"</th>
+            {sort_header(&view, "created_by", "By".into(), false)}
+            {sort_header(&view, "start_time", "Started (UTC)".into(), false)}
+            {metric_headers}
+        </tr>
+    };
+    let rows = view
+        .runs
+        .iter()
+        .map(|run| {
+            let metrics = keys
+                .iter()
+                .map(|key| {
+                    let value = run.metrics.get(key).map(|v| number(*v)).unwrap_or_default();
+                    view! { <td class="num">{value}</td> }
+                })
+                .collect_view();
+            view! {
+                <tr>
+                    <td><a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a></td>
+                    <td>{run.name.clone()}</td>
+                    <td><Badge text=run.status.to_string() /></td>
+                    <td class="num">{run.experiment_id}</td>
+                    <td>{run.created_by.clone()}</td>
+                    <td>{when(&run.start_time)}</td>
+                    {metrics}
+                </tr>
+            }
+        })
+        .collect_view();
+    let error = view
+        .error
+        .clone()
+        .map(|error| view! { <p class="flash bad" role="alert">{error}</p> });
+    let first = (!view.page_token.is_empty()).then(|| {
+        let href = link(
+            "/runs",
+            &[("filter", &view.filter), ("order_by", &view.order_by)],
+        );
+        view! { <a href=href>"First page"</a> }
+    });
+    let next = view.next_page_token.as_ref().map(|token| {
+        let href = link(
+            "/runs",
+            &[
+                ("filter", &view.filter),
+                ("order_by", &view.order_by),
+                ("page_token", token),
+            ],
+        );
+        view! { <a href=href rel="next" id="next-page">"Next page"</a> }
+    });
+    let count = format!("{} runs on this page", view.runs.len());
+    let body = view! {
+        <h1>"Runs"</h1>
+        <form class="filters" method="get" action="/runs" role="search">
+            <label for="filter">"Filter"
+                <input type="search" id="filter" name="filter" size="60" value=view.filter.clone()
+                    placeholder="metrics.accuracy > 0.9 and params.lr = '0.01'" />
+            </label>
+            <label for="order_by">"Order by"
+                <input type="text" id="order_by" name="order_by" value=view.order_by.clone() placeholder="start_time DESC" />
+            </label>
+            <button type="submit">"Search"</button>
+        </form>
+        {error}
+        <p class="muted">{count}</p>
+        <Table caption="Runs" id="runs">
+            <thead>{headers}</thead>
+            <tbody>{rows}</tbody>
+        </Table>
+        <nav class="pager" aria-label="Pages">{first}{next}</nav>
+    }
+    .to_html();
+    frame.document("Runs", Section::Runs, body)
+}
+
+fn history_chart(history: MetricHistory) -> LineChart {
+    let title = if history.downsampled {
+        format!("{} (downsampled)", history.key)
+    } else {
+        history.key.clone()
+    };
+    let points = history
+        .points
+        .iter()
+        .map(|point| Point {
+            x: point.step as f64,
+            y: point.value,
+            hover: format!("step {}: {}", point.step, number(point.value)),
+        })
+        .collect();
+    LineChart {
+        title,
+        x_label: "step".into(),
+        y_label: history.key.clone(),
+        x_axis: XAxis::Number,
+        series: vec![Series {
+            name: history.key,
+            points,
+        }],
+    }
+}
+
+fn pairs_table(caption: &'static str, id: &'static str, pairs: Vec<(String, String)>) -> AnyView {
+    if pairs.is_empty() {
+        return view! { <p class="muted">"None."</p> }.into_any();
+    }
+    let rows = pairs
+        .into_iter()
+        .map(|(key, value)| view! { <tr><th scope="row">{key}</th><td><code>{value}</code></td></tr> })
+        .collect_view();
+    view! { <Table caption=caption id=id><tbody>{rows}</tbody></Table> }.into_any()
+}
+
+/// A run's page as a complete HTML document.
+pub fn render_run(frame: &Frame, view: RunView) -> String {
+    let detail = view.detail;
+    let run = detail.run;
+    let id = run.id;
+    let title = format!("Run #{id} {}", run.name);
+    let ended = run
+        .end_time
+        .as_ref()
+        .map(when)
+        .unwrap_or_else(|| "–".into());
+    let metrics = run
+        .metrics
+        .iter()
+        .map(|(key, value)| (key.clone(), number(*value)))
+        .collect();
+    let charts = view
+        .histories
+        .into_iter()
+        .filter(|history| history.points.len() > 1)
+        .map(|history| view! { <LineChartView chart=history_chart(history) /> })
+        .collect_view();
+    let artifacts = detail
+        .artifacts
+        .into_iter()
+        .map(|artifact| {
+            let path = artifact
+                .path
+                .split('/')
+                .map(encode)
+                .collect::<Vec<_>>()
+                .join("/");
+            let href = format!("/runs/{id}/artifacts/{path}");
+            view! {
+                <tr>
+                    <td><a href=href download>{artifact.path.clone()}</a></td>
+                    <td class="num">{artifact.size}</td>
+                    <td><code>{artifact.digest.chars().take(16).collect::<String>()}</code></td>
+                    <td>{when(&artifact.created_at)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let body = view! {
+        <p><a href="/runs">"Runs"</a>" › run"</p>
+        <h1>{title.clone()}" "<Badge text=run.status.to_string() /></h1>
+        <dl class="facts" id="facts">
+            <dt>"Experiment"</dt><dd>{run.experiment_id}</dd>
+            <dt>"By"</dt><dd>{run.created_by.clone()}</dd>
+            <dt>"Started"</dt><dd>{when(&run.start_time)}" UTC"</dd>
+            <dt>"Ended"</dt><dd>{ended}</dd>
+            <dt>"Dataset digest"</dt><dd><code>{detail.dataset_digest.clone().unwrap_or_else(|| "–".into())}</code></dd>
+            <dt>"Code version"</dt><dd>{detail.code_version.clone().unwrap_or_else(|| "–".into())}</dd>
+            <dt>"Seed"</dt><dd>{detail.seed.map(|seed| seed.to_string()).unwrap_or_else(|| "–".into())}</dd>
+        </dl>
+        <h2>"Parameters"</h2>
+        {pairs_table("Parameters", "params", detail.params.into_iter().collect())}
+        <h2>"Metrics"</h2>
+        {pairs_table("Latest metrics", "metrics", metrics)}
+        <div class="charts">{charts}</div>
+        <h2>"Tags"</h2>
+        {pairs_table("Tags", "tags", detail.tags.into_iter().collect())}
+        <h2>"Artifacts"</h2>
+        <Table caption="Artifacts" id="artifacts">
+            <thead><tr><th scope="col">"Path"</th><th scope="col" class="num">"Bytes"</th><th scope="col">"Digest"</th><th scope="col">"Stored (UTC)"</th></tr></thead>
+            <tbody>{artifacts}</tbody>
+        </Table>
+    }
+    .to_html();
+    frame.document(&title, Section::Runs, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pages::fixtures::*;
+    use slipway_api::{Artifact, MetricValue, Role};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn the_runs_page_filters_sorts_and_pages() {
+        let view = RunsView {
+            runs: (0..3).map(|i| run(100 - i, &format!("run-{i}"))).collect(),
+            filter: "metrics.accuracy > 0.9".into(),
+            order_by: "metrics.accuracy DESC".into(),
+            page_token: String::new(),
+            next_page_token: Some("o50".into()),
+            error: None,
+        };
+        let html = render_runs(&frame(Role::Viewer), view);
+        assert!(html.contains("<title>Runs · Slipway</title>"));
+        assert!(
+            html.contains(r#"value="metrics.accuracy &gt; 0.9""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"aria-sort="descending" class="num"><a href="/runs?filter=metrics.accuracy%20%3E%200.9&amp;order_by=metrics.accuracy%20ASC">accuracy"#),
+            "{html}"
+        );
+        assert!(html.contains("page_token=o50"), "{html}");
+        assert!(html.contains(">0.9712<"));
+        assert!(html.contains(r#"<a href="/runs/100">#100</a>"#));
+        assert!(!html.contains("First page"));
+    }
+
+    #[test]
+    fn a_bad_filter_is_shown() {
+        let view = RunsView {
+            error: Some("filter: invalid filter at 3".into()),
+            ..RunsView::default()
+        };
+        let html = render_runs(&frame(Role::Viewer), view);
+        assert!(
+            html.contains(r#"role="alert" class="flash bad">filter: invalid filter at 3"#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_run_shows_params_charts_and_artifacts() {
+        let detail = RunDetail {
+            run: run(7, "digits-mlp"),
+            params: BTreeMap::from([("lr".to_owned(), "0.01".to_owned())]),
+            tags: BTreeMap::from([("team".to_owned(), "vision".to_owned())]),
+            artifacts: vec![Artifact {
+                path: "model/model json.json".into(),
+                digest: "ab".repeat(32),
+                size: 1234,
+                created_at: at(6),
+            }],
+            dataset_digest: Some("ef".repeat(32)),
+            code_version: Some("0.1.0".into()),
+            seed: Some(7),
+        };
+        let histories = vec![MetricHistory {
+            key: "loss".into(),
+            points: (0..3)
+                .map(|step| MetricValue {
+                    step,
+                    value: 1.0 / (step + 1) as f64,
+                    timestamp: at(4),
+                })
+                .collect(),
+            downsampled: false,
+            next_page_token: None,
+        }];
+        let html = render_run(&frame(Role::Viewer), RunView { detail, histories });
+        assert!(html.contains("<title>Run #7 digits-mlp · Slipway</title>"));
+        assert!(
+            html.contains(r#"<th scope="row">lr</th><td><code>0.01</code></td>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>loss: step 2: 0.3333</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="/runs/7/artifacts/model/model%20json.json""#),
+            "{html}"
+        );
+        assert!(html.contains("vision"));
+    }
+}
