@@ -1,0 +1,229 @@
+//! The terminal client against a real server, driven through a real terminal (tmux): open a
+//! deployment with two revisions, press `r`, confirm with a reason, and find the rollback
+//! revision through the API; a viewer token gets a read-only client whose keys change nothing.
+//! Skipped (with a note) where tmux is not installed.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{Client, CreateToken, DeployRequest, JobState, Role, SubmitJob, TrainSpec};
+use slipway_tests::{TestServer, binary, eventually};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// One tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    }
+
+    fn new(name: &str) -> Self {
+        Self {
+            socket: format!("slipway-tui-{name}-{}", std::process::id()),
+        }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts `slipway tui` in a 160×45 terminal; after it exits the pane stays, showing its
+    /// exit status.
+    fn start(&self, server: &TestServer, token: &str) {
+        let command = format!(
+            "env SLIPWAY_TOKEN={token} SLIPWAY_DATA_DIR=/nonexistent RUST_LOG=off {} --server {} tui; \
+             echo \"tui exited $?\"; sleep 600",
+            binary().display(),
+            server.url
+        );
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "tui",
+            "-x",
+            "160",
+            "-y",
+            "45",
+            "sh",
+            "-c",
+            &command,
+        ]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "tui"])
+    }
+
+    /// Types `keys` as text (no key names).
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "tui", "-l", text]);
+    }
+
+    /// Presses named keys (`Enter`, `Escape`, …).
+    fn press(&self, key: &str) {
+        self.tmux(&["send-keys", "-t", "tui", key]);
+    }
+
+    /// Waits until the screen shows all of `texts`; returns it.
+    fn wait_for(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if texts.iter().all(|text| screen.contains(text)) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen never showed {texts:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+async fn train(client: &Client, seed: u64) -> u32 {
+    let spec = TrainSpec {
+        dataset: "iris".into(),
+        hidden: Some(vec![8]),
+        epochs: Some(10),
+        seed: Some(seed),
+        register_as: Some("iris".into()),
+        ..TrainSpec::default()
+    };
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(spec).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let job = eventually("the train job to end", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(job.id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result.unwrap()["version"].as_u64().unwrap() as u32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roll_back_from_the_terminal_and_a_viewer_sees_no_actions() {
+    if !Tmux::available() {
+        eprintln!("tmux is not installed: skipping the terminal client test");
+        return;
+    }
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("iris").await.ok() }
+    })
+    .await;
+    let v1 = train(&client, 1).await;
+    let v2 = train(&client, 2).await;
+    for (version, reason) in [(v1, "first release"), (v2, "second release")] {
+        let request = DeployRequest {
+            model: Some("iris".into()),
+            version: Some(version),
+            ..DeployRequest::default()
+        };
+        client
+            .deploy("iris-prod", &request, Some(reason))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        client
+            .deployment_revisions("iris-prod")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // An engineer's cockpit: open the deployment, roll back, give the reason.
+    let tmux = Tmux::new("admin");
+    tmux.start(&server, &server.admin_token());
+    let screen = tmux.wait_for(&["iris-prod", "● live", "(admin)"]);
+    assert!(screen.contains("r rollback"), "{screen}");
+    tmux.press("Enter");
+    tmux.wait_for(&["Revisions", "second release", "first release"]);
+    tmux.type_text("r");
+    tmux.wait_for(&["Roll back", "rev 1 · v1", "Reason:"]);
+    tmux.type_text("canary looked wrong");
+    tmux.press("Enter");
+    tmux.wait_for(&["rolled iris-prod back to revision 1"]);
+    let revisions = client.deployment_revisions("iris-prod").await.unwrap();
+    let newest = revisions.iter().max_by_key(|r| r.revision).unwrap();
+    assert_eq!(revisions.len(), 3);
+    assert_eq!(newest.action, "rollback");
+    assert_eq!(newest.rolled_back_to, Some(1));
+    assert_eq!(newest.spec.primary, v1);
+    assert_eq!(newest.reason.as_deref(), Some("canary looked wrong"));
+    // The detail follows the change live.
+    tmux.wait_for(&["revision 3", "canary looked wrong"]);
+    tmux.type_text("q");
+    tmux.wait_for(&["tui exited 0"]);
+    drop(tmux);
+
+    // A viewer: no actions in the footer or the help, and `r` changes nothing.
+    let viewer = client
+        .create_token(
+            &CreateToken {
+                name: "stakeholder".into(),
+                role: Role::Viewer,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let tmux = Tmux::new("viewer");
+    tmux.start(&server, &viewer.secret);
+    let screen = tmux.wait_for(&["iris-prod", "read-only", "(viewer)"]);
+    assert!(!screen.contains("r rollback"), "{screen}");
+    assert!(!screen.contains("p promote"), "{screen}");
+    tmux.press("Enter");
+    tmux.wait_for(&["Revisions", "canary looked wrong"]);
+    tmux.type_text("r");
+    tmux.wait_for(&["read-only: this token cannot change anything"]);
+    tmux.type_text("?");
+    let help = tmux.wait_for(&["Keys (read-only)"]);
+    assert!(help.contains("filter the table"), "{help}");
+    assert!(!help.contains("rollback to a revision"), "{help}");
+    assert!(!help.contains("cancel the job"), "{help}");
+    tmux.press("Escape");
+    tmux.type_text("q");
+    tmux.wait_for(&["tui exited 0"]);
+    assert_eq!(
+        client
+            .deployment_revisions("iris-prod")
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
