@@ -2,10 +2,13 @@
 //! [`App::loaded`] for answers from the server. Neither does I/O: both queue [`Request`]s that
 //! the event loop takes with [`App::take_requests`] and runs in tasks.
 
-use crate::data::{Command, DeploymentData, JobData, Lists, Loaded, Request, RunData, Stream};
+use crate::data::{DeploymentData, JobData, Lists, Request, RunData, Stream};
 use crate::dialog::Dialog;
 use crate::table;
-use slipway_api::{Identity, Role};
+
+mod answers;
+mod ask;
+use slipway_api::Identity;
 
 /// The list views, in the order of their number keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -390,107 +393,6 @@ impl App {
         }
     }
 
-    /// The deployment the user means: the open one, or the selected row.
-    fn target_deployment(&self) -> Option<String> {
-        match &self.detail {
-            Some(Detail::Deployment(name)) => Some(name.clone()),
-            None if self.view == View::Deployments => self
-                .selected_index()
-                .and_then(|index| self.lists.deployments.get(index))
-                .map(|d| d.name.clone()),
-            _ => None,
-        }
-    }
-
-    fn target_job(&self) -> Option<i64> {
-        match &self.detail {
-            Some(Detail::Job(id)) => Some(*id),
-            None if self.view == View::Jobs => self
-                .selected_index()
-                .and_then(|index| self.lists.jobs.get(index))
-                .map(|j| j.id),
-            _ => None,
-        }
-    }
-
-    fn loaded_deployment(&self, name: &str) -> Option<&DeploymentData> {
-        self.deployment
-            .as_ref()
-            .filter(|data| data.deployment.name == name)
-    }
-
-    /// Opens the confirmation dialog of a change, or says why it does not apply here.
-    fn ask(&mut self, action: Action) {
-        let dialog = match action {
-            Action::Promote | Action::Rollback | Action::Deploy => {
-                let Some(name) = self.target_deployment() else {
-                    return self.say("select a deployment first", true);
-                };
-                let Some(data) = self.loaded_deployment(&name) else {
-                    // Rollback and deploy pick from the detail: open it and ask once it loads.
-                    self.pending = Some(action);
-                    self.open_detail(Detail::Deployment(name));
-                    return;
-                };
-                match action {
-                    Action::Promote if data.deployment.spec.canary.is_none() => {
-                        Err(format!("{name} has no canary to promote"))
-                    }
-                    Action::Promote => Ok(Dialog::fixed(
-                        "Promote",
-                        Command::Promote { deployment: name },
-                    )),
-                    Action::Rollback => Dialog::rollback(data),
-                    _ => Dialog::deploy(data),
-                }
-            }
-            Action::Cancel | Action::Retry => match self.target_job() {
-                Some(job) if action == Action::Cancel => {
-                    Ok(Dialog::fixed("Cancel", Command::Cancel { job }))
-                }
-                Some(job) => Ok(Dialog::fixed("Retry", Command::Retry { job })),
-                None => Err("select a job first".to_owned()),
-            },
-            Action::Trigger => match (self.view, &self.detail, self.selected_index()) {
-                (View::Schedules, None, Some(index)) => match self.lists.schedules.get(index) {
-                    Some(schedule) => Ok(Dialog::fixed(
-                        "Trigger",
-                        Command::Trigger {
-                            schedule: schedule.name.clone(),
-                        },
-                    )),
-                    None => Err("select a schedule first".to_owned()),
-                },
-                _ => Err("select a schedule first".to_owned()),
-            },
-            Action::Acknowledge => {
-                let alert = match (&self.detail, self.view, self.selected_index()) {
-                    (None, View::Alerts, Some(index)) => {
-                        self.lists.alerts.get(index).map(|alert| alert.id)
-                    }
-                    (Some(Detail::Deployment(_)), _, _) => self
-                        .deployment
-                        .as_ref()
-                        .and_then(|data| data.alerts.first())
-                        .map(|alert| alert.id),
-                    _ => None,
-                };
-                match alert {
-                    Some(alert) => Ok(Dialog::fixed("Acknowledge", Command::Acknowledge { alert })),
-                    None => Err("select an open alert first".to_owned()),
-                }
-            }
-            _ => return,
-        };
-        match dialog {
-            Ok(dialog) => {
-                self.dialog = Some(dialog);
-                self.mode = Mode::Dialog;
-            }
-            Err(message) => self.say(message, true),
-        }
-    }
-
     fn filtering(&mut self, action: Action) {
         match action {
             Action::Type(c) => {
@@ -572,108 +474,7 @@ impl App {
             _ => {}
         }
     }
-
-    /// Applies an answer from the server.
-    pub fn loaded(&mut self, loaded: Loaded) {
-        match loaded {
-            Loaded::Identity(identity) => {
-                self.read_only = identity.role == Role::Viewer;
-                self.identity = Some(identity);
-            }
-            Loaded::Deployments(items) => {
-                self.set_list(View::Deployments, |l| l.deployments = items)
-            }
-            Loaded::Models(items) => self.set_list(View::Models, |l| l.models = items),
-            Loaded::Runs(items) => self.set_list(View::Runs, |l| l.runs = items),
-            Loaded::Jobs(items) => self.set_list(View::Jobs, |l| l.jobs = items),
-            Loaded::Workers(items) => self.set_list(View::Workers, |l| l.workers = items),
-            Loaded::Schedules(items) => self.set_list(View::Schedules, |l| l.schedules = items),
-            Loaded::Alerts(items) => self.set_list(View::Alerts, |l| l.alerts = items),
-            Loaded::Audit(items) => self.set_list(View::Audit, |l| l.audit = items),
-            Loaded::Deployment(data) => {
-                let name = data.deployment.name.clone();
-                self.deployment = Some(*data);
-                if self.detail == Some(Detail::Deployment(name))
-                    && let Some(action) = self.pending.take()
-                {
-                    self.ask(action);
-                }
-            }
-            Loaded::Run(data) => self.run = Some(*data),
-            Loaded::Job(data) => {
-                // Keep the log lines already read when the job itself is refetched.
-                let keep = self
-                    .job
-                    .take()
-                    .filter(|old| old.job.id == data.job.id && old.next_after >= data.next_after);
-                self.job = Some(match keep {
-                    Some(old) => JobData {
-                        job: data.job,
-                        ..old
-                    },
-                    None => *data,
-                });
-            }
-            Loaded::JobLogs {
-                job,
-                lines,
-                next_after,
-            } => {
-                if let Some(data) = self.job.as_mut().filter(|data| data.job.id == job)
-                    && next_after > data.next_after
-                {
-                    data.logs.extend(lines);
-                    data.next_after = next_after;
-                }
-            }
-            Loaded::Done(message) => {
-                self.say(message, false);
-                self.stale.push(self.view);
-                self.stale_detail = true;
-            }
-            Loaded::Failed { message, forbidden } => {
-                if forbidden {
-                    self.read_only = true;
-                }
-                self.pending = None;
-                self.say(message, true);
-            }
-            Loaded::Stream(stream) => {
-                if stream == Stream::Live && self.stream != Stream::Live {
-                    // Events may have been missed while away: fetch what is on screen.
-                    self.refresh();
-                }
-                self.stream = stream;
-            }
-            Loaded::Event(event) => {
-                let views: &[View] = match event.kind.as_str() {
-                    "job" => &[View::Jobs, View::Runs, View::Workers],
-                    "worker" => &[View::Workers],
-                    "deployment" => &[View::Deployments, View::Audit],
-                    "alert" => &[View::Alerts],
-                    _ => &View::ALL,
-                };
-                self.stale.extend_from_slice(views);
-                self.stale_detail |= match &self.detail {
-                    Some(Detail::Job(id)) => event.kind == "job" && event.id == *id,
-                    Some(Detail::Deployment(_)) => {
-                        matches!(event.kind.as_str(), "deployment" | "alert" | "reset")
-                    }
-                    Some(Detail::Run(_)) => matches!(event.kind.as_str(), "job" | "reset"),
-                    None => false,
-                };
-            }
-        }
-    }
-
-    fn set_list(&mut self, view: View, set: impl FnOnce(&mut Lists)) {
-        set(&mut self.lists);
-        if view == self.view {
-            self.refilter();
-        }
-    }
 }
 
 #[cfg(test)]
-#[path = "app_tests.rs"]
 mod tests;

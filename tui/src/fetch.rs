@@ -125,7 +125,7 @@ async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
 async fn deployment(client: &Client, name: &str) -> Result<DeploymentData, ApiError> {
     let deployment = client.get_deployment(name).await?;
     let mut revisions = client.deployment_revisions(name).await?;
-    revisions.sort_by(|a, b| b.revision.cmp(&a.revision));
+    revisions.sort_by_key(|r| std::cmp::Reverse(r.revision));
     // Monitoring may have nothing yet (no traffic, no baseline): show what there is.
     let metrics = client.deployment_metrics(name).await.ok();
     let history = client.metrics_history(name, 60).await.unwrap_or_default();
@@ -135,7 +135,7 @@ async fn deployment(client: &Client, name: &str) -> Result<DeploymentData, ApiEr
         .model_versions(&deployment.spec.model)
         .await
         .unwrap_or_default();
-    versions.sort_by(|a, b| b.version.cmp(&a.version));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     Ok(DeploymentData {
         deployment,
         revisions,

@@ -119,11 +119,7 @@ fn footer_line(app: &App) -> Line<'static> {
 /// The first row shown when `selected` must be visible in `height` rows: tables move a page
 /// at a time, so the rows under the cursor stay put while it moves within a page.
 pub fn page_offset(selected: usize, height: usize) -> usize {
-    if height == 0 {
-        0
-    } else {
-        selected / height * height
-    }
+    selected.checked_div(height).unwrap_or(0) * height
 }
 
 fn draw_table(frame: &mut Frame, area: Rect, app: &App) {

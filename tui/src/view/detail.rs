@@ -362,7 +362,7 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !min.is_finite() || !max.is_finite() {
         return (0.0, 1.0);
     }
-    if max - min < f64::EPSILON {
+    if (max - min).abs() < f64::EPSILON {
         return (min - 0.5, max + 0.5);
     }
     (min, max)

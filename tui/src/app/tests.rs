@@ -4,9 +4,10 @@
 //! dialogs and the requests they queue, read-only clients, and live events.
 
 use super::*;
-use crate::data::Command;
+use crate::data::{Command, Loaded};
 use crate::fixtures;
 use slipway_api::LiveEvent;
+use slipway_api::Role;
 
 fn typed(app: &mut App, text: &str) {
     for c in text.chars() {

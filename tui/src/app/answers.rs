@@ -1,0 +1,107 @@
+//! How answers from the server and live events change the state ([`App::loaded`]).
+
+use super::{App, Detail, View};
+use crate::data::{JobData, Lists, Loaded, Stream};
+use slipway_api::Role;
+
+impl App {
+    /// Applies an answer from the server.
+    pub fn loaded(&mut self, loaded: Loaded) {
+        match loaded {
+            Loaded::Identity(identity) => {
+                self.read_only = identity.role == Role::Viewer;
+                self.identity = Some(identity);
+            }
+            Loaded::Deployments(items) => {
+                self.set_list(View::Deployments, |l| l.deployments = items)
+            }
+            Loaded::Models(items) => self.set_list(View::Models, |l| l.models = items),
+            Loaded::Runs(items) => self.set_list(View::Runs, |l| l.runs = items),
+            Loaded::Jobs(items) => self.set_list(View::Jobs, |l| l.jobs = items),
+            Loaded::Workers(items) => self.set_list(View::Workers, |l| l.workers = items),
+            Loaded::Schedules(items) => self.set_list(View::Schedules, |l| l.schedules = items),
+            Loaded::Alerts(items) => self.set_list(View::Alerts, |l| l.alerts = items),
+            Loaded::Audit(items) => self.set_list(View::Audit, |l| l.audit = items),
+            Loaded::Deployment(data) => {
+                let name = data.deployment.name.clone();
+                self.deployment = Some(*data);
+                if self.detail == Some(Detail::Deployment(name))
+                    && let Some(action) = self.pending.take()
+                {
+                    self.ask(action);
+                }
+            }
+            Loaded::Run(data) => self.run = Some(*data),
+            Loaded::Job(data) => {
+                // Keep the log lines already read when the job itself is refetched.
+                let keep = self
+                    .job
+                    .take()
+                    .filter(|old| old.job.id == data.job.id && old.next_after >= data.next_after);
+                self.job = Some(match keep {
+                    Some(old) => JobData {
+                        job: data.job,
+                        ..old
+                    },
+                    None => *data,
+                });
+            }
+            Loaded::JobLogs {
+                job,
+                lines,
+                next_after,
+            } => {
+                if let Some(data) = self.job.as_mut().filter(|data| data.job.id == job)
+                    && next_after > data.next_after
+                {
+                    data.logs.extend(lines);
+                    data.next_after = next_after;
+                }
+            }
+            Loaded::Done(message) => {
+                self.say(message, false);
+                self.stale.push(self.view);
+                self.stale_detail = true;
+            }
+            Loaded::Failed { message, forbidden } => {
+                if forbidden {
+                    self.read_only = true;
+                }
+                self.pending = None;
+                self.say(message, true);
+            }
+            Loaded::Stream(stream) => {
+                if stream == Stream::Live && self.stream != Stream::Live {
+                    // Events may have been missed while away: fetch what is on screen.
+                    self.refresh();
+                }
+                self.stream = stream;
+            }
+            Loaded::Event(event) => {
+                let views: &[View] = match event.kind.as_str() {
+                    "job" => &[View::Jobs, View::Runs, View::Workers],
+                    "worker" => &[View::Workers],
+                    "deployment" => &[View::Deployments, View::Audit],
+                    "alert" => &[View::Alerts],
+                    _ => &View::ALL,
+                };
+                self.stale.extend_from_slice(views);
+                self.stale_detail |= match &self.detail {
+                    Some(Detail::Job(id)) => event.kind == "job" && event.id == *id,
+                    Some(Detail::Deployment(_)) => {
+                        matches!(event.kind.as_str(), "deployment" | "alert" | "reset")
+                    }
+                    Some(Detail::Run(_)) => matches!(event.kind.as_str(), "job" | "reset"),
+                    None => false,
+                };
+            }
+        }
+    }
+
+    fn set_list(&mut self, view: View, set: impl FnOnce(&mut Lists)) {
+        set(&mut self.lists);
+        if view == self.view {
+            self.refilter();
+        }
+    }
+}
