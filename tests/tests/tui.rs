@@ -227,3 +227,45 @@ async fn roll_back_from_the_terminal_and_a_viewer_sees_no_actions() {
         3
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_header_shows_the_connection_and_the_client_reconnects_by_itself() {
+    if !Tmux::available() {
+        eprintln!("tmux is not installed: skipping the terminal client test");
+        return;
+    }
+    let mut server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("iris").await.ok() }
+    })
+    .await;
+    let tmux = Tmux::new("reconnect");
+    tmux.start(&server, &server.admin_token());
+    tmux.wait_for(&["● live", "Deployments (0)"]);
+    server.kill9();
+    tmux.wait_for(&["reconnecting"]);
+    server.restart_same_address();
+    tmux.wait_for(&["● live"]);
+    // After the restart the client resumes and refetches: a new job shows up live.
+    tmux.type_text("4");
+    tmux.wait_for(&["Jobs ("]);
+    // (The restarted server has no worker, so the job stays queued.)
+    let spec = TrainSpec {
+        dataset: "iris".into(),
+        ..TrainSpec::default()
+    };
+    let job = server
+        .admin()
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(spec).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    tmux.wait_for(&[&format!("› {} ", job.id), "queued"]);
+    tmux.type_text("q");
+    tmux.wait_for(&["tui exited 0"]);
+}

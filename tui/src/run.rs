@@ -50,7 +50,14 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
     let follower = runtime.spawn(live::follow(client.clone(), move |loaded| {
         events.send(Message::Loaded(loaded)).is_ok()
     }));
-    let mut terminal = ratatui::try_init()?;
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            // Half set up (raw mode without the alternate screen) is still worth undoing.
+            ratatui::restore();
+            return Err(err.into());
+        }
+    };
     let mut app = App::new(client.base_url());
     let mut last_refresh = Instant::now();
     let mut last_flush = Instant::now();
