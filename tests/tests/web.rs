@@ -1,0 +1,630 @@
+//! The web dashboard against a real server: sign-in, session cookie and CSRF over plain HTTP,
+//! then a real headless Chromium driven over WebDriver: a viewer sees no rollback button, an
+//! engineer rolls back with a reason through the form, and the API shows the new revision. A
+//! screenshot of the overview is saved under the target's temporary folder.
+//!
+//! The browser part needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages
+//! `chromium` and `chromium-driver`); without them it says so and skips.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use serde_json::{Value, json};
+use slipway_api::{
+    Client, CreateRun, CreateToken, DeployRequest, JobState, KeyValue, LogBatch, MetricPoint, Role,
+    SubmitJob, TrainSpec,
+};
+use slipway_tests::{TestServer, eventually};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+async fn train(client: &Client, seed: u64) -> u32 {
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    let spec = TrainSpec {
+        dataset: "digits".into(),
+        hidden: Some(vec![32]),
+        epochs: Some(3),
+        seed: Some(seed),
+        register_as: Some("digits".into()),
+        ..TrainSpec::default()
+    };
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(spec).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let job = eventually("the train job to end", Duration::from_secs(300), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(job.id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result.unwrap()["version"].as_u64().unwrap() as u32
+}
+
+/// A deployment `digits` at revision 2 (v1, then v2), and viewer and engineer tokens.
+async fn platform(server: &TestServer) -> (String, String) {
+    let admin = server.admin();
+    let v1 = train(&admin, 1).await;
+    let v2 = train(&admin, 2).await;
+    for version in [v1, v2] {
+        let request = DeployRequest {
+            model: Some("digits".into()),
+            version: Some(version),
+            ..DeployRequest::default()
+        };
+        admin
+            .deploy("digits", &request, Some(&format!("release v{version}")))
+            .await
+            .unwrap();
+    }
+    let mut secrets = Vec::new();
+    for (name, role) in [("vera", Role::Viewer), ("erin", Role::Engineer)] {
+        let created = admin
+            .create_token(
+                &CreateToken {
+                    name: name.into(),
+                    role,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        secrets.push(created.secret);
+    }
+    let engineer = secrets.pop().unwrap();
+    let viewer = secrets.pop().unwrap();
+    (viewer, engineer)
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            let value: String = value
+                .bytes()
+                .map(|byte| {
+                    if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.') {
+                        (byte as char).to_string()
+                    } else {
+                        format!("%{byte:02X}")
+                    }
+                })
+                .collect();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Signs in over plain HTTP; returns the session cookie (`name=value`) and the CSRF token of
+/// the deployment page.
+async fn sign_in(server: &TestServer, token: &str) -> (String, String) {
+    let response = http()
+        .post(format!("{}/sign-in", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", token), ("next", "/deployments/digits")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], "/deployments/digits");
+    let set_cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let page = http()
+        .get(format!("{}/deployments/digits", server.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
+    (cookie, csrf)
+}
+
+async fn post_rollback(server: &TestServer, cookie: &str, csrf: &str) -> reqwest::Response {
+    http()
+        .post(format!("{}/deployments/digits/rollback", server.url))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("csrf", csrf),
+            ("reason", "forged"),
+            ("confirm", "yes"),
+        ]))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A chromedriver process with one headless Chromium session, ended when dropped.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Option<Self> {
+        if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
+            eprintln!("skipping the browser part: install chromium and chromium-driver");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        eventually("chromedriver to answer", Duration::from_secs(30), || {
+            let http = http.clone();
+            let url = format!("{base}/status");
+            async move {
+                let status: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                status["value"]["ready"].as_bool().filter(|ready| *ready)
+            }
+        })
+        .await;
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,1000",
+        ]
+        .iter()
+        .map(|arg| (*arg).to_owned())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
+        }}});
+        let created: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        Some(Self {
+            driver,
+            base,
+            session,
+            http,
+            _profile: profile,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(
+            answer["value"].get("error").is_none(),
+            "WebDriver {path}: {answer}"
+        );
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|element| {
+                element
+                    .as_object()?
+                    .values()
+                    .next()?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self.find_all(css).await;
+        assert!(!found.is_empty(), "no element matches {css}");
+        found[0].clone()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        let path = format!("/element/{element}/value");
+        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
+            .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.find(css).await;
+        let path = format!("/element/{element}/click");
+        self.call(reqwest::Method::POST, &path, Some(json!({})))
+            .await;
+    }
+
+    async fn source(&self) -> String {
+        let value = self.call(reqwest::Method::GET, "/source", None).await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn url(&self) -> String {
+        let value = self.call(reqwest::Method::GET, "/url", None).await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn title(&self) -> String {
+        let value = self.call(reqwest::Method::GET, "/title", None).await;
+        value.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn sign_in(&self, server: &TestServer, token: &str) {
+        self.call(reqwest::Method::DELETE, "/cookie", None).await;
+        self.goto(&format!("{}/deployments/digits", server.url))
+            .await;
+        assert_eq!(
+            self.title().await,
+            "Sign in · Slipway",
+            "redirected to sign in"
+        );
+        self.type_into("#token", token).await;
+        self.click("#sign-in button[type=submit]").await;
+        assert_eq!(self.title().await, "Deployment digits · Slipway");
+        let cookies = self.call(reqwest::Method::GET, "/cookie", None).await;
+        let cookie = &cookies.as_array().unwrap()[0];
+        assert_eq!(cookie["name"], "slipway_session");
+        assert_eq!(cookie["httpOnly"], true, "{cookie}");
+        assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+    }
+
+    async fn screenshot(&self, path: &Path) {
+        let value = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64_decode(value.as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        // Best effort from a synchronous drop: a blocking thread ends the session.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = reqwest::Client::new().delete(url).send().await;
+            });
+        })
+        .join();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in text
+        .bytes()
+        .filter(|byte| *byte != b'=' && !byte.is_ascii_whitespace())
+    {
+        let value = ALPHABET.iter().position(|c| *c == byte).unwrap() as u32;
+        buffer = (buffer << 6) | value;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Where test artifacts go: the target's temporary folder, never the source tree.
+fn artifact_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
+    let server = TestServer::up();
+    let (viewer, engineer) = platform(&server).await;
+    let admin = server.admin();
+
+    // Not signed in: a browser is sent to sign in; API clients still get 401 JSON.
+    let page = http()
+        .get(format!("{}/runs?filter=x", server.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 303);
+    assert_eq!(
+        page.headers()["location"],
+        "/sign-in?next=%2Fruns%3Ffilter%3Dx"
+    );
+    let api = http()
+        .get(format!("{}/api/v1/runs", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    let bad = http()
+        .post(format!("{}/sign-in", server.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("token", "slw_nope_nope")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 401);
+    assert!(
+        bad.text()
+            .await
+            .unwrap()
+            .contains("invalid or revoked token")
+    );
+
+    // The server refuses a viewer's rollback, and an engineer's without the session's CSRF token.
+    let (viewer_cookie, viewer_csrf) = sign_in(&server, &viewer).await;
+    assert_eq!(
+        post_rollback(&server, &viewer_cookie, &viewer_csrf)
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+    let (engineer_cookie, engineer_csrf) = sign_in(&server, &engineer).await;
+    assert!(!engineer_csrf.is_empty());
+    assert_eq!(
+        post_rollback(&server, &engineer_cookie, "wrong")
+            .await
+            .status()
+            .as_u16(),
+        403
+    );
+    assert_eq!(admin.get_deployment("digits").await.unwrap().revision, 2);
+
+    // Every page answers for a signed-in viewer.
+    let run_id = admin
+        .search_runs(&slipway_api::SearchRuns::default())
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    for path in [
+        "/".to_owned(),
+        "/deployments/digits".into(),
+        "/models".into(),
+        "/models/digits".into(),
+        "/runs".into(),
+        "/runs?filter=metrics.test_accuracy%20%3E%200&order_by=metrics.test_accuracy%20DESC".into(),
+        format!("/runs/{run_id}"),
+        "/jobs".into(),
+        "/jobs/1".into(),
+        "/workers".into(),
+        "/schedules".into(),
+        "/alerts".into(),
+        "/audit".into(),
+    ] {
+        let response = http()
+            .get(format!("{}{path}", server.url))
+            .header("cookie", &viewer_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains(" · Slipway</title>"), "{path}: {html}");
+    }
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    // A viewer sees the deployment but no rollback button.
+    browser.sign_in(&server, &viewer).await;
+    assert!(browser.source().await.contains("Revisions"));
+    assert!(browser.find_all("#rollback").await.is_empty());
+    assert!(
+        browser
+            .find_all("form[action$='/rollback']")
+            .await
+            .is_empty()
+    );
+
+    // An engineer rolls back with a reason through the form.
+    browser.sign_in(&server, &engineer).await;
+    browser
+        .type_into("#rollback-reason", "v2 misreads sevens")
+        .await;
+    browser.click("#rollback-form input[name=confirm]").await;
+    browser.click("#rollback").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !browser.url().await.contains("notice=") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let html = browser.source().await;
+    assert!(
+        html.contains("Rolled back: now revision 3 serving v1"),
+        "{html}"
+    );
+
+    let revisions = admin.deployment_revisions("digits").await.unwrap();
+    let newest = &revisions[0];
+    assert_eq!(newest.revision, 3);
+    assert_eq!(newest.action, "rollback");
+    assert_eq!(newest.spec.primary, 1);
+    assert_eq!(newest.actor, "erin");
+    assert_eq!(newest.reason.as_deref(), Some("v2 misreads sevens"));
+
+    browser.goto(&format!("{}/", server.url)).await;
+    assert_eq!(browser.title().await, "Overview · Slipway");
+    let shot = artifact_dir().join("overview.png");
+    browser.screenshot(&shot).await;
+    eprintln!("overview screenshot: {}", shot.display());
+}
+
+/// Grows the runs to `target` with 8 concurrent writers, each run with an accuracy and a
+/// learning rate.
+async fn populate(client: &Client, target: usize) {
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (worker..target).step_by(8) {
+                let run = client
+                    .create_run(&CreateRun {
+                        experiment: Some("scale".into()),
+                        name: Some(format!("run-{i}")),
+                        ..CreateRun::default()
+                    })
+                    .await
+                    .unwrap();
+                let batch = LogBatch {
+                    metrics: vec![MetricPoint {
+                        key: "acc".into(),
+                        value: (i % 1000) as f64 / 1000.0,
+                        step: 1,
+                        timestamp: None,
+                    }],
+                    params: vec![KeyValue {
+                        key: "lr".into(),
+                        value: ["0.1", "0.01", "0.001"][i % 3].into(),
+                    }],
+                    tags: Vec::new(),
+                };
+                client.log_batch(run.id, &batch).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// The runs page over many runs (10,000 unless `SLIPWAY_WEB_RUNS` says otherwise): render time
+/// and page weight, unfiltered, filtered and sorted, and deep in the pages. Slow to populate, so
+/// run on demand: `cargo nextest run -p slipway-tests --test web --run-ignored only`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "populates 10,000 runs; run on demand for the figures"]
+async fn runs_page_over_ten_thousand_runs() {
+    let target: usize = std::env::var("SLIPWAY_WEB_RUNS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(10_000);
+    let server = TestServer::start();
+    let admin = server.admin();
+    let started = Instant::now();
+    populate(&admin, target).await;
+    eprintln!("populated {target} runs in {:.1?}", started.elapsed());
+    let token = server.admin_token();
+    for path in [
+        "/runs",
+        "/runs?order_by=metrics.acc%20DESC",
+        "/runs?filter=metrics.acc%20%3E%200.5%20and%20params.lr%20%3D%20%270.01%27&order_by=metrics.acc%20DESC",
+        "/runs?page_token=bzk5MDA",
+    ] {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..20 {
+            let start = Instant::now();
+            let response = http()
+                .get(format!("{}{path}", server.url))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200, "{path}");
+            let html = response.text().await.unwrap();
+            times.push(start.elapsed());
+            bytes = html.len();
+            assert!(html.contains("runs on this page"));
+        }
+        times.sort();
+        eprintln!(
+            "{path}: p50 {:.1?}, max {:.1?}, {bytes} bytes",
+            times[times.len() / 2],
+            times[times.len() - 1]
+        );
+        assert!(
+            times[times.len() / 2] < Duration::from_millis(100),
+            "{path}"
+        );
+        assert!(bytes < 500_000, "{path}: {bytes} bytes");
+    }
+}
