@@ -181,6 +181,8 @@ pub struct App {
     stale_detail: bool,
     /// An action waiting for the deployment detail to load (rollback and deploy pick from it).
     pending: Option<Action>,
+    /// The current view's searchable row text, built when first filtered after a change.
+    haystack: Option<Vec<String>>,
 }
 
 impl App {
@@ -209,6 +211,7 @@ impl App {
             stale: Vec::new(),
             stale_detail: false,
             pending: None,
+            haystack: None,
         }
     }
 
@@ -262,7 +265,14 @@ impl App {
     }
 
     fn refilter(&mut self) {
-        self.visible = table::matching(&self.lists, self.view, &self.filter);
+        self.visible = if self.filter.is_empty() {
+            (0..table::len(&self.lists, self.view)).collect()
+        } else {
+            let haystack = self
+                .haystack
+                .get_or_insert_with(|| table::haystack(&self.lists, self.view));
+            table::matching(haystack, &self.filter)
+        };
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
     }
 
@@ -278,6 +288,7 @@ impl App {
         self.follow = false;
         if self.view != view {
             self.view = view;
+            self.haystack = None;
             self.selected = 0;
             self.filter.clear();
             self.refilter();

@@ -224,18 +224,36 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// The indices of the rows of `view` whose cells contain `filter` (any case).
-pub fn matching(lists: &Lists, view: View, filter: &str) -> Vec<usize> {
-    let total = len(lists, view);
-    if filter.is_empty() {
-        return (0..total).collect();
+/// What identifies row `index` of `view` across refreshes (its id or name).
+pub fn key(lists: &Lists, view: View, index: usize) -> String {
+    match view {
+        View::Audit => lists.audit.get(index).map(|e| e.id.to_string()),
+        View::Deployments => lists.deployments.get(index).map(|d| d.name.clone()),
+        View::Models => lists.models.get(index).map(|m| m.name.clone()),
+        View::Runs => lists.runs.get(index).map(|r| r.id.to_string()),
+        View::Jobs => lists.jobs.get(index).map(|j| j.id.to_string()),
+        View::Workers => lists.workers.get(index).map(|w| w.name.clone()),
+        View::Schedules => lists.schedules.get(index).map(|s| s.name.clone()),
+        View::Alerts => lists.alerts.get(index).map(|a| a.id.to_string()),
     }
+    .unwrap_or_default()
+}
+
+/// The searchable text of every row of `view`: its cells, lower-cased, one line each (built
+/// once per list change, so a filter keystroke is one substring search per row).
+pub fn haystack(lists: &Lists, view: View) -> Vec<String> {
+    (0..len(lists, view))
+        .map(|index| cells(lists, view, index).join("\n").to_lowercase())
+        .collect()
+}
+
+/// The indices of the rows whose text (from [`haystack`]) contains `filter` (any case).
+pub fn matching(haystack: &[String], filter: &str) -> Vec<usize> {
     let needle = filter.to_lowercase();
-    (0..total)
-        .filter(|&index| {
-            cells(lists, view, index)
-                .iter()
-                .any(|cell| cell.to_lowercase().contains(&needle))
-        })
+    haystack
+        .iter()
+        .enumerate()
+        .filter(|(_, text)| text.contains(&needle))
+        .map(|(index, _)| index)
         .collect()
 }

@@ -2,6 +2,7 @@
 
 use super::{App, Detail, View};
 use crate::data::{JobData, Lists, Loaded, Stream};
+use crate::table;
 use slipway_api::Role;
 
 impl App {
@@ -98,10 +99,25 @@ impl App {
         }
     }
 
+    /// Replaces a list; the cursor stays on the same row (by its key) when it is still there,
+    /// so new jobs arriving at the top do not move it to another job.
     fn set_list(&mut self, view: View, set: impl FnOnce(&mut Lists)) {
+        let selected = (view == self.view)
+            .then(|| self.selected_index())
+            .flatten()
+            .map(|index| table::key(&self.lists, view, index));
         set(&mut self.lists);
         if view == self.view {
+            self.haystack = None;
             self.refilter();
+            if let Some(key) = selected
+                && let Some(position) = self
+                    .visible
+                    .iter()
+                    .position(|&index| table::key(&self.lists, view, index) == key)
+            {
+                self.selected = position;
+            }
         }
     }
 }

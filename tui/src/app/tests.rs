@@ -270,3 +270,15 @@ fn a_reconnected_stream_refetches_the_screen() {
     app.loaded(Loaded::Stream(Stream::Live));
     assert_eq!(app.take_requests(), vec![Request::List(View::Deployments)]);
 }
+
+#[test]
+fn the_cursor_stays_on_its_row_when_new_rows_arrive() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Down);
+    assert_eq!(app.lists.jobs[app.selected_index().unwrap()].id, 8);
+    let mut jobs = app.lists.jobs.clone();
+    jobs.insert(0, fixtures::job(10, slipway_api::JobState::Queued));
+    app.loaded(Loaded::Jobs(jobs));
+    assert_eq!(app.lists.jobs[app.selected_index().unwrap()].id, 8);
+}
