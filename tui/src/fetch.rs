@@ -150,13 +150,19 @@ async fn deployment(client: &Client, name: &str) -> Result<DeploymentData, ApiEr
 async fn run(client: &Client, id: i64) -> Result<RunData, ApiError> {
     let detail = client.get_run(id).await?;
     let mut curves = Vec::new();
-    for key in detail.run.metrics.keys().take(MAX_CURVES) {
+    // Curves are for metrics logged step by step; one-off values (test scores) are in the table.
+    for key in detail.run.metrics.keys() {
+        if curves.len() == MAX_CURVES {
+            break;
+        }
         let query = MetricHistoryQuery {
             key: key.clone(),
             max_points: Some(500),
             ..MetricHistoryQuery::default()
         };
-        if let Ok(history) = client.metric_history(id, &query).await {
+        if let Ok(history) = client.metric_history(id, &query).await
+            && history.points.len() > 1
+        {
             curves.push(history);
         }
     }
