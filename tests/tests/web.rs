@@ -323,6 +323,22 @@ impl Browser {
         value.as_str().unwrap_or_default().to_owned()
     }
 
+    /// Waits for a navigation (a click on a submit button returns before the next page loads).
+    async fn wait_for_title(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let title = self.title().await;
+            if title == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected the page '{expected}', still on '{title}'"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn title(&self) -> String {
         let value = self.call(reqwest::Method::GET, "/title", None).await;
         value.as_str().unwrap_or_default().to_owned()
@@ -339,7 +355,7 @@ impl Browser {
         );
         self.type_into("#token", token).await;
         self.click("#sign-in button[type=submit]").await;
-        assert_eq!(self.title().await, "Deployment digits · Slipway");
+        self.wait_for_title("Deployment digits · Slipway").await;
         let cookies = self.call(reqwest::Method::GET, "/cookie", None).await;
         let cookie = &cookies.as_array().unwrap()[0];
         assert_eq!(cookie["name"], "slipway_session");
@@ -523,6 +539,9 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
         html.contains("Rolled back: now revision 3 serving v1"),
         "{html}"
     );
+    browser
+        .screenshot(&artifact_dir().join("deployment.png"))
+        .await;
 
     let revisions = admin.deployment_revisions("digits").await.unwrap();
     let newest = &revisions[0];
@@ -533,7 +552,7 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
     assert_eq!(newest.reason.as_deref(), Some("v2 misreads sevens"));
 
     browser.goto(&format!("{}/", server.url)).await;
-    assert_eq!(browser.title().await, "Overview · Slipway");
+    browser.wait_for_title("Overview · Slipway").await;
     let shot = artifact_dir().join("overview.png");
     browser.screenshot(&shot).await;
     eprintln!("overview screenshot: {}", shot.display());
