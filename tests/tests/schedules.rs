@@ -69,7 +69,7 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
         .collect();
     assert_eq!(gaps, [1000, 1000]);
     tokio::time::sleep(Duration::from_millis(4500)).await;
-    let paused: Schedule = client.schedule_action("tick", "pause").await.unwrap();
+    let paused: Schedule = client.schedule_action("tick", "pause", None).await.unwrap();
     assert!(paused.paused && paused.next_fire_times.is_empty());
     let firings = client.schedule_firings("tick").await.unwrap();
     let done = fired(&firings);
@@ -88,10 +88,26 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
         firings.len(),
         "paused"
     );
-    let triggered: serde_json::Value = client.schedule_action("tick", "trigger").await.unwrap();
+    let triggered: serde_json::Value = client
+        .schedule_action("tick", "trigger", Some("a manual run"))
+        .await
+        .unwrap();
     assert!(triggered["job_id"].as_i64().is_some());
     let history = client.schedule_firings("tick").await.unwrap();
     assert_eq!(history[0].outcome, "triggered");
+    let audit = client
+        .list_audit(&PageRequest {
+            limit: Some(50),
+            page_token: None,
+        })
+        .await
+        .unwrap();
+    let event = audit
+        .items
+        .iter()
+        .find(|e| e.action == "schedule.trigger")
+        .unwrap();
+    assert_eq!(event.reason.as_deref(), Some("a manual run"));
 
     // A due time that comes while the last firing's job still runs is skipped.
     let mut slow = every(1, "slow", Misfire::Skip, Overlap::Skip);
@@ -99,7 +115,7 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
     client.create_schedule(&slow).await.unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;
     client
-        .schedule_action::<Schedule>("slow", "pause")
+        .schedule_action::<Schedule>("slow", "pause", None)
         .await
         .unwrap();
     let slow_firings = client.schedule_firings("slow").await.unwrap();
@@ -231,7 +247,7 @@ async fn two_servers_on_one_database_fire_each_due_time_once() {
     let _second = TestServer::start_in(temp.path(), &[]);
     tokio::time::sleep(Duration::from_secs(5)).await;
     client
-        .schedule_action::<Schedule>("shared", "pause")
+        .schedule_action::<Schedule>("shared", "pause", None)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -225,9 +225,9 @@ async fn act(client: &Client, command: Command, reason: &str) -> Result<Loaded, 
             client.retry_job(*job, reason).await?;
         }
         Command::Trigger { schedule } => {
-            // The trigger call carries no reason header; the firing records who triggered it.
-            let answer: BTreeMap<String, i64> = client.schedule_action(schedule, "trigger").await?;
-            if let Some(job) = answer.get("job_id") {
+            let answer: BTreeMap<String, Option<i64>> =
+                client.schedule_action(schedule, "trigger", reason).await?;
+            if let Some(Some(job)) = answer.get("job_id") {
                 return Ok(Loaded::Done(format!(
                     "triggered schedule {schedule}: job {job}"
                 )));

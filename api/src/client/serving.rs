@@ -240,21 +240,24 @@ impl Client {
             .await
     }
 
-    /// `pause`, `resume` or `trigger`.
+    /// `pause`, `resume` or `trigger`, with the reason for the audit log.
     pub async fn schedule_action<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,
         action: &str,
+        reason: Option<&str>,
     ) -> Result<T, ApiError> {
         let path = format!("/api/v1/schedules/{}/{}", encode(name), encode(action));
-        self.write(Method::POST, &path, &(), None).await
+        self.write(Method::POST, &path, &(), reason).await
     }
 
-    pub async fn delete_schedule(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn delete_schedule(&self, name: &str, reason: Option<&str>) -> Result<(), ApiError> {
         let path = format!("/api/v1/schedules/{}", encode(name));
-        self.send(self.request(Method::DELETE, &path))
-            .await
-            .map(|_| ())
+        let mut request = self.request(Method::DELETE, &path);
+        if let Some(reason) = reason {
+            request = request.header(crate::REASON_HEADER, reason);
+        }
+        self.send(request).await.map(|_| ())
     }
 
     pub async fn schedule_firings(&self, name: &str) -> Result<Vec<Firing>, ApiError> {

@@ -53,26 +53,33 @@ pub enum ScheduleCommand {
     /// Every schedule with its next three due times.
     List,
     /// One schedule.
-    Show {
-        name: String,
-    },
+    Show { name: String },
+    /// Stop firing until resumed.
     Pause {
         name: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
     },
+    /// Fire again, counting from now (no burst of missed firings).
     Resume {
         name: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Fire now.
     Trigger {
         name: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
     Delete {
         name: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Its firings, newest first, with their jobs' outcomes.
-    History {
-        name: String,
-    },
+    History { name: String },
 }
 
 /// Reads and checks a pipeline file; errors name the step and field.
@@ -185,16 +192,21 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
             Ok(())
         }
         ScheduleCommand::Show { name } => print_schedule(cli, &client.get_schedule(name).await?),
-        ScheduleCommand::Pause { name } => print_schedule(
-            cli,
-            &client.schedule_action::<Schedule>(name, "pause").await?,
-        ),
-        ScheduleCommand::Resume { name } => print_schedule(
-            cli,
-            &client.schedule_action::<Schedule>(name, "resume").await?,
-        ),
-        ScheduleCommand::Trigger { name } => {
-            let answer: serde_json::Value = client.schedule_action(name, "trigger").await?;
+        ScheduleCommand::Pause { name, reason } | ScheduleCommand::Resume { name, reason } => {
+            let action = if matches!(command, ScheduleCommand::Pause { .. }) {
+                "pause"
+            } else {
+                "resume"
+            };
+            let schedule: Schedule = client
+                .schedule_action(name, action, reason.as_deref())
+                .await?;
+            print_schedule(cli, &schedule)
+        }
+        ScheduleCommand::Trigger { name, reason } => {
+            let answer: serde_json::Value = client
+                .schedule_action(name, "trigger", reason.as_deref())
+                .await?;
             match answer["job_id"].as_i64() {
                 Some(id) => println!("fired {name}: job {id}"),
                 None => println!(
@@ -203,8 +215,8 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
             }
             Ok(())
         }
-        ScheduleCommand::Delete { name } => {
-            client.delete_schedule(name).await?;
+        ScheduleCommand::Delete { name, reason } => {
+            client.delete_schedule(name, reason.as_deref()).await?;
             println!("deleted schedule {name}");
             Ok(())
         }

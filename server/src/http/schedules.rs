@@ -1,7 +1,7 @@
 //! `/api/v1/schedules`: cron schedules and their firings.
 
 use super::error::ApiResult;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
 use crate::scheduler::{jobs, schedules};
 use crate::state::AppState;
@@ -61,46 +61,50 @@ async fn show(
 async fn delete(
     State(state): State<AppState>,
     caller: Caller,
+    reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let schedule = schedules::get(&state.db, &name).await?;
     require_for(&caller, &schedule.job.kind)?;
-    schedules::delete(&state.db, &caller.name, &name).await?;
+    schedules::delete(&state.db, &caller.name, &name, reason.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn set_paused(
     state: &AppState,
     caller: &Caller,
-    name: &str,
+    (name, reason): (&str, &Reason),
     paused: bool,
 ) -> ApiResult<axum::Json<Schedule>> {
     let schedule = schedules::get(&state.db, name).await?;
     require_for(caller, &schedule.job.kind)?;
-    Ok(axum::Json(
-        schedules::set_paused(&state.db, &caller.name, name, paused).await?,
-    ))
+    let changed =
+        schedules::set_paused(&state.db, &caller.name, name, paused, reason.as_deref()).await?;
+    Ok(axum::Json(changed))
 }
 
 async fn pause(
     State(state): State<AppState>,
     caller: Caller,
+    reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<Schedule>> {
-    set_paused(&state, &caller, &name, true).await
+    set_paused(&state, &caller, (&name, &reason), true).await
 }
 
 async fn resume(
     State(state): State<AppState>,
     caller: Caller,
+    reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<Schedule>> {
-    set_paused(&state, &caller, &name, false).await
+    set_paused(&state, &caller, (&name, &reason), false).await
 }
 
 async fn trigger(
     State(state): State<AppState>,
     caller: Caller,
+    reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     let schedule = schedules::get(&state.db, &name).await?;
@@ -109,7 +113,7 @@ async fn trigger(
         &state.db,
         &state.scheduler,
         &caller.name,
-        &name,
+        (&name, reason.as_deref()),
         "triggered",
     )
     .await?;

@@ -202,6 +202,7 @@ pub async fn set_paused(
     actor: &str,
     name: &str,
     paused: bool,
+    reason: Option<&str>,
 ) -> ServiceResult<Schedule> {
     let row = find(db, name).await?;
     let next = next_after(
@@ -226,7 +227,7 @@ pub async fn set_paused(
             },
             target_kind: "schedule",
             target_id: name.to_owned(),
-            reason: None,
+            reason,
             details: None,
         },
     )
@@ -234,7 +235,12 @@ pub async fn set_paused(
     to_api(row)
 }
 
-pub async fn delete(db: &DatabaseConnection, actor: &str, name: &str) -> ServiceResult<()> {
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &str,
+    name: &str,
+    reason: Option<&str>,
+) -> ServiceResult<()> {
     let row = find(db, name).await?;
     schedule::Entity::delete_by_id(row.id).exec(db).await?;
     audit::record(
@@ -244,7 +250,7 @@ pub async fn delete(db: &DatabaseConnection, actor: &str, name: &str) -> Service
             action: "schedule.delete",
             target_kind: "schedule",
             target_id: name.to_owned(),
-            reason: None,
+            reason,
             details: None,
         },
     )
@@ -443,7 +449,7 @@ pub async fn trigger(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
     actor: &str,
-    name: &str,
+    (name, reason): (&str, Option<&str>),
     outcome: &str,
 ) -> ServiceResult<Option<i64>> {
     let row = find(db, name).await?;
@@ -455,7 +461,7 @@ pub async fn trigger(
             action: "schedule.trigger",
             target_kind: "schedule",
             target_id: name.to_owned(),
-            reason: None,
+            reason,
             details: Some(serde_json::json!({ "job_id": job, "outcome": outcome })),
         },
     )
