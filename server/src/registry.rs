@@ -267,10 +267,19 @@ async fn model_to_api(
 
 /// Every registered model, by name.
 pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<RegisteredModel>> {
-    let rows = model::Entity::find()
-        .order_by_asc(model::Column::Name)
-        .all(db)
-        .await?;
+    search(db, None).await
+}
+
+/// The registered models whose name contains `text` (every model without it), by name.
+pub async fn search(
+    db: &DatabaseConnection,
+    text: Option<&str>,
+) -> ServiceResult<Vec<RegisteredModel>> {
+    let mut query = model::Entity::find().order_by_asc(model::Column::Name);
+    if let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) {
+        query = query.filter(model::Column::Name.contains(text));
+    }
+    let rows = query.all(db).await?;
     let mut models = Vec::with_capacity(rows.len());
     for row in rows {
         models.push(model_to_api(db, row).await?);

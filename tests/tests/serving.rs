@@ -112,6 +112,8 @@ async fn train_register_deploy_canary_promote_and_roll_back_under_load() {
         "{:?}",
         version.params
     );
+    assert_eq!(client.search_models("dig").await.unwrap().len(), 1);
+    assert!(client.search_models("nope").await.unwrap().is_empty());
 
     let (ok, out, err) = server.cli(&[
         "deploy",

@@ -24,6 +24,11 @@ impl Client {
         self.get("/api/v1/models").await
     }
 
+    /// The models whose name contains `text`.
+    pub async fn search_models(&self, text: &str) -> Result<Vec<RegisteredModel>, ApiError> {
+        self.get_query("/api/v1/models", &[("search", text)]).await
+    }
+
     pub async fn get_model(&self, name: &str) -> Result<RegisteredModel, ApiError> {
         self.get(&format!("/api/v1/models/{}", encode(name))).await
     }

@@ -97,6 +97,9 @@ async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow
                 .map(|p| format!(", prediction PSI {p:.3}"))
                 .unwrap_or_default()
         );
+        if drift.rows == 0 {
+            return Ok(());
+        }
         let mut table = Table::new(&["FEATURE", "PSI", "KS", "STATUS"]);
         for feature in drift.features.iter().take(args.top) {
             table.row(vec![

@@ -22,7 +22,11 @@ pub enum ModelsCommand {
         description: Option<String>,
     },
     /// Every registered model with its latest version and aliases.
-    List,
+    List {
+        /// Only models whose name contains this.
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// One model's versions, newest first, with their metrics and aliases.
     Show { name: String },
     /// One version's lineage: run, dataset, parameters, seed, code version, metrics.
@@ -160,8 +164,11 @@ pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
             };
             print_version(cli, &client.register_model(name, &request).await?)
         }
-        ModelsCommand::List => {
-            let models = client.list_models().await?;
+        ModelsCommand::List { search } => {
+            let models = match search {
+                Some(text) => client.search_models(text).await?,
+                None => client.list_models().await?,
+            };
             if cli.output == OutputFormat::Json {
                 return output::json(&models);
             }
@@ -456,14 +463,31 @@ fn read_instances(
     Ok((instances, label_column.map(|_| labels)))
 }
 
+/// Rows per predict request when a file is sent in parts.
+const PREDICT_CHUNK: usize = 500;
+
 pub async fn predict(cli: &Cli, args: &PredictArgs) -> anyhow::Result<()> {
     let client = super::commands::client(cli)?;
     let (instances, labels) = read_instances(&args.file)?;
-    let request = PredictRequest {
-        instances,
-        key: args.key.clone(),
+    if instances.is_empty() {
+        anyhow::bail!("{}: no rows to predict", args.file.display());
+    }
+    // Large files go in requests of a few hundred rows, under the server's per-request limit.
+    let mut answer: Option<slipway_api::PredictResponse> = None;
+    for chunk in instances.chunks(PREDICT_CHUNK) {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: args.key.clone(),
+        };
+        let part = client.predict(&args.name, &request).await?;
+        match &mut answer {
+            Some(all) => all.predictions.extend(part.predictions),
+            None => answer = Some(part),
+        }
+    }
+    let Some(answer) = answer else {
+        return Ok(());
     };
-    let answer = client.predict(&args.name, &request).await?;
     if cli.output == OutputFormat::Json {
         return output::json(&answer);
     }

@@ -1,7 +1,7 @@
 //! `/api/v1/models`: the model registry.
 
 use super::error::ApiResult;
-use super::extract::{Json, Path, Reason};
+use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
 use crate::registry::{self, Selector};
 use crate::state::AppState;
@@ -35,12 +35,20 @@ async fn register(
     Ok((StatusCode::CREATED, axum::Json(version)))
 }
 
+#[derive(Debug, serde::Deserialize)]
+struct ListQuery {
+    /// Only models whose name contains this.
+    search: Option<String>,
+}
+
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    Query(query): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Vec<RegisteredModel>>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(registry::list(&state.db).await?))
+    let models = registry::search(&state.db, query.search.as_deref()).await?;
+    Ok(axum::Json(models))
 }
 
 async fn show(
