@@ -136,10 +136,24 @@ pub struct DriftReport {
     pub rows: usize,
     /// Most drifted first.
     pub features: Vec<FeatureDrift>,
-    /// PSI of the predicted class shares against the training labels' shares.
+    /// PSI of the predictions against the training labels: class shares (classification) or
+    /// values over the labels' decile bins (regression).
     pub prediction_psi: Option<f64>,
+    /// The prediction distribution beside the training labels': one entry per class, or per
+    /// decile bin of the training values.
+    #[serde(default)]
+    pub predictions: Vec<PredictionShare>,
     /// The worst status.
     pub status: String,
+}
+
+/// One class or value bin: its share of the training labels and of the live predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionShare {
+    /// A class name, or a value range such as `[1.5, 2.25)`.
+    pub bucket: String,
+    pub training: f64,
+    pub live: f64,
 }
 
 /// An alert raised by a guard.

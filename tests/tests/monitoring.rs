@@ -296,3 +296,75 @@ async fn metrics_match_the_traffic_and_a_failing_canary_is_rolled_back() {
         assert_eq!(answer.model_version, 1);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_predictions_are_compared_with_the_training_values() {
+    let server = TestServer::up();
+    let client = server.admin();
+    let line = |x: f64| format!("{x},{}\n", 2.0 * x + 1.0);
+    let rows: String = (0..400).map(|i| line(f64::from(i) / 40.0)).collect();
+    client
+        .upload_dataset(
+            "line",
+            "y",
+            Some("regression"),
+            format!("x,y\n{rows}").into_bytes(),
+        )
+        .await
+        .unwrap();
+    let spec = TrainSpec {
+        dataset: "line".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(150),
+        learning_rate: Some(0.05),
+        register_as: Some("line".into()),
+        ..TrainSpec::default()
+    };
+    let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let first = DeployRequest {
+        model: Some("line".into()),
+        version: Some(1),
+        ..DeployRequest::default()
+    };
+    client.deploy("line", &first, None).await.unwrap();
+    let send = |xs: Vec<f64>| {
+        let client = client.clone();
+        async move {
+            let instances = xs.into_iter().map(|x| serde_json::json!([x])).collect();
+            client
+                .predict(
+                    "line",
+                    &PredictRequest {
+                        instances,
+                        key: None,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // The same range as training: the predicted values spread like the training labels.
+    send((0..200).map(|i| f64::from(i) / 20.0).collect()).await;
+    let report = client.drift("line").await.unwrap();
+    assert!(report.prediction_psi.unwrap() < 0.1, "{report:?}");
+    assert!(!report.predictions.is_empty());
+    assert!(
+        report.predictions[0].bucket.starts_with('['),
+        "{:?}",
+        report.predictions
+    );
+    let live_total: f64 = report.predictions.iter().map(|p| p.live).sum();
+    assert!((live_total - 1.0).abs() < 1e-9);
+    // Inputs far outside: the predictions shift with them.
+    let policy = SloPolicy {
+        drift_window_rows: 200,
+        ..SloPolicy::default()
+    };
+    client.set_slo_policy("line", &policy, None).await.unwrap();
+    send((0..200).map(|i| 50.0 + f64::from(i)).collect()).await;
+    let report = client.drift("line").await.unwrap();
+    assert!(report.prediction_psi.unwrap() > 0.2, "{report:?}");
+    assert_eq!(report.features[0].feature, "x");
+    assert!(report.features[0].psi > 0.2);
+}

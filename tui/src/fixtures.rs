@@ -170,6 +170,7 @@ pub fn deployment_data() -> DeploymentData {
             })
             .collect(),
         drift: Some(DriftReport {
+            predictions: Vec::new(),
             deployment: "iris-prod".into(),
             version: 2,
             rows: 1000,

@@ -116,13 +116,22 @@ pub struct VersionStats {
     minute: Option<(i64, Bucket)>,
 }
 
+/// One recent input row.
+#[derive(Debug, Clone)]
+pub struct LiveRow {
+    pub at: Instant,
+    pub values: Vec<f64>,
+    pub predicted: Option<f64>,
+}
+
 /// A deployment's counts and recent inputs.
 #[derive(Debug, Default)]
 pub struct DeploymentStats {
     pub deployment_id: i64,
     pub versions: BTreeMap<u32, VersionStats>,
-    /// Recent input rows (in the primary's feature order) with when they came.
-    pub inputs: VecDeque<(Instant, Vec<f64>)>,
+    /// Recent input rows (in the primary's feature order) with when they came and, for
+    /// regression, the value predicted.
+    pub inputs: VecDeque<LiveRow>,
     pub input_version: u32,
     /// Completed minutes waiting to be written: (version, minute start in ms, counts).
     pub finished_minutes: Vec<(u32, i64, Bucket)>,
@@ -224,8 +233,10 @@ impl Monitor {
         });
     }
 
-    /// Keeps input rows for drift (at most the configured number per deployment).
-    pub fn record_inputs(&self, name: &str, version: u32, rows: &[Vec<f64>]) {
+    /// Keeps input rows for drift (at most the configured number per deployment), with the
+    /// values predicted for them when the model predicts values (`predicted` is empty for
+    /// classification).
+    pub fn record_inputs(&self, name: &str, version: u32, rows: &[Vec<f64>], predicted: &[f64]) {
         if !self.enabled {
             return;
         }
@@ -237,11 +248,15 @@ impl Monitor {
                 stats.inputs.clear();
                 stats.input_version = version;
             }
-            for row in rows {
+            for (index, row) in rows.iter().enumerate() {
                 if stats.inputs.len() >= keep {
                     stats.inputs.pop_front();
                 }
-                stats.inputs.push_back((now, row.clone()));
+                stats.inputs.push_back(LiveRow {
+                    at: now,
+                    values: row.clone(),
+                    predicted: predicted.get(index).copied(),
+                });
             }
         });
     }
@@ -351,7 +366,7 @@ mod tests {
         assert_eq!(monitor.window("d", 1, 60).requests(), 0);
         assert_eq!(monitor.totals()[0].2.requests(), 100, "totals stay");
         assert_eq!(monitor.take_minutes(true).len(), 1);
-        monitor.record_inputs("d", 1, &[vec![1.0], vec![2.0]]);
+        monitor.record_inputs("d", 1, &[vec![1.0], vec![2.0]], &[]);
         assert_eq!(monitor.with("d", |s| s.inputs.len()), 2);
     }
 }

@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod guard;
 pub mod live;
+mod predictions;
 pub mod prometheus;
 
 use crate::audit::{self, Change};
@@ -36,8 +37,16 @@ const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 struct Baseline {
     /// Per model feature, in the model's order (none when the dataset lacks it).
     features: Vec<Option<FeatureStats>>,
-    /// Training label counts in the model's label order (classification).
-    classes: Option<Vec<usize>>,
+    /// What the training labels looked like.
+    labels: Option<LabelBaseline>,
+}
+
+/// The training labels: class counts in the model's label order, or the statistics of the
+/// values (regression).
+#[derive(Debug)]
+enum LabelBaseline {
+    Classes(Vec<usize>),
+    Values(FeatureStats),
 }
 
 /// Baselines by deployment and primary version, loaded once.
@@ -290,32 +299,35 @@ impl Monitoring {
             .iter()
             .map(|feature| stats.iter().find(|s| s.name == *feature).cloned())
             .collect();
-        let classes = if manifest.task == "classification" {
-            let csv = self.store.read_blob(&data.digest).await?;
-            let label = data.label_column.clone();
-            let labels = manifest.labels.clone();
-            tokio::task::spawn_blocking(move || {
-                let parsed = slipway_jobs::Dataset::from_csv(
-                    &csv,
-                    &label,
-                    Some(slipway_jobs::Task::Classification),
-                )
-                .ok()?;
-                let mut counts = vec![0usize; labels.len()];
-                for value in &parsed.labels {
-                    let class = &parsed.schema.classes[*value as usize];
-                    if let Some(index) = labels.iter().position(|l| l == class) {
-                        counts[index] += 1;
-                    }
+        let csv = self.store.read_blob(&data.digest).await?;
+        let label = data.label_column.clone();
+        let (task, model_labels) = (manifest.task.clone(), manifest.labels.clone());
+        let labels = tokio::task::spawn_blocking(move || {
+            let regression = task == "regression";
+            let kind = if regression {
+                slipway_jobs::Task::Regression
+            } else {
+                slipway_jobs::Task::Classification
+            };
+            let parsed = slipway_jobs::Dataset::from_csv(&csv, &label, Some(kind)).ok()?;
+            if regression {
+                return Some(LabelBaseline::Values(FeatureStats::from_values(
+                    "prediction",
+                    &parsed.labels,
+                )));
+            }
+            let mut counts = vec![0usize; model_labels.len()];
+            for value in &parsed.labels {
+                let class = &parsed.schema.classes[*value as usize];
+                if let Some(index) = model_labels.iter().position(|l| l == class) {
+                    counts[index] += 1;
                 }
-                Some(counts)
-            })
-            .await
-            .map_err(|err| ServiceError::internal(format!("baseline stopped: {err}")))?
-        } else {
-            None
-        };
-        let baseline = Arc::new(Baseline { features, classes });
+            }
+            Some(LabelBaseline::Classes(counts))
+        })
+        .await
+        .map_err(|err| ServiceError::internal(format!("baseline stopped: {err}")))?;
+        let baseline = Arc::new(Baseline { features, labels });
         self.lock_baselines().insert(key, Arc::clone(&baseline));
         Ok((version, baseline))
     }
@@ -337,7 +349,7 @@ impl Monitoring {
         let cutoff = policy.drift_window_secs.and_then(|secs| {
             std::time::Instant::now().checked_sub(std::time::Duration::from_secs(secs))
         });
-        let rows: Vec<Vec<f64>> = monitor.with(name, |stats| {
+        let recent: Vec<live::LiveRow> = monitor.with(name, |stats| {
             if stats.input_version != version {
                 return Vec::new();
             }
@@ -346,8 +358,8 @@ impl Monitoring {
                 .iter()
                 .rev()
                 .take(policy.drift_window_rows)
-                .filter(|(at, _)| cutoff.is_none_or(|cutoff| *at >= cutoff));
-            recent.map(|(_, row)| row.clone()).collect()
+                .filter(|row| cutoff.is_none_or(|cutoff| row.at >= cutoff));
+            recent.cloned().collect()
         });
         let window = monitor.window(name, version, policy.window_secs.max(300));
         let report = tokio::task::spawn_blocking(move || {
@@ -356,9 +368,9 @@ impl Monitoring {
                 .enumerate()
                 .filter_map(|(column, feature)| {
                     let stats = baseline.features.get(column)?.as_ref()?;
-                    let values: Vec<f64> = rows
+                    let values: Vec<f64> = recent
                         .iter()
-                        .filter_map(|row| row.get(column).copied())
+                        .filter_map(|row| row.values.get(column).copied())
                         .collect();
                     let psi = slipway_jobs::drift::psi(stats, &values);
                     Some(FeatureDrift {
@@ -371,19 +383,19 @@ impl Monitoring {
                 })
                 .collect();
             drifts.sort_by(|a, b| b.psi.total_cmp(&a.psi));
-            let prediction_psi = baseline.classes.as_ref().map(|training| {
-                let live: Vec<usize> = labels
-                    .iter()
-                    .map(|label| window.classes.get(label).copied().unwrap_or(0) as usize)
-                    .collect();
-                slipway_jobs::drift::class_psi(training, &live)
-            });
+            let predicted: Vec<f64> = recent.iter().filter_map(|row| row.predicted).collect();
+            let (prediction_psi, predictions) = match &baseline.labels {
+                Some(labels_baseline) => {
+                    predictions::compare(labels_baseline, &labels, &window.classes, &predicted)
+                }
+                None => (None, Vec::new()),
+            };
             let worst = drifts
                 .first()
                 .map(|d| d.psi)
                 .unwrap_or(0.0)
                 .max(prediction_psi.unwrap_or(0.0));
-            let status = if rows.len() < policy.min_drift_rows {
+            let status = if recent.len() < policy.min_drift_rows {
                 "insufficient_data"
             } else {
                 slipway_jobs::drift::status(worst, policy.psi_warn, policy.psi_alert)
@@ -391,9 +403,10 @@ impl Monitoring {
             DriftReport {
                 deployment: String::new(),
                 version,
-                rows: rows.len(),
+                rows: recent.len(),
                 features: drifts,
                 prediction_psi,
+                predictions,
                 status: status.to_owned(),
             }
         })

@@ -207,7 +207,15 @@ impl Serving {
         let (rows, flat) = encode(&served.engine, &parsed)?;
         let predictions = served.predict(flat, parsed.len()).await?;
         if variant == "primary" {
-            self.monitor().record_inputs(name, served.version, &rows);
+            let values: Vec<f64> = predictions
+                .iter()
+                .filter_map(|p| match p {
+                    EnginePrediction::Value(value) => Some(*value),
+                    EnginePrediction::Class { .. } => None,
+                })
+                .collect();
+            self.monitor()
+                .record_inputs(name, served.version, &rows, &values);
         }
         if let Some(shadow) = &live.shadow {
             self.mirror(

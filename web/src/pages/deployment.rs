@@ -415,6 +415,7 @@ mod tests {
                 })
                 .collect(),
             drift: Some(DriftReport {
+                predictions: Vec::new(),
                 deployment: "digits".into(),
                 version: 2,
                 rows: 500,
