@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 use slipway_api::{
     Client, CreateRun, CreateToken, DeployRequest, JobState, KeyValue, LogBatch, MetricPoint, Role,
-    SubmitJob, TrainSpec,
+    TrainSpec,
 };
 use slipway_tests::{TestServer, eventually};
 use std::path::{Path, PathBuf};
@@ -35,22 +35,7 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(spec).unwrap(),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
-    let job = eventually("the train job to end", Duration::from_secs(300), || {
-        let client = client.clone();
-        async move {
-            let job = client.get_job(job.id).await.ok()?;
-            job.state.is_terminal().then_some(job)
-        }
-    })
-    .await;
+    let job = slipway_tests::run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     job.result.unwrap()["version"].as_u64().unwrap() as u32
 }
