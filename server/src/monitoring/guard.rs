@@ -8,6 +8,7 @@ use super::Monitoring;
 use super::alerts::{self, Raise};
 use crate::error::ServiceResult;
 use crate::scheduler::{Scheduler, schedules};
+use crate::serving::Live;
 use crate::serving::deployments::{self, Requested};
 use slipway_api::{ChangeRequest, SloPolicy};
 use std::time::Duration;
@@ -50,10 +51,8 @@ fn breach(policy: &SloPolicy, metrics: &super::live::Bucket) -> Option<(String, 
 }
 
 impl Monitoring {
-    /// Judges every served deployment once.
+    /// Judges every served deployment once; one deployment's failure does not stop the others.
     pub async fn guard_once(&self, scheduler: &Scheduler) -> ServiceResult<()> {
-        let events = &scheduler.events;
-        let monitor = self.serving.monitor();
         let mut largest_window = 0;
         for name in self.serving.deployment_names() {
             let Some(live) = self.serving.live(&name) else {
@@ -61,64 +60,82 @@ impl Monitoring {
             };
             let policy = self.policy(&name).await?;
             largest_window = largest_window.max(policy.drift_window_rows);
-            if let Some((canary, _)) = &live.canary {
-                let window = monitor.window(&name, canary.version, policy.window_secs);
-                if let Some((why, kind)) = breach(&policy, &window) {
-                    let reason = format!("canary v{}: {why}", canary.version);
-                    let request = Requested::RemoveCanary {
-                        expected_revision: live.revision,
-                    };
-                    deployments::change(&self.serving, ACTOR, &name, &request, Some(&reason))
-                        .await?;
-                    monitor.reset_window(&name, canary.version);
-                    alerts::raise(&self.db, events, Raise {
-                        deployment_id: live.deployment_id,
-                        kind,
-                        severity: "alert",
-                        message: format!("{name}: {reason}; the canary was rolled back"),
-                        details: serde_json::json!({ "version": canary.version, "variant": "canary", "rolled_back": true }),
-                    })
-                    .await?;
-                    continue;
-                }
-            }
-            let window = monitor.window(&name, live.primary.version, policy.window_secs);
-            if let Some((why, kind)) = breach(&policy, &window)
-                && !alerts::is_open(&self.db, live.deployment_id, kind).await?
+            if let Err(err) = self
+                .guard_deployment(scheduler, &name, &live, &policy)
+                .await
             {
-                let reason = format!("primary v{}: {why}", live.primary.version);
-                let mut rolled_back = false;
-                if policy.rollback_primary && live.revision > 1 {
-                    let request = ChangeRequest {
-                        to_revision: None,
-                        expected_revision: Some(live.revision),
-                    };
-                    deployments::change(
-                        &self.serving,
-                        ACTOR,
-                        &name,
-                        &Requested::Rollback(request),
-                        Some(&reason),
-                    )
-                    .await?;
-                    monitor.reset_window(&name, live.primary.version);
-                    rolled_back = true;
-                }
+                tracing::warn!(deployment = %name, error = %err, "the SLO guard failed for this deployment");
+            }
+        }
+        if largest_window > 0 {
+            self.serving.monitor().keep_input_rows(largest_window);
+        }
+        Ok(())
+    }
+
+    /// Judges one deployment: its canary, its primary, its drift.
+    async fn guard_deployment(
+        &self,
+        scheduler: &Scheduler,
+        name: &str,
+        live: &Live,
+        policy: &SloPolicy,
+    ) -> ServiceResult<()> {
+        let events = &scheduler.events;
+        let monitor = self.serving.monitor();
+        if let Some((canary, _)) = &live.canary {
+            let window = monitor.window(name, canary.version, policy.window_secs);
+            if let Some((why, kind)) = breach(policy, &window) {
+                let reason = format!("canary v{}: {why}", canary.version);
+                let request = Requested::RemoveCanary {
+                    expected_revision: live.revision,
+                };
+                deployments::change(&self.serving, ACTOR, name, &request, Some(&reason)).await?;
+                monitor.reset_window(name, canary.version);
                 alerts::raise(&self.db, events, Raise {
                     deployment_id: live.deployment_id,
                     kind,
                     severity: "alert",
-                    message: format!("{name}: {reason}{}", if rolled_back { "; rolled back to the previous revision" } else { "" }),
-                    details: serde_json::json!({ "version": live.primary.version, "variant": "primary", "rolled_back": rolled_back }),
+                    message: format!("{name}: {reason}; the canary was rolled back"),
+                    details: serde_json::json!({ "version": canary.version, "variant": "canary", "rolled_back": true }),
                 })
                 .await?;
+                return Ok(());
             }
-            self.guard_drift(scheduler, &name, &policy, live.deployment_id)
-                .await;
         }
-        if largest_window > 0 {
-            monitor.keep_input_rows(largest_window);
+        let window = monitor.window(name, live.primary.version, policy.window_secs);
+        if let Some((why, kind)) = breach(policy, &window)
+            && !alerts::is_open(&self.db, live.deployment_id, kind).await?
+        {
+            let reason = format!("primary v{}: {why}", live.primary.version);
+            let mut rolled_back = false;
+            if policy.rollback_primary && live.revision > 1 {
+                let request = ChangeRequest {
+                    to_revision: None,
+                    expected_revision: Some(live.revision),
+                };
+                deployments::change(
+                    &self.serving,
+                    ACTOR,
+                    name,
+                    &Requested::Rollback(request),
+                    Some(&reason),
+                )
+                .await?;
+                monitor.reset_window(name, live.primary.version);
+                rolled_back = true;
+            }
+            alerts::raise(&self.db, events, Raise {
+                deployment_id: live.deployment_id,
+                kind,
+                severity: "alert",
+                message: format!("{name}: {reason}{}", if rolled_back { "; rolled back to the previous revision" } else { "" }),
+                details: serde_json::json!({ "version": live.primary.version, "variant": "primary", "rolled_back": rolled_back }),
+            })
+            .await?;
         }
+        self.guard_drift(scheduler, name, policy, live.deployment_id)
+            .await;
         Ok(())
     }
 
