@@ -295,6 +295,52 @@ async fn metrics_match_the_traffic_and_a_failing_canary_is_rolled_back() {
             .unwrap();
         assert_eq!(answer.model_version, 1);
     }
+
+    // A breaching primary is rolled back when the policy says so.
+    let policy = SloPolicy {
+        rollback_primary: true,
+        ..SloPolicy::default()
+    };
+    client
+        .set_slo_policy("digits", &policy, Some("roll back bad releases"))
+        .await
+        .unwrap();
+    let bad_release = DeployRequest {
+        version: Some(2),
+        ..DeployRequest::default()
+    };
+    let released = client
+        .deploy("digits", &bad_release, Some("a bad release"))
+        .await
+        .unwrap();
+    for row in &good[300..330] {
+        let request = PredictRequest {
+            instances: vec![row.clone()],
+            key: None,
+        };
+        let _ = client.predict("digits", &request).await;
+    }
+    let restored = eventually("the primary's rollback", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move {
+            let deployment = client.get_deployment("digits").await.ok()?;
+            (deployment.revision > released.revision).then_some(deployment)
+        }
+    })
+    .await;
+    assert_eq!(restored.spec.primary, 1);
+    let revisions = client.deployment_revisions("digits").await.unwrap();
+    assert_eq!(
+        (revisions[0].actor.as_str(), revisions[0].action.as_str()),
+        ("slo-guard", "rollback")
+    );
+    assert!(
+        revisions[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("primary v2: error rate")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -104,12 +104,15 @@ impl Monitoring {
             }
         }
         let window = monitor.window(name, live.primary.version, policy.window_secs);
+        // A rollback acts whatever alerts are open; an alert alone is raised once until
+        // acknowledged.
+        let may_roll_back = policy.rollback_primary && live.revision > 1;
         if let Some((why, kind)) = breach(policy, &window)
-            && !alerts::is_open(&self.db, live.deployment_id, kind).await?
+            && (may_roll_back || !alerts::is_open(&self.db, live.deployment_id, kind).await?)
         {
             let reason = format!("primary v{}: {why}", live.primary.version);
             let mut rolled_back = false;
-            if policy.rollback_primary && live.revision > 1 {
+            if may_roll_back {
                 let request = ChangeRequest {
                     to_revision: None,
                     expected_revision: Some(live.revision),
