@@ -8,6 +8,7 @@ use crate::evaluation::{self, Report};
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::inference::{Engine, Prediction};
 use crate::split::stratified_split;
+use crate::train_job::point;
 use serde_json::{Value, json};
 use slipway_api::{
     Client, CreateRun, EvaluateSpec, LogBatch, MetricPoint, ModelRef, RunStatus, UpdateRun,
@@ -87,17 +88,19 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
     let task = data.schema.task;
     let own_data = manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
     let (indices, description): (Vec<usize>, String) = if own_data {
+        // The split the trainer made: its recorded settings, else the trainer's defaults.
         let hyper = &manifest.hyper_parameters;
+        let defaults = crate::train::TrainConfig::default();
         let fraction =
             |key: &str, default: f64| hyper.get(key).and_then(Value::as_f64).unwrap_or(default);
         let seed = manifest
             .seed
             .or_else(|| hyper.get("seed").and_then(Value::as_u64))
-            .unwrap_or(7);
+            .unwrap_or(defaults.seed);
         let split = stratified_split(
             &data,
-            fraction("validation_fraction", 0.15),
-            fraction("test_fraction", 0.2),
+            fraction("validation_fraction", defaults.validation_fraction),
+            fraction("test_fraction", defaults.test_fraction),
             seed,
         );
         (
@@ -261,20 +264,15 @@ async fn attempt(
     let mut points: Vec<MetricPoint> = report
         .metrics
         .iter()
-        .map(|(key, value)| MetricPoint {
-            key: key.clone(),
-            value: *value,
-            step: 0,
-            timestamp: None,
-        })
+        .map(|(key, value)| point(key, *value, 0))
         .collect();
     if let Some(comparison) = &comparison {
-        points.extend(comparison.deltas.iter().map(|(key, value)| MetricPoint {
-            key: format!("delta_{key}"),
-            value: *value,
-            step: 0,
-            timestamp: None,
-        }));
+        points.extend(
+            comparison
+                .deltas
+                .iter()
+                .map(|(key, value)| point(&format!("delta_{key}"), *value, 0)),
+        );
     }
     let mut tags = Vec::new();
     if let Some(comparison) = &comparison {

@@ -5,16 +5,8 @@ use crate::model::{ModelManifest, Network};
 use candle_core::{D, Device, Tensor};
 use std::collections::BTreeMap;
 
-/// One prediction.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Prediction {
-    /// The most likely class and every class's probability.
-    Class {
-        label: String,
-        probabilities: BTreeMap<String, f64>,
-    },
-    Value(f64),
-}
+/// One prediction: the wire type, so serving passes the engine's answers on unchanged.
+pub use slipway_api::Prediction;
 
 /// Why a model could not be loaded or a batch not predicted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,7 +72,7 @@ impl Engine {
     /// Predicts rows given as values in feature order.
     pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<Prediction>, InferenceError> {
         let flat = self.encode(rows)?;
-        self.predict_encoded(&flat, rows.len())
+        self.predict_encoded(flat, rows.len())
     }
 
     /// Validates rows given in feature order and standardises them into the flat input of
@@ -156,7 +148,7 @@ impl Engine {
     /// Predicts `rows` rows already encoded by [`Engine::encode`].
     pub fn predict_encoded(
         &self,
-        flat: &[f32],
+        flat: Vec<f32>,
         rows: usize,
     ) -> Result<Vec<Prediction>, InferenceError> {
         if rows == 0 || flat.len() != rows * self.manifest.features.len() {
@@ -166,7 +158,7 @@ impl Engine {
                 self.manifest.features.len()
             )));
         }
-        self.forward(flat.to_vec(), rows)
+        self.forward(flat, rows)
             .map_err(|err| InferenceError::Model(err.to_string()))
     }
 

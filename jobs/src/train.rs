@@ -384,11 +384,6 @@ fn snapshot(varmap: &VarMap) -> candle_core::Result<Vec<(String, Tensor)>> {
 }
 
 fn restore(varmap: &VarMap, weights: &[(String, Tensor)]) -> candle_core::Result<()> {
-    let vars = varmap
-        .data()
-        .lock()
-        .map_err(|_| candle_core::Error::Msg("poisoned".into()))?;
-    drop(vars);
     for (name, tensor) in weights {
         set_variable(varmap, name, tensor)?;
     }

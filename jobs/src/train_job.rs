@@ -67,7 +67,8 @@ pub(crate) fn config_of(spec: &TrainSpec, inputs: usize) -> Result<TrainConfig, 
     })
 }
 
-fn point(key: &str, value: f64, step: i64) -> MetricPoint {
+/// One metric point, timed by the server.
+pub(crate) fn point(key: &str, value: f64, step: i64) -> MetricPoint {
     MetricPoint {
         key: key.to_owned(),
         value,

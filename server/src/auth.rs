@@ -72,6 +72,14 @@ impl Permission {
 }
 
 impl Caller {
+    /// The caller of a request without a token, when anonymous read access is on.
+    pub fn anonymous() -> Self {
+        Self {
+            name: "anonymous".to_owned(),
+            role: Role::Viewer,
+        }
+    }
+
     /// Checks that the caller may do what `permission` covers.
     pub fn require(&self, permission: Permission) -> ServiceResult<()> {
         if permission.allows(self.role) {

@@ -180,11 +180,7 @@ impl TestServer {
     /// [`Self::kill9`]), so clients that know the address find it again.
     pub fn restart_same_address(&mut self) {
         let addr = self.url.trim_start_matches("http://").to_owned();
-        let temp = self._temp.take();
-        let fresh = Self::start_in(&self.data_dir, &["--addr", &addr, "--job-lease-secs", "2"]);
-        let old = std::mem::replace(self, fresh);
-        self._temp = temp;
-        drop(old);
+        self.restart_with(&["--addr", &addr, "--job-lease-secs", "2"]);
     }
 
     /// Sends SIGTERM, as a service manager stopping the server would.

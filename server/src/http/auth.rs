@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use slipway_api::{ErrorCode, Role};
+use slipway_api::ErrorCode;
 
 pub async fn authenticate(
     State(state): State<AppState>,
@@ -18,10 +18,7 @@ pub async fn authenticate(
 ) -> Response {
     let caller = match bearer_caller(&state, request.headers()).await {
         Ok(Some(caller)) => caller,
-        Ok(None) if state.config.anonymous_read => Caller {
-            name: "anonymous".to_owned(),
-            role: Role::Viewer,
-        },
+        Ok(None) if state.config.anonymous_read => Caller::anonymous(),
         Ok(None) => {
             return AppError::new(
                 ErrorCode::Unauthenticated,

@@ -32,6 +32,16 @@ pub fn router() -> Router<AppState> {
         .route("/workers/{worker}/drain", post(drain))
 }
 
+/// What submitting a job of `kind` needs: tracking, and operating for kinds that change
+/// production.
+pub(super) fn require_submit(caller: &Caller, kind: &str) -> ApiResult<()> {
+    caller.require(Permission::Track)?;
+    if jobs::OPERATING_KINDS.contains(&kind) {
+        caller.require(Permission::Operate)?;
+    }
+    Ok(())
+}
+
 async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,10 +66,7 @@ async fn submit(
         .await?;
         return Ok((StatusCode::CREATED, axum::Json(job)));
     }
-    caller.require(Permission::Track)?;
-    if jobs::OPERATING_KINDS.contains(&request.kind.as_str()) {
-        caller.require(Permission::Operate)?;
-    }
+    require_submit(&caller, &request.kind)?;
     let job = jobs::submit(&state.db, &state.scheduler, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(job)))
 }

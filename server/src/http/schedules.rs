@@ -3,7 +3,9 @@
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
-use crate::scheduler::{jobs, schedules};
+// Creating, changing or firing a schedule submits its job, so it needs what submitting needs.
+use super::jobs::require_submit;
+use crate::scheduler::schedules;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -22,21 +24,12 @@ pub fn router() -> Router<AppState> {
         .route("/schedules/{name}/firings", get(firings))
 }
 
-/// Creating or firing a schedule submits its job later, so it needs what submitting it needs.
-fn require_for(caller: &Caller, kind: &str) -> ApiResult<()> {
-    caller.require(Permission::Track)?;
-    if jobs::OPERATING_KINDS.contains(&kind) {
-        caller.require(Permission::Operate)?;
-    }
-    Ok(())
-}
-
 async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Json(request): Json<CreateSchedule>,
 ) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
-    require_for(&caller, &request.job.kind)?;
+    require_submit(&caller, &request.job.kind)?;
     let schedule = schedules::create(&state.db, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(schedule)))
 }
@@ -65,7 +58,7 @@ async fn delete(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let schedule = schedules::get(&state.db, &name).await?;
-    require_for(&caller, &schedule.job.kind)?;
+    require_submit(&caller, &schedule.job.kind)?;
     schedules::delete(&state.db, &caller.name, &name, reason.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -77,7 +70,7 @@ async fn set_paused(
     paused: bool,
 ) -> ApiResult<axum::Json<Schedule>> {
     let schedule = schedules::get(&state.db, name).await?;
-    require_for(caller, &schedule.job.kind)?;
+    require_submit(caller, &schedule.job.kind)?;
     let changed =
         schedules::set_paused(&state.db, &caller.name, name, paused, reason.as_deref()).await?;
     Ok(axum::Json(changed))
@@ -108,7 +101,7 @@ async fn trigger(
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     let schedule = schedules::get(&state.db, &name).await?;
-    require_for(&caller, &schedule.job.kind)?;
+    require_submit(&caller, &schedule.job.kind)?;
     let job = schedules::trigger(
         &state.db,
         &state.scheduler,

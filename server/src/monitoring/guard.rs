@@ -152,7 +152,7 @@ impl Monitoring {
         deployment_id: i64,
     ) {
         let events = &scheduler.events;
-        let report = match self.drift(name).await {
+        let report = match self.drift_under(name, policy).await {
             Ok(report) => report,
             // No baseline (no recorded training data): nothing to judge.
             Err(_) => return,

@@ -341,6 +341,12 @@ impl Monitoring {
     /// Drift of the primary's recent inputs and predictions against its training data.
     pub async fn drift(&self, name: &str) -> ServiceResult<DriftReport> {
         let policy = self.policy(name).await?;
+        self.drift_under(name, &policy).await
+    }
+
+    /// Drift judged under `policy` (the guard has it already).
+    async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftReport> {
+        let policy = policy.clone();
         let (version, baseline) = self.baseline(name).await?;
         let live = self.serving.serving(name).await?;
         let features = live.primary.engine.features().to_vec();

@@ -109,7 +109,7 @@ pub async fn all_workers(db: &impl ConnectionTrait) -> ServiceResult<Vec<worker:
 }
 
 /// Checks the spec of the kinds that have a typed one, so mistakes surface at submission.
-pub fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
+fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
     fn parse<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> ServiceResult<T> {
         serde_json::from_value(spec.clone())
             .map_err(|err| ServiceError::invalid(format!("spec: {err}")))
@@ -133,24 +133,9 @@ pub struct Origin {
     pub schedule_id: Option<i64>,
 }
 
-/// Queues a job.
-pub async fn submit(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    actor: &str,
-    request: &SubmitJob,
-) -> ServiceResult<Job> {
-    submit_from(db, scheduler, actor, request, Origin::default()).await
-}
-
-/// Queues a job that a pipeline or a schedule submits.
-pub async fn submit_from(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    actor: &str,
-    request: &SubmitJob,
-    origin: Origin,
-) -> ServiceResult<Job> {
+/// Checks a job request before it is queued (or stored as a schedule's template); returns its
+/// spec (an empty object when none was given) and its attempts.
+pub fn validate(request: &SubmitJob) -> ServiceResult<(serde_json::Value, u32)> {
     if !KNOWN_KINDS.contains(&request.kind.as_str()) {
         return Err(ServiceError::invalid(format!(
             "kind: unknown job kind '{}'; expected one of {}",
@@ -173,6 +158,28 @@ pub async fn submit_from(
         return Err(ServiceError::invalid("spec: expected a JSON object"));
     }
     check_spec(&request.kind, &spec)?;
+    Ok((spec, max_attempts))
+}
+
+/// Queues a job.
+pub async fn submit(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    actor: &str,
+    request: &SubmitJob,
+) -> ServiceResult<Job> {
+    submit_from(db, scheduler, actor, request, Origin::default()).await
+}
+
+/// Queues a job that a pipeline or a schedule submits.
+pub async fn submit_from(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    actor: &str,
+    request: &SubmitJob,
+    origin: Origin,
+) -> ServiceResult<Job> {
+    let (spec, max_attempts) = validate(request)?;
     let txn = crate::db::begin_write(db).await?;
     let row = job::ActiveModel {
         kind: Set(request.kind.clone()),

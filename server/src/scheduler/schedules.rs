@@ -131,15 +131,10 @@ pub async fn create(
     crate::registry::validate_name("name", &request.name)?;
     let cron = parse_cron(&request.cron)?;
     let zone = parse_timezone(&request.timezone)?;
-    if !jobs::KNOWN_KINDS.contains(&request.job.kind.as_str()) {
-        return Err(ServiceError::invalid(format!(
-            "job.kind: unknown job kind '{}'; expected one of {}",
-            request.job.kind,
-            jobs::KNOWN_KINDS.join(", ")
-        )));
-    }
-    jobs::check_spec(&request.job.kind, &request.job.spec)
-        .map_err(|err| ServiceError::invalid(format!("job.{err}")))?;
+    jobs::validate(&request.job).map_err(|err| match err {
+        ServiceError::InvalidArgument(message) => ServiceError::invalid(format!("job.{message}")),
+        other => other,
+    })?;
     let next = next_after(&cron, zone, Utc::now()).ok_or_else(|| {
         ServiceError::invalid(format!("cron: '{}' never comes due", request.cron))
     })?;

@@ -195,11 +195,14 @@ pub async fn change(
         )));
     }
     let current_spec = current.as_ref().map(|record| &record.spec);
+    let existing_spec = || {
+        current_spec
+            .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))
+    };
     let (spec, rolled_back_to) = match requested {
         Requested::Deploy(request) => (deployed_spec(current_spec, request)?, None),
         Requested::Promote(_) => {
-            let spec = current_spec
-                .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))?;
+            let spec = existing_spec()?;
             let canary = spec.canary.ok_or_else(|| {
                 ServiceError::conflict(format!("deployment '{name}' has no canary to promote"))
             })?;
@@ -211,8 +214,7 @@ pub async fn change(
             (promoted, None)
         }
         Requested::RemoveCanary { .. } => {
-            let spec = current_spec
-                .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))?;
+            let spec = existing_spec()?;
             let without = DeploymentSpec {
                 canary: None,
                 ..spec.clone()
@@ -245,20 +247,6 @@ pub async fn change(
         // Nothing changes: the same request twice is not two revisions.
         return get(serving, name).await;
     }
-    for (field, version) in std::iter::once(("version", spec.primary))
-        .chain(spec.canary.map(|c| ("version", c.version)))
-        .chain(spec.shadow.map(|v| ("shadow_version", v)))
-    {
-        serving
-            .version_row(&spec.model, version)
-            .await
-            .map_err(|err| match err {
-                ServiceError::NotFound(message) => {
-                    ServiceError::invalid(format!("{field}: {message}"))
-                }
-                other => other,
-            })?;
-    }
     let revision = current_revision + 1;
     // Load and warm before committing: the revision takes traffic only once it can answer.
     let live: Live = serving
@@ -268,7 +256,12 @@ pub async fn change(
             &spec,
             current_spec,
         )
-        .await?;
+        .await
+        .map_err(|err| match err {
+            // A version that does not exist is a mistake in the request.
+            ServiceError::NotFound(message) => ServiceError::invalid(message),
+            other => other,
+        })?;
 
     let txn = crate::db::begin_write(db).await?;
     let now = now_millis();

@@ -9,7 +9,7 @@ mod pool;
 pub mod predict;
 mod shadow;
 
-use crate::entity::registry::{deployment, deployment_revision, model_version};
+use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::EventBus;
 use crate::monitoring::live::Monitor;
@@ -125,7 +125,27 @@ impl Serving {
         find_version(&self.inner.db, model, &Selector::Number(version)).await
     }
 
-    /// Loads and warms what `spec` serves (and keeps `previous`'s models loaded).
+    /// The loaded version `version` of `model`; a missing one is named by `field`.
+    async fn load(
+        &self,
+        field: &str,
+        model: &str,
+        version: u32,
+    ) -> ServiceResult<(i64, Arc<Served>)> {
+        let row = self
+            .version_row(model, version)
+            .await
+            .map_err(|err| match err {
+                ServiceError::NotFound(message) => {
+                    ServiceError::NotFound(format!("{field}: {message}"))
+                }
+                other => other,
+            })?;
+        Ok((row.id, self.inner.pool.get(&row).await?))
+    }
+
+    /// Loads and warms what `spec` serves (and keeps `previous`'s models loaded); a version
+    /// that does not exist is a `NotFound` naming its field.
     async fn prepare(
         &self,
         deployment_id: i64,
@@ -133,22 +153,21 @@ impl Serving {
         spec: &DeploymentSpec,
         previous: Option<&DeploymentSpec>,
     ) -> ServiceResult<Live> {
-        let primary_row = self.version_row(&spec.model, spec.primary).await?;
-        let primary = self.inner.pool.get(&primary_row).await?;
-        let mut keep = vec![primary_row.id];
+        let (primary_id, primary) = self.load("version", &spec.model, spec.primary).await?;
+        let mut keep = vec![primary_id];
         let canary = match &spec.canary {
             Some(canary) => {
-                let row = self.version_row(&spec.model, canary.version).await?;
-                keep.push(row.id);
-                Some((self.inner.pool.get(&row).await?, canary.percent))
+                let (id, served) = self.load("version", &spec.model, canary.version).await?;
+                keep.push(id);
+                Some((served, canary.percent))
             }
             None => None,
         };
         let shadow = match spec.shadow {
             Some(version) => {
-                let row = self.version_row(&spec.model, version).await?;
-                keep.push(row.id);
-                Some(self.inner.pool.get(&row).await?)
+                let (id, served) = self.load("shadow_version", &spec.model, version).await?;
+                keep.push(id);
+                Some(served)
             }
             None => None,
         };
@@ -263,9 +282,6 @@ impl Serving {
         shadow::list(&self.inner.db, deployment_id).await
     }
 }
-
-/// The revision rows of a deployment are append-only; this names the one stored row type.
-pub type RevisionRow = deployment_revision::Model;
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     // Values are replaced whole, so a panicked writer cannot leave one half-written.

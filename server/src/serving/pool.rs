@@ -174,7 +174,7 @@ async fn run_batches(
         }
         let engine = Arc::clone(&engine);
         let flat: Vec<f32> = batch.iter().flat_map(|p| p.flat.iter().copied()).collect();
-        let result = tokio::task::spawn_blocking(move || engine.predict_encoded(&flat, rows)).await;
+        let result = tokio::task::spawn_blocking(move || engine.predict_encoded(flat, rows)).await;
         match result {
             Ok(Ok(mut predictions)) => {
                 for item in batch.into_iter().rev() {

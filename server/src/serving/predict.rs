@@ -8,7 +8,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::monitoring::live::Outcome;
 use serde_json::Value;
 use slipway_api::{InferRequest, InferResponse, InferTensor, PredictResponse, Prediction};
-use slipway_jobs::inference::{Engine, Prediction as EnginePrediction};
+use slipway_jobs::inference::Engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,12 +72,12 @@ fn parse_instances(instances: &[Value]) -> ServiceResult<Vec<Instance>> {
 }
 
 /// The predicted classes, for the prediction distribution.
-fn class_labels(predictions: &[EnginePrediction]) -> Vec<String> {
+fn class_labels(predictions: &[Prediction]) -> Vec<String> {
     predictions
         .iter()
         .filter_map(|p| match p {
-            EnginePrediction::Class { label, .. } => Some(label.clone()),
-            EnginePrediction::Value(_) => None,
+            Prediction::Class { label, .. } => Some(label.clone()),
+            Prediction::Value(_) => None,
         })
         .collect()
 }
@@ -100,26 +100,11 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64
     Ok((rows, flat))
 }
 
-fn to_wire(prediction: EnginePrediction) -> Prediction {
-    match prediction {
-        EnginePrediction::Class {
-            label,
-            probabilities,
-        } => Prediction::Class {
-            label,
-            probabilities,
-        },
-        EnginePrediction::Value(value) => Prediction::Value(value),
-    }
-}
-
 /// Whether two predictions agree: the same class, or values within 1 % of each other.
-fn agrees(a: &EnginePrediction, b: &EnginePrediction) -> bool {
+fn agrees(a: &Prediction, b: &Prediction) -> bool {
     match (a, b) {
-        (EnginePrediction::Class { label: x, .. }, EnginePrediction::Class { label: y, .. }) => {
-            x == y
-        }
-        (EnginePrediction::Value(x), EnginePrediction::Value(y)) => {
+        (Prediction::Class { label: x, .. }, Prediction::Class { label: y, .. }) => x == y,
+        (Prediction::Value(x), Prediction::Value(y)) => {
             (x - y).abs() <= 0.01 * x.abs().max(y.abs()).max(1e-9)
         }
         _ => false,
@@ -176,7 +161,7 @@ impl Serving {
             );
         }
         Ok(PredictResponse {
-            predictions: answered?.into_iter().map(to_wire).collect(),
+            predictions: answered?,
             model_version: served.version,
             deployment_revision: live.revision,
             variant: variant.to_owned(),
@@ -190,7 +175,7 @@ impl Serving {
         served: &Arc<super::Served>,
         variant: &str,
         instances: &[Value],
-    ) -> ServiceResult<Vec<EnginePrediction>> {
+    ) -> ServiceResult<Vec<Prediction>> {
         if instances.is_empty() {
             return Err(ServiceError::invalid(
                 "instances: expected at least one instance",
@@ -210,8 +195,8 @@ impl Serving {
             let values: Vec<f64> = predictions
                 .iter()
                 .filter_map(|p| match p {
-                    EnginePrediction::Value(value) => Some(*value),
-                    EnginePrediction::Class { .. } => None,
+                    Prediction::Value(value) => Some(*value),
+                    Prediction::Class { .. } => None,
                 })
                 .collect();
             self.monitor()
@@ -236,7 +221,7 @@ impl Serving {
         live: &Live,
         shadow: Arc<super::Served>,
         instances: Vec<Instance>,
-        answered: Vec<EnginePrediction>,
+        answered: Vec<Prediction>,
         primary_version: u32,
     ) {
         let serving = self.clone();

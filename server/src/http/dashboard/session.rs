@@ -16,7 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
-use slipway_api::{ErrorCode, Role};
+use slipway_api::ErrorCode;
 use slipway_web::{Flash, Frame, Session};
 use subtle::ConstantTimeEq;
 
@@ -116,13 +116,7 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
                 }
                 Err(err) => return AppError::from(err).into_response(),
             },
-            None if state.config.anonymous_read => Some((
-                Caller {
-                    name: "anonymous".to_owned(),
-                    role: Role::Viewer,
-                },
-                Via::Anonymous,
-            )),
+            None if state.config.anonymous_read => Some((Caller::anonymous(), Via::Anonymous)),
             None => None,
         },
     };
