@@ -57,10 +57,22 @@ async fn delete(
     reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let schedule = schedules::get(&state.db, &name).await?;
-    require_submit(&caller, &schedule.job.kind)?;
+    may_change(&state, &caller, &name).await?;
     schedules::delete(&state.db, &caller.name, &name, reason.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The schedule `name`, when the caller may change, pause, resume, trigger or delete it:
+/// each submits (or stops submitting) its job, so each needs what submitting that job needs.
+/// The dashboard's schedule actions check the same.
+pub(super) async fn may_change(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<Schedule> {
+    let schedule = schedules::get(&state.db, name).await?;
+    require_submit(caller, &schedule.job.kind)?;
+    Ok(schedule)
 }
 
 async fn set_paused(
@@ -69,8 +81,7 @@ async fn set_paused(
     (name, reason): (&str, &Reason),
     paused: bool,
 ) -> ApiResult<axum::Json<Schedule>> {
-    let schedule = schedules::get(&state.db, name).await?;
-    require_submit(caller, &schedule.job.kind)?;
+    may_change(state, caller, name).await?;
     let changed =
         schedules::set_paused(&state.db, &caller.name, name, paused, reason.as_deref()).await?;
     Ok(axum::Json(changed))
@@ -100,8 +111,7 @@ async fn trigger(
     reason: Reason,
     Path(name): Path<String>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    let schedule = schedules::get(&state.db, &name).await?;
-    require_submit(&caller, &schedule.job.kind)?;
+    may_change(&state, &caller, &name).await?;
     let job = schedules::trigger(
         &state.db,
         &state.scheduler,

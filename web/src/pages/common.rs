@@ -1,8 +1,51 @@
-//! Tables shown on more than one page: changes (the audit log), jobs and alerts.
+//! Tables shown on more than one page: changes (the audit log), jobs and alerts, and the
+//! pieces of the action forms engineers get on them (a reason and a confirmation, as on the
+//! deployment page).
 
 use crate::layout::{Badge, Table, when};
 use leptos::prelude::*;
-use slipway_api::{Alert, AuditEvent, Job};
+use slipway_api::{Alert, AuditEvent, Job, JobState};
+
+/// What the action forms in a table's rows need. Tables given none show no actions (viewers,
+/// and the overview, which only summarises).
+#[derive(Debug, Clone, Default)]
+pub struct RowActions {
+    /// The session's CSRF token, posted back by every form.
+    pub csrf: String,
+    /// The page to come back to after the action (its filters and page kept).
+    pub back: String,
+}
+
+/// The fields every action form shares: the CSRF token, the page to come back to, a reason
+/// for the audit log and a confirmation. `prefix` makes the ids unique on the page.
+#[component]
+pub fn ReasonFields(
+    prefix: String,
+    csrf: String,
+    back: String,
+    confirm: &'static str,
+) -> impl IntoView {
+    let reason_id = format!("{prefix}-reason");
+    view! {
+        <input type="hidden" name="csrf" value=csrf />
+        <input type="hidden" name="back" value=back />
+        <label for=reason_id.clone()>"Reason (written to the audit log)"</label>
+        <input type="text" id=reason_id name="reason" required maxlength="1000" />
+        <label><input type="checkbox" name="confirm" value="yes" required />{confirm}</label>
+    }
+}
+
+/// A row's action tucked behind a disclosure, so a table of many rows stays compact; the
+/// summary is reachable with the keyboard like a button.
+fn disclosed(label: &'static str, id: String, form: AnyView) -> AnyView {
+    view! {
+        <details>
+            <summary id=id>{label}</summary>
+            {form}
+        </details>
+    }
+    .into_any()
+}
 
 /// The audit log: who did what, when and why.
 #[component]
@@ -47,12 +90,57 @@ fn target_link(kind: &str, id: &str) -> AnyView {
     }
 }
 
-/// Jobs with their state and progress.
+/// The action a job offers: cancel while it has not ended, retry once it failed or was
+/// cancelled (what the API allows). Gives the label of a disclosure that shows the form.
+pub fn job_action(job: &Job, actions: &RowActions) -> Option<(&'static str, AnyView)> {
+    let id = job.id;
+    let (verb, label, summary, confirm, class) = match job.state {
+        JobState::Queued | JobState::Running if !job.cancel_requested => (
+            "cancel",
+            "Cancel",
+            "Cancel…",
+            " I confirm: stop this job (its work so far is lost)",
+            Some("danger"),
+        ),
+        JobState::Failed | JobState::Cancelled => (
+            "retry",
+            "Retry",
+            "Retry…",
+            " I confirm: queue this job again",
+            None,
+        ),
+        _ => return None,
+    };
+    let prefix = format!("job-{id}-{verb}");
+    let form_id = format!("{prefix}-form");
+    let form = view! {
+        <form class="action" method="post" action=format!("/jobs/{id}/{verb}") id=form_id data-job=id>
+            <ReasonFields prefix=prefix.clone() csrf=actions.csrf.clone() back=actions.back.clone() confirm=confirm />
+            <button class=class type="submit" id=prefix data-action=verb data-job=id>{format!("{label} job #{id}")}</button>
+        </form>
+    }
+    .into_any();
+    Some((summary, form))
+}
+
+/// Jobs with their state and progress, and for engineers a cancel or retry form on each row.
 #[component]
-pub fn JobsTable(jobs: Vec<Job>) -> impl IntoView {
+pub fn JobsTable(
+    jobs: Vec<Job>,
+    #[prop(optional_no_strip)] actions: Option<RowActions>,
+) -> impl IntoView {
+    let action_header = actions
+        .is_some()
+        .then(|| view! { <th scope="col">"Action"</th> });
     let rows = jobs
         .into_iter()
         .map(|job| {
+            let action = actions.as_ref().map(|actions| {
+                let form = job_action(&job, actions).map(|(summary, form)| {
+                    disclosed(summary, format!("job-{}-actions", job.id), form)
+                });
+                view! { <td>{form}</td> }
+            });
             let progress = if job.state.is_terminal() {
                 String::new()
             } else {
@@ -74,24 +162,53 @@ pub fn JobsTable(jobs: Vec<Job>) -> impl IntoView {
                     <td>{job.created_by}</td>
                     <td>{when(&job.created_at)}</td>
                     <td>{note}</td>
+                    {action}
                 </tr>
             }
         })
         .collect_view();
     view! {
         <Table caption="Jobs" id="jobs">
-            <thead><tr><th scope="col">"Job"</th><th scope="col">"Kind"</th><th scope="col">"State"</th><th scope="col" class="num">"Progress"</th><th scope="col">"Worker"</th><th scope="col">"By"</th><th scope="col">"Created (UTC)"</th><th scope="col">"Note"</th></tr></thead>
+            <thead><tr><th scope="col">"Job"</th><th scope="col">"Kind"</th><th scope="col">"State"</th><th scope="col" class="num">"Progress"</th><th scope="col">"Worker"</th><th scope="col">"By"</th><th scope="col">"Created (UTC)"</th><th scope="col">"Note"</th>{action_header}</tr></thead>
             <tbody>{rows}</tbody>
         </Table>
     }
 }
 
-/// Alerts raised by the guards.
+/// The acknowledge form of an open alert.
+fn acknowledge_form(alert: &Alert, actions: &RowActions) -> AnyView {
+    let id = alert.id;
+    let prefix = format!("alert-{id}-ack");
+    let form_id = format!("{prefix}-form");
+    let form = view! {
+        <form class="action" method="post" action=format!("/alerts/{id}/acknowledge") id=form_id data-alert=id>
+            <ReasonFields prefix=prefix.clone() csrf=actions.csrf.clone() back=actions.back.clone() confirm=" I confirm: I am taking this alert on" />
+            <button type="submit" id=prefix data-action="acknowledge" data-alert=id>{format!("Acknowledge alert #{id}")}</button>
+        </form>
+    }
+    .into_any();
+    disclosed("Acknowledge…", format!("alert-{id}-actions"), form)
+}
+
+/// Alerts raised by the guards, and for engineers an acknowledge form on each open one.
 #[component]
-pub fn AlertsTable(alerts: Vec<Alert>) -> impl IntoView {
+pub fn AlertsTable(
+    alerts: Vec<Alert>,
+    #[prop(optional_no_strip)] actions: Option<RowActions>,
+) -> impl IntoView {
+    let action_header = actions
+        .is_some()
+        .then(|| view! { <th scope="col">"Action"</th> });
     let rows = alerts
         .into_iter()
         .map(|alert| {
+            let action = actions.as_ref().map(|actions| {
+                let form = alert
+                    .acknowledged_at
+                    .is_none()
+                    .then(|| acknowledge_form(&alert, actions));
+                view! { <td>{form}</td> }
+            });
             let acknowledged = match (&alert.acknowledged_by, &alert.acknowledged_at) {
                 (Some(by), Some(at)) => format!("{by}, {}", when(at)),
                 (Some(by), None) => by.clone(),
@@ -105,13 +222,14 @@ pub fn AlertsTable(alerts: Vec<Alert>) -> impl IntoView {
                     <td><Badge text=alert.severity /></td>
                     <td>{alert.message}</td>
                     <td>{acknowledged}</td>
+                    {action}
                 </tr>
             }
         })
         .collect_view();
     view! {
         <Table caption="Alerts" id="alerts">
-            <thead><tr><th scope="col">"Raised (UTC)"</th><th scope="col">"Deployment"</th><th scope="col">"Kind"</th><th scope="col">"Severity"</th><th scope="col">"Message"</th><th scope="col">"Acknowledged"</th></tr></thead>
+            <thead><tr><th scope="col">"Raised (UTC)"</th><th scope="col">"Deployment"</th><th scope="col">"Kind"</th><th scope="col">"Severity"</th><th scope="col">"Message"</th><th scope="col">"Acknowledged"</th>{action_header}</tr></thead>
             <tbody>{rows}</tbody>
         </Table>
     }

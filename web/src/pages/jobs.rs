@@ -1,7 +1,7 @@
 //! Jobs (with a state filter and pages), one job with its spec, result and logs, and the
-//! workers that run them.
+//! workers that run them. Engineers get a cancel or retry form on each job.
 
-use super::common::JobsTable;
+use super::common::{JobsTable, RowActions, job_action};
 use crate::layout::{Badge, Frame, Section, Table, link, when};
 use leptos::prelude::*;
 use slipway_api::{Job, JobLogLine, JobState, Worker};
@@ -42,6 +42,14 @@ pub fn render_jobs(frame: &Frame, view: JobsView) -> String {
         let href = link("/jobs", &[("state", &view.state), ("page_token", token)]);
         view! { <a href=href rel="next">"Next page"</a> }
     });
+    // An action brings the engineer back to this very page: same filter, same page.
+    let actions = frame.can_operate().then(|| RowActions {
+        csrf: frame.csrf(),
+        back: link(
+            "/jobs",
+            &[("state", &view.state), ("page_token", &view.page_token)],
+        ),
+    });
     let body = view! {
         <h1>"Jobs"</h1>
         <form class="filters" method="get" action="/jobs">
@@ -50,7 +58,7 @@ pub fn render_jobs(frame: &Frame, view: JobsView) -> String {
             </label>
             <button type="submit">"Show"</button>
         </form>
-        <JobsTable jobs=view.jobs />
+        <JobsTable jobs=view.jobs actions=actions />
         <nav class="pager" aria-label="Pages">{first}{next}</nav>
     }
     .to_html();
@@ -96,10 +104,23 @@ pub fn render_job(frame: &Frame, view: JobView) -> String {
     let truncated = view
         .logs_truncated
         .then(|| view! { <p class="muted">"Only the first lines are shown."</p> });
+    let actions = frame
+        .can_operate()
+        .then(|| {
+            let actions = RowActions {
+                csrf: frame.csrf(),
+                back: format!("/jobs/{}", job.id),
+            };
+            job_action(&job, &actions).map(|(_, form)| {
+                view! { <section aria-labelledby="h-actions"><h2 id="h-actions">"Actions"</h2>{form}</section> }
+            })
+        })
+        .flatten();
     let body = view! {
         <p><a href="/jobs">"Jobs"</a>" › job"</p>
         <h1>{title.clone()}" "<Badge text=job.state.to_string() /></h1>
         {problem}
+        {actions}
         <dl class="facts" id="facts">
             <dt>"Progress"</dt><dd>{format!("{:.0} %", job.progress * 100.0)}" "{job.progress_message.clone().unwrap_or_default()}</dd>
             <dt>"Attempts"</dt><dd>{format!("{} of {}", job.attempts, job.max_attempts)}</dd>
@@ -223,5 +244,70 @@ mod tests {
         let html = render_workers(&frame(Role::Viewer), vec![worker]);
         assert!(html.contains("embedded"));
         assert!(html.contains(r#"<a href="/jobs/12">"#), "{html}");
+    }
+
+    #[test]
+    fn engineers_can_cancel_running_jobs_and_retry_failed_ones() {
+        let mut failed = job(11);
+        failed.state = JobState::Failed;
+        let mut succeeded = job(10);
+        succeeded.state = JobState::Succeeded;
+        let view = JobsView {
+            jobs: vec![job(12), failed.clone(), succeeded],
+            state: String::new(),
+            page_token: "k13".into(),
+            next_page_token: None,
+        };
+        let html = render_jobs(&frame(Role::Engineer), view.clone());
+        assert!(
+            html.contains(
+                r#"method="post" action="/jobs/12/cancel" id="job-12-cancel-form" data-job="12""#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"id="job-12-cancel" data-action="cancel""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/jobs/11/retry""#), "{html}");
+        assert!(
+            !html.contains("/jobs/10/"),
+            "a succeeded job offers nothing: {html}"
+        );
+        assert!(html.contains(r#"<summary id="job-12-actions">Cancel…</summary>"#));
+        assert!(html.contains(r#"name="csrf" value="csrf-123""#));
+        // The action comes back to this page of the list.
+        assert!(
+            html.contains(r#"name="back" value="/jobs?page_token=k13""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<label for="job-12-cancel-reason">"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"id="job-12-cancel-reason" name="reason" required"#));
+
+        let html = render_jobs(&frame(Role::Viewer), view);
+        assert!(
+            !html.contains("/cancel") && !html.contains("/retry"),
+            "{html}"
+        );
+        assert!(!html.contains(">Action<"));
+
+        let page = |job, role| {
+            let view = JobView {
+                job,
+                logs: Vec::new(),
+                logs_truncated: false,
+            };
+            render_job(&frame(role), view)
+        };
+        let html = page(failed.clone(), Role::Engineer);
+        assert!(html.contains(r#"action="/jobs/11/retry""#), "{html}");
+        assert!(html.contains(r#"name="back" value="/jobs/11""#), "{html}");
+        assert!(!page(failed, Role::Viewer).contains("/retry"));
+        let mut stopping = job(12);
+        stopping.cancel_requested = true;
+        assert!(!page(stopping, Role::Engineer).contains("/cancel"));
     }
 }

@@ -1,7 +1,9 @@
 //! Operations pages: schedules (next fire times and history), alerts, and the audit log.
+//! Engineers can pause, resume and trigger schedules and acknowledge alerts, each with a
+//! reason and a confirmation.
 
-use super::common::{AlertsTable, ChangesTable};
-use crate::layout::{Badge, Frame, Section, Table, link, when};
+use super::common::{AlertsTable, ChangesTable, ReasonFields, RowActions};
+use crate::layout::{Badge, Frame, Section, Table, encode, link, when};
 use leptos::prelude::*;
 use slipway_api::{Alert, AuditEvent, Firing, Schedule};
 
@@ -21,8 +23,48 @@ pub struct AuditView {
     pub next_page_token: Option<String>,
 }
 
+/// A schedule's actions: pause or resume (whichever applies) and trigger now. Two forms, so
+/// pressing enter in a reason field does only the action that form is for.
 #[component]
-fn ScheduleCard(view: ScheduleView) -> impl IntoView {
+fn ScheduleActions(schedule: Schedule, csrf: String) -> impl IntoView {
+    let id = schedule.id;
+    let base = format!("/schedules/{}", encode(&schedule.name));
+    let name = schedule.name.clone();
+    let (verb, label, confirm) = if schedule.paused {
+        (
+            "resume",
+            "Resume",
+            " I confirm: fire again from the next due time",
+        )
+    } else {
+        ("pause", "Pause", " I confirm: fire no more until resumed")
+    };
+    let toggle = format!("schedule-{id}-{verb}");
+    let toggle_form = format!("{toggle}-form");
+    let trigger = format!("schedule-{id}-trigger");
+    let trigger_form = format!("{trigger}-form");
+    view! {
+        <details>
+            <summary id=format!("schedule-{id}-actions")>"Pause, resume or trigger…"</summary>
+            <form class="action" method="post" action=format!("{base}/{verb}") id=toggle_form data-schedule=name.clone()>
+                <ReasonFields prefix=toggle.clone() csrf=csrf.clone() back="/schedules".to_owned() confirm=confirm />
+                <button class="secondary" type="submit" id=toggle data-action=verb data-schedule=name.clone()>{format!("{label} {name}")}</button>
+            </form>
+            <form class="action" method="post" action=format!("{base}/trigger") id=trigger_form data-schedule=name.clone()>
+                <ReasonFields prefix=trigger.clone() csrf=csrf back="/schedules".to_owned() confirm=" I confirm: submit the schedule's job now" />
+                <button type="submit" id=trigger data-action="trigger" data-schedule=name.clone()>{format!("Trigger {name} now")}</button>
+            </form>
+        </details>
+    }
+}
+
+#[component]
+fn ScheduleCard(
+    view: ScheduleView,
+    #[prop(optional_no_strip)] csrf: Option<String>,
+) -> impl IntoView {
+    let actions =
+        csrf.map(|csrf| view! { <ScheduleActions schedule=view.schedule.clone() csrf=csrf /> });
     let schedule = view.schedule;
     let next = if schedule.paused {
         "paused".to_owned()
@@ -74,6 +116,7 @@ fn ScheduleCard(view: ScheduleView) -> impl IntoView {
                 <dt>"Runs"</dt><dd>{policies}</dd>
                 <dt>"By"</dt><dd>{schedule.created_by.clone()}</dd>
             </dl>
+            {actions}
             <details>
                 <summary>"History"</summary>
                 <Table caption="Firings" id="firings">
@@ -90,9 +133,10 @@ pub fn render_schedules(frame: &Frame, schedules: Vec<ScheduleView>) -> String {
     let empty = schedules
         .is_empty()
         .then(|| view! { <p class="muted">"No schedules."</p> });
+    let csrf = frame.can_operate().then(|| frame.csrf());
     let cards = schedules
         .into_iter()
-        .map(|view| view! { <ScheduleCard view=view /> })
+        .map(|view| view! { <ScheduleCard view=view csrf=csrf.clone() /> })
         .collect_view();
     let body = view! {
         <h1>"Schedules"</h1>
@@ -105,9 +149,13 @@ pub fn render_schedules(frame: &Frame, schedules: Vec<ScheduleView>) -> String {
 
 /// The alerts page as a complete HTML document.
 pub fn render_alerts(frame: &Frame, alerts: Vec<Alert>) -> String {
+    let actions = frame.can_operate().then(|| RowActions {
+        csrf: frame.csrf(),
+        back: "/alerts".to_owned(),
+    });
     let body = view! {
         <h1>"Alerts"</h1>
-        <AlertsTable alerts=alerts />
+        <AlertsTable alerts=alerts actions=actions />
     }
     .to_html();
     frame.document("Alerts", Section::Alerts, body)
@@ -135,11 +183,10 @@ mod tests {
     use crate::pages::fixtures::*;
     use slipway_api::{Misfire, Overlap, Role, SubmitJob};
 
-    #[test]
-    fn schedules_alerts_and_audit() {
-        let schedule = Schedule {
-            id: 1,
-            name: "nightly-digits".into(),
+    fn schedule(id: i64, name: &str, paused: bool) -> Schedule {
+        Schedule {
+            id,
+            name: name.into(),
             cron: "0 3 * * *".into(),
             timezone: "Europe/Paris".into(),
             job: SubmitJob {
@@ -149,12 +196,17 @@ mod tests {
             misfire: Misfire::Skip,
             overlap: Overlap::Skip,
             on_drift: Some("digits".into()),
-            paused: false,
-            next_fire_times: vec![at(30)],
+            paused,
+            next_fire_times: if paused { Vec::new() } else { vec![at(30)] },
             last_fire_at: None,
             created_by: "alice".into(),
             created_at: at(0),
-        };
+        }
+    }
+
+    #[test]
+    fn schedules_alerts_and_audit() {
+        let schedule = schedule(1, "nightly-digits", false);
         let history = vec![Firing {
             id: 1,
             due_at: at(10),
@@ -190,5 +242,72 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("/audit?page_token=b1"));
+    }
+
+    #[test]
+    fn engineers_can_pause_resume_and_trigger_schedules() {
+        let views = vec![
+            ScheduleView {
+                schedule: schedule(1, "nightly digits", false),
+                history: Vec::new(),
+            },
+            ScheduleView {
+                schedule: schedule(2, "weekly", true),
+                history: Vec::new(),
+            },
+        ];
+        let html = render_schedules(&frame(Role::Engineer), views.clone());
+        assert!(
+            html.contains(
+                r#"action="/schedules/nightly%20digits/pause" id="schedule-1-pause-form""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/schedules/nightly%20digits/trigger""#));
+        assert!(!html.contains("/schedules/nightly%20digits/resume"));
+        assert!(
+            html.contains(r#"action="/schedules/weekly/resume""#),
+            "{html}"
+        );
+        assert!(!html.contains("/schedules/weekly/pause"));
+        assert!(
+            html.contains(
+                r#"id="schedule-2-trigger" data-action="trigger" data-schedule="weekly""#
+            ),
+            "{html}"
+        );
+        assert!(html.contains(r#"<label for="schedule-2-resume-reason">"#));
+        assert!(html.contains(r#"name="csrf" value="csrf-123""#));
+        assert!(html.contains(r#"name="back" value="/schedules""#));
+
+        let html = render_schedules(&frame(Role::Viewer), views);
+        assert!(
+            !html.contains("/pause") && !html.contains("/trigger"),
+            "{html}"
+        );
+        assert!(!html.contains("/resume"));
+    }
+
+    #[test]
+    fn engineers_can_acknowledge_open_alerts() {
+        let open = alert("digits");
+        let mut seen = alert("digits");
+        seen.id = 2;
+        seen.acknowledged_by = Some("bob".into());
+        seen.acknowledged_at = Some(at(9));
+        let html = render_alerts(&frame(Role::Engineer), vec![open.clone(), seen.clone()]);
+        assert!(
+            html.contains(r#"action="/alerts/1/acknowledge" id="alert-1-ack-form""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"id="alert-1-ack" data-action="acknowledge" data-alert="1""#));
+        assert!(!html.contains("/alerts/2/acknowledge"), "{html}");
+        assert!(html.contains("bob, 2026-11-29 09:09"));
+        assert!(html.contains(r#"name="back" value="/alerts""#));
+        assert!(html.contains(r#"name="confirm" value="yes" required"#));
+
+        let html = render_alerts(&frame(Role::Viewer), vec![open, seen]);
+        assert!(!html.contains("/acknowledge"), "{html}");
+        assert!(!html.contains(">Action<"));
     }
 }

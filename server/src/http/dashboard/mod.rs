@@ -7,8 +7,11 @@
 //! API's 401.
 
 mod actions;
+mod operations;
 mod pages;
 mod session;
+#[cfg(test)]
+mod tests;
 
 use crate::state::AppState;
 use axum::Router;
@@ -29,9 +32,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/runs/{id}/artifacts/{*path}", get(pages::artifact))
         .route("/jobs", get(pages::jobs))
         .route("/jobs/{id}", get(pages::job))
+        .route("/jobs/{id}/cancel", post(operations::cancel))
+        .route("/jobs/{id}/retry", post(operations::retry))
         .route("/workers", get(pages::workers))
         .route("/schedules", get(pages::schedules))
+        .route("/schedules/{name}/pause", post(operations::pause))
+        .route("/schedules/{name}/resume", post(operations::resume))
+        .route("/schedules/{name}/trigger", post(operations::trigger))
         .route("/alerts", get(pages::alerts))
+        .route("/alerts/{id}/acknowledge", post(operations::acknowledge))
         .route("/audit", get(pages::audit))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
