@@ -132,6 +132,7 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         admin_token_created: admin_secret.is_some(),
     });
     tracing::info!(%addr, "listening");
+    crate::http::dashboard::assets::log_status();
 
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;

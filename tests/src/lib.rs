@@ -3,6 +3,8 @@
 //! temporary data dir, learns the chosen port from its first line of output, and hands out
 //! typed API clients. Servers are killed when dropped.
 
+pub mod browser;
+
 use slipway_api::Client;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

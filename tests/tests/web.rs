@@ -8,18 +8,14 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use serde_json::{Value, json};
 use slipway_api::{
     Client, CreateRun, CreateToken, DeployRequest, JobState, KeyValue, LogBatch, MetricPoint, Role,
     TrainSpec,
 };
+use slipway_tests::browser::Browser;
 use slipway_tests::{TestServer, eventually};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 async fn train(client: &Client, seed: u64) -> u32 {
     eventually("the bundled datasets", Duration::from_secs(60), || {
@@ -156,245 +152,6 @@ async fn post_rollback(server: &TestServer, cookie: &str, csrf: &str) -> reqwest
         .unwrap()
 }
 
-/// A chromedriver process with one headless Chromium session, ended when dropped.
-struct Browser {
-    driver: Child,
-    base: String,
-    session: String,
-    http: reqwest::Client,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Option<Self> {
-        if !(Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()) {
-            eprintln!("skipping the browser part: install chromium and chromium-driver");
-            return None;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        eventually("chromedriver to answer", Duration::from_secs(30), || {
-            let http = http.clone();
-            let url = format!("{base}/status");
-            async move {
-                let status: Value = http.get(url).send().await.ok()?.json().await.ok()?;
-                status["value"]["ready"].as_bool().filter(|ready| *ready)
-            }
-        })
-        .await;
-        let profile = tempfile::tempdir().unwrap();
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,1000",
-        ]
-        .iter()
-        .map(|arg| (*arg).to_owned())
-        .chain([format!("--user-data-dir={}", profile.path().display())])
-        .collect::<Vec<_>>();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
-        }}});
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
-        Some(Self {
-            driver,
-            base,
-            session,
-            http,
-            _profile: profile,
-        })
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            answer["value"].get("error").is_none(),
-            "WebDriver {path}: {answer}"
-        );
-        answer["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    async fn find_all(&self, css: &str) -> Vec<String> {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|element| {
-                element
-                    .as_object()?
-                    .values()
-                    .next()?
-                    .as_str()
-                    .map(str::to_owned)
-            })
-            .collect()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let found = self.find_all(css).await;
-        assert!(!found.is_empty(), "no element matches {css}");
-        found[0].clone()
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        let path = format!("/element/{element}/value");
-        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
-            .await;
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        let path = format!("/element/{element}/click");
-        self.call(reqwest::Method::POST, &path, Some(json!({})))
-            .await;
-    }
-
-    async fn source(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/source", None).await;
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn url(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/url", None).await;
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    /// Waits for a navigation (a click on a submit button returns before the next page loads).
-    async fn wait_for_title(&self, expected: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let title = self.title().await;
-            if title == expected {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "expected the page '{expected}', still on '{title}'"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn title(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/title", None).await;
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn sign_in(&self, server: &TestServer, token: &str) {
-        self.call(reqwest::Method::DELETE, "/cookie", None).await;
-        self.goto(&format!("{}/deployments/digits", server.url))
-            .await;
-        assert_eq!(
-            self.title().await,
-            "Sign in · Slipway",
-            "redirected to sign in"
-        );
-        self.type_into("#token", token).await;
-        self.click("#sign-in button[type=submit]").await;
-        self.wait_for_title("Deployment digits · Slipway").await;
-        let cookies = self.call(reqwest::Method::GET, "/cookie", None).await;
-        let cookie = &cookies.as_array().unwrap()[0];
-        assert_eq!(cookie["name"], "slipway_session");
-        assert_eq!(cookie["httpOnly"], true, "{cookie}");
-        assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
-    }
-
-    async fn screenshot(&self, path: &Path) {
-        let value = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64_decode(value.as_str().unwrap());
-        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-        std::fs::write(path, png).unwrap();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let url = format!("{}/session/{}", self.base, self.session);
-        // Best effort from a synchronous drop: a blocking thread ends the session.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = reqwest::Client::new().delete(url).send().await;
-            });
-        })
-        .join();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-fn base64_decode(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in text
-        .bytes()
-        .filter(|byte| *byte != b'=' && !byte.is_ascii_whitespace())
-    {
-        let value = ALPHABET.iter().position(|c| *c == byte).unwrap() as u32;
-        buffer = (buffer << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
 /// Where test artifacts go: the target's temporary folder, never the source tree.
 fn artifact_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
@@ -498,7 +255,14 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
         return;
     };
     // A viewer sees the deployment but no rollback button.
-    browser.sign_in(&server, &viewer).await;
+    browser
+        .sign_in(
+            &server.url,
+            &viewer,
+            "/deployments/digits",
+            "Deployment digits · Slipway",
+        )
+        .await;
     assert!(browser.source().await.contains("Revisions"));
     assert!(browser.find_all("#rollback").await.is_empty());
     assert!(
@@ -509,7 +273,14 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
     );
 
     // An engineer rolls back with a reason through the form.
-    browser.sign_in(&server, &engineer).await;
+    browser
+        .sign_in(
+            &server.url,
+            &engineer,
+            "/deployments/digits",
+            "Deployment digits · Slipway",
+        )
+        .await;
     browser
         .type_into("#rollback-reason", "v2 misreads sevens")
         .await;

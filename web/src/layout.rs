@@ -2,6 +2,7 @@
 //! `prefers-color-scheme`), the header with navigation and the signed-in user, the flash
 //! message of the last action, and small formatting helpers.
 
+use crate::islands::{LivePlan, LiveUpdates};
 use leptos::prelude::*;
 use slipway_api::Role;
 
@@ -33,6 +34,8 @@ pub struct Flash {
 pub struct Frame {
     pub session: Option<Session>,
     pub flash: Option<Flash>,
+    /// The version of the browser bundle the page loads; `None`: the page has no scripts.
+    pub bundle: Option<String>,
 }
 
 impl Frame {
@@ -51,13 +54,7 @@ impl Frame {
 
     /// Wraps `body` in the page shell.
     pub fn document(&self, title: &str, section: Section, body: String) -> String {
-        document(
-            title,
-            section,
-            self.session.as_ref(),
-            self.flash.as_ref(),
-            body,
-        )
+        document(title, section, self, body)
     }
 }
 
@@ -97,7 +94,8 @@ header{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1.5rem;padding:.
 header .brand{font-weight:700;font-size:1.1rem;text-decoration:none;color:var(--fg)}
 nav ul{display:flex;flex-wrap:wrap;gap:.2rem .9rem;list-style:none;margin:0;padding:0}
 nav a{text-decoration:none;padding:.2rem 0}nav a[aria-current=page]{font-weight:700;border-bottom:2px solid var(--accent)}
-.who{margin-left:auto;display:flex;gap:.6rem;align-items:center;color:var(--muted)}
+.live{margin:0 0 0 auto;font-size:.85rem;color:var(--muted)}.live[data-state=live]{color:var(--ok)}.live[data-state=reconnecting],.live[data-state=signed-out]{color:var(--warn)}
+.live+.who{margin-left:0}.who{margin-left:auto;display:flex;gap:.6rem;align-items:center;color:var(--muted)}
 main{padding:1rem 1.5rem 3rem;max-width:1400px;margin:0 auto}
 h1{margin:.4rem 0 .2rem;font-size:1.6rem}h2{margin:1.6rem 0 .5rem;font-size:1.2rem}
 .muted{color:var(--muted)}.ok{color:var(--ok)}.warn{color:var(--warn)}.bad{color:var(--bad)}
@@ -133,16 +131,45 @@ code{font-size:.85em}
 @media (max-width:640px){main{padding:.6rem}header{padding:.5rem .6rem}.who{margin-left:0}}
 "#;
 
+/// What keeps the pages of a section live: the event kinds that change them, and a refresh
+/// period for figures that move without events (request rates, heartbeats, next due times).
+fn live_plan(section: Section) -> Option<LivePlan> {
+    let (topics, every_secs): (&[&str], u32) = match section {
+        Section::Overview => (&["deployment", "alert", "job"], 5),
+        Section::Models => (&["deployment"], 0),
+        Section::Jobs => (&["job", "worker"], 5),
+        Section::Workers => (&["worker"], 10),
+        Section::Schedules => (&["job"], 30),
+        Section::Alerts => (&["alert"], 0),
+        Section::Audit => (&["deployment", "alert"], 0),
+        // Runs pages are searches the user is reading through; sign-in has nothing live.
+        Section::Runs | Section::None => return None,
+    };
+    Some(LivePlan {
+        topics: topics.iter().map(|topic| (*topic).to_owned()).collect(),
+        every_secs,
+    })
+}
+
 /// A complete HTML document: `<title>` is `{title} · Slipway`.
-pub fn document(
-    title: &str,
-    section: Section,
-    session: Option<&Session>,
-    flash: Option<&Flash>,
-    body: String,
-) -> String {
-    let header = view! { <Header section=section session=session.cloned() /> }.to_html();
-    let flash = flash
+fn document(title: &str, section: Section, frame: &Frame, body: String) -> String {
+    let live = frame.bundle.as_ref().and_then(|_| live_plan(section));
+    let header =
+        view! { <Header section=section session=frame.session.clone() live=live /> }.to_html();
+    let scripts = frame
+        .bundle
+        .as_ref()
+        .map(|version| {
+            let version = escape(version);
+            format!(
+                "<link rel=\"modulepreload\" href=\"/pkg/{version}/slipway_web.js\">\
+                 <script type=\"module\" src=\"/pkg/{version}/loader.js\"></script>"
+            )
+        })
+        .unwrap_or_default();
+    let flash = frame
+        .flash
+        .as_ref()
         .map(|flash| {
             let class = if flash.ok { "flash ok" } else { "flash bad" };
             view! { <p class=class role="status">{flash.message.clone()}</p> }.to_html()
@@ -153,13 +180,14 @@ pub fn document(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\">\
-         <title>{title} · Slipway</title><style>{STYLE}</style></head>\
+         <title>{title} · Slipway</title><style>{STYLE}</style>{scripts}</head>\
          <body>{header}<main id=\"main\">{flash}{body}</main></body></html>"
     )
 }
 
 #[component]
-fn Header(section: Section, session: Option<Session>) -> impl IntoView {
+fn Header(section: Section, session: Option<Session>, live: Option<LivePlan>) -> impl IntoView {
+    let live = live.map(|plan| view! { <LiveUpdates plan=plan /> });
     let links = SECTIONS
         .iter()
         .map(|(item, href, label)| {
@@ -182,6 +210,7 @@ fn Header(section: Section, session: Option<Session>) -> impl IntoView {
         <header>
             <a class="brand" href="/">"Slipway"</a>
             <nav aria-label="Main"><ul>{links}</ul></nav>
+            {live}
             {who}
         </header>
     }
@@ -316,13 +345,12 @@ mod tests {
             ok: false,
             message: "<nope>".into(),
         };
-        let html = document(
-            "Runs",
-            Section::Runs,
-            Some(&session),
-            Some(&flash),
-            String::new(),
-        );
+        let frame = Frame {
+            session: Some(session),
+            flash: Some(flash),
+            bundle: None,
+        };
+        let html = frame.document("Runs", Section::Runs, String::new());
         assert!(html.contains("<title>Runs · Slipway</title>"));
         assert!(html.contains("prefers-color-scheme:dark"));
         assert!(
@@ -332,5 +360,38 @@ mod tests {
         assert!(html.contains("alice"));
         assert!(html.contains("&lt;nope&gt;"));
         assert!(html.contains(r#"name="csrf" value="c1""#));
+        assert!(!html.contains("<script"), "no bundle, no scripts: {html}");
+    }
+
+    #[test]
+    fn with_a_bundle_pages_load_it_and_live_sections_get_the_live_island() {
+        let frame = Frame {
+            session: Some(Session {
+                user: "alice".into(),
+                role: Role::Viewer,
+                csrf: "c1".into(),
+            }),
+            flash: None,
+            bundle: Some("abc123".into()),
+        };
+        let jobs = frame.document("Jobs", Section::Jobs, String::new());
+        assert!(
+            jobs.contains(r#"<script type="module" src="/pkg/abc123/loader.js"></script>"#),
+            "{jobs}"
+        );
+        assert!(
+            jobs.contains("<leptos-island data-component=\"LiveUpdates_"),
+            "{jobs}"
+        );
+        assert!(
+            jobs.contains("&quot;job&quot;,&quot;worker&quot;"),
+            "{jobs}"
+        );
+        let runs = frame.document("Runs", Section::Runs, String::new());
+        assert!(runs.contains("loader.js"), "{runs}");
+        assert!(
+            !runs.contains("leptos-island"),
+            "runs pages are not refreshed: {runs}"
+        );
     }
 }

@@ -3,10 +3,32 @@
 //! feature); they work fully without scripts: every action is an HTML form. The crate takes
 //! plain data (`slipway-api` types and the small view structs of each page) and knows nothing
 //! of the database or the HTTP server.
+//!
+//! The `hydrate` feature builds the browser bundle (wasm32-unknown-unknown): only the
+//! [`islands`] are hydrated, so the bundle stays small and a page without scripts loses nothing
+//! but liveness.
 
+#[cfg(feature = "ssr")]
 pub mod charts;
+pub mod islands;
+#[cfg(feature = "ssr")]
 pub mod layout;
+#[cfg(feature = "ssr")]
 pub mod pages;
 
+#[cfg(feature = "ssr")]
 pub use layout::{Flash, Frame, Section, Session};
+#[cfg(feature = "ssr")]
 pub use pages::*;
+
+/// The script that loads the bundle and hydrates the page's islands, served beside the
+/// bundle's own files.
+#[cfg(feature = "ssr")]
+pub const LOADER_JS: &str = include_str!("../assets/loader.js");
+
+/// The bundle's entry point, called once by the loader before any island is hydrated.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn start() {
+    leptos::mount::hydrate_islands();
+}

@@ -1,4 +1,5 @@
 //! `GET /api/v1/events`: live changes as server-sent events, resumable with `Last-Event-ID`.
+//! The dashboard's live island gets the same stream (see [`stream`]).
 
 use super::error::ApiResult;
 use crate::auth::{Caller, Permission};
@@ -23,6 +24,25 @@ async fn events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     caller.require(Permission::Read)?;
+    Ok(stream(&state, &headers, Naming::ByKind))
+}
+
+/// How events are named on the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// `event: <kind>`, so clients can listen by kind (the API).
+    ByKind,
+    /// Unnamed `message` events (the kind is in the data), which a browser's `EventSource`
+    /// delivers to one handler whatever the kinds (the dashboard).
+    Unnamed,
+}
+
+/// The live stream for a caller already allowed to read, starting after `Last-Event-ID`.
+pub fn stream(
+    state: &AppState,
+    headers: &HeaderMap,
+    naming: Naming,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let last = headers
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
@@ -42,16 +62,17 @@ async fn events(
     });
     let to_sse = move |sequenced: Sequenced| {
         let data = serde_json::to_string(&sequenced.event).unwrap_or_default();
-        Ok(Event::default()
-            .id(bus.id_of(sequenced.seq))
-            .event(sequenced.event.kind.clone())
-            .data(data))
+        let event = Event::default().id(bus.id_of(sequenced.seq)).data(data);
+        Ok(match naming {
+            Naming::ByKind => event.event(sequenced.event.kind.clone()),
+            Naming::Unnamed => event,
+        })
     };
     // End with the server, so a graceful shutdown is not held up by open streams.
     let mut shutdown = state.shutdown.clone();
     let stopping = async move {
         let _ = shutdown.wait_for(|stopping| *stopping).await;
     };
-    let stream = backlog.chain(live).take_until(stopping).map(to_sse);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+    let events = backlog.chain(live).take_until(stopping).map(to_sse);
+    Sse::new(events).keep_alive(KeepAlive::default())
 }

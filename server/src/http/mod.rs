@@ -3,7 +3,7 @@
 //! (also for unknown routes and wrong methods).
 
 mod auth;
-mod dashboard;
+pub(crate) mod dashboard;
 mod datasets;
 mod delegation;
 mod deployments;

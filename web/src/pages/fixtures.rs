@@ -19,6 +19,7 @@ pub fn frame(role: Role) -> Frame {
             csrf: "csrf-123".into(),
         }),
         flash: None,
+        bundle: None,
     }
 }
 

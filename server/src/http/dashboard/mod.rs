@@ -1,12 +1,15 @@
 //! The web dashboard, rendered on the server by `slipway-web`: pages that work without
 //! scripts, a sign-in that keeps the token in an HttpOnly, SameSite=Strict session cookie, and
-//! promote and roll back as HTML form posts protected against CSRF.
+//! promote and roll back as HTML form posts protected against CSRF. With the embedded browser
+//! bundle ([`assets`]), pages also update live from the event stream ([`live`]).
 //!
 //! Pages accept the session cookie, a bearer token (as the API does), or anonymous read access
 //! when configured. A browser that is not signed in is sent to `/sign-in`; other clients get the
 //! API's 401.
 
 mod actions;
+pub mod assets;
+mod live;
 mod operations;
 mod pages;
 mod session;
@@ -42,6 +45,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/alerts", get(pages::alerts))
         .route("/alerts/{id}/acknowledge", post(operations::acknowledge))
         .route("/audit", get(pages::audit))
+        .route("/events", get(live::events))
         .route_layer(axum::middleware::from_fn_with_state(
             state,
             session::require,
@@ -52,5 +56,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(session::sign_in_page).post(session::sign_in),
         )
         .route("/sign-out", post(session::sign_out))
+        .route("/pkg/{version}/{file}", get(assets::asset))
         .merge(protected)
 }

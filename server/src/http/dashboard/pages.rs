@@ -39,14 +39,15 @@ const MAX_LOG_LINES: u32 = 5000;
 /// A page that could not be shown.
 #[derive(Debug)]
 pub struct PageError {
-    frame: Frame,
+    // Boxed: errors travel in every page's `Result`, frames are large.
+    frame: Box<Frame>,
     error: AppError,
 }
 
 impl From<ServiceError> for PageError {
     fn from(err: ServiceError) -> Self {
         Self {
-            frame: Frame::default(),
+            frame: Box::default(),
             error: AppError::from(err),
         }
     }
@@ -55,7 +56,7 @@ impl From<ServiceError> for PageError {
 impl From<AppError> for PageError {
     fn from(error: AppError) -> Self {
         Self {
-            frame: Frame::default(),
+            frame: Box::default(),
             error,
         }
     }
@@ -74,7 +75,7 @@ impl IntoResponse for PageError {
 impl PageError {
     /// Shows the error inside the user's frame (navigation and sign-out).
     pub fn with_frame(mut self, frame: Frame) -> Self {
-        self.frame = frame;
+        self.frame = Box::new(frame);
         self
     }
 }
@@ -87,7 +88,7 @@ fn readable(context: &PageContext) -> Result<(), PageError> {
         .caller
         .require(Permission::Read)
         .map_err(|err| PageError {
-            frame: context.frame.clone(),
+            frame: Box::new(context.frame.clone()),
             error: AppError::from(err),
         })
 }

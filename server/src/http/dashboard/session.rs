@@ -192,7 +192,11 @@ impl FromRequestParts<AppState> for PageContext {
         Ok(Self {
             caller,
             via,
-            frame: Frame { session, flash },
+            frame: Frame {
+                session,
+                flash,
+                bundle: super::assets::version().map(str::to_owned),
+            },
         })
     }
 }

@@ -1,0 +1,123 @@
+//! The dashboard's browser bundle against a real server: the embedded wasm and JavaScript are
+//! served (gzipped, cacheable, versioned), a real headless Chromium hydrates the live island,
+//! connects to the event stream, and a job submitted through the API appears on the open jobs
+//! page without a reload.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
+use slipway_api::{CreateToken, Role, SubmitJob};
+use slipway_tests::TestServer;
+use slipway_tests::browser::Browser;
+use std::time::Duration;
+
+/// The bundle's version, read from the script tag of a page.
+fn bundle_version(html: &str) -> Option<String> {
+    let rest = html.split("src=\"/pkg/").nth(1)?;
+    Some(rest.split('/').next()?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_jobs_page_updates_live_in_a_real_browser() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let viewer = admin
+        .create_token(
+            &CreateToken {
+                name: "vera".into(),
+                role: Role::Viewer,
+            },
+            None,
+        )
+        .await
+        .unwrap()
+        .secret;
+
+    // The page names the bundle; its files are served with long caching and gzip.
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/jobs", server.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let Some(version) = bundle_version(&page) else {
+        panic!(
+            "the page loads no bundle (was the server built without the wasm32-unknown-unknown \
+             target?): {page}"
+        );
+    };
+    assert!(
+        page.contains("<leptos-island data-component=\"LiveUpdates_"),
+        "{page}"
+    );
+    let wasm = http
+        .get(format!("{}/pkg/{version}/slipway_web_bg.wasm", server.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wasm.status().as_u16(), 200);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    assert_eq!(wasm.headers()["content-encoding"], "gzip");
+    assert!(
+        wasm.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let stale = http
+        .get(format!("{}/pkg/0000/slipway_web.js", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status().as_u16(), 404, "another build's file");
+    let loader = http
+        .get(format!("{}/pkg/{version}/loader.js", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loader.headers()["content-type"], "text/javascript");
+    assert!(loader.text().await.unwrap().contains("slipwayHydrate"));
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser
+        .sign_in(&server.url, &viewer, "/jobs", "Jobs · Slipway")
+        .await;
+    // Hydrated and connected: the island says so.
+    browser
+        .wait_for("#live[data-state=live]", Duration::from_secs(30))
+        .await;
+    let jobs_url = browser.url().await;
+
+    let job = admin
+        .submit_job(&SubmitJob {
+            kind: "sleep".into(),
+            spec: serde_json::json!({"seconds": 1}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let link = format!("a[href='/jobs/{}']", job.id);
+    browser.wait_for(&link, Duration::from_secs(20)).await;
+    assert_eq!(
+        browser.url().await,
+        jobs_url,
+        "updated in place, not reloaded"
+    );
+    assert_eq!(
+        browser.execute("return document.readyState").await,
+        "complete"
+    );
+    // The island survived the swap and still listens.
+    assert_eq!(
+        browser
+            .execute("return document.getElementById('live').dataset.state")
+            .await,
+        "live"
+    );
+}
