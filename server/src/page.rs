@@ -80,6 +80,16 @@ pub fn decode_offset(token: Option<&str>) -> ServiceResult<u64> {
     Ok(decode(token, 'o')?.map_or(0, |offset| offset.unsigned_abs()))
 }
 
+/// The token for the page before the one starting at `offset`, pages being `limit` rows:
+/// `None` on the first page, and an empty token when the previous page is the first (which is
+/// asked for without one).
+pub fn before_offset(offset: u64, limit: u64) -> Option<String> {
+    (offset > 0).then(|| match offset.saturating_sub(limit) {
+        0 => String::new(),
+        previous => at_offset(previous),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +101,19 @@ mod tests {
         assert!(decode_offset(Some(&after_id(42))).is_err());
         assert!(decode_offset(Some("not base64!")).is_err());
         assert_eq!(decode_offset(None).unwrap(), 0);
+    }
+
+    #[test]
+    fn the_page_before_an_offset() {
+        assert_eq!(before_offset(0, 50), None);
+        assert_eq!(before_offset(50, 50).as_deref(), Some(""));
+        assert_eq!(
+            before_offset(30, 50).as_deref(),
+            Some(""),
+            "a hand-made offset"
+        );
+        let previous = before_offset(150, 50).unwrap();
+        assert_eq!(decode_offset(Some(&previous)).unwrap(), 100);
     }
 
     #[test]

@@ -11,8 +11,10 @@ const LEFT: f64 = 60.0;
 const RIGHT: f64 = 16.0;
 const TOP: f64 = 16.0;
 const BOTTOM: f64 = 44.0;
-const COLORS: [&str; 6] = [
-    "#2456c7", "#d0651d", "#17803d", "#9b34b5", "#c0262d", "#0f8c95",
+/// Line colours, in order (the compare page takes as many runs as there are colours).
+pub const COLORS: [&str; 10] = [
+    "#2456c7", "#d0651d", "#17803d", "#9b34b5", "#c0262d", "#0f8c95", "#8a6d00", "#d63384",
+    "#5b6472", "#6f42c1",
 ];
 
 /// One point; `hover` is what the point's tooltip says.

@@ -1,6 +1,8 @@
-//! Experiment tracking: experiments, runs, what is logged to them, and their artifacts.
+//! Experiment tracking: experiments, runs, what is logged to them, their artifacts, and
+//! comparisons of runs.
 
 pub mod artifacts;
+pub mod compare;
 pub mod experiments;
 pub mod filter;
 pub mod history;

@@ -265,6 +265,15 @@ async fn latest_metrics(
     Ok(by_run)
 }
 
+/// The token of the page before the one `request` asks for: `None` on the first page, empty
+/// when the previous page is the first. Offsets make this exact, so a page can link back
+/// without carrying the tokens of every page before it.
+pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>> {
+    let limit = page::limit(request.limit)?;
+    let offset = page::decode_offset(request.page_token.as_deref())?;
+    Ok(page::before_offset(offset, limit))
+}
+
 /// Searches runs with a filter, an order and pagination.
 pub async fn search(db: &DatabaseConnection, request: &SearchRuns) -> ServiceResult<Page<Run>> {
     let limit = page::limit(request.limit)?;

@@ -2,6 +2,7 @@
 //! complete HTML document.
 
 pub mod common;
+pub mod compare;
 pub mod deployment;
 pub mod jobs;
 pub mod models;
@@ -13,6 +14,7 @@ pub mod sign_in;
 #[cfg(test)]
 pub(crate) mod fixtures;
 
+pub use compare::{CompareView, render_compare};
 pub use deployment::{DeploymentView, render_deployment};
 pub use jobs::{JobView, JobsView, render_job, render_jobs, render_workers};
 pub use models::{ModelView, render_model, render_models};

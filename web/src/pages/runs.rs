@@ -1,6 +1,7 @@
 //! Runs: one page of a search over any number of runs (the server filters with the filter
-//! language, sorts and paginates; the page holds one page of rows), and a run's detail with its
-//! parameters, metric charts and artifacts to download.
+//! language, sorts and paginates; the page holds one page of rows, links to the pages before
+//! and after it, and has a checkbox per run to compare the ticked ones), and a run's detail
+//! with its parameters, metric charts and artifacts to download.
 
 use crate::charts::{LineChart, LineChartView, Point, Series, XAxis};
 use crate::layout::{Badge, Frame, Section, Table, encode, link, number, when};
@@ -19,6 +20,8 @@ pub struct RunsView {
     pub order_by: String,
     pub page_token: String,
     pub next_page_token: Option<String>,
+    /// The token of the page before this one: empty for the first page, `None` on the first.
+    pub prev_page_token: Option<String>,
     /// Why the search failed (a bad filter), shown above the table.
     pub error: Option<String>,
 }
@@ -79,6 +82,7 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
         .collect_view();
     let headers = view! {
         <tr>
+            <th scope="col">"Compare"</th>
             {sort_header(&view, "id", "Run".into(), false)}
             {sort_header(&view, "name", "Name".into(), false)}
             {sort_header(&view, "status", "Status".into(), false)}
@@ -99,8 +103,10 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
                     view! { <td class="num">{value}</td> }
                 })
                 .collect_view();
+            let pick = format!("compare-{}", run.id);
             view! {
                 <tr>
+                    <td><input type="checkbox" name="run" value=run.id id=pick aria-label=format!("Compare run #{}", run.id) /></td>
                     <td><a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a></td>
                     <td>{run.name.clone()}</td>
                     <td><Badge text=run.status.to_string() /></td>
@@ -116,12 +122,28 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
         .error
         .clone()
         .map(|error| view! { <p class="flash bad" role="alert">{error}</p> });
-    let first = (!view.page_token.is_empty()).then(|| {
+    // The previous page being the first, one link serves as both.
+    let first = view
+        .prev_page_token
+        .as_ref()
+        .is_some_and(|token| !token.is_empty())
+        .then(|| {
+            let href = link(
+                "/runs",
+                &[("filter", &view.filter), ("order_by", &view.order_by)],
+            );
+            view! { <a href=href>"First page"</a> }
+        });
+    let prev = view.prev_page_token.as_ref().map(|token| {
         let href = link(
             "/runs",
-            &[("filter", &view.filter), ("order_by", &view.order_by)],
+            &[
+                ("filter", &view.filter),
+                ("order_by", &view.order_by),
+                ("page_token", token),
+            ],
         );
-        view! { <a href=href>"First page"</a> }
+        view! { <a href=href rel="prev" id="prev-page">"Previous page"</a> }
     });
     let next = view.next_page_token.as_ref().map(|token| {
         let href = link(
@@ -135,6 +157,14 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
         view! { <a href=href rel="next" id="next-page">"Next page"</a> }
     });
     let count = format!("{} runs on this page", view.runs.len());
+    let compare = (!view.runs.is_empty()).then(|| {
+        view! {
+            <p class="filters">
+                <button type="submit" id="compare">"Compare ticked runs"</button>
+                <span class="muted">{format!("up to {} runs, their metric curves on one chart", super::compare::MAX_RUNS)}</span>
+            </p>
+        }
+    });
     let body = view! {
         <h1>"Runs"</h1>
         <form class="filters" method="get" action="/runs" role="search">
@@ -149,11 +179,15 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
         </form>
         {error}
         <p class="muted">{count}</p>
-        <Table caption="Runs" id="runs">
-            <thead>{headers}</thead>
-            <tbody>{rows}</tbody>
-        </Table>
-        <nav class="pager" aria-label="Pages">{first}{next}</nav>
+        // The table is the compare form: the ticked runs go to the compare page.
+        <form method="get" action="/runs/compare" id="compare-form">
+            {compare}
+            <Table caption="Runs" id="runs">
+                <thead>{headers}</thead>
+                <tbody>{rows}</tbody>
+            </Table>
+        </form>
+        <nav class="pager" aria-label="Pages">{first}{prev}{next}</nav>
     }
     .to_html();
     frame.document("Runs", Section::Runs, body)
@@ -284,6 +318,7 @@ mod tests {
             order_by: "metrics.accuracy DESC".into(),
             page_token: String::new(),
             next_page_token: Some("o50".into()),
+            prev_page_token: None,
             error: None,
         };
         let html = render_runs(&frame(Role::Viewer), view);
@@ -300,6 +335,59 @@ mod tests {
         assert!(html.contains(">0.9712<"));
         assert!(html.contains(r#"<a href="/runs/100">#100</a>"#));
         assert!(!html.contains("First page"));
+        assert!(!html.contains("Previous page"));
+    }
+
+    #[test]
+    fn later_pages_link_back() {
+        let page = |prev: Option<&str>| {
+            let view = RunsView {
+                runs: vec![run(1, "a")],
+                order_by: "id".into(),
+                page_token: "x".into(),
+                prev_page_token: prev.map(str::to_owned),
+                ..RunsView::default()
+            };
+            render_runs(&frame(Role::Viewer), view)
+        };
+        let html = page(Some("o50"));
+        assert!(
+            html.contains(r#"<a href="/runs?order_by=id&amp;page_token=o50" rel="prev" id="prev-page">Previous page</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/runs?order_by=id">First page</a>"#),
+            "{html}"
+        );
+        // The second page: the previous page is the first, asked for without a token.
+        let html = page(Some(""));
+        assert!(
+            html.contains(
+                r#"<a href="/runs?order_by=id" rel="prev" id="prev-page">Previous page</a>"#
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("First page"));
+    }
+
+    #[test]
+    fn ticked_runs_go_to_the_compare_page() {
+        let view = RunsView {
+            runs: vec![run(7, "a"), run(9, "b")],
+            ..RunsView::default()
+        };
+        let html = render_runs(&frame(Role::Viewer), view);
+        assert!(
+            html.contains(r#"<form method="get" action="/runs/compare" id="compare-form">"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<td><input type="checkbox" name="run" value="9" id="compare-9" aria-label="Compare run #9"></td>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<button type="submit" id="compare">"#));
+        let html = render_runs(&frame(Role::Viewer), RunsView::default());
+        assert!(!html.contains(r#"id="compare""#), "nothing to compare");
     }
 
     #[test]

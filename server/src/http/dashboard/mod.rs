@@ -9,6 +9,7 @@
 
 mod actions;
 pub mod assets;
+mod compare;
 mod live;
 mod operations;
 mod pages;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/models", get(pages::models))
         .route("/models/{name}", get(pages::model))
         .route("/runs", get(pages::runs))
+        .route("/runs/compare", get(compare::compare))
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/artifacts/{*path}", get(pages::artifact))
         .route("/jobs", get(pages::jobs))

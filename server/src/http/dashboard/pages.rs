@@ -221,7 +221,8 @@ pub struct RunsQuery {
     page_token: String,
 }
 
-/// `GET /runs?filter=&order_by=&page_token=`: one page of the search, a bad filter shown.
+/// `GET /runs?filter=&order_by=&page_token=`: one page of the search with links to the pages
+/// before and after it, a bad filter shown.
 pub async fn runs(
     State(state): State<AppState>,
     context: PageContext,
@@ -251,6 +252,7 @@ pub async fn runs(
         Ok(page) => {
             view.runs = page.items;
             view.next_page_token = page.next_page_token;
+            view.prev_page_token = runs::previous_page_token(&search)?;
         }
         Err(ServiceError::InvalidArgument(message)) => view.error = Some(message),
         Err(err) => return Err(err.into()),

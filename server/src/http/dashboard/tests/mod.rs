@@ -2,6 +2,7 @@
 //! data dir, driven as a browser drives it (sign in for a session cookie, read the CSRF token
 //! off a page, post url-encoded forms, follow nothing: redirects are asserted).
 
+mod compare;
 mod operations;
 
 use crate::auth::TokenService;
