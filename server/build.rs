@@ -155,6 +155,9 @@ fn compile(out_dir: &Path, release: bool) -> BuildResult<PathBuf> {
 }
 
 /// Shrinks the wasm with binaryen's `wasm-opt -Oz` when it is installed; returns whether it ran.
+/// The result is kept only if its exports keep their kinds and types: some binaryen releases
+/// (Debian 12's 108) re-point the exported externref table at the function table, which breaks
+/// the bundle at load time.
 fn optimize(wasm: &Path) -> bool {
     let shrunk = wasm.with_extension("opt.wasm");
     let status = Command::new("wasm-opt")
@@ -172,14 +175,50 @@ fn optimize(wasm: &Path) -> bool {
         .arg(&shrunk)
         .status();
     match status {
-        Ok(status) if status.success() => fs::rename(&shrunk, wasm).is_ok(),
+        Ok(status) if status.success() => {}
         Ok(_) => {
             println!("cargo:warning=wasm-opt failed; the bundle is not shrunk");
-            false
+            return false;
         }
         // Not installed: optional, the bundle only stays larger.
-        Err(_) => false,
+        Err(_) => return false,
     }
+    let before = fs::read(wasm).ok().and_then(|bytes| export_shapes(&bytes));
+    let after = fs::read(&shrunk)
+        .ok()
+        .and_then(|bytes| export_shapes(&bytes));
+    if before.is_none() || before != after {
+        println!(
+            "cargo:warning=wasm-opt changed the bundle's exports (a known binaryen bug; try a \
+             newer binaryen); the bundle is not shrunk"
+        );
+        let _ = fs::remove_file(&shrunk);
+        return false;
+    }
+    fs::rename(&shrunk, wasm).is_ok()
+}
+
+/// Each export's name with its kind (and a table's element type), sorted.
+fn export_shapes(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let module = walrus::Module::from_buffer(bytes).ok()?;
+    let mut shapes: Vec<(String, String)> = module
+        .exports
+        .iter()
+        .map(|export| {
+            let shape = match export.item {
+                walrus::ExportItem::Table(id) => {
+                    format!("table of {:?}", module.tables.get(id).element_ty)
+                }
+                walrus::ExportItem::Function(_) => "function".to_owned(),
+                walrus::ExportItem::Memory(_) => "memory".to_owned(),
+                walrus::ExportItem::Global(_) => "global".to_owned(),
+                walrus::ExportItem::Tag(_) => "tag".to_owned(),
+            };
+            (export.name.clone(), shape)
+        })
+        .collect();
+    shapes.sort();
+    Some(shapes)
 }
 
 fn run_output(command: &mut Command) -> BuildResult<String> {
