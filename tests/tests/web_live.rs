@@ -1,11 +1,12 @@
 //! The dashboard's browser bundle against a real server: the embedded wasm and JavaScript are
 //! served (gzipped, cacheable, versioned), a real headless Chromium hydrates the live island,
 //! connects to the event stream, and a job submitted through the API appears on the open jobs
-//! page without a reload.
+//! page without a reload; while an engineer has a job's cancel form open, updates wait, and the
+//! cancel goes through the form.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{CreateToken, Role, SubmitJob};
+use slipway_api::{Client, CreateToken, JobState, Role, SubmitJob};
 use slipway_tests::TestServer;
 use slipway_tests::browser::Browser;
 use std::time::Duration;
@@ -16,21 +17,39 @@ fn bundle_version(html: &str) -> Option<String> {
     Some(rest.split('/').next()?.to_owned())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_jobs_page_updates_live_in_a_real_browser() {
-    let server = TestServer::start();
-    let admin = server.admin();
-    let viewer = admin
+async fn token(admin: &Client, name: &str, role: Role) -> String {
+    admin
         .create_token(
             &CreateToken {
-                name: "vera".into(),
-                role: Role::Viewer,
+                name: name.into(),
+                role,
             },
             None,
         )
         .await
         .unwrap()
-        .secret;
+        .secret
+}
+
+/// A queued job (the plain server has no worker, so it stays queued).
+async fn queued_job(admin: &Client) -> i64 {
+    admin
+        .submit_job(&SubmitJob {
+            kind: "sleep".into(),
+            spec: serde_json::json!({"seconds": 1}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_jobs_page_updates_live_in_a_real_browser() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let viewer = token(&admin, "vera", Role::Viewer).await;
+    let engineer = token(&admin, "erin", Role::Engineer).await;
 
     // The page names the bundle; its files are served with long caching and gzip.
     let http = reqwest::Client::new();
@@ -94,24 +113,13 @@ async fn the_jobs_page_updates_live_in_a_real_browser() {
         .await;
     let jobs_url = browser.url().await;
 
-    let job = admin
-        .submit_job(&SubmitJob {
-            kind: "sleep".into(),
-            spec: serde_json::json!({"seconds": 1}),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
-    let link = format!("a[href='/jobs/{}']", job.id);
+    let job = queued_job(&admin).await;
+    let link = format!("a[href='/jobs/{job}']");
     browser.wait_for(&link, Duration::from_secs(20)).await;
     assert_eq!(
         browser.url().await,
         jobs_url,
         "updated in place, not reloaded"
-    );
-    assert_eq!(
-        browser.execute("return document.readyState").await,
-        "complete"
     );
     // The island survived the swap and still listens.
     assert_eq!(
@@ -120,4 +128,43 @@ async fn the_jobs_page_updates_live_in_a_real_browser() {
             .await,
         "live"
     );
+
+    // An engineer opens the job's cancel form: a new job waits rather than replace the form.
+    browser
+        .sign_in(&server.url, &engineer, "/jobs", "Jobs · Slipway")
+        .await;
+    browser
+        .wait_for("#live[data-state=live]", Duration::from_secs(30))
+        .await;
+    browser.click(&format!("#job-{job}-actions")).await;
+    let later = queued_job(&admin).await;
+    browser
+        .wait_for("#live[data-state=paused]", Duration::from_secs(20))
+        .await;
+    assert!(
+        browser
+            .find_all(&format!("a[href='/jobs/{later}']"))
+            .await
+            .is_empty(),
+        "no swap while a form is open"
+    );
+    browser
+        .type_into(&format!("#job-{job}-cancel-reason"), "submitted by mistake")
+        .await;
+    browser
+        .click(&format!("#job-{job}-cancel-form input[name=confirm]"))
+        .await;
+    browser.click(&format!("#job-{job}-cancel")).await;
+    browser.wait_for(".flash.ok", Duration::from_secs(20)).await;
+    assert_eq!(admin.get_job(job).await.unwrap().state, JobState::Cancelled);
+    // The fresh page has the later job, and is live again.
+    assert!(
+        !browser
+            .find_all(&format!("a[href='/jobs/{later}']"))
+            .await
+            .is_empty()
+    );
+    browser
+        .wait_for("#live[data-state=live]", Duration::from_secs(30))
+        .await;
 }

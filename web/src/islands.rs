@@ -4,7 +4,7 @@
 //! [`LiveUpdates`] keeps a page current: it listens to the server's event stream and, when an
 //! event the page shows arrives (or on a timer, for figures that move without events such as
 //! request rates), fetches a fresh copy of the page and swaps in its main content. It never
-//! swaps while the user is typing in a form on the page.
+//! swaps while the user is in the middle of an action (a form open, focused or edited).
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

@@ -139,12 +139,18 @@ fn refresh(live: Rc<Live>) {
     });
 }
 
-/// Whether the user is in the middle of filling a form on the page: focus in a field, or a
-/// field whose value differs from the one the server rendered.
+/// Whether the user is in the middle of an action on the page: an action's disclosure open,
+/// focus in a field, or a field whose value differs from the one the server rendered.
 fn editing() -> bool {
     let Some(main) = document().get_element_by_id("main") else {
         return false;
     };
+    if main
+        .query_selector("details[open] form")
+        .is_ok_and(|found| found.is_some())
+    {
+        return true;
+    }
     if let Some(active) = document().active_element() {
         let tag = active.tag_name();
         if main.contains(Some(&active)) && matches!(tag.as_str(), "INPUT" | "TEXTAREA" | "SELECT") {
