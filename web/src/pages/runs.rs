@@ -4,9 +4,10 @@
 //! with its parameters, metric charts and artifacts to download.
 
 use crate::charts::{LineChart, LineChartView, Point, Series, XAxis};
+use crate::islands::LivePlan;
 use crate::layout::{Badge, Frame, Section, Table, encode, link, number, when};
 use leptos::prelude::*;
-use slipway_api::{MetricHistory, Run, RunDetail};
+use slipway_api::{MetricHistory, Run, RunDetail, RunStatus};
 use std::collections::BTreeSet;
 
 /// Most metric columns the runs table shows.
@@ -235,6 +236,11 @@ fn pairs_table(caption: &'static str, id: &'static str, pairs: Vec<(String, Stri
 pub fn render_run(frame: &Frame, view: RunView) -> String {
     let detail = view.detail;
     let run = detail.run;
+    // A running run's curves grow without events: its page refreshes while it runs.
+    let live = (run.status == RunStatus::Running).then(|| LivePlan {
+        topics: vec!["job".into()],
+        every_secs: 5,
+    });
     let id = run.id;
     let title = format!("Run #{id} {}", run.name);
     let ended = run
@@ -300,7 +306,7 @@ pub fn render_run(frame: &Frame, view: RunView) -> String {
         </Table>
     }
     .to_html();
-    frame.document(&title, Section::Runs, body)
+    frame.live_document(&title, Section::Runs, live, body)
 }
 
 #[cfg(test)]
@@ -446,5 +452,32 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("vision"));
+    }
+
+    #[test]
+    fn only_a_running_run_keeps_its_page_live() {
+        let view = |status| {
+            let mut detail = RunDetail {
+                run: run(7, "digits-mlp"),
+                params: BTreeMap::new(),
+                tags: BTreeMap::new(),
+                artifacts: Vec::new(),
+                dataset_digest: None,
+                code_version: None,
+                seed: None,
+            };
+            detail.run.status = status;
+            RunView {
+                detail,
+                histories: Vec::new(),
+            }
+        };
+        let mut frame = frame(Role::Viewer);
+        frame.bundle = Some("v1".into());
+        let running = render_run(&frame, view(RunStatus::Running));
+        assert!(running.contains("LiveUpdates_"), "{running}");
+        assert!(running.contains("&quot;every_secs&quot;:5"), "{running}");
+        let finished = render_run(&frame, view(RunStatus::Finished));
+        assert!(!finished.contains("LiveUpdates_"), "{finished}");
     }
 }
