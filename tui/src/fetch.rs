@@ -13,7 +13,7 @@ const MAX_ROWS: usize = 10_000;
 /// Rows per page while fetching.
 const PAGE: u32 = 1000;
 /// Log lines of a job kept in memory.
-const MAX_LOG_LINES: usize = 5000;
+pub(crate) const MAX_LOG_LINES: usize = 5000;
 /// Metric curves shown in a run's detail.
 const MAX_CURVES: usize = 4;
 

@@ -2,6 +2,7 @@
 
 use super::{App, Detail, View};
 use crate::data::{JobData, Lists, Loaded, Stream};
+use crate::fetch::MAX_LOG_LINES;
 use crate::table;
 use slipway_api::Role;
 
@@ -56,6 +57,9 @@ impl App {
                     && next_after > data.next_after
                 {
                     data.logs.extend(lines);
+                    // Following a chatty job for hours must not grow without bound.
+                    let excess = data.logs.len().saturating_sub(MAX_LOG_LINES);
+                    data.logs.drain(..excess);
                     data.next_after = next_after;
                 }
             }

@@ -257,6 +257,25 @@ fn following_a_log_asks_for_the_next_lines() {
         next_after: 31,
     });
     assert_eq!(app.job.as_ref().unwrap().next_after, 31);
+    // A followed log keeps only the newest lines.
+    for batch in 0..3 {
+        app.loaded(Loaded::JobLogs {
+            job: 7,
+            lines: (0..2000)
+                .map(|i| slipway_api::JobLogLine {
+                    id: i,
+                    attempt: 1,
+                    at: chrono::Utc::now(),
+                    level: "info".into(),
+                    message: format!("line {batch}-{i}"),
+                })
+                .collect(),
+            next_after: 32 + batch,
+        });
+    }
+    let logs = &app.job.as_ref().unwrap().logs;
+    assert_eq!(logs.len(), 5000);
+    assert_eq!(logs.last().unwrap().message, "line 2-1999");
 }
 
 #[test]
