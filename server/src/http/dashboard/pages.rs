@@ -18,7 +18,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
-use slipway_api::{JobState, MetricHistoryQuery, SearchRuns};
+use slipway_api::{Deployment, JobState, MetricHistoryQuery, SearchRuns};
 use slipway_web::{
     AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelView, Overview,
     RunView, RunsView, ScheduleView,
@@ -103,36 +103,18 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
             .entry(alert.deployment.as_str())
             .or_default() += 1;
     }
-    let mut health = Vec::new();
-    for deployment in deployments::list(&state.serving).await? {
-        let live = state
-            .monitoring
-            .metrics(&deployment.name)
-            .await
-            .ok()
-            .and_then(|metrics| {
-                metrics
-                    .versions
-                    .into_iter()
-                    .find(|version| version.variant == "primary")
-            });
-        let drift = state
-            .monitoring
-            .drift(&deployment.name)
-            .await
-            .ok()
-            .map(|report| report.status);
-        let open_alerts = open_by_deployment
-            .get(deployment.name.as_str())
-            .copied()
-            .unwrap_or_default();
-        health.push(DeploymentHealth {
-            deployment,
-            live,
-            drift,
-            open_alerts,
+    // Each deployment's drift is computed on a blocking thread: judged together, not in turn.
+    let health = deployments::list(&state.serving)
+        .await?
+        .into_iter()
+        .map(|deployment| {
+            let open_alerts = open_by_deployment
+                .get(deployment.name.as_str())
+                .copied()
+                .unwrap_or_default();
+            deployment_health(&state, deployment, open_alerts)
         });
-    }
+    let health = futures_util::future::join_all(health).await;
     let jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
     let search = SearchRuns {
         limit: Some(10),
@@ -148,6 +130,37 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         changes,
     };
     Ok(Html(slipway_web::render_overview(&context.frame, overview)))
+}
+
+/// The overview's row of one deployment: its live version's figures and its drift state.
+async fn deployment_health(
+    state: &AppState,
+    deployment: Deployment,
+    open_alerts: usize,
+) -> DeploymentHealth {
+    let live = state
+        .monitoring
+        .metrics(&deployment.name)
+        .await
+        .ok()
+        .and_then(|metrics| {
+            metrics
+                .versions
+                .into_iter()
+                .find(|version| version.variant == "primary")
+        });
+    let drift = state
+        .monitoring
+        .drift(&deployment.name)
+        .await
+        .ok()
+        .map(|report| report.status);
+    DeploymentHealth {
+        deployment,
+        live,
+        drift,
+        open_alerts,
+    }
 }
 
 /// `GET /deployments/{name}`.
