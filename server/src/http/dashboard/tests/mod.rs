@@ -3,6 +3,7 @@
 //! off a page, post url-encoded forms, follow nothing: redirects are asserted).
 
 mod compare;
+mod live;
 mod operations;
 
 use crate::auth::TokenService;
