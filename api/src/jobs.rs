@@ -16,6 +16,16 @@ pub enum JobState {
     Cancelled,
 }
 
+/// Job kinds that only coordinate other jobs. They take none of their worker's slots while
+/// they run: a pipeline holding a slot while it waits for its child jobs could leave a
+/// one-slot worker waiting for itself.
+pub const COORDINATING_KINDS: [&str; 1] = ["pipeline"];
+
+/// Whether a running job of `kind` takes one of its worker's slots.
+pub fn takes_a_slot(kind: &str) -> bool {
+    !COORDINATING_KINDS.contains(&kind)
+}
+
 impl JobState {
     pub const ALL: [JobState; 5] = [
         JobState::Queued,

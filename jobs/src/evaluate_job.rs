@@ -6,13 +6,14 @@
 use crate::dataset::Task;
 use crate::evaluation::{self, Report};
 use crate::handlers::{Outcome, Progress, fetch_dataset};
-use crate::inference::{Engine, Prediction};
+use crate::inference::{Engine, InferenceError, Prediction};
 use crate::split::stratified_split;
 use crate::train_job::point;
 use serde_json::{Value, json};
 use slipway_api::{
     Client, CreateRun, EvaluateSpec, LogBatch, MetricPoint, ModelRef, RunStatus, UpdateRun,
 };
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -113,21 +114,11 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
             format!("{name} v{} (all rows)", version.version),
         )
     };
+    let selected: Vec<Vec<f64>> = indices.iter().map(|&i| data.features[i].clone()).collect();
     // The dataset's columns may be in another order than the model's.
-    let named: Vec<BTreeMap<String, f64>> = indices
-        .iter()
-        .map(|&i| {
-            data.schema
-                .features
-                .iter()
-                .cloned()
-                .zip(data.features[i].iter().copied())
-                .collect()
-        })
-        .collect();
-    let features = model
-        .order_named(&named)
-        .map_err(|err| format!("the dataset does not fit the model: {err}"))?;
+    let features = in_order_of(model, &data.schema.features, &selected)
+        .map_err(|err| format!("the dataset does not fit the model: {err}"))?
+        .into_owned();
     Ok(Rows {
         features,
         labels: indices.iter().map(|&i| data.labels[i]).collect(),
@@ -137,11 +128,25 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
     })
 }
 
-/// Scores `engine` on `rows`.
-fn score(engine: &Engine, rows: &Rows) -> Result<Report, String> {
-    let predictions = engine
-        .predict(&rows.features)
-        .map_err(|err| err.to_string())?;
+/// `rows`, whose columns are named by `columns`, with their columns in `engine`'s order.
+fn in_order_of<'a>(
+    engine: &Engine,
+    columns: &[String],
+    rows: &'a [Vec<f64>],
+) -> Result<Cow<'a, [Vec<f64>]>, InferenceError> {
+    if engine.features() == columns {
+        return Ok(Cow::Borrowed(rows));
+    }
+    let named: Vec<BTreeMap<String, f64>> = rows
+        .iter()
+        .map(|row| columns.iter().cloned().zip(row.iter().copied()).collect())
+        .collect();
+    engine.order_named(&named).map(Cow::Owned)
+}
+
+/// Scores `engine` on `rows`, whose features are `features` (in the engine's order).
+fn score(engine: &Engine, features: &[Vec<f64>], rows: &Rows) -> Result<Report, String> {
+    let predictions = engine.predict(features).map_err(|err| err.to_string())?;
     if rows.task == Task::Regression {
         let values: Vec<f64> = predictions
             .iter()
@@ -212,10 +217,15 @@ async fn attempt(
         None => None,
     };
     let (model, data, other, report, their_report) = tokio::task::spawn_blocking(move || {
-        let report = score(&model.engine, &data)?;
+        let report = score(&model.engine, &data.features, &data)?;
+        // The rows are in the first model's feature order; the other may read another.
         let their_report = other
             .as_ref()
-            .map(|o| score(&o.engine, &data))
+            .map(|o| {
+                let features = in_order_of(&o.engine, model.engine.features(), &data.features)
+                    .map_err(|err| format!("the dataset does not fit {}: {err}", o.reference))?;
+                score(&o.engine, &features, &data)
+            })
             .transpose()?;
         Ok::<_, String>((model, data, other, report, their_report))
     })

@@ -65,9 +65,8 @@ pub async fn run(client: Client, config: WorkerConfig) {
             Ok(answer) => {
                 backoff = Duration::from_millis(100);
                 if let Some(lease) = answer.lease {
-                    // A pipeline only coordinates its child jobs: holding a slot while it
-                    // waits for them could leave a one-slot worker waiting for itself.
-                    let slot = (lease.job.kind != "pipeline").then_some(slot);
+                    // The server does not count coordinating jobs against the slots either.
+                    let slot = slipway_api::takes_a_slot(&lease.job.kind).then_some(slot);
                     let client = client.clone();
                     tokio::spawn(async move {
                         run_attempt(&client, lease).await;

@@ -405,3 +405,55 @@ async fn live_events_stream_and_resume() {
     let anonymous = http.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
 }
+
+/// A pipeline only coordinates its child jobs: a one-slot worker running one is still given
+/// the next job (otherwise the pipeline's children would wait for the pipeline forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_pipeline_leaves_its_workers_slot_free() {
+    let server = start_server();
+    let client = server.admin();
+    let worker = client
+        .register_worker(&RegisterWorker {
+            name: "one-slot".into(),
+            version: "test".into(),
+            cpu_cores: 1,
+            cuda_devices: 0,
+            labels: vec![],
+            concurrency: 1,
+        })
+        .await
+        .unwrap();
+    let pipeline = serde_json::json!({
+        "model": "digits",
+        "steps": [{"kind": "train", "train": {"dataset": "digits"}}],
+    });
+    let submitted = client
+        .submit_job(&SubmitJob {
+            kind: "pipeline".into(),
+            spec: pipeline,
+            priority: 10,
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let first = client
+        .lease_job(worker.id, 1000)
+        .await
+        .unwrap()
+        .lease
+        .unwrap();
+    assert_eq!(first.job.id, submitted.id);
+    let child = client.submit_job(&sleep_job(1.0)).await.unwrap();
+    let second = client.lease_job(worker.id, 1000).await.unwrap().lease;
+    assert_eq!(second.map(|lease| lease.job.id), Some(child.id));
+    // An ordinary job does take the slot.
+    client.submit_job(&sleep_job(1.0)).await.unwrap();
+    assert!(
+        client
+            .lease_job(worker.id, 200)
+            .await
+            .unwrap()
+            .lease
+            .is_none()
+    );
+}

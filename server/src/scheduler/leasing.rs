@@ -13,8 +13,8 @@ use sea_orm::{
     QuerySelect,
 };
 use slipway_api::{
-    HeartbeatAnswer, Job, JobHeartbeat, JobOutcome, JobReport, JobState, Lease, Requirements,
-    WorkerState,
+    COORDINATING_KINDS, HeartbeatAnswer, Job, JobHeartbeat, JobOutcome, JobReport, JobState, Lease,
+    Requirements, WorkerState,
 };
 use std::time::Duration;
 
@@ -55,6 +55,7 @@ async fn try_claim(
     let running = job::Entity::find()
         .filter(job::Column::WorkerId.eq(worker_id))
         .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::Kind.is_not_in(COORDINATING_KINDS))
         .count(db)
         .await?;
     if running >= u64::from(worker.concurrency.unsigned_abs()) {
