@@ -20,10 +20,10 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 type BuildResult<T> = Result<T, String>;
 
-/// The bundle's files, ready to embed.
+/// The bundle's files, each with its gzipped copy, ready to embed.
 struct Bundle {
-    js: PathBuf,
-    wasm: PathBuf,
+    js: (PathBuf, PathBuf),
+    wasm: (PathBuf, PathBuf),
     version: String,
     optimized: bool,
 }
@@ -55,8 +55,11 @@ fn main() {
 
 fn build(out_dir: &Path) -> BuildResult<Bundle> {
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let sysroot = run_output(Command::new(&rustc).args(["--print", "sysroot"]))?;
-    if !Path::new(sysroot.trim())
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .map_err(|err| format!("running {rustc} --print sysroot: {err}"))?;
+    if !Path::new(String::from_utf8_lossy(&sysroot.stdout).trim())
         .join("lib/rustlib")
         .join(WASM_TARGET)
         .exists()
@@ -83,11 +86,17 @@ fn build(out_dir: &Path) -> BuildResult<Bundle> {
     let js = pkg.join("slipway_web.js");
     let wasm = pkg.join("slipway_web_bg.wasm");
     let optimized = release && optimize(&wasm);
+    // Each file is read once: for the version digest and for its gzipped copy.
     let mut hasher = DefaultHasher::new();
-    for file in [&js, &wasm] {
-        hasher.write(&fs::read(file).map_err(|err| format!("{}: {err}", file.display()))?);
-    }
     hasher.write(include_bytes!("../web/assets/loader.js"));
+    let mut with_gzip = |file: PathBuf| -> BuildResult<(PathBuf, PathBuf)> {
+        let bytes = fs::read(&file).map_err(|err| format!("{}: {err}", file.display()))?;
+        hasher.write(&bytes);
+        let gz = gzip(&file, &bytes)?;
+        Ok((file, gz))
+    };
+    let js = with_gzip(js)?;
+    let wasm = with_gzip(wasm)?;
     Ok(Bundle {
         js,
         wasm,
@@ -221,36 +230,24 @@ fn export_shapes(bytes: &[u8]) -> Option<Vec<(String, String)>> {
     Some(shapes)
 }
 
-fn run_output(command: &mut Command) -> BuildResult<String> {
-    let output = command
-        .output()
-        .map_err(|err| format!("running {command:?}: {err}"))?;
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Gzips `file` next to itself and returns the `.gz` path.
-fn gzip(file: &Path) -> PathBuf {
-    let gz = file.with_extension(format!(
-        "{}.gz",
-        file.extension().and_then(|ext| ext.to_str()).unwrap_or("")
-    ));
-    let data = fs::read(file).unwrap_or_default();
+/// Writes `bytes` (the contents of `file`) gzipped next to it; returns the `.gz` path.
+fn gzip(file: &Path, bytes: &[u8]) -> BuildResult<PathBuf> {
+    let mut gz = file.as_os_str().to_owned();
+    gz.push(".gz");
+    let gz = PathBuf::from(gz);
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let compressed = encoder
-        .write_all(&data)
+    encoder
+        .write_all(bytes)
         .and_then(|()| encoder.finish())
-        .unwrap_or_default();
-    if let Err(err) = fs::write(&gz, compressed) {
-        panic!("writing {}: {err}", gz.display());
-    }
-    gz
+        .and_then(|compressed| fs::write(&gz, compressed))
+        .map_err(|err| format!("{}: {err}", gz.display()))?;
+    Ok(gz)
 }
 
 /// The Rust source that embeds the bundle.
 fn embed(bundle: &Bundle) -> String {
     let mut source = String::from("pub const BUNDLE: Result<Bundle, &str> = Ok(Bundle {\n");
-    for (field, file) in [("js", &bundle.js), ("wasm", &bundle.wasm)] {
-        let gz = gzip(file);
+    for (field, (file, gz)) in [("js", &bundle.js), ("wasm", &bundle.wasm)] {
         let _ = writeln!(
             source,
             "    {field}: include_bytes!({:?}),\n    {field}_gz: include_bytes!({:?}),",

@@ -139,9 +139,9 @@ async fn attempt(
     let spec: TrainSpec =
         serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
     spec.validate()?;
-    let arch_name = spec.arch.clone().unwrap_or_else(|| "mlp".to_owned());
     let (version, data) = fetch_dataset(client, &spec.dataset, spec.version).await?;
     let config = config_of(&spec, data.schema.features.len())?;
+    let arch_name = config.arch.name();
     progress.log(
         "info",
         format!(
@@ -242,7 +242,7 @@ async fn attempt(
         .await
         .map_err(|err| format!("cannot log test metrics: {err}"))?;
     let manifest = ModelManifest {
-        arch: arch_name.clone(),
+        arch: arch_name.to_owned(),
         hyper_parameters,
         features: version.features.clone(),
         labels: version.classes.clone(),

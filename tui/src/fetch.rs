@@ -28,7 +28,7 @@ pub fn spawn(
         let loaded = match answer(&client, request).await {
             Ok(loaded) => loaded,
             Err(err) => Loaded::Failed {
-                forbidden: matches!(err, ApiError::Server { status: 403, .. }),
+                forbidden: err.status() == Some(403),
                 message: err.to_string(),
             },
         };

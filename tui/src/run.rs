@@ -69,16 +69,23 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
             break Err(err.into());
         }
         let wait = FLUSH_EVERY.saturating_sub(last_flush.elapsed());
-        match receiver.recv_timeout(wait) {
-            Ok(Message::Key(key)) => {
-                if let Some(action) = action_for(app.mode, key) {
-                    app.update(action);
-                }
-            }
-            Ok(Message::Resize) => {}
-            Ok(Message::Loaded(loaded)) => app.loaded(loaded),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        let first = match receiver.recv_timeout(wait) {
+            Ok(message) => Some(message),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+        };
+        // Whatever else is already waiting is handled before the next frame: a burst of
+        // events or answers costs one draw, not one each.
+        for message in first.into_iter().chain(receiver.try_iter()) {
+            match message {
+                Message::Key(key) => {
+                    if let Some(action) = action_for(app.mode, key) {
+                        app.update(action);
+                    }
+                }
+                Message::Resize => {}
+                Message::Loaded(loaded) => app.loaded(loaded),
+            }
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
             last_flush = Instant::now();

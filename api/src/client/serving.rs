@@ -167,10 +167,10 @@ impl Client {
         name: &str,
         minutes: u32,
     ) -> Result<Vec<MinuteMetrics>, ApiError> {
-        self.get(&format!(
-            "/api/v1/deployments/{}/metrics/history?minutes={minutes}",
-            encode(name)
-        ))
+        self.get_query(
+            &format!("/api/v1/deployments/{}/metrics/history", encode(name)),
+            &[("minutes", minutes)],
+        )
         .await
     }
 

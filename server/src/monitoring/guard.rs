@@ -152,6 +152,15 @@ impl Monitoring {
         deployment_id: i64,
     ) {
         let events = &scheduler.events;
+        // Most ticks find too few live rows to judge: skip the report (baseline, window,
+        // PSI/KS) when even all the rows kept could not be enough.
+        let kept = self
+            .serving
+            .monitor()
+            .with(name, |stats| stats.inputs.len());
+        if kept < policy.min_drift_rows {
+            return;
+        }
         let report = match self.drift_under(name, policy).await {
             Ok(report) => report,
             // No baseline (no recorded training data): nothing to judge.

@@ -173,16 +173,6 @@ impl Monitor {
         f(stats.entry(name.to_owned()).or_default())
     }
 
-    /// The names of the deployments with statistics.
-    pub fn deployments(&self) -> Vec<String> {
-        self.stats
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
-    }
-
     /// Records one request.
     pub fn record(
         &self,
@@ -236,7 +226,7 @@ impl Monitor {
     /// Keeps input rows for drift (at most the configured number per deployment), with the
     /// values predicted for them when the model predicts values (`predicted` is empty for
     /// classification).
-    pub fn record_inputs(&self, name: &str, version: u32, rows: &[Vec<f64>], predicted: &[f64]) {
+    pub fn record_inputs(&self, name: &str, version: u32, rows: Vec<Vec<f64>>, predicted: &[f64]) {
         if !self.enabled {
             return;
         }
@@ -248,13 +238,15 @@ impl Monitor {
                 stats.inputs.clear();
                 stats.input_version = version;
             }
-            for (index, row) in rows.iter().enumerate() {
+            // Rows that would be dropped at once are never stored.
+            let skip = rows.len().saturating_sub(keep);
+            for (index, row) in rows.into_iter().enumerate().skip(skip) {
                 if stats.inputs.len() >= keep {
                     stats.inputs.pop_front();
                 }
                 stats.inputs.push_back(LiveRow {
                     at: now,
-                    values: row.clone(),
+                    values: row,
                     predicted: predicted.get(index).copied(),
                 });
             }
@@ -366,7 +358,7 @@ mod tests {
         assert_eq!(monitor.window("d", 1, 60).requests(), 0);
         assert_eq!(monitor.totals()[0].2.requests(), 100, "totals stay");
         assert_eq!(monitor.take_minutes(true).len(), 1);
-        monitor.record_inputs("d", 1, &[vec![1.0], vec![2.0]], &[]);
+        monitor.record_inputs("d", 1, vec![vec![1.0], vec![2.0]], &[]);
         assert_eq!(monitor.with("d", |s| s.inputs.len()), 2);
     }
 }

@@ -15,6 +15,7 @@ use crate::entity::registry::{dataset, deployment};
 use crate::error::{ServiceError, ServiceResult};
 use crate::registry::{Selector, find_version};
 use crate::serving::Serving;
+use crate::serving::deployments::find_existing;
 use crate::time::{from_millis, now_millis};
 use crate::tracking::artifacts::ArtifactStore;
 use live::Bucket;
@@ -98,17 +99,9 @@ impl Monitoring {
         }
     }
 
-    async fn deployment_row(&self, name: &str) -> ServiceResult<deployment::Model> {
-        deployment::Entity::find()
-            .filter(deployment::Column::Name.eq(name))
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))
-    }
-
     /// The deployment's SLO policy (the defaults unless one was set).
     pub async fn policy(&self, name: &str) -> ServiceResult<SloPolicy> {
-        let row = self.deployment_row(name).await?;
+        let row = find_existing(&self.db, name).await?;
         Ok(row
             .slo_policy
             .as_deref()
@@ -125,7 +118,7 @@ impl Monitoring {
         reason: Option<&str>,
     ) -> ServiceResult<SloPolicy> {
         policy.validate().map_err(ServiceError::invalid)?;
-        let row = self.deployment_row(name).await?;
+        let row = find_existing(&self.db, name).await?;
         let before = row.slo_policy.clone();
         let txn = crate::db::begin_write(&self.db).await?;
         let mut active: deployment::ActiveModel = row.into();
@@ -188,7 +181,7 @@ impl Monitoring {
 
     /// The stored per-minute metrics of the last `minutes` minutes, oldest first.
     pub async fn history(&self, name: &str, minutes: u32) -> ServiceResult<Vec<MinuteMetrics>> {
-        let row = self.deployment_row(name).await?;
+        let row = find_existing(&self.db, name).await?;
         let since = now_millis() - i64::from(minutes.clamp(1, 7 * 24 * 60)) * 60_000;
         let rows = deployment_metric::Entity::find()
             .filter(deployment_metric::Column::DeploymentId.eq(row.id))

@@ -4,6 +4,7 @@ use super::live::{Bucket, Outcome, latency_bounds};
 use crate::entity::operations::{job, worker};
 use crate::error::ServiceResult;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QuerySelect};
+use slipway_api::JobState;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -111,9 +112,9 @@ pub async fn render(
             );
         }
     }
-    let mut jobs: BTreeMap<String, u64> = ["queued", "running", "succeeded", "failed", "cancelled"]
+    let mut jobs: BTreeMap<String, u64> = JobState::ALL
         .iter()
-        .map(|state| ((*state).to_owned(), 0))
+        .map(|state| (state.as_str().to_owned(), 0))
         .collect();
     jobs.extend(count_by_state::<job::Entity>(db, job::Column::State, job::Column::Id).await?);
     header(&mut out, "slipway_jobs", "gauge", "Jobs by state.");
@@ -129,7 +130,7 @@ pub async fn render(
     let _ = writeln!(
         out,
         "slipway_queue_depth {}",
-        jobs.get("queued").copied().unwrap_or(0)
+        jobs.get(JobState::Queued.as_str()).copied().unwrap_or(0)
     );
     let workers =
         count_by_state::<worker::Entity>(db, worker::Column::State, worker::Column::Id).await?;

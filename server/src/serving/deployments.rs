@@ -63,7 +63,10 @@ async fn find(db: &impl ConnectionTrait, name: &str) -> ServiceResult<Option<dep
         .await?)
 }
 
-async fn find_existing(db: &impl ConnectionTrait, name: &str) -> ServiceResult<deployment::Model> {
+pub(crate) async fn find_existing(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> ServiceResult<deployment::Model> {
     find(db, name)
         .await?
         .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))
@@ -243,9 +246,12 @@ pub async fn change(
             (record_of(db, row.id, target).await?.spec, Some(target))
         }
     };
-    if current_spec == Some(&spec) && rolled_back_to.is_none() {
+    if current_spec == Some(&spec)
+        && rolled_back_to.is_none()
+        && let Some(row) = existing.clone()
+    {
         // Nothing changes: the same request twice is not two revisions.
-        return get(serving, name).await;
+        return to_api(serving, row, spec);
     }
     let revision = current_revision + 1;
     // Load and warm before committing: the revision takes traffic only once it can answer.

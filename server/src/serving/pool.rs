@@ -173,7 +173,11 @@ async fn run_batches(
             }
         }
         let engine = Arc::clone(&engine);
-        let flat: Vec<f32> = batch.iter().flat_map(|p| p.flat.iter().copied()).collect();
+        // The first request's input is the batch's buffer: a batch of one copies nothing.
+        let mut flat = std::mem::take(&mut batch[0].flat);
+        for pending in &batch[1..] {
+            flat.extend_from_slice(&pending.flat);
+        }
         let result = tokio::task::spawn_blocking(move || engine.predict_encoded(flat, rows)).await;
         match result {
             Ok(Ok(mut predictions)) => {

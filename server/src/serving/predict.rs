@@ -191,7 +191,7 @@ impl Serving {
         let parsed = parse_instances(instances)?;
         let (rows, flat) = encode(&served.engine, &parsed)?;
         let predictions = served.predict(flat, parsed.len()).await?;
-        if variant == "primary" {
+        if variant == "primary" && self.monitor().enabled() {
             let values: Vec<f64> = predictions
                 .iter()
                 .filter_map(|p| match p {
@@ -200,7 +200,7 @@ impl Serving {
                 })
                 .collect();
             self.monitor()
-                .record_inputs(name, served.version, &rows, &values);
+                .record_inputs(name, served.version, rows, &values);
         }
         if let Some(shadow) = &live.shadow {
             self.mirror(

@@ -1,7 +1,8 @@
 //! Several runs compared: one chart with a line per run for a metric they all logged (a select
 //! picks which), and a table of their parameters and final metric values side by side.
 
-use crate::charts::{self, LineChart, LineChartView, Point, Series, XAxis};
+use super::runs::step_points;
+use crate::charts::{self, LineChart, LineChartView, Series, XAxis};
 use crate::layout::{Badge, Frame, Section, Table, number};
 use leptos::prelude::*;
 use slipway_api::{MetricHistory, RunDetail};
@@ -35,15 +36,7 @@ fn comparison_chart(metric: &str, runs: &[RunDetail], histories: Vec<MetricHisto
         .zip(histories)
         .map(|(detail, history)| Series {
             name: run_label(detail),
-            points: history
-                .points
-                .iter()
-                .map(|point| Point {
-                    x: point.step as f64,
-                    y: point.value,
-                    hover: format!("step {}: {}", point.step, number(point.value)),
-                })
-                .collect(),
+            points: step_points(&history),
         })
         .collect();
     LineChart {

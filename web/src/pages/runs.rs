@@ -194,13 +194,9 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
     frame.document("Runs", Section::Runs, body)
 }
 
-fn history_chart(history: MetricHistory) -> LineChart {
-    let title = if history.downsampled {
-        format!("{} (downsampled)", history.key)
-    } else {
-        history.key.clone()
-    };
-    let points = history
+/// A metric's history as chart points by step, each hovering its value.
+pub(crate) fn step_points(history: &MetricHistory) -> Vec<Point> {
+    history
         .points
         .iter()
         .map(|point| Point {
@@ -208,7 +204,16 @@ fn history_chart(history: MetricHistory) -> LineChart {
             y: point.value,
             hover: format!("step {}: {}", point.step, number(point.value)),
         })
-        .collect();
+        .collect()
+}
+
+fn history_chart(history: MetricHistory) -> LineChart {
+    let title = if history.downsampled {
+        format!("{} (downsampled)", history.key)
+    } else {
+        history.key.clone()
+    };
+    let points = step_points(&history);
     LineChart {
         title,
         x_label: "step".into(),

@@ -1,9 +1,8 @@
 //! `GET /runs/compare?run=ID&run=ID&metric=NAME`: the runs ticked on the runs page, their
 //! curves of one metric on one chart and their parameters and final values side by side.
 
-use super::pages::{PageError, PageResult};
+use super::pages::{PageError, PageResult, readable};
 use super::session::PageContext;
-use crate::auth::Permission;
 use crate::error::ServiceError;
 use crate::state::AppState;
 use crate::tracking::compare::{self, Bounds};
@@ -39,8 +38,8 @@ fn asked(uri: &Uri) -> Result<(Vec<i64>, Option<String>), ServiceError> {
 
 /// `GET /runs/compare`.
 pub async fn compare(State(state): State<AppState>, context: PageContext, uri: Uri) -> PageResult {
+    readable(&context)?;
     let framed = |err: ServiceError| PageError::from(err).with_frame(context.frame.clone());
-    context.caller.require(Permission::Read).map_err(framed)?;
     let (runs, metric) = asked(&uri).map_err(framed)?;
     let bounds = Bounds {
         max_runs: slipway_web::pages::compare::MAX_RUNS,

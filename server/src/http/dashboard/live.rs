@@ -1,11 +1,9 @@
 //! `GET /events`: the event stream of the dashboard's live island, with the page's session
 //! cookie (a browser's `EventSource` cannot send a bearer token).
 
-use super::super::error::AppError;
 use super::super::events::{self, Naming};
-use super::pages::PageError;
+use super::pages::{PageError, readable};
 use super::session::PageContext;
-use crate::auth::Permission;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -16,9 +14,6 @@ pub async fn events(
     context: PageContext,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    context
-        .caller
-        .require(Permission::Read)
-        .map_err(|err| PageError::from(AppError::from(err)))?;
+    readable(&context)?;
     Ok(events::stream(&state, &headers, Naming::Unnamed).into_response())
 }

@@ -83,7 +83,8 @@ impl PageError {
 /// The result of a page handler.
 pub type PageResult = Result<Html<String>, PageError>;
 
-fn readable(context: &PageContext) -> Result<(), PageError> {
+/// Refuses callers who may not read (the error page keeps their frame).
+pub(super) fn readable(context: &PageContext) -> Result<(), PageError> {
     context
         .caller
         .require(Permission::Read)
