@@ -53,7 +53,7 @@ impl ClientBuilder {
             base,
             token: self.token,
             http,
-            job: None,
+            acting_for: None,
         })
     }
 }
@@ -64,8 +64,8 @@ pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
-    /// The job this client acts for (sent in the job header).
-    job: Option<i64>,
+    /// The job and lease id this client acts for (a worker running an operating job).
+    acting_for: Option<(i64, String)>,
 }
 
 impl Client {
@@ -92,10 +92,11 @@ impl Client {
         &self.base
     }
 
-    /// A client whose requests act for job `id` (a worker running it).
-    pub fn for_job(&self, id: i64) -> Self {
+    /// A client whose requests act for job `id`, proven by the lease id of the attempt this
+    /// worker holds.
+    pub fn for_job(&self, id: i64, lease_id: &str) -> Self {
         Self {
-            job: Some(id),
+            acting_for: Some((id, lease_id.to_owned())),
             ..self.clone()
         }
     }
@@ -105,8 +106,10 @@ impl Client {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(job) = self.job {
-            request = request.header(crate::JOB_HEADER, job.to_string());
+        if let Some((job, lease_id)) = &self.acting_for {
+            request = request
+                .header(crate::JOB_HEADER, job.to_string())
+                .header(crate::LEASE_HEADER, lease_id.as_str());
         }
         request
     }

@@ -30,8 +30,10 @@ pub use types::*;
 /// The header that carries the reason for a change; it is written to the audit log.
 pub const REASON_HEADER: &str = "x-slipway-reason";
 /// The header with which a worker acts for the job it runs (a `deploy` job deploys with the
-/// authority of the engineer who submitted it).
+/// authority of the engineer who submitted it); it goes with [`LEASE_HEADER`].
 pub const JOB_HEADER: &str = "x-slipway-job";
+/// The lease id of the attempt a worker acts for: the proof that it holds the job.
+pub const LEASE_HEADER: &str = "x-slipway-lease";
 /// The header that names each request; the server echoes or assigns it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// The default server address.

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SloPolicy {
-    /// Most errors per request (invalid inputs and server errors), over the window.
+    /// Most errors per judged request over the window. Errors are the model's or the
+    /// server's; invalid inputs are the caller's mistake and are neither errors nor judged, so a
+    /// caller cannot roll a version back by sending it bad rows.
     pub max_error_rate: f64,
     /// Most p99 latency in milliseconds over the window (none: not watched).
     pub max_p99_ms: Option<f64>,
@@ -25,6 +27,9 @@ pub struct SloPolicy {
     pub drift_window_secs: Option<u64>,
     /// Rows needed before drift is judged.
     pub min_drift_rows: usize,
+    /// Distinct callers (tokens) those rows must come from before drift raises an alert, so
+    /// that one caller cannot fire a drift alert (and the retraining it triggers) alone.
+    pub min_drift_callers: usize,
     /// Roll a breaching primary back to the previous revision (otherwise only alert).
     pub rollback_primary: bool,
 }
@@ -41,6 +46,7 @@ impl Default for SloPolicy {
             drift_window_rows: 1000,
             drift_window_secs: None,
             min_drift_rows: 100,
+            min_drift_callers: 2,
             rollback_primary: false,
         }
     }
@@ -67,6 +73,12 @@ impl SloPolicy {
                 self.window_secs
             ));
         }
+        if !(1..=1000).contains(&self.min_drift_callers) {
+            return Err(format!(
+                "min_drift_callers: expected 1 to 1000, got {}",
+                self.min_drift_callers
+            ));
+        }
         if !(10..=100_000).contains(&self.drift_window_rows) {
             return Err(format!(
                 "drift_window_rows: expected 10 to 100000, got {}",
@@ -85,8 +97,9 @@ pub struct VersionMetrics {
     pub variant: String,
     pub requests: u64,
     pub errors: u64,
-    /// Errors by kind: `invalid_input`, `error`.
+    /// Errors by kind: `invalid_input` (the caller's), `error` (the model's or server's).
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// `error`s over the requests that were not invalid input: what the guard judges.
     pub error_rate: f64,
     pub requests_per_sec: f64,
     pub p50_ms: Option<f64>,
@@ -134,6 +147,9 @@ pub struct DriftReport {
     pub version: u32,
     /// Live rows compared.
     pub rows: usize,
+    /// Distinct callers those rows came from.
+    #[serde(default)]
+    pub callers: usize,
     /// Most drifted first.
     pub features: Vec<FeatureDrift>,
     /// PSI of the predictions against the training labels: class shares (classification) or

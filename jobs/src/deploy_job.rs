@@ -6,12 +6,9 @@ use serde_json::Value;
 use slipway_api::{Client, DeployRequest, DeploySpec};
 use std::sync::Arc;
 
-/// Runs one `deploy` attempt.
-pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    crate::handlers::settle(
-        attempt(&client.for_job(job_id), spec, progress).await,
-        progress,
-    )
+/// Runs one `deploy` attempt; `client` acts for the job's submitter.
+pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+    crate::handlers::settle(attempt(client, spec, progress).await, progress)
 }
 
 async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<Outcome, String> {

@@ -65,11 +65,20 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// What a handler may use besides its spec: the server, and which job it runs.
+/// What a handler may use besides its spec: the server, and which job it runs under which
+/// lease (the proof a `deploy` or `pipeline` job shows to act for its submitter).
 #[derive(Debug, Clone)]
 pub struct Context {
     pub client: slipway_api::Client,
     pub job_id: i64,
+    pub lease_id: String,
+}
+
+impl Context {
+    /// A client whose requests act for this job's submitter.
+    pub fn delegated_client(&self) -> slipway_api::Client {
+        self.client.for_job(self.job_id, &self.lease_id)
+    }
 }
 
 /// The outcome of a handler's attempt: an error message fails the job and is logged.
@@ -115,10 +124,8 @@ pub(crate) async fn fetch_dataset(
 pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     match kind {
         "train" => crate::train_job::run(&context.client, context.job_id, spec, progress).await,
-        "deploy" => crate::deploy_job::run(&context.client, context.job_id, spec, progress).await,
-        "pipeline" => {
-            crate::pipeline_job::run(&context.client, context.job_id, spec, progress).await
-        }
+        "deploy" => crate::deploy_job::run(&context.delegated_client(), spec, progress).await,
+        "pipeline" => crate::pipeline_job::run(&context.delegated_client(), spec, progress).await,
         "evaluate" => {
             crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
         }
@@ -173,6 +180,7 @@ mod tests {
         Context {
             client: slipway_api::Client::new("http://127.0.0.1:9", None).unwrap(),
             job_id: 1,
+            lease_id: "lease".into(),
         }
     }
 

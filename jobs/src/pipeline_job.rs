@@ -33,8 +33,9 @@ struct State {
     steps: Vec<Value>,
 }
 
-/// Runs one `pipeline` attempt.
-pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+/// Runs one `pipeline` attempt; `client` acts for the job's submitter (children and
+/// deployment changes are theirs).
+pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     let pipeline: PipelineSpec = match serde_json::from_value(spec.clone()) {
         Ok(pipeline) => pipeline,
         Err(err) => return Outcome::Failed(format!("spec: {err}")),
@@ -42,8 +43,6 @@ pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Prog
     if let Err(err) = pipeline.validate() {
         return Outcome::Failed(err);
     }
-    // Children and deployment changes act for the engineer who submitted this job.
-    let client = client.for_job(job_id);
     let mut state = State::default();
     let total = pipeline.steps.len();
     for (index, step) in pipeline.steps.iter().enumerate() {
@@ -51,7 +50,7 @@ pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Prog
             "info",
             format!("step {}/{total}: {}", index + 1, step.kind()),
         );
-        let result = run_step(&client, &pipeline, step, &mut state, progress).await;
+        let result = run_step(client, &pipeline, step, &mut state, progress).await;
         progress.set((index + 1) as f64 / total as f64);
         match result {
             Ok(summary) => {

@@ -26,7 +26,9 @@ fn cpu_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
 
-async fn register(client: &Client, config: &WorkerConfig) -> i64 {
+/// Registers the worker, retrying while the server is unreachable; a refusal (the name
+/// belongs to another token, a bad label, a token that may not work) is final.
+async fn register(client: &Client, config: &WorkerConfig) -> Result<i64, ApiError> {
     let request = RegisterWorker {
         name: config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -40,8 +42,9 @@ async fn register(client: &Client, config: &WorkerConfig) -> i64 {
         match client.register_worker(&request).await {
             Ok(worker) => {
                 tracing::info!(worker = worker.id, name = %worker.name, "registered");
-                return worker.id;
+                return Ok(worker.id);
             }
+            Err(err) if matches!(err.status(), Some(400 | 401 | 403)) => return Err(err),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot register; retrying");
                 tokio::time::sleep(backoff).await;
@@ -51,14 +54,14 @@ async fn register(client: &Client, config: &WorkerConfig) -> i64 {
     }
 }
 
-/// Runs the worker until the process ends.
-pub async fn run(client: Client, config: WorkerConfig) {
-    let mut worker_id = register(&client, &config).await;
+/// Runs the worker until the process ends, or until the server refuses it.
+pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
+    let mut worker_id = register(&client, &config).await?;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1) as usize));
     let mut backoff = Duration::from_millis(100);
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
+            return Ok(());
         };
         let wait = LEASE_WAIT.as_millis() as u64;
         match client.lease_job(worker_id, wait).await {
@@ -77,7 +80,7 @@ pub async fn run(client: Client, config: WorkerConfig) {
             Err(err) => {
                 // A server that forgot us (a new database) wants a new registration.
                 if err.status() == Some(404) {
-                    worker_id = register(&client, &config).await;
+                    worker_id = register(&client, &config).await?;
                 } else {
                     tracing::warn!(error = %err, "cannot lease; retrying");
                     tokio::time::sleep(backoff).await;
@@ -103,6 +106,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
     let context = handlers::Context {
         client: client.clone(),
         job_id,
+        lease_id: lease.lease_id.clone(),
     };
     let outcome = handlers::run(&context, &lease.job.kind, &lease.job.spec, &progress).await;
     heartbeat.abort();

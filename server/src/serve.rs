@@ -10,6 +10,7 @@ use crate::serving::{BatchPolicy, Serving};
 use crate::state::AppState;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
+use crate::tracking::search::SearchPool;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -115,7 +116,10 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         chrono::Duration::seconds(config.schedule_misfire_grace_secs as i64),
         signalled_rx.clone(),
     );
+    let searches =
+        SearchPool::open(&config.database_url, crate::tracking::search::DEADLINE).await?;
     let state = AppState {
+        searches,
         shutdown: signalled_rx.clone(),
         scheduler,
         serving,

@@ -7,6 +7,7 @@ use crate::scheduler::Scheduler;
 use crate::serving::Serving;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
+use crate::tracking::search::SearchPool;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub serving: Serving,
     pub monitoring: Monitoring,
+    /// The connections run searches use, apart from everything else.
+    pub searches: SearchPool,
     /// Turns true when the server begins to shut down.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -118,7 +118,10 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let revisions = client.deployment_revisions("iris").await.unwrap();
     assert_eq!(revisions[0].spec.primary, 1);
-    assert_eq!(revisions[0].actor, format!("admin (job {})", job.id));
+    assert_eq!(
+        revisions[0].actor,
+        format!("admin (job {}, worker embedded)", job.id)
+    );
     // A viewer may not submit one.
     let viewer = client
         .create_token(

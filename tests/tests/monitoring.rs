@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, DeployRequest, JobState, PredictRequest, SloPolicy, TrainSpec,
+    ApiError, Client, CreateToken, DeployRequest, JobState, PredictRequest, Role, SloPolicy,
+    TrainSpec,
 };
 use slipway_tests::{TestServer, eventually, run_job};
 use std::collections::BTreeMap;
@@ -98,8 +99,21 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
-    let (_server, client) = start().await;
+    let (server, client) = start().await;
     deploy_v1(&client).await;
+    let viewer = server.client(Some(
+        client
+            .create_token(
+                &CreateToken {
+                    name: "dashboard".into(),
+                    role: Role::Viewer,
+                },
+                None,
+            )
+            .await
+            .unwrap()
+            .secret,
+    ));
     let policy = SloPolicy {
         drift_window_rows: 400,
         min_drift_rows: 200,
@@ -111,15 +125,16 @@ async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
         .unwrap();
 
     let training = rows(|v| v);
-    for chunk in training[..400].chunks(50) {
+    for (i, chunk) in training[..400].chunks(50).enumerate() {
         let request = PredictRequest {
             instances: chunk.to_vec(),
             key: None,
         };
-        client.predict("digits", &request).await.unwrap();
+        let caller = if i % 2 == 0 { &client } else { &viewer };
+        caller.predict("digits", &request).await.unwrap();
     }
     let report = client.drift("digits").await.unwrap();
-    assert_eq!(report.rows, 400);
+    assert_eq!((report.rows, report.callers), (400, 2));
     assert_eq!(report.status, "stable", "{:?}", &report.features[..3]);
     assert!(
         report.features.iter().all(|f| f.psi < 0.1),
@@ -128,9 +143,30 @@ async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
     );
     assert!(report.prediction_psi.unwrap() < 0.1, "{report:?}");
 
-    // Inverted pixels: the same digits, a different world.
+    // Inverted pixels: the same digits, a different world. One caller alone (a viewer) fills
+    // the window: it must not be able to raise the alert (and fire retraining) by itself.
     let inverted = rows(|v| 16.0 - v);
     for chunk in inverted[400..800].chunks(50) {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        viewer.predict("digits", &request).await.unwrap();
+    }
+    let report = client.drift("digits").await.unwrap();
+    assert_eq!(
+        (report.callers, report.status.as_str()),
+        (1, "insufficient_data")
+    );
+    assert!(
+        report.features[0].psi > 0.2,
+        "the drift is measured all the same"
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let alerts = client.alerts(Some("digits"), true).await.unwrap();
+    assert!(alerts.iter().all(|a| a.kind != "drift"), "{alerts:?}");
+    // A second caller sends the same kind of rows: now the drift counts.
+    for chunk in inverted[800..900].chunks(50) {
         let request = PredictRequest {
             instances: chunk.to_vec(),
             key: None,
@@ -212,10 +248,13 @@ async fn metrics_match_the_traffic_and_a_failing_canary_is_rolled_back() {
     assert_eq!(predicted, 37.0);
     assert!(samples.contains_key("slipway_jobs{state=\"succeeded\"}"));
     let metrics = client.deployment_metrics("digits").await.unwrap();
+    // Wrong-width rows are the caller's mistake: counted, but not as the version's errors.
     assert_eq!(
         (metrics.versions[0].requests, metrics.versions[0].errors),
-        (40, 3)
+        (40, 0)
     );
+    assert_eq!(metrics.versions[0].errors_by_kind["invalid_input"], 3);
+    assert_eq!(metrics.versions[0].error_rate, 0.0);
 
     // A canary trained on another schema (the first 32 pixels) cannot answer digits rows.
     let half: String = DIGITS

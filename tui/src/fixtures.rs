@@ -174,6 +174,7 @@ pub fn deployment_data() -> DeploymentData {
             deployment: "iris-prod".into(),
             version: 2,
             rows: 1000,
+            callers: 2,
             features: vec![
                 FeatureDrift {
                     feature: "petal_width".into(),

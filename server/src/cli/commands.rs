@@ -14,8 +14,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => serve(args, false).await,
         Command::Worker(args) => {
             init_logging("info", LogFormat::Text);
-            slipway_jobs::worker::run(client(&cli)?, worker_config(args)).await;
-            Ok(())
+            slipway_jobs::worker::run(client(&cli)?, worker_config(args))
+                .await
+                .map_err(|err| anyhow::anyhow!("the server refused this worker: {err}"))
         }
         Command::Jobs(command) => super::jobs::jobs(&cli, command).await,
         Command::Workers(command) => super::jobs::workers(&cli, command).await,
@@ -100,7 +101,11 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
                             labels: Vec::new(),
                             concurrency: 2,
                         });
-                        tokio::spawn(slipway_jobs::worker::run(client, config));
+                        tokio::spawn(async move {
+                            if let Err(err) = slipway_jobs::worker::run(client, config).await {
+                                tracing::error!(error = %err, "the server refused the embedded worker");
+                            }
+                        });
                     }
                     Err(err) => tracing::warn!(error = %err, "the embedded worker cannot start"),
                 },

@@ -54,6 +54,10 @@ pub struct SloArgs {
     /// Requests a variant needs in the window before it is judged.
     #[arg(long)]
     pub min_requests: Option<u64>,
+    /// Distinct callers (tokens) the live rows must come from before drift raises an alert
+    /// (1 when a single service calls this deployment).
+    #[arg(long)]
+    pub min_drift_callers: Option<usize>,
     /// Roll a breaching primary back (true) or only alert (false).
     #[arg(long)]
     pub rollback_primary: Option<bool>,
@@ -89,9 +93,10 @@ async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow
     table.print();
     if let Some(drift) = drift {
         println!(
-            "drift: {} over {} live rows{}",
+            "drift: {} over {} live rows from {} caller(s){}",
             drift.status,
             drift.rows,
+            drift.callers,
             drift
                 .prediction_psi
                 .map(|p| format!(", prediction PSI {p:.3}"))
@@ -183,6 +188,9 @@ pub async fn slo(cli: &Cli, args: &SloArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.min_requests {
         policy.min_requests = v;
+    }
+    if let Some(v) = args.min_drift_callers {
+        policy.min_drift_callers = v;
     }
     if let Some(v) = args.rollback_primary {
         policy.rollback_primary = v;

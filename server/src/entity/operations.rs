@@ -21,6 +21,8 @@ pub mod worker {
         pub state: String,
         pub registered_at: i64,
         pub last_heartbeat_at: i64,
+        /// The name of the token that registered the worker: only it speaks for the worker.
+        pub owner_token: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,32 +1,37 @@
-//! Delegated authority: a worker running a `deploy` or `pipeline` job (submitted by an
-//! engineer or admin) may change deployments and submit the pipeline's steps, naming the job in
-//! the job header. The change is then recorded as the submitter's, through that job.
+//! Reads a claim of delegated authority from the job and lease headers; the rules are in
+//! `scheduler::delegation`.
 
-use super::error::ApiResult;
-use crate::auth::{Caller, Permission};
-use crate::entity::operations::job;
-use crate::scheduler::jobs;
+use super::error::{ApiResult, AppError};
+use crate::auth::Caller;
+use crate::scheduler::delegation::{self, Delegation};
 use crate::state::AppState;
 use axum::http::HeaderMap;
-use slipway_api::{JOB_HEADER, JobState};
+use slipway_api::{ErrorCode, JOB_HEADER, LEASE_HEADER};
 
-/// The running operating job the caller acts for, if the job header names one.
+/// The job the caller acts for, when the job header names one; a claim that does not hold is
+/// refused rather than ignored, so a mistaken worker learns why.
 pub async fn acting_for(
     state: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
-) -> ApiResult<Option<job::Model>> {
-    let job_id = headers
-        .get(JOB_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<i64>().ok());
-    let may_act_for_jobs =
-        Permission::Work.allows(caller.role) || Permission::Operate.allows(caller.role);
-    let (Some(job_id), true) = (job_id, may_act_for_jobs) else {
+) -> ApiResult<Option<Delegation>> {
+    let Some(value) = headers.get(JOB_HEADER) else {
         return Ok(None);
     };
-    let job = jobs::find(&state.db, job_id).await?;
-    let acts = job.state == JobState::Running.as_str()
-        && jobs::OPERATING_KINDS.contains(&job.kind.as_str());
-    Ok(acts.then_some(job))
+    let job_id = value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse::<i64>().ok())
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::InvalidArgument,
+                format!("{JOB_HEADER}: expected a job id"),
+            )
+        })?;
+    let lease_id = headers
+        .get(LEASE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    Ok(Some(
+        delegation::claim(&state.db, caller, job_id, lease_id).await?,
+    ))
 }

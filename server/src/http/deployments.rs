@@ -5,6 +5,7 @@ use super::delegation::acting_for;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Reason};
 use crate::auth::{Caller, Permission};
+use crate::scheduler::delegation::DeploymentChange;
 use crate::serving::deployments::{self, Requested};
 use crate::state::AppState;
 use axum::Router;
@@ -28,10 +29,18 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Who makes a change: a worker running a `deploy` or `pipeline` job acts for the engineer who
-/// submitted it (recorded as `alice (job 12)`); anyone else must be an engineer or admin.
-async fn actor(state: &AppState, caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
-    if let Some(job) = acting_for(state, caller, headers).await? {
-        return Ok(format!("{} (job {})", job.created_by, job.id));
+/// submitted it, within the job's spec (recorded as `alice (job 12, worker gpu-box)`); anyone
+/// else must be an engineer or admin.
+async fn actor(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    name: &str,
+    change: DeploymentChange,
+) -> ApiResult<String> {
+    if let Some(delegation) = acting_for(state, caller, headers).await? {
+        delegation.allows_deployment(name, change)?;
+        return Ok(delegation.actor());
     }
     caller.require(Permission::Operate)?;
     Ok(caller.name.clone())
@@ -45,7 +54,12 @@ async fn change(
     name: &str,
     requested: Requested,
 ) -> ApiResult<axum::Json<Deployment>> {
-    let actor = actor(state, caller, headers).await?;
+    let kind = match &requested {
+        Requested::Deploy(_) => DeploymentChange::Deploy,
+        Requested::Promote(_) => DeploymentChange::Promote,
+        Requested::Rollback(_) | Requested::RemoveCanary { .. } => DeploymentChange::Rollback,
+    };
+    let actor = actor(state, caller, headers, name, kind).await?;
     let deployment =
         deployments::change(&state.serving, &actor, name, &requested, reason.as_deref()).await?;
     Ok(axum::Json(deployment))
@@ -156,7 +170,12 @@ async fn predict(
     caller.require(Permission::Read)?;
     let answer = state
         .serving
-        .predict(&name, &request.instances, request.key.as_deref())
+        .predict(
+            &name,
+            &request.instances,
+            request.key.as_deref(),
+            &caller.name,
+        )
         .await?;
     Ok(axum::Json(answer))
 }

@@ -82,5 +82,7 @@ async fn infer(
     Json(request): Json<InferRequest>,
 ) -> ApiResult<axum::Json<InferResponse>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(state.serving.infer(&name, &request).await?))
+    Ok(axum::Json(
+        state.serving.infer(&name, &request, &caller.name).await?,
+    ))
 }

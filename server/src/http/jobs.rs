@@ -49,12 +49,14 @@ async fn submit(
     Json(request): Json<SubmitJob>,
 ) -> ApiResult<(StatusCode, axum::Json<Job>)> {
     // A pipeline's steps are its children, submitted for the engineer who started it.
-    if let Some(parent) = acting_for(&state, &caller, &headers).await?
-        && parent.kind == "pipeline"
-    {
+    if let Some(delegation) = acting_for(&state, &caller, &headers).await? {
+        delegation.allows_child(&state.db, &request).await?;
+        let parent = &delegation.job;
+        let acting = delegation.actor();
         let origin = jobs::Origin {
             parent_id: Some(parent.id),
             schedule_id: parent.schedule_id,
+            acting: Some(&acting),
         };
         let job = jobs::submit_from(
             &state.db,
@@ -106,19 +108,23 @@ async fn show(
 async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     reason: Reason,
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Job>> {
-    caller.require(Permission::Operate)?;
+    // A pipeline cancels its own children when it is cancelled.
+    let actor = match acting_for(&state, &caller, &headers).await? {
+        Some(delegation) => {
+            delegation.allows_cancel(&state.db, id).await?;
+            delegation.actor()
+        }
+        None => {
+            caller.require(Permission::Operate)?;
+            caller.name.clone()
+        }
+    };
     Ok(axum::Json(
-        jobs::cancel(
-            &state.db,
-            &state.scheduler,
-            &caller.name,
-            id,
-            reason.as_deref(),
-        )
-        .await?,
+        jobs::cancel(&state.db, &state.scheduler, &actor, id, reason.as_deref()).await?,
     ))
 }
 
@@ -147,7 +153,7 @@ async fn register(
 ) -> ApiResult<axum::Json<Worker>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        workers::register(&state.db, &state.scheduler, &request).await?,
+        workers::register(&state.db, &state.scheduler, &caller.name, &request).await?,
     ))
 }
 
@@ -167,7 +173,7 @@ async fn lease(
 ) -> ApiResult<axum::Json<LeaseAnswer>> {
     caller.require(Permission::Work)?;
     let wait = Duration::from_millis(request.wait_ms);
-    let lease = leasing::lease(&state.db, &state.scheduler, worker_id, wait).await?;
+    let lease = leasing::lease(&state.db, &state.scheduler, worker_id, &caller.name, wait).await?;
     Ok(axum::Json(LeaseAnswer { lease }))
 }
 
@@ -179,7 +185,7 @@ async fn heartbeat(
 ) -> ApiResult<axum::Json<HeartbeatAnswer>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        leasing::heartbeat(&state.db, &state.scheduler, id, &beat).await?,
+        leasing::heartbeat(&state.db, &state.scheduler, &caller.name, id, &beat).await?,
     ))
 }
 
@@ -191,7 +197,7 @@ async fn report(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        leasing::report(&state.db, &state.scheduler, id, &report).await?,
+        leasing::report(&state.db, &state.scheduler, &caller.name, id, &report).await?,
     ))
 }
 
@@ -202,7 +208,7 @@ async fn ship_logs(
     Json(batch): Json<ShipLogs>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
     caller.require(Permission::Work)?;
-    let stored = logs::ship(&state.db, id, &batch).await?;
+    let stored = logs::ship(&state.db, &caller.name, id, &batch).await?;
     Ok(axum::Json(serde_json::json!({ "stored": stored })))
 }
 

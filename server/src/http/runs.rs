@@ -4,7 +4,7 @@ use super::error::ApiResult;
 use super::extract::{Json, Path, Query};
 use crate::auth::{Caller, Permission};
 use crate::state::AppState;
-use crate::tracking::{history, runs};
+use crate::tracking::{history, runs, search};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -70,7 +70,9 @@ async fn list(
         limit: query.limit,
         page_token: query.page_token,
     };
-    Ok(axum::Json(runs::search(&state.db, &request).await?))
+    Ok(axum::Json(
+        search::search(&state.db, &state.searches, &request).await?,
+    ))
 }
 
 async fn search(
@@ -79,7 +81,9 @@ async fn search(
     Json(request): Json<SearchRuns>,
 ) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(runs::search(&state.db, &request).await?))
+    Ok(axum::Json(
+        search::search(&state.db, &state.searches, &request).await?,
+    ))
 }
 
 async fn show(

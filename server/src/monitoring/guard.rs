@@ -18,7 +18,9 @@ pub const ACTOR: &str = "slo-guard";
 
 /// What breached, in words, or `None`.
 fn breach(policy: &SloPolicy, metrics: &super::live::Bucket) -> Option<(String, &'static str)> {
-    let requests = metrics.requests();
+    // Invalid inputs are the caller's mistake: a caller must not be able to roll a version
+    // back (or shield it) by sending bad rows, so they are neither errors nor judged.
+    let requests = metrics.judged();
     if requests < policy.min_requests {
         return None;
     }
@@ -166,7 +168,8 @@ impl Monitoring {
             // No baseline (no recorded training data): nothing to judge.
             Err(_) => return,
         };
-        if report.rows < policy.min_drift_rows {
+        // Too few rows, or rows from too few callers (one caller alone must not raise it).
+        if report.status == "insufficient_data" {
             return;
         }
         let drifting: Vec<_> = report

@@ -78,8 +78,23 @@ impl Bucket {
         self.outcomes.values().sum()
     }
 
+    fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes.get(&outcome).copied().unwrap_or(0)
+    }
+
+    /// Requests the model or the server failed.
     pub fn errors(&self) -> u64 {
-        self.requests() - self.outcomes.get(&Outcome::Ok).copied().unwrap_or(0)
+        self.count(Outcome::Error)
+    }
+
+    /// Requests refused for their input: the caller's mistake, not the version's.
+    pub fn invalid_inputs(&self) -> u64 {
+        self.count(Outcome::InvalidInput)
+    }
+
+    /// Requests a version is judged on: all but invalid inputs.
+    pub fn judged(&self) -> u64 {
+        self.requests() - self.invalid_inputs()
     }
 
     /// The `q` quantile of latency in milliseconds, interpolated within its bucket.
@@ -120,6 +135,8 @@ pub struct VersionStats {
 #[derive(Debug, Clone)]
 pub struct LiveRow {
     pub at: Instant,
+    /// The token that sent it: drift alerts need rows from several callers.
+    pub caller: Arc<str>,
     pub values: Vec<f64>,
     pub predicted: Option<f64>,
 }
@@ -226,10 +243,18 @@ impl Monitor {
     /// Keeps input rows for drift (at most the configured number per deployment), with the
     /// values predicted for them when the model predicts values (`predicted` is empty for
     /// classification).
-    pub fn record_inputs(&self, name: &str, version: u32, rows: Vec<Vec<f64>>, predicted: &[f64]) {
+    pub fn record_inputs(
+        &self,
+        name: &str,
+        version: u32,
+        caller: &str,
+        rows: Vec<Vec<f64>>,
+        predicted: &[f64],
+    ) {
         if !self.enabled {
             return;
         }
+        let caller: Arc<str> = Arc::from(caller);
         let keep = self.input_rows.load(std::sync::atomic::Ordering::Relaxed);
         let now = Instant::now();
         self.with(name, |stats| {
@@ -246,6 +271,7 @@ impl Monitor {
                 }
                 stats.inputs.push_back(LiveRow {
                     at: now,
+                    caller: Arc::clone(&caller),
                     values: row,
                     predicted: predicted.get(index).copied(),
                 });
@@ -350,7 +376,8 @@ mod tests {
             );
         }
         let window = monitor.window("d", 1, 60);
-        assert_eq!((window.requests(), window.errors()), (100, 10));
+        assert_eq!((window.requests(), window.errors()), (100, 0));
+        assert_eq!((window.invalid_inputs(), window.judged()), (10, 90));
         let p50 = window.latency_quantile_ms(0.5).unwrap();
         assert!((0.9..2.2).contains(&p50), "p50 {p50} ms");
         assert_eq!(window.classes["3"], 100);
@@ -358,7 +385,7 @@ mod tests {
         assert_eq!(monitor.window("d", 1, 60).requests(), 0);
         assert_eq!(monitor.totals()[0].2.requests(), 100, "totals stay");
         assert_eq!(monitor.take_minutes(true).len(), 1);
-        monitor.record_inputs("d", 1, vec![vec![1.0], vec![2.0]], &[]);
+        monitor.record_inputs("d", 1, "alice", vec![vec![1.0], vec![2.0]], &[]);
         assert_eq!(monitor.with("d", |s| s.inputs.len()), 2);
     }
 }

@@ -64,6 +64,7 @@ pub struct Monitoring {
 
 fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) -> VersionMetrics {
     let requests = bucket.requests();
+    let judged = bucket.judged();
     let errors = bucket.errors();
     VersionMetrics {
         version,
@@ -76,8 +77,8 @@ fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) ->
             .filter(|(outcome, _)| **outcome != live::Outcome::Ok)
             .map(|(outcome, count)| (outcome.as_str().to_owned(), *count))
             .collect(),
-        error_rate: if requests > 0 {
-            errors as f64 / requests as f64
+        error_rate: if judged > 0 {
+            errors as f64 / judged as f64
         } else {
             0.0
         },
@@ -394,15 +395,22 @@ impl Monitoring {
                 .map(|d| d.psi)
                 .unwrap_or(0.0)
                 .max(prediction_psi.unwrap_or(0.0));
-            let status = if recent.len() < policy.min_drift_rows {
-                "insufficient_data"
-            } else {
-                slipway_jobs::drift::status(worst, policy.psi_warn, policy.psi_alert)
-            };
+            let callers = recent
+                .iter()
+                .map(|row| &*row.caller)
+                .collect::<std::collections::HashSet<&str>>()
+                .len();
+            let status =
+                if recent.len() < policy.min_drift_rows || callers < policy.min_drift_callers {
+                    "insufficient_data"
+                } else {
+                    slipway_jobs::drift::status(worst, policy.psi_warn, policy.psi_alert)
+                };
             DriftReport {
                 deployment: String::new(),
                 version,
                 rows: recent.len(),
+                callers,
                 features: drifts,
                 prediction_psi,
                 predictions,

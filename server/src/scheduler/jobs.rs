@@ -126,11 +126,14 @@ fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
 
 /// Where a job came from, besides its submitter.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Origin {
+pub struct Origin<'a> {
     /// The pipeline job it is a step of.
     pub parent_id: Option<i64>,
     /// The schedule that fired it.
     pub schedule_id: Option<i64>,
+    /// Who the audit log names when a worker submits it for the submitter, e.g.
+    /// `alice (job 12, worker gpu-box)`; the submitter otherwise.
+    pub acting: Option<&'a str>,
 }
 
 /// Checks a job request before it is queued (or stored as a schedule's template); returns its
@@ -177,7 +180,7 @@ pub async fn submit_from(
     scheduler: &Scheduler,
     actor: &str,
     request: &SubmitJob,
-    origin: Origin,
+    origin: Origin<'_>,
 ) -> ServiceResult<Job> {
     let (spec, max_attempts) = validate(request)?;
     let txn = crate::db::begin_write(db).await?;
@@ -210,7 +213,7 @@ pub async fn submit_from(
     audit::record(
         &txn,
         Change {
-            actor,
+            actor: origin.acting.unwrap_or(actor),
             action: "job.submit",
             target_kind: "job",
             target_id: row.id.to_string(),

@@ -4,7 +4,7 @@
 use super::Scheduler;
 use super::jobs::{all_workers, find, fits, to_api};
 use super::workers;
-use crate::entity::operations::job;
+use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::now_millis;
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -21,13 +21,16 @@ use std::time::Duration;
 /// Queued jobs looked at per claim attempt.
 const CANDIDATES: u64 = 32;
 
-/// Waits up to `wait` for a job that fits the worker and claims it.
+/// Waits up to `wait` for a job that fits the worker and claims it; only the token that
+/// registered the worker (`owner`) may lease for it.
 pub async fn lease(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
     worker_id: i64,
+    owner: &str,
     wait: Duration,
 ) -> ServiceResult<Option<Lease>> {
+    workers::owned(db, worker_id, owner).await?;
     let deadline = tokio::time::Instant::now() + wait.min(scheduler.max_wait());
     loop {
         // Listen before looking, so a job queued in between is not missed.
@@ -73,7 +76,8 @@ async fn try_claim(
         if !fits(&requirements, &worker) {
             continue;
         }
-        let lease_id = format!("{:016x}", rand::random::<u64>());
+        // The lease id also proves delegated authority (see `http::delegation`): 128 random bits.
+        let lease_id = format!("{:032x}", rand::random::<u128>());
         let now = now_millis();
         // The claim: one conditional UPDATE. Only one worker can move a job out of 'queued'.
         let claimed = job::Entity::update_many()
@@ -107,24 +111,32 @@ async fn try_claim(
     Ok(None)
 }
 
-/// The running job that `lease_id` still holds, or 409 for a stale lease.
-async fn held(db: &DatabaseConnection, job_id: i64, lease_id: &str) -> ServiceResult<job::Model> {
+/// The running job that `lease_id` still holds, with its worker, or 409 for a stale lease;
+/// 403 when the worker holding it does not belong to the token named `owner`.
+pub(crate) async fn held(
+    db: &DatabaseConnection,
+    job_id: i64,
+    lease_id: &str,
+    owner: &str,
+) -> ServiceResult<(job::Model, worker::Model)> {
     let row = find(db, job_id).await?;
     let current =
         row.state == JobState::Running.as_str() && row.lease_id.as_deref() == Some(lease_id);
-    if !current {
+    let Some(worker_id) = row.worker_id.filter(|_| current) else {
         return Err(ServiceError::conflict(format!(
             "job {job_id}: lease {lease_id} is no longer current (the job is {} now); drop this attempt",
             row.state
         )));
-    }
-    Ok(row)
+    };
+    let worker = workers::owned(db, worker_id, owner).await?;
+    Ok((row, worker))
 }
 
 /// Extends a lease and records progress; answers whether the job should stop.
 pub async fn heartbeat(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
+    owner: &str,
     job_id: i64,
     beat: &JobHeartbeat,
 ) -> ServiceResult<HeartbeatAnswer> {
@@ -135,7 +147,7 @@ pub async fn heartbeat(
             "progress: expected a fraction from 0 to 1, got {progress}"
         )));
     }
-    let row = held(db, job_id, &beat.lease_id).await?;
+    let (row, worker) = held(db, job_id, &beat.lease_id, owner).await?;
     let mut update = job::Entity::update_many()
         .col_expr(
             job::Column::LeaseExpiresAt,
@@ -150,9 +162,7 @@ pub async fn heartbeat(
         update = update.col_expr(job::Column::ProgressMessage, Expr::val(message.as_str()));
     }
     update.exec(db).await?;
-    if let Some(worker_id) = row.worker_id {
-        workers::touch(db, worker_id).await?;
-    }
+    workers::touch(db, worker.id).await?;
     Ok(HeartbeatAnswer {
         cancel: row.cancel_requested,
     })
@@ -162,10 +172,11 @@ pub async fn heartbeat(
 pub async fn report(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
+    owner: &str,
     job_id: i64,
     report: &JobReport,
 ) -> ServiceResult<Job> {
-    let row = held(db, job_id, &report.lease_id).await?;
+    let (_, worker) = held(db, job_id, &report.lease_id, owner).await?;
     let (state, result, error) = match &report.outcome {
         JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.to_string()), None),
         JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.clone())),
@@ -193,9 +204,7 @@ pub async fn report(
         )));
     }
     scheduler.job_changed(job_id, "finished", state);
-    if let Some(worker_id) = row.worker_id {
-        workers::touch(db, worker_id).await?;
-    }
+    workers::touch(db, worker.id).await?;
     to_api(find(db, job_id).await?, &all_workers(db).await?)
 }
 

@@ -8,30 +8,28 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
-use slipway_api::{JobLogLine, JobLogs, JobState, ShipLogs};
+use slipway_api::{JobLogLine, JobLogs, ShipLogs};
 
 /// Most lines in one shipped batch.
 const MAX_LINES: usize = 1000;
 /// Longest line kept; longer ones are cut.
 const MAX_LINE_BYTES: usize = 8192;
 
-/// Stores a batch of lines for the attempt that `logs.lease_id` holds.
-pub async fn ship(db: &DatabaseConnection, job_id: i64, logs: &ShipLogs) -> ServiceResult<u32> {
+/// Stores a batch of lines for the attempt that `logs.lease_id` holds, sent by the token that
+/// owns the worker holding it.
+pub async fn ship(
+    db: &DatabaseConnection,
+    owner: &str,
+    job_id: i64,
+    logs: &ShipLogs,
+) -> ServiceResult<u32> {
     if logs.lines.len() > MAX_LINES {
         return Err(ServiceError::too_large(format!(
             "lines: {} in one batch; at most {MAX_LINES}",
             logs.lines.len()
         )));
     }
-    let row = find(db, job_id).await?;
-    let current = row.state == JobState::Running.as_str()
-        && row.lease_id.as_deref() == Some(logs.lease_id.as_str());
-    if !current {
-        return Err(ServiceError::conflict(format!(
-            "job {job_id}: lease {} is no longer current; these lines belong to a dropped attempt",
-            logs.lease_id
-        )));
-    }
+    let (row, _) = super::leasing::held(db, job_id, &logs.lease_id, owner).await?;
     if logs.lines.is_empty() {
         return Ok(0);
     }

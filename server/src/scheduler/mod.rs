@@ -7,6 +7,7 @@
 //! worker that lost its lease and came back) is refused with 409. A reaper requeues jobs whose
 //! lease expired, until their attempts run out.
 
+pub mod delegation;
 pub mod jobs;
 pub mod leasing;
 pub mod logs;

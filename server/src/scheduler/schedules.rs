@@ -344,8 +344,8 @@ async fn fire(
     }
     let template: Template = serde_json::from_str(&row.template)?;
     let origin = Origin {
-        parent_id: None,
         schedule_id: Some(row.id),
+        ..Origin::default()
     };
     let submitted = jobs::submit_from(db, scheduler, &row.created_by, &template.job, origin).await;
     match submitted {

@@ -4,9 +4,10 @@ use super::Scheduler;
 use crate::entity::operations::worker;
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 use slipway_api::{RegisterWorker, Worker, WorkerState};
 
@@ -32,49 +33,90 @@ fn validate(request: &RegisterWorker) -> ServiceResult<()> {
     Ok(())
 }
 
-/// Registers a worker, or refreshes it when the name is known (a restarted worker).
+/// Registers a worker for the token named `owner`, or refreshes it when the name is known (a
+/// restarted worker). A name belongs to the token that first registered it: another token is
+/// refused. A draining worker stays draining when it registers again, so restarting a worker
+/// does not undo a drain; a lost one is active again.
 pub async fn register(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
+    owner: &str,
     request: &RegisterWorker,
 ) -> ServiceResult<Worker> {
     validate(request)?;
     let now = now_millis();
-    let row = worker::ActiveModel {
-        name: Set(request.name.clone()),
-        version: Set(request.version.clone()),
-        cpu_cores: Set(request.cpu_cores as i32),
-        cuda_devices: Set(request.cuda_devices as i32),
-        labels: Set(serde_json::to_string(&request.labels)?),
-        concurrency: Set(request.concurrency as i32),
-        state: Set(WorkerState::Active.as_str().to_owned()),
-        registered_at: Set(now),
-        last_heartbeat_at: Set(now),
-        ..Default::default()
-    };
-    worker::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(worker::Column::Name)
-                .update_columns([
-                    worker::Column::Version,
-                    worker::Column::CpuCores,
-                    worker::Column::CudaDevices,
-                    worker::Column::Labels,
-                    worker::Column::Concurrency,
-                    worker::Column::State,
-                    worker::Column::LastHeartbeatAt,
-                ])
-                .to_owned(),
-        )
-        .exec(db)
-        .await?;
-    let row = worker::Entity::find()
+    let txn = crate::db::begin_write(db).await?;
+    let existing = worker::Entity::find()
         .filter(worker::Column::Name.eq(request.name.as_str()))
+        .one(&txn)
+        .await?;
+    let row = match existing {
+        Some(row) => {
+            if let Some(other) = row.owner_token.as_deref().filter(|o| *o != owner) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "name: worker '{}' belongs to the token '{other}'; register under another name or use that token",
+                    request.name
+                )));
+            }
+            let state = if row.state == WorkerState::Draining.as_str() {
+                WorkerState::Draining
+            } else {
+                WorkerState::Active
+            };
+            let mut active = row.into_active_model();
+            active.version = Set(request.version.clone());
+            active.cpu_cores = Set(request.cpu_cores as i32);
+            active.cuda_devices = Set(request.cuda_devices as i32);
+            active.labels = Set(serde_json::to_string(&request.labels)?);
+            active.concurrency = Set(request.concurrency as i32);
+            active.state = Set(state.as_str().to_owned());
+            active.last_heartbeat_at = Set(now);
+            active.owner_token = Set(Some(owner.to_owned()));
+            active.update(&txn).await?
+        }
+        None => {
+            worker::ActiveModel {
+                name: Set(request.name.clone()),
+                version: Set(request.version.clone()),
+                cpu_cores: Set(request.cpu_cores as i32),
+                cuda_devices: Set(request.cuda_devices as i32),
+                labels: Set(serde_json::to_string(&request.labels)?),
+                concurrency: Set(request.concurrency as i32),
+                state: Set(WorkerState::Active.as_str().to_owned()),
+                registered_at: Set(now),
+                last_heartbeat_at: Set(now),
+                owner_token: Set(Some(owner.to_owned())),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    txn.commit().await?;
+    let state = to_api(row, Vec::new())?;
+    scheduler.worker_changed(state.id, "registered", state.state);
+    Ok(state)
+}
+
+/// The worker `worker_id`, checked to belong to the token named `owner`.
+pub async fn owned(
+    db: &impl ConnectionTrait,
+    worker_id: i64,
+    owner: &str,
+) -> ServiceResult<worker::Model> {
+    let row = worker::Entity::find_by_id(worker_id)
         .one(db)
         .await?
-        .ok_or_else(|| ServiceError::internal("a registered worker vanished"))?;
-    scheduler.worker_changed(row.id, "registered", WorkerState::Active);
-    to_api(row, Vec::new())
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("worker {worker_id} not found; register first"))
+        })?;
+    if row.owner_token.as_deref() != Some(owner) {
+        return Err(ServiceError::PermissionDenied(format!(
+            "worker {worker_id} ('{}') belongs to another token; a token speaks only for the workers it registered",
+            row.name
+        )));
+    }
+    Ok(row)
 }
 
 pub fn to_api(row: worker::Model, running_jobs: Vec<i64>) -> ServiceResult<Worker> {

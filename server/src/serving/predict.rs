@@ -41,10 +41,35 @@ enum Instance {
     Named(BTreeMap<String, f64>),
 }
 
+/// A value a model reads: a number within the range of the 32-bit floats models compute in
+/// (a larger one would reach the model as infinity and come out as NaN).
 fn number(value: &Value, place: impl FnOnce() -> String) -> ServiceResult<f64> {
-    value.as_f64().ok_or_else(|| {
-        ServiceError::invalid(format!("{}: expected a number, got {value}", place()))
-    })
+    match value.as_f64() {
+        Some(number) if number.abs() <= f64::from(f32::MAX) => Ok(number),
+        Some(number) => Err(ServiceError::invalid(format!(
+            "{}: {number:e} is outside the range a model reads (at most ±3.4e38)",
+            place()
+        ))),
+        None => Err(ServiceError::invalid(format!(
+            "{}: expected a number, got {value}",
+            place()
+        ))),
+    }
+}
+
+/// Refuses an answer that is not a number (inputs so large that the model overflowed): such an
+/// answer would be served as `null` and would poison drift statistics.
+fn ensure_finite(predictions: &[Prediction]) -> ServiceResult<()> {
+    let bad = predictions.iter().position(|prediction| match prediction {
+        Prediction::Value(value) => !value.is_finite(),
+        Prediction::Class { probabilities, .. } => probabilities.values().any(|p| !p.is_finite()),
+    });
+    match bad {
+        None => Ok(()),
+        Some(row) => Err(ServiceError::invalid(format!(
+            "instances[{row}]: the model's output is not a finite number for these values; check for values far outside the training range"
+        ))),
+    }
 }
 
 /// Reads the raw JSON instances, naming the exact place of anything that is not a number.
@@ -100,6 +125,13 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64
     Ok((rows, flat))
 }
 
+/// Whether the deployment's primary reads `instances`: the contract its callers are held to.
+fn primary_reads(live: &Live, instances: &[Value]) -> bool {
+    parse_instances(instances)
+        .and_then(|parsed| encode(&live.primary.engine, &parsed))
+        .is_ok()
+}
+
 /// Whether two predictions agree: the same class, or values within 1 % of each other.
 fn agrees(a: &Prediction, b: &Prediction) -> bool {
     match (a, b) {
@@ -129,12 +161,13 @@ impl Serving {
         )))
     }
 
-    /// Answers a predict request, and records it for monitoring.
+    /// Answers a predict request from `caller` (a token name), and records it for monitoring.
     pub async fn predict(
         &self,
         name: &str,
         instances: &[Value],
         key: Option<&str>,
+        caller: &str,
     ) -> ServiceResult<PredictResponse> {
         let live = self.serving(name).await?;
         let started = Instant::now();
@@ -142,11 +175,20 @@ impl Serving {
             Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
             _ => (&live.primary, "primary"),
         };
-        let answered = self.answer(name, &live, served, variant, instances).await;
+        let answered = self
+            .answer(name, &live, served, variant, instances, caller)
+            .await;
         let monitor = self.monitor();
         if monitor.enabled() {
             let (outcome, labels) = match &answered {
                 Ok(predictions) => (Outcome::Ok, class_labels(predictions)),
+                // Rows the primary reads but the canary cannot: the canary is failing.
+                Err(ServiceError::InvalidArgument(_))
+                    if variant == "canary" && primary_reads(&live, instances) =>
+                {
+                    (Outcome::Error, Vec::new())
+                }
+                // Otherwise bad input is the caller's mistake, never held against a version.
                 Err(ServiceError::InvalidArgument(_) | ServiceError::TooLarge(_)) => {
                     (Outcome::InvalidInput, Vec::new())
                 }
@@ -175,6 +217,7 @@ impl Serving {
         served: &Arc<super::Served>,
         variant: &str,
         instances: &[Value],
+        caller: &str,
     ) -> ServiceResult<Vec<Prediction>> {
         if instances.is_empty() {
             return Err(ServiceError::invalid(
@@ -191,6 +234,7 @@ impl Serving {
         let parsed = parse_instances(instances)?;
         let (rows, flat) = encode(&served.engine, &parsed)?;
         let predictions = served.predict(flat, parsed.len()).await?;
+        ensure_finite(&predictions)?;
         if variant == "primary" && self.monitor().enabled() {
             let values: Vec<f64> = predictions
                 .iter()
@@ -200,7 +244,7 @@ impl Serving {
                 })
                 .collect();
             self.monitor()
-                .record_inputs(name, served.version, rows, &values);
+                .record_inputs(name, served.version, caller, rows, &values);
         }
         if let Some(shadow) = &live.shadow {
             self.mirror(
@@ -250,7 +294,12 @@ impl Serving {
 
     /// Answers an Open Inference Protocol request: one FP32/FP64/INT input of shape
     /// [rows, features] (or [features] for one row).
-    pub async fn infer(&self, name: &str, request: &InferRequest) -> ServiceResult<InferResponse> {
+    pub async fn infer(
+        &self,
+        name: &str,
+        request: &InferRequest,
+        caller: &str,
+    ) -> ServiceResult<InferResponse> {
         let [input] = request.inputs.as_slice() else {
             return Err(ServiceError::invalid(format!(
                 "inputs: expected exactly one input tensor, got {}",
@@ -298,7 +347,7 @@ impl Serving {
             .chunks(width.max(1) as usize)
             .map(|row| Value::Array(row.iter().map(|v| Value::from(*v)).collect()))
             .collect();
-        let answer = self.predict(name, &instances, None).await?;
+        let answer = self.predict(name, &instances, None, caller).await?;
         Ok(infer_response(name, request.id.clone(), answer))
     }
 }

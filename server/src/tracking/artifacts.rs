@@ -153,6 +153,7 @@ impl ArtifactStore {
     {
         validate_path(path)?;
         runs::find(db, run_id).await?;
+        runs::ensure_not_frozen(db, run_id).await?;
         let (digest, size) = self.put(body).await?;
         let row = artifact::ActiveModel {
             run_id: Set(run_id),
@@ -162,6 +163,8 @@ impl ArtifactStore {
             created_at: Set(now_millis()),
         };
         let txn = crate::db::begin_write(db).await?;
+        // Again under the write lock: the run may have been registered during the upload.
+        runs::ensure_not_frozen(&txn, run_id).await?;
         artifact::Entity::insert(row.clone())
             .on_conflict(
                 OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])

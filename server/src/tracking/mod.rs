@@ -9,3 +9,4 @@ pub mod history;
 pub mod logging;
 pub mod points;
 pub mod runs;
+pub mod search;

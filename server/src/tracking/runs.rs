@@ -1,24 +1,21 @@
-//! Runs: creation, updates, reading one with everything logged to it, and search.
+//! Runs: creation, updates, and reading one with everything logged to it (search is in
+//! `search`).
 
 use super::experiments;
-use super::filter::{compile_filter, compile_order, parse_filter, parse_order};
 use crate::audit::{self, Change};
 use crate::entity::tracking::{artifact, latest_metric, param, run, tag};
 use crate::error::{ServiceError, ServiceResult};
-use crate::page;
 use crate::time::{from_millis, now_millis, to_millis};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, Order, QueryFilter, QueryOrder, QuerySelect,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
-use slipway_api::{CreateRun, Page, Run, RunDetail, RunStatus, SearchRuns, UpdateRun};
+use slipway_api::{CreateRun, Run, RunDetail, RunStatus, UpdateRun};
 use std::collections::{BTreeMap, HashMap};
 
 /// Longest run name.
 const MAX_NAME: usize = 250;
-/// Most order-by keys.
-const MAX_ORDER_KEYS: usize = 5;
 
 fn run_not_found(id: i64) -> ServiceError {
     ServiceError::not_found(format!("run {id} not found"))
@@ -30,7 +27,7 @@ fn status_of(row: &run::Model) -> ServiceResult<RunStatus> {
         .map_err(|err: String| ServiceError::internal(err))
 }
 
-fn to_api(row: run::Model, metrics: BTreeMap<String, f64>) -> ServiceResult<Run> {
+pub(crate) fn to_api(row: run::Model, metrics: BTreeMap<String, f64>) -> ServiceResult<Run> {
     Ok(Run {
         status: status_of(&row)?,
         id: row.id,
@@ -53,6 +50,28 @@ fn validate_run_name(name: &str) -> ServiceResult<()> {
 }
 
 /// Finds a run or answers 404 naming it.
+/// Refuses to change a run that a model version was registered from: its artifacts and status
+/// are the version's lineage, so they are frozen (serving also pins digests, but the run's
+/// record must not drift from what was registered).
+pub async fn ensure_not_frozen(db: &impl ConnectionTrait, id: i64) -> ServiceResult<()> {
+    use crate::entity::registry::{model, model_version};
+    let Some(version) = model_version::Entity::find()
+        .filter(model_version::Column::RunId.eq(id))
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let name = model::Entity::find_by_id(version.model_id)
+        .one(db)
+        .await?
+        .map_or_else(|| version.model_id.to_string(), |m| m.name);
+    Err(ServiceError::conflict(format!(
+        "run {id} is registered as model {name} v{}; its artifacts and status are frozen",
+        version.version
+    )))
+}
+
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<run::Model> {
     run::Entity::find_by_id(id)
         .one(db)
@@ -148,6 +167,9 @@ pub async fn update(
     }
     let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
+    if request.status.is_some() || request.end_time.is_some() {
+        ensure_not_frozen(&txn, id).await?;
+    }
     let before =
         serde_json::json!({ "status": row.status, "name": row.name, "end_time": row.end_time });
     let mut active = row.into_active_model();
@@ -244,7 +266,7 @@ pub async fn get(db: &DatabaseConnection, id: i64) -> ServiceResult<RunDetail> {
 }
 
 /// The latest value of each metric of each of `run_ids`.
-async fn latest_metrics(
+pub(crate) async fn latest_metrics(
     db: &DatabaseConnection,
     run_ids: &[i64],
 ) -> ServiceResult<HashMap<i64, BTreeMap<String, f64>>> {
@@ -263,83 +285,4 @@ async fn latest_metrics(
             .insert(row.key, row.value);
     }
     Ok(by_run)
-}
-
-/// The token of the page before the one `request` asks for: `None` on the first page, empty
-/// when the previous page is the first. Offsets make this exact, so a page can link back
-/// without carrying the tokens of every page before it.
-pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>> {
-    let limit = page::limit(request.limit)?;
-    let offset = page::decode_offset(request.page_token.as_deref())?;
-    Ok(page::before_offset(offset, limit))
-}
-
-/// Searches runs with a filter, an order and pagination.
-pub async fn search(db: &DatabaseConnection, request: &SearchRuns) -> ServiceResult<Page<Run>> {
-    let limit = page::limit(request.limit)?;
-    let offset = page::decode_offset(request.page_token.as_deref())?;
-    let mut query = run::Entity::find();
-    if !request.experiment_ids.is_empty() {
-        query =
-            query.filter(run::Column::ExperimentId.is_in(request.experiment_ids.iter().copied()));
-    }
-    if let Some(text) = &request.filter {
-        let filter = parse_filter(text)
-            .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?;
-        if let Some(filter) = filter {
-            query = query.filter(compile_filter(&filter));
-        }
-    }
-    if request.order_by.len() > MAX_ORDER_KEYS {
-        return Err(ServiceError::invalid(format!(
-            "order_by: at most {MAX_ORDER_KEYS} keys, got {}",
-            request.order_by.len()
-        )));
-    }
-    for (index, text) in request.order_by.iter().enumerate() {
-        let key = parse_order(text).map_err(|err| {
-            ServiceError::invalid(format!(
-                "order_by[{index}]: invalid order key '{text}' {err}"
-            ))
-        })?;
-        let order = if key.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        };
-        let mut expressions = compile_order(&key);
-        let value = expressions.pop();
-        // Any leading expression is the "value is missing" flag: always ascending, so runs
-        // without the value come last whatever the direction.
-        for missing in expressions {
-            query = query.order_by(missing, Order::Asc);
-        }
-        if let Some(value) = value {
-            query = query.order_by(value, order);
-        }
-    }
-    if request.order_by.is_empty() {
-        query = query.order_by(Expr::col(run::Column::StartTime), Order::Desc);
-    }
-    let rows = query
-        .order_by(Expr::col(run::Column::Id), Order::Desc)
-        .offset(offset)
-        .limit(limit + 1)
-        .all(db)
-        .await?;
-    let more = rows.len() as u64 > limit;
-    let rows: Vec<run::Model> = rows.into_iter().take(limit as usize).collect();
-    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-    let mut metrics = latest_metrics(db, &ids).await?;
-    let items = rows
-        .into_iter()
-        .map(|row| {
-            let run_metrics = metrics.remove(&row.id).unwrap_or_default();
-            to_api(row, run_metrics)
-        })
-        .collect::<ServiceResult<Vec<Run>>>()?;
-    Ok(Page {
-        items,
-        next_page_token: more.then(|| page::at_offset(offset + limit)),
-    })
 }

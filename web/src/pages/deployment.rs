@@ -419,6 +419,7 @@ mod tests {
                 deployment: "digits".into(),
                 version: 2,
                 rows: 500,
+                callers: 2,
                 features: vec![FeatureDrift {
                     feature: "pixel_3".into(),
                     psi: 0.31,

@@ -12,7 +12,7 @@ use crate::registry::{self, Selector};
 use crate::scheduler::{jobs, logs, schedules, workers};
 use crate::serving::deployments;
 use crate::state::AppState;
-use crate::tracking::{history, runs};
+use crate::tracking::{history, runs, search};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -121,7 +121,9 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         limit: Some(10),
         ..SearchRuns::default()
     };
-    let runs = runs::search(&state.db, &search).await?.items;
+    let runs = search::search(&state.db, &state.searches, &search)
+        .await?
+        .items;
     let changes = audit::list(&state.db, Some(15), None).await?.items;
     let overview = Overview {
         deployments: health,
@@ -262,11 +264,11 @@ pub async fn runs(
         page_token: query.page_token,
         ..RunsView::default()
     };
-    match runs::search(&state.db, &search).await {
+    match search::search(&state.db, &state.searches, &search).await {
         Ok(page) => {
             view.runs = page.items;
             view.next_page_token = page.next_page_token;
-            view.prev_page_token = runs::previous_page_token(&search)?;
+            view.prev_page_token = search::previous_page_token(&search)?;
         }
         Err(ServiceError::InvalidArgument(message)) => view.error = Some(message),
         Err(err) => return Err(err.into()),

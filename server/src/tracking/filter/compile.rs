@@ -1,39 +1,56 @@
-//! Compiles a filter tree to sea-query expressions over the `runs` table. Values are always
-//! bound parameters, never SQL text. Metric, param and tag comparisons become correlated
-//! `EXISTS` sub-queries on their tables (metrics compare their latest value).
+//! Compiles a search (filter, order, experiments) to one sea-query `SELECT runs.id …`. Values
+//! are always bound parameters, never SQL text.
+//!
+//! Each distinct metric, param or tag key the search names is joined once (`LEFT JOIN
+//! latest_metrics AS k0 ON k0.run_id = runs.id AND k0.key = ?`, an indexed lookup by primary
+//! key), and every comparison on it is a plain column test, so a filter costs one lookup per
+//! key and run rather than one correlated sub-query per comparison. A comparison on a key holds
+//! only when the run has the key (`k0.run_id IS NOT NULL AND k0.value > ?`), which keeps
+//! `NOT`, `!=` and `IS NULL` meaning what they meant with `EXISTS`. When a key is required by
+//! the filter (it is compared at the top level of an `AND` chain), its join becomes an inner
+//! one and an order by that key needs no "missing values last" flag, so the database can walk
+//! the `(key, value)` index in order and stop at the page's end.
+//!
+//! A search's cost is capped before it runs: at most [`MAX_COMPARISONS`] comparisons (each
+//! value of an `IN` list counts) and [`MAX_KEYS`] distinct keys.
 
 use super::ast::{Attribute, Comparison, Field, Filter, Op, Operand, OrderKey};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement};
 
 const RUNS: &str = "runs";
+/// The most comparisons one filter may make.
+pub const MAX_COMPARISONS: usize = 50;
+/// The most distinct metric, param and tag keys one search may name (filter and order).
+pub const MAX_KEYS: usize = 8;
 
-/// The expression a filter selects runs with.
-pub fn compile_filter(filter: &Filter) -> Expr {
-    match filter {
-        Filter::And(left, right) => compile_filter(left).and(compile_filter(right)),
-        Filter::Or(left, right) => compile_filter(left).or(compile_filter(right)),
-        Filter::Not(inner) => compile_filter(inner).not(),
-        Filter::Compare(comparison) => compile_comparison(comparison),
-    }
+/// Why a search is refused before it runs; the message names the field and the limit.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct CostError(pub String);
+
+/// A keyed table joined once, under an alias.
+#[derive(Debug)]
+struct Join {
+    table: &'static str,
+    key: String,
+    alias: String,
+    /// Every matching run has the key: the join can be an inner one.
+    required: bool,
 }
 
-/// The expressions to order by for one key, in order: missing values always sort last, so
-/// the first expression puts them there on every backend.
-pub fn compile_order(key: &OrderKey) -> Vec<Expr> {
-    match &key.field {
-        Field::Attribute(attribute) => vec![attribute_column(*attribute)],
-        field => {
-            let (table, key_name) = keyed_table(field);
-            let mut select = Query::select();
-            select
-                .column("value")
-                .from(table)
-                .and_where(Expr::col((table, "run_id")).equals((RUNS, "id")))
-                .and_where(Expr::col((table, "key")).eq(key_name))
-                .limit(1);
-            let value = Expr::from(select);
-            vec![value.clone().is_null(), value]
-        }
+/// The joins of one search and the expressions over them.
+#[derive(Debug, Default)]
+struct Compiler {
+    joins: Vec<Join>,
+}
+
+/// The table of a keyed field and its key.
+fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
+    match field {
+        Field::Metric(key) => Some(("latest_metrics", key)),
+        Field::Param(key) => Some(("params", key)),
+        Field::Tag(key) => Some(("tags", key)),
+        Field::Attribute(_) => None,
     }
 }
 
@@ -50,39 +67,198 @@ fn attribute_column(attribute: Attribute) -> Expr {
     Expr::col((RUNS, column))
 }
 
-/// The table of a keyed field and its key.
-fn keyed_table(field: &Field) -> (&'static str, &str) {
-    match field {
-        Field::Metric(key) => ("latest_metrics", key),
-        Field::Param(key) => ("params", key),
-        Field::Tag(key) => ("tags", key),
-        Field::Attribute(_) => ("runs", ""),
+/// How many comparisons a filter makes (each value of a list counts).
+fn comparisons(filter: &Filter) -> usize {
+    match filter {
+        Filter::And(left, right) | Filter::Or(left, right) => {
+            comparisons(left) + comparisons(right)
+        }
+        Filter::Not(inner) => comparisons(inner),
+        Filter::Compare(comparison) => match &comparison.value {
+            Operand::Numbers(list) => list.len().max(1),
+            Operand::Integers(list) => list.len().max(1),
+            Operand::Texts(list) => list.len().max(1),
+            _ => 1,
+        },
     }
 }
 
-fn compile_comparison(comparison: &Comparison) -> Expr {
-    let Comparison { field, op, value } = comparison;
-    match field {
-        Field::Attribute(Attribute::Experiment) => compile_experiment(*op, value),
-        Field::Attribute(attribute) => apply(attribute_column(*attribute), *op, value),
-        keyed => {
-            let (table, key) = keyed_table(keyed);
-            let mut select = Query::select();
-            select
-                .expr(Expr::cust("1"))
-                .from(table)
-                .and_where(Expr::col((table, "run_id")).equals((RUNS, "id")))
-                .and_where(Expr::col((table, "key")).eq(key));
-            match op {
-                Op::IsNull => Expr::not_exists(select),
-                Op::IsNotNull => Expr::exists(select),
-                _ => {
-                    select.and_where(apply(Expr::col((table, "value")), *op, value));
-                    Expr::exists(select)
+/// Collects the keyed fields every matching run must have: those compared (other than `IS
+/// NULL`) at the top level of the filter's `AND` chain.
+fn required_fields<'f>(filter: &'f Filter, into: &mut Vec<&'f Field>) {
+    match filter {
+        Filter::And(left, right) => {
+            required_fields(left, into);
+            required_fields(right, into);
+        }
+        Filter::Compare(Comparison { field, op, .. }) if *op != Op::IsNull => into.push(field),
+        _ => {}
+    }
+}
+
+impl Compiler {
+    /// The alias of the join for `table`/`key`, added on first use.
+    fn alias(&mut self, table: &'static str, key: &str) -> String {
+        if let Some(join) = self
+            .joins
+            .iter()
+            .find(|join| join.table == table && join.key == key)
+        {
+            return join.alias.clone();
+        }
+        let alias = format!("k{}", self.joins.len());
+        self.joins.push(Join {
+            table,
+            key: key.to_owned(),
+            alias: alias.clone(),
+            required: false,
+        });
+        alias
+    }
+
+    fn filter(&mut self, filter: &Filter) -> Expr {
+        match filter {
+            Filter::And(left, right) => self.filter(left).and(self.filter(right)),
+            Filter::Or(left, right) => self.filter(left).or(self.filter(right)),
+            Filter::Not(inner) => self.filter(inner).not(),
+            Filter::Compare(comparison) => self.comparison(comparison),
+        }
+    }
+
+    fn comparison(&mut self, comparison: &Comparison) -> Expr {
+        let Comparison { field, op, value } = comparison;
+        match field {
+            Field::Metric(key) => self.keyed("latest_metrics", key, *op, value),
+            Field::Param(key) => self.keyed("params", key, *op, value),
+            Field::Tag(key) => self.keyed("tags", key, *op, value),
+            Field::Attribute(Attribute::Experiment) => compile_experiment(*op, value),
+            Field::Attribute(attribute) => apply(attribute_column(*attribute), *op, value),
+        }
+    }
+
+    /// A comparison on a key's joined row: it holds only when the run has the key.
+    fn keyed(&mut self, table: &'static str, key: &str, op: Op, value: &Operand) -> Expr {
+        let alias = self.alias(table, key);
+        let present = Expr::col((Alias::new(alias.as_str()), "run_id"));
+        match op {
+            Op::IsNull => present.is_null(),
+            Op::IsNotNull => present.is_not_null(),
+            _ => present.is_not_null().and(apply(
+                Expr::col((Alias::new(alias.as_str()), "value")),
+                op,
+                value,
+            )),
+        }
+    }
+
+    /// The expressions to order by for one key: missing values always sort last, so a key a
+    /// run may lack gets a leading "is missing" flag (ascending whatever the direction).
+    fn order(&mut self, key: &OrderKey) -> Vec<(Expr, Order)> {
+        let direction = if key.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        let (table, key_name) = match &key.field {
+            Field::Attribute(attribute) => return vec![(attribute_column(*attribute), direction)],
+            Field::Metric(name) => ("latest_metrics", name.as_str()),
+            Field::Param(name) => ("params", name.as_str()),
+            Field::Tag(name) => ("tags", name.as_str()),
+        };
+        let alias = self.alias(table, key_name);
+        let value = Expr::col((Alias::new(alias.as_str()), "value"));
+        let required = self
+            .joins
+            .iter()
+            .any(|join| join.alias == alias && join.required);
+        if required {
+            vec![(value, direction)]
+        } else {
+            vec![(value.clone().is_null(), Order::Asc), (value, direction)]
+        }
+    }
+}
+
+/// Checks a search's cost against the caps.
+pub fn check_cost(filter: Option<&Filter>, order: &[OrderKey]) -> Result<(), CostError> {
+    let count = filter.map_or(0, comparisons);
+    if count > MAX_COMPARISONS {
+        return Err(CostError(format!(
+            "filter: at most {MAX_COMPARISONS} comparisons, got {count}; narrow the filter"
+        )));
+    }
+    let mut compiler = Compiler::default();
+    if let Some(filter) = filter {
+        compiler.filter(filter);
+    }
+    for key in order {
+        compiler.order(key);
+    }
+    if compiler.joins.len() > MAX_KEYS {
+        return Err(CostError(format!(
+            "filter: at most {MAX_KEYS} distinct metric, param and tag keys (filter and order_by together), got {}",
+            compiler.joins.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `SELECT runs.id FROM runs …` for a search, in its order (then newest first, then by id);
+/// the caller adds the page's offset and limit.
+pub fn compile_search(
+    filter: Option<&Filter>,
+    order: &[OrderKey],
+    experiment_ids: &[i64],
+) -> SelectStatement {
+    let mut compiler = Compiler::default();
+    if let Some(filter) = filter {
+        let mut required = Vec::new();
+        required_fields(filter, &mut required);
+        for field in required {
+            if let Some((table, key)) = keyed_table(field) {
+                let alias = compiler.alias(table, key);
+                if let Some(join) = compiler.joins.iter_mut().find(|j| j.alias == alias) {
+                    join.required = true;
                 }
             }
         }
     }
+    let condition = filter.map(|filter| compiler.filter(filter));
+    let mut ordering: Vec<(Expr, Order)> =
+        order.iter().flat_map(|key| compiler.order(key)).collect();
+    if order.is_empty() {
+        ordering.push((Expr::col((RUNS, "start_time")), Order::Desc));
+    }
+    ordering.push((Expr::col((RUNS, "id")), Order::Desc));
+
+    let mut select = Query::select();
+    select.column((RUNS, "id")).from(RUNS);
+    for join in &compiler.joins {
+        let alias = Alias::new(join.alias.as_str());
+        let kind = if join.required {
+            JoinType::InnerJoin
+        } else {
+            JoinType::LeftJoin
+        };
+        select.join_as(
+            kind,
+            join.table,
+            alias.clone(),
+            Expr::col((alias.clone(), "run_id"))
+                .equals((RUNS, "id"))
+                .and(Expr::col((alias, "key")).eq(join.key.as_str())),
+        );
+    }
+    if !experiment_ids.is_empty() {
+        select.and_where(Expr::col((RUNS, "experiment_id")).is_in(experiment_ids.iter().copied()));
+    }
+    if let Some(condition) = condition {
+        select.and_where(condition);
+    }
+    for (expression, direction) in ordering {
+        select.order_by_expr(expression, direction);
+    }
+    select
 }
 
 /// `experiment = 'name'` matches by name through a sub-query; a number matches the id.

@@ -16,7 +16,7 @@ mod compile;
 mod lexer;
 mod parse;
 
-pub use compile::{compile_filter, compile_order};
+pub use compile::{CostError, MAX_COMPARISONS, MAX_KEYS, check_cost, compile_search};
 pub use parse::{parse_filter, parse_order};
 
 /// A filter or order-by that does not parse, with the 1-based character position of the

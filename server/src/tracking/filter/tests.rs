@@ -1,22 +1,17 @@
 //! Tests of the filter language: the syntax tree, error positions, and the SQL it compiles to.
 
 use super::ast::{Attribute, Comparison, Field, Filter, Op, Operand};
-use super::{compile_filter, compile_order, parse_filter, parse_order};
-use sea_orm::sea_query::{PostgresQueryBuilder, Query, SqliteQueryBuilder, Value};
+use super::{MAX_COMPARISONS, check_cost, compile_search, parse_filter, parse_order};
+use sea_orm::sea_query::{PostgresQueryBuilder, SqliteQueryBuilder, Value};
 
 fn compare(field: Field, op: Op, value: Operand) -> Filter {
     Filter::Compare(Comparison { field, op, value })
 }
 
-/// The SQL and bound values of `SELECT id FROM runs WHERE <filter>`.
+/// The SQL and bound values of the search for `filter`.
 fn sql(filter: &str) -> (String, Vec<Value>) {
     let filter = parse_filter(filter).unwrap().unwrap();
-    let mut select = Query::select();
-    select
-        .column("id")
-        .from("runs")
-        .and_where(compile_filter(&filter));
-    let (sql, values) = select.build(SqliteQueryBuilder);
+    let (sql, values) = compile_search(Some(&filter), &[], &[]).build(SqliteQueryBuilder);
     (sql, values.0)
 }
 
@@ -154,23 +149,63 @@ fn refuses_runaway_nesting_and_length() {
 }
 
 #[test]
-fn compiles_to_parameterised_exists_subqueries() {
-    let (sql, values) = sql("metrics.acc > 0.9 and params.lr = '0.01'");
-    assert!(sql.contains("EXISTS"), "{sql}");
-    assert!(sql.contains("\"latest_metrics\""), "{sql}");
-    assert!(sql.contains("\"params\""), "{sql}");
+fn compiles_to_one_join_per_key_with_bound_values() {
+    let (text, values) = sql("metrics.acc > 0.9 and params.lr = '0.01' and metrics.acc < 0.99");
     assert!(
-        !sql.contains("0.9") && !sql.contains("0.01"),
-        "values must be bound: {sql}"
+        !text.contains("EXISTS"),
+        "no correlated sub-queries: {text}"
+    );
+    assert_eq!(
+        text.matches("JOIN").count(),
+        2,
+        "one join per distinct key: {text}"
+    );
+    assert!(text.contains("INNER JOIN \"latest_metrics\""), "{text}");
+    assert!(text.contains("\"params\""), "{text}");
+    assert!(
+        !text.contains("0.9") && !text.contains("0.01"),
+        "values must be bound: {text}"
     );
     assert_eq!(
         values,
         vec![
             Value::from("acc"),
-            Value::from(0.9f64),
             Value::from("lr"),
+            Value::from(0.9f64),
             Value::from("0.01"),
+            Value::from(0.99f64),
         ]
+    );
+    // A key compared only under OR or NOT may be missing: an outer join.
+    let (outer, _) = sql("metrics.acc > 0.9 or not tags.team = 'a'");
+    assert_eq!(outer.matches("LEFT JOIN").count(), 2, "{outer}");
+}
+
+#[test]
+fn cost_is_capped_before_the_search_runs() {
+    let many = vec!["metrics.acc > 0.5"; MAX_COMPARISONS + 1].join(" or ");
+    let filter = parse_filter(&many).unwrap();
+    let err = check_cost(filter.as_ref(), &[]).unwrap_err();
+    assert_eq!(
+        err.0,
+        format!("filter: at most {MAX_COMPARISONS} comparisons, got 51; narrow the filter")
+    );
+    let list: Vec<String> = (0..60).map(|i| format!("'{i}'")).collect();
+    let filter = parse_filter(&format!("params.lr IN ({})", list.join(", "))).unwrap();
+    assert!(
+        check_cost(filter.as_ref(), &[]).is_err(),
+        "each listed value counts"
+    );
+    let keys: Vec<String> = (0..9).map(|i| format!("metrics.m{i} > 0")).collect();
+    let filter = parse_filter(&keys.join(" or ")).unwrap();
+    let err = check_cost(filter.as_ref(), &[]).unwrap_err();
+    assert!(err.0.contains("at most 8 distinct"), "{}", err.0);
+    let order = [parse_order("metrics.m8 DESC").unwrap()];
+    let filter = parse_filter(&keys[..8].join(" or ")).unwrap();
+    assert!(check_cost(filter.as_ref(), &[]).is_ok());
+    assert!(
+        check_cost(filter.as_ref(), &order).is_err(),
+        "order keys count too"
     );
 }
 
@@ -207,12 +242,7 @@ fn the_same_tree_compiles_for_postgres() {
     let filter = parse_filter("metrics.acc >= 0.5 and tags.t ILIKE 'A%'")
         .unwrap()
         .unwrap();
-    let mut select = Query::select();
-    select
-        .column("id")
-        .from("runs")
-        .and_where(compile_filter(&filter));
-    let (sql, _) = select.build(PostgresQueryBuilder);
+    let (sql, _) = compile_search(Some(&filter), &[], &[]).build(PostgresQueryBuilder);
     assert!(sql.contains("$1") && sql.contains("LOWER"), "{sql}");
 }
 
@@ -220,10 +250,73 @@ fn the_same_tree_compiles_for_postgres() {
 fn order_keys_parse_and_put_missing_metrics_last() {
     let key = parse_order("metrics.acc DESC").unwrap();
     assert!(key.descending);
-    assert_eq!(compile_order(&key).len(), 2, "a null flag, then the value");
+    let (sql, _) = compile_search(None, std::slice::from_ref(&key), &[]).build(SqliteQueryBuilder);
+    assert!(sql.contains("LEFT JOIN"), "{sql}");
+    assert!(
+        sql.contains("\"k0\".\"value\" IS NULL ASC, \"k0\".\"value\" DESC"),
+        "a missing flag, then the value: {sql}"
+    );
+    // The filter requires the metric: no missing runs, so the index order can be used.
+    let filter = parse_filter("metrics.acc > 0.5").unwrap();
+    let (sql, _) =
+        compile_search(filter.as_ref(), std::slice::from_ref(&key), &[]).build(SqliteQueryBuilder);
+    assert!(sql.contains("INNER JOIN"), "{sql}");
+    assert!(!sql.contains("IS NULL"), "{sql}");
     let key = parse_order("start_time").unwrap();
     assert!(!key.descending);
-    assert_eq!(compile_order(&key).len(), 1);
     let err = parse_order("metrics.acc sideways").unwrap_err();
     assert_eq!(err.position, 13);
+}
+
+/// Runs of a small store and the ids each filter selects: the joins keep the meaning the
+/// language documents (a missing key fails every comparison, so `NOT` selects it).
+#[tokio::test]
+async fn filters_select_the_runs_they_describe() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::db::connect(&crate::db::default_url(dir.path()))
+        .await
+        .unwrap();
+    let statements = [
+        "INSERT INTO experiments (id, name, created_at, updated_at) VALUES (1, 'e', 0, 0)",
+        "INSERT INTO runs (id, experiment_id, name, status, start_time, created_by) VALUES \
+         (1, 1, 'a', 'FINISHED', 1, 'x'), (2, 1, 'b', 'FINISHED', 2, 'x'), \
+         (3, 1, 'c', 'FINISHED', 3, 'x')",
+        "INSERT INTO latest_metrics (run_id, key, value, step, timestamp) VALUES \
+         (1, 'acc', 0.9, 1, 0), (2, 'acc', 0.5, 1, 0)",
+        "INSERT INTO params (run_id, key, value) VALUES (1, 'lr', '0.1'), (3, 'lr', '0.01')",
+    ];
+    for statement in statements {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    let ids = |filter: &'static str, order: &'static [&'static str]| {
+        let db = db.clone();
+        async move {
+            let filter = parse_filter(filter).unwrap();
+            let order: Vec<_> = order.iter().map(|o| parse_order(o).unwrap()).collect();
+            let statement = compile_search(filter.as_ref(), &order, &[1]);
+            let rows = db.query_all(&statement).await.unwrap();
+            rows.iter()
+                .map(|row| row.try_get_by_index::<i64>(0).unwrap())
+                .collect::<Vec<i64>>()
+        }
+    };
+    assert_eq!(ids("metrics.acc > 0.6", &[]).await, vec![1]);
+    assert_eq!(ids("not metrics.acc > 0.6", &[]).await, vec![3, 2]);
+    assert_eq!(ids("metrics.acc != 0.5", &[]).await, vec![1]);
+    assert_eq!(ids("metrics.acc IS NULL", &[]).await, vec![3]);
+    assert_eq!(
+        ids("params.lr = '0.1' or metrics.acc < 0.6", &[]).await,
+        vec![2, 1]
+    );
+    assert_eq!(
+        ids("metrics.acc > 0 and metrics.acc < 1", &["metrics.acc"]).await,
+        vec![2, 1]
+    );
+    assert_eq!(
+        ids("", &["metrics.acc DESC"]).await,
+        vec![1, 2, 3],
+        "missing last"
+    );
+    assert_eq!(ids("", &["params.lr"]).await, vec![3, 1, 2]);
 }

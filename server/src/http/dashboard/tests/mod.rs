@@ -77,7 +77,14 @@ impl Harness {
         );
         let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
         let (shutdown, signalled) = tokio::sync::watch::channel(false);
+        let searches = crate::tracking::search::SearchPool::open(
+            &config.database_url,
+            crate::tracking::search::DEADLINE,
+        )
+        .await
+        .unwrap();
         let state = AppState {
+            searches,
             db,
             config: Arc::new(config),
             tokens,

@@ -1,0 +1,189 @@
+//! Delegated authority: a worker running a `deploy` or `pipeline` job acts for the engineer
+//! who submitted it, within what the job's spec names and nothing more.
+//!
+//! A claim names the job and proves it with the job's current lease id. It is accepted only
+//! from the token that registered the worker holding that lease, only while the job runs, and
+//! only for the job's own scope: a `deploy` job may deploy its deployment; a `pipeline` may
+//! submit children of the kinds its steps declare (never another pipeline, never more of a kind
+//! than it has steps of it, a `deploy` child only for its own deployment and model), promote its
+//! deployment when it has a promote step, and cancel its own children. Every change made this
+//! way is recorded with both names, e.g. `ml-team (job 12, worker gpu-box)`.
+
+use super::jobs::{OPERATING_KINDS, find};
+use super::workers;
+use crate::auth::{Caller, Permission};
+use crate::entity::operations::{job, worker};
+use crate::error::{ServiceError, ServiceResult};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use slipway_api::{DeploySpec, JobState, PipelineSpec, Step, SubmitJob};
+use subtle::ConstantTimeEq;
+
+/// What a deployment change delegated to a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeploymentChange {
+    Deploy,
+    Promote,
+    Rollback,
+}
+
+/// An accepted claim: the job acted for and the worker acting.
+#[derive(Debug, Clone)]
+pub struct Delegation {
+    pub job: job::Model,
+    pub worker: worker::Model,
+}
+
+fn refused(message: impl Into<String>) -> ServiceError {
+    ServiceError::PermissionDenied(message.into())
+}
+
+/// Checks a claim to act for job `job_id` under lease `lease_id`, made by `caller`.
+pub async fn claim(
+    db: &DatabaseConnection,
+    caller: &Caller,
+    job_id: i64,
+    lease_id: Option<&str>,
+) -> ServiceResult<Delegation> {
+    let refusal = || {
+        refused(format!(
+            "job {job_id}: only the worker holding the job's current lease may act for it, with its lease id"
+        ))
+    };
+    if !Permission::Work.allows(caller.role) {
+        return Err(refusal());
+    }
+    let lease_id = lease_id.ok_or_else(refusal)?;
+    let job = match find(db, job_id).await {
+        Ok(job) => job,
+        Err(ServiceError::NotFound(_)) => return Err(refusal()),
+        Err(err) => return Err(err),
+    };
+    let lease_matches = job
+        .lease_id
+        .as_deref()
+        .is_some_and(|held| bool::from(held.as_bytes().ct_eq(lease_id.as_bytes())));
+    let running = job.state == JobState::Running.as_str();
+    let operating = OPERATING_KINDS.contains(&job.kind.as_str());
+    let (Some(worker_id), true, true, true) = (job.worker_id, lease_matches, running, operating)
+    else {
+        return Err(refusal());
+    };
+    let worker = workers::owned(db, worker_id, &caller.name)
+        .await
+        .map_err(|_| refusal())?;
+    Ok(Delegation { job, worker })
+}
+
+impl Delegation {
+    /// The name changes are recorded under: the submitter, through the job and the worker.
+    pub fn actor(&self) -> String {
+        format!(
+            "{} (job {}, worker {})",
+            self.job.created_by, self.job.id, self.worker.name
+        )
+    }
+
+    fn pipeline(&self) -> ServiceResult<PipelineSpec> {
+        serde_json::from_str(&self.job.spec)
+            .map_err(|err| ServiceError::internal(format!("job {}: spec: {err}", self.job.id)))
+    }
+
+    /// Checks that the job's spec covers `change` of deployment `name`.
+    pub fn allows_deployment(&self, name: &str, change: DeploymentChange) -> ServiceResult<()> {
+        let allowed = match self.job.kind.as_str() {
+            "deploy" => {
+                let spec: DeploySpec = serde_json::from_str(&self.job.spec).map_err(|err| {
+                    ServiceError::internal(format!("job {}: spec: {err}", self.job.id))
+                })?;
+                spec.deployment == name && change == DeploymentChange::Deploy
+            }
+            "pipeline" => {
+                let spec = self.pipeline()?;
+                spec.deployment.as_deref() == Some(name)
+                    && change == DeploymentChange::Promote
+                    && spec
+                        .steps
+                        .iter()
+                        .any(|step| matches!(step, Step::Promote { .. }))
+            }
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(refused(format!(
+                "job {} ({}) may not {} deployment '{name}': its spec does not name that change",
+                self.job.id,
+                self.job.kind,
+                match change {
+                    DeploymentChange::Deploy => "deploy",
+                    DeploymentChange::Promote => "promote",
+                    DeploymentChange::Rollback => "roll back",
+                }
+            )))
+        }
+    }
+
+    /// Checks that the job, a pipeline, may submit `request` as one of its steps.
+    pub async fn allows_child(
+        &self,
+        db: &DatabaseConnection,
+        request: &SubmitJob,
+    ) -> ServiceResult<()> {
+        let kind = request.kind.as_str();
+        if self.job.kind != "pipeline" {
+            return Err(refused(format!(
+                "job {} ({}) submits no jobs; only a pipeline submits its steps",
+                self.job.id, self.job.kind
+            )));
+        }
+        let spec = self.pipeline()?;
+        let declared = spec.steps.iter().filter(|step| step.kind() == kind).count() as u64;
+        if kind == "pipeline" || declared == 0 {
+            return Err(refused(format!(
+                "kind: pipeline job {} declares no '{kind}' step",
+                self.job.id
+            )));
+        }
+        if kind == "deploy" {
+            let child: DeploySpec = serde_json::from_value(request.spec.clone())
+                .map_err(|err| ServiceError::invalid(format!("spec: {err}")))?;
+            let own_model = child.model.as_deref().is_none_or(|m| m == spec.model);
+            if spec.deployment.as_deref() != Some(child.deployment.as_str()) || !own_model {
+                return Err(refused(format!(
+                    "spec.deployment: pipeline job {} deploys only {} of model {}",
+                    self.job.id,
+                    spec.deployment.as_deref().unwrap_or("(no deployment)"),
+                    spec.model
+                )));
+            }
+        }
+        // Children of this attempt: those created since the attempt started.
+        let submitted = job::Entity::find()
+            .filter(job::Column::ParentId.eq(self.job.id))
+            .filter(job::Column::Kind.eq(kind))
+            .filter(job::Column::CreatedAt.gte(self.job.started_at.unwrap_or_default()))
+            .count(db)
+            .await?;
+        if submitted >= declared {
+            return Err(refused(format!(
+                "kind: pipeline job {} has {declared} '{kind}' step(s) and already submitted {submitted} in this attempt",
+                self.job.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that the job may cancel job `target`: only its own children.
+    pub async fn allows_cancel(&self, db: &DatabaseConnection, target: i64) -> ServiceResult<()> {
+        let child = find(db, target).await?;
+        if child.parent_id == Some(self.job.id) {
+            Ok(())
+        } else {
+            Err(refused(format!(
+                "job {} may cancel only its own child jobs; job {target} is not one",
+                self.job.id
+            )))
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Run search, on its own small pool of read-only connections with a deadline.
+//!
+//! A search is the one query whose cost the caller shapes, so it must never hold up leasing,
+//! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool, and
+//! SQLite interrupts it (through a progress handler) once its deadline passes or its caller
+//! goes away (the request future is dropped when a client disconnects). The filter's cost is
+//! capped before it runs (see `filter::compile`). Only the ordered page of run ids comes from
+//! the search; the runs themselves are then read by id.
+
+use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
+use super::runs::{latest_metrics, to_api};
+use crate::entity::tracking::run;
+use crate::error::{ServiceError, ServiceResult};
+use crate::page;
+use sea_orm::sea_query::SqliteQueryBuilder;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sea_orm::sqlx::{self, Row};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_query_sqlx::SqlxBinder;
+use slipway_api::{Page, Run, SearchRuns};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Most order-by keys.
+const MAX_ORDER_KEYS: usize = 5;
+/// Connections searches share: enough for a dashboard and a script at once, few enough that a
+/// burst of searches leaves the database's other readers their share of the machine.
+const CONNECTIONS: u32 = 2;
+/// How long a search may run before it is interrupted.
+pub const DEADLINE: Duration = Duration::from_secs(2);
+/// SQLite virtual-machine steps between deadline checks (a few microseconds of work).
+const STEPS_PER_CHECK: i32 = 1_000;
+
+/// The connections searches run on.
+#[derive(Debug, Clone)]
+pub struct SearchPool {
+    pool: SqlitePool,
+    deadline: Duration,
+}
+
+/// Sets a flag when dropped: the search's future was dropped (its client went away), so the
+/// query still running for it on the connection's thread must stop.
+struct Abandoned(Arc<AtomicBool>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl SearchPool {
+    /// Opens read-only connections to the SQLite database at `url` (the server's own).
+    pub async fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(1))
+            .pragma("case_sensitive_like", "ON")
+            .pragma("cache_size", "-16000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .min_connections(0)
+            // A search that cannot get a connection within its deadline is refused (503)
+            // rather than queued without bound.
+            .acquire_timeout(deadline)
+            .connect_lazy_with(options);
+        Ok(Self { pool, deadline })
+    }
+
+    /// The ids `statement` selects, in order; interrupted at the deadline or when dropped.
+    async fn run_ids(
+        &self,
+        statement: &sea_orm::sea_query::SelectStatement,
+    ) -> ServiceResult<Vec<i64>> {
+        let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
+        let deadline = Instant::now() + self.deadline;
+        let busy = || {
+            ServiceError::Unavailable(format!(
+                "search: every search connection is busy for longer than {} s; retry shortly",
+                self.deadline.as_secs_f64()
+            ))
+        };
+        let mut connection = self.pool.acquire().await.map_err(|err| match err {
+            sqlx::Error::PoolTimedOut => busy(),
+            other => {
+                ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
+            }
+        })?;
+        let abandoned = Abandoned(Arc::new(AtomicBool::new(false)));
+        let stop = Arc::clone(&abandoned.0);
+        // Replaces the handler of the connection's previous search.
+        connection
+            .lock_handle()
+            .await
+            .map_err(sqlx_error)?
+            .set_progress_handler(STEPS_PER_CHECK, move || {
+                !stop.load(Ordering::Relaxed) && Instant::now() < deadline
+            });
+        // The SQL text comes from the query builder; every value is a bound parameter.
+        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), values)
+            .fetch_all(&mut *connection)
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(err) if Instant::now() >= deadline => {
+                tracing::warn!(error = %err, sql = %sql, "a search ran past its deadline and was interrupted");
+                return Err(ServiceError::Unavailable(format!(
+                    "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
+                    self.deadline.as_secs_f64()
+                )));
+            }
+            Err(err) => return Err(sqlx_error(err)),
+        };
+        drop(abandoned);
+        rows.iter()
+            .map(|row| row.try_get::<i64, _>(0).map_err(sqlx_error))
+            .collect()
+    }
+}
+
+fn sqlx_error(err: sqlx::Error) -> ServiceError {
+    ServiceError::Database(DbErr::Query(sea_orm::RuntimeErr::SqlxError(err.into())))
+}
+
+fn invalid(err: CostError) -> ServiceError {
+    ServiceError::invalid(err.0)
+}
+
+/// The token of the page before the one `request` asks for: `None` on the first page, empty
+/// when the previous page is the first. Offsets make this exact, so a page can link back
+/// without carrying the tokens of every page before it.
+pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>> {
+    let limit = page::limit(request.limit)?;
+    let offset = page::decode_offset(request.page_token.as_deref())?;
+    Ok(page::before_offset(offset, limit))
+}
+
+/// Searches runs with a filter, an order and pagination.
+pub async fn search(
+    db: &DatabaseConnection,
+    searches: &SearchPool,
+    request: &SearchRuns,
+) -> ServiceResult<Page<Run>> {
+    let limit = page::limit(request.limit)?;
+    let offset = page::decode_offset(request.page_token.as_deref())?;
+    let filter = match &request.filter {
+        Some(text) => parse_filter(text)
+            .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?,
+        None => None,
+    };
+    if request.order_by.len() > MAX_ORDER_KEYS {
+        return Err(ServiceError::invalid(format!(
+            "order_by: at most {MAX_ORDER_KEYS} keys, got {}",
+            request.order_by.len()
+        )));
+    }
+    let order = request
+        .order_by
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            parse_order(text).map_err(|err| {
+                ServiceError::invalid(format!(
+                    "order_by[{index}]: invalid order key '{text}' {err}"
+                ))
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+    check_cost(filter.as_ref(), &order).map_err(invalid)?;
+    let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
+    statement.offset(offset).limit(limit + 1);
+    let mut ids = searches.run_ids(&statement).await?;
+    let more = ids.len() as u64 > limit;
+    ids.truncate(limit as usize);
+
+    let mut rows: HashMap<i64, run::Model> = run::Entity::find()
+        .filter(run::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.id, row))
+        .collect();
+    let mut metrics = latest_metrics(db, &ids).await?;
+    // A run deleted between the two reads is left out.
+    let items = ids
+        .iter()
+        .filter_map(|id| rows.remove(id))
+        .map(|row| {
+            let run_metrics = metrics.remove(&row.id).unwrap_or_default();
+            to_api(row, run_metrics)
+        })
+        .collect::<ServiceResult<Vec<Run>>>()?;
+    Ok(Page {
+        items,
+        next_page_token: more.then(|| page::at_offset(offset + limit)),
+    })
+}

@@ -1,0 +1,183 @@
+//! Run-search benchmark: starts the real `slipway` server (release build) on loopback, grows
+//! one experiment to 1,000 and then 100,000 runs over HTTP, and prints p50/p99 of:
+//! - `metrics.acc > 0.5 and params.lr = '0.1'` ordered by `metrics.acc DESC`, 100 per page, at
+//!   1 and 8 concurrent clients;
+//! - the costliest filter the caps allow (8 keys, 50 comparisons, no index can answer it).
+//!
+//! Run with `cargo bench -p slipway-tests --bench search`. `BENCH_SCALE=0.1` shrinks the run
+//! counts for a quick look.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
+
+use slipway_api::{Client, CreateRun, KeyValue, LogBatch, MetricPoint, SearchRuns};
+use slipway_tests::TestServer;
+use std::time::{Duration, Instant};
+
+const EXPERIMENT: &str = "bench-search";
+
+fn scale(n: usize) -> usize {
+    let factor: f64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * factor) as usize).max(1)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Grows the experiment from `have` to `target` runs, each with eight metrics (`acc` and
+/// `m1`…`m7`), a learning rate and a team, using 16 concurrent writers.
+async fn populate(client: &Client, have: usize, target: usize) {
+    let mut tasks = Vec::new();
+    for writer in 0..16 {
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (have + writer..target).step_by(16) {
+                let run = client
+                    .create_run(&CreateRun {
+                        experiment: Some(EXPERIMENT.into()),
+                        ..CreateRun::default()
+                    })
+                    .await
+                    .expect("run");
+                let metrics = (0..8)
+                    .map(|m| MetricPoint {
+                        key: if m == 0 {
+                            "acc".into()
+                        } else {
+                            format!("m{m}")
+                        },
+                        value: ((i * (2 * m + 1) + m) % 1000) as f64 / 1000.0,
+                        step: 1,
+                        timestamp: None,
+                    })
+                    .collect();
+                let batch = LogBatch {
+                    metrics,
+                    params: vec![KeyValue {
+                        key: "lr".into(),
+                        value: ["0.1", "0.01", "0.001"][i % 3].into(),
+                    }],
+                    tags: vec![KeyValue {
+                        key: "team".into(),
+                        value: ["vision", "speech"][i % 2].into(),
+                    }],
+                };
+                client.log_batch(run.id, &batch).await.expect("log");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+}
+
+/// The costliest filter the caps allow: 8 keys, 50 comparisons, none an index can answer.
+fn worst_filter() -> String {
+    let mut parts = Vec::new();
+    for i in 0..49 {
+        // Seven metrics and the param: the eight keys the caps allow.
+        let key = if i % 7 == 0 {
+            "acc".to_owned()
+        } else {
+            format!("m{}", i % 7)
+        };
+        parts.push(format!("metrics.{key} > {}.5", 2 + i));
+    }
+    parts.push("params.lr LIKE '%9%'".into());
+    parts.join(" or ")
+}
+
+/// p50 and p99 of `queries` searches spread over `clients` concurrent clients.
+async fn latency(
+    client: &Client,
+    request: &SearchRuns,
+    clients: usize,
+    queries: usize,
+) -> (Duration, Duration) {
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let client = client.clone();
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            for _ in 0..queries.div_ceil(clients) {
+                let started = Instant::now();
+                client.search_runs(&request).await.expect("search");
+                latencies.push(started.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task"));
+    }
+    all.sort();
+    (percentile(&all, 0.5), percentile(&all, 0.99))
+}
+
+#[tokio::main]
+async fn main() {
+    let server = TestServer::start();
+    let client = server.admin();
+    let experiment = client
+        .create_experiment(&slipway_api::CreateExperiment {
+            name: EXPERIMENT.into(),
+            description: None,
+        })
+        .await
+        .expect("experiment");
+    let typical = SearchRuns {
+        experiment_ids: vec![experiment.id],
+        filter: Some("metrics.acc > 0.5 and params.lr = '0.1'".into()),
+        order_by: vec!["metrics.acc DESC".into()],
+        limit: Some(100),
+        ..SearchRuns::default()
+    };
+    let worst = SearchRuns {
+        experiment_ids: vec![experiment.id],
+        filter: Some(worst_filter()),
+        limit: Some(100),
+        ..SearchRuns::default()
+    };
+
+    println!("\nSlipway run-search benchmark (release server on loopback, SQLite)\n");
+    println!("| runs | search | clients | p50 | p99 |");
+    println!("|---|---|---|---|---|");
+    let mut have = 0;
+    for runs in [scale(1_000), scale(100_000)] {
+        let started = Instant::now();
+        populate(&client, have, runs).await;
+        eprintln!(
+            "{} runs written in {:.1} s",
+            runs - have,
+            started.elapsed().as_secs_f64()
+        );
+        have = runs;
+        let page = client.search_runs(&typical).await.expect("search");
+        assert!(!page.items.is_empty(), "the typical search finds runs");
+        for clients in [1, 8] {
+            let (p50, p99) = latency(&client, &typical, clients, 400).await;
+            println!(
+                "| {runs} | `metrics.acc > 0.5 and params.lr = '0.1'`, by `metrics.acc DESC` | {clients} | {} | {} |",
+                ms(p50),
+                ms(p99)
+            );
+        }
+        let (p50, p99) = latency(&client, &worst, 1, 20).await;
+        println!(
+            "| {runs} | the costliest allowed (8 keys, 50 comparisons, unsatisfiable) | 1 | {} | {} |",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    println!();
+}
