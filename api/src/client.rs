@@ -46,6 +46,9 @@ impl ClientBuilder {
         let http = reqwest::Client::builder()
             .timeout(self.timeout)
             .pool_max_idle_per_host(64)
+            // The server closes connections idle for its header timeout (30 s by default):
+            // retiring them sooner avoids sending a request down one it is closing.
+            .pool_idle_timeout(Duration::from_secs(20))
             .tcp_nodelay(true)
             .build()
             .map_err(|err| ApiError::Usage(format!("cannot build the HTTP client: {err}")))?;

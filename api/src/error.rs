@@ -17,6 +17,8 @@ pub enum ErrorCode {
     NotFound,
     /// 405: the route exists but not with this method.
     MethodNotAllowed,
+    /// 408: the request (its body) did not arrive in time.
+    RequestTimeout,
     /// 409: the change conflicts with the current state.
     Conflict,
     /// 413: the body or batch is larger than allowed.
@@ -42,6 +44,7 @@ impl ErrorCode {
             Self::PermissionDenied => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::RequestTimeout => 408,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
@@ -60,6 +63,7 @@ impl ErrorCode {
             403 => Self::PermissionDenied,
             404 => Self::NotFound,
             405 => Self::MethodNotAllowed,
+            408 => Self::RequestTimeout,
             409 => Self::Conflict,
             413 => Self::PayloadTooLarge,
             415 => Self::UnsupportedMediaType,

@@ -14,6 +14,7 @@ mod m20261129_000003_operations;
 mod m20261130_000004_serving;
 mod m20261130_000005_monitoring;
 mod m20261130_000006_firings;
+mod m20261201_000007_sessions;
 mod m20261201_000008_worker_owner;
 
 /// The ordered list of Slipway's migrations.
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_serving::Migration),
             Box::new(m20261130_000005_monitoring::Migration),
             Box::new(m20261130_000006_firings::Migration),
+            Box::new(m20261201_000007_sessions::Migration),
             Box::new(m20261201_000008_worker_owner::Migration),
         ]
     }

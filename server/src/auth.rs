@@ -111,6 +111,20 @@ pub struct TokenService {
     cache: Arc<RwLock<HashMap<String, Cached>>>,
 }
 
+fn invalid_token() -> ServiceError {
+    ServiceError::Unauthenticated("invalid or revoked token".to_owned())
+}
+
+/// The key id and secret of a bearer token `slw_<key id>_<secret>`.
+fn split_bearer(bearer: &str) -> Option<(&str, &str)> {
+    bearer.strip_prefix(PREFIX)?.split_once('_')
+}
+
+/// The key id of a bearer token (the part that names its row, not a secret).
+pub fn key_id_of(bearer: &str) -> Option<&str> {
+    split_bearer(bearer).map(|(key_id, _)| key_id)
+}
+
 fn hash_secret(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
@@ -271,34 +285,43 @@ impl TokenService {
 
     /// Verifies a bearer token and returns its caller.
     pub async fn verify(&self, bearer: &str) -> ServiceResult<Caller> {
-        let invalid = || ServiceError::Unauthenticated("invalid or revoked token".to_owned());
-        let (key_id, secret) = bearer
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .ok_or_else(invalid)?;
+        let (key_id, secret) = split_bearer(bearer).ok_or_else(invalid_token)?;
         let presented = hash_secret(secret);
+        let entry = self.entry(key_id).await?;
+        let matches: bool = entry.secret_hash.ct_eq(&presented).into();
+        if !matches || entry.revoked {
+            return Err(invalid_token());
+        }
+        self.touch(key_id, entry.last_used_at);
+        Ok(entry.caller)
+    }
+
+    /// The caller of the token with `key_id`, as long as it is not revoked: for credentials
+    /// made from a verified token (dashboard sessions), which end with it.
+    pub async fn caller_of_key(&self, key_id: &str) -> ServiceResult<Caller> {
+        let entry = self.entry(key_id).await?;
+        if entry.revoked {
+            return Err(invalid_token());
+        }
+        Ok(entry.caller)
+    }
+
+    /// The token row of `key_id`, from the cache while it is fresh.
+    async fn entry(&self, key_id: &str) -> ServiceResult<Cached> {
         let cached = self
             .cache
             .read()
             .ok()
             .and_then(|cache| cache.get(key_id).cloned())
             .filter(|entry| entry.fetched.elapsed() < CACHE_TTL);
-        let entry = match cached {
-            Some(entry) => entry,
-            None => {
-                let entry = self.load(key_id).await?.ok_or_else(invalid)?;
-                if let Ok(mut cache) = self.cache.write() {
-                    cache.insert(key_id.to_owned(), entry.clone());
-                }
-                entry
-            }
-        };
-        let matches: bool = entry.secret_hash.ct_eq(&presented).into();
-        if !matches || entry.revoked {
-            return Err(invalid());
+        if let Some(entry) = cached {
+            return Ok(entry);
         }
-        self.touch(key_id, entry.last_used_at);
-        Ok(entry.caller)
+        let entry = self.load(key_id).await?.ok_or_else(invalid_token)?;
+        if let Ok(mut cache) = self.cache.write() {
+            cache.insert(key_id.to_owned(), entry.clone());
+        }
+        Ok(entry)
     }
 
     async fn load(&self, key_id: &str) -> ServiceResult<Option<Cached>> {

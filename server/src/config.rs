@@ -9,6 +9,27 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_DATA_DIR: &str = ".slipway";
 /// The default listen address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// Long enough for a slow mobile link to send a header; short enough that idle or trickling
+/// connections do not pile up.
+const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 30;
+/// A 16 MiB JSON body at about 600 KB/s; uploads are timed per chunk instead. Below the
+/// request deadline, so a slow body is answered 408 rather than 503.
+const DEFAULT_BODY_TIMEOUT_SECS: u64 = 30;
+/// Far above any ordinary request (deploying and warming a model included).
+const DEFAULT_REQUEST_DEADLINE_SECS: u64 = 60;
+/// Room for every worker's long poll and every dashboard's event stream with plenty to spare,
+/// while bounding memory (an idle connection costs about 190 KB).
+const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Several times what one token needs for interactive or batch use, and below what a busy
+/// server answers in total (about 16,000 requests/s on 2 cores), so that one token cannot
+/// take it all.
+const DEFAULT_PREDICT_RATE: f64 = 2000.0;
+const DEFAULT_PREDICT_BURST: u32 = 4000;
+/// A person or a dashboard searches a few times a second at most; a search costs milliseconds.
+const DEFAULT_SEARCH_RATE: f64 = 50.0;
+const DEFAULT_SEARCH_BURST: u32 = 100;
+/// A working day.
+const DEFAULT_SESSION_LIFETIME_SECS: u64 = 12 * 60 * 60;
 
 /// The server's flags, shared by `slipway server` and `slipway up`. Each also reads its
 /// `SLIPWAY_*` environment variable; a flag given on the command line wins over it.
@@ -73,6 +94,43 @@ pub struct ServerArgs {
     /// misfire and follows the schedule's misfire policy.
     #[arg(long, env = "SLIPWAY_SCHEDULE_MISFIRE_GRACE_SECS", value_name = "SECS")]
     pub schedule_misfire_grace_secs: Option<u64>,
+    /// Seconds a client has to send a request's headers (and the longest a kept-alive
+    /// connection may sit idle); slower connections are closed.
+    #[arg(long, env = "SLIPWAY_HEADER_TIMEOUT_SECS", value_name = "SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body (408 after); uploads of artifacts and
+    /// datasets may take longer but must not pause this long between chunks.
+    #[arg(long, env = "SLIPWAY_BODY_TIMEOUT_SECS", value_name = "SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds a request may take to be answered (503 after); long polls, event streams and
+    /// artifact or dataset transfers are exempt.
+    #[arg(long, env = "SLIPWAY_REQUEST_DEADLINE_SECS", value_name = "SECS")]
+    pub request_deadline_secs: Option<u64>,
+    /// Most connections served at once; further clients wait to be accepted.
+    #[arg(long, env = "SLIPWAY_MAX_CONNECTIONS", value_name = "COUNT")]
+    pub max_connections: Option<usize>,
+    /// Predict and infer requests per second allowed to one token (0: no limit).
+    #[arg(long, env = "SLIPWAY_PREDICT_RATE", value_name = "PER_SEC")]
+    pub predict_rate: Option<f64>,
+    /// Predict and infer requests one token may send at once above its rate.
+    #[arg(long, env = "SLIPWAY_PREDICT_BURST", value_name = "REQUESTS")]
+    pub predict_burst: Option<u32>,
+    /// Run searches per second allowed to one token (0: no limit).
+    #[arg(long, env = "SLIPWAY_SEARCH_RATE", value_name = "PER_SEC")]
+    pub search_rate: Option<f64>,
+    /// Run searches one token may send at once above its rate.
+    #[arg(long, env = "SLIPWAY_SEARCH_BURST", value_name = "REQUESTS")]
+    pub search_burst: Option<u32>,
+    /// Apply the rate limits to admin tokens too (true or false).
+    #[arg(long, env = "SLIPWAY_RATE_LIMIT_ADMIN", value_name = "BOOL")]
+    pub rate_limit_admin: Option<bool>,
+    /// Mark the dashboard's session cookie `Secure` on every response, not only on requests
+    /// that came over TLS (true or false).
+    #[arg(long, env = "SLIPWAY_SECURE_COOKIES", value_name = "BOOL")]
+    pub secure_cookies: Option<bool>,
+    /// Seconds a dashboard session lasts after sign-in.
+    #[arg(long, env = "SLIPWAY_SESSION_LIFETIME_SECS", value_name = "SECS")]
+    pub session_lifetime_secs: Option<u64>,
 }
 
 /// How log lines are written.
@@ -104,6 +162,18 @@ struct FileConfig {
     registry: FileRegistry,
     #[serde(default)]
     serving: FileServing,
+    #[serde(default)]
+    rate_limits: FileRateLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRateLimits {
+    predict_per_sec: Option<f64>,
+    predict_burst: Option<u32>,
+    search_per_sec: Option<f64>,
+    search_burst: Option<u32>,
+    admin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,12 +203,18 @@ struct FileLog {
 struct FileLimits {
     max_body_bytes: Option<usize>,
     max_artifact_bytes: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    request_deadline_secs: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileAuth {
     anonymous_read: Option<bool>,
+    secure_cookies: Option<bool>,
+    session_lifetime_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -160,6 +236,30 @@ pub struct Config {
     pub predict_max_instances: usize,
     pub monitoring: bool,
     pub schedule_misfire_grace_secs: u64,
+    pub header_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub request_deadline_secs: u64,
+    pub max_connections: usize,
+    pub predict_limit: RateLimit,
+    pub search_limit: RateLimit,
+    pub rate_limit_admin: bool,
+    pub secure_cookies: bool,
+    pub session_lifetime_secs: u64,
+}
+
+/// A token bucket's shape: `per_sec` tokens flow in each second, up to `burst`; a rate of 0
+/// turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_sec: f64,
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Whether requests are limited at all.
+    pub fn enabled(&self) -> bool {
+        self.per_sec > 0.0
+    }
 }
 
 /// Why the configuration could not be resolved.
@@ -174,6 +274,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("addr: expected HOST:PORT such as 127.0.0.1:8080, got '{0}'")]
     Addr(String),
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
 }
 
 impl Config {
@@ -255,6 +357,73 @@ impl Config {
                 .schedule_misfire_grace_secs
                 .or(file.schedule_misfire_grace_secs)
                 .unwrap_or(60),
+            header_timeout_secs: at_least(
+                "limits.header_timeout_secs (--header-timeout-secs)",
+                args.header_timeout_secs
+                    .or(file.limits.header_timeout_secs)
+                    .unwrap_or(DEFAULT_HEADER_TIMEOUT_SECS),
+                1,
+            )?,
+            body_timeout_secs: at_least(
+                "limits.body_timeout_secs (--body-timeout-secs)",
+                args.body_timeout_secs
+                    .or(file.limits.body_timeout_secs)
+                    .unwrap_or(DEFAULT_BODY_TIMEOUT_SECS),
+                1,
+            )?,
+            request_deadline_secs: at_least(
+                "limits.request_deadline_secs (--request-deadline-secs)",
+                args.request_deadline_secs
+                    .or(file.limits.request_deadline_secs)
+                    .unwrap_or(DEFAULT_REQUEST_DEADLINE_SECS),
+                1,
+            )?,
+            max_connections: at_least(
+                "limits.max_connections (--max-connections)",
+                args.max_connections
+                    .or(file.limits.max_connections)
+                    .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+                1,
+            )?,
+            predict_limit: rate_limit(
+                (
+                    "rate_limits.predict_per_sec (--predict-rate)",
+                    "rate_limits.predict_burst (--predict-burst)",
+                ),
+                args.predict_rate
+                    .or(file.rate_limits.predict_per_sec)
+                    .unwrap_or(DEFAULT_PREDICT_RATE),
+                args.predict_burst
+                    .or(file.rate_limits.predict_burst)
+                    .unwrap_or(DEFAULT_PREDICT_BURST),
+            )?,
+            search_limit: rate_limit(
+                (
+                    "rate_limits.search_per_sec (--search-rate)",
+                    "rate_limits.search_burst (--search-burst)",
+                ),
+                args.search_rate
+                    .or(file.rate_limits.search_per_sec)
+                    .unwrap_or(DEFAULT_SEARCH_RATE),
+                args.search_burst
+                    .or(file.rate_limits.search_burst)
+                    .unwrap_or(DEFAULT_SEARCH_BURST),
+            )?,
+            rate_limit_admin: args
+                .rate_limit_admin
+                .or(file.rate_limits.admin)
+                .unwrap_or(false),
+            secure_cookies: args
+                .secure_cookies
+                .or(file.auth.secure_cookies)
+                .unwrap_or(false),
+            session_lifetime_secs: at_least(
+                "auth.session_lifetime_secs (--session-lifetime-secs)",
+                args.session_lifetime_secs
+                    .or(file.auth.session_lifetime_secs)
+                    .unwrap_or(DEFAULT_SESSION_LIFETIME_SECS),
+                1,
+            )?,
         })
     }
 
@@ -267,6 +436,38 @@ impl Config {
     pub fn artifacts_dir(&self) -> PathBuf {
         self.data_dir.join("artifacts")
     }
+}
+
+/// Refuses a count or duration below `minimum`, naming its TOML key.
+fn at_least<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &'static str,
+    value: T,
+    minimum: T,
+) -> Result<T, ConfigError> {
+    if value >= minimum {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            message: format!("expected at least {minimum}, got {value}"),
+        })
+    }
+}
+
+/// Checks a token bucket: a finite, non-negative rate, and room for at least one request.
+fn rate_limit(
+    (rate_key, burst_key): (&'static str, &'static str),
+    per_sec: f64,
+    burst: u32,
+) -> Result<RateLimit, ConfigError> {
+    if !per_sec.is_finite() || per_sec < 0.0 {
+        return Err(ConfigError::Invalid {
+            key: rate_key,
+            message: format!("expected a number of requests per second, 0 or more, got {per_sec}"),
+        });
+    }
+    let burst = at_least(burst_key, burst, 1)?;
+    Ok(RateLimit { per_sec, burst })
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -331,5 +532,55 @@ mod tests {
         };
         let err = Config::resolve(&args).unwrap_err().to_string();
         assert!(err.contains("HOST:PORT"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_limits_are_refused_naming_the_key() {
+        let refused = |args: ServerArgs, key: &str| {
+            let err = Config::resolve(&args).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        };
+        refused(
+            ServerArgs {
+                header_timeout_secs: Some(0),
+                ..ServerArgs::default()
+            },
+            "limits.header_timeout_secs",
+        );
+        refused(
+            ServerArgs {
+                max_connections: Some(0),
+                ..ServerArgs::default()
+            },
+            "--max-connections",
+        );
+        refused(
+            ServerArgs {
+                predict_rate: Some(-1.0),
+                ..ServerArgs::default()
+            },
+            "rate_limits.predict_per_sec",
+        );
+        refused(
+            ServerArgs {
+                search_burst: Some(0),
+                ..ServerArgs::default()
+            },
+            "rate_limits.search_burst",
+        );
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[auth]\nsession_lifetime_secs = 0").unwrap();
+        refused(
+            ServerArgs {
+                config: Some(file.path().to_owned()),
+                ..ServerArgs::default()
+            },
+            "auth.session_lifetime_secs",
+        );
+        let defaults = Config::resolve(&ServerArgs::default()).unwrap();
+        assert_eq!(defaults.header_timeout_secs, 30);
+        assert_eq!(defaults.session_lifetime_secs, 12 * 60 * 60);
+        assert!(!defaults.rate_limit_admin && !defaults.secure_cookies);
+        assert_eq!(defaults.predict_limit.burst, 4000);
     }
 }

@@ -1,16 +1,20 @@
 //! Running the server: prepare the data dir, connect and migrate, make the first admin token,
-//! listen, and shut down gracefully on SIGTERM or Ctrl-C, letting in-flight requests finish.
+//! listen (with the connection limits of [`crate::transport`]), and shut down gracefully on
+//! SIGTERM or Ctrl-C, letting in-flight requests finish.
 
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::monitoring::Monitoring;
 use crate::monitoring::live::Monitor;
+use crate::rate_limit::RateLimits;
 use crate::scheduler::Scheduler;
 use crate::serving::{BatchPolicy, Serving};
+use crate::sessions::Sessions;
 use crate::state::AppState;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use crate::tracking::search::SearchPool;
+use crate::transport::ConnectionLimits;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -118,9 +122,21 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     );
     let searches =
         SearchPool::open(&config.database_url, crate::tracking::search::DEADLINE).await?;
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(config.header_timeout_secs),
+        max_connections: config.max_connections,
+    };
+    let sessions = Sessions::new(
+        db.clone(),
+        tokens.clone(),
+        Duration::from_secs(config.session_lifetime_secs),
+    );
+    let rate_limits = Arc::new(RateLimits::new(&config));
     let state = AppState {
         searches,
         shutdown: signalled_rx.clone(),
+        sessions,
+        rate_limits,
         scheduler,
         serving,
         monitoring,
@@ -138,18 +154,19 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     tracing::info!(%addr, "listening");
     crate::http::dashboard::assets::log_status();
 
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = signalled_tx.send(true);
-    });
+    };
+    let server = crate::transport::serve(listener, app, limits, shutdown);
     let deadline = async move {
         let mut signalled = signalled_rx;
         let _ = signalled.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = server => result.map_err(ServeError::Serve)?,
+        () = server => {},
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway"),
     }
     reaper.abort();

@@ -3,8 +3,10 @@
 use crate::auth::TokenService;
 use crate::config::Config;
 use crate::monitoring::Monitoring;
+use crate::rate_limit::RateLimits;
 use crate::scheduler::Scheduler;
 use crate::serving::Serving;
+use crate::sessions::Sessions;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use crate::tracking::search::SearchPool;
@@ -17,6 +19,10 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub tokens: TokenService,
+    /// The dashboard's sessions.
+    pub sessions: Sessions,
+    /// Per-token request budgets of the expensive routes.
+    pub rate_limits: Arc<RateLimits>,
     pub log_writer: LogWriter,
     pub artifacts: ArtifactStore,
     pub scheduler: Scheduler,

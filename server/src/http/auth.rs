@@ -37,18 +37,10 @@ pub(super) async fn bearer_caller(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Caller>, AppError> {
-    let Some(value) = headers.get(AUTHORIZATION) else {
+    if headers.get(AUTHORIZATION).is_none() {
         return Ok(None);
-    };
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|text| {
-            text.strip_prefix("Bearer ")
-                .or_else(|| text.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    let Some(token) = token else {
+    }
+    let Some(token) = bearer_token(headers) else {
         return Err(AppError::new(
             ErrorCode::Unauthenticated,
             "the Authorization header must read 'Bearer <token>'",
@@ -58,4 +50,17 @@ pub(super) async fn bearer_caller(
         Ok(caller) => Ok(Some(caller)),
         Err(err) => Err(AppError::from(err)),
     }
+}
+
+/// The token of the request's `Authorization: Bearer <token>` header.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(|text| {
+            text.strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }

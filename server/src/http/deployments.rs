@@ -4,6 +4,7 @@
 use super::delegation::acting_for;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Reason};
+use super::throttle::PredictQuota;
 use crate::auth::{Caller, Permission};
 use crate::scheduler::delegation::DeploymentChange;
 use crate::serving::deployments::{self, Requested};
@@ -164,6 +165,7 @@ async fn shadow(
 async fn predict(
     State(state): State<AppState>,
     caller: Caller,
+    _quota: PredictQuota,
     Path(name): Path<String>,
     Json(request): Json<PredictRequest>,
 ) -> ApiResult<axum::Json<PredictResponse>> {

@@ -1,6 +1,9 @@
 //! `GET /api/v1/events`: live changes as server-sent events, resumable with `Last-Event-ID`.
-//! The dashboard's live island gets the same stream (see [`stream`]).
+//! The dashboard's live island gets the same stream (see [`stream`]). A stream lives only as
+//! long as the credential that opened it: it is checked again every few seconds, and the
+//! stream ends once the token is revoked or the session signed out or expired.
 
+use super::auth::bearer_token;
 use super::error::ApiResult;
 use crate::auth::{Caller, Permission};
 use crate::events::Sequenced;
@@ -12,6 +15,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use futures_util::{Stream, StreamExt};
 use std::convert::Infallible;
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 pub fn router() -> Router<AppState> {
@@ -24,7 +28,48 @@ async fn events(
     headers: HeaderMap,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     caller.require(Permission::Read)?;
-    Ok(stream(&state, &headers, Naming::ByKind))
+    let credential = match bearer_token(&headers) {
+        Some(token) => Credential::Bearer(token.to_owned()),
+        None => Credential::Anonymous,
+    };
+    Ok(stream(&state, &headers, Naming::ByKind, credential))
+}
+
+/// How often an open stream's credential is checked again. Revoking a token on this server
+/// takes effect at the next check; on another replica, after its token cache (5 s) too.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// What the caller of a stream showed, to be checked again while the stream is open.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Bearer(String),
+    /// A dashboard session id.
+    Session(String),
+    /// Anonymous read access, a setting of the server: nothing to check again.
+    Anonymous,
+}
+
+impl Credential {
+    /// Whether the credential still lets its caller in. Only a refusal ends the stream; a
+    /// failing database is not the caller's fault.
+    async fn still_valid(&self, state: &AppState) -> bool {
+        let checked = match self {
+            Credential::Bearer(token) => state.tokens.verify(token).await,
+            Credential::Session(id) => state.sessions.verify(id).await,
+            Credential::Anonymous => return true,
+        };
+        match checked {
+            Ok(_) => true,
+            Err(crate::error::ServiceError::Unauthenticated(why)) => {
+                tracing::info!(why, "closing an event stream: its credential ended");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot check an event stream's credential");
+                true
+            }
+        }
+    }
 }
 
 /// How events are named on the stream.
@@ -42,6 +87,7 @@ pub fn stream(
     state: &AppState,
     headers: &HeaderMap,
     naming: Naming,
+    credential: Credential,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let last = headers
         .get("last-event-id")
@@ -68,10 +114,23 @@ pub fn stream(
             Naming::Unnamed => event,
         })
     };
-    // End with the server, so a graceful shutdown is not held up by open streams.
+    // End with the server, so a graceful shutdown is not held up by open streams, and with
+    // the caller's credential.
     let mut shutdown = state.shutdown.clone();
+    let state = state.clone();
     let stopping = async move {
-        let _ = shutdown.wait_for(|stopping| *stopping).await;
+        let revoked = async {
+            loop {
+                tokio::time::sleep(RECHECK_EVERY).await;
+                if !credential.still_valid(&state).await {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|stopping| *stopping) => {},
+            () = revoked => {},
+        }
     };
     let events = backlog.chain(live).take_until(stopping).map(to_sse);
     Sse::new(events).keep_alive(KeepAlive::default())

@@ -3,6 +3,7 @@
 
 use super::error::{ApiResult, AppError};
 use super::extract::{Json, Path};
+use super::throttle::PredictQuota;
 use crate::auth::{Caller, Permission};
 use crate::serving::deployments;
 use crate::state::AppState;
@@ -78,6 +79,7 @@ async fn model_ready(
 async fn infer(
     State(state): State<AppState>,
     caller: Caller,
+    _quota: PredictQuota,
     Path(name): Path<String>,
     Json(request): Json<InferRequest>,
 ) -> ApiResult<axum::Json<InferResponse>> {

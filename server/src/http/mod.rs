@@ -1,6 +1,6 @@
 //! The HTTP API: one `router()` per resource, mounted under `/api/v1` behind authentication,
-//! plus the health probes, with request ids, tracing, body limits and JSON errors everywhere
-//! (also for unknown routes and wrong methods).
+//! plus the health probes, with request ids, tracing, body size and time limits, and JSON
+//! errors everywhere (also for unknown routes and wrong methods).
 
 mod auth;
 pub(crate) mod dashboard;
@@ -14,10 +14,12 @@ mod extract;
 mod health;
 mod inference;
 mod jobs;
+pub mod limits;
 mod models;
 mod monitoring;
 mod runs;
 mod schedules;
+mod throttle;
 mod tokens;
 
 pub use error::{ApiResult, AppError};
@@ -27,6 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use slipway_api::{ErrorCode, REQUEST_ID_HEADER};
+use std::time::Duration;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -62,6 +65,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::RequestLimits {
+                body_timeout: Duration::from_secs(state.config.body_timeout_secs),
+                deadline: Duration::from_secs(state.config.request_deadline_secs),
+            },
+            limits::enforce,
+        ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request

@@ -2,6 +2,7 @@
 
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query};
+use super::throttle::SearchQuota;
 use crate::auth::{Caller, Permission};
 use crate::state::AppState;
 use crate::tracking::{history, runs, search};
@@ -57,6 +58,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     caller: Caller,
+    _quota: SearchQuota,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;
@@ -78,6 +80,7 @@ async fn list(
 async fn search(
     State(state): State<AppState>,
     caller: Caller,
+    _quota: SearchQuota,
     Json(request): Json<SearchRuns>,
 ) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;

@@ -1,6 +1,7 @@
 //! The web dashboard, rendered on the server by `slipway-web`: pages that work without
-//! scripts, a sign-in that keeps the token in an HttpOnly, SameSite=Strict session cookie, and
-//! promote and roll back as HTML form posts protected against CSRF. With the embedded browser
+//! scripts, a sign-in that starts a server-side session held by an HttpOnly, SameSite=Strict
+//! cookie, and promote and roll back as HTML form posts protected against CSRF. Every response
+//! carries a Content-Security-Policy and refuses framing ([`browser`]). With the embedded browser
 //! bundle ([`assets`]), pages also update live from the event stream ([`live`]).
 //!
 //! Pages accept the session cookie, a bearer token (as the API does), or anonymous read access
@@ -9,6 +10,7 @@
 
 mod actions;
 pub mod assets;
+mod browser;
 mod compare;
 mod live;
 mod operations;
@@ -60,4 +62,5 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sign-out", post(session::sign_out))
         .route("/pkg/{version}/{file}", get(assets::asset))
         .merge(protected)
+        .layer(axum::middleware::map_response(browser::security_headers))
 }

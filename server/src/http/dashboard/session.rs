@@ -1,10 +1,12 @@
-//! Sessions of the dashboard: the cookie that holds the token, the CSRF token derived from it,
-//! sign-in and sign-out, the middleware that finds the caller of a page request, and the
-//! extractors pages and actions use (the page context and url-encoded forms).
+//! Sessions of the dashboard over HTTP: the cookie that holds the session id (see
+//! [`crate::sessions`]), sign-in and sign-out, the middleware that finds the caller of a page
+//! request, and the extractors pages and actions use (the page context and url-encoded forms).
 
 use super::super::auth::bearer_caller;
 use super::super::error::AppError;
+use super::browser::{CrossOrigin, came_over_tls, check_same_origin, safe_next};
 use crate::auth::Caller;
+use crate::sessions::csrf_token;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Request, State};
@@ -15,24 +17,12 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use slipway_api::ErrorCode;
 use slipway_web::{Flash, Frame, Session};
 use subtle::ConstantTimeEq;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "slipway_session";
-/// How long a session lasts, in seconds.
-const SESSION_SECS: u64 = 12 * 60 * 60;
-
-/// The CSRF token of a session: a digest of its token, so it needs no storage and changes
-/// with the token.
-pub fn csrf_token(token: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(b"slipway-dashboard-csrf\0");
-    hasher.update(token.as_bytes());
-    hex::encode(hasher.finalize())
-}
 
 /// How the caller of a page request was found.
 #[derive(Debug, Clone)]
@@ -45,8 +35,8 @@ pub enum Via {
     Anonymous,
 }
 
-/// The session token in the request's cookies.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The session id in the request's cookies.
+pub fn cookie_session(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -75,12 +65,23 @@ pub fn see_other(location: &str) -> Response {
     response
 }
 
-fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("slipway_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+/// Whether cookies set in answer to this request must be `Secure`.
+fn secure_cookie(state: &AppState, headers: &HeaderMap) -> bool {
+    state.config.secure_cookies || came_over_tls(headers)
+}
+
+/// The `Set-Cookie` value of a session cookie (`None`: the one that deletes it).
+fn session_cookie(session: Option<(&str, u64)>, secure: bool) -> Option<HeaderValue> {
+    let (value, max_age) = session.unwrap_or(("", 0));
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .ok()
 }
 
 /// Sends a browser without a valid session to the sign-in page, coming back afterwards.
-fn to_sign_in(uri: &Uri, clear: bool) -> Response {
+fn to_sign_in(uri: &Uri, clear: Option<bool>) -> Response {
     let next = uri
         .path_and_query()
         .map_or("/", |path| path.as_str())
@@ -89,8 +90,8 @@ fn to_sign_in(uri: &Uri, clear: bool) -> Response {
         "/sign-in?next={}",
         slipway_web::layout::encode(&next)
     ));
-    if clear {
-        response.headers_mut().insert(SET_COOKIE, clear_cookie());
+    if let Some(value) = clear.and_then(|secure| session_cookie(None, secure)) {
+        response.headers_mut().insert(SET_COOKIE, value);
     }
     response
 }
@@ -102,17 +103,17 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
     let found = match bearer_caller(&state, headers).await {
         Err(err) => return err.into_response(),
         Ok(Some(caller)) => Some((caller, Via::Bearer)),
-        Ok(None) => match cookie_token(headers) {
-            Some(token) => match state.tokens.verify(&token).await {
+        Ok(None) => match cookie_session(headers) {
+            Some(session) => match state.sessions.verify(&session).await {
                 Ok(caller) => Some((
                     caller,
                     Via::Cookie {
-                        csrf: csrf_token(&token),
+                        csrf: csrf_token(&session),
                     },
                 )),
                 Err(err) if wants_html(headers) => {
                     tracing::debug!(error = %err, "dashboard session no longer valid");
-                    return to_sign_in(request.uri(), true);
+                    return to_sign_in(request.uri(), Some(secure_cookie(&state, headers)));
                 }
                 Err(err) => return AppError::from(err).into_response(),
             },
@@ -122,7 +123,7 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
     };
     let Some((caller, via)) = found else {
         if wants_html(request.headers()) {
-            return to_sign_in(request.uri(), false);
+            return to_sign_in(request.uri(), None);
         }
         return AppError::new(
             ErrorCode::Unauthenticated,
@@ -227,16 +228,6 @@ pub fn parse_form<T: DeserializeOwned>(body: &Bytes) -> Result<T, AppError> {
         .map_err(|err| AppError::new(ErrorCode::InvalidArgument, format!("invalid form: {err}")))
 }
 
-/// Where to go after signing in: only paths on this server.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
 #[derive(Debug, Default, Deserialize)]
 pub struct SignInQuery {
     next: Option<String>,
@@ -259,8 +250,18 @@ struct SignInForm {
     next: Option<String>,
 }
 
-/// `POST /sign-in`: checks the token and keeps it in the session cookie.
-pub async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
+/// `POST /sign-in`: checks the post comes from our own page and the token is valid, then
+/// starts a session and sets its cookie.
+pub async fn sign_in(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(refused) = check_same_origin(&headers) {
+        let why = match refused {
+            CrossOrigin::Origin => "the sign-in form was posted from another site (Origin)",
+            CrossOrigin::Referer => "the sign-in form was posted from another site (Referer)",
+        };
+        tracing::warn!(why, "cross-origin dashboard sign-in refused");
+        let page = slipway_web::render_error(&Frame::default(), "Forbidden", why);
+        return (StatusCode::FORBIDDEN, Html(page)).into_response();
+    }
     let form: SignInForm = match parse_form(&body) {
         Ok(form) => form,
         Err(err) => {
@@ -269,24 +270,16 @@ pub async fn sign_in(State(state): State<AppState>, body: Bytes) -> Response {
         }
     };
     let next = safe_next(form.next.as_deref());
-    let token = form.token.trim();
-    match state.tokens.verify(token).await {
-        Ok(caller) => {
-            tracing::info!(user = %caller.name, "dashboard sign-in");
-            let cookie = format!(
-                "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECS}"
-            );
+    match state.sessions.create(form.token.trim()).await {
+        Ok(session) => {
+            tracing::info!(user = %session.caller.name, "dashboard sign-in");
+            let lifetime = state.sessions.lifetime().as_secs();
+            let secure = secure_cookie(&state, &headers);
             let mut response = see_other(&next);
-            match HeaderValue::from_str(&cookie) {
-                Ok(value) => {
-                    response.headers_mut().insert(SET_COOKIE, value);
-                    response
-                }
-                Err(_) => {
-                    let page = slipway_web::render_sign_in(&next, Some("invalid or revoked token"));
-                    (StatusCode::UNAUTHORIZED, Html(page)).into_response()
-                }
+            if let Some(value) = session_cookie(Some((&session.id, lifetime)), secure) {
+                response.headers_mut().insert(SET_COOKIE, value);
             }
+            response
         }
         Err(err) => {
             let message = AppError::from(err).message;
@@ -301,15 +294,16 @@ struct SignOutForm {
     csrf: Option<String>,
 }
 
-/// `POST /sign-out`: forgets the session cookie (a valid session must send its CSRF token).
+/// `POST /sign-out`: ends the session on the server and deletes its cookie (a valid session
+/// must send its CSRF token).
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(token) = cookie_token(&headers)
-        && state.tokens.verify(&token).await.is_ok()
+    if let Some(session) = cookie_session(&headers)
+        && state.sessions.verify(&session).await.is_ok()
     {
         let posted = parse_form::<SignOutForm>(&body)
             .ok()
             .and_then(|form| form.csrf);
-        let expected = csrf_token(&token);
+        let expected = csrf_token(&session);
         let ok =
             posted.is_some_and(|posted| bool::from(posted.as_bytes().ct_eq(expected.as_bytes())));
         if !ok {
@@ -320,9 +314,14 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: B
             );
             return (StatusCode::FORBIDDEN, Html(page)).into_response();
         }
+        if let Err(err) = state.sessions.revoke(&session).await {
+            return AppError::from(err).into_response();
+        }
     }
     let mut response = see_other("/sign-in");
-    response.headers_mut().insert(SET_COOKIE, clear_cookie());
+    if let Some(value) = session_cookie(None, secure_cookie(&state, &headers)) {
+        response.headers_mut().insert(SET_COOKIE, value);
+    }
     response
 }
 
@@ -331,19 +330,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cookies_csrf_and_next() {
+    fn the_session_cookie_is_found_and_set_with_its_attributes() {
         let mut headers = HeaderMap::new();
         headers.insert(
             COOKIE,
-            HeaderValue::from_static("theme=dark; slipway_session=slw_ab_cd ; other=1"),
+            HeaderValue::from_static("theme=dark; slipway_session=ab12 ; other=1"),
         );
-        assert_eq!(cookie_token(&headers).as_deref(), Some("slw_ab_cd"));
-        assert_eq!(csrf_token("a"), csrf_token("a"));
-        assert_ne!(csrf_token("a"), csrf_token("b"));
-        assert_eq!(safe_next(Some("/runs?x=1")), "/runs?x=1");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(None), "/");
+        assert_eq!(cookie_session(&headers).as_deref(), Some("ab12"));
+        let set = session_cookie(Some(("ab12", 60)), true).unwrap();
+        assert_eq!(
+            set,
+            "slipway_session=ab12; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
+        let clear = session_cookie(None, false).unwrap();
+        assert_eq!(
+            clear,
+            "slipway_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
     }
 
     #[test]

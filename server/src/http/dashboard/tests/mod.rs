@@ -2,16 +2,20 @@
 //! data dir, driven as a browser drives it (sign in for a session cookie, read the CSRF token
 //! off a page, post url-encoded forms, follow nothing: redirects are asserted).
 
+mod api_limits;
 mod compare;
 mod live;
 mod operations;
+mod security;
 
 use crate::auth::TokenService;
 use crate::config::{Config, ServerArgs};
 use crate::monitoring::Monitoring;
 use crate::monitoring::live::Monitor;
+use crate::rate_limit::RateLimits;
 use crate::scheduler::Scheduler;
 use crate::serving::{BatchPolicy, Serving};
+use crate::sessions::Sessions;
 use crate::state::AppState;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
@@ -51,10 +55,15 @@ pub struct Answer {
 impl Harness {
     /// A server over an empty database (migrated, with the first admin token).
     pub async fn new() -> Self {
+        Self::with_args(ServerArgs::default()).await
+    }
+
+    /// A server configured by `args` (its data dir is a new temporary one).
+    pub async fn with_args(args: ServerArgs) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let args = ServerArgs {
             data_dir: Some(dir.path().to_owned()),
-            ..ServerArgs::default()
+            ..args
         };
         let config = Config::resolve(&args).unwrap();
         std::fs::create_dir_all(config.artifacts_dir()).unwrap();
@@ -83,11 +92,19 @@ impl Harness {
         )
         .await
         .unwrap();
+        let sessions = Sessions::new(
+            db.clone(),
+            tokens.clone(),
+            Duration::from_secs(config.session_lifetime_secs),
+        );
+        let rate_limits = Arc::new(RateLimits::new(&config));
         let state = AppState {
             searches,
             db,
             config: Arc::new(config),
             tokens,
+            sessions,
+            rate_limits,
             log_writer,
             artifacts,
             scheduler,
@@ -111,6 +128,11 @@ impl Harness {
         };
         let created = self.state.tokens.create("admin", &request, None);
         created.await.unwrap().secret
+    }
+
+    /// The router's raw answer to `request`.
+    pub async fn respond(&self, request: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(request).await.unwrap()
     }
 
     async fn send(&self, request: Request<Body>) -> Answer {
