@@ -381,7 +381,11 @@ fn worst_filter() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
     let temp = tempfile::tempdir().unwrap();
-    let mut server = TestServer::start_in(temp.path(), &["--job-lease-secs", "2"]);
+    // No rate limit: the storm must reach the database.
+    let mut server = TestServer::start_in(
+        temp.path(),
+        &["--job-lease-secs", "2", "--search-rate", "0"],
+    );
     server.keep(temp);
     let admin = server.admin();
     admin
