@@ -384,8 +384,16 @@ impl Client {
             .await
     }
 
-    pub async fn list_workers(&self) -> Result<Vec<Worker>, ApiError> {
-        self.get("/api/v1/workers").await
+    /// Workers in registration order, a page at a time.
+    pub async fn list_workers(&self, page: &PageRequest) -> Result<Page<Worker>, ApiError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(limit) = page.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(token) = &page.page_token {
+            query.push(("page_token", token.clone()));
+        }
+        self.get_query("/api/v1/workers", &query).await
     }
 
     /// Waits (long-poll) for a job that fits the worker.

@@ -212,7 +212,7 @@ async fn experiments(cli: &Cli, command: &ExperimentsCommand) -> anyhow::Result<
     }
 }
 
-fn print_next_page(token: Option<&str>) {
+pub(super) fn print_next_page(token: Option<&str>) {
     if let Some(token) = token {
         println!("(more: --page-token {token})");
     }

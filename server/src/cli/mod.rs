@@ -212,8 +212,14 @@ pub enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkersCommand {
-    /// List workers with their state and current jobs.
-    List,
+    /// List workers with their state and current jobs, a page at a time.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue from a previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
     /// Let a worker finish its current jobs and take no more.
     Drain {
         name: String,

@@ -7,8 +7,10 @@
 //! worker that lost its lease and came back) is refused with 409. A reaper requeues jobs whose
 //! lease expired, until their attempts run out.
 
+pub mod fit;
 pub mod jobs;
 pub mod leasing;
+pub mod limits;
 pub mod logs;
 pub mod schedules;
 pub mod workers;
