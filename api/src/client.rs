@@ -1,6 +1,7 @@
 //! [`Client`]: the typed HTTP client of the REST API. Its errors carry the server's error code
 //! and message, so callers can show them as they are or branch on the code.
 
+use crate::admin::{GcReport, GcRequest};
 use crate::datasets::*;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::jobs::*;
@@ -382,6 +383,17 @@ impl Client {
     pub async fn register_worker(&self, request: &RegisterWorker) -> Result<Worker, ApiError> {
         self.write(Method::POST, "/api/v1/workers", request, None)
             .await
+    }
+
+    /// Removes the stored blobs nothing references (admin); `dry_run` only reports them.
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, ApiError> {
+        self.write(
+            Method::POST,
+            "/api/v1/admin/gc",
+            &GcRequest { dry_run },
+            None,
+        )
+        .await
     }
 
     /// Workers in registration order, a page at a time.

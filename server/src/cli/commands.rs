@@ -41,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => runs(&cli, command).await,
         Command::Token(command) => tokens(&cli, command).await,
         Command::Audit { limit } => audit(&cli, *limit).await,
+        Command::Gc { dry_run } => super::admin::gc(&cli, *dry_run).await,
         Command::Tui => slipway_tui::run(client(&cli)?).await,
         Command::Whoami => {
             let identity = client(&cli)?.whoami().await?;
