@@ -1,6 +1,7 @@
 //! [`Client`]: the typed HTTP client of the REST API. Its errors carry the server's error code
 //! and message, so callers can show them as they are or branch on the code.
 
+use crate::admin::{GcReport, GcRequest};
 use crate::datasets::*;
 use crate::error::{ApiError, ErrorBody, ErrorCode};
 use crate::jobs::*;
@@ -390,8 +391,27 @@ impl Client {
             .await
     }
 
-    pub async fn list_workers(&self) -> Result<Vec<Worker>, ApiError> {
-        self.get("/api/v1/workers").await
+    /// Removes the stored blobs nothing references (admin); `dry_run` only reports them.
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, ApiError> {
+        self.write(
+            Method::POST,
+            "/api/v1/admin/gc",
+            &GcRequest { dry_run },
+            None,
+        )
+        .await
+    }
+
+    /// Workers in registration order, a page at a time.
+    pub async fn list_workers(&self, page: &PageRequest) -> Result<Page<Worker>, ApiError> {
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(limit) = page.limit {
+            query.push(("limit", limit.to_string()));
+        }
+        if let Some(token) = &page.page_token {
+            query.push(("page_token", token.clone()));
+        }
+        self.get_query("/api/v1/workers", &query).await
     }
 
     /// Waits (long-poll) for a job that fits the worker.

@@ -5,6 +5,7 @@
 //! Times on the wire are RFC 3339 strings in UTC. Lists are paginated with `limit` and an
 //! opaque `page_token`; a response carries `next_page_token` while more remain.
 
+pub mod admin;
 mod client;
 pub mod datasets;
 mod error;
@@ -16,6 +17,7 @@ pub mod registry;
 pub mod specs;
 pub mod types;
 
+pub use admin::*;
 pub use client::{Client, ClientBuilder};
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};

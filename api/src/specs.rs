@@ -54,6 +54,21 @@ pub struct TrainSpec {
     pub register_as: Option<String>,
 }
 
+/// Most hidden (dense) layers a model may have. Deeper plain MLPs do not train better on
+/// tabular rows, and each layer adds a forward and a backward step to every batch.
+pub const MAX_HIDDEN_LAYERS: usize = 16;
+/// Widest dense layer or most channels of a convolution: the trainer's own bound.
+pub const MAX_LAYER_WIDTH: usize = 4096;
+/// Most convolution layers (each halves the image while it is at least 2×2).
+pub const MAX_CONV_LAYERS: usize = 6;
+/// Most values in one image (channels × height × width): 4096×4096 single-channel pixels,
+/// far more than a CSV row holds in practice.
+pub const MAX_IMAGE_VALUES: usize = 1 << 24;
+/// Most trainable parameters of a model: 100 M f32 weights are 400 MB, so the weights file
+/// stays under the default artifact limit (1 GiB), and training (weights, gradients and the
+/// optimiser's two moments, 1.6 GB) fits in a worker's memory.
+pub const MAX_PARAMETERS: u64 = 100_000_000;
+
 /// The keys `TrainSpec::set_param` takes.
 pub const TRAIN_PARAMS: &str = "hidden, filters, image, activation, dropout, optimiser, momentum, epochs, batch_size, learning_rate, weight_decay, patience";
 
@@ -167,8 +182,60 @@ impl TrainSpec {
                 "spec.learning_rate: expected a number above 0 and below 10, got {rate}"
             ));
         }
+        if let Some(hidden) = &self.hidden {
+            check_layers("spec.hidden", "hidden layers", hidden, MAX_HIDDEN_LAYERS)?;
+        }
+        if let Some(filters) = &self.filters {
+            check_layers(
+                "spec.filters",
+                "convolution layers",
+                filters,
+                MAX_CONV_LAYERS,
+            )?;
+        }
+        if let Some(image) = self.image {
+            image_values(image)?;
+        }
         Ok(())
     }
+}
+
+/// Checks a list of layer sizes: how many, and each one's width.
+fn check_layers(field: &str, what: &str, sizes: &[usize], most: usize) -> Result<(), String> {
+    if sizes.len() > most {
+        return Err(format!(
+            "{field}: at most {most} {what}, got {}",
+            sizes.len()
+        ));
+    }
+    for (i, &size) in sizes.iter().enumerate() {
+        if !(1..=MAX_LAYER_WIDTH).contains(&size) {
+            return Err(format!(
+                "{field}[{i}]: expected a width from 1 to {MAX_LAYER_WIDTH}, got {size}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The number of values in an image of shape `[channels, height, width]`, multiplied with
+/// overflow checks (a wrapped product could pass for a small one), at most
+/// [`MAX_IMAGE_VALUES`].
+pub fn image_values(image: [usize; 3]) -> Result<usize, String> {
+    let [channels, height, width] = image;
+    let refuse = || {
+        format!(
+            "spec.image: expected channels×height×width from 1 to {MAX_IMAGE_VALUES} values, got {channels}×{height}×{width}"
+        )
+    };
+    if image.contains(&0) {
+        return Err(refuse());
+    }
+    channels
+        .checked_mul(height)
+        .and_then(|n| n.checked_mul(width))
+        .filter(|&n| n <= MAX_IMAGE_VALUES)
+        .ok_or_else(refuse)
 }
 
 /// The spec of an `evaluate` job: a model on a dataset, optionally compared with another.
@@ -370,6 +437,61 @@ mod tests {
         );
         spec.arch = Some("transformer".into());
         assert!(spec.validate().unwrap_err().starts_with("spec.arch"));
+    }
+
+    fn digits_spec() -> TrainSpec {
+        TrainSpec {
+            dataset: "digits".into(),
+            ..TrainSpec::default()
+        }
+    }
+
+    #[test]
+    fn train_spec_with_too_many_layers_is_refused() {
+        let mut spec = digits_spec();
+        spec.hidden = Some(vec![8; 40]);
+        assert_eq!(
+            spec.validate().unwrap_err(),
+            "spec.hidden: at most 16 hidden layers, got 40"
+        );
+        spec.hidden = Some(vec![8; MAX_HIDDEN_LAYERS]);
+        assert!(spec.validate().is_ok());
+        spec.hidden = Some(vec![64, 1_000_000]);
+        assert_eq!(
+            spec.validate().unwrap_err(),
+            "spec.hidden[1]: expected a width from 1 to 4096, got 1000000"
+        );
+        spec.hidden = None;
+        spec.filters = Some(vec![4; 7]);
+        assert_eq!(
+            spec.validate().unwrap_err(),
+            "spec.filters: at most 6 convolution layers, got 7"
+        );
+    }
+
+    #[test]
+    fn image_shape_overflow_is_refused() {
+        // 2305843009213693960 × 8 × 1 wraps to 64 in unchecked usize arithmetic.
+        let wrapping = [2_305_843_009_213_693_960, 8, 1];
+        assert_eq!(
+            wrapping
+                .iter()
+                .fold(0usize.wrapping_add(1), |a, b| a.wrapping_mul(*b)),
+            64
+        );
+        let mut spec = digits_spec();
+        spec.image = Some(wrapping);
+        let err = spec.validate().unwrap_err();
+        assert!(
+            err.starts_with("spec.image: expected channels×height×width"),
+            "{err}"
+        );
+        assert!(err.contains("2305843009213693960×8×1"), "{err}");
+        spec.image = Some([1, 0, 64]);
+        assert!(spec.validate().is_err());
+        spec.image = Some([1, 8, 8]);
+        assert!(spec.validate().is_ok());
+        assert_eq!(image_values([3, 32, 32]), Ok(3072));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use crate::stats::FeatureStats;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
 
 /// What a model learns from a dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +69,10 @@ pub enum DatasetError {
         row: usize,
         value: String,
     },
+    #[error(
+        "label column '{label}' has more than {limit} classes; classification takes at most {limit} (for a numeric target, use --task regression)"
+    )]
+    TooManyClasses { label: String, limit: usize },
     #[error("the dataset has no feature columns besides the label")]
     NoFeatures,
     #[error("invalid CSV: {0}")]
@@ -76,6 +81,10 @@ pub enum DatasetError {
 
 /// A numeric label with at most this many distinct whole values is taken for classes.
 const MAX_INFERRED_CLASSES: usize = 20;
+/// Most classes a classification dataset may have. Real label sets (digits, ImageNet's
+/// 1,000) fit; each class is an output of the model and a row and column of the confusion
+/// matrix, which grows with its square.
+pub const MAX_CLASSES: usize = 1000;
 
 impl Dataset {
     /// Parses `bytes` as CSV with a header, `label` naming the label column. Without `task`,
@@ -209,22 +218,38 @@ fn encode_labels(
 ) -> Result<EncodedLabels, DatasetError> {
     match task {
         Task::Classification => {
-            let mut classes: Vec<String> = raw.iter().map(|(_, v)| v.clone()).collect();
+            // Distinct values first, refused as soon as there are too many: the sort and the
+            // index below then cost at most MAX_CLASSES entries.
+            let mut distinct: HashSet<&str> = HashSet::new();
+            for (_, value) in raw {
+                if distinct.insert(value.as_str()) && distinct.len() > MAX_CLASSES {
+                    return Err(DatasetError::TooManyClasses {
+                        label: label.to_owned(),
+                        limit: MAX_CLASSES,
+                    });
+                }
+            }
+            let mut classes: Vec<String> = distinct.into_iter().map(str::to_owned).collect();
             // Numeric classes sort by value (2 before 10), others alphabetically.
             classes.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
                 (Ok(x), Ok(y)) => x.total_cmp(&y),
                 _ => a.cmp(b),
             });
-            classes.dedup();
             if classes.len() < 2 {
                 return Err(DatasetError::OneClass {
                     label: label.to_owned(),
                     class: classes.first().cloned().unwrap_or_default(),
                 });
             }
+            // One hash lookup per row (a linear search per row was quadratic in the classes).
+            let index: HashMap<&str, usize> = classes
+                .iter()
+                .enumerate()
+                .map(|(i, class)| (class.as_str(), i))
+                .collect();
             let labels = raw
                 .iter()
-                .map(|(_, v)| classes.iter().position(|c| c == v).unwrap_or(0) as f64)
+                .map(|(_, v)| index.get(v.as_str()).copied().unwrap_or(0) as f64)
                 .collect();
             Ok((labels, classes, None))
         }
@@ -283,6 +308,29 @@ mod tests {
         let data = Dataset::from_csv(csv, "y", Some(Task::Regression)).unwrap();
         assert_eq!(data.schema.label_range, Some((0.5, 2.75)));
         assert_eq!(data.labels, vec![0.5, 1.5, 2.75]);
+    }
+
+    #[test]
+    fn dataset_with_too_many_classes_is_refused() {
+        // 100,000 distinct labels in about 1 MB.
+        let mut csv = String::from("x,label\n");
+        for i in 0..100_000 {
+            csv.push_str(&format!("{},c{i:06}\n", i % 97));
+        }
+        let err = Dataset::from_csv(csv.as_bytes(), "label", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "label column 'label' has more than 1000 classes; classification takes at most 1000 (for a numeric target, use --task regression)"
+        );
+        // Exactly the limit is fine, and the labels are encoded by their sorted class.
+        let mut csv = String::from("x,label\n");
+        for i in 0..MAX_CLASSES {
+            csv.push_str(&format!("{i},k{:04}\n", MAX_CLASSES - 1 - i));
+        }
+        let data = Dataset::from_csv(csv.as_bytes(), "label", None).unwrap();
+        assert_eq!(data.schema.classes.len(), MAX_CLASSES);
+        assert_eq!(data.labels[0], (MAX_CLASSES - 1) as f64);
+        assert_eq!(data.schema.classes[data.labels[0] as usize], "k0999");
     }
 
     #[test]

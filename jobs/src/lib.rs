@@ -21,3 +21,4 @@ mod train_job;
 pub mod worker;
 
 pub use dataset::{Dataset, DatasetError, Schema, Task};
+pub use train_job::check_train_spec;

@@ -6,6 +6,7 @@ use crate::split::SplitMix64;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, Module};
 use serde::{Deserialize, Serialize};
+use slipway_api::{MAX_CONV_LAYERS, MAX_HIDDEN_LAYERS, MAX_LAYER_WIDTH, MAX_PARAMETERS};
 use std::collections::{BTreeMap, HashMap};
 
 /// The non-linearity between layers.
@@ -92,15 +93,32 @@ impl Arch {
 
     /// Checks the sizes against the input width; the error names the field.
     pub fn validate(&self, inputs: usize) -> Result<(), String> {
-        let sizes_ok = |sizes: &[usize]| sizes.iter().all(|&s| (1..=4096).contains(&s));
+        let sizes_ok = |sizes: &[usize]| sizes.iter().all(|&s| (1..=MAX_LAYER_WIDTH).contains(&s));
+        let layers_ok = |hidden: &[usize]| {
+            if hidden.len() > MAX_HIDDEN_LAYERS {
+                return Err(format!(
+                    "hidden: at most {MAX_HIDDEN_LAYERS} hidden layers, got {}",
+                    hidden.len()
+                ));
+            }
+            if !sizes_ok(hidden) {
+                return Err(format!(
+                    "hidden: expected layer sizes from 1 to {MAX_LAYER_WIDTH}"
+                ));
+            }
+            Ok(())
+        };
         match self {
             Self::Logreg => Ok(()),
             Self::Mlp {
                 hidden, dropout, ..
             } => {
-                if hidden.is_empty() || !sizes_ok(hidden) {
-                    return Err("hidden: expected one or more layer sizes from 1 to 4096".into());
+                if hidden.is_empty() {
+                    return Err(format!(
+                        "hidden: expected one or more layer sizes from 1 to {MAX_LAYER_WIDTH}"
+                    ));
                 }
+                layers_ok(hidden)?;
                 check_dropout(*dropout)
             }
             Self::Cnn {
@@ -110,20 +128,91 @@ impl Arch {
                 dropout,
                 ..
             } => {
-                if image.iter().product::<usize>() != inputs || image.contains(&0) {
+                // Checked: a wrapped product (2305843009213693960×8×1 is 64 mod 2^64) must
+                // not pass for the feature count.
+                let values = slipway_api::image_values(*image)
+                    .map_err(|err| err.trim_start_matches("spec.").to_owned())?;
+                if values != inputs {
                     return Err(format!(
                         "image: expected channels×height×width = {inputs} (the feature count), got {}×{}×{}",
                         image[0], image[1], image[2]
                     ));
                 }
-                if filters.is_empty() || !sizes_ok(filters) || filters.len() > 6 {
-                    return Err("filters: expected 1 to 6 channel counts from 1 to 4096".into());
+                if filters.is_empty() || !sizes_ok(filters) || filters.len() > MAX_CONV_LAYERS {
+                    return Err(format!(
+                        "filters: expected 1 to {MAX_CONV_LAYERS} channel counts from 1 to {MAX_LAYER_WIDTH}"
+                    ));
                 }
-                if !sizes_ok(hidden) {
-                    return Err("hidden: expected layer sizes from 1 to 4096".into());
-                }
+                layers_ok(hidden)?;
                 check_dropout(*dropout)
             }
+        }
+    }
+
+    /// The trainable parameters (weights and biases) of this architecture on `inputs`
+    /// features with `outputs` outputs, counted as [`Network::create`] makes them; `None`
+    /// when the count overflows.
+    pub fn parameter_count(&self, inputs: usize, outputs: usize) -> Option<u64> {
+        let dense = |sizes: &[u64]| {
+            sizes.windows(2).try_fold(0u64, |total, pair| {
+                // weights (fan_out × fan_in) and biases (fan_out)
+                pair[0]
+                    .checked_mul(pair[1])?
+                    .checked_add(pair[1])?
+                    .checked_add(total)
+            })
+        };
+        let widths = |first: u64, hidden: &[usize]| {
+            let mut sizes = vec![first];
+            sizes.extend(hidden.iter().map(|&h| h as u64));
+            sizes.push(outputs as u64);
+            sizes
+        };
+        match self {
+            Self::Logreg => dense(&widths(inputs as u64, &[])),
+            Self::Mlp { hidden, .. } => dense(&widths(inputs as u64, hidden)),
+            Self::Cnn {
+                image,
+                filters,
+                hidden,
+                ..
+            } => {
+                let [mut channels, mut height, mut width] = image.map(|n| n as u64);
+                let mut total = 0u64;
+                for &out in filters {
+                    let out = out as u64;
+                    // 3×3 kernels over every input channel, and one bias per output channel.
+                    let conv = out
+                        .checked_mul(channels)?
+                        .checked_mul(9)?
+                        .checked_add(out)?;
+                    total = total.checked_add(conv)?;
+                    channels = out;
+                    (height, width) = (
+                        pooled(height as usize) as u64,
+                        pooled(width as usize) as u64,
+                    );
+                }
+                let flat = channels.checked_mul(height)?.checked_mul(width)?;
+                total.checked_add(dense(&widths(flat, hidden))?)
+            }
+        }
+    }
+
+    /// Checks the model's size: at most [`MAX_PARAMETERS`] trainable parameters on `inputs`
+    /// features with `outputs` outputs; the error names the fields that size it.
+    pub fn check_size(&self, inputs: usize, outputs: usize) -> Result<u64, String> {
+        let field = match self {
+            Self::Logreg => "arch",
+            Self::Mlp { .. } => "hidden",
+            Self::Cnn { .. } => "filters, hidden",
+        };
+        match self.parameter_count(inputs, outputs) {
+            Some(count) if count <= MAX_PARAMETERS => Ok(count),
+            count => Err(format!(
+                "{field}: at most {MAX_PARAMETERS} parameters, got {} ({inputs} features, {outputs} outputs)",
+                count.map_or_else(|| "more than 2^64".to_owned(), |n| n.to_string())
+            )),
         }
     }
 
@@ -408,4 +497,73 @@ pub fn set_variable(
         .get(name)
         .ok_or_else(|| candle_core::Error::Msg(format!("no variable {name}")))?;
     var.set(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created_parameters(arch: &Arch, inputs: usize, outputs: usize) -> u64 {
+        let varmap = candle_nn::VarMap::new();
+        Network::create(arch, inputs, outputs, &varmap, 7, &Device::Cpu).unwrap();
+        varmap
+            .all_vars()
+            .iter()
+            .map(|var| var.elem_count() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn the_parameter_count_matches_the_network() {
+        let cnn = Arch::Cnn {
+            image: [1, 8, 8],
+            filters: vec![4, 8],
+            hidden: vec![16],
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        for (arch, inputs, outputs) in [
+            (Arch::Logreg, 4, 3),
+            (Arch::mlp(vec![128, 64]), 64, 10),
+            (cnn, 64, 10),
+        ] {
+            assert_eq!(
+                arch.parameter_count(inputs, outputs),
+                Some(created_parameters(&arch, inputs, outputs)),
+                "{arch:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_models_are_refused_before_any_allocation() {
+        let wide = Arch::mlp(vec![4096; 16]);
+        let err = wide.check_size(4096, 10).unwrap_err();
+        assert!(
+            err.starts_with("hidden: at most 100000000 parameters, got "),
+            "{err}"
+        );
+        assert!(Arch::mlp(vec![128, 64]).check_size(64, 10).is_ok());
+        let deep = Arch::mlp(vec![8; 40]);
+        assert_eq!(
+            deep.validate(64).unwrap_err(),
+            "hidden: at most 16 hidden layers, got 40"
+        );
+    }
+
+    #[test]
+    fn an_image_whose_product_wraps_is_refused() {
+        let wrapping = Arch::Cnn {
+            image: [2_305_843_009_213_693_960, 8, 1],
+            filters: vec![4],
+            hidden: vec![],
+            activation: Activation::Relu,
+            dropout: 0.0,
+        };
+        let err = wrapping.validate(64).unwrap_err();
+        assert!(
+            err.starts_with("image: expected channels×height×width"),
+            "{err}"
+        );
+    }
 }

@@ -102,7 +102,7 @@ pub enum TrainError {
     Io(#[from] std::io::Error),
 }
 
-fn validate(config: &TrainConfig, inputs: usize) -> Result<(), TrainError> {
+fn validate(config: &TrainConfig, inputs: usize, outputs: usize) -> Result<(), TrainError> {
     let bad = |what: &str| Err(TrainError::Config(what.to_owned()));
     if config.epochs == 0 || config.epochs > 10_000 {
         return bad("epochs: expected 1 to 10000");
@@ -116,7 +116,13 @@ fn validate(config: &TrainConfig, inputs: usize) -> Result<(), TrainError> {
     if !(0.0..1.0).contains(&config.momentum) {
         return bad("momentum: expected 0 or more and below 1");
     }
-    config.arch.validate(inputs).map_err(TrainError::Config)
+    config.arch.validate(inputs).map_err(TrainError::Config)?;
+    // Before any weight is allocated: the size is the product of the sizes checked above.
+    config
+        .arch
+        .check_size(inputs, outputs)
+        .map(drop)
+        .map_err(TrainError::Config)
 }
 
 /// Standardises `rows` into an f32 tensor.
@@ -188,7 +194,11 @@ pub fn train(
     config: &TrainConfig,
     mut on_epoch: impl FnMut(&EpochMetrics) -> bool,
 ) -> Result<Trained, TrainError> {
-    validate(config, data.schema.features.len())?;
+    let outputs = match data.schema.task {
+        Task::Classification => data.schema.classes.len(),
+        Task::Regression => 1,
+    };
+    validate(config, data.schema.features.len(), outputs)?;
     let device = crate::devices::training_device();
     let task = data.schema.task;
     let split = stratified_split(
@@ -236,10 +246,6 @@ pub fn train(
     let (val_x, val_y) = part(&split.validation)?;
     let (test_x, test_y) = part(&split.test)?;
 
-    let outputs = match task {
-        Task::Classification => data.schema.classes.len(),
-        Task::Regression => 1,
-    };
     let varmap = VarMap::new();
     let model = Network::create(&config.arch, width, outputs, &varmap, config.seed, &device)?;
     let mut optimizer = Stepper::new(config, varmap.all_vars())?;

@@ -67,6 +67,23 @@ pub(crate) fn config_of(spec: &TrainSpec, inputs: usize) -> Result<TrainConfig, 
     })
 }
 
+/// Checks a train spec against the data it names (`inputs` features, `outputs` classes or 1
+/// for regression): the architecture's sizes and its parameter count. Returns the parameter
+/// count; errors name the spec's field. The server calls this at submission, so an oversized
+/// model is a 400 rather than a worker allocating it.
+pub fn check_train_spec(spec: &TrainSpec, inputs: usize, outputs: usize) -> Result<u64, String> {
+    let spec_field = |err: String| {
+        if err.starts_with("spec.") {
+            err
+        } else {
+            format!("spec.{err}")
+        }
+    };
+    let config = config_of(spec, inputs).map_err(spec_field)?;
+    config.arch.validate(inputs).map_err(spec_field)?;
+    config.arch.check_size(inputs, outputs).map_err(spec_field)
+}
+
 /// One metric point, timed by the server.
 pub(crate) fn point(key: &str, value: f64, step: i64) -> MetricPoint {
     MetricPoint {

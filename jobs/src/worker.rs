@@ -116,11 +116,12 @@ async fn run_attempt(client: &Client, lease: Lease) {
         Outcome::Failed(error) => JobOutcome::Failed { error },
         Outcome::Cancelled => JobOutcome::Cancelled,
     };
-    let report = JobReport {
+    let mut report = JobReport {
         lease_id: lease.lease_id,
         outcome,
     };
     let mut backoff = Duration::from_millis(100);
+    let mut refused = false;
     for _ in 0..20 {
         match client.report_job(job_id, &report).await {
             Ok(job) => {
@@ -130,6 +131,15 @@ async fn run_attempt(client: &Client, lease: Lease) {
             Err(err @ ApiError::Server { status: 409, .. }) => {
                 tracing::warn!(job = job_id, error = %err, "the lease is gone; dropping this attempt");
                 return;
+            }
+            // The server refused the report itself (a result over its size limit): retrying
+            // the same report cannot help, so the attempt fails with the server's reason.
+            Err(err @ ApiError::Server { status: 400, .. }) if !refused => {
+                refused = true;
+                tracing::warn!(job = job_id, error = %err, "the report was refused; reporting a failure");
+                report.outcome = JobOutcome::Failed {
+                    error: format!("the server refused the result: {err}"),
+                };
             }
             Err(err) => {
                 tracing::warn!(job = job_id, error = %err, "cannot report; retrying");

@@ -194,3 +194,29 @@ pub async fn content(
         })?;
     store.read_blob(&row.digest).await
 }
+
+/// The feature count and the model's output count (the classes, or 1 for regression) of a
+/// dataset version (the latest without one); `None` when there is no such dataset.
+pub async fn model_shape(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    version: Option<u32>,
+) -> ServiceResult<Option<(usize, usize)>> {
+    let mut query = dataset::Entity::find().filter(dataset::Column::Name.eq(name));
+    if let Some(version) = version {
+        query = query.filter(dataset::Column::Version.eq(version as i32));
+    }
+    let Some(row) = query
+        .order_by_desc(dataset::Column::Version)
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let schema: slipway_jobs::Schema = serde_json::from_str(&row.schema)?;
+    let outputs = match schema.task {
+        Task::Classification => schema.classes.len(),
+        Task::Regression => 1,
+    };
+    Ok(Some((schema.features.len(), outputs)))
+}

@@ -29,6 +29,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .acquire_timeout(Duration::from_secs(30));
     // --- backend switch: SQLite -------------------------------------------------------
     if url.starts_with("sqlite:") {
+        // Private before SQLite first opens it: its -wal and -shm files take its mode.
+        if let Some(file) = crate::files::sqlite_file(url) {
+            crate::files::make_database_private(&file).map_err(|err| {
+                DbErr::Custom(format!("cannot make {} private: {err}", file.display()))
+            })?;
+        }
         options
             // Readers never block the writer in WAL mode; a few connections serve reads in
             // parallel while SQLite serialises writes (and the busy timeout queues them).

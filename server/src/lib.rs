@@ -14,6 +14,8 @@ pub mod db;
 pub mod entity;
 pub mod error;
 pub mod events;
+pub mod files;
+pub mod gc;
 pub mod http;
 pub mod monitoring;
 pub mod page;

@@ -70,7 +70,8 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         path: config.data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(config.artifacts_dir()).map_err(data_dir_error)?;
+    crate::files::create_private_dir(&config.data_dir).map_err(data_dir_error)?;
+    crate::files::create_private_dir(&config.artifacts_dir()).map_err(data_dir_error)?;
     let db = crate::db::connect(&config.database_url).await?;
     let tokens = TokenService::new(db.clone());
     let admin_secret = tokens
@@ -93,6 +94,13 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     let reaper = crate::scheduler::leasing::spawn_reaper(db.clone(), scheduler.clone());
     let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
     let artifacts = ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes);
+    // Nothing uploads yet: whatever is in the temporary directory was cut short by a crash.
+    match artifacts.remove_partial_uploads().await {
+        Ok(0) => {}
+        Ok(removed) => tracing::info!(removed, "removed partial uploads left by an earlier run"),
+        Err(err) => tracing::warn!(error = %err, "cannot remove partial uploads"),
+    }
+    crate::gc::spawn(db.clone(), artifacts.clone(), signalled_rx.clone());
     let serving = Serving::new(
         db.clone(),
         artifacts.clone(),

@@ -27,7 +27,16 @@ async fn main() {
         .collect();
     eventually("4 workers", Duration::from_secs(60), || {
         let client = client.clone();
-        async move { (client.list_workers().await.ok()?.len() == 4).then_some(()) }
+        async move {
+            (client
+                .list_workers(&Default::default())
+                .await
+                .ok()?
+                .items
+                .len()
+                == 4)
+                .then_some(())
+        }
     })
     .await;
 

@@ -93,7 +93,7 @@ async fn a_killed_workers_job_is_run_again_by_another() {
         || {
             let client = client.clone();
             async move {
-                let workers = client.list_workers().await.ok()?;
+                let workers = client.list_workers(&Default::default()).await.ok()?.items;
                 workers
                     .iter()
                     .any(|w| w.name == "doomed" && w.state == WorkerState::Lost)

@@ -67,7 +67,24 @@ async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
     Ok(match view {
         View::Deployments => Loaded::Deployments(client.list_deployments().await?),
         View::Models => Loaded::Models(client.list_models().await?),
-        View::Workers => Loaded::Workers(client.list_workers().await?),
+        View::Workers => {
+            let mut workers = Vec::new();
+            let mut page_token = None;
+            loop {
+                let page = client
+                    .list_workers(&PageRequest {
+                        limit: Some(PAGE),
+                        page_token,
+                    })
+                    .await?;
+                workers.extend(page.items);
+                page_token = page.next_page_token;
+                if page_token.is_none() || workers.len() >= MAX_ROWS {
+                    break;
+                }
+            }
+            Loaded::Workers(workers)
+        }
         View::Schedules => Loaded::Schedules(client.list_schedules().await?),
         View::Alerts => Loaded::Alerts(client.alerts(None, false).await?),
         View::Jobs => {

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Runs(command) => runs(&cli, command).await,
         Command::Token(command) => tokens(&cli, command).await,
         Command::Audit { limit } => audit(&cli, *limit).await,
+        Command::Gc { dry_run } => super::admin::gc(&cli, *dry_run).await,
         Command::Tui => slipway_tui::run(client(&cli)?).await,
         Command::Whoami => {
             let identity = client(&cli)?.whoami().await?;
@@ -217,7 +218,7 @@ async fn experiments(cli: &Cli, command: &ExperimentsCommand) -> anyhow::Result<
     }
 }
 
-fn print_next_page(token: Option<&str>) {
+pub(super) fn print_next_page(token: Option<&str>) {
     if let Some(token) = token {
         println!("(more: --page-token {token})");
     }

@@ -142,11 +142,17 @@ async fn logs(client: &slipway_api::Client, id: i64, follow: bool) -> anyhow::Re
 pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> {
     let client = super::commands::client(cli)?;
     match command {
-        WorkersCommand::List => {
-            let workers = client.list_workers().await?;
+        WorkersCommand::List { limit, page_token } => {
+            let page = client
+                .list_workers(&slipway_api::PageRequest {
+                    limit: Some(*limit),
+                    page_token: page_token.clone(),
+                })
+                .await?;
             if cli.output == OutputFormat::Json {
-                return output::json(&workers);
+                return output::json(&page);
             }
+            let workers = page.items;
             let mut table = Table::new(&[
                 "ID",
                 "NAME",
@@ -171,6 +177,7 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
                 ]);
             }
             table.print();
+            super::commands::print_next_page(page.next_page_token.as_deref());
             Ok(())
         }
         WorkersCommand::Drain { name, reason } => {

@@ -1,6 +1,7 @@
 //! The `slipway` command line: the server commands and the resource commands that talk to a
 //! server through the typed `api` client.
 
+mod admin;
 mod commands;
 mod datasets;
 mod jobs;
@@ -139,6 +140,14 @@ pub enum Command {
     },
     /// Show who the token belongs to and its role.
     Whoami,
+    /// Remove stored blobs that nothing references any more (admin; audited).
+    ///
+    /// Only blobs older than an hour are removed, so an upload in progress keeps its blob.
+    Gc {
+        /// List what would be removed, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The terminal client: runs and experiments, live (q quits).
     Tui,
 }
@@ -212,8 +221,14 @@ pub enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum WorkersCommand {
-    /// List workers with their state and current jobs.
-    List,
+    /// List workers with their state and current jobs, a page at a time.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Continue from a previous page.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
     /// Let a worker finish its current jobs and take no more.
     Drain {
         name: String,

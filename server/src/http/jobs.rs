@@ -157,12 +157,20 @@ async fn register(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+struct WorkersQuery {
+    limit: Option<u32>,
+    page_token: Option<String>,
+}
+
 async fn list_workers(
     State(state): State<AppState>,
     caller: Caller,
-) -> ApiResult<axum::Json<Vec<Worker>>> {
+    Query(query): Query<WorkersQuery>,
+) -> ApiResult<axum::Json<Page<Worker>>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(workers::list(&state.db).await?))
+    let page = workers::list(&state.db, query.limit, query.page_token.as_deref()).await?;
+    Ok(axum::Json(page))
 }
 
 async fn lease(

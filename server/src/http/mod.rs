@@ -2,6 +2,7 @@
 //! plus the health probes, with request ids, tracing, body size and time limits, and JSON
 //! errors everywhere (also for unknown routes and wrong methods).
 
+mod admin;
 mod auth;
 pub(crate) mod dashboard;
 mod datasets;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(schedules::router())
         .merge(events::router())
         .merge(tokens::router())
+        .merge(admin::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,

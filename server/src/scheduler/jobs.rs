@@ -1,7 +1,8 @@
 //! Jobs as users see them: submit, list, show, cancel, retry.
 
+use super::fit::WorkerLookup;
 use crate::audit::{self, Change};
-use crate::entity::operations::{job, worker};
+use crate::entity::operations::job;
 use crate::error::{ServiceError, ServiceResult};
 use crate::page;
 use crate::scheduler::Scheduler;
@@ -10,7 +11,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use slipway_api::{Job, JobState, Page, Requirements, SubmitJob, WorkerState};
+use slipway_api::{Job, JobState, Page, Requirements, SubmitJob};
 use std::collections::HashMap;
 
 /// Attempts when the submitter gives none.
@@ -28,17 +29,14 @@ fn state_of(row: &job::Model) -> ServiceResult<JobState> {
         .map_err(|err: String| ServiceError::internal(err))
 }
 
-/// The API view of a job; `workers` names the worker ids and feeds the waiting reason.
-pub fn to_api(row: job::Model, workers: &[worker::Model]) -> ServiceResult<Job> {
+/// The API view of a job; `workers` names its worker and gives its waiting reason.
+pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
     let state = state_of(&row)?;
     let requirements: Requirements = serde_json::from_str(&row.requirements)?;
     let waiting_reason = (state == JobState::Queued)
-        .then(|| waiting_reason(&requirements, workers))
+        .then(|| workers.waiting_reason(&row.requirements))
         .flatten();
-    let worker = row
-        .worker_id
-        .and_then(|id| workers.iter().find(|w| w.id == id))
-        .map(|w| w.name.clone());
+    let worker = row.worker_id.and_then(|id| workers.name(id));
     Ok(Job {
         id: row.id,
         kind: row.kind,
@@ -68,44 +66,10 @@ pub fn to_api(row: job::Model, workers: &[worker::Model]) -> ServiceResult<Job> 
     })
 }
 
-/// Whether a worker can ever run a job with these requirements.
-pub fn fits(requirements: &Requirements, worker: &worker::Model) -> bool {
-    let labels: Vec<String> = serde_json::from_str(&worker.labels).unwrap_or_default();
-    requirements.gpus <= worker.cuda_devices.unsigned_abs()
-        && requirements
-            .labels
-            .iter()
-            .all(|label| labels.contains(label))
-}
-
-/// Why no registered worker could take the job, or `None` when one could.
-fn waiting_reason(requirements: &Requirements, workers: &[worker::Model]) -> Option<String> {
-    let live: Vec<&worker::Model> = workers
-        .iter()
-        .filter(|w| w.state != WorkerState::Lost.as_str())
-        .collect();
-    if live.iter().any(|w| fits(requirements, w)) {
-        return None;
-    }
-    let mut wants = Vec::new();
-    if requirements.gpus > 0 {
-        let plural = if requirements.gpus == 1 { "" } else { "s" };
-        wants.push(format!("{} GPU{plural}", requirements.gpus));
-    }
-    if !requirements.labels.is_empty() {
-        wants.push(format!("labels {}", requirements.labels.join(", ")));
-    }
-    Some(if live.is_empty() {
-        "no worker is registered".to_owned()
-    } else if wants.is_empty() {
-        "no worker can take it".to_owned()
-    } else {
-        format!("no worker with {}", wants.join(" and "))
-    })
-}
-
-pub async fn all_workers(db: &impl ConnectionTrait) -> ServiceResult<Vec<worker::Model>> {
-    Ok(worker::Entity::find().all(db).await?)
+/// The API view of one job, looking up only the workers it needs.
+pub async fn view(db: &impl ConnectionTrait, row: job::Model) -> ServiceResult<Job> {
+    let workers = WorkerLookup::for_jobs(db, std::slice::from_ref(&row)).await?;
+    to_api(row, &workers)
 }
 
 /// Checks the spec of the kinds that have a typed one, so mistakes surface at submission.
@@ -160,6 +124,8 @@ pub fn validate(request: &SubmitJob) -> ServiceResult<(serde_json::Value, u32)> 
     if !spec.is_object() {
         return Err(ServiceError::invalid("spec: expected a JSON object"));
     }
+    super::limits::check_spec_size(&spec)?;
+    super::limits::check_labels("requirements.labels", &request.requirements.labels)?;
     check_spec(&request.kind, &spec)?;
     Ok((spec, max_attempts))
 }
@@ -183,6 +149,9 @@ pub async fn submit_from(
     origin: Origin<'_>,
 ) -> ServiceResult<Job> {
     let (spec, max_attempts) = validate(request)?;
+    if request.kind == "train" {
+        super::limits::check_train_model(db, &spec).await?;
+    }
     let txn = crate::db::begin_write(db).await?;
     let row = job::ActiveModel {
         kind: Set(request.kind.clone()),
@@ -229,7 +198,7 @@ pub async fn submit_from(
     txn.commit().await?;
     scheduler.job_changed(row.id, "submitted", JobState::Queued);
     scheduler.available.notify_waiters();
-    to_api(row, &all_workers(db).await?)
+    view(db, row).await
 }
 
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<job::Model> {
@@ -241,7 +210,7 @@ pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<job::Mode
 
 pub async fn get(db: &DatabaseConnection, id: i64) -> ServiceResult<Job> {
     let row = find(db, id).await?;
-    to_api(row, &all_workers(db).await?)
+    view(db, row).await
 }
 
 /// Jobs, newest first.
@@ -260,7 +229,8 @@ pub async fn list(
         query = query.filter(job::Column::Id.lt(before));
     }
     let rows = query.limit(limit + 1).all(db).await?;
-    let workers = all_workers(db).await?;
+    // Only the workers this page's jobs name, not every registered worker.
+    let workers = WorkerLookup::for_jobs(db, &rows).await?;
     let jobs = rows
         .into_iter()
         .map(|row| to_api(row, &workers))
@@ -305,7 +275,7 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     scheduler.job_changed(id, "cancel-requested", state_of(&row)?);
-    to_api(row, &all_workers(db).await?)
+    view(db, row).await
 }
 
 /// Queues a failed or cancelled job again as a new attempt.
@@ -355,20 +325,28 @@ pub async fn retry(
     txn.commit().await?;
     scheduler.job_changed(id, "retried", JobState::Queued);
     scheduler.available.notify_waiters();
-    to_api(row, &all_workers(db).await?)
+    view(db, row).await
 }
 
-/// The ids of running jobs per worker.
-pub async fn running_by_worker(db: &DatabaseConnection) -> ServiceResult<HashMap<i64, Vec<i64>>> {
-    let rows = job::Entity::find()
+/// The ids of the running jobs of the workers `worker_ids`, per worker.
+pub async fn running_by_worker(
+    db: &DatabaseConnection,
+    worker_ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<i64>>> {
+    let rows: Vec<(i64, Option<i64>)> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Id)
+        .column(job::Column::WorkerId)
         .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::WorkerId.is_in(worker_ids.iter().copied()))
         .order_by_asc(job::Column::Id)
+        .into_tuple()
         .all(db)
         .await?;
     let mut by_worker: HashMap<i64, Vec<i64>> = HashMap::new();
-    for row in rows {
-        if let Some(worker) = row.worker_id {
-            by_worker.entry(worker).or_default().push(row.id);
+    for (id, worker) in rows {
+        if let Some(worker) = worker {
+            by_worker.entry(worker).or_default().push(id);
         }
     }
     Ok(by_worker)

@@ -2,7 +2,8 @@
 //! reaper that takes back expired leases.
 
 use super::Scheduler;
-use super::jobs::{all_workers, find, fits, to_api};
+use super::fit::fits;
+use super::jobs::{find, view};
 use super::workers;
 use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
@@ -102,7 +103,7 @@ async fn try_claim(
             scheduler.job_changed(candidate.id, "leased", JobState::Running);
             let row = find(db, candidate.id).await?;
             return Ok(Some(Lease {
-                job: to_api(row, &all_workers(db).await?)?,
+                job: view(db, row).await?,
                 lease_id,
                 lease_ms: scheduler.lease.as_millis() as u64,
             }));
@@ -147,6 +148,9 @@ pub async fn heartbeat(
             "progress: expected a fraction from 0 to 1, got {progress}"
         )));
     }
+    if let Some(message) = &beat.message {
+        super::limits::check_text("message", message, super::limits::MAX_MESSAGE_BYTES)?;
+    }
     let (row, worker) = held(db, job_id, &beat.lease_id, owner).await?;
     let mut update = job::Entity::update_many()
         .col_expr(
@@ -176,6 +180,7 @@ pub async fn report(
     job_id: i64,
     report: &JobReport,
 ) -> ServiceResult<Job> {
+    super::limits::check_outcome_size(&report.outcome)?;
     let (_, worker) = held(db, job_id, &report.lease_id, owner).await?;
     let (state, result, error) = match &report.outcome {
         JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.to_string()), None),
@@ -205,7 +210,7 @@ pub async fn report(
     }
     scheduler.job_changed(job_id, "finished", state);
     workers::touch(db, worker.id).await?;
-    to_api(find(db, job_id).await?, &all_workers(db).await?)
+    view(db, find(db, job_id).await?).await
 }
 
 /// Takes back expired leases: the job is queued again while attempts remain, failed (or

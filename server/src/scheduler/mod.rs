@@ -8,8 +8,10 @@
 //! lease expired, until their attempts run out.
 
 pub mod delegation;
+pub mod fit;
 pub mod jobs;
 pub mod leasing;
+pub mod limits;
 pub mod logs;
 pub mod schedules;
 pub mod workers;

@@ -7,9 +7,9 @@ use crate::time::{from_millis, now_millis};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use slipway_api::{RegisterWorker, Worker, WorkerState};
+use slipway_api::{Page, RegisterWorker, Worker, WorkerState};
 
 fn validate(request: &RegisterWorker) -> ServiceResult<()> {
     let name_ok = !request.name.is_empty()
@@ -24,6 +24,12 @@ fn validate(request: &RegisterWorker) -> ServiceResult<()> {
             request.name
         )));
     }
+    super::limits::check_labels("labels", &request.labels)?;
+    super::limits::check_text(
+        "version",
+        &request.version,
+        super::limits::MAX_VERSION_BYTES,
+    )?;
     if !(1..=1024).contains(&request.concurrency) {
         return Err(ServiceError::invalid(format!(
             "concurrency: expected 1 to 1024, got {}",
@@ -140,19 +146,28 @@ pub fn to_api(row: worker::Model, running_jobs: Vec<i64>) -> ServiceResult<Worke
     })
 }
 
-/// Every worker with the jobs it runs.
-pub async fn list(db: &DatabaseConnection) -> ServiceResult<Vec<Worker>> {
-    let mut running = super::jobs::running_by_worker(db).await?;
-    worker::Entity::find()
-        .order_by_asc(worker::Column::Id)
-        .all(db)
-        .await?
+/// A page of workers in registration order, each with the jobs it runs.
+pub async fn list(
+    db: &DatabaseConnection,
+    limit: Option<u32>,
+    page_token: Option<&str>,
+) -> ServiceResult<Page<Worker>> {
+    let limit = crate::page::limit(limit)?;
+    let mut query = worker::Entity::find().order_by_asc(worker::Column::Id);
+    if let Some(after) = crate::page::decode_after_id(page_token)? {
+        query = query.filter(worker::Column::Id.gt(after));
+    }
+    let rows = query.limit(limit + 1).all(db).await?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut running = super::jobs::running_by_worker(db, &ids).await?;
+    let workers = rows
         .into_iter()
         .map(|row| {
             let jobs = running.remove(&row.id).unwrap_or_default();
             to_api(row, jobs)
         })
-        .collect()
+        .collect::<ServiceResult<Vec<Worker>>>()?;
+    Ok(crate::page::keyset_page(workers, limit, |w: &Worker| w.id))
 }
 
 /// Records that a worker was heard from; a lost worker that speaks again is active again.
@@ -238,7 +253,7 @@ pub async fn drain(
     .await?;
     txn.commit().await?;
     scheduler.worker_changed(row.id, "draining", WorkerState::Draining);
-    let running = super::jobs::running_by_worker(db)
+    let running = super::jobs::running_by_worker(db, &[row.id])
         .await?
         .remove(&row.id)
         .unwrap_or_default();

@@ -325,18 +325,9 @@ impl Serving {
                 input.datatype
             )));
         }
-        let (rows, width) = match input.shape.as_slice() {
-            [width] => (1, *width),
-            [rows, width] => (*rows, *width),
-            _ => {
-                return Err(ServiceError::invalid(format!(
-                    "inputs[0].shape: expected [rows, features], got {:?}",
-                    input.shape
-                )));
-            }
-        };
+        let (width, expected) = infer_shape(&input.shape)?;
         let values = flatten(&input.data)?;
-        if rows < 0 || width < 0 || values.len() as i64 != rows * width {
+        if values.len() != expected {
             return Err(ServiceError::invalid(format!(
                 "inputs[0].data: {} values do not fill shape {:?}",
                 values.len(),
@@ -344,12 +335,38 @@ impl Serving {
             )));
         }
         let instances: Vec<Value> = values
-            .chunks(width.max(1) as usize)
+            .chunks(width.max(1))
             .map(|row| Value::Array(row.iter().map(|v| Value::from(*v)).collect()))
             .collect();
         let answer = self.predict(name, &instances, None, caller).await?;
         Ok(infer_response(name, request.id.clone(), answer))
     }
+}
+
+/// The row width and value count of an OIP input shape, `[rows, features]` or `[features]`.
+/// The product is checked: one that wraps (2^62 × 4 is 0 in i64) must not pass for the
+/// data's length.
+fn infer_shape(shape: &[i64]) -> ServiceResult<(usize, usize)> {
+    let (rows, width) = match shape {
+        [width] => (1, *width),
+        [rows, width] => (*rows, *width),
+        _ => {
+            return Err(ServiceError::invalid(format!(
+                "inputs[0].shape: expected [rows, features], got {shape:?}"
+            )));
+        }
+    };
+    let (Ok(rows), Ok(width)) = (usize::try_from(rows), usize::try_from(width)) else {
+        return Err(ServiceError::invalid(format!(
+            "inputs[0].shape: expected sizes of 0 or more, got {shape:?}"
+        )));
+    };
+    let expected = rows.checked_mul(width).ok_or_else(|| {
+        ServiceError::invalid(format!(
+            "inputs[0].shape: {shape:?} holds more values than can be addressed"
+        ))
+    })?;
+    Ok((width, expected))
 }
 
 fn flatten(data: &Value) -> ServiceResult<Vec<f64>> {
@@ -430,6 +447,18 @@ mod tests {
         assert_eq!(bucket(Some("user-1")), bucket(Some("user-1")));
         let below: usize = (0..10_000).filter(|_| bucket(None) < 20.0).count();
         assert!((1_700..2_300).contains(&below), "{below} of 10000 below 20");
+    }
+
+    #[test]
+    fn oip_shape_product_overflow_is_refused() {
+        // 2^62 × 4 wraps to 0 in i64, which an empty data array would have matched.
+        assert_eq!((1i64 << 62).wrapping_mul(4), 0);
+        let err = infer_shape(&[1 << 62, 4]).unwrap_err().to_string();
+        assert!(err.starts_with("inputs[0].shape:"), "{err}");
+        assert!(infer_shape(&[-1, 4]).is_err());
+        assert!(infer_shape(&[i64::MAX, i64::MAX]).is_err());
+        assert_eq!(infer_shape(&[2, 64]).unwrap(), (64, 128));
+        assert_eq!(infer_shape(&[64]).unwrap(), (64, 64));
     }
 
     #[test]

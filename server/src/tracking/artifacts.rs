@@ -1,6 +1,12 @@
 //! Artifacts: files stored per run under a relative path, kept content-addressed by SHA-256
 //! in the data dir's `artifacts/` (identical files are stored once). Uploads are streamed to a
 //! temporary file while hashed, then renamed into place, so a partial upload never shows.
+//!
+//! Blobs nothing references any more are collected (see `crate::gc`). Storing a blob that is
+//! already there renames a freshly written copy over it, which gives it a fresh modification
+//! time; the collector only removes blobs older than its grace age, and both the rename and
+//! the collector's look-then-remove hold `gc_lock`, so an upload that reuses a blob can never
+//! have it removed under it.
 
 use super::runs;
 use crate::audit::{self, Change};
@@ -15,7 +21,10 @@ use sea_orm::{
 use sha2::{Digest, Sha256};
 use slipway_api::Artifact;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
+use tokio::sync::RwLock;
 
 /// Longest artifact path.
 const MAX_PATH: usize = 1024;
@@ -25,6 +34,21 @@ const MAX_PATH: usize = 1024;
 pub struct ArtifactStore {
     root: PathBuf,
     max_bytes: u64,
+    /// Held shared while a blob is put in place, exclusively while the collector checks a
+    /// blob's age and removes it: the two never interleave.
+    gc_lock: Arc<RwLock<()>>,
+}
+
+/// A blob found on disk.
+#[derive(Debug, Clone)]
+pub struct BlobFile {
+    pub digest: String,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+fn is_digest(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Checks a run-relative artifact path: no absolute paths, no `..`, no empty or `.` segments.
@@ -68,16 +92,121 @@ pub fn to_api(row: artifact::Model) -> Artifact {
 
 impl ArtifactStore {
     pub fn new(root: PathBuf, max_bytes: u64) -> Self {
-        Self { root, max_bytes }
+        Self {
+            root,
+            max_bytes,
+            gc_lock: Arc::new(RwLock::new(())),
+        }
     }
 
-    fn blob_path(&self, digest: &str) -> PathBuf {
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Removes what uploads cut short by a crash left in the temporary directory. Called at
+    /// start, before any upload can be in progress.
+    pub async fn remove_partial_uploads(&self) -> ServiceResult<u64> {
+        let tmp = self.tmp_dir();
+        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let entries = match std::fs::read_dir(&tmp) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(err) => return Err(err),
+            };
+            let mut removed = 0;
+            for entry in entries {
+                let entry = entry?;
+                if entry.file_type()?.is_file() {
+                    std::fs::remove_file(entry.path())?;
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|err| {
+            ServiceError::internal(format!("cleaning partial uploads stopped: {err}"))
+        })??;
+        Ok(removed)
+    }
+
+    /// Every blob on disk with its size and modification time (a blocking walk, off the
+    /// async runtime).
+    pub async fn scan_blobs(&self) -> ServiceResult<Vec<BlobFile>> {
+        let root = self.root.clone();
+        let blobs = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<BlobFile>> {
+            let mut blobs = Vec::new();
+            for shard in std::fs::read_dir(&root)? {
+                let shard = shard?;
+                let name = shard.file_name();
+                let is_shard = name.len() == 2
+                    && name
+                        .to_str()
+                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+                if !is_shard || !shard.file_type()?.is_dir() {
+                    continue;
+                }
+                for blob in std::fs::read_dir(shard.path())? {
+                    let blob = blob?;
+                    let Some(digest) = blob.file_name().to_str().map(str::to_owned) else {
+                        continue;
+                    };
+                    let metadata = blob.metadata()?;
+                    if is_digest(&digest) && metadata.is_file() {
+                        blobs.push(BlobFile {
+                            digest,
+                            size: metadata.len(),
+                            modified: metadata.modified()?,
+                        });
+                    }
+                }
+            }
+            Ok(blobs)
+        })
+        .await
+        .map_err(|err| ServiceError::internal(format!("the blob scan stopped: {err}")))??;
+        Ok(blobs)
+    }
+
+    /// Removes each blob of `digests` whose modification time is still before `cutoff`,
+    /// checked under the lock that uploads take to put a blob in place; returns those removed
+    /// with their sizes. A blob an upload refreshed since the scan is kept.
+    pub async fn remove_if_older(
+        &self,
+        digests: Vec<String>,
+        cutoff: SystemTime,
+    ) -> ServiceResult<Vec<(String, u64)>> {
+        let store = self.clone();
+        let removed =
+            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, u64)>> {
+                let mut removed = Vec::new();
+                for digest in digests.into_iter().filter(|d| is_digest(d)) {
+                    let path = store.blob_path(&digest);
+                    let _exclusive = store.gc_lock.blocking_write();
+                    let metadata = match std::fs::metadata(&path) {
+                        Ok(metadata) => metadata,
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(err) => return Err(err),
+                    };
+                    if metadata.modified()? < cutoff {
+                        std::fs::remove_file(&path)?;
+                        removed.push((digest, metadata.len()));
+                    }
+                }
+                Ok(removed)
+            })
+            .await
+            .map_err(|err| ServiceError::internal(format!("blob removal stopped: {err}")))??;
+        Ok(removed)
+    }
+
+    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
         self.root.join(&digest[..2]).join(digest)
     }
 
     /// The stored blob with `digest`.
     pub async fn read_blob(&self, digest: &str) -> ServiceResult<Vec<u8>> {
-        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_digest(digest) {
             return Err(ServiceError::internal(format!(
                 "invalid stored digest '{digest}'"
             )));
@@ -98,7 +227,7 @@ impl ArtifactStore {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
-        let tmp_dir = self.root.join("tmp");
+        let tmp_dir = self.tmp_dir();
         tokio::fs::create_dir_all(&tmp_dir).await?;
         let tmp = tmp_dir.join(format!("upload-{:016x}", rand::random::<u64>()));
         let mut file = tokio::fs::File::create(&tmp).await?;
@@ -133,6 +262,9 @@ impl ArtifactStore {
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
+        // The fresh copy replaces an identical blob already there, refreshing its
+        // modification time, so the collector sees it as new until its grace age passes.
+        let _shared = self.gc_lock.read().await;
         tokio::fs::rename(&tmp, &target).await?;
         Ok((digest, size))
     }

@@ -386,7 +386,10 @@ pub async fn job(
 /// `GET /workers`.
 pub async fn workers(State(state): State<AppState>, context: PageContext) -> PageResult {
     readable(&context)?;
-    let workers = workers::list(&state.db).await?;
+    // One page of the largest size: the page shows at most that many workers.
+    let workers = workers::list(&state.db, Some(crate::page::MAX_LIMIT), None)
+        .await?
+        .items;
     Ok(Html(slipway_web::render_workers(&context.frame, workers)))
 }
 
