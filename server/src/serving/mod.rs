@@ -33,6 +33,9 @@ pub struct Live {
     pub primary: Arc<Served>,
     pub canary: Option<(Arc<Served>, f64)>,
     pub shadow: Option<Arc<Served>>,
+    /// The primary of the revision before, when another version: the rows callers sent it are
+    /// the contract a new primary is held to.
+    pub previous_primary: Option<Arc<Served>>,
     /// Version rows this revision and the one before use: kept loaded so a rollback is fast.
     keep: Vec<i64>,
 }
@@ -171,12 +174,18 @@ impl Serving {
             }
             None => None,
         };
+        let mut previous_primary = None;
         if let Some(previous) = previous {
             for version in
                 std::iter::once(previous.primary).chain(previous.canary.map(|c| c.version))
             {
                 if let Ok(row) = self.version_row(&previous.model, version).await {
-                    self.inner.pool.get(&row).await?;
+                    let served = self.inner.pool.get(&row).await?;
+                    let replaced_primary = version == previous.primary
+                        && (previous.model != spec.model || version != spec.primary);
+                    if replaced_primary {
+                        previous_primary = Some(served);
+                    }
                     keep.push(row.id);
                 }
             }
@@ -188,6 +197,7 @@ impl Serving {
             primary,
             canary,
             shadow,
+            previous_primary,
             keep,
         })
     }

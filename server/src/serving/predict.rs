@@ -125,11 +125,19 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64
     Ok((rows, flat))
 }
 
-/// Whether the deployment's primary reads `instances`: the contract its callers are held to.
-fn primary_reads(live: &Live, instances: &[Value]) -> bool {
-    parse_instances(instances)
-        .and_then(|parsed| encode(&live.primary.engine, &parsed))
-        .is_ok()
+/// Whether the version that sets the deployment's input contract for `variant` reads
+/// `instances`: the primary for a canary, the primary of the revision before for a primary.
+/// Rows it reads are rows callers may send; a version that refuses them is failing.
+fn reference_reads(live: &Live, variant: &str, instances: &[Value]) -> bool {
+    let reference = match variant {
+        "canary" => Some(&live.primary),
+        _ => live.previous_primary.as_ref(),
+    };
+    reference.is_some_and(|served| {
+        parse_instances(instances)
+            .and_then(|parsed| encode(&served.engine, &parsed))
+            .is_ok()
+    })
 }
 
 /// Whether two predictions agree: the same class, or values within 1 % of each other.
@@ -182,9 +190,10 @@ impl Serving {
         if monitor.enabled() {
             let (outcome, labels) = match &answered {
                 Ok(predictions) => (Outcome::Ok, class_labels(predictions)),
-                // Rows the primary reads but the canary cannot: the canary is failing.
+                // Rows the deployment's reference version reads but this one cannot: this
+                // version is failing, not the caller.
                 Err(ServiceError::InvalidArgument(_))
-                    if variant == "canary" && primary_reads(&live, instances) =>
+                    if reference_reads(&live, variant, instances) =>
                 {
                     (Outcome::Error, Vec::new())
                 }
