@@ -199,3 +199,65 @@ pub async fn search(
         next_page_token: more.then(|| page::at_offset(offset + limit)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::sea_query::{Expr, Query};
+
+    /// A query that runs for many seconds unless interrupted.
+    fn endless() -> sea_orm::sea_query::SelectStatement {
+        Query::select()
+            .expr(Expr::cust(
+                "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                 WHERE x < 1000000000) SELECT count(*) FROM c)",
+            ))
+            .to_owned()
+    }
+
+    async fn pool(deadline: Duration) -> (tempfile::TempDir, SearchPool) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::db::default_url(dir.path());
+        crate::db::connect(&url).await.unwrap();
+        (dir, SearchPool::open(&url, deadline).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_search_past_its_deadline_is_interrupted() {
+        let (_dir, pool) = pool(Duration::from_millis(200)).await;
+        let started = Instant::now();
+        let err = pool.run_ids(&endless()).await.unwrap_err();
+        assert!(matches!(err, ServiceError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("narrow it"), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_search_stops_and_frees_its_connection() {
+        let (_dir, pool) = pool(Duration::from_secs(60)).await;
+        // Occupy every connection with a search whose client then goes away.
+        let abandoned: Vec<_> = (0..CONNECTIONS)
+            .map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.run_ids(&endless()).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for task in &abandoned {
+            task.abort();
+        }
+        // Were they still running, this would wait for the 60 s deadline.
+        let started = Instant::now();
+        let quick = Query::select().expr(Expr::val(7i64)).to_owned();
+        assert_eq!(pool.run_ids(&quick).await.unwrap(), vec![7]);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
