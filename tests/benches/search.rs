@@ -9,8 +9,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
-use slipway_api::{Client, CreateRun, KeyValue, LogBatch, MetricPoint, SearchRuns};
-use slipway_tests::TestServer;
+use slipway_api::{Client, SearchRuns};
+use slipway_tests::{TestServer, costliest_filter, populate_runs};
 use std::time::{Duration, Instant};
 
 const EXPERIMENT: &str = "bench-search";
@@ -30,69 +30,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Grows the experiment from `have` to `target` runs, each with eight metrics (`acc` and
-/// `m1`…`m7`), a learning rate and a team, using 16 concurrent writers.
-async fn populate(client: &Client, have: usize, target: usize) {
-    let mut tasks = Vec::new();
-    for writer in 0..16 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in (have + writer..target).step_by(16) {
-                let run = client
-                    .create_run(&CreateRun {
-                        experiment: Some(EXPERIMENT.into()),
-                        ..CreateRun::default()
-                    })
-                    .await
-                    .expect("run");
-                let metrics = (0..8)
-                    .map(|m| MetricPoint {
-                        key: if m == 0 {
-                            "acc".into()
-                        } else {
-                            format!("m{m}")
-                        },
-                        value: ((i * (2 * m + 1) + m) % 1000) as f64 / 1000.0,
-                        step: 1,
-                        timestamp: None,
-                    })
-                    .collect();
-                let batch = LogBatch {
-                    metrics,
-                    params: vec![KeyValue {
-                        key: "lr".into(),
-                        value: ["0.1", "0.01", "0.001"][i % 3].into(),
-                    }],
-                    tags: vec![KeyValue {
-                        key: "team".into(),
-                        value: ["vision", "speech"][i % 2].into(),
-                    }],
-                };
-                client.log_batch(run.id, &batch).await.expect("log");
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task");
-    }
-}
-
-/// The costliest filter the caps allow: 8 keys, 50 comparisons, none an index can answer.
-fn worst_filter() -> String {
-    let mut parts = Vec::new();
-    for i in 0..49 {
-        // Seven metrics and the param: the eight keys the caps allow.
-        let key = if i % 7 == 0 {
-            "acc".to_owned()
-        } else {
-            format!("m{}", i % 7)
-        };
-        parts.push(format!("metrics.{key} > {}.5", 2 + i));
-    }
-    parts.push("params.lr LIKE '%9%'".into());
-    parts.join(" or ")
 }
 
 /// p50 and p99 of `queries` searches spread over `clients` concurrent clients.
@@ -144,7 +81,7 @@ async fn main() {
     };
     let worst = SearchRuns {
         experiment_ids: vec![experiment.id],
-        filter: Some(worst_filter()),
+        filter: Some(costliest_filter()),
         limit: Some(100),
         ..SearchRuns::default()
     };
@@ -155,7 +92,7 @@ async fn main() {
     let mut have = 0;
     for runs in [scale(1_000), scale(100_000)] {
         let started = Instant::now();
-        populate(&client, have, runs).await;
+        populate_runs(&client, EXPERIMENT, (have, runs), 16, 7).await;
         eprintln!(
             "{} runs written in {:.1} s",
             runs - have,

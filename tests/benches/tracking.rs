@@ -9,8 +9,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{Client, CreateRun, KeyValue, LogBatch, MetricPoint, SearchRuns};
-use slipway_tests::TestServer;
+use slipway_api::{Client, CreateRun, LogBatch, MetricPoint, SearchRuns};
+use slipway_tests::{TestServer, populate_runs};
 use std::time::{Duration, Instant};
 
 fn scale(n: usize) -> usize {
@@ -110,47 +110,6 @@ async fn log_throughput(
     )
 }
 
-/// Grows the experiment `name` to `target` runs, each with an accuracy, a learning rate and a
-/// team, using 8 concurrent writers.
-async fn populate(client: &Client, name: &str, have: usize, target: usize) {
-    let mut tasks = Vec::new();
-    for worker in 0..8 {
-        let client = client.clone();
-        let name = name.to_owned();
-        tasks.push(tokio::spawn(async move {
-            for i in (have + worker..target).step_by(8) {
-                let run = client
-                    .create_run(&CreateRun {
-                        experiment: Some(name.clone()),
-                        ..CreateRun::default()
-                    })
-                    .await
-                    .expect("run");
-                let batch = LogBatch {
-                    metrics: vec![MetricPoint {
-                        key: "acc".into(),
-                        value: (i % 1000) as f64 / 1000.0,
-                        step: 1,
-                        timestamp: None,
-                    }],
-                    params: vec![KeyValue {
-                        key: "lr".into(),
-                        value: ["0.1", "0.01", "0.001"][i % 3].into(),
-                    }],
-                    tags: vec![KeyValue {
-                        key: "team".into(),
-                        value: ["vision", "speech"][i % 2].into(),
-                    }],
-                };
-                client.log_batch(run.id, &batch).await.expect("log");
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("task");
-    }
-}
-
 async fn search_latency(
     client: &Client,
     experiment_id: i64,
@@ -199,7 +158,7 @@ async fn main() {
     let name = "bench-search";
     let mut have = 0;
     for runs in [scale(1000), scale(10_000)] {
-        populate(&client, name, have, runs).await;
+        populate_runs(&client, name, (have, runs), 8, 1).await;
         have = runs;
         let experiment = client.get_experiment(name).await.expect("experiment");
         let (p50, p99) = search_latency(&client, experiment.id, scale(500)).await;

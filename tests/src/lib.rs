@@ -315,3 +315,92 @@ pub async fn wait_job(client: &Client, id: i64) -> slipway_api::Job {
     })
     .await
 }
+
+/// Creates a token named `name` with `role` through `admin`; returns its secret.
+pub async fn new_token(admin: &Client, name: &str, role: slipway_api::Role) -> String {
+    admin
+        .create_token(
+            &slipway_api::CreateToken {
+                name: name.into(),
+                role,
+            },
+            None,
+        )
+        .await
+        .expect("create a token")
+        .secret
+}
+
+/// Grows `experiment` from `have` to `target` runs, written by `writers` concurrent clients.
+/// Run `i` logs `metrics` metrics (`acc`, then `m1`, `m2`, …; `acc` is `i % 1000 / 1000`), the
+/// param `lr` (`0.1`, `0.01` or `0.001`) and the tag `team` (`vision` or `speech`).
+pub async fn populate_runs(
+    client: &Client,
+    experiment: &str,
+    (have, target): (usize, usize),
+    writers: usize,
+    metrics: usize,
+) {
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let client = client.clone();
+        let experiment = experiment.to_owned();
+        tasks.push(tokio::spawn(async move {
+            for i in (have + writer..target).step_by(writers) {
+                let run = client
+                    .create_run(&slipway_api::CreateRun {
+                        experiment: Some(experiment.clone()),
+                        ..slipway_api::CreateRun::default()
+                    })
+                    .await
+                    .expect("create a run");
+                let batch = slipway_api::LogBatch {
+                    metrics: (0..metrics)
+                        .map(|m| slipway_api::MetricPoint {
+                            key: if m == 0 {
+                                "acc".into()
+                            } else {
+                                format!("m{m}")
+                            },
+                            value: ((i * (2 * m + 1) + m) % 1000) as f64 / 1000.0,
+                            step: 1,
+                            timestamp: None,
+                        })
+                        .collect(),
+                    params: vec![slipway_api::KeyValue {
+                        key: "lr".into(),
+                        value: ["0.1", "0.01", "0.001"][i % 3].into(),
+                    }],
+                    tags: vec![slipway_api::KeyValue {
+                        key: "team".into(),
+                        value: ["vision", "speech"][i % 2].into(),
+                    }],
+                };
+                client
+                    .log_batch(run.id, &batch)
+                    .await
+                    .expect("log to the run");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("a writer");
+    }
+}
+
+/// The costliest run filter the server's caps allow, over runs [`populate_runs`] wrote with
+/// seven metrics: eight keys, fifty comparisons, none an index can answer, none satisfied.
+pub fn costliest_filter() -> String {
+    let mut parts: Vec<String> = (0..49)
+        .map(|i| {
+            let key = if i % 7 == 0 {
+                "acc".to_owned()
+            } else {
+                format!("m{}", i % 7)
+            };
+            format!("metrics.{key} > {}.5", 2 + i)
+        })
+        .collect();
+    parts.push("params.lr LIKE '%9%'".into());
+    parts.join(" or ")
+}

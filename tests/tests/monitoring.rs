@@ -5,10 +5,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, CreateToken, DeployRequest, JobState, PredictRequest, Role, SloPolicy,
-    TrainSpec,
+    ApiError, Client, DeployRequest, JobState, PredictRequest, Role, SloPolicy, TrainSpec,
 };
-use slipway_tests::{TestServer, eventually, run_job};
+use slipway_tests::{TestServer, eventually, new_token, run_job};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -101,19 +100,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
     let (server, client) = start().await;
     deploy_v1(&client).await;
-    let viewer = server.client(Some(
-        client
-            .create_token(
-                &CreateToken {
-                    name: "dashboard".into(),
-                    role: Role::Viewer,
-                },
-                None,
-            )
-            .await
-            .unwrap()
-            .secret,
-    ));
+    let viewer = server.client(Some(new_token(&client, "dashboard", Role::Viewer).await));
     let policy = SloPolicy {
         drift_window_rows: 400,
         min_drift_rows: 200,

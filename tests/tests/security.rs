@@ -6,25 +6,14 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, CreateRun, CreateToken, DeployRequest, JobState, KeyValue, LeaseAnswer,
-    LogBatch, MetricPoint, PageRequest, PredictRequest, RegisterWorker, Requirements, Role,
-    RunStatus, SearchRuns, SubmitJob, TrainSpec, UpdateRun,
+    ApiError, Client, DeployRequest, JobState, LeaseAnswer, PageRequest, PredictRequest,
+    RegisterWorker, Requirements, Role, RunStatus, SearchRuns, SubmitJob, TrainSpec, UpdateRun,
 };
-use slipway_tests::{TestServer, eventually, run_job};
+use slipway_tests::{TestServer, costliest_filter, eventually, new_token, populate_runs, run_job};
 use std::time::{Duration, Instant};
 
 async fn token(admin: &Client, server: &TestServer, name: &str, role: Role) -> Client {
-    let created = admin
-        .create_token(
-            &CreateToken {
-                name: name.into(),
-                role,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    server.client(Some(created.secret))
+    server.client(Some(new_token(admin, name, role).await))
 }
 
 /// Trains iris (logreg) and registers it as model `iris`; returns (version, run id).
@@ -327,57 +316,6 @@ async fn a_viewers_bad_inputs_do_not_roll_back_a_canary() {
     }
 }
 
-/// Grows an experiment to `count` runs with a metric, a param and a tag each.
-async fn populate(client: &Client, count: usize) {
-    let mut tasks = Vec::new();
-    for writer in 0..4 {
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in (writer..count).step_by(4) {
-                let run = client
-                    .create_run(&CreateRun {
-                        experiment: Some("storm".into()),
-                        ..CreateRun::default()
-                    })
-                    .await
-                    .unwrap();
-                let batch = LogBatch {
-                    metrics: (0..8)
-                        .map(|m| MetricPoint {
-                            key: format!("m{m}"),
-                            value: ((i * (m + 3)) % 1000) as f64 / 1000.0,
-                            step: 1,
-                            timestamp: None,
-                        })
-                        .collect(),
-                    params: vec![KeyValue {
-                        key: "lr".into(),
-                        value: format!("0.{}", i % 7),
-                    }],
-                    tags: vec![KeyValue {
-                        key: "team".into(),
-                        value: ["vision", "speech"][i % 2].into(),
-                    }],
-                };
-                client.log_batch(run.id, &batch).await.unwrap();
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-}
-
-/// The costliest filter the caps allow: 8 keys, 50 comparisons, none satisfiable by an index.
-fn worst_filter() -> String {
-    let mut parts = Vec::new();
-    for i in 0..49 {
-        parts.push(format!("metrics.m{} > {}.5", i % 7, 2 + i));
-    }
-    parts.push("params.lr LIKE '%9%'".into());
-    parts.join(" or ")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
     let temp = tempfile::tempdir().unwrap();
@@ -395,7 +333,7 @@ async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
         })
         .await
         .unwrap();
-    populate(&admin, 1_000).await;
+    populate_runs(&admin, "storm", (0, 1_000), 4, 7).await;
     let viewer = token(&admin, &server, "viewer", Role::Viewer).await;
 
     // A 4 KB filter of 270 comparisons answers 400 with the limit.
@@ -450,8 +388,8 @@ async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
         let stop = stop.clone();
         storm.push(tokio::spawn(async move {
             let request = SearchRuns {
-                filter: Some(worst_filter()),
-                order_by: vec!["metrics.m0 DESC".into()],
+                filter: Some(costliest_filter()),
+                order_by: vec!["metrics.acc DESC".into()],
                 limit: Some(100),
                 ..SearchRuns::default()
             };
