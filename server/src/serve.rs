@@ -128,8 +128,7 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         chrono::Duration::seconds(config.schedule_misfire_grace_secs as i64),
         signalled_rx.clone(),
     );
-    let searches =
-        SearchPool::open(&config.database_url, crate::tracking::search::DEADLINE).await?;
+    let searches = SearchPool::open(&config.database_url, crate::tracking::search::DEADLINE)?;
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(config.header_timeout_secs),
         max_connections: config.max_connections,

@@ -55,12 +55,7 @@ async fn change(
     name: &str,
     requested: Requested,
 ) -> ApiResult<axum::Json<Deployment>> {
-    let kind = match &requested {
-        Requested::Deploy(_) => DeploymentChange::Deploy,
-        Requested::Promote(_) => DeploymentChange::Promote,
-        Requested::Rollback(_) | Requested::RemoveCanary { .. } => DeploymentChange::Rollback,
-    };
-    let actor = actor(state, caller, headers, name, kind).await?;
+    let actor = actor(state, caller, headers, name, (&requested).into()).await?;
     let deployment =
         deployments::change(&state.serving, &actor, name, &requested, reason.as_deref()).await?;
     Ok(axum::Json(deployment))

@@ -14,6 +14,7 @@ use super::workers;
 use crate::auth::{Caller, Permission};
 use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
+use crate::serving::deployments::Requested;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use slipway_api::{DeploySpec, JobState, PipelineSpec, Step, SubmitJob};
 use subtle::ConstantTimeEq;
@@ -24,6 +25,16 @@ pub enum DeploymentChange {
     Deploy,
     Promote,
     Rollback,
+}
+
+impl From<&Requested> for DeploymentChange {
+    fn from(requested: &Requested) -> Self {
+        match requested {
+            Requested::Deploy(_) => Self::Deploy,
+            Requested::Promote(_) => Self::Promote,
+            Requested::Rollback(_) | Requested::RemoveCanary { .. } => Self::Rollback,
+        }
+    }
 }
 
 /// An accepted claim: the job acted for and the worker acting.
@@ -83,7 +94,8 @@ impl Delegation {
         )
     }
 
-    fn pipeline(&self) -> ServiceResult<PipelineSpec> {
+    /// The job's stored spec, read as its kind's type.
+    fn spec<T: serde::de::DeserializeOwned>(&self) -> ServiceResult<T> {
         serde_json::from_str(&self.job.spec)
             .map_err(|err| ServiceError::internal(format!("job {}: spec: {err}", self.job.id)))
     }
@@ -92,13 +104,11 @@ impl Delegation {
     pub fn allows_deployment(&self, name: &str, change: DeploymentChange) -> ServiceResult<()> {
         let allowed = match self.job.kind.as_str() {
             "deploy" => {
-                let spec: DeploySpec = serde_json::from_str(&self.job.spec).map_err(|err| {
-                    ServiceError::internal(format!("job {}: spec: {err}", self.job.id))
-                })?;
+                let spec: DeploySpec = self.spec()?;
                 spec.deployment == name && change == DeploymentChange::Deploy
             }
             "pipeline" => {
-                let spec = self.pipeline()?;
+                let spec: PipelineSpec = self.spec()?;
                 spec.deployment.as_deref() == Some(name)
                     && change == DeploymentChange::Promote
                     && spec
@@ -137,7 +147,7 @@ impl Delegation {
                 self.job.id, self.job.kind
             )));
         }
-        let spec = self.pipeline()?;
+        let spec: PipelineSpec = self.spec()?;
         let declared = spec.steps.iter().filter(|step| step.kind() == kind).count() as u64;
         if kind == "pipeline" || declared == 0 {
             return Err(refused(format!(

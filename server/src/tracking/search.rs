@@ -53,7 +53,7 @@ impl Drop for Abandoned {
 
 impl SearchPool {
     /// Opens read-only connections to the SQLite database at `url` (the server's own).
-    pub async fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
+    pub fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?
             .read_only(true)
@@ -219,7 +219,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = crate::db::default_url(dir.path());
         crate::db::connect(&url).await.unwrap();
-        (dir, SearchPool::open(&url, deadline).await.unwrap())
+        (dir, SearchPool::open(&url, deadline).unwrap())
     }
 
     #[tokio::test]

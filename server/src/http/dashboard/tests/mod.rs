@@ -90,7 +90,6 @@ impl Harness {
             &config.database_url,
             crate::tracking::search::DEADLINE,
         )
-        .await
         .unwrap();
         let sessions = Sessions::new(
             db.clone(),
