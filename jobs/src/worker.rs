@@ -78,8 +78,10 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
                 }
             }
             Err(err) => {
-                // A server that forgot us (a new database) wants a new registration.
-                if err.status() == Some(404) {
+                // A server that forgot us (a new database) wants a new registration, and so
+                // does a worker row from before workers had owners (403 until claimed);
+                // registering again claims it, or ends this worker with the reason.
+                if matches!(err.status(), Some(404 | 403)) {
                     worker_id = register(&client, &config).await?;
                 } else {
                     tracing::warn!(error = %err, "cannot lease; retrying");
