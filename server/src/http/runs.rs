@@ -72,9 +72,7 @@ async fn list(
         limit: query.limit,
         page_token: query.page_token,
     };
-    Ok(axum::Json(
-        search::search(&state.db, &state.searches, &request).await?,
-    ))
+    Ok(axum::Json(search::search(&state.searches, &request).await?))
 }
 
 async fn search(
@@ -84,9 +82,7 @@ async fn search(
     Json(request): Json<SearchRuns>,
 ) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(
-        search::search(&state.db, &state.searches, &request).await?,
-    ))
+    Ok(axum::Json(search::search(&state.searches, &request).await?))
 }
 
 async fn show(

@@ -4,21 +4,23 @@
 //! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool, and
 //! SQLite interrupts it (through a progress handler) once its deadline passes or its caller
 //! goes away (the request future is dropped when a client disconnects). The filter's cost is
-//! capped before it runs (see `filter::compile`). Only the ordered page of run ids comes from
-//! the search; the runs themselves are then read by id.
+//! capped before it runs (see `filter::compile`). The filter picks the page's run ids; the
+//! runs and their latest metrics are then read by id on the same connection.
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
-use super::runs::{latest_metrics, to_api};
-use crate::entity::tracking::run;
+use super::runs::to_api;
+use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use crate::page;
-use sea_orm::sea_query::SqliteQueryBuilder;
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sea_orm::sqlx::{self, Row};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::{Query, SelectStatement, SqliteQueryBuilder};
+use sea_orm::sqlx;
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions,
+};
+use sea_orm::{ColumnTrait, DbErr};
 use sea_query_sqlx::SqlxBinder;
 use slipway_api::{Page, Run, SearchRuns};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,12 +73,11 @@ impl SearchPool {
         Ok(Self { pool, deadline })
     }
 
-    /// The ids `statement` selects, in order; interrupted at the deadline or when dropped.
-    async fn run_ids(
-        &self,
-        statement: &sea_orm::sea_query::SelectStatement,
-    ) -> ServiceResult<Vec<i64>> {
-        let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
+    /// The runs `statement` selects, in its order and with their latest metrics; interrupted
+    /// at the deadline or when dropped. The page is read on the connection that chose it: the
+    /// runs and metrics of a page are the bulk of a search's work at small scale, and reading
+    /// them as plain rows here costs a fraction of mapping them through the main pool's models.
+    async fn runs(&self, statement: &SelectStatement) -> ServiceResult<Vec<Run>> {
         let deadline = Instant::now() + self.deadline;
         let busy = || {
             ServiceError::Unavailable(format!(
@@ -100,14 +101,10 @@ impl SearchPool {
             .set_progress_handler(STEPS_PER_CHECK, move || {
                 !stop.load(Ordering::Relaxed) && Instant::now() < deadline
             });
-        // The SQL text comes from the query builder; every value is a bound parameter.
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql.as_str()), values)
-            .fetch_all(&mut *connection)
-            .await;
-        let rows = match rows {
-            Ok(rows) => rows,
+        let ids: Vec<(i64,)> = match fetch(&mut connection, statement).await {
+            Ok(ids) => ids,
             Err(err) if Instant::now() >= deadline => {
-                tracing::warn!(error = %err, sql = %sql, "a search ran past its deadline and was interrupted");
+                tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
                 return Err(ServiceError::Unavailable(format!(
                     "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
                     self.deadline.as_secs_f64()
@@ -115,11 +112,113 @@ impl SearchPool {
             }
             Err(err) => return Err(sqlx_error(err)),
         };
+        let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
+        let page = read_page(&mut connection, &ids).await;
         drop(abandoned);
-        rows.iter()
-            .map(|row| row.try_get::<i64, _>(0).map_err(sqlx_error))
-            .collect()
+        page
     }
+}
+
+/// The rows `statement` selects, each as `T`. The SQL text comes from the query builder; every
+/// value is a bound parameter.
+async fn fetch<T>(
+    connection: &mut SqliteConnection,
+    statement: &SelectStatement,
+) -> Result<Vec<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+{
+    let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
+    sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
+        .fetch_all(connection)
+        .await
+}
+
+/// A `runs` row, column for column.
+type RunRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// The runs `ids` name, in that order, with their latest metrics; a run deleted since its id
+/// was chosen is left out.
+async fn read_page(connection: &mut SqliteConnection, ids: &[i64]) -> ServiceResult<Vec<Run>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let runs: Vec<RunRow> = fetch(
+        connection,
+        Query::select()
+            .columns([
+                run::Column::Id,
+                run::Column::ExperimentId,
+                run::Column::Name,
+                run::Column::Status,
+                run::Column::StartTime,
+                run::Column::EndTime,
+                run::Column::CreatedBy,
+                run::Column::DatasetDigest,
+                run::Column::CodeVersion,
+                run::Column::JobId,
+                run::Column::Seed,
+            ])
+            .from(run::Entity)
+            .and_where(run::Column::Id.is_in(ids.iter().copied())),
+    )
+    .await
+    .map_err(sqlx_error)?;
+    let metric_rows: Vec<(i64, String, f64)> = fetch(
+        connection,
+        Query::select()
+            .columns([
+                latest_metric::Column::RunId,
+                latest_metric::Column::Key,
+                latest_metric::Column::Value,
+            ])
+            .from(latest_metric::Entity)
+            .and_where(latest_metric::Column::RunId.is_in(ids.iter().copied())),
+    )
+    .await
+    .map_err(sqlx_error)?;
+    let mut metrics: HashMap<i64, BTreeMap<String, f64>> = HashMap::with_capacity(ids.len());
+    for (run_id, key, value) in metric_rows {
+        metrics.entry(run_id).or_default().insert(key, value);
+    }
+    let mut rows: HashMap<i64, run::Model> = runs
+        .into_iter()
+        .map(|row| {
+            let model = run::Model {
+                id: row.0,
+                experiment_id: row.1,
+                name: row.2,
+                status: row.3,
+                start_time: row.4,
+                end_time: row.5,
+                created_by: row.6,
+                dataset_digest: row.7,
+                code_version: row.8,
+                job_id: row.9,
+                seed: row.10,
+            };
+            (model.id, model)
+        })
+        .collect();
+    ids.iter()
+        .filter_map(|id| rows.remove(id))
+        .map(|row| {
+            let run_metrics = metrics.remove(&row.id).unwrap_or_default();
+            to_api(row, run_metrics)
+        })
+        .collect()
 }
 
 fn sqlx_error(err: sqlx::Error) -> ServiceError {
@@ -140,11 +239,7 @@ pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>
 }
 
 /// Searches runs with a filter, an order and pagination.
-pub async fn search(
-    db: &DatabaseConnection,
-    searches: &SearchPool,
-    request: &SearchRuns,
-) -> ServiceResult<Page<Run>> {
+pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Page<Run>> {
     let limit = page::limit(request.limit)?;
     let offset = page::decode_offset(request.page_token.as_deref())?;
     let filter = match &request.filter {
@@ -173,27 +268,9 @@ pub async fn search(
     check_cost(filter.as_ref(), &order).map_err(invalid)?;
     let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
     statement.offset(offset).limit(limit + 1);
-    let mut ids = searches.run_ids(&statement).await?;
-    let more = ids.len() as u64 > limit;
-    ids.truncate(limit as usize);
-
-    let mut rows: HashMap<i64, run::Model> = run::Entity::find()
-        .filter(run::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|row| (row.id, row))
-        .collect();
-    let mut metrics = latest_metrics(db, &ids).await?;
-    // A run deleted between the two reads is left out.
-    let items = ids
-        .iter()
-        .filter_map(|id| rows.remove(id))
-        .map(|row| {
-            let run_metrics = metrics.remove(&row.id).unwrap_or_default();
-            to_api(row, run_metrics)
-        })
-        .collect::<ServiceResult<Vec<Run>>>()?;
+    let mut items = searches.runs(&statement).await?;
+    let more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
     Ok(Page {
         items,
         next_page_token: more.then(|| page::at_offset(offset + limit)),
@@ -203,7 +280,7 @@ pub async fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sea_orm::sea_query::{Expr, Query};
+    use sea_orm::sea_query::Expr;
 
     /// A query that runs for many seconds unless interrupted.
     fn endless() -> sea_orm::sea_query::SelectStatement {
@@ -226,7 +303,7 @@ mod tests {
     async fn a_search_past_its_deadline_is_interrupted() {
         let (_dir, pool) = pool(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let err = pool.run_ids(&endless()).await.unwrap_err();
+        let err = pool.runs(&endless()).await.unwrap_err();
         assert!(matches!(err, ServiceError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("narrow it"), "{err}");
         assert!(
@@ -243,7 +320,7 @@ mod tests {
         let abandoned: Vec<_> = (0..CONNECTIONS)
             .map(|_| {
                 let pool = pool.clone();
-                tokio::spawn(async move { pool.run_ids(&endless()).await })
+                tokio::spawn(async move { pool.runs(&endless()).await })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -253,7 +330,7 @@ mod tests {
         // Were they still running, this would wait for the 60 s deadline.
         let started = Instant::now();
         let quick = Query::select().expr(Expr::val(7i64)).to_owned();
-        assert_eq!(pool.run_ids(&quick).await.unwrap(), vec![7]);
+        assert!(pool.runs(&quick).await.unwrap().is_empty());
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",

@@ -121,9 +121,7 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         limit: Some(10),
         ..SearchRuns::default()
     };
-    let runs = search::search(&state.db, &state.searches, &search)
-        .await?
-        .items;
+    let runs = search::search(&state.searches, &search).await?.items;
     let changes = audit::list(&state.db, Some(15), None).await?.items;
     let overview = Overview {
         deployments: health,
@@ -264,7 +262,7 @@ pub async fn runs(
         page_token: query.page_token,
         ..RunsView::default()
     };
-    match search::search(&state.db, &state.searches, &search).await {
+    match search::search(&state.searches, &search).await {
         Ok(page) => {
             view.runs = page.items;
             view.next_page_token = page.next_page_token;
