@@ -117,6 +117,19 @@ impl Serving {
             )));
         }
         let (width, expected) = infer_shape(&input.shape)?;
+        // The width is checked against the version that sets the contract (the one named, or
+        // the primary), so the message speaks of the tensor the caller sent.
+        let (live, _) = self.live_version(name, version).await?;
+        let contract = version
+            .and_then(|v| live.variant(v))
+            .map_or(&live.primary, |(served, _)| served);
+        let features = contract.engine.features().len();
+        if width != features {
+            return Err(ServiceError::invalid(format!(
+                "inputs[0].shape: expected [rows, {features}] (one value per feature of version {}), got {:?}",
+                contract.version, input.shape
+            )));
+        }
         let values = match binary.first().and_then(Option::as_ref) {
             Some(data) => binary_values(data)?,
             None if input.data.is_null() => {
