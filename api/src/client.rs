@@ -3,7 +3,7 @@
 
 use crate::admin::{GcReport, GcRequest};
 use crate::datasets::*;
-use crate::error::{ApiError, ErrorBody, ErrorCode};
+use crate::error::{ApiError, ErrorBody, ErrorCode, OipErrorBody};
 use crate::jobs::*;
 use crate::types::*;
 use crate::{REASON_HEADER, REQUEST_ID_HEADER};
@@ -146,15 +146,23 @@ impl Client {
                 code: body.error.code,
                 message: body.error.message,
             },
-            Err(_) => ApiError::Server {
-                status,
-                code: ErrorCode::from_status(status),
-                message: format!(
-                    "HTTP {status}{}",
-                    request_id
-                        .map(|id| format!(" (request {id})"))
-                        .unwrap_or_default()
-                ),
+            // The Open Inference Protocol's shape under `/v2`: the message alone.
+            Err(_) => match serde_json::from_slice::<OipErrorBody>(&bytes) {
+                Ok(body) => ApiError::Server {
+                    status,
+                    code: ErrorCode::from_status(status),
+                    message: body.error,
+                },
+                Err(_) => ApiError::Server {
+                    status,
+                    code: ErrorCode::from_status(status),
+                    message: format!(
+                        "HTTP {status}{}",
+                        request_id
+                            .map(|id| format!(" (request {id})"))
+                            .unwrap_or_default()
+                    ),
+                },
             },
         })
     }

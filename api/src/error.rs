@@ -81,6 +81,13 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// The body of an error under `/v2` (the Open Inference Protocol): `{"error": "message"}`,
+/// the shape its clients read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OipErrorBody {
+    pub error: String,
+}
+
 /// The code and human-readable message of an error.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorDetail {

@@ -1,5 +1,5 @@
 //! Predictions on the wire: `POST /api/v1/deployments/{name}/predict` and the Open Inference
-//! Protocol (v2) bodies under `/v2/models/{name}`.
+//! Protocol (v2) bodies under `/v2/models/{name}` (their binary form is in [`crate::oip`]).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,7 +42,9 @@ pub struct InferTensor {
     pub name: String,
     pub shape: Vec<i64>,
     pub datatype: String,
-    /// Row-major data, flat or nested.
+    /// Row-major data, flat or nested; absent (null) when the tensor travels as binary data
+    /// after the JSON header (see [`crate::oip`]).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub data: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<serde_json::Value>,
@@ -56,8 +58,18 @@ pub struct InferRequest {
     pub inputs: Vec<InferTensor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<serde_json::Value>,
+    /// The outputs to answer with (all of them when absent), each optionally asking for
+    /// binary data with `parameters.binary_data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outputs: Option<serde_json::Value>,
+    pub outputs: Option<Vec<RequestedOutput>>,
+}
+
+/// One output a request asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestedOutput {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
 }
 
 /// The answer to an infer request.
@@ -70,4 +82,34 @@ pub struct InferResponse {
     pub outputs: Vec<InferTensor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameters: Option<serde_json::Value>,
+}
+
+/// `GET /v2`: who answers, and which protocol extensions it speaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerMetadata {
+    pub name: String,
+    pub version: String,
+    pub extensions: Vec<String>,
+}
+
+/// The declaration of one tensor a model reads or writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorMetadata {
+    pub name: String,
+    pub datatype: String,
+    /// `-1` for a dimension of any size (the rows).
+    pub shape: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<serde_json::Value>,
+}
+
+/// `GET /v2/models/{name}[/versions/{v}]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMetadata {
+    pub name: String,
+    /// Every version the deployment serves (primary first), or the one asked for.
+    pub versions: Vec<String>,
+    pub platform: String,
+    pub inputs: Vec<TensorMetadata>,
+    pub outputs: Vec<TensorMetadata>,
 }

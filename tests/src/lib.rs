@@ -4,6 +4,7 @@
 //! typed API clients. Servers are killed when dropped.
 
 pub mod browser;
+pub mod python;
 
 use slipway_api::Client;
 use std::io::{BufRead, BufReader};

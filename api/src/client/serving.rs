@@ -143,14 +143,48 @@ impl Client {
         self.write(Method::POST, &path, request, None).await
     }
 
-    /// An Open Inference Protocol (v2) request.
+    /// An Open Inference Protocol (v2) request, sent as JSON; outputs asked for as binary
+    /// data come back as JSON `data` all the same.
     pub async fn infer(
         &self,
         name: &str,
         request: &InferRequest,
     ) -> Result<InferResponse, ApiError> {
-        let path = format!("/v2/models/{}/infer", encode(name));
-        self.write(Method::POST, &path, request, None).await
+        self.infer_at(&format!("/v2/models/{}/infer", encode(name)), request)
+            .await
+    }
+
+    /// An Open Inference Protocol (v2) request answered by `version`, which the deployment
+    /// must serve (as primary, canary or shadow).
+    pub async fn infer_version(
+        &self,
+        name: &str,
+        version: u32,
+        request: &InferRequest,
+    ) -> Result<InferResponse, ApiError> {
+        let path = format!("/v2/models/{}/versions/{version}/infer", encode(name));
+        self.infer_at(&path, request).await
+    }
+
+    async fn infer_at(
+        &self,
+        path: &str,
+        request: &InferRequest,
+    ) -> Result<InferResponse, ApiError> {
+        let response = self
+            .send(self.request(Method::POST, path).json(request))
+            .await?;
+        let header_length = response
+            .headers()
+            .get(crate::oip::HEADER_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| self.transport(source))?;
+        crate::oip::decode_response(&body, header_length.as_deref())
+            .map_err(|err| ApiError::Decode(err.to_string()))
     }
 }
 

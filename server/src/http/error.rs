@@ -7,6 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use slipway_api::{ErrorBody, ErrorCode, ErrorDetail};
 
+/// The message of an error response, kept in the response's extensions beside its body, so
+/// a protocol with its own error shape (the Open Inference Protocol under `/v2`) can render
+/// any error — a handler's or a middleware's refusal — its own way, in one place.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct AppError {
@@ -49,6 +55,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = ErrorMessage(self.message.clone());
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
@@ -56,6 +63,7 @@ impl IntoResponse for AppError {
             },
         };
         let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(message);
         if self.code == ErrorCode::Unauthenticated {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -1,6 +1,7 @@
 //! The HTTP API: one `router()` per resource, mounted under `/api/v1` behind authentication,
-//! plus the health probes, with request ids, tracing, body size and time limits, and JSON
-//! errors everywhere (also for unknown routes and wrong methods).
+//! plus the health probes and the Open Inference Protocol under `/v2`, with request ids,
+//! tracing, body size and time limits, and JSON errors everywhere (also for unknown routes and
+//! wrong methods; `/v2` has its own error shape).
 
 mod admin;
 mod auth;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(dashboard::router(state.clone()))
         .merge(health::router())
+        .merge(inference::health())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
@@ -74,6 +76,8 @@ pub fn router(state: AppState) -> Router {
             },
             limits::enforce,
         ))
+        // Outside the limits, so their refusals under `/v2` are rendered in its shape too.
+        .layer(axum::middleware::from_fn(inference::errors::render))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request

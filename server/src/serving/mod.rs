@@ -5,6 +5,7 @@
 //! loop follows the database, so a server also picks up changes made elsewhere.
 
 pub mod deployments;
+pub mod oip;
 mod pool;
 pub mod predict;
 mod shadow;
@@ -16,7 +17,8 @@ use crate::monitoring::live::Monitor;
 use crate::registry::{Selector, find_version};
 use crate::tracking::artifacts::ArtifactStore;
 pub use pool::BatchPolicy;
-use pool::{ModelPool, Served};
+use pool::ModelPool;
+pub use pool::Served;
 use sea_orm::{DatabaseConnection, EntityTrait};
 use shadow::ShadowRecorder;
 use slipway_api::DeploymentSpec;
@@ -38,6 +40,32 @@ pub struct Live {
     pub previous_primary: Option<Arc<Served>>,
     /// Version rows this revision and the one before use: kept loaded so a rollback is fast.
     keep: Vec<i64>,
+}
+
+impl Live {
+    /// The versions this revision serves, with their roles: primary, then canary, then shadow.
+    pub fn versions(&self) -> Vec<(&Arc<Served>, &'static str)> {
+        std::iter::once((&self.primary, "primary"))
+            .chain(self.canary.as_ref().map(|(canary, _)| (canary, "canary")))
+            .chain(self.shadow.as_ref().map(|shadow| (shadow, "shadow")))
+            .collect()
+    }
+
+    /// Version `version` and its role, when this revision serves it.
+    pub fn variant(&self, version: u32) -> Option<(&Arc<Served>, &'static str)> {
+        self.versions()
+            .into_iter()
+            .find(|(served, _)| served.version == version)
+    }
+
+    /// The served versions for a message: `1 (primary), 2 (canary)`.
+    pub fn describe_versions(&self) -> String {
+        self.versions()
+            .iter()
+            .map(|(served, role)| format!("{} ({role})", served.version))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// What this server serves; cheap to clone.

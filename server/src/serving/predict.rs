@@ -1,13 +1,14 @@
 //! Answering predictions: validate the instances against the model that will answer, route
 //! between primary and canary (sticky by an optional key), batch, and mirror to the shadow
-//! without touching the answer or its latency. Also the Open Inference Protocol (v2) shapes.
+//! without touching the answer or its latency. A request may also name the version that
+//! answers it (the Open Inference Protocol's `/versions/{v}` routes).
 
 use super::shadow::Pair;
 use super::{Live, Serving};
 use crate::error::{ServiceError, ServiceResult};
 use crate::monitoring::live::Outcome;
 use serde_json::Value;
-use slipway_api::{InferRequest, InferResponse, InferTensor, PredictResponse, Prediction};
+use slipway_api::{PredictResponse, Prediction};
 use slipway_jobs::inference::Engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,6 +36,16 @@ fn bucket(key: Option<&str>) -> f64 {
     (mix(seed) >> 11) as f64 / (1u64 << 53) as f64 * 100.0
 }
 
+/// Which version answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// The primary or the canary, drawn per request or fixed by the key.
+    Routed(Option<&'a str>),
+    /// This version, when the deployment's current revision serves it (as primary, canary or
+    /// shadow); otherwise the request is refused (404).
+    Version(u32),
+}
+
 /// One instance as the model reads it: values in feature order, or by feature name.
 enum Instance {
     Positional(Vec<f64>),
@@ -43,7 +54,7 @@ enum Instance {
 
 /// A value a model reads: a number within the range of the 32-bit floats models compute in
 /// (a larger one would reach the model as infinity and come out as NaN).
-fn number(value: &Value, place: impl FnOnce() -> String) -> ServiceResult<f64> {
+pub(super) fn number(value: &Value, place: impl FnOnce() -> String) -> ServiceResult<f64> {
     match value.as_f64() {
         Some(number) if number.abs() <= f64::from(f32::MAX) => Ok(number),
         Some(number) => Err(ServiceError::invalid(format!(
@@ -126,11 +137,12 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64
 }
 
 /// Whether the version that sets the deployment's input contract for `variant` reads
-/// `instances`: the primary for a canary, the primary of the revision before for a primary.
+/// `instances`: the primary for a canary or shadow, the primary of the revision before for a
+/// primary.
 /// Rows it reads are rows callers may send; a version that refuses them is failing.
 fn reference_reads(live: &Live, variant: &str, instances: &[Value]) -> bool {
     let reference = match variant {
-        "canary" => Some(&live.primary),
+        "canary" | "shadow" => Some(&live.primary),
         _ => live.previous_primary.as_ref(),
     };
     reference.is_some_and(|served| {
@@ -177,11 +189,31 @@ impl Serving {
         key: Option<&str>,
         caller: &str,
     ) -> ServiceResult<PredictResponse> {
+        self.predict_on(name, Route::Routed(key), instances, caller)
+            .await
+    }
+
+    /// Answers a predict request from the version `route` picks.
+    pub async fn predict_on(
+        &self,
+        name: &str,
+        route: Route<'_>,
+        instances: &[Value],
+        caller: &str,
+    ) -> ServiceResult<PredictResponse> {
         let live = self.serving(name).await?;
         let started = Instant::now();
-        let (served, variant) = match &live.canary {
-            Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
-            _ => (&live.primary, "primary"),
+        let (served, variant) = match route {
+            Route::Routed(key) => match &live.canary {
+                Some((canary, percent)) if bucket(key) < *percent => (canary, "canary"),
+                _ => (&live.primary, "primary"),
+            },
+            Route::Version(version) => live.variant(version).ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "deployment '{name}' does not serve version {version}; it serves {}",
+                    live.describe_versions()
+                ))
+            })?,
         };
         let answered = self
             .answer(name, &live, served, variant, instances, caller)
@@ -255,7 +287,8 @@ impl Serving {
             self.monitor()
                 .record_inputs(name, served.version, caller, rows, &values);
         }
-        if let Some(shadow) = &live.shadow {
+        // A request the shadow itself answered has nothing to be compared with.
+        if let (Some(shadow), false) = (&live.shadow, variant == "shadow") {
             self.mirror(
                 live,
                 Arc::clone(shadow),
@@ -300,151 +333,6 @@ impl Serving {
             serving.inner.shadow.record(pair, compared, agreed);
         });
     }
-
-    /// Answers an Open Inference Protocol request: one FP32/FP64/INT input of shape
-    /// [rows, features] (or [features] for one row).
-    pub async fn infer(
-        &self,
-        name: &str,
-        request: &InferRequest,
-        caller: &str,
-    ) -> ServiceResult<InferResponse> {
-        let [input] = request.inputs.as_slice() else {
-            return Err(ServiceError::invalid(format!(
-                "inputs: expected exactly one input tensor, got {}",
-                request.inputs.len()
-            )));
-        };
-        if !matches!(
-            input.datatype.as_str(),
-            "FP32"
-                | "FP64"
-                | "FP16"
-                | "INT8"
-                | "INT16"
-                | "INT32"
-                | "INT64"
-                | "UINT8"
-                | "UINT16"
-                | "UINT32"
-                | "UINT64"
-        ) {
-            return Err(ServiceError::invalid(format!(
-                "inputs[0].datatype: expected a numeric type such as FP32, got '{}'",
-                input.datatype
-            )));
-        }
-        let (width, expected) = infer_shape(&input.shape)?;
-        let values = flatten(&input.data)?;
-        if values.len() != expected {
-            return Err(ServiceError::invalid(format!(
-                "inputs[0].data: {} values do not fill shape {:?}",
-                values.len(),
-                input.shape
-            )));
-        }
-        let instances: Vec<Value> = values
-            .chunks(width.max(1))
-            .map(|row| Value::Array(row.iter().map(|v| Value::from(*v)).collect()))
-            .collect();
-        let answer = self.predict(name, &instances, None, caller).await?;
-        Ok(infer_response(name, request.id.clone(), answer))
-    }
-}
-
-/// The row width and value count of an OIP input shape, `[rows, features]` or `[features]`.
-/// The product is checked: one that wraps (2^62 × 4 is 0 in i64) must not pass for the
-/// data's length.
-fn infer_shape(shape: &[i64]) -> ServiceResult<(usize, usize)> {
-    let (rows, width) = match shape {
-        [width] => (1, *width),
-        [rows, width] => (*rows, *width),
-        _ => {
-            return Err(ServiceError::invalid(format!(
-                "inputs[0].shape: expected [rows, features], got {shape:?}"
-            )));
-        }
-    };
-    let (Ok(rows), Ok(width)) = (usize::try_from(rows), usize::try_from(width)) else {
-        return Err(ServiceError::invalid(format!(
-            "inputs[0].shape: expected sizes of 0 or more, got {shape:?}"
-        )));
-    };
-    let expected = rows.checked_mul(width).ok_or_else(|| {
-        ServiceError::invalid(format!(
-            "inputs[0].shape: {shape:?} holds more values than can be addressed"
-        ))
-    })?;
-    Ok((width, expected))
-}
-
-fn flatten(data: &Value) -> ServiceResult<Vec<f64>> {
-    let mut values = Vec::new();
-    let mut stack = vec![data];
-    while let Some(value) = stack.pop() {
-        match value {
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            other => values.push(number(other, || "inputs[0].data".to_owned())?),
-        }
-    }
-    Ok(values)
-}
-
-fn infer_response(name: &str, id: Option<String>, answer: PredictResponse) -> InferResponse {
-    let rows = answer.predictions.len() as i64;
-    let mut labels = Vec::new();
-    let mut probabilities = Vec::new();
-    let mut values = Vec::new();
-    let mut classes = 0;
-    for prediction in &answer.predictions {
-        match prediction {
-            Prediction::Class {
-                label,
-                probabilities: p,
-            } => {
-                labels.push(Value::from(label.clone()));
-                classes = p.len() as i64;
-                probabilities.extend(p.values().map(|v| Value::from(*v)));
-            }
-            Prediction::Value(value) => values.push(Value::from(*value)),
-        }
-    }
-    let outputs = if values.is_empty() {
-        vec![
-            InferTensor {
-                name: "label".into(),
-                shape: vec![rows],
-                datatype: "BYTES".into(),
-                data: Value::Array(labels),
-                parameters: None,
-            },
-            InferTensor {
-                name: "probabilities".into(),
-                shape: vec![rows, classes],
-                datatype: "FP64".into(),
-                data: Value::Array(probabilities),
-                parameters: None,
-            },
-        ]
-    } else {
-        vec![InferTensor {
-            name: "value".into(),
-            shape: vec![rows],
-            datatype: "FP64".into(),
-            data: Value::Array(values),
-            parameters: None,
-        }]
-    };
-    InferResponse {
-        model_name: name.to_owned(),
-        model_version: answer.model_version.to_string(),
-        id,
-        outputs,
-        parameters: Some(serde_json::json!({
-            "deployment_revision": answer.deployment_revision,
-            "variant": answer.variant,
-        })),
-    }
 }
 
 #[cfg(test)]
@@ -459,18 +347,6 @@ mod tests {
     }
 
     #[test]
-    fn oip_shape_product_overflow_is_refused() {
-        // 2^62 × 4 wraps to 0 in i64, which an empty data array would have matched.
-        assert_eq!((1i64 << 62).wrapping_mul(4), 0);
-        let err = infer_shape(&[1 << 62, 4]).unwrap_err().to_string();
-        assert!(err.starts_with("inputs[0].shape:"), "{err}");
-        assert!(infer_shape(&[-1, 4]).is_err());
-        assert!(infer_shape(&[i64::MAX, i64::MAX]).is_err());
-        assert_eq!(infer_shape(&[2, 64]).unwrap(), (64, 128));
-        assert_eq!(infer_shape(&[64]).unwrap(), (64, 64));
-    }
-
-    #[test]
     fn instances_name_the_bad_place() {
         let err = parse_instances(&[serde_json::json!([1.0, "x"])])
             .err()
@@ -482,9 +358,5 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.starts_with("instances[0]: expected an array"), "{err}");
-        assert_eq!(
-            flatten(&serde_json::json!([[1, 2], [3, 4]])).unwrap(),
-            vec![1.0, 2.0, 3.0, 4.0]
-        );
     }
 }

@@ -17,7 +17,7 @@ mod operations;
 mod pages;
 mod session;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::state::AppState;
 use axum::Router;

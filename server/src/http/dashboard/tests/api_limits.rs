@@ -45,7 +45,11 @@ async fn predict_over_rate_limit_answers_429_with_retry_after() {
         .await
         .unwrap();
     let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Under /v2 the refusal reads as the Open Inference Protocol's clients expect.
+    assert_eq!(
+        body["error"], "too many predictions for this token; retry in 1 s",
+        "{body}"
+    );
     // Another token has its own bucket.
     let other = harness.token("otto", Role::Viewer).await;
     let answer = harness
