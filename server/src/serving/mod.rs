@@ -8,6 +8,7 @@ pub mod deployments;
 mod pool;
 pub mod predict;
 mod shadow;
+mod switch;
 
 use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};
