@@ -186,6 +186,14 @@ async fn without_a_token_the_cli_says_where_tokens_come_from() {
         err.contains(&looked.display().to_string()),
         "names where it looked: {err}"
     );
+    // An empty SLIPWAY_TOKEN is no token either.
+    let output = command()
+        .current_dir(elsewhere.path())
+        .args(["--server", &server.url, "runs", "list"])
+        .env("SLIPWAY_TOKEN", "")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SLIPWAY_TOKEN"));
     let body: serde_json::Value = serde_json::from_str(run(true).trim()).unwrap();
     assert_eq!(body["error"]["code"], "unauthenticated");
     assert!(

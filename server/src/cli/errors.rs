@@ -18,7 +18,9 @@ fn api_error(err: &anyhow::Error) -> Option<&ApiError> {
 pub fn explain(cli: &Cli, err: anyhow::Error) -> anyhow::Error {
     let unauthenticated =
         api_error(&err).and_then(ApiError::code) == Some(ErrorCode::Unauthenticated);
-    if !unauthenticated || cli.token.is_some() {
+    // An empty token (`SLIPWAY_TOKEN=`) is not sent, so it counts as none.
+    let token_given = cli.token.as_deref().is_some_and(|t| !t.trim().is_empty());
+    if !unauthenticated || token_given {
         return err;
     }
     let local = super::commands::is_local(&cli.server);
