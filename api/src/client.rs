@@ -2,7 +2,6 @@
 //! and message, so callers can show them as they are or branch on the code.
 
 use crate::admin::{GcReport, GcRequest};
-use crate::datasets::*;
 use crate::error::{ApiError, ErrorBody, ErrorCode, OipErrorBody};
 use crate::jobs::*;
 use crate::types::*;
@@ -12,8 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
 
+mod datasets;
 mod events;
 mod serving;
+
+pub use datasets::DatasetDownload;
 
 /// Builds a [`Client`].
 #[derive(Debug, Clone)]
@@ -487,51 +489,6 @@ impl Client {
             reason,
         )
         .await
-    }
-
-    // ------------------------------------------------------------ datasets
-
-    /// Uploads a CSV as (a new version of) dataset `name`; `task` is inferred when `None`.
-    pub async fn upload_dataset(
-        &self,
-        name: &str,
-        label: &str,
-        task: Option<&str>,
-        csv: Vec<u8>,
-    ) -> Result<UploadedDataset, ApiError> {
-        let mut query = vec![("label", label.to_owned())];
-        if let Some(task) = task {
-            query.push(("task", task.to_owned()));
-        }
-        let request = self
-            .request(Method::POST, &format!("/api/v1/datasets/{}", encode(name)))
-            .query(&query)
-            .header("content-type", "text/csv")
-            .body(csv);
-        self.json(request).await
-    }
-
-    /// The CSV content of version `version` of dataset `name`.
-    pub async fn download_dataset(&self, name: &str, version: u32) -> Result<Vec<u8>, ApiError> {
-        let request = self.request(
-            Method::GET,
-            &format!(
-                "/api/v1/datasets/{}/versions/{version}/content",
-                encode(name)
-            ),
-        );
-        self.bytes(request).await
-    }
-
-    /// The latest version of every dataset.
-    pub async fn list_datasets(&self) -> Result<Vec<DatasetVersion>, ApiError> {
-        self.get("/api/v1/datasets").await
-    }
-
-    /// Every version of dataset `name`, newest first, with statistics.
-    pub async fn dataset_versions(&self, name: &str) -> Result<Vec<DatasetVersion>, ApiError> {
-        self.get(&format!("/api/v1/datasets/{}", encode(name)))
-            .await
     }
 
     pub async fn list_audit(&self, page: &PageRequest) -> Result<Page<AuditEvent>, ApiError> {

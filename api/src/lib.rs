@@ -19,7 +19,7 @@ pub mod specs;
 pub mod types;
 
 pub use admin::*;
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, DatasetDownload};
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, OipErrorBody};
 pub use jobs::*;

@@ -118,6 +118,14 @@ pub struct DeployRequest {
     /// Refuse the change (409) unless the deployment is still at this revision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_revision: Option<u32>,
+    /// Allow `model` to switch an existing deployment to another registered model; without
+    /// it such a change is refused (409), so a typo cannot replace what callers are served.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub change_model: bool,
+    /// With `change_model`: switch even when the new model reads other input features (names,
+    /// order or count) than the one it replaces, which callers' rows will no longer fit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// `POST /api/v1/deployments/{name}/promote` and `/rollback`.

@@ -30,8 +30,7 @@ async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<O
         version,
         canary_percent: spec.canary_percent,
         shadow_version: spec.shadow_version,
-        remove_shadow: false,
-        expected_revision: None,
+        ..DeployRequest::default()
     };
     let deployment = client
         .deploy(&spec.deployment, &request, spec.reason.as_deref())

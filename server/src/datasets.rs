@@ -177,13 +177,14 @@ pub async fn versions(db: &DatabaseConnection, name: &str) -> ServiceResult<Vec<
     rows.into_iter().map(|row| to_api(row, true)).collect()
 }
 
-/// The CSV content of version `version` of dataset `name`.
+/// The CSV content of version `version` of dataset `name` (the bytes uploaded), opened for
+/// streaming, with its size.
 pub async fn content(
     db: &DatabaseConnection,
     store: &ArtifactStore,
     name: &str,
     version: u32,
-) -> ServiceResult<Vec<u8>> {
+) -> ServiceResult<(tokio::fs::File, u64)> {
     let row = dataset::Entity::find()
         .filter(dataset::Column::Name.eq(name))
         .filter(dataset::Column::Version.eq(version as i32))
@@ -192,7 +193,7 @@ pub async fn content(
         .ok_or_else(|| {
             ServiceError::not_found(format!("dataset '{name}' version {version} not found"))
         })?;
-    store.read_blob(&row.digest).await
+    store.open_blob(&row.digest).await
 }
 
 /// The feature count and the model's output count (the classes, or 1 for regression) of a

@@ -15,10 +15,12 @@ fn main() -> std::process::ExitCode {
         }
     };
     let cli = slipway_server::cli::Cli::parse();
+    let format = cli.output;
     match runtime.block_on(slipway_server::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // With `--output json` the error is the API's error body, still on stderr.
+            slipway_server::cli::report_error(&err, format);
             std::process::ExitCode::FAILURE
         }
     }

@@ -9,43 +9,49 @@ use std::path::PathBuf;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    dispatch(&cli)
+        .await
+        .map_err(|err| super::errors::explain(&cli, err))
+}
+
+async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Up(args) => serve(args, true).await,
         Command::Server(args) => serve(args, false).await,
         Command::Worker(args) => {
             init_logging("info", LogFormat::Text);
-            slipway_jobs::worker::run(client(&cli)?, worker_config(args))
+            slipway_jobs::worker::run(client(cli)?, worker_config(args))
                 .await
                 .map_err(|err| anyhow::anyhow!("the server refused this worker: {err}"))
         }
-        Command::Jobs(command) => super::jobs::jobs(&cli, command).await,
-        Command::Workers(command) => super::jobs::workers(&cli, command).await,
-        Command::Train(args) => super::ml::train(&cli, args).await,
-        Command::Evaluate(args) => super::ml::evaluate(&cli, args).await,
-        Command::Models(command) => super::serving::models(&cli, command).await,
-        Command::Deploy(args) => super::serving::deploy(&cli, args).await,
+        Command::Jobs(command) => super::jobs::jobs(cli, command).await,
+        Command::Workers(command) => super::jobs::workers(cli, command).await,
+        Command::Train(args) => super::ml::train(cli, args).await,
+        Command::Evaluate(args) => super::ml::evaluate(cli, args).await,
+        Command::Models(command) => super::serving::models(cli, command).await,
+        Command::Deploy(args) => super::serving::deploy(cli, args).await,
         Command::Promote { name, reason } => {
-            super::serving::promote(&cli, name, reason.as_deref()).await
+            super::serving::promote(cli, name, reason.as_deref()).await
         }
         Command::Rollback { name, to, reason } => {
-            super::serving::rollback(&cli, name, *to, reason.as_deref()).await
+            super::serving::rollback(cli, name, *to, reason.as_deref()).await
         }
-        Command::Deployments(command) => super::serving::deployments(&cli, command).await,
-        Command::Predict(args) => super::serving::predict(&cli, args).await,
-        Command::Monitor(args) => super::monitor::monitor(&cli, args).await,
-        Command::Alerts(args) => super::monitor::alerts(&cli, args).await,
-        Command::Slo(args) => super::monitor::slo(&cli, args).await,
-        Command::Pipeline(command) => super::schedules::pipeline(&cli, command).await,
-        Command::Schedule(command) => super::schedules::schedules(&cli, command).await,
-        Command::Dataset(command) => super::datasets::datasets(&cli, command).await,
-        Command::Experiments(command) => experiments(&cli, command).await,
-        Command::Runs(command) => runs(&cli, command).await,
-        Command::Token(command) => tokens(&cli, command).await,
-        Command::Audit { limit } => audit(&cli, *limit).await,
-        Command::Gc { dry_run } => super::admin::gc(&cli, *dry_run).await,
-        Command::Tui => slipway_tui::run(client(&cli)?).await,
+        Command::Deployments(command) => super::serving::deployments(cli, command).await,
+        Command::Predict(args) => super::predict::predict(cli, args).await,
+        Command::Monitor(args) => super::monitor::monitor(cli, args).await,
+        Command::Alerts(args) => super::monitor::alerts(cli, args).await,
+        Command::Slo(args) => super::monitor::slo(cli, args).await,
+        Command::Pipeline(command) => super::schedules::pipeline(cli, command).await,
+        Command::Schedule(command) => super::schedules::schedules(cli, command).await,
+        Command::Dataset(command) => super::datasets::datasets(cli, command).await,
+        Command::Experiments(command) => experiments(cli, command).await,
+        Command::Runs(command) => runs(cli, command).await,
+        Command::Token(command) => tokens(cli, command).await,
+        Command::Audit { limit } => audit(cli, *limit).await,
+        Command::Gc { dry_run } => super::admin::gc(cli, *dry_run).await,
+        Command::Tui => slipway_tui::run(client(cli)?).await,
         Command::Whoami => {
-            let identity = client(&cli)?.whoami().await?;
+            let identity = client(cli)?.whoami().await?;
             match cli.output {
                 OutputFormat::Json => output::json(&identity),
                 OutputFormat::Text => {
@@ -133,23 +139,35 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The admin token of the local data dir, when the server is on this machine.
-fn local_admin_token(server: &str) -> Option<String> {
+/// Where the admin token of the local data dir is: `$SLIPWAY_DATA_DIR/admin-token`, or
+/// `.slipway/admin-token` under the current directory (where `slipway up` runs by default).
+pub(super) fn local_token_path() -> PathBuf {
+    std::env::var_os("SLIPWAY_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+        .join("admin-token")
+}
+
+/// Whether `server` runs on this machine (so its data dir may be here too).
+pub(super) fn is_local(server: &str) -> bool {
     let host = server
         .split("://")
-        .nth(1)?
-        .split('/')
-        .next()?
-        .rsplit_once(':')
-        .map_or(server, |(host, _)| host);
-    let local = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
-    if !local {
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .map(|authority| {
+            authority
+                .rsplit_once(':')
+                .map_or(authority, |(host, _)| host)
+        });
+    matches!(host, Some("127.0.0.1" | "localhost" | "[::1]"))
+}
+
+/// The admin token of the local data dir, when the server is on this machine.
+fn local_admin_token(server: &str) -> Option<String> {
+    if !is_local(server) {
         return None;
     }
-    let dir = std::env::var_os("SLIPWAY_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    std::fs::read_to_string(dir.join("admin-token"))
+    std::fs::read_to_string(local_token_path())
         .ok()
         .map(|token| token.trim().to_owned())
 }
@@ -437,5 +455,8 @@ mod tests {
     fn only_local_servers_get_the_local_admin_token() {
         // Without a token file this is None either way; a remote host never reads the file.
         assert_eq!(local_admin_token("https://models.example.com:443"), None);
+        assert!(is_local("http://127.0.0.1:8080"));
+        assert!(is_local("http://localhost"));
+        assert!(!is_local("https://models.example.com:443"));
     }
 }

@@ -2,7 +2,11 @@
 
 use super::output::{self, OutputFormat, Table};
 use super::{Cli, DatasetCommand};
-use slipway_api::Client;
+use anyhow::Context;
+use slipway_api::{Client, DatasetVersion};
+use slipway_jobs::stats::FeatureStats;
+use std::io::Write;
+use std::path::Path;
 
 /// The real datasets shipped in `datasets/` (UCI, CC BY 4.0; see `datasets/README.md`), with
 /// their label columns.
@@ -115,18 +119,154 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
             if cli.output == OutputFormat::Json {
                 return output::json(&versions);
             }
-            for d in &versions {
-                println!(
-                    "{} version {} — {} rows, {} ({})",
-                    d.name, d.version, d.rows, d.task, d.digest
-                );
-                println!("  label:    {}", d.label);
-                if !d.classes.is_empty() {
-                    println!("  classes:  {}", d.classes.join(", "));
+            for (i, d) in versions.iter().enumerate() {
+                if i > 0 {
+                    println!();
                 }
-                println!("  features: {}", d.features.join(", "));
+                print_version(d)?;
             }
             Ok(())
+        }
+        DatasetCommand::Download { name, version, out } => {
+            download(cli, &client, name, *version, out.as_deref()).await
+        }
+    }
+}
+
+/// One version: its schema, then a table of its per-feature statistics.
+fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
+    println!(
+        "{} version {} — {} rows, {} ({})",
+        d.name, d.version, d.rows, d.task, d.digest
+    );
+    println!("  label:    {}", d.label);
+    if !d.classes.is_empty() {
+        println!("  classes:  {}", d.classes.join(", "));
+    }
+    let Some(statistics) = &d.statistics else {
+        println!("  features: {}", d.features.join(", "));
+        return Ok(());
+    };
+    let statistics: Vec<FeatureStats> = serde_json::from_value(statistics.clone())
+        .context("unexpected answer from the server: statistics")?;
+    println!("  features: {}", d.features.len());
+    let mut table = Table::new(&["  FEATURE", "COUNT", "MEAN", "STD", "MIN", "MAX"]);
+    for feature in &statistics {
+        table.row(vec![
+            format!("  {}", feature.name),
+            feature.count.to_string(),
+            number(feature.mean),
+            number(feature.std),
+            number(feature.min),
+            number(feature.max),
+        ]);
+    }
+    table.print();
+    Ok(())
+}
+
+/// A statistic with four significant decimals, without trailing zeros.
+fn number(value: f64) -> String {
+    let text = format!("{value:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "-0" {
+        "0".into()
+    } else {
+        text.into()
+    }
+}
+
+/// Streams a version's CSV to stdout or `out`. Writing happens on a blocking thread fed chunk
+/// by chunk, so a slow reader of stdout never stalls the runtime and memory stays small.
+async fn download(
+    cli: &Cli,
+    client: &Client,
+    name: &str,
+    version: Option<u32>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let version = match version {
+        Some(version) => version,
+        None => client
+            .dataset_versions(name)
+            .await?
+            .first()
+            .map(|d| d.version)
+            .with_context(|| format!("dataset '{name}' has no version"))?,
+    };
+    let mut stream = client.stream_dataset(name, version).await?;
+    let mut sink: Box<dyn Write + Send> = match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            tokio::fs::File::create(path)
+                .await
+                .with_context(|| format!("cannot create {}", path.display()))?
+                .into_std()
+                .await,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let mut written = 0;
+        while let Some(chunk) = receiver.blocking_recv() {
+            sink.write_all(&chunk)?;
+            written += chunk.len() as u64;
+        }
+        sink.flush()?;
+        Ok(written)
+    });
+    let mut failed = None;
+    loop {
+        match stream.chunk().await {
+            Ok(Some(chunk)) => {
+                if sender.send(chunk).await.is_err() {
+                    break; // the writer stopped; its error says why
+                }
+            }
+            Ok(None) => break,
+            Err(err) => {
+                failed = Some(err);
+                break;
+            }
+        }
+    }
+    drop(sender);
+    let written = writer
+        .await
+        .context("the writer stopped")?
+        .with_context(|| match out {
+            Some(path) => format!("cannot write {}", path.display()),
+            None => "cannot write to stdout".to_owned(),
+        });
+    let failed = match (failed, written) {
+        (Some(err), _) => Some(anyhow::Error::new(err)),
+        (None, Err(err)) => Some(err),
+        (None, Ok(written)) => {
+            if let Some(path) = out {
+                match cli.output {
+                    OutputFormat::Json => output::json(&serde_json::json!({
+                        "dataset": name,
+                        "version": version,
+                        "bytes": written,
+                        "path": path,
+                    }))?,
+                    OutputFormat::Text => println!(
+                        "wrote {name} version {version} ({written} bytes) to {}",
+                        path.display()
+                    ),
+                }
+            }
+            None
+        }
+    };
+    match failed {
+        None => Ok(()),
+        Some(err) => {
+            // Leave no half file behind to be taken for the dataset.
+            if let Some(path) = out {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(err.context(format!("downloading {name} version {version}")))
         }
     }
 }

@@ -161,10 +161,12 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
                 "LABELS",
                 "SLOTS",
                 "RUNNING",
+                "JOBS",
                 "LAST SEEN",
             ]);
             for worker in &workers {
-                let running: Vec<String> = worker.running_jobs.iter().map(i64::to_string).collect();
+                // The count and the ids apart, so neither reads as the other.
+                let jobs: Vec<String> = worker.running_jobs.iter().map(i64::to_string).collect();
                 table.row(vec![
                     worker.id.to_string(),
                     worker.name.clone(),
@@ -172,7 +174,12 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
                     worker.cuda_devices.to_string(),
                     worker.labels.join(","),
                     worker.concurrency.to_string(),
-                    running.join(","),
+                    worker.running_jobs.len().to_string(),
+                    if jobs.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        jobs.join(",")
+                    },
                     output::time(&worker.last_heartbeat_at),
                 ]);
             }

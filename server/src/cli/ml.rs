@@ -51,7 +51,7 @@ pub async fn evaluate(cli: &Cli, args: &EvaluateArgs) -> anyhow::Result<()> {
         experiment: None,
     };
     spec.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
-    submit_and_follow(cli, "evaluate", serde_json::to_value(spec)?, args.wait).await
+    super::evaluation::submit(cli, args, serde_json::to_value(spec)?).await
 }
 
 pub(super) async fn submit_and_follow(
@@ -82,7 +82,7 @@ pub(super) async fn submit_and_follow(
 
 /// Polls the job until it ends, drawing a progress bar with the latest epoch line on stderr
 /// (redrawn in place on a terminal, a line per change otherwise).
-async fn follow(client: &Client, mut job: Job, draw: bool) -> anyhow::Result<Job> {
+pub(super) async fn follow(client: &Client, mut job: Job, draw: bool) -> anyhow::Result<Job> {
     let in_place = std::io::stderr().is_terminal();
     let (mut after, mut detail, mut last) = (0, String::new(), String::new());
     loop {

@@ -4,16 +4,20 @@
 mod admin;
 mod commands;
 mod datasets;
+mod errors;
+mod evaluation;
 mod jobs;
 mod ml;
 mod monitor;
 mod output;
+mod predict;
 mod schedules;
 mod serving;
 
 use crate::config::ServerArgs;
 use clap::{Parser, Subcommand};
 pub use commands::run;
+pub use errors::report as report_error;
 pub use output::OutputFormat;
 
 /// Slipway takes machine-learning models from the lab to production and keeps them healthy.
@@ -64,7 +68,7 @@ pub enum Command {
     /// List workers.
     #[command(subcommand, alias = "worker-list")]
     Workers(WorkersCommand),
-    /// Register and inspect datasets (CSV files with a label column).
+    /// Register, inspect and download datasets (CSV files with a label column).
     #[command(subcommand, alias = "datasets")]
     Dataset(DatasetCommand),
     /// Train a model on a dataset (a `train` job run by a worker).
@@ -87,6 +91,9 @@ pub enum Command {
     /// A canary: slipway deploy digits --version 2 --canary 20 --reason "try v2 on a fifth"
     ///
     /// A shadow: slipway deploy digits --shadow 3 --reason "compare v3 on live traffic"
+    ///
+    /// Another model: slipway deploy digits --model digits-cnn --version 1 --change-model
+    /// (refused when its input features differ, unless --force)
     #[command(disable_version_flag = true)]
     Deploy(serving::DeployArgs),
     /// Make the canary the primary at 100 %.
@@ -107,8 +114,10 @@ pub enum Command {
     /// List deployments, their history and the shadow's agreement.
     #[command(subcommand, alias = "deployment")]
     Deployments(serving::DeploymentsCommand),
-    /// Send rows from a CSV or JSON file to a deployment and print the predictions.
-    Predict(serving::PredictArgs),
+    /// Send rows from a CSV or JSON file to a deployment and print the predictions: which
+    /// version answered each row and, when the file has the model's label column, the
+    /// accuracy of each version.
+    Predict(predict::PredictArgs),
     /// A deployment's live traffic per version (requests/s, p50/p99, errors) and its most
     /// drifting features.
     Monitor(monitor::MonitorArgs),
@@ -308,6 +317,19 @@ pub enum DatasetCommand {
     List,
     /// Show every version of a dataset with its schema and feature statistics.
     Show { name: String },
+    /// Write a version's CSV, byte for byte as it was uploaded, to stdout or --out FILE.
+    ///
+    /// Example: slipway dataset download iris --version 1 > iris.csv
+    #[command(disable_version_flag = true)]
+    Download {
+        name: String,
+        /// The version (default: the latest).
+        #[arg(long)]
+        version: Option<u32>,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -203,6 +203,95 @@ pub async fn slo(cli: &Cli, args: &SloArgs) -> anyhow::Result<()> {
     if cli.output == OutputFormat::Json {
         return output::json(&policy);
     }
-    println!("{}", serde_json::to_string_pretty(&policy)?);
+    let changed = if policy != before { " (changed)" } else { "" };
+    println!("SLO policy of {}{changed}", args.name);
+    policy_table(&policy).print();
     Ok(())
+}
+
+/// The policy as a table of settings, their values and what each means.
+fn policy_table(policy: &SloPolicy) -> Table {
+    let number = |v: f64| v.to_string();
+    let optional = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let rows: [(&str, String, &str); 11] = [
+        (
+            "max_error_rate",
+            number(policy.max_error_rate),
+            "most errors per judged request over the window",
+        ),
+        (
+            "max_p99_ms",
+            optional(policy.max_p99_ms.map(number)),
+            "most p99 latency in ms over the window (-: not watched)",
+        ),
+        (
+            "psi_warn",
+            number(policy.psi_warn),
+            "feature PSI from which drift is a warning",
+        ),
+        (
+            "psi_alert",
+            number(policy.psi_alert),
+            "feature PSI above which drift raises an alert",
+        ),
+        (
+            "window_secs",
+            policy.window_secs.to_string(),
+            "seconds of traffic judged",
+        ),
+        (
+            "min_requests",
+            policy.min_requests.to_string(),
+            "requests a variant needs before it is judged",
+        ),
+        (
+            "drift_window_rows",
+            policy.drift_window_rows.to_string(),
+            "latest live rows kept for drift",
+        ),
+        (
+            "drift_window_secs",
+            optional(policy.drift_window_secs.map(|s| s.to_string())),
+            "only rows this recent count for drift (-: any age)",
+        ),
+        (
+            "min_drift_rows",
+            policy.min_drift_rows.to_string(),
+            "rows needed before drift is judged",
+        ),
+        (
+            "min_drift_callers",
+            policy.min_drift_callers.to_string(),
+            "distinct callers those rows must come from",
+        ),
+        (
+            "rollback_primary",
+            policy.rollback_primary.to_string(),
+            "roll a breaching primary back (false: only alert)",
+        ),
+    ];
+    let mut table = Table::new(&["SETTING", "VALUE", "MEANING"]);
+    for (setting, value, meaning) in rows {
+        table.row(vec![setting.to_owned(), value, meaning.to_owned()]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_prints_as_a_table_not_json() {
+        let policy = SloPolicy {
+            max_p99_ms: Some(50.0),
+            ..SloPolicy::default()
+        };
+        let text = policy_table(&policy).render();
+        assert!(text.starts_with("SETTING  "), "{text}");
+        assert!(text.contains("\nmax_error_rate     0.05   "), "{text}");
+        assert!(text.contains("\nmax_p99_ms         50     "), "{text}");
+        assert!(text.contains("\ndrift_window_secs  -      "), "{text}");
+        assert!(!text.contains('{'), "{text}");
+    }
 }

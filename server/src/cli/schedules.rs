@@ -4,6 +4,7 @@
 use super::Cli;
 use super::output::{self, OutputFormat, Table};
 use anyhow::Context;
+use chrono::{DateTime, Timelike, Utc};
 use clap::Subcommand;
 use slipway_api::{CreateSchedule, Misfire, Overlap, PipelineSpec, Schedule, SubmitJob};
 use std::path::{Path, PathBuf};
@@ -120,6 +121,20 @@ pub async fn pipeline(cli: &Cli, command: &PipelineCommand) -> anyhow::Result<()
     }
 }
 
+/// A time as people read it in a schedule's time zone, with the zone named
+/// (`2025-01-16 03:00 CET`); in UTC, marked as such, when the zone is not one chrono-tz knows.
+fn zoned(at: &DateTime<Utc>, timezone: &str) -> String {
+    let format = if at.second() == 0 {
+        "%Y-%m-%d %H:%M %Z"
+    } else {
+        "%Y-%m-%d %H:%M:%S %Z"
+    };
+    match timezone.parse::<chrono_tz::Tz>() {
+        Ok(zone) => at.with_timezone(&zone).format(format).to_string(),
+        Err(_) => at.format(format).to_string(),
+    }
+}
+
 fn print_schedule(cli: &Cli, schedule: &Schedule) -> anyhow::Result<()> {
     if cli.output == OutputFormat::Json {
         return output::json(schedule);
@@ -133,7 +148,10 @@ fn print_schedule(cli: &Cli, schedule: &Schedule) -> anyhow::Result<()> {
     );
     println!("job        {}", schedule.job.kind);
     for at in &schedule.next_fire_times {
-        println!("next       {}", output::time(at));
+        println!("next       {}", zoned(at, &schedule.timezone));
+    }
+    if let Some(at) = &schedule.last_fire_at {
+        println!("last fired {}", zoned(at, &schedule.timezone));
     }
     Ok(())
 }
@@ -178,7 +196,11 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
             }
             let mut table = Table::new(&["NAME", "CRON", "TZ", "JOB", "STATE", "NEXT DUE TIMES"]);
             for schedule in schedules {
-                let next: Vec<String> = schedule.next_fire_times.iter().map(output::time).collect();
+                let next: Vec<String> = schedule
+                    .next_fire_times
+                    .iter()
+                    .map(|at| zoned(at, &schedule.timezone))
+                    .collect();
                 table.row(vec![
                     schedule.name,
                     schedule.cron,
@@ -225,11 +247,16 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
             if cli.output == OutputFormat::Json {
                 return output::json(&firings);
             }
+            // Times in the schedule's zone, like its due times; UTC if it cannot be read.
+            let timezone = match client.get_schedule(name).await {
+                Ok(schedule) => schedule.timezone,
+                Err(_) => "UTC".to_owned(),
+            };
             let mut table = Table::new(&["DUE", "FIRED", "OUTCOME", "JOB", "JOB STATE", "NOTE"]);
             for firing in firings {
                 table.row(vec![
-                    output::time(&firing.due_at),
-                    output::time(&firing.fired_at),
+                    zoned(&firing.due_at, &timezone),
+                    zoned(&firing.fired_at, &timezone),
                     firing.outcome,
                     firing.job_id.map_or("-".into(), |id| id.to_string()),
                     firing.job_state.unwrap_or_else(|| "-".into()),
@@ -271,5 +298,22 @@ pub async fn add_demo_schedule(client: slipway_api::Client) {
         Ok(_) => tracing::info!("added the demo schedule digits-nightly (paused)"),
         Err(err) if err.status() == Some(409) => {}
         Err(err) => tracing::warn!(error = %err, "cannot add the demo schedule"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_shown_in_the_schedules_zone_with_its_name() {
+        let winter: DateTime<Utc> = "2025-01-16T02:00:00Z".parse().unwrap();
+        let summer: DateTime<Utc> = "2025-07-16T01:00:00Z".parse().unwrap();
+        assert_eq!(zoned(&winter, "Europe/Paris"), "2025-01-16 03:00 CET");
+        assert_eq!(zoned(&summer, "Europe/Paris"), "2025-07-16 03:00 CEST");
+        assert_eq!(zoned(&winter, "UTC"), "2025-01-16 02:00 UTC");
+        assert_eq!(zoned(&winter, "Mars/Olympus"), "2025-01-16 02:00 UTC");
+        let seconds: DateTime<Utc> = "2025-01-16T02:00:30Z".parse().unwrap();
+        assert_eq!(zoned(&seconds, "UTC"), "2025-01-16 02:00:30 UTC");
     }
 }

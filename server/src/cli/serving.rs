@@ -1,14 +1,12 @@
-//! The production commands: `models` (the registry), `deploy`, `promote`, `rollback`,
-//! `deployments` and `predict`.
+//! The production commands: `models` (the registry), `deploy`, `promote`, `rollback` and
+//! `deployments` (`predict` has its own module).
 
 use super::Cli;
 use super::output::{self, OutputFormat, Table};
 use clap::Subcommand;
 use slipway_api::{
-    ChangeRequest, DeployRequest, Deployment, ModelVersion, PredictRequest, Prediction,
-    RegisterModel,
+    ChangeRequest, DeployRequest, Deployment, DeploymentSpec, ModelVersion, RegisterModel,
 };
-use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -77,6 +75,14 @@ pub struct DeployArgs {
     /// Refuse the change unless the deployment is still at this revision.
     #[arg(long, value_name = "REVISION")]
     pub expect_revision: Option<u32>,
+    /// Switch the deployment to --model when it serves another model (refused without this,
+    /// so a mistyped name cannot replace what callers are served).
+    #[arg(long)]
+    pub change_model: bool,
+    /// With --change-model: switch even when the new model reads other input features (names,
+    /// order or count) than the one it replaces.
+    #[arg(long, requires = "change_model")]
+    pub force: bool,
     /// Why (recorded in the revision and the audit log).
     #[arg(long)]
     pub reason: Option<String>,
@@ -92,20 +98,6 @@ pub enum DeploymentsCommand {
     History { name: String },
     /// How often the shadow agreed with the primary.
     Shadow { name: String },
-}
-
-/// The flags of `slipway predict`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PredictArgs {
-    /// The deployment.
-    pub name: String,
-    /// A CSV with a header row of feature names (a label column, if present, is compared
-    /// with the predictions), or JSON: `{"instances": [...]}` or a bare array of instances.
-    #[arg(long)]
-    pub file: PathBuf,
-    /// Requests with the same key go to the same variant.
-    #[arg(long)]
-    pub key: Option<String>,
 }
 
 fn print_version(cli: &Cli, version: &ModelVersion) -> anyhow::Result<()> {
@@ -260,7 +252,11 @@ pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
 }
 
 fn describe(deployment: &Deployment) -> String {
-    let spec = &deployment.spec;
+    describe_spec(&deployment.spec)
+}
+
+/// `digits v1, canary v2 at 20%, shadow v3`.
+fn describe_spec(spec: &DeploymentSpec) -> String {
     let mut text = format!("{} v{}", spec.model, spec.primary);
     if let Some(canary) = &spec.canary {
         text.push_str(&format!(
@@ -297,6 +293,8 @@ pub async fn deploy(cli: &Cli, args: &DeployArgs) -> anyhow::Result<()> {
         shadow_version: args.shadow,
         remove_shadow: args.remove_shadow,
         expected_revision: args.expect_revision,
+        change_model: args.change_model,
+        force: args.force,
     };
     let deployment = client
         .deploy(&args.name, &request, args.reason.as_deref())
@@ -356,23 +354,21 @@ pub async fn deployments(cli: &Cli, command: &DeploymentsCommand) -> anyhow::Res
             if cli.output == OutputFormat::Json {
                 return output::json(&revisions);
             }
-            let mut table = Table::new(&[
-                "REV", "ACTION", "PRIMARY", "CANARY", "SHADOW", "BY", "WHEN", "REASON",
-            ]);
+            let mut table = Table::new(&["REV", "ACTION", "CHANGE", "BY", "WHEN", "REASON"]);
             for revision in revisions {
                 let action = match revision.rolled_back_to {
                     Some(target) => format!("rollback to {target}"),
                     None => revision.action,
                 };
+                // Model and version on both sides, so a switch of model reads as one.
+                let before = revision
+                    .previous
+                    .as_ref()
+                    .map_or("(new)".into(), describe_spec);
                 table.row(vec![
                     revision.revision.to_string(),
                     action,
-                    format!("v{}", revision.spec.primary),
-                    revision
-                        .spec
-                        .canary
-                        .map_or("-".into(), |c| format!("v{} {}%", c.version, c.percent)),
-                    revision.spec.shadow.map_or("-".into(), |v| format!("v{v}")),
+                    format!("{before} → {}", describe_spec(&revision.spec)),
                     revision.actor,
                     output::time(&revision.created_at),
                     revision.reason.unwrap_or_default(),
@@ -408,130 +404,4 @@ pub async fn deployments(cli: &Cli, command: &DeploymentsCommand) -> anyhow::Res
             Ok(())
         }
     }
-}
-
-/// Reads the instances of a CSV (header of feature names; `label` columns kept aside) or
-/// JSON file. Returns the instances and the labels found, if any.
-fn read_instances(
-    path: &std::path::Path,
-) -> anyhow::Result<(Vec<serde_json::Value>, Option<Vec<String>>)> {
-    use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let is_json = path.extension().is_some_and(|e| e == "json")
-        || bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|b| matches!(b, b'{' | b'['));
-    if is_json {
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("{}: not valid JSON", path.display()))?;
-        let instances = match value {
-            serde_json::Value::Array(items) => items,
-            serde_json::Value::Object(mut fields) => match fields.remove("instances") {
-                Some(serde_json::Value::Array(items)) => items,
-                _ => anyhow::bail!("{}: expected {{\"instances\": [...]}}", path.display()),
-            },
-            _ => anyhow::bail!("{}: expected an array of instances", path.display()),
-        };
-        return Ok((instances, None));
-    }
-    let mut reader = csv::Reader::from_reader(bytes.as_slice());
-    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
-    let label_column = header
-        .iter()
-        .position(|h| h == "label" || h == "target" || h == "y");
-    let (mut instances, mut labels) = (Vec::new(), Vec::new());
-    for (line, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: row {}", path.display(), line + 1))?;
-        let mut instance = serde_json::Map::new();
-        for (column, (name, cell)) in header.iter().zip(record.iter()).enumerate() {
-            if Some(column) == label_column {
-                labels.push(cell.to_owned());
-                continue;
-            }
-            let value: f64 = cell.trim().parse().with_context(|| {
-                format!(
-                    "{}: row {}, column '{name}': expected a number, got '{cell}'",
-                    path.display(),
-                    line + 1
-                )
-            })?;
-            instance.insert(name.clone(), serde_json::Value::from(value));
-        }
-        instances.push(serde_json::Value::Object(instance));
-    }
-    Ok((instances, label_column.map(|_| labels)))
-}
-
-/// Rows per predict request when a file is sent in parts.
-const PREDICT_CHUNK: usize = 500;
-
-pub async fn predict(cli: &Cli, args: &PredictArgs) -> anyhow::Result<()> {
-    let client = super::commands::client(cli)?;
-    let (instances, labels) = read_instances(&args.file)?;
-    if instances.is_empty() {
-        anyhow::bail!("{}: no rows to predict", args.file.display());
-    }
-    // Large files go in requests of a few hundred rows, under the server's per-request limit.
-    let mut answer: Option<slipway_api::PredictResponse> = None;
-    for chunk in instances.chunks(PREDICT_CHUNK) {
-        let request = PredictRequest {
-            instances: chunk.to_vec(),
-            key: args.key.clone(),
-        };
-        let part = client.predict(&args.name, &request).await?;
-        match &mut answer {
-            Some(all) => all.predictions.extend(part.predictions),
-            None => answer = Some(part),
-        }
-    }
-    let Some(answer) = answer else {
-        return Ok(());
-    };
-    if cli.output == OutputFormat::Json {
-        return output::json(&answer);
-    }
-    let mut table = Table::new(&["ROW", "PREDICTION", "CONFIDENCE", "ACTUAL"]);
-    let mut correct = 0;
-    for (row, prediction) in answer.predictions.iter().enumerate() {
-        let actual = labels.as_ref().and_then(|l| l.get(row)).cloned();
-        let (shown, confidence) = match prediction {
-            Prediction::Class {
-                label,
-                probabilities,
-            } => {
-                if actual.as_deref() == Some(label.as_str()) {
-                    correct += 1;
-                }
-                let p = probabilities.get(label).copied().unwrap_or(0.0);
-                (label.clone(), format!("{:.1}%", p * 100.0))
-            }
-            Prediction::Value(value) => (format!("{value:.4}"), String::new()),
-        };
-        table.row(vec![
-            row.to_string(),
-            shown,
-            confidence,
-            actual.unwrap_or_default(),
-        ]);
-    }
-    table.print();
-    println!(
-        "{} predictions from {} v{} (deployment revision {}, {})",
-        answer.predictions.len(),
-        args.name,
-        answer.model_version,
-        answer.deployment_revision,
-        answer.variant
-    );
-    if let Some(labels) = labels
-        && !labels.is_empty()
-        && matches!(answer.predictions.first(), Some(Prediction::Class { .. }))
-    {
-        println!(
-            "accuracy {:.4} against the file's labels",
-            f64::from(correct) / labels.len() as f64
-        );
-    }
-    Ok(())
 }

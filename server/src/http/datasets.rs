@@ -6,9 +6,10 @@ use crate::auth::{Caller, Permission};
 use crate::datasets;
 use crate::state::AppState;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use slipway_api::{DatasetVersion, UploadedDataset};
@@ -73,8 +74,14 @@ async fn content(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, version)): Path<(String, u32)>,
-) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], Vec<u8>)> {
+) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
-    let csv = datasets::content(&state.db, &state.artifacts, &name, version).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/csv")], csv))
+    let (file, size) = datasets::content(&state.db, &state.artifacts, &name, version).await?;
+    // Streamed, so a large dataset never has to fit in memory.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv".to_owned()),
+        (header::CONTENT_LENGTH, size.to_string()),
+    ];
+    Ok((headers, body).into_response())
 }

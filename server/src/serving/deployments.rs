@@ -203,7 +203,13 @@ pub async fn change(
             .ok_or_else(|| ServiceError::not_found(format!("deployment '{name}' not found")))
     };
     let (spec, rolled_back_to) = match requested {
-        Requested::Deploy(request) => (deployed_spec(current_spec, request)?, None),
+        Requested::Deploy(request) => {
+            let spec = deployed_spec(current_spec, request)?;
+            if let Some(current) = current_spec {
+                super::switch::check(db, name, current, &spec, request).await?;
+            }
+            (spec, None)
+        }
         Requested::Promote(_) => {
             let spec = existing_spec()?;
             let canary = spec.canary.ok_or_else(|| {

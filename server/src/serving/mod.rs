@@ -9,6 +9,7 @@ pub mod oip;
 mod pool;
 pub mod predict;
 mod shadow;
+mod switch;
 
 use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};

@@ -214,6 +214,18 @@ impl ArtifactStore {
         Ok(tokio::fs::read(self.blob_path(digest)).await?)
     }
 
+    /// The stored blob with `digest`, opened for streaming, with its size.
+    pub async fn open_blob(&self, digest: &str) -> ServiceResult<(tokio::fs::File, u64)> {
+        if !is_digest(digest) {
+            return Err(ServiceError::internal(format!(
+                "invalid stored digest '{digest}'"
+            )));
+        }
+        let file = tokio::fs::File::open(self.blob_path(digest)).await?;
+        let size = file.metadata().await?.len();
+        Ok((file, size))
+    }
+
     /// Stores `bytes` and returns their digest and size.
     pub async fn put_bytes(&self, bytes: &[u8]) -> ServiceResult<(String, u64)> {
         let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
