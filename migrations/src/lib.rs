@@ -16,6 +16,7 @@ mod m20261130_000005_monitoring;
 mod m20261130_000006_firings;
 mod m20261201_000007_sessions;
 mod m20261201_000008_worker_owner;
+mod m20261201_000009_metric_bits;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_firings::Migration),
             Box::new(m20261201_000007_sessions::Migration),
             Box::new(m20261201_000008_worker_owner::Migration),
+            Box::new(m20261201_000009_metric_bits::Migration),
         ]
     }
 }

@@ -422,6 +422,8 @@ async fn write_metrics(
                 Expr::val(*run_id),
                 Expr::val(*key),
                 Expr::val(newest.value),
+                // The exact bits, which a search page reads (migration 000009).
+                Expr::val(newest.value.to_bits() as i64),
                 Expr::val(newest.step),
                 Expr::val(newest.timestamp),
             ]);
@@ -445,10 +447,10 @@ async fn write_metrics(
                     .gte(Expr::col(("latest_metrics", "timestamp"))),
             ));
     let on_conflict = OnConflict::columns(["run_id", "key"])
-        .update_columns(["value", "step", "timestamp"])
+        .update_columns(["value", "value_bits", "step", "timestamp"])
         .action_and_where(newer)
         .to_owned();
-    let latest_columns = ["run_id", "key", "value", "step", "timestamp"];
+    let latest_columns = ["run_id", "key", "value", "value_bits", "step", "timestamp"];
     insert_rows(
         txn,
         "latest_metrics",
