@@ -228,8 +228,17 @@ pub struct JobHeartbeat {
     pub lease_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<f64>,
+    /// What the job is doing now, in words (`baking canary v3 until 13:29:32 UTC`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Hold the answer up to this long (capped at half a lease) unless the job is cancelled
+    /// meanwhile: a worker that heartbeats this way hears of a cancel at once. 0 answers at once.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wait_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// The answer to a job heartbeat: whether the job should stop.
@@ -248,6 +257,9 @@ pub enum JobOutcome {
     },
     Failed {
         error: String,
+        /// What the attempt produced before it failed (a pipeline's steps so far).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        result: Option<serde_json::Value>,
     },
     Cancelled,
 }
@@ -266,6 +278,11 @@ pub struct LogLine {
     /// `info`, `warn` or `error`.
     pub level: String,
     pub message: String,
+    /// When the worker wrote it. The server keeps it, moved into the span from the attempt's
+    /// start to the line's arrival (a worker clock ahead or behind cannot place a line
+    /// outside it); a line without one is stamped with its arrival.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// `POST /api/v1/jobs/{id}/logs`: a worker ships a batch of lines for its attempt.
@@ -280,6 +297,7 @@ pub struct ShipLogs {
 pub struct JobLogLine {
     pub id: i64,
     pub attempt: u32,
+    /// When the worker wrote it (see [`LogLine::at`]).
     pub at: DateTime<Utc>,
     pub level: String,
     pub message: String,

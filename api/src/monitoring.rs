@@ -135,8 +135,12 @@ pub struct MinuteMetrics {
 pub struct FeatureDrift {
     pub feature: String,
     pub psi: f64,
+    /// The PSI that rows drawn from the training data itself reach by chance at this row
+    /// count: the status judges only what exceeds it (large on a few rows, small on many).
+    #[serde(default)]
+    pub psi_noise: f64,
     pub ks: f64,
-    /// `stable`, `warn` or `alert`.
+    /// `stable`, `warn` or `alert`, of `psi - psi_noise` against the policy's thresholds.
     pub status: String,
 }
 
@@ -155,6 +159,9 @@ pub struct DriftReport {
     /// PSI of the predictions against the training labels: class shares (classification) or
     /// values over the labels' decile bins (regression).
     pub prediction_psi: Option<f64>,
+    /// The sampling allowance of `prediction_psi` (see [`FeatureDrift::psi_noise`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction_psi_noise: Option<f64>,
     /// The prediction distribution beside the training labels': one entry per class, or per
     /// decile bin of the training values.
     #[serde(default)]

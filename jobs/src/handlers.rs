@@ -14,6 +14,10 @@ pub struct Progress {
     cancelled: AtomicBool,
     /// Lines written since the last shipment.
     lines: Mutex<Vec<LogLine>>,
+    /// What the job is doing now, in words.
+    message: Mutex<Option<String>>,
+    /// Rung when the message changes, so the heartbeat reports it without waiting its turn.
+    changed: tokio::sync::Notify,
 }
 
 impl Progress {
@@ -38,12 +42,34 @@ impl Progress {
         self.cancelled.load(Ordering::Relaxed)
     }
 
-    /// Writes a line to the job's log (shipped with the next heartbeat).
+    /// Says what the job is doing now (shown beside its progress); reported at once.
+    pub fn set_message(&self, message: impl Into<String>) {
+        let message = message.into();
+        if let Ok(mut current) = self.message.lock() {
+            if current.as_deref() == Some(message.as_str()) {
+                return;
+            }
+            *current = Some(message);
+        }
+        self.changed.notify_one();
+    }
+
+    pub fn message(&self) -> Option<String> {
+        self.message.lock().ok().and_then(|m| m.clone())
+    }
+
+    /// Resolves when the message changed since the last call.
+    pub async fn message_changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// Writes a line to the job's log, stamped now (shipped with the next heartbeat).
     pub fn log(&self, level: &str, message: impl Into<String>) {
         if let Ok(mut lines) = self.lines.lock() {
             lines.push(LogLine {
                 level: level.to_owned(),
                 message: message.into(),
+                at: Some(chrono::Utc::now()),
             });
         }
     }
@@ -62,6 +88,8 @@ impl Progress {
 pub enum Outcome {
     Succeeded(Value),
     Failed(String),
+    /// Failed, with what was done before (a pipeline's steps so far).
+    FailedWith(String, Value),
     Cancelled,
 }
 

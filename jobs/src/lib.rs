@@ -13,6 +13,7 @@ pub mod evaluation;
 pub mod handlers;
 pub mod inference;
 pub mod model;
+mod pipeline_bake;
 mod pipeline_job;
 pub mod split;
 pub mod stats;

@@ -1,24 +1,27 @@
 //! The `pipeline` job: runs a pipeline's steps in order. `train`, `evaluate` and `deploy` are
 //! child jobs (visible with their own logs); `gate`, `register` and `promote` run here and are
-//! logged. A failed step fails the pipeline; an unmet gate or a canary rolled back during the
-//! bake time stops it with the reason, changing nothing further.
+//! logged. A pipeline that runs all its steps succeeds. One that stops before — a step failed,
+//! the gate refused, the canary was rolled back during its bake or an alert was open at its
+//! end — did not ship: it fails, changing nothing further, with the reason as its error and
+//! its steps so far (each `done`, `failed`, `stopped` or `skipped`) as its result. What it is
+//! doing now is its progress message.
 
 use crate::handlers::{Outcome, Progress};
 use serde_json::{Value, json};
 use slipway_api::{
-    ApiError, ChangeRequest, Client, Condition, DeploySpec, EvaluateSpec, Job, JobState, ModelRef,
-    PipelineSpec, RegisterModel, Step, SubmitJob,
+    ApiError, Client, Condition, DeploySpec, EvaluateSpec, Job, JobState, ModelRef, PipelineSpec,
+    RegisterModel, Step, SubmitJob,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the pipeline ended before its last step.
-enum Stop {
-    /// A step failed: the pipeline fails.
+pub(crate) enum Stop {
+    /// A step failed (an error, a child job that failed).
     Failed(String),
-    /// A condition was not met: the pipeline ends, having changed nothing further.
-    Unmet(String),
+    /// A condition stopped it (the gate, the bake): it did not ship, and says why.
+    DidNotShip(String),
     Cancelled,
 }
 
@@ -30,7 +33,19 @@ struct State {
     champion: Option<BTreeMap<String, f64>>,
     version: Option<u32>,
     deployed_revision: Option<u32>,
+    /// The child job of the step that just ran.
+    child: Option<i64>,
     steps: Vec<Value>,
+}
+
+impl State {
+    fn record(&mut self, step: &Step, outcome: &str, summary: &str) {
+        let mut row = json!({ "step": step.kind(), "outcome": outcome, "summary": summary });
+        if let Some(job) = self.child.take() {
+            row["job"] = json!(job);
+        }
+        self.steps.push(row);
+    }
 }
 
 /// Runs one `pipeline` attempt; `client` acts for the job's submitter (children and
@@ -46,35 +61,35 @@ pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Out
     let mut state = State::default();
     let total = pipeline.steps.len();
     for (index, step) in pipeline.steps.iter().enumerate() {
-        progress.log(
-            "info",
-            format!("step {}/{total}: {}", index + 1, step.kind()),
-        );
+        let at = format!("step {}/{total}: {}", index + 1, step.kind());
+        progress.log("info", at.clone());
+        progress.set_message(at);
         let result = run_step(client, &pipeline, step, &mut state, progress).await;
         progress.set((index + 1) as f64 / total as f64);
-        match result {
+        let error = match result {
             Ok(summary) => {
                 progress.log("info", format!("step {} done: {summary}", step.kind()));
-                state
-                    .steps
-                    .push(json!({ "step": step.kind(), "outcome": "done", "summary": summary }));
-            }
-            Err(Stop::Failed(message)) => {
-                let message = format!("step {} ({}) failed: {message}", index + 1, step.kind());
-                progress.log("error", message.clone());
-                return Outcome::Failed(message);
-            }
-            Err(Stop::Unmet(reason)) => {
-                let message = format!("stopped at step {} ({}): {reason}", index + 1, step.kind());
-                progress.log("warn", message.clone());
-                state
-                    .steps
-                    .push(json!({ "step": step.kind(), "outcome": "stopped", "summary": reason }));
-                return Outcome::Succeeded(result_of(&state, false, Some(message)));
+                state.record(step, "done", &summary);
+                continue;
             }
             Err(Stop::Cancelled) => return Outcome::Cancelled,
+            Err(Stop::Failed(message)) => {
+                state.record(step, "failed", &message);
+                format!("step {} ({}) failed: {message}", index + 1, step.kind())
+            }
+            Err(Stop::DidNotShip(reason)) => {
+                state.record(step, "stopped", &reason);
+                format!("did not ship: {reason}")
+            }
+        };
+        progress.log("error", error.clone());
+        progress.set_message(error.clone());
+        for skipped in &pipeline.steps[index + 1..] {
+            state.record(skipped, "skipped", "");
         }
+        return Outcome::FailedWith(error.clone(), result_of(&state, false, Some(error)));
     }
+    progress.set_message("done: every step ran");
     Outcome::Succeeded(result_of(&state, true, None))
 }
 
@@ -91,7 +106,7 @@ fn result_of(state: &State, completed: bool, stopped: Option<String>) -> Value {
     })
 }
 
-fn failed(what: &str) -> impl Fn(ApiError) -> Stop + '_ {
+pub(crate) fn failed(what: &str) -> impl Fn(ApiError) -> Stop + '_ {
     move |err| Stop::Failed(format!("{what}: {err}"))
 }
 
@@ -106,6 +121,7 @@ async fn child(client: &Client, kind: &str, spec: Value, progress: &Progress) ->
         .await
         .map_err(failed("cannot submit the child job"))?;
     progress.log("info", format!("child job {} ({kind})", job.id));
+    progress.set_message(format!("waiting for {kind} job {}", job.id));
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
         if progress.cancelled() {
@@ -135,6 +151,15 @@ fn metrics_of(value: &Value) -> BTreeMap<String, f64> {
     serde_json::from_value(value.clone()).unwrap_or_default()
 }
 
+/// `accuracy 0.9521, f1_macro 0.9498`.
+fn shown(metrics: &BTreeMap<String, f64>) -> String {
+    let parts: Vec<String> = metrics
+        .iter()
+        .map(|(key, value)| format!("{key} {value:.4}"))
+        .collect();
+    parts.join(", ")
+}
+
 async fn run_step(
     client: &Client,
     pipeline: &PipelineSpec,
@@ -145,13 +170,14 @@ async fn run_step(
     match step {
         Step::Train { train } => {
             let job = child(client, "train", json!(train), progress).await?;
+            state.child = Some(job.id);
             let result = job.result.unwrap_or_default();
             state.run_id = result["run_id"].as_i64();
             state.metrics = metrics_of(&result["metrics"]);
             Ok(format!(
-                "run {} {:?}",
+                "run {}: {}",
                 state.run_id.unwrap_or_default(),
-                state.metrics
+                shown(&state.metrics)
             ))
         }
         Step::Evaluate { against, dataset } => {
@@ -176,17 +202,21 @@ async fn run_step(
                 ..EvaluateSpec::default()
             };
             let job = child(client, "evaluate", json!(spec), progress).await?;
+            state.child = Some(job.id);
             let result = job.result.unwrap_or_default();
             state.metrics = metrics_of(&result["metrics"]);
             state.champion = champion.map(|_| metrics_of(&result["comparison"]["their_metrics"]));
             Ok(match &state.champion {
                 Some(theirs) => format!(
-                    "challenger {:?}, {}@{alias} {:?}",
-                    state.metrics, pipeline.model, theirs
+                    "challenger {}; {}@{alias} {}",
+                    shown(&state.metrics),
+                    pipeline.model,
+                    shown(theirs)
                 ),
                 None => format!(
-                    "challenger {:?}; {} has no {alias} yet",
-                    state.metrics, pipeline.model
+                    "challenger {}; {} has no {alias} yet",
+                    shown(&state.metrics),
+                    pipeline.model
                 ),
             })
         }
@@ -254,6 +284,7 @@ async fn run_step(
                 ..DeploySpec::default()
             };
             let job = child(client, "deploy", json!(spec), progress).await?;
+            state.child = Some(job.id);
             state.deployed_revision = job
                 .result
                 .as_ref()
@@ -273,52 +304,15 @@ async fn run_step(
         }
         Step::Promote { bake_secs } => {
             let deployment = pipeline.deployment.clone().unwrap_or_default();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(*bake_secs);
-            while tokio::time::Instant::now() < deadline {
-                if progress.cancelled() {
-                    return Err(Stop::Cancelled);
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            let current = client
-                .get_deployment(&deployment)
-                .await
-                .map_err(failed("cannot read the deployment"))?;
-            let ours = state.version.unwrap_or_default();
-            match current.spec.canary {
-                Some(canary) if canary.version == ours => {}
-                _ if current.spec.primary == ours => {
-                    return Ok(format!("v{ours} is already the primary"));
-                }
-                _ => {
-                    return Err(Stop::Unmet(format!(
-                        "the canary v{ours} is no longer deployed (rolled back by its guard or by hand)"
-                    )));
-                }
-            }
-            let alerts = client
-                .alerts(Some(&deployment), true)
-                .await
-                .map_err(failed("cannot read alerts"))?;
-            if let Some(alert) = alerts.first() {
-                return Err(Stop::Unmet(format!("an open alert: {}", alert.message)));
-            }
-            let request = ChangeRequest {
-                to_revision: None,
-                expected_revision: Some(current.revision),
-            };
-            let promoted = client
-                .promote(
-                    &deployment,
-                    &request,
-                    Some("the canary baked with its guards green"),
-                )
-                .await
-                .map_err(failed("cannot promote"))?;
-            Ok(format!(
-                "{deployment} revision {}: v{ours} is the primary",
-                promoted.revision
-            ))
+            let version = state.version.unwrap_or_default();
+            crate::pipeline_bake::bake_and_promote(
+                client,
+                &deployment,
+                version,
+                Duration::from_secs(*bake_secs),
+                progress,
+            )
+            .await
         }
     }
 }
@@ -335,8 +329,8 @@ fn check(
     if gate.holds(ours, theirs) {
         Ok(format!("{condition}: challenger {ours:.4}{shown}"))
     } else {
-        Err(Stop::Unmet(format!(
-            "gate '{condition}' not met: challenger {ours:.4}{shown}"
+        Err(Stop::DidNotShip(format!(
+            "the gate refused: '{condition}' not met: challenger {ours:.4}{shown}"
         )))
     }
 }

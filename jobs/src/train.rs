@@ -192,6 +192,17 @@ fn evaluate(
 pub fn train(
     data: &Dataset,
     config: &TrainConfig,
+    on_epoch: impl FnMut(&EpochMetrics) -> bool,
+) -> Result<Trained, TrainError> {
+    train_until(data, config, || false, on_epoch)
+}
+
+/// [`train`], also asking `stop` before each batch, so that a cancel ends training within one
+/// batch rather than one epoch; an epoch cut short counts for nothing.
+pub fn train_until(
+    data: &Dataset,
+    config: &TrainConfig,
+    stop: impl Fn() -> bool,
     mut on_epoch: impl FnMut(&EpochMetrics) -> bool,
 ) -> Result<Trained, TrainError> {
     let outputs = match data.schema.task {
@@ -262,6 +273,10 @@ pub fn train(
         let mut total = 0.0;
         let mut batches = 0;
         for chunk in order.chunks(config.batch_size) {
+            if stop() {
+                interrupted = true;
+                break;
+            }
             let index = Tensor::from_slice(chunk, chunk.len(), &device)?;
             let xs = train_x.index_select(&index, 0)?;
             let ys = train_y.index_select(&index, 0)?;
@@ -270,6 +285,9 @@ pub fn train(
             optimizer.backward_step(&batch_loss)?;
             total += f64::from(batch_loss.to_scalar::<f32>()?);
             batches += 1;
+        }
+        if interrupted {
+            break;
         }
         let (val_loss, score) = evaluate(&model, &val_x, &val_y, task)?;
         let metrics = EpochMetrics {
@@ -417,186 +435,4 @@ fn rand_suffix() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn load(csv: &[u8], label: &str) -> Dataset {
-        Dataset::from_csv(csv, label, None).unwrap()
-    }
-
-    #[test]
-    fn iris_mlp_reaches_ninety_percent_and_is_deterministic() {
-        let iris = load(include_bytes!("../../datasets/iris.csv"), "species");
-        let config = TrainConfig {
-            epochs: 80,
-            ..TrainConfig::default()
-        };
-        let mut epochs = 0;
-        let trained = train(&iris, &config, |_| {
-            epochs += 1;
-            true
-        })
-        .unwrap();
-        let accuracy = trained.test_metrics["test_accuracy"];
-        eprintln!("iris mlp test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.9, "iris test accuracy {accuracy}");
-        assert_eq!(epochs, trained.history.len());
-        assert!(trained.weights.len() > 100, "safetensors bytes");
-        let again = train(&iris, &config, |_| true).unwrap();
-        assert_eq!(
-            again.test_metrics, trained.test_metrics,
-            "same seed, same model"
-        );
-        assert_eq!(again.weights, trained.weights, "bit-identical weights");
-    }
-
-    #[test]
-    fn wine_logreg_and_breast_cancer_mlp_meet_their_bars() {
-        let wine = load(include_bytes!("../../datasets/wine.csv"), "cultivar");
-        let config = TrainConfig {
-            arch: Arch::Logreg,
-            ..TrainConfig::default()
-        };
-        let accuracy = train(&wine, &config, |_| true).unwrap().test_metrics["test_accuracy"];
-        eprintln!("wine logreg test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.9, "wine test accuracy {accuracy}");
-        let cancer = load(
-            include_bytes!("../../datasets/breast_cancer.csv"),
-            "diagnosis",
-        );
-        let accuracy = train(&cancer, &TrainConfig::default(), |_| true)
-            .unwrap()
-            .test_metrics["test_accuracy"];
-        eprintln!("breast cancer mlp test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.94, "breast cancer test accuracy {accuracy}");
-    }
-
-    #[test]
-    fn digits_mlp_reaches_ninety_five_percent() {
-        let digits = load(include_bytes!("../../datasets/digits.csv"), "label");
-        let config = TrainConfig {
-            arch: Arch::mlp(vec![128, 64]),
-            epochs: 40,
-            learning_rate: 0.002,
-            ..TrainConfig::default()
-        };
-        let accuracy = train(&digits, &config, |_| true).unwrap().test_metrics["test_accuracy"];
-        eprintln!("digits mlp test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.95, "digits test accuracy {accuracy}");
-    }
-
-    #[test]
-    fn digits_cnn_reaches_ninety_five_percent() {
-        let digits = load(include_bytes!("../../datasets/digits.csv"), "label");
-        let config = TrainConfig {
-            arch: Arch::Cnn {
-                image: [1, 8, 8],
-                filters: vec![8, 16],
-                hidden: vec![64],
-                activation: Activation::Relu,
-                dropout: 0.1,
-            },
-            epochs: 12,
-            batch_size: 64,
-            learning_rate: 0.005,
-            ..TrainConfig::default()
-        };
-        let accuracy = train(&digits, &config, |_| true).unwrap().test_metrics["test_accuracy"];
-        eprintln!("digits cnn test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.95, "digits cnn test accuracy {accuracy}");
-    }
-
-    #[test]
-    fn sgd_with_momentum_and_dropout_trains_reproducibly() {
-        let iris = load(include_bytes!("../../datasets/iris.csv"), "species");
-        let config = TrainConfig {
-            arch: Arch::Mlp {
-                hidden: vec![32],
-                activation: Activation::Tanh,
-                dropout: 0.2,
-            },
-            optimiser: Optimiser::Sgd,
-            momentum: 0.9,
-            learning_rate: 0.05,
-            epochs: 60,
-            ..TrainConfig::default()
-        };
-        let first = train(&iris, &config, |_| true).unwrap();
-        let accuracy = first.test_metrics["test_accuracy"];
-        eprintln!("iris sgd+momentum test accuracy {accuracy:.4}");
-        assert!(accuracy >= 0.9, "iris sgd accuracy {accuracy}");
-        let second = train(&iris, &config, |_| true).unwrap();
-        assert_eq!(
-            first.weights, second.weights,
-            "seeded dropout is reproducible"
-        );
-        let no_momentum = TrainConfig {
-            momentum: 0.0,
-            ..config
-        };
-        assert_ne!(
-            train(&iris, &no_momentum, |_| true).unwrap().weights,
-            first.weights,
-            "momentum changes the updates"
-        );
-    }
-
-    #[test]
-    fn stopping_from_outside_keeps_the_best_weights_so_far() {
-        let iris = load(include_bytes!("../../datasets/iris.csv"), "species");
-        let trained = train(&iris, &TrainConfig::default(), |m| m.epoch < 3).unwrap();
-        assert!(trained.interrupted);
-        assert_eq!(trained.history.len(), 3);
-    }
-
-    #[test]
-    fn regression_reports_rmse_and_bad_configs_are_named() {
-        let rows: String = (0..200)
-            .map(|i| {
-                let x = f64::from(i) / 20.0;
-                format!("{x},{}\n", 3.0 * x + 1.0)
-            })
-            .collect();
-        let data = Dataset::from_csv(
-            format!("x,y\n{rows}").as_bytes(),
-            "y",
-            Some(Task::Regression),
-        )
-        .unwrap();
-        let config = TrainConfig {
-            arch: Arch::Logreg,
-            epochs: 200,
-            learning_rate: 0.05,
-            ..TrainConfig::default()
-        };
-        let rmse = train(&data, &config, |_| true).unwrap().test_metrics["test_rmse"];
-        assert!(rmse < 1.0, "rmse {rmse}");
-        let bad = TrainConfig {
-            arch: Arch::mlp(vec![]),
-            ..TrainConfig::default()
-        };
-        assert!(
-            train(&data, &bad, |_| true)
-                .unwrap_err()
-                .to_string()
-                .contains("hidden")
-        );
-        let not_an_image = TrainConfig {
-            arch: Arch::Cnn {
-                image: [1, 8, 8],
-                filters: vec![4],
-                hidden: vec![],
-                activation: Activation::Relu,
-                dropout: 0.0,
-            },
-            ..TrainConfig::default()
-        };
-        let err = train(&data, &not_an_image, |_| true)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("image: expected channels×height×width = 1"),
-            "{err}"
-        );
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::model::ModelManifest;
-use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train};
+use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train_until};
 use serde_json::Value;
 use slipway_api::{
     Client, CreateRun, KeyValue, LogBatch, MetricPoint, RunStatus, TrainSpec, UpdateRun,
@@ -210,11 +210,17 @@ async fn attempt(
     let (epochs, seed) = (config.epochs, config.seed);
     let watcher = Arc::clone(progress);
     let training = tokio::task::spawn_blocking(move || {
-        train(&data, &config, |metrics| {
-            watcher.set(metrics.epoch as f64 / epochs as f64);
-            let _ = sender.send(metrics.clone());
-            !watcher.cancelled()
-        })
+        let stopper = Arc::clone(&watcher);
+        train_until(
+            &data,
+            &config,
+            move || stopper.cancelled(),
+            |metrics| {
+                watcher.set(metrics.epoch as f64 / epochs as f64);
+                let _ = sender.send(metrics.clone());
+                !watcher.cancelled()
+            },
+        )
     });
     while let Some(metrics) = receiver.recv().await {
         progress.log("info", epoch_line(&metrics, epochs));

@@ -115,7 +115,14 @@ async fn run_attempt(client: &Client, lease: Lease) {
     ship_lines(client, job_id, &lease.lease_id, &progress).await;
     let outcome = match outcome {
         Outcome::Succeeded(result) => JobOutcome::Succeeded { result },
-        Outcome::Failed(error) => JobOutcome::Failed { error },
+        Outcome::Failed(error) => JobOutcome::Failed {
+            error,
+            result: None,
+        },
+        Outcome::FailedWith(error, result) => JobOutcome::Failed {
+            error,
+            result: Some(result),
+        },
         Outcome::Cancelled => JobOutcome::Cancelled,
     };
     let mut report = JobReport {
@@ -141,6 +148,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
                 tracing::warn!(job = job_id, error = %err, "the report was refused; reporting a failure");
                 report.outcome = JobOutcome::Failed {
                     error: format!("the server refused the result: {err}"),
+                    result: None,
                 };
             }
             Err(err) => {
@@ -167,8 +175,12 @@ async fn ship_lines(client: &Client, job_id: i64, lease_id: &str, progress: &Pro
     }
 }
 
-/// Extends the lease every `every`, ships log lines, and stops the handler when the server
-/// says so.
+/// The shortest gap between two heartbeats, however often the message changes.
+const MIN_GAP: Duration = Duration::from_millis(200);
+
+/// Extends the lease every `every`, ships log lines and the progress, and stops the handler
+/// when the server says so. Each heartbeat asks the server to hold its answer until the next
+/// one is due, so a cancel is heard the moment it is made; a new message is reported at once.
 async fn heartbeats(
     client: Client,
     job_id: i64,
@@ -176,17 +188,40 @@ async fn heartbeats(
     every: Duration,
     progress: Arc<Progress>,
 ) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.tick().await;
+    // The first heartbeat goes at once, so that one is held open from the start.
+    let mut started = tokio::time::Instant::now();
+    let mut next = started;
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = progress.message_changed() => {
+                tokio::time::sleep_until(started + MIN_GAP).await;
+            }
+        }
+        started = tokio::time::Instant::now();
+        next = started + every;
         ship_lines(&client, job_id, &lease_id, &progress).await;
         let beat = JobHeartbeat {
             lease_id: lease_id.clone(),
             progress: Some(progress.fraction()),
-            message: None,
+            message: progress.message(),
+            // Once told to stop, the answer is known: no need to hold it.
+            wait_ms: if progress.cancelled() {
+                0
+            } else {
+                every.as_millis() as u64
+            },
         };
-        match client.job_heartbeat(job_id, &beat).await {
+        let answer = tokio::select! {
+            answer = client.job_heartbeat(job_id, &beat) => answer,
+            // A new message: drop the held request and report it now (the lease was
+            // extended when the request arrived).
+            _ = progress.message_changed() => {
+                next = started + MIN_GAP;
+                continue;
+            }
+        };
+        match answer {
             Ok(answer) if answer.cancel => progress.cancel(),
             Ok(_) => {}
             // The lease is gone (another attempt owns the job): stop working on it.

@@ -1,10 +1,15 @@
 //! Nothing acknowledged is lost: log 10,000 metric points, kill -9 the server, restart it on
-//! the same data dir, and find every point and the run intact.
+//! the same data dir, and find every point and the run intact. A restarted server says it is
+//! ready only once it answers its deployments' predictions.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{CreateRun, LogBatch, MetricHistoryQuery, MetricPoint, RunStatus, UpdateRun};
-use slipway_tests::TestServer;
+use slipway_api::{
+    CreateRun, DeployRequest, JobState, LogBatch, MetricHistoryQuery, MetricPoint, PredictRequest,
+    RunStatus, TrainSpec, UpdateRun,
+};
+use slipway_tests::{TestServer, eventually, run_job};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_points_survive_kill_9() {
@@ -173,4 +178,57 @@ async fn an_open_event_stream_does_not_hold_up_shutdown() {
             .unwrap();
     assert_eq!(code, Some(0));
     drop(stream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_is_ready_only_when_its_deployments_answer() {
+    let mut server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    // Three versions behind three deployments: loading them all takes a while.
+    let names = ["digits-a", "digits-b", "digits-c"];
+    for (index, name) in names.iter().enumerate() {
+        let spec = TrainSpec {
+            dataset: "digits".into(),
+            arch: Some("mlp".into()),
+            hidden: Some(vec![64]),
+            epochs: Some(1),
+            register_as: Some("digits".into()),
+            ..TrainSpec::default()
+        };
+        let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+        assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+        let request = DeployRequest {
+            model: Some("digits".into()),
+            version: Some(index as u32 + 1),
+            ..DeployRequest::default()
+        };
+        client.deploy(name, &request, None).await.unwrap();
+    }
+    let row: Vec<f64> = vec![0.0; 64];
+    let request = PredictRequest {
+        instances: vec![serde_json::json!(row)],
+        key: None,
+    };
+
+    server.kill9();
+    server.restart();
+    let client = server.admin();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if client.ready().await.is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The first time it says ready, every deployment answers.
+    for name in names {
+        let answer = client.predict(name, &request).await;
+        assert!(answer.is_ok(), "{name}: {answer:?}");
+    }
 }

@@ -457,3 +457,80 @@ async fn a_running_pipeline_leaves_its_workers_slot_free() {
             .is_none()
     );
 }
+
+/// With the default lease (30 s: a heartbeat every 10 s), a cancel still reaches a running job
+/// at once: the worker's heartbeat is held open and answered when the cancel arrives. Its log
+/// lines carry the time the worker wrote them, not the time they were shipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_cancelled_within_two_seconds_and_its_lines_keep_their_time() {
+    let server = TestServer::start();
+    let client = server.admin();
+    let _worker = server.worker("prompt", &[]);
+    let (ok, out, err) = server.cli(&[
+        "jobs",
+        "submit",
+        "sleep",
+        "--seconds",
+        "30",
+        "--output",
+        "json",
+    ]);
+    assert!(ok, "{err}");
+    let id = serde_json::from_str::<serde_json::Value>(&out).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let running = eventually("the job to run", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(id).await.ok()?;
+            (job.state == JobState::Running).then_some(job)
+        }
+    })
+    .await;
+    // Long enough that lines shipped only at the end would be stamped late.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let asked = std::time::Instant::now();
+    let (ok, _, err) = server.cli(&["jobs", "cancel", &id.to_string(), "--reason", "not needed"]);
+    assert!(ok, "{err}");
+    let cancelled = eventually("the job to be cancelled", Duration::from_secs(10), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(id).await.ok()?;
+            (job.state == JobState::Cancelled).then_some(job)
+        }
+    })
+    .await;
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_millis(2500),
+        "cancelled {took:?} after the request"
+    );
+    assert!(cancelled.finished_at.is_some());
+
+    let logs = client.job_logs(id, 0, 100).await.unwrap();
+    let line = |text: &str| {
+        logs.lines
+            .iter()
+            .find(|l| l.message.starts_with(text))
+            .unwrap_or_else(|| panic!("a '{text}' line in {:?}", logs.lines))
+    };
+    let started = running.started_at.unwrap();
+    let first = line("sleeping 30 s");
+    let gap = (first.at - started).num_milliseconds();
+    assert!(
+        (0..1000).contains(&gap),
+        "the first line was written as the job started, not {gap} ms later when shipped"
+    );
+    let last = line("cancelled");
+    assert!(
+        (last.at - first.at).num_milliseconds() >= 2900,
+        "{first:?} {last:?}"
+    );
+    assert!(last.at <= cancelled.finished_at.unwrap());
+    let (ok, out, _) = server.cli(&["jobs", "logs", &id.to_string()]);
+    let shown = first.at.format("%Y-%m-%d %H:%M:%S").to_string();
+    assert!(
+        ok && out.contains(&format!("{shown} #1 info  sleeping 30 s")),
+        "{out}"
+    );
+}

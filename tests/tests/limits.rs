@@ -201,6 +201,7 @@ async fn oversized_heartbeat_and_result_are_refused() {
         lease_id: lease.lease_id.clone(),
         progress: Some(0.5),
         message: Some("m".repeat(5000)),
+        ..JobHeartbeat::default()
     };
     let (status, message) = refusal(client.job_heartbeat(id, &beat).await);
     assert_eq!(status, 400);

@@ -132,8 +132,10 @@ async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
 
     // Inverted pixels: the same digits, a different world. One caller alone (a viewer) fills
     // the window: it must not be able to raise the alert (and fire retraining) by itself.
+    // One request, so the guard never sees a window half its rows and half the two callers'
+    // (which is two callers, and drift).
     let inverted = rows(|v| 16.0 - v);
-    for chunk in inverted[400..800].chunks(50) {
+    for chunk in inverted[400..800].chunks(400) {
         let request = PredictRequest {
             instances: chunk.to_vec(),
             key: None,
@@ -439,4 +441,100 @@ async fn regression_predictions_are_compared_with_the_training_values() {
     assert!(report.prediction_psi.unwrap() > 0.2, "{report:?}");
     assert_eq!(report.features[0].feature, "x");
     assert!(report.features[0].psi > 0.2);
+}
+
+/// The digits rows themselves, replayed in file order by two callers, ten rows at a time: the
+/// drift report must never say `alert` at any row count from the policy's minimum up, before
+/// a restart or after it (when the live window starts empty again and refills); inverted rows
+/// still alert after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_distribution_rows_never_alert_before_or_after_a_restart() {
+    let (mut server, client) = start().await;
+    deploy_v1(&client).await;
+    let viewer_token = new_token(&client, "dashboard", Role::Viewer).await;
+    let policy = SloPolicy::default();
+    let training = rows(|v| v);
+
+    async fn replay(
+        clients: [&Client; 2],
+        rows: &[serde_json::Value],
+        policy: &SloPolicy,
+        when: &str,
+    ) {
+        for (i, chunk) in rows.chunks(10).enumerate() {
+            let request = PredictRequest {
+                instances: chunk.to_vec(),
+                key: None,
+            };
+            clients[i % 2].predict("digits", &request).await.unwrap();
+            let report = clients[0].drift("digits").await.unwrap();
+            if report.rows < policy.min_drift_rows {
+                assert_eq!(report.status, "insufficient_data");
+                continue;
+            }
+            assert_ne!(
+                report.status,
+                "alert",
+                "{when}, {} rows: {:?}",
+                report.rows,
+                &report.features[..3]
+            );
+            assert!(report.features.iter().all(|f| f.status != "alert"));
+        }
+    }
+
+    let viewer = server.client(Some(viewer_token.clone()));
+    replay([&client, &viewer], &training[..600], &policy, "before").await;
+    server.kill9();
+    server.restart();
+    let client = server.admin();
+    let viewer = server.client(Some(viewer_token));
+    eventually("the restarted server", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.ready().await.ok() }
+    })
+    .await;
+    let report = client.drift("digits").await.unwrap();
+    assert_eq!(report.rows, 0, "the live window starts empty");
+    replay([&client, &viewer], &training[600..1200], &policy, "after").await;
+    // The guard judged all along: no drift alert was raised.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let alerts = client.alerts(Some("digits"), true).await.unwrap();
+    assert!(
+        alerts.iter().all(|a| !a.kind.contains("drift")),
+        "{alerts:?}"
+    );
+
+    // A different world still alerts, at the policy's minimum already.
+    let inverted = rows(|v| 16.0 - v);
+    let window = SloPolicy {
+        drift_window_rows: 100,
+        ..SloPolicy::default()
+    };
+    client
+        .set_slo_policy("digits", &window, Some("only the newest rows"))
+        .await
+        .unwrap();
+    for (i, chunk) in inverted[..100].chunks(10).enumerate() {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        [&client, &viewer][i % 2]
+            .predict("digits", &request)
+            .await
+            .unwrap();
+    }
+    let report = client.drift("digits").await.unwrap();
+    assert_eq!((report.rows, report.status.as_str()), (100, "alert"));
+    let worst = &report.features[0];
+    assert!(worst.psi - worst.psi_noise > 0.2, "{worst:?}");
+    eventually("a drift alert", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move {
+            let alerts = client.alerts(Some("digits"), true).await.ok()?;
+            alerts.into_iter().find(|a| a.kind == "drift")
+        }
+    })
+    .await;
 }

@@ -1,12 +1,13 @@
 //! Cron schedules and retraining pipelines with real processes: firing every due time once
 //! (also with two servers on one database), misfire policies across downtime, clear errors,
-//! and pipelines that stop at an unmet gate or end with a canary deployed.
+//! and pipelines that fail at an unmet gate, end with a canary deployed, fail at once when
+//! their canary is rolled back during its bake, or bake and ship.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, CreateSchedule, DeployRequest, Firing, Job, JobState, Misfire, Overlap,
-    PageRequest, Schedule, SubmitJob, TrainSpec,
+    ApiError, ChangeRequest, Client, CreateSchedule, DeployRequest, Firing, Job, JobState, Misfire,
+    Overlap, PageRequest, Schedule, SubmitJob, TrainSpec,
 };
 use slipway_tests::{TestServer, eventually, wait_job};
 use std::time::Duration;
@@ -332,17 +333,22 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
         unmet.path().to_str().unwrap(),
         "--wait",
     ]);
-    assert!(ok, "{out}{err}");
+    // It did not ship: it fails, and `--wait` exits non-zero with the reason.
+    assert!(!ok, "{out}{err}");
+    let reason = "did not ship: the gate refused: 'accuracy >= champion.accuracy + 0.5' not met";
+    assert!(err.contains(reason), "{err}");
     let job: Job = serde_json::from_str(&out).unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert!(job.error.as_deref().unwrap().starts_with(reason), "{job:?}");
     let result = job.result.unwrap();
     assert_eq!(result["completed"], false);
-    assert!(
-        result["stopped"]
-            .as_str()
-            .unwrap()
-            .contains("gate 'accuracy >= champion.accuracy + 0.5' not met"),
-        "{result}"
-    );
+    let outcomes: Vec<&str> = result["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["done", "done", "stopped", "skipped", "skipped"]);
     assert_eq!(
         client.model_versions("digits").await.unwrap().len(),
         1,
@@ -405,4 +411,162 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
         "{}",
         revisions[0].actor
     );
+}
+
+/// A pipeline that trains a quick challenger, registers it and bakes it as a canary for
+/// `bake_secs` before promoting it.
+fn baking_pipeline(bake_secs: u64) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::with_suffix(".toml").unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "name = \"bake\"\nmodel = \"digits\"\ndeployment = \"digits\"\n\
+             [[steps]]\nkind = \"train\"\n[steps.train]\n\
+             dataset = \"digits\"\narch = \"logreg\"\nepochs = 1\n\
+             [[steps]]\nkind = \"register\"\n\
+             [[steps]]\nkind = \"deploy\"\ncanary_percent = 20\n\
+             [[steps]]\nkind = \"promote\"\nbake_secs = {bake_secs}\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
+/// The newest pipeline job.
+async fn newest_pipeline(client: &Client) -> Option<Job> {
+    let page = client
+        .list_jobs(
+            None,
+            &PageRequest {
+                limit: Some(20),
+                page_token: None,
+            },
+        )
+        .await
+        .ok()?;
+    page.items.into_iter().find(|job| job.kind == "pipeline")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_rolled_back_during_its_bake_fails_the_pipeline_at_once() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    let first = TrainSpec {
+        dataset: "digits".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(1),
+        register_as: Some("digits".into()),
+        ..TrainSpec::default()
+    };
+    let job = client
+        .submit_job(&SubmitJob {
+            kind: "train".into(),
+            spec: serde_json::to_value(first).unwrap(),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(wait_job(&client, job.id).await.state, JobState::Succeeded);
+    let release = DeployRequest {
+        model: Some("digits".into()),
+        version: Some(1),
+        ..DeployRequest::default()
+    };
+    client
+        .deploy("digits", &release, Some("first release"))
+        .await
+        .unwrap();
+
+    // `pipeline run --wait` in the background, as a person would run it.
+    let file = baking_pipeline(600);
+    let waiting = slipway_tests::command()
+        .args(["--server", &server.url, "pipeline", "run"])
+        .arg(file.path())
+        .arg("--wait")
+        .env("SLIPWAY_TOKEN", server.admin_token())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let baking = eventually("the bake", Duration::from_secs(120), || {
+        let client = client.clone();
+        async move {
+            let job = newest_pipeline(&client).await?;
+            let message = job.progress_message.clone()?;
+            message.starts_with("baking canary v2").then_some(job)
+        }
+    })
+    .await;
+    let message = baking.progress_message.clone().unwrap();
+    assert!(
+        message.contains(" on digits until ") && message.ends_with("UTC; open alerts: none"),
+        "{message}"
+    );
+    let (ok, out, _) = server.cli(&["jobs", "show", &baking.id.to_string()]);
+    assert!(ok && out.contains("now:      baking canary v2"), "{out}");
+
+    // Rolled back by hand ten minutes before the bake would end: the pipeline ends at once.
+    let rolled = std::time::Instant::now();
+    client
+        .rollback("digits", &ChangeRequest::default(), Some("looks wrong"))
+        .await
+        .unwrap();
+    let ended = eventually("the pipeline to end", Duration::from_secs(20), || {
+        let client = client.clone();
+        async move {
+            let job = client.get_job(baking.id).await.ok()?;
+            job.state.is_terminal().then_some(job)
+        }
+    })
+    .await;
+    let took = rolled.elapsed();
+    assert!(took < Duration::from_secs(3), "noticed after {took:?}");
+    assert_eq!(ended.state, JobState::Failed);
+    let reason = "did not ship: canary v2 was rolled back during its bake (revision 3 by admin: looks wrong)";
+    assert_eq!(ended.error.as_deref(), Some(reason));
+    let output = tokio::task::spawn_blocking(move || waiting.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "--wait exits non-zero: {stderr}");
+    assert!(
+        stderr.contains("baking canary v2 on digits until"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(reason), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !stdout.contains('{'),
+        "steps as a table, not JSON: {stdout}"
+    );
+    let steps: Vec<&str> = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("STEP"))
+        .skip(1)
+        .collect();
+    assert_eq!(steps.len(), 4, "{stdout}");
+    assert!(steps[0].starts_with("train     done"), "{stdout}");
+    assert!(
+        steps[3].starts_with("promote   stopped")
+            && steps[3].ends_with(
+                "canary v2 was rolled back during its bake (revision 3 by admin: looks wrong)"
+            ),
+        "{stdout}"
+    );
+    let deployment = client.get_deployment("digits").await.unwrap();
+    assert_eq!((deployment.spec.primary, deployment.spec.canary), (1, None));
+
+    // A canary that bakes with its guards green is promoted, and the pipeline succeeds.
+    let file = baking_pipeline(1);
+    let (ok, out, err) = server.cli(&["pipeline", "run", file.path().to_str().unwrap(), "--wait"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("state:    succeeded"), "{out}");
+    let deployment = client.get_deployment("digits").await.unwrap();
+    assert_eq!((deployment.spec.primary, deployment.spec.canary), (3, None));
 }

@@ -1,35 +1,81 @@
-//! `slipway jobs …` and `slipway workers …`.
+//! `slipway jobs …` and `slipway workers …`; a pipeline job is shown with its steps.
 
 use super::output::{self, OutputFormat, Table};
 use super::{Cli, JobsCommand, WorkersCommand};
-use slipway_api::{Job, PageRequest, Requirements, SubmitJob};
+use slipway_api::{Client, Job, JobState, PageRequest, Requirements, SubmitJob};
 
-fn print_job(job: &Job) {
-    println!("job {} ({})", job.id, job.kind);
-    println!("state:    {}", job.state);
-    println!("attempts: {}/{}", job.attempts, job.max_attempts);
-    println!("progress: {:.0}%", job.progress * 100.0);
+fn render_job(job: &Job) -> String {
+    let mut out = format!("job {} ({})\n", job.id, job.kind);
+    out += &format!("state:    {}\n", job.state);
+    out += &format!("attempts: {}/{}\n", job.attempts, job.max_attempts);
+    out += &format!("progress: {:.0}%\n", job.progress * 100.0);
     if let Some(worker) = &job.worker {
-        println!("worker:   {worker}");
+        out += &format!("worker:   {worker}\n");
+    }
+    if let Some(message) = job
+        .progress_message
+        .as_ref()
+        .filter(|_| !job.state.is_terminal())
+    {
+        out += &format!("now:      {message}\n");
     }
     if let Some(reason) = &job.waiting_reason {
-        println!("waiting:  {reason}");
+        out += &format!("waiting:  {reason}\n");
     }
     if let Some(error) = &job.error {
-        println!("error:    {error}");
+        out += &format!("error:    {error}\n");
     }
-    if let Some(result) = &job.result {
-        println!("result:   {result}");
+    match &job.result {
+        Some(result) if job.kind == "pipeline" => out += &pipeline_steps(result),
+        Some(result) => out += &format!("result:   {result}\n"),
+        None => {}
     }
+    out
+}
+
+/// A pipeline's steps as a table: each step, how it ended, its child job and what it did.
+fn pipeline_steps(result: &serde_json::Value) -> String {
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    let mut table = Table::new(&["STEP", "OUTCOME", "JOB", "DETAIL"]);
+    let steps = result["steps"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for step in steps {
+        table.row(vec![
+            text(&step["step"]),
+            text(&step["outcome"]),
+            step["job"]
+                .as_i64()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            text(&step["summary"]),
+        ]);
+    }
+    format!("\n{}", table.render())
 }
 
 pub(super) fn show(cli: &Cli, job: &Job) -> anyhow::Result<()> {
     match cli.output {
         OutputFormat::Json => output::json(job),
         OutputFormat::Text => {
-            print_job(job);
+            print!("{}", render_job(job));
             Ok(())
         }
+    }
+}
+
+/// Follows `job` until it ends (a progress line on stderr in text mode), shows it, and fails
+/// with its error unless it succeeded.
+pub(super) async fn wait(cli: &Cli, client: &Client, job: Job) -> anyhow::Result<()> {
+    let job = super::ml::follow(client, job, cli.output == OutputFormat::Text).await?;
+    show(cli, &job)?;
+    if job.state == JobState::Succeeded {
+        return Ok(());
+    }
+    match &job.error {
+        Some(error) => anyhow::bail!("job {} ended {}: {error}", job.id, job.state),
+        None => anyhow::bail!("job {} ended {}", job.id, job.state),
     }
 }
 
@@ -100,6 +146,10 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         JobsCommand::Show { id } => show(cli, &client.get_job(*id).await?),
+        JobsCommand::Wait { id } => {
+            let job = client.get_job(*id).await?;
+            wait(cli, &client, job).await
+        }
         JobsCommand::Cancel { id, reason } => {
             show(cli, &client.cancel_job(*id, reason.as_deref()).await?)
         }
@@ -197,5 +247,38 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pipeline_shows_its_steps_as_a_table_not_json() {
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": 7, "kind": "pipeline", "state": "failed", "spec": {}, "priority": 0,
+            "requirements": {}, "attempts": 1, "max_attempts": 3, "progress": 1.0,
+            "error": "did not ship: canary v3 was rolled back during its bake",
+            "result": {"completed": false, "steps": [
+                {"step": "train", "outcome": "done", "job": 8, "summary": "run 4: accuracy 0.9500"},
+                {"step": "promote", "outcome": "stopped", "summary": "canary v3 was rolled back during its bake"},
+            ]},
+            "created_by": "admin", "created_at": "2026-01-01T00:00:00Z",
+        }))
+        .unwrap();
+        let text = render_job(&job);
+        assert!(text.contains("error:    did not ship: canary v3"), "{text}");
+        assert!(!text.contains('{'), "no raw JSON: {text}");
+        let table: Vec<&str> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("STEP"))
+            .collect();
+        assert_eq!(table[0], "STEP     OUTCOME  JOB  DETAIL");
+        assert_eq!(table[1], "train    done     8    run 4: accuracy 0.9500");
+        assert!(
+            table[2].starts_with("promote  stopped       canary v3"),
+            "{text}"
+        );
     }
 }

@@ -1,9 +1,8 @@
 //! The ML commands: `train` and `evaluate` submit jobs and, with `--wait`, follow them with a
-//! progress bar and the latest epoch's metrics.
+//! progress bar and the latest epoch's metrics (or what the job says it is doing).
 
-use super::output::OutputFormat;
 use super::{Cli, EvaluateArgs, TrainArgs};
-use slipway_api::{Client, EvaluateSpec, Job, JobState, ModelRef, SubmitJob, TrainSpec};
+use slipway_api::{Client, EvaluateSpec, Job, ModelRef, SubmitJob, TrainSpec};
 use std::io::{IsTerminal, Write};
 
 /// The train spec the flags describe.
@@ -71,13 +70,7 @@ pub(super) async fn submit_and_follow(
     if !wait {
         return super::jobs::show(cli, &job);
     }
-    let job = follow(&client, job, cli.output == OutputFormat::Text).await?;
-    super::jobs::show(cli, &job)?;
-    if job.state == JobState::Succeeded {
-        Ok(())
-    } else {
-        anyhow::bail!("job {} ended {}", job.id, job.state)
-    }
+    super::jobs::wait(cli, &client, job).await
 }
 
 /// Polls the job until it ends, drawing a progress bar with the latest epoch line on stderr
@@ -118,8 +111,10 @@ pub(super) async fn follow(client: &Client, mut job: Job, draw: bool) -> anyhow:
     }
 }
 
-/// `job 12 running [#########...........]  45% epoch 9/20 loss 0.2130 …`
+/// `job 12 running [#########...........]  45% epoch 9/20 loss 0.2130 …`; what the job says
+/// it is doing (`baking canary v3 …`) comes before the latest epoch line.
 fn progress_line(job: &Job, detail: &str) -> String {
+    let detail = job.progress_message.as_deref().unwrap_or(detail);
     const WIDTH: usize = 20;
     let filled = ((job.progress.clamp(0.0, 1.0) * WIDTH as f64).round()) as usize;
     let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH - filled));

@@ -206,8 +206,10 @@ pub enum JobsCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Show one job.
+    /// Show one job (a pipeline with its steps and their outcomes).
     Show { id: i64 },
+    /// Follow a job until it ends; exits non-zero, with the reason, unless it succeeded.
+    Wait { id: i64 },
     /// Cancel a queued or running job.
     Cancel {
         id: i64,

@@ -1,4 +1,5 @@
-//! `/healthz` (the process is alive) and `/readyz` (the database answers and is migrated).
+//! `/healthz` (the process is alive) and `/readyz` (the database answers and is migrated, and
+//! every deployment's live revision is loaded, so predictions will be answered).
 
 use super::error::{ApiResult, AppError};
 use crate::state::AppState;
@@ -21,10 +22,12 @@ async fn healthz() -> Json<Health> {
 }
 
 async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
-    crate::db::readiness(&state.db).await.map_err(|reason| {
+    let not_ready = |reason: String| {
         tracing::warn!(%reason, "not ready");
         AppError::new(ErrorCode::Unavailable, reason)
-    })?;
+    };
+    crate::db::readiness(&state.db).await.map_err(not_ready)?;
+    state.serving.readiness().await?.map_err(not_ready)?;
     Ok(Json(Health {
         status: "ready".to_owned(),
         version: None,

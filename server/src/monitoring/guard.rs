@@ -11,6 +11,7 @@ use crate::scheduler::{Scheduler, schedules};
 use crate::serving::Live;
 use crate::serving::deployments::{self, Requested};
 use slipway_api::{ChangeRequest, SloPolicy};
+use slipway_jobs::drift;
 use std::time::Duration;
 
 /// The actor guards act as.
@@ -172,11 +173,15 @@ impl Monitoring {
         if report.status == "insufficient_data" {
             return;
         }
+        // Judged beyond each PSI's sampling allowance (the report's statuses).
         let drifting: Vec<_> = report
             .features
             .iter()
-            .filter(|f| f.psi > policy.psi_alert)
+            .filter(|f| f.status == "alert")
             .collect();
+        let prediction_excess = report
+            .prediction_psi
+            .map(|psi| drift::excess(psi, report.prediction_psi_noise.unwrap_or(0.0)));
         let (kind, message) = if !drifting.is_empty() {
             let shown: Vec<String> = drifting
                 .iter()
@@ -198,10 +203,7 @@ impl Monitoring {
                     }
                 ),
             )
-        } else if report
-            .prediction_psi
-            .is_some_and(|psi| psi > policy.psi_alert)
-        {
+        } else if prediction_excess.is_some_and(|excess| excess > policy.psi_alert) {
             (
                 "prediction_drift",
                 format!(

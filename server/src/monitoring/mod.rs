@@ -26,6 +26,7 @@ use sea_orm::{
 use slipway_api::{
     DeploymentMetrics, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy, VersionMetrics,
 };
+use slipway_jobs::drift;
 use slipway_jobs::stats::FeatureStats;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -372,29 +373,41 @@ impl Monitoring {
                         .iter()
                         .filter_map(|row| row.values.get(column).copied())
                         .collect();
-                    let psi = slipway_jobs::drift::psi(stats, &values);
+                    let psi = drift::psi(stats, &values);
+                    let noise = drift::psi_noise(stats.bin_counts.len(), values.len(), stats.count);
                     Some(FeatureDrift {
                         feature: feature.clone(),
                         psi,
-                        ks: slipway_jobs::drift::ks(stats, &values),
-                        status: slipway_jobs::drift::status(psi, policy.psi_warn, policy.psi_alert)
-                            .to_owned(),
+                        psi_noise: noise,
+                        ks: drift::ks(stats, &values),
+                        status: drift::status(
+                            drift::excess(psi, noise),
+                            policy.psi_warn,
+                            policy.psi_alert,
+                        )
+                        .to_owned(),
                     })
                 })
                 .collect();
-            drifts.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+            // Most drifted first: by what exceeds the allowance, then by PSI.
+            drifts.sort_by(|a, b| {
+                let excess = |d: &FeatureDrift| drift::excess(d.psi, d.psi_noise);
+                excess(b)
+                    .total_cmp(&excess(a))
+                    .then(b.psi.total_cmp(&a.psi))
+            });
             let predicted: Vec<f64> = recent.iter().filter_map(|row| row.predicted).collect();
-            let (prediction_psi, predictions) = match &baseline.labels {
+            let (prediction, predictions) = match &baseline.labels {
                 Some(labels_baseline) => {
                     predictions::compare(labels_baseline, &labels, &window.classes, &predicted)
                 }
                 None => (None, Vec::new()),
             };
             let worst = drifts
-                .first()
-                .map(|d| d.psi)
-                .unwrap_or(0.0)
-                .max(prediction_psi.unwrap_or(0.0));
+                .iter()
+                .map(|d| drift::excess(d.psi, d.psi_noise))
+                .chain(prediction.map(|(psi, noise)| drift::excess(psi, noise)))
+                .fold(0.0, f64::max);
             let callers = recent
                 .iter()
                 .map(|row| &*row.caller)
@@ -404,7 +417,7 @@ impl Monitoring {
                 if recent.len() < policy.min_drift_rows || callers < policy.min_drift_callers {
                     "insufficient_data"
                 } else {
-                    slipway_jobs::drift::status(worst, policy.psi_warn, policy.psi_alert)
+                    drift::status(worst, policy.psi_warn, policy.psi_alert)
                 };
             DriftReport {
                 deployment: String::new(),
@@ -412,7 +425,8 @@ impl Monitoring {
                 rows: recent.len(),
                 callers,
                 features: drifts,
-                prediction_psi,
+                prediction_psi: prediction.map(|(psi, _)| psi),
+                prediction_psi_noise: prediction.map(|(_, noise)| noise),
                 predictions,
                 status: status.to_owned(),
             }

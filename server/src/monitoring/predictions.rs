@@ -11,13 +11,14 @@ fn shares(counts: &[usize]) -> Vec<f64> {
     counts.iter().map(|&c| c as f64 / total).collect()
 }
 
-/// The PSI (none without live predictions) and the side-by-side distribution.
+/// The PSI and its sampling allowance (none without live predictions), and the side-by-side
+/// distribution.
 pub fn compare(
     baseline: &LabelBaseline,
     labels: &[String],
     live_classes: &BTreeMap<String, u64>,
     live_values: &[f64],
-) -> (Option<f64>, Vec<PredictionShare>) {
+) -> (Option<(f64, f64)>, Vec<PredictionShare>) {
     let (buckets, training, live): (Vec<String>, Vec<usize>, Vec<usize>) = match baseline {
         LabelBaseline::Classes(counts) => (
             labels.to_vec(),
@@ -45,7 +46,14 @@ pub fn compare(
         }
     };
     let any_live = live.iter().any(|&c| c > 0);
-    let psi = any_live.then(|| slipway_jobs::drift::class_psi(&training, &live));
+    let psi = any_live.then(|| {
+        let noise = slipway_jobs::drift::psi_noise(
+            training.len(),
+            live.iter().sum(),
+            training.iter().sum(),
+        );
+        (slipway_jobs::drift::class_psi(&training, &live), noise)
+    });
     let table = buckets
         .into_iter()
         .zip(shares(&training))
@@ -70,7 +78,7 @@ mod tests {
         let baseline = LabelBaseline::Values(FeatureStats::from_values("y", &training));
         let same: Vec<f64> = (0..500).map(|i| f64::from(i) * 2.0).collect();
         let (psi, table) = compare(&baseline, &[], &BTreeMap::new(), &same);
-        assert!(psi.unwrap() < 0.05, "{psi:?}");
+        assert!(psi.unwrap().0 < 0.05, "{psi:?}");
         assert_eq!(table.len(), 10);
         assert!(table[9].bucket.ends_with(']'));
         let shifted: Vec<f64> = (0..500).map(|i| 2000.0 + f64::from(i)).collect();
@@ -78,13 +86,16 @@ mod tests {
             compare(&baseline, &[], &BTreeMap::new(), &shifted)
                 .0
                 .unwrap()
+                .0
                 > 0.2
         );
         let classes = LabelBaseline::Classes(vec![50, 50]);
         let labels = ["a".to_owned(), "b".to_owned()];
         let live = BTreeMap::from([("a".to_owned(), 9), ("b".to_owned(), 1)]);
         let (psi, table) = compare(&classes, &labels, &live, &[]);
-        assert!(psi.unwrap() > 0.2);
+        let (psi, noise) = psi.unwrap();
+        assert!(psi > 0.2);
+        assert!(noise > psi, "ten predictions say little: {noise}");
         assert_eq!((table[0].training, table[0].live), (0.5, 0.9));
         assert_eq!(compare(&classes, &labels, &BTreeMap::new(), &[]).0, None);
     }

@@ -238,7 +238,8 @@ pub async fn list(
     Ok(page::keyset_page(jobs, limit, |job: &Job| job.id))
 }
 
-/// Cancels a job: a queued one at once, a running one through its worker's next heartbeat.
+/// Cancels a job: a queued one at once, a running one through its worker's heartbeat, which
+/// the worker holds open so that it hears at once.
 pub async fn cancel(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
@@ -274,6 +275,7 @@ pub async fn cancel(
     )
     .await?;
     txn.commit().await?;
+    scheduler.cancels.notify_waiters();
     scheduler.job_changed(id, "cancel-requested", state_of(&row)?);
     view(db, row).await
 }

@@ -95,6 +95,10 @@ async fn try_claim(
             )
             .col_expr(job::Column::StartedAt, Expr::val(now))
             .col_expr(job::Column::Progress, Expr::val(0.0))
+            .col_expr(
+                job::Column::ProgressMessage,
+                Expr::val(Option::<String>::None),
+            )
             .filter(job::Column::Id.eq(candidate.id))
             .filter(job::Column::State.eq(JobState::Queued.as_str()))
             .exec(db)
@@ -167,9 +171,52 @@ pub async fn heartbeat(
     }
     update.exec(db).await?;
     workers::touch(db, worker.id).await?;
+    if row.cancel_requested || beat.wait_ms == 0 {
+        return Ok(HeartbeatAnswer {
+            cancel: row.cancel_requested,
+        });
+    }
+    let wait = Duration::from_millis(beat.wait_ms).min(scheduler.max_wait());
     Ok(HeartbeatAnswer {
-        cancel: row.cancel_requested,
+        cancel: wait_for_cancel(db, scheduler, job_id, &beat.lease_id, wait).await?,
     })
+}
+
+/// How often a held heartbeat reads its job again: a cancel made through another server
+/// (several replicas on one database) rings no bell here.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// Holds a heartbeat until the job is asked to stop (true) or `wait` runs out (false); 409
+/// when the lease is lost meanwhile.
+async fn wait_for_cancel(
+    db: &DatabaseConnection,
+    scheduler: &Scheduler,
+    job_id: i64,
+    lease_id: &str,
+    wait: Duration,
+) -> ServiceResult<bool> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Listen before looking, so a cancel committed in between is not missed.
+        let cancelled = scheduler.cancels.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        let row = find(db, job_id).await?;
+        if row.state != JobState::Running.as_str() || row.lease_id.as_deref() != Some(lease_id) {
+            return Err(ServiceError::conflict(format!(
+                "job {job_id}: lease {lease_id} is no longer current (the job is {} now); drop this attempt",
+                row.state
+            )));
+        }
+        if row.cancel_requested {
+            return Ok(true);
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(false);
+        }
+        let _ = tokio::time::timeout_at(deadline.min(now + RECHECK), cancelled).await;
+    }
 }
 
 /// Ends an attempt with its outcome.
@@ -184,7 +231,11 @@ pub async fn report(
     let (_, worker) = held(db, job_id, &report.lease_id, owner).await?;
     let (state, result, error) = match &report.outcome {
         JobOutcome::Succeeded { result } => (JobState::Succeeded, Some(result.to_string()), None),
-        JobOutcome::Failed { error } => (JobState::Failed, None, Some(error.clone())),
+        JobOutcome::Failed { error, result } => (
+            JobState::Failed,
+            result.as_ref().map(ToString::to_string),
+            Some(error.clone()),
+        ),
         JobOutcome::Cancelled => (JobState::Cancelled, None, Some("cancelled".to_owned())),
     };
     let mut update = job::Entity::update_many()

@@ -36,16 +36,22 @@ pub fn check_spec_size(spec: &serde_json::Value) -> ServiceResult<()> {
 /// Refuses a report whose result or error is larger than the limits.
 pub fn check_outcome_size(outcome: &JobOutcome) -> ServiceResult<()> {
     match outcome {
-        JobOutcome::Succeeded { result } => {
-            let size = result.to_string().len();
-            if size > MAX_RESULT_BYTES {
-                return Err(ServiceError::invalid(format!(
-                    "result: at most {MAX_RESULT_BYTES} bytes serialised, got {size}"
-                )));
-            }
+        JobOutcome::Succeeded { result } => check_result(result)?,
+        JobOutcome::Failed { error, result } => {
+            check_text("error", error, MAX_ERROR_BYTES)?;
+            check_result(result.as_ref().unwrap_or(&serde_json::Value::Null))?;
         }
-        JobOutcome::Failed { error } => check_text("error", error, MAX_ERROR_BYTES)?,
         JobOutcome::Cancelled => {}
+    }
+    Ok(())
+}
+
+fn check_result(result: &serde_json::Value) -> ServiceResult<()> {
+    let size = result.to_string().len();
+    if size > MAX_RESULT_BYTES {
+        return Err(ServiceError::invalid(format!(
+            "result: at most {MAX_RESULT_BYTES} bytes serialised, got {size}"
+        )));
     }
     Ok(())
 }
@@ -125,7 +131,13 @@ mod tests {
             .to_string();
         assert!(err.starts_with("result: at most 1048576 bytes"), "{err}");
         let error = "e".repeat(MAX_ERROR_BYTES + 1);
-        assert!(check_outcome_size(&JobOutcome::Failed { error }).is_err());
+        assert!(
+            check_outcome_size(&JobOutcome::Failed {
+                error,
+                result: None
+            })
+            .is_err()
+        );
         assert!(check_outcome_size(&JobOutcome::Cancelled).is_ok());
     }
 

@@ -34,6 +34,7 @@ pub async fn ship(
         return Ok(0);
     }
     let now = now_millis();
+    let started = row.started_at.unwrap_or(row.created_at);
     let rows = logs.lines.iter().map(|line| {
         let mut message = line.message.clone();
         if message.len() > MAX_LINE_BYTES {
@@ -46,7 +47,11 @@ pub async fn ship(
         job_log::ActiveModel {
             job_id: Set(job_id),
             attempt: Set(row.attempts),
-            at: Set(now),
+            at: Set(written_at(
+                line.at.map(|at| at.timestamp_millis()),
+                started,
+                now,
+            )),
             level: Set(line.level.chars().take(16).collect()),
             message: Set(message),
             ..Default::default()
@@ -54,6 +59,14 @@ pub async fn ship(
     });
     job_log::Entity::insert_many(rows).exec(db).await?;
     Ok(logs.lines.len() as u32)
+}
+
+/// When a line was written: the worker's time, but never before the attempt started nor after
+/// the line arrived (a worker's clock may be wrong; the server's bounds are known). A line
+/// without a time was written at the latest when it arrived.
+fn written_at(worker: Option<i64>, started: i64, received: i64) -> i64 {
+    let earliest = started.min(received);
+    worker.map_or(received, |at| at.clamp(earliest, received))
 }
 
 /// Lines of a job after line `after`, oldest first.
@@ -90,4 +103,22 @@ pub async fn read(
             .collect(),
         next_after,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::written_at;
+
+    #[test]
+    fn a_line_keeps_the_workers_time_within_the_attempt() {
+        let (started, received) = (1_000, 5_000);
+        assert_eq!(written_at(Some(2_500), started, received), 2_500);
+        // A worker clock ahead cannot date a line after its arrival, nor one behind before
+        // the attempt began.
+        assert_eq!(written_at(Some(9_999_999), started, received), received);
+        assert_eq!(written_at(Some(10), started, received), started);
+        assert_eq!(written_at(None, started, received), received);
+        // Replicas with clocks apart: the arrival bounds both ends.
+        assert_eq!(written_at(Some(6_000), 7_000, received), received);
+    }
 }

@@ -28,6 +28,8 @@ pub struct Scheduler {
     pub lease: Duration,
     /// Rung when a job becomes available, so long-polling workers look again at once.
     pub available: Arc<Notify>,
+    /// Rung when a running job is asked to stop, so held heartbeats answer at once.
+    pub cancels: Arc<Notify>,
     /// Where job and worker changes are announced.
     pub events: Arc<EventBus>,
 }
@@ -37,6 +39,7 @@ impl Scheduler {
         Self {
             lease,
             available: Arc::new(Notify::new()),
+            cancels: Arc::new(Notify::new()),
             events: Arc::new(EventBus::new()),
         }
     }

@@ -246,6 +246,31 @@ impl Serving {
             .publish("deployment", id, "revision", Some(&revision.to_string()));
     }
 
+    /// Whether every deployment's current revision has been loaded (or has failed to load,
+    /// which waiting cannot mend, and which the deployment reports): until then a restarted
+    /// server is not ready, since it would answer 503 to predictions. Err names the first
+    /// deployment still loading.
+    pub async fn readiness(&self) -> ServiceResult<Result<(), String>> {
+        let rows = deployment::Entity::find().all(&self.inner.db).await?;
+        let pending = rows.iter().find(|row| {
+            let revision = row.current_revision.unsigned_abs();
+            let served = self
+                .live(&row.name)
+                .is_some_and(|live| live.revision >= revision);
+            let failed = read(&self.inner.failed)
+                .get(&row.name)
+                .is_some_and(|(bad, _)| *bad == revision);
+            !served && !failed
+        });
+        Ok(match pending {
+            Some(row) => Err(format!(
+                "deployment '{}' revision {} is still loading",
+                row.name, row.current_revision
+            )),
+            None => Ok(()),
+        })
+    }
+
     /// Brings every deployment this server does not serve at its current revision up to
     /// date. Called at start and then every second.
     pub async fn sync(&self) -> ServiceResult<()> {

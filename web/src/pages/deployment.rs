@@ -423,10 +423,12 @@ mod tests {
                 features: vec![FeatureDrift {
                     feature: "pixel_3".into(),
                     psi: 0.31,
+                    psi_noise: 0.0,
                     ks: 0.2,
                     status: "alert".into(),
                 }],
                 prediction_psi: Some(0.05),
+                prediction_psi_noise: None,
                 status: "alert".into(),
             }),
             drift_note: None,
