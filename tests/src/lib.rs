@@ -94,6 +94,12 @@ impl TestServer {
         server
     }
 
+    /// Starts `slipway up` on `data_dir` (for example `./.slipway` of a folder the test then
+    /// runs commands in, as a person following the README would).
+    pub fn up_in(data_dir: &Path) -> Self {
+        Self::launch("up", data_dir, &[])
+    }
+
     fn launch(subcommand: &str, data_dir: &Path, extra: &[&str]) -> Self {
         let default_addr: &[&str] = if extra.contains(&"--addr") {
             &[]

@@ -90,6 +90,7 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             gpus,
             labels,
             max_attempts,
+            follow,
         } => {
             let mut spec = serde_json::Map::new();
             if let Some(seconds) = seconds {
@@ -110,7 +111,25 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
                     max_attempts: *max_attempts,
                 })
                 .await?;
-            show(cli, &job)
+            if !*follow {
+                return show(cli, &job);
+            }
+            if cli.output == OutputFormat::Text {
+                print!("{}", render_job(&job));
+                logs(&client, job.id, true).await?;
+            } else {
+                // JSON callers get the ended job alone, not log lines mixed into it.
+                super::ml::follow(&client, job.clone(), false).await?;
+            }
+            let ended = client.get_job(job.id).await?;
+            if cli.output == OutputFormat::Json {
+                output::json(&ended)?;
+            }
+            match (ended.state, &ended.error) {
+                (JobState::Succeeded, _) => Ok(()),
+                (state, Some(error)) => anyhow::bail!("job {} ended {state}: {error}", ended.id),
+                (state, None) => anyhow::bail!("job {} ended {state}", ended.id),
+            }
         }
         JobsCommand::List { state, limit } => {
             let page = client

@@ -197,6 +197,10 @@ pub enum JobsCommand {
         labels: Vec<String>,
         #[arg(long)]
         max_attempts: Option<u32>,
+        /// Print the job's log as it is written until the job ends (as `jobs logs ID -f`), then
+        /// exit non-zero, with the reason, unless it succeeded.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// List jobs, newest first.
     List {
