@@ -16,6 +16,7 @@ pub mod model;
 mod pipeline_job;
 pub mod split;
 pub mod stats;
+pub mod table;
 pub mod train;
 mod train_job;
 pub mod worker;
