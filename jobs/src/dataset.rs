@@ -26,6 +26,10 @@ pub struct Schema {
     pub classes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_range: Option<(f64, f64)>,
+    /// Every column's type, missing count and levels, and how the stored bytes are read, as
+    /// recorded at upload; absent in versions stored before columns were typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<slipway_api::DatasetSchema>,
 }
 
 /// A parsed dataset.
@@ -163,6 +167,7 @@ impl Dataset {
                 task,
                 classes,
                 label_range,
+                table: None,
             },
             features,
             labels,
