@@ -26,6 +26,10 @@ pub struct Schema {
     pub classes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_range: Option<(f64, f64)>,
+    /// Every column's type, missing count and levels, and how the stored bytes are read, as
+    /// recorded at upload; absent in versions stored before columns were typed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<slipway_api::DatasetSchema>,
 }
 
 /// A parsed dataset.
@@ -163,6 +167,7 @@ impl Dataset {
                 task,
                 classes,
                 label_range,
+                table: None,
             },
             features,
             labels,
@@ -188,6 +193,40 @@ impl Dataset {
                 FeatureStats::from_values(&self.schema.features[column], &values)
             })
             .collect()
+    }
+}
+
+/// Whether training can read a typed dataset version today: CSV with commas, every column
+/// numeric (or the label) and nothing missing. Anything else is refused up front with the
+/// columns at fault, rather than failing on a cell or silently training on an ignored column.
+pub fn check_trainable(schema: &slipway_api::DatasetSchema) -> Result<(), String> {
+    use slipway_api::{ColumnType, DataFormat};
+    if schema.format != DataFormat::Csv || schema.delimiter != "," {
+        return Err(format!(
+            "training reads comma-separated CSV for now; this version is {} with delimiter '{}'",
+            schema.format.as_str(),
+            schema.delimiter
+        ));
+    }
+    let unsupported: Vec<String> = schema
+        .columns
+        .iter()
+        .filter(|c| match c.column_type {
+            ColumnType::Numeric | ColumnType::Label => c.missing > 0,
+            _ => true,
+        })
+        .map(|c| match c.missing {
+            0 => format!("{} ({})", c.name, c.column_type),
+            n => format!("{} ({}, {n} missing)", c.name, c.column_type),
+        })
+        .collect();
+    if unsupported.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "training takes numeric columns without missing values for now; these are not: {}",
+            unsupported.join(", ")
+        ))
     }
 }
 
@@ -331,6 +370,27 @@ mod tests {
         assert_eq!(data.schema.classes.len(), MAX_CLASSES);
         assert_eq!(data.labels[0], (MAX_CLASSES - 1) as f64);
         assert_eq!(data.schema.classes[data.labels[0] as usize], "k0999");
+    }
+
+    #[test]
+    fn only_clean_numeric_csv_versions_are_trainable_for_now() {
+        use crate::table::{Input, ProfileOptions, Profiler, read};
+        let typed = |bytes: &[u8], label: &str| {
+            let mut profiler = Profiler::new(ProfileOptions {
+                label: label.into(),
+                ..ProfileOptions::default()
+            });
+            let format = read(Input::Memory(bytes.to_vec().into()), b',', &mut profiler).unwrap();
+            profiler.finish(format, b',').unwrap().schema
+        };
+        assert_eq!(check_trainable(&typed(IRIS, "species")), Ok(()));
+        let penguins = typed(include_bytes!("../../datasets/penguins.csv"), "species");
+        let err = check_trainable(&penguins).unwrap_err();
+        assert!(
+            err.contains("island (categorical)") && err.contains("sex (categorical, 11 missing)"),
+            "{err}"
+        );
+        assert!(err.contains("bill_length_mm (numeric, 2 missing)"), "{err}");
     }
 
     #[test]

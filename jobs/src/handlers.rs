@@ -134,6 +134,10 @@ pub(crate) async fn fetch_dataset(
     }
     .ok_or_else(|| format!("dataset '{name}' has no version {wanted:?}"))?
     .clone();
+    if let Some(schema) = &version.schema {
+        crate::dataset::check_trainable(schema)
+            .map_err(|why| format!("dataset '{name}' version {}: {why}", version.version))?;
+    }
     let csv = client
         .download_dataset(name, version.version)
         .await

@@ -17,6 +17,7 @@ mod pipeline_bake;
 mod pipeline_job;
 pub mod split;
 pub mod stats;
+pub mod table;
 pub mod train;
 mod train_job;
 pub mod worker;

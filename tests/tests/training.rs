@@ -31,7 +31,7 @@ async fn every_bundled_dataset_reaches_its_bar_through_the_job_path() {
     let client = server.admin();
     eventually("the bundled datasets", Duration::from_secs(60), || {
         let client = client.clone();
-        async move { (client.list_datasets().await.ok()?.len() == 4).then_some(()) }
+        async move { (client.list_datasets().await.ok()?.len() == 6).then_some(()) }
     })
     .await;
     let cases = [

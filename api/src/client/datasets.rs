@@ -1,4 +1,4 @@
-//! The client's dataset calls: upload, list, versions, and the download of a version's CSV,
+//! The client's dataset calls: upload, list, versions, and the download of a version's bytes,
 //! whole or as a stream of chunks.
 
 use super::{Client, encode};
@@ -38,15 +38,28 @@ impl Client {
         task: Option<&str>,
         csv: Vec<u8>,
     ) -> Result<UploadedDataset, ApiError> {
-        let mut query = vec![("label", label.to_owned())];
-        if let Some(task) = task {
-            query.push(("task", task.to_owned()));
-        }
+        let options = UploadOptions {
+            label: label.to_owned(),
+            task: task.map(str::to_owned),
+            ..UploadOptions::default()
+        };
+        self.upload_dataset_with(name, &options, csv).await
+    }
+
+    /// Uploads a table (CSV, gzip-compressed CSV or Parquet; the server tells them apart by
+    /// their first bytes) as (a new version of) dataset `name`, with column options. `body`
+    /// may be a `tokio::fs::File`, which is streamed rather than read into memory.
+    pub async fn upload_dataset_with(
+        &self,
+        name: &str,
+        options: &UploadOptions,
+        body: impl Into<reqwest::Body>,
+    ) -> Result<UploadedDataset, ApiError> {
         let request = self
             .request(Method::POST, &format!("/api/v1/datasets/{}", encode(name)))
-            .query(&query)
-            .header("content-type", "text/csv")
-            .body(csv);
+            .query(options)
+            .header("content-type", "application/octet-stream")
+            .body(body);
         self.json(request).await
     }
 

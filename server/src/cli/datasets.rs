@@ -3,41 +3,67 @@
 use super::output::{self, OutputFormat, Table};
 use super::{Cli, DatasetCommand};
 use anyhow::Context;
-use slipway_api::{Client, DatasetVersion};
+use slipway_api::{Client, DatasetSchema, DatasetVersion, UploadOptions};
 use slipway_jobs::stats::FeatureStats;
 use std::io::Write;
 use std::path::Path;
 
-/// The real datasets shipped in `datasets/` (UCI, CC BY 4.0; see `datasets/README.md`), with
-/// their label columns.
-const BUNDLED: [(&str, &str, &[u8]); 4] = [
+/// A dataset shipped in `datasets/` (see `datasets/README.md` for sources and licences): its
+/// name, label column, task (inferred when `None`) and content.
+type Bundled = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [u8],
+);
+
+/// The real datasets shipped in `datasets/`: four clean UCI tables (CC BY 4.0), and two
+/// messier ones with missing values, text categories, a date and an identifier (penguins,
+/// CC0; cars, StatLib).
+const BUNDLED: [Bundled; 6] = [
     (
         "digits",
         "label",
+        None,
         include_bytes!("../../../datasets/digits.csv"),
     ),
     (
         "iris",
         "species",
+        None,
         include_bytes!("../../../datasets/iris.csv"),
     ),
     (
         "wine",
         "cultivar",
+        None,
         include_bytes!("../../../datasets/wine.csv"),
     ),
     (
         "breast_cancer",
         "diagnosis",
+        None,
         include_bytes!("../../../datasets/breast_cancer.csv"),
+    ),
+    (
+        "penguins",
+        "species",
+        Some("classification"),
+        include_bytes!("../../../datasets/penguins.csv"),
+    ),
+    (
+        "cars",
+        "Miles_per_Gallon",
+        Some("regression"),
+        include_bytes!("../../../datasets/cars.csv"),
     ),
 ];
 
 /// Registers the bundled datasets; the same content again is the same version, so this is
 /// idempotent across restarts.
 pub async fn register_bundled(client: Client) {
-    for (name, label, csv) in BUNDLED {
-        match client.upload_dataset(name, label, None, csv.to_vec()).await {
+    for (name, label, task, csv) in BUNDLED {
+        match client.upload_dataset(name, label, task, csv.to_vec()).await {
             Ok(uploaded) if uploaded.created => {
                 tracing::info!(
                     dataset = name,
@@ -61,12 +87,24 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
             file,
             label,
             task,
+            ignore,
+            categorical,
+            numeric,
+            delimiter,
         } => {
-            let csv = std::fs::read(file)
+            let body = tokio::fs::File::open(file)
+                .await
                 .map_err(|err| anyhow::anyhow!("cannot read {}: {err}", file.display()))?;
-            let uploaded = client
-                .upload_dataset(name, label, task.as_deref(), csv)
-                .await?;
+            let options = UploadOptions {
+                label: label.clone(),
+                task: task.clone(),
+                delimiter: delimiter.clone(),
+                ignore: ignore.clone(),
+                categorical: categorical.clone(),
+                numeric: numeric.clone(),
+            };
+            // Streamed from the file, so a large upload never has to fit in memory here.
+            let uploaded = client.upload_dataset_with(name, &options, body).await?;
             if cli.output == OutputFormat::Json {
                 return output::json(&uploaded);
             }
@@ -90,6 +128,14 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
                 },
                 d.digest
             );
+            if let Some(schema) = &d.schema
+                && schema.missing_labels > 0
+            {
+                println!(
+                    "{} rows have no label ({}); training skips them",
+                    schema.missing_labels, d.label
+                );
+            }
             Ok(())
         }
         DatasetCommand::List => {
@@ -133,7 +179,7 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
     }
 }
 
-/// One version: its schema, then a table of its per-feature statistics.
+/// One version: its schema as a table of columns, then its numeric features' statistics.
 fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
     println!(
         "{} version {} — {} rows, {} ({})",
@@ -143,6 +189,24 @@ fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
     if !d.classes.is_empty() {
         println!("  classes:  {}", d.classes.join(", "));
     }
+    if let Some(schema) = &d.schema {
+        println!(
+            "  format:   {}{}",
+            schema.format.as_str(),
+            if schema.delimiter == "," {
+                String::new()
+            } else {
+                format!(" (delimiter {:?})", schema.delimiter)
+            }
+        );
+        if schema.missing_labels > 0 {
+            println!(
+                "  missing labels: {} rows (skipped by training)",
+                schema.missing_labels
+            );
+        }
+        print_columns(schema);
+    }
     let Some(statistics) = &d.statistics else {
         println!("  features: {}", d.features.join(", "));
         return Ok(());
@@ -150,6 +214,9 @@ fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
     let statistics: Vec<FeatureStats> = serde_json::from_value(statistics.clone())
         .context("unexpected answer from the server: statistics")?;
     println!("  features: {}", d.features.len());
+    if statistics.is_empty() {
+        return Ok(());
+    }
     let mut table = Table::new(&["  FEATURE", "COUNT", "MEAN", "STD", "MIN", "MAX"]);
     for feature in &statistics {
         table.row(vec![
@@ -163,6 +230,32 @@ fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
     }
     table.print();
     Ok(())
+}
+
+/// Most levels a column's row of the schema table lists before "…".
+const SHOWN_LEVELS: usize = 5;
+
+/// The schema: each column's type, missing count and most frequent levels.
+fn print_columns(schema: &DatasetSchema) {
+    let mut table = Table::new(&["  COLUMN", "TYPE", "MISSING", "LEVELS"]);
+    for column in &schema.columns {
+        let mut levels: Vec<String> = column
+            .levels
+            .iter()
+            .take(SHOWN_LEVELS)
+            .map(|level| format!("{} ({})", level.value, level.count))
+            .collect();
+        if column.levels.len() > SHOWN_LEVELS {
+            levels.push(format!("… {} in all", column.levels.len()));
+        }
+        table.row(vec![
+            format!("  {}", column.name),
+            column.column_type.to_string(),
+            column.missing.to_string(),
+            levels.join(", "),
+        ]);
+    }
+    table.print();
 }
 
 /// A statistic with four significant decimals, without trailing zeros.

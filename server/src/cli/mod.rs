@@ -308,22 +308,40 @@ pub struct EvaluateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
-    /// Upload a CSV as a new version of NAME (the same content again is the same version).
+    /// Upload a table as a new version of NAME (the same content again is the same version).
+    ///
+    /// FILE is CSV (quoted fields allowed), gzip-compressed CSV or Parquet, told apart by its
+    /// first bytes. Each column's type is inferred (numeric, categorical, boolean, datetime,
+    /// identifier) and recorded; name columns to override it.
+    ///
+    /// Example: slipway dataset add cars cars.csv --label Miles_per_Gallon --ignore Name
     Add {
         name: String,
         file: std::path::PathBuf,
-        /// The label column.
+        /// The label column: any column, anywhere.
         #[arg(long)]
         label: String,
         /// classification or regression (default: inferred from the label).
         #[arg(long)]
         task: Option<String>,
+        /// Columns to leave out of training (typed identifier), comma-separated.
+        #[arg(long, value_name = "COLUMNS")]
+        ignore: Option<String>,
+        /// Columns that are categories even when their values are integer codes.
+        #[arg(long, value_name = "COLUMNS")]
+        categorical: Option<String>,
+        /// Columns that must be numbers: any other value is an error naming its row.
+        #[arg(long, value_name = "COLUMNS")]
+        numeric: Option<String>,
+        /// The CSV field delimiter, one character ('\t' for a tab); default ','.
+        #[arg(long, value_name = "CHAR")]
+        delimiter: Option<String>,
     },
     /// List datasets (latest versions).
     List,
     /// Show every version of a dataset with its schema and feature statistics.
     Show { name: String },
-    /// Write a version's CSV, byte for byte as it was uploaded, to stdout or --out FILE.
+    /// Write a version's file, byte for byte as it was uploaded, to stdout or --out FILE.
     ///
     /// Example: slipway dataset download iris --version 1 > iris.csv
     #[command(disable_version_flag = true)]

@@ -6,33 +6,32 @@ use crate::auth::{Caller, Permission};
 use crate::datasets;
 use crate::state::AppState;
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Deserialize;
-use slipway_api::{DatasetVersion, UploadedDataset};
+use slipway_api::{DatasetVersion, UploadOptions, UploadedDataset};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/datasets", get(list))
-        .route("/datasets/{name}", get(versions).post(upload))
+        .route(
+            "/datasets/{name}",
+            get(versions)
+                .post(upload)
+                // Uploads stream to disk under the artifact size limit, not the body limit.
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/datasets/{name}/versions/{version}/content", get(content))
-}
-
-#[derive(Debug, Deserialize)]
-struct UploadQuery {
-    label: String,
-    task: Option<String>,
 }
 
 async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Query(query): Query<UploadQuery>,
-    body: Bytes,
+    Query(options): Query<UploadOptions>,
+    body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<UploadedDataset>)> {
     caller.require(Permission::Track)?;
     let uploaded = datasets::upload(
@@ -40,9 +39,8 @@ async fn upload(
         &state.artifacts,
         &caller.name,
         &name,
-        &query.label,
-        query.task.as_deref(),
-        body.to_vec(),
+        &options,
+        body.into_data_stream(),
     )
     .await?;
     let status = if uploaded.created {
@@ -76,11 +74,12 @@ async fn content(
     Path((name, version)): Path<(String, u32)>,
 ) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
-    let (file, size) = datasets::content(&state.db, &state.artifacts, &name, version).await?;
+    let (file, size, content_type) =
+        datasets::content(&state.db, &state.artifacts, &name, version).await?;
     // Streamed, so a large dataset never has to fit in memory.
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let headers = [
-        (header::CONTENT_TYPE, "text/csv".to_owned()),
+        (header::CONTENT_TYPE, content_type.to_owned()),
         (header::CONTENT_LENGTH, size.to_string()),
     ];
     Ok((headers, body).into_response())

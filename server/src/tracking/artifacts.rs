@@ -39,6 +39,14 @@ pub struct ArtifactStore {
     gc_lock: Arc<RwLock<()>>,
 }
 
+/// An upload written to the temporary directory and hashed, not yet a blob.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub path: PathBuf,
+    pub digest: String,
+    pub size: u64,
+}
+
 /// A blob found on disk.
 #[derive(Debug, Clone)]
 pub struct BlobFile {
@@ -233,7 +241,20 @@ impl ArtifactStore {
     }
 
     /// Streams `body` into the store and returns its digest and size.
-    async fn put<S, B, E>(&self, mut body: S) -> ServiceResult<(String, u64)>
+    async fn put<S, B, E>(&self, body: S) -> ServiceResult<(String, u64)>
+    where
+        S: Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let staged = self.stage(body, "artifact").await?;
+        self.commit(staged).await
+    }
+
+    /// Streams `body` to a temporary file while hashing it, without putting it in place: the
+    /// caller checks the file first, then [`Self::commit`]s or [`Self::discard`]s it. Over
+    /// the size limit is a 413 naming `what`.
+    pub async fn stage<S, B, E>(&self, mut body: S, what: &str) -> ServiceResult<StagedBlob>
     where
         S: Stream<Item = Result<B, E>> + Unpin,
         B: AsRef<[u8]>,
@@ -254,7 +275,7 @@ impl ArtifactStore {
                 size += bytes.len() as u64;
                 if size > self.max_bytes {
                     return Err(ServiceError::too_large(format!(
-                        "artifact: larger than the limit of {} bytes",
+                        "{what}: larger than the limit of {} bytes",
                         self.max_bytes
                     )));
                 }
@@ -269,16 +290,31 @@ impl ArtifactStore {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(err);
         }
-        let digest = hex::encode(hasher.finalize());
-        let target = self.blob_path(&digest);
+        Ok(StagedBlob {
+            path: tmp,
+            digest: hex::encode(hasher.finalize()),
+            size,
+        })
+    }
+
+    /// Puts a staged file in place as its blob, and returns its digest and size.
+    pub async fn commit(&self, staged: StagedBlob) -> ServiceResult<(String, u64)> {
+        let target = self.blob_path(&staged.digest);
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await?;
         }
         // The fresh copy replaces an identical blob already there, refreshing its
         // modification time, so the collector sees it as new until its grace age passes.
         let _shared = self.gc_lock.read().await;
-        tokio::fs::rename(&tmp, &target).await?;
-        Ok((digest, size))
+        tokio::fs::rename(&staged.path, &target).await?;
+        Ok((staged.digest, staged.size))
+    }
+
+    /// Removes a staged file that is not to be stored.
+    pub async fn discard(&self, staged: StagedBlob) {
+        if let Err(err) = tokio::fs::remove_file(&staged.path).await {
+            tracing::warn!(path = %staged.path.display(), error = %err, "cannot remove a staged upload");
+        }
     }
 
     /// Stores `body` as the artifact `path` of run `run_id`, replacing an earlier file there.
