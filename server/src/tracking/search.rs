@@ -23,7 +23,7 @@ use slipway_api::{Page, Run, SearchRuns};
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Most order-by keys.
@@ -35,12 +35,19 @@ const CONNECTIONS: u32 = 2;
 pub const DEADLINE: Duration = Duration::from_secs(2);
 /// SQLite virtual-machine steps between deadline checks (a few microseconds of work).
 const STEPS_PER_CHECK: i32 = 1_000;
+/// The most virtual-machine steps one search may take: about 100 ms of one core on the 2-core
+/// development machine (the costliest filter the caps allow takes ~31 million steps over
+/// 100,000 runs, a typical one ~10,000). Counting steps rather than time makes the verdict the
+/// same for the same search and data however busy the machine is; the deadline is the
+/// backstop for a machine too busy to finish even an allowed search.
+pub const MAX_STEPS: u64 = 6_000_000;
 
 /// The connections searches run on.
 #[derive(Debug, Clone)]
 pub struct SearchPool {
     pool: SqlitePool,
     deadline: Duration,
+    max_steps: u64,
 }
 
 /// Sets a flag when dropped: the search's future was dropped (its client went away), so the
@@ -70,7 +77,11 @@ impl SearchPool {
             // rather than queued without bound.
             .acquire_timeout(deadline)
             .connect_lazy_with(options);
-        Ok(Self { pool, deadline })
+        Ok(Self {
+            pool,
+            deadline,
+            max_steps: MAX_STEPS,
+        })
     }
 
     /// The runs `statement` selects, in its order and with their latest metrics; interrupted
@@ -93,16 +104,28 @@ impl SearchPool {
         })?;
         let abandoned = Abandoned(Arc::new(AtomicBool::new(false)));
         let stop = Arc::clone(&abandoned.0);
+        let steps = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&steps);
+        let max_steps = self.max_steps;
         // Replaces the handler of the connection's previous search.
         connection
             .lock_handle()
             .await
             .map_err(sqlx_error)?
             .set_progress_handler(STEPS_PER_CHECK, move || {
-                !stop.load(Ordering::Relaxed) && Instant::now() < deadline
+                let taken = counted.fetch_add(STEPS_PER_CHECK as u64, Ordering::Relaxed);
+                !stop.load(Ordering::Relaxed) && Instant::now() < deadline && taken < max_steps
             });
         let ids: Vec<(i64,)> = match fetch(&mut connection, statement).await {
             Ok(ids) => ids,
+            Err(err) if steps.load(Ordering::Relaxed) >= max_steps => {
+                tracing::info!(error = %err, "a search ran out of its step budget and was refused");
+                return Err(ServiceError::invalid(format!(
+                    "filter: this search needs more than {max_steps} database steps (about 100 ms); \
+                     narrow it: fewer keys or OR branches, an AND condition on one metric, or fewer runs \
+                     (search named experiments)"
+                )));
+            }
             Err(err) if Instant::now() >= deadline => {
                 tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
                 return Err(ServiceError::Unavailable(format!(
@@ -325,11 +348,29 @@ mod tests {
             .to_owned()
     }
 
+    /// A pool whose only limit is `deadline` (the step budget is lifted).
     async fn pool(deadline: Duration) -> (tempfile::TempDir, SearchPool) {
         let dir = tempfile::tempdir().unwrap();
         let url = crate::db::default_url(dir.path());
         crate::db::connect(&url).await.unwrap();
-        (dir, SearchPool::open(&url, deadline).unwrap())
+        let mut pool = SearchPool::open(&url, deadline).unwrap();
+        pool.max_steps = u64::MAX;
+        (dir, pool)
+    }
+
+    #[tokio::test]
+    async fn a_search_over_its_step_budget_is_refused_whatever_the_time() {
+        let (_dir, mut pool) = pool(Duration::from_secs(60)).await;
+        pool.max_steps = 200_000;
+        let err = pool.runs(&endless()).await.unwrap_err();
+        assert!(matches!(err, ServiceError::InvalidArgument(_)), "{err}");
+        assert!(
+            err.to_string().contains("more than 200000 database steps"),
+            "{err}"
+        );
+        // The budget is per search: the next one starts afresh.
+        let quick = Query::select().expr(Expr::val(7i64)).to_owned();
+        assert!(pool.runs(&quick).await.unwrap().is_empty());
     }
 
     /// A page's metrics come back bit for bit, whether a row keeps its exact bits (run 1) or
