@@ -65,6 +65,8 @@ async fn load(client: &Client, reference: &ModelRef) -> Result<Loaded, String> {
 /// The rows to score: features in the model's order, and the true labels.
 struct Rows {
     features: Vec<Vec<f64>>,
+    /// A typed table's cells instead of `features`, in the model's column order.
+    cells: Option<Vec<Vec<String>>>,
     labels: Vec<f64>,
     classes: Vec<String>,
     task: Task,
@@ -114,13 +116,26 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
             format!("{name} v{} (all rows)", version.version),
         )
     };
-    let selected: Vec<Vec<f64>> = indices.iter().map(|&i| data.features[i].clone()).collect();
-    // The dataset's columns may be in another order than the model's.
-    let features = in_order_of(model, &data.schema.features, &selected)
-        .map_err(|err| format!("the dataset does not fit the model: {err}"))?
-        .into_owned();
+    let (features, cells) = match &data.cells {
+        Some(cells) => {
+            let selected: Vec<&Vec<String>> = indices.iter().map(|&i| &cells[i]).collect();
+            let ordered = cells_in_order(model, &data.schema.features, &selected)
+                .map_err(|err| format!("the dataset does not fit the model: {err}"))?;
+            (Vec::new(), Some(ordered))
+        }
+        None => {
+            let selected: Vec<Vec<f64>> =
+                indices.iter().map(|&i| data.features[i].clone()).collect();
+            // The dataset's columns may be in another order than the model's.
+            let features = in_order_of(model, &data.schema.features, &selected)
+                .map_err(|err| format!("the dataset does not fit the model: {err}"))?
+                .into_owned();
+            (features, None)
+        }
+    };
     Ok(Rows {
         features,
+        cells,
         labels: indices.iter().map(|&i| data.labels[i]).collect(),
         classes: data.schema.classes.clone(),
         task,
@@ -144,9 +159,38 @@ fn in_order_of<'a>(
     engine.order_named(&named).map(Cow::Owned)
 }
 
-/// Scores `engine` on `rows`, whose features are `features` (in the engine's order).
+/// `rows` of cells, whose columns are named by `columns`, in `engine`'s column order.
+fn cells_in_order(
+    engine: &Engine,
+    columns: &[String],
+    rows: &[&Vec<String>],
+) -> Result<Vec<Vec<String>>, InferenceError> {
+    let positions = engine
+        .features()
+        .iter()
+        .map(|name| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| InferenceError::MissingFeature {
+                    row: 0,
+                    name: name.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .iter()
+        .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
+        .collect())
+}
+
+/// Scores `engine` on `rows`: its cells, else `features` (in the engine's order).
 fn score(engine: &Engine, features: &[Vec<f64>], rows: &Rows) -> Result<Report, String> {
-    let predictions = engine.predict(features).map_err(|err| err.to_string())?;
+    let predictions = match &rows.cells {
+        Some(cells) => engine.predict_cells(cells),
+        None => engine.predict(features),
+    }
+    .map_err(|err| err.to_string())?;
     if rows.task == Task::Regression {
         let values: Vec<f64> = predictions
             .iter()
@@ -208,7 +252,7 @@ async fn attempt(
             "evaluating {} on {} ({} rows)",
             model.reference,
             data.description,
-            data.features.len()
+            data.labels.len()
         ),
     );
     progress.set(0.3);
@@ -222,8 +266,25 @@ async fn attempt(
         let their_report = other
             .as_ref()
             .map(|o| {
+                let unfit = |err: InferenceError| {
+                    format!("the dataset does not fit {}: {err}", o.reference)
+                };
+                if let Some(cells) = &data.cells {
+                    let refs: Vec<&Vec<String>> = cells.iter().collect();
+                    let ordered =
+                        cells_in_order(&o.engine, model.engine.features(), &refs).map_err(unfit)?;
+                    let theirs = Rows {
+                        cells: Some(ordered),
+                        features: Vec::new(),
+                        labels: data.labels.clone(),
+                        classes: data.classes.clone(),
+                        task: data.task,
+                        description: data.description.clone(),
+                    };
+                    return score(&o.engine, &[], &theirs);
+                }
                 let features = in_order_of(&o.engine, model.engine.features(), &data.features)
-                    .map_err(|err| format!("the dataset does not fit {}: {err}", o.reference))?;
+                    .map_err(unfit)?;
                 score(&o.engine, &features, &data)
             })
             .transpose()?;
