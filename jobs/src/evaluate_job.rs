@@ -7,6 +7,7 @@ use crate::dataset::Task;
 use crate::evaluation::{self, Report};
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::inference::{Engine, InferenceError, Prediction};
+use crate::model::Baseline;
 use crate::split::stratified_split;
 use crate::train_job::point;
 use serde_json::{Value, json};
@@ -159,6 +160,51 @@ fn in_order_of<'a>(
     engine.order_named(&named).map(Cow::Owned)
 }
 
+/// The model's training baseline scored on the same rows (`baseline_accuracy` or
+/// `baseline_rmse`) and whether the model beats it (`beats_baseline`, 1 or 0); nothing for a
+/// model that records no baseline.
+fn baseline_metrics(
+    manifest: &crate::model::ModelManifest,
+    rows: &Rows,
+    metrics: &BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let n = rows.labels.len().max(1) as f64;
+    match &manifest.baseline {
+        Some(Baseline::Majority(class)) => {
+            let Some(accuracy) = metrics.get("accuracy") else {
+                return Vec::new();
+            };
+            let right = rows
+                .labels
+                .iter()
+                .filter(|&&l| rows.classes.get(l as usize) == Some(class))
+                .count() as f64;
+            let baseline = right / n;
+            vec![
+                ("baseline_accuracy".into(), baseline),
+                (
+                    "beats_baseline".into(),
+                    f64::from(u8::from(*accuracy > baseline)),
+                ),
+            ]
+        }
+        Some(Baseline::Mean(mean)) => {
+            let Some(rmse) = metrics.get("rmse") else {
+                return Vec::new();
+            };
+            let baseline = (rows.labels.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n).sqrt();
+            vec![
+                ("baseline_rmse".into(), baseline),
+                (
+                    "beats_baseline".into(),
+                    f64::from(u8::from(*rmse < baseline)),
+                ),
+            ]
+        }
+        None => Vec::new(),
+    }
+}
+
 /// `rows` of cells, whose columns are named by `columns`, in `engine`'s column order.
 fn cells_in_order(
     engine: &Engine,
@@ -261,7 +307,12 @@ async fn attempt(
         None => None,
     };
     let (model, data, other, report, their_report) = tokio::task::spawn_blocking(move || {
-        let report = score(&model.engine, &data.features, &data)?;
+        let mut report = score(&model.engine, &data.features, &data)?;
+        report.metrics.extend(baseline_metrics(
+            model.engine.manifest(),
+            &data,
+            &report.metrics,
+        ));
         // The rows are in the first model's feature order; the other may read another.
         let their_report = other
             .as_ref()
@@ -293,6 +344,17 @@ async fn attempt(
     .await
     .map_err(|err| format!("evaluation stopped: {err}"))??;
     progress.set(0.8);
+    match report.metrics.get("beats_baseline") {
+        Some(beats) if *beats < 1.0 => progress.log(
+            "warn",
+            format!(
+                "{} does NOT beat its baseline on these rows",
+                model.reference
+            ),
+        ),
+        Some(_) => progress.log("info", format!("{} beats its baseline", model.reference)),
+        None => {}
+    }
     let comparison = match (&other, &their_report) {
         (Some(other), Some(theirs)) => {
             let default_metric = if data.task == Task::Regression {

@@ -361,10 +361,7 @@ type Encoded<'a> = (Cow<'a, [Vec<f64>]>, Option<Preprocessing>);
 
 /// The numbers the network reads for every row: the dataset's own for plain data, else the
 /// cells through preprocessing fitted on the `train` rows only.
-fn encoded<'a>(
-    data: &'a Dataset,
-    train: &[usize],
-) -> Result<Encoded<'a>, TrainError> {
+fn encoded<'a>(data: &'a Dataset, train: &[usize]) -> Result<Encoded<'a>, TrainError> {
     let (Some(cells), Some(table)) = (&data.cells, &data.schema.table) else {
         return Ok((Cow::Borrowed(data.features.as_slice()), None));
     };
