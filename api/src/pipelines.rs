@@ -72,7 +72,9 @@ impl Step {
     }
 }
 
-/// How a gate compares: `accuracy >= 0.95` or `f1_macro >= champion.f1_macro + 0.002`.
+/// How a gate compares: `accuracy >= 0.95` or `f1_macro >= champion.f1_macro + 0.002`; the
+/// bare term `beats_baseline` means `beats_baseline >= 1` (the model beat the majority class
+/// or the training mean on the evaluated rows).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
     pub metric: String,
@@ -90,6 +92,14 @@ impl Condition {
             )
         };
         let tokens: Vec<&str> = text.split_whitespace().collect();
+        if tokens == ["beats_baseline"] {
+            return Ok(Self {
+                metric: "beats_baseline".into(),
+                operator: ">=".into(),
+                champion_metric: None,
+                offset: 1.0,
+            });
+        }
         let (metric, operator, rest) = match tokens.as_slice() {
             [metric, operator, rest @ ..] if !rest.is_empty() => (*metric, *operator, rest),
             _ => return Err(expected()),
@@ -323,6 +333,9 @@ mod tests {
         assert!(!gate.holds(0.99, None), "a missing champion value fails");
         let fixed = Condition::parse("accuracy > 0.9").unwrap();
         assert!(fixed.holds(0.91, None));
+        let baseline = Condition::parse("beats_baseline").unwrap();
+        assert!(baseline.holds(1.0, None));
+        assert!(!baseline.holds(0.0, None));
         for bad in [
             "accuracy",
             "accuracy = 0.9",

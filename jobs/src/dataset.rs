@@ -42,6 +42,12 @@ pub struct Dataset {
     pub labels: Vec<f64>,
     /// The SHA-256 of the CSV bytes, hex.
     pub digest: String,
+    /// For a typed table ([`Dataset::from_table`]): each row's cells in the order of
+    /// `schema.features`, as text (empty when missing); `features` is then empty and the
+    /// numbers come from the preprocessing fitted on the training split.
+    pub cells: Option<Vec<Vec<String>>>,
+    /// Rows skipped because their label was missing.
+    pub skipped_rows: u64,
 }
 
 /// Why a CSV is not a usable dataset. Rows are numbered as in the file (the header is row 1).
@@ -172,17 +178,67 @@ impl Dataset {
             features,
             labels,
             digest: hex::encode(Sha256::digest(bytes)),
+            cells: None,
+            skipped_rows: 0,
+        })
+    }
+
+    /// Reads a typed table (any stored format) with the schema recorded at upload: the input
+    /// columns are `features` (neither label nor identifier) kept as text for preprocessing;
+    /// rows without a label are skipped and counted.
+    pub fn from_table(
+        bytes: &[u8],
+        table: &slipway_api::DatasetSchema,
+        features: &[String],
+        label: &str,
+        task: Task,
+    ) -> Result<Self, DatasetError> {
+        let delimiter = crate::table::parse_delimiter(Some(&table.delimiter))
+            .map_err(|err| DatasetError::Csv(err.to_string()))?;
+        let mut sink = TableRows {
+            label: label.to_owned(),
+            features: features.to_vec(),
+            positions: Vec::new(),
+            label_at: 0,
+            cells: Vec::new(),
+            labels: Vec::new(),
+            skipped: 0,
+        };
+        crate::table::read(
+            crate::table::Input::Memory(bytes.to_vec().into()),
+            delimiter,
+            &mut sink,
+        )
+        .map_err(|err| DatasetError::Csv(err.to_string()))?;
+        if sink.cells.is_empty() {
+            return Err(DatasetError::Empty);
+        }
+        let (labels, classes, label_range) = encode_labels(label, task, &sink.labels)?;
+        Ok(Self {
+            schema: Schema {
+                features: features.to_vec(),
+                label: label.to_owned(),
+                task,
+                classes,
+                label_range,
+                table: Some(table.clone()),
+            },
+            features: Vec::new(),
+            labels,
+            digest: hex::encode(Sha256::digest(bytes)),
+            cells: Some(sink.cells),
+            skipped_rows: sink.skipped,
         })
     }
 
     /// The number of rows.
     pub fn len(&self) -> usize {
-        self.features.len()
+        self.labels.len()
     }
 
     /// Whether the dataset has no rows (never true for a parsed one).
     pub fn is_empty(&self) -> bool {
-        self.features.is_empty()
+        self.labels.is_empty()
     }
 
     /// Per-feature statistics: the baseline that live inputs are compared with for drift.
@@ -196,9 +252,57 @@ impl Dataset {
     }
 }
 
-/// Whether training can read a typed dataset version today: CSV with commas, every column
-/// numeric (or the label) and nothing missing. Anything else is refused up front with the
-/// columns at fault, rather than failing on a cell or silently training on an ignored column.
+/// Collects a typed table's input cells and labels, skipping rows without a label.
+struct TableRows {
+    label: String,
+    features: Vec<String>,
+    positions: Vec<usize>,
+    label_at: usize,
+    cells: Vec<Vec<String>>,
+    labels: Vec<(usize, String)>,
+    skipped: u64,
+}
+
+impl crate::table::RowSink for TableRows {
+    fn header(&mut self, names: &[String]) -> Result<(), crate::table::TableError> {
+        let find = |wanted: &str| {
+            names.iter().position(|n| n == wanted).ok_or_else(|| {
+                crate::table::TableError::MissingLabel {
+                    label: wanted.to_owned(),
+                    columns: names.join(", "),
+                }
+            })
+        };
+        self.label_at = find(&self.label)?;
+        self.positions = self
+            .features
+            .iter()
+            .map(|name| find(name))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    fn row(&mut self, row: u64, cells: &[&str]) -> Result<(), crate::table::TableError> {
+        let label = cells[self.label_at].trim();
+        if label.is_empty() {
+            self.skipped += 1;
+            return Ok(());
+        }
+        self.labels.push((row as usize, label.to_owned()));
+        self.cells.push(
+            self.positions
+                .iter()
+                .map(|&i| cells[i].to_owned())
+                .collect(),
+        );
+        Ok(())
+    }
+}
+
+/// Whether a typed dataset version is plain: comma-separated CSV, every column numeric (or
+/// the label) and nothing missing, like the four UCI datasets. Plain versions are read by
+/// [`Dataset::from_csv`] and trained exactly as before; the answer for others names what is
+/// not plain, and they are read by [`Dataset::from_table`] and preprocessed.
 pub fn check_trainable(schema: &slipway_api::DatasetSchema) -> Result<(), String> {
     use slipway_api::{ColumnType, DataFormat};
     if schema.format != DataFormat::Csv || schema.delimiter != "," {

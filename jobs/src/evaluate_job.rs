@@ -7,6 +7,7 @@ use crate::dataset::Task;
 use crate::evaluation::{self, Report};
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::inference::{Engine, InferenceError, Prediction};
+use crate::model::Baseline;
 use crate::split::stratified_split;
 use crate::train_job::point;
 use serde_json::{Value, json};
@@ -65,6 +66,8 @@ async fn load(client: &Client, reference: &ModelRef) -> Result<Loaded, String> {
 /// The rows to score: features in the model's order, and the true labels.
 struct Rows {
     features: Vec<Vec<f64>>,
+    /// A typed table's cells instead of `features`, in the model's column order.
+    cells: Option<Vec<Vec<String>>>,
     labels: Vec<f64>,
     classes: Vec<String>,
     task: Task,
@@ -114,13 +117,26 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
             format!("{name} v{} (all rows)", version.version),
         )
     };
-    let selected: Vec<Vec<f64>> = indices.iter().map(|&i| data.features[i].clone()).collect();
-    // The dataset's columns may be in another order than the model's.
-    let features = in_order_of(model, &data.schema.features, &selected)
-        .map_err(|err| format!("the dataset does not fit the model: {err}"))?
-        .into_owned();
+    let (features, cells) = match &data.cells {
+        Some(cells) => {
+            let selected: Vec<&Vec<String>> = indices.iter().map(|&i| &cells[i]).collect();
+            let ordered = cells_in_order(model, &data.schema.features, &selected)
+                .map_err(|err| format!("the dataset does not fit the model: {err}"))?;
+            (Vec::new(), Some(ordered))
+        }
+        None => {
+            let selected: Vec<Vec<f64>> =
+                indices.iter().map(|&i| data.features[i].clone()).collect();
+            // The dataset's columns may be in another order than the model's.
+            let features = in_order_of(model, &data.schema.features, &selected)
+                .map_err(|err| format!("the dataset does not fit the model: {err}"))?
+                .into_owned();
+            (features, None)
+        }
+    };
     Ok(Rows {
         features,
+        cells,
         labels: indices.iter().map(|&i| data.labels[i]).collect(),
         classes: data.schema.classes.clone(),
         task,
@@ -144,9 +160,83 @@ fn in_order_of<'a>(
     engine.order_named(&named).map(Cow::Owned)
 }
 
-/// Scores `engine` on `rows`, whose features are `features` (in the engine's order).
+/// The model's training baseline scored on the same rows (`baseline_accuracy` or
+/// `baseline_rmse`) and whether the model beats it (`beats_baseline`, 1 or 0); nothing for a
+/// model that records no baseline.
+fn baseline_metrics(
+    manifest: &crate::model::ModelManifest,
+    rows: &Rows,
+    metrics: &BTreeMap<String, f64>,
+) -> Vec<(String, f64)> {
+    let n = rows.labels.len().max(1) as f64;
+    match &manifest.baseline {
+        Some(Baseline::Majority(class)) => {
+            let Some(accuracy) = metrics.get("accuracy") else {
+                return Vec::new();
+            };
+            let right = rows
+                .labels
+                .iter()
+                .filter(|&&l| rows.classes.get(l as usize) == Some(class))
+                .count() as f64;
+            let baseline = right / n;
+            vec![
+                ("baseline_accuracy".into(), baseline),
+                (
+                    "beats_baseline".into(),
+                    f64::from(u8::from(*accuracy > baseline)),
+                ),
+            ]
+        }
+        Some(Baseline::Mean(mean)) => {
+            let Some(rmse) = metrics.get("rmse") else {
+                return Vec::new();
+            };
+            let baseline = (rows.labels.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n).sqrt();
+            vec![
+                ("baseline_rmse".into(), baseline),
+                (
+                    "beats_baseline".into(),
+                    f64::from(u8::from(*rmse < baseline)),
+                ),
+            ]
+        }
+        None => Vec::new(),
+    }
+}
+
+/// `rows` of cells, whose columns are named by `columns`, in `engine`'s column order.
+fn cells_in_order(
+    engine: &Engine,
+    columns: &[String],
+    rows: &[&Vec<String>],
+) -> Result<Vec<Vec<String>>, InferenceError> {
+    let positions = engine
+        .features()
+        .iter()
+        .map(|name| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .ok_or_else(|| InferenceError::MissingFeature {
+                    row: 0,
+                    name: name.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows
+        .iter()
+        .map(|row| positions.iter().map(|&i| row[i].clone()).collect())
+        .collect())
+}
+
+/// Scores `engine` on `rows`: its cells, else `features` (in the engine's order).
 fn score(engine: &Engine, features: &[Vec<f64>], rows: &Rows) -> Result<Report, String> {
-    let predictions = engine.predict(features).map_err(|err| err.to_string())?;
+    let predictions = match &rows.cells {
+        Some(cells) => engine.predict_cells(cells),
+        None => engine.predict(features),
+    }
+    .map_err(|err| err.to_string())?;
     if rows.task == Task::Regression {
         let values: Vec<f64> = predictions
             .iter()
@@ -208,7 +298,7 @@ async fn attempt(
             "evaluating {} on {} ({} rows)",
             model.reference,
             data.description,
-            data.features.len()
+            data.labels.len()
         ),
     );
     progress.set(0.3);
@@ -217,13 +307,35 @@ async fn attempt(
         None => None,
     };
     let (model, data, other, report, their_report) = tokio::task::spawn_blocking(move || {
-        let report = score(&model.engine, &data.features, &data)?;
+        let mut report = score(&model.engine, &data.features, &data)?;
+        report.metrics.extend(baseline_metrics(
+            model.engine.manifest(),
+            &data,
+            &report.metrics,
+        ));
         // The rows are in the first model's feature order; the other may read another.
         let their_report = other
             .as_ref()
             .map(|o| {
+                let unfit = |err: InferenceError| {
+                    format!("the dataset does not fit {}: {err}", o.reference)
+                };
+                if let Some(cells) = &data.cells {
+                    let refs: Vec<&Vec<String>> = cells.iter().collect();
+                    let ordered =
+                        cells_in_order(&o.engine, model.engine.features(), &refs).map_err(unfit)?;
+                    let theirs = Rows {
+                        cells: Some(ordered),
+                        features: Vec::new(),
+                        labels: data.labels.clone(),
+                        classes: data.classes.clone(),
+                        task: data.task,
+                        description: data.description.clone(),
+                    };
+                    return score(&o.engine, &[], &theirs);
+                }
                 let features = in_order_of(&o.engine, model.engine.features(), &data.features)
-                    .map_err(|err| format!("the dataset does not fit {}: {err}", o.reference))?;
+                    .map_err(unfit)?;
                 score(&o.engine, &features, &data)
             })
             .transpose()?;
@@ -232,6 +344,17 @@ async fn attempt(
     .await
     .map_err(|err| format!("evaluation stopped: {err}"))??;
     progress.set(0.8);
+    match report.metrics.get("beats_baseline") {
+        Some(beats) if *beats < 1.0 => progress.log(
+            "warn",
+            format!(
+                "{} does NOT beat its baseline on these rows",
+                model.reference
+            ),
+        ),
+        Some(_) => progress.log("info", format!("{} beats its baseline", model.reference)),
+        None => {}
+    }
     let comparison = match (&other, &their_report) {
         (Some(other), Some(theirs)) => {
             let default_metric = if data.task == Task::Regression {

@@ -134,10 +134,6 @@ pub(crate) async fn fetch_dataset(
     }
     .ok_or_else(|| format!("dataset '{name}' has no version {wanted:?}"))?
     .clone();
-    if let Some(schema) = &version.schema {
-        crate::dataset::check_trainable(schema)
-            .map_err(|why| format!("dataset '{name}' version {}: {why}", version.version))?;
-    }
     let csv = client
         .download_dataset(name, version.version)
         .await
@@ -147,8 +143,13 @@ pub(crate) async fn fetch_dataset(
     } else {
         crate::Task::Classification
     };
-    let data = crate::Dataset::from_csv(&csv, &version.label, Some(task))
-        .map_err(|err| format!("dataset: {err}"))?;
+    let data = match &version.schema {
+        Some(schema) if crate::dataset::check_trainable(schema).is_err() => {
+            crate::Dataset::from_table(&csv, schema, &version.features, &version.label, task)
+        }
+        _ => crate::Dataset::from_csv(&csv, &version.label, Some(task)),
+    }
+    .map_err(|err| format!("dataset: {err}"))?;
     Ok((version, data))
 }
 

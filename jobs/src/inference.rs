@@ -31,6 +31,12 @@ pub enum InferenceError {
     },
     #[error("instances[{row}]: missing feature '{name}'")]
     MissingFeature { row: usize, name: String },
+    #[error("instances[{row}].{column}: {reason}")]
+    Cell {
+        row: usize,
+        column: String,
+        reason: String,
+    },
 }
 
 /// A loaded model.
@@ -46,7 +52,18 @@ impl Engine {
         let bad = |what: String| InferenceError::Model(what);
         let manifest: ModelManifest =
             serde_json::from_slice(model_json).map_err(|err| bad(format!("model.json: {err}")))?;
-        let width = manifest.features.len();
+        let width = match &manifest.preprocessing {
+            Some(preprocessing) => {
+                let names: Vec<&String> = preprocessing.columns.iter().map(|c| &c.name).collect();
+                if names != manifest.features.iter().collect::<Vec<_>>() {
+                    return Err(bad(
+                        "model.json: preprocessing does not match the features".into()
+                    ));
+                }
+                preprocessing.width()
+            }
+            None => manifest.features.len(),
+        };
         if manifest.normalisation.mean.len() != width || manifest.normalisation.std.len() != width {
             return Err(bad(
                 "model.json: normalisation does not match the features".into()
@@ -75,11 +92,100 @@ impl Engine {
         self.predict_encoded(flat, rows.len())
     }
 
+    /// The number of inputs the network reads (the features, or what preprocessing makes of
+    /// them).
+    pub fn input_width(&self) -> usize {
+        self.manifest
+            .preprocessing
+            .as_ref()
+            .map_or(self.manifest.features.len(), |p| p.width())
+    }
+
+    /// Validates rows of text cells given in feature order (empty is missing) and encodes
+    /// them like [`Engine::encode`]: through the model's preprocessing when it has one, else
+    /// each cell must be a number.
+    pub fn encode_cells(&self, rows: &[Vec<String>]) -> Result<Vec<f32>, InferenceError> {
+        if rows.is_empty() {
+            return Err(InferenceError::Empty);
+        }
+        let Some(preprocessing) = &self.manifest.preprocessing else {
+            let numbers = rows
+                .iter()
+                .enumerate()
+                .map(|(row, cells)| {
+                    cells
+                        .iter()
+                        .zip(&self.manifest.features)
+                        .map(|(cell, feature)| {
+                            cell.trim()
+                                .parse::<f64>()
+                                .map_err(|_| InferenceError::Cell {
+                                    row,
+                                    column: feature.clone(),
+                                    reason: format!("expected a number, got '{cell}'"),
+                                })
+                        })
+                        .collect::<Result<Vec<f64>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return self.encode(&numbers);
+        };
+        let width = self.input_width();
+        let columns = self.manifest.features.len();
+        let normalisation = &self.manifest.normalisation;
+        let mut flat = Vec::with_capacity(rows.len() * width);
+        let mut numbers = Vec::with_capacity(width);
+        for (row, cells) in rows.iter().enumerate() {
+            if cells.len() != columns {
+                return Err(InferenceError::Width {
+                    row,
+                    expected: columns,
+                    found: cells.len(),
+                });
+            }
+            let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+            numbers.clear();
+            preprocessing
+                .encode_into(&cells, &mut numbers)
+                .map_err(|err| InferenceError::Cell {
+                    row,
+                    column: err.column,
+                    reason: err.reason,
+                })?;
+            flat.extend(
+                numbers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| normalisation.apply(j, *v)),
+            );
+        }
+        Ok(flat)
+    }
+
     /// Validates rows given in feature order and standardises them into the flat input of
     /// [`Engine::predict_encoded`]; encoded rows of many requests can be joined into one batch.
     pub fn encode(&self, rows: &[Vec<f64>]) -> Result<Vec<f32>, InferenceError> {
         if rows.is_empty() {
             return Err(InferenceError::Empty);
+        }
+        if self.manifest.preprocessing.is_some() {
+            // Numbers given to a preprocessed model are its cells; a non-finite one is refused.
+            let mut cells = Vec::with_capacity(rows.len());
+            for (row, values) in rows.iter().enumerate() {
+                if let Some(column) = values.iter().position(|v| !v.is_finite()) {
+                    return Err(InferenceError::NotFinite {
+                        row,
+                        feature: self
+                            .manifest
+                            .features
+                            .get(column)
+                            .cloned()
+                            .unwrap_or_default(),
+                    });
+                }
+                cells.push(values.iter().map(f64::to_string).collect());
+            }
+            return self.encode_cells(&cells);
         }
         let width = self.manifest.features.len();
         let normalisation = &self.manifest.normalisation;
@@ -151,15 +257,21 @@ impl Engine {
         flat: Vec<f32>,
         rows: usize,
     ) -> Result<Vec<Prediction>, InferenceError> {
-        if rows == 0 || flat.len() != rows * self.manifest.features.len() {
+        if rows == 0 || flat.len() != rows * self.input_width() {
             return Err(InferenceError::Model(format!(
                 "{} encoded values are not {rows} rows of {}",
                 flat.len(),
-                self.manifest.features.len()
+                self.input_width()
             )));
         }
         self.forward(flat, rows)
             .map_err(|err| InferenceError::Model(err.to_string()))
+    }
+
+    /// Predicts rows of text cells in feature order (empty is missing).
+    pub fn predict_cells(&self, rows: &[Vec<String>]) -> Result<Vec<Prediction>, InferenceError> {
+        let flat = self.encode_cells(rows)?;
+        self.predict_encoded(flat, rows.len())
     }
 
     /// Predicts rows given as feature name → value.
@@ -171,14 +283,17 @@ impl Engine {
     }
 
     fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
-        let width = self.manifest.features.len();
+        let width = self.input_width();
         let xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
         let xs = self.network.forward(&xs)?;
         if self.manifest.task == "regression" {
             let values = xs.flatten_all()?.to_vec1::<f32>()?;
+            let target = self.manifest.target;
             return Ok(values
                 .into_iter()
-                .map(|v| Prediction::Value(f64::from(v)))
+                .map(|v| {
+                    Prediction::Value(target.map_or(f64::from(v), |t| t.restore(f64::from(v))))
+                })
                 .collect());
         }
         let probabilities = candle_nn::ops::softmax(&xs, D::Minus1)?.to_vec2::<f32>()?;

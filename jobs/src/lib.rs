@@ -15,6 +15,7 @@ pub mod inference;
 pub mod model;
 mod pipeline_bake;
 mod pipeline_job;
+pub mod preprocess;
 pub mod split;
 pub mod stats;
 pub mod table;

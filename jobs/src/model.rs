@@ -269,6 +269,17 @@ pub struct ModelManifest {
     /// `classification` or `regression`.
     pub task: String,
     pub normalisation: Normalisation,
+    /// For typed tables: how each input column becomes the network's numbers (then
+    /// standardised by `normalisation`); absent for all-numeric data read as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preprocessing: Option<crate::preprocess::Preprocessing>,
+    /// For regression: the training target's mean and deviation; the network predicts the
+    /// standardised target and predictions are mapped back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetScale>,
+    /// What the model must beat: the training split's majority class or mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
     /// Name, version and digest of the training data.
     #[serde(default)]
     pub dataset: serde_json::Value,
@@ -310,6 +321,43 @@ impl Normalisation {
     pub fn apply(&self, column: usize, value: f64) -> f32 {
         ((value - self.mean[column]) / self.std[column]) as f32
     }
+}
+
+/// A regression target's standardisation, fitted on the training split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TargetScale {
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl TargetScale {
+    /// Fits on the training targets; a constant target keeps a deviation of 1.
+    pub fn fit(values: &[f64]) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        let std = if variance > 1e-12 {
+            variance.sqrt()
+        } else {
+            1.0
+        };
+        Self { mean, std }
+    }
+
+    /// A network output in the target's units.
+    pub fn restore(&self, value: f64) -> f64 {
+        value * self.std + self.mean
+    }
+}
+
+/// The trivial model a trained one is held against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Baseline {
+    /// Always the training split's most frequent class.
+    Majority(String),
+    /// Always the training split's mean target.
+    Mean(f64),
 }
 
 /// The network: optional convolutions, then dense layers with the activation between them.

@@ -4,12 +4,14 @@
 
 use crate::dataset::{Dataset, Task};
 pub use crate::model::{Activation, Arch};
-use crate::model::{Network, Normalisation, set_variable};
+use crate::model::{Baseline, Network, Normalisation, TargetScale, set_variable};
+use crate::preprocess::Preprocessing;
 use crate::split::{SplitMix64, stratified_split};
 use candle_core::backprop::GradStore;
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, ParamsAdamW, VarMap};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The optimiser.
@@ -86,6 +88,12 @@ pub struct Trained {
     pub weights: Vec<u8>,
     /// The standardisation fitted on the training split.
     pub normalisation: Normalisation,
+    /// For a typed table: the preprocessing fitted on the training split.
+    pub preprocessing: Option<Preprocessing>,
+    /// For regression: the target's standardisation.
+    pub target: Option<TargetScale>,
+    /// The training split's majority class or mean, held against the model on the test split.
+    pub baseline: Baseline,
     pub stopped_early: bool,
     /// Whether training was stopped from outside (cancelled).
     pub interrupted: bool,
@@ -209,8 +217,6 @@ pub fn train_until(
         Task::Classification => data.schema.classes.len(),
         Task::Regression => 1,
     };
-    validate(config, data.schema.features.len(), outputs)?;
-    let device = crate::devices::training_device();
     let task = data.schema.task;
     let split = stratified_split(
         data,
@@ -224,8 +230,16 @@ pub fn train_until(
             data.len()
         )));
     }
-    let width = data.schema.features.len();
-    let train_rows: Vec<&Vec<f64>> = split.train.iter().map(|&i| &data.features[i]).collect();
+    let (matrix, preprocessing) = encoded(data, &split.train)?;
+    let width = preprocessing
+        .as_ref()
+        .map_or(data.schema.features.len(), Preprocessing::width);
+    validate(config, width, outputs)?;
+    let device = crate::devices::training_device();
+    let train_labels: Vec<f64> = split.train.iter().map(|&i| data.labels[i]).collect();
+    let target = (task == Task::Regression).then(|| TargetScale::fit(&train_labels));
+    let baseline = baseline_of(data, &train_labels);
+    let train_rows: Vec<&Vec<f64>> = split.train.iter().map(|&i| &matrix[i]).collect();
     let mean: Vec<f64> = (0..width)
         .map(|j| train_rows.iter().map(|row| row[j]).sum::<f64>() / train_rows.len() as f64)
         .collect();
@@ -246,8 +260,11 @@ pub fn train_until(
         .collect();
     let normalisation = Normalisation { mean, std };
     let part = |indices: &[usize]| -> candle_core::Result<(Tensor, Tensor)> {
-        let rows: Vec<&Vec<f64>> = indices.iter().map(|&i| &data.features[i]).collect();
-        let labels: Vec<f64> = indices.iter().map(|&i| data.labels[i]).collect();
+        let rows: Vec<&Vec<f64>> = indices.iter().map(|&i| &matrix[i]).collect();
+        let labels: Vec<f64> = indices
+            .iter()
+            .map(|&i| target.map_or(data.labels[i], |t| (data.labels[i] - t.mean) / t.std))
+            .collect();
         Ok((
             features(&rows, &normalisation, &device)?,
             targets(&labels, task, &device)?,
@@ -290,6 +307,7 @@ pub fn train_until(
             break;
         }
         let (val_loss, score) = evaluate(&model, &val_x, &val_y, task)?;
+        let score = target.map_or(score, |t| score * t.std);
         let metrics = EpochMetrics {
             epoch,
             loss: total / f64::from(batches.max(1)),
@@ -321,20 +339,116 @@ pub fn train_until(
         restore(&varmap, weights)?;
     }
     let (test_loss, test_score) = evaluate(&model, &test_x, &test_y, task)?;
+    let test_score = target.map_or(test_score, |t| test_score * t.std);
     let mut test_metrics = BTreeMap::from([("test_loss".to_owned(), test_loss)]);
-    let score_name = match task {
-        Task::Classification => "test_accuracy",
-        Task::Regression => "test_rmse",
-    };
-    test_metrics.insert(score_name.to_owned(), test_score);
+    let test_labels: Vec<f64> = split.test.iter().map(|&i| data.labels[i]).collect();
+    test_metrics.extend(baseline_metrics(&baseline, data, &test_labels, test_score));
     Ok(Trained {
         history,
         test_metrics,
         weights: safetensors_bytes(&varmap)?,
         normalisation,
+        preprocessing,
+        target,
+        baseline,
         stopped_early,
         interrupted,
     })
+}
+
+/// Every row's numbers, and the preprocessing that made them (none for plain data).
+type Encoded<'a> = (Cow<'a, [Vec<f64>]>, Option<Preprocessing>);
+
+/// The numbers the network reads for every row: the dataset's own for plain data, else the
+/// cells through preprocessing fitted on the `train` rows only.
+fn encoded<'a>(data: &'a Dataset, train: &[usize]) -> Result<Encoded<'a>, TrainError> {
+    let (Some(cells), Some(table)) = (&data.cells, &data.schema.table) else {
+        return Ok((Cow::Borrowed(data.features.as_slice()), None));
+    };
+    let bad = |err: crate::preprocess::CellError| TrainError::Config(err.to_string());
+    let train_rows: Vec<&Vec<String>> = train.iter().map(|&i| &cells[i]).collect();
+    let fitted = Preprocessing::fit(table, &data.schema.features, &train_rows).map_err(bad)?;
+    let matrix = cells
+        .iter()
+        .map(|row| {
+            let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+            let mut out = Vec::with_capacity(fitted.width());
+            fitted.encode_into(&cells, &mut out).map(|()| out)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(bad)?;
+    Ok((Cow::Owned(matrix), Some(fitted)))
+}
+
+/// The training split's majority class (ties: the first) or mean target.
+fn baseline_of(data: &Dataset, train_labels: &[f64]) -> Baseline {
+    match data.schema.task {
+        Task::Classification => {
+            let mut counts = vec![0usize; data.schema.classes.len()];
+            for &label in train_labels {
+                if let Some(count) = counts.get_mut(label as usize) {
+                    *count += 1;
+                }
+            }
+            let best = counts
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+                .map_or(0, |(i, _)| i);
+            Baseline::Majority(data.schema.classes.get(best).cloned().unwrap_or_default())
+        }
+        Task::Regression => {
+            Baseline::Mean(train_labels.iter().sum::<f64>() / train_labels.len().max(1) as f64)
+        }
+    }
+}
+
+/// The baseline's score on the test labels (`baseline_accuracy` or `baseline_rmse`), R² for
+/// regression, and `beats_baseline` (1 or 0) for the model's `score`.
+pub(crate) fn baseline_metrics(
+    baseline: &Baseline,
+    data: &Dataset,
+    test_labels: &[f64],
+    score: f64,
+) -> Vec<(String, f64)> {
+    let n = test_labels.len().max(1) as f64;
+    match baseline {
+        Baseline::Majority(class) => {
+            let index = data.schema.classes.iter().position(|c| c == class);
+            let right = test_labels
+                .iter()
+                .filter(|&&l| Some(l as usize) == index)
+                .count();
+            let accuracy = right as f64 / n;
+            vec![
+                ("test_accuracy".into(), score),
+                ("baseline_accuracy".into(), accuracy),
+                (
+                    "beats_baseline".into(),
+                    f64::from(u8::from(score > accuracy)),
+                ),
+            ]
+        }
+        Baseline::Mean(mean) => {
+            let rmse = (test_labels.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n).sqrt();
+            let test_mean = test_labels.iter().sum::<f64>() / n;
+            let total = test_labels
+                .iter()
+                .map(|l| (l - test_mean).powi(2))
+                .sum::<f64>();
+            let r2 = if total > 0.0 {
+                1.0 - score.powi(2) * n / total
+            } else {
+                0.0
+            };
+            vec![
+                ("test_rmse".into(), score),
+                ("test_r2".into(), r2),
+                ("baseline_rmse".into(), rmse),
+                ("beats_baseline".into(), f64::from(u8::from(score < rmse))),
+            ]
+        }
+    }
 }
 
 /// One optimiser step for either optimiser.

@@ -3,12 +3,13 @@
 //! (`model.safetensors`, `model.json`) as the run's artifacts.
 
 use crate::handlers::{Outcome, Progress, fetch_dataset};
-use crate::model::ModelManifest;
+use crate::model::{Baseline, ModelManifest};
 use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train_until};
 use serde_json::Value;
 use slipway_api::{
     Client, CreateRun, KeyValue, LogBatch, MetricPoint, RunStatus, TrainSpec, UpdateRun,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The training configuration a spec asks for, on data of `inputs` features.
@@ -142,6 +143,35 @@ fn epoch_line(metrics: &EpochMetrics, epochs: usize) -> String {
     line
 }
 
+/// The log line holding the model against its baseline on the test split.
+fn baseline_line(metrics: &BTreeMap<String, f64>, baseline: &Baseline) -> String {
+    let get = |key: &str| metrics.get(key).copied().unwrap_or(f64::NAN);
+    let beats = get("beats_baseline") == 1.0;
+    let (what, model, theirs) = match baseline {
+        Baseline::Majority(class) => (
+            format!("accuracy; always '{class}'"),
+            get("test_accuracy"),
+            get("baseline_accuracy"),
+        ),
+        Baseline::Mean(mean) => (
+            format!(
+                "RMSE (R² {:.4}); always the training mean {mean:.4}",
+                get("test_r2")
+            ),
+            get("test_rmse"),
+            get("baseline_rmse"),
+        ),
+    };
+    format!(
+        "{}: test {what} scores {theirs:.4}, the model {model:.4}",
+        if beats {
+            "the model beats its baseline"
+        } else {
+            "the model does NOT beat its baseline"
+        }
+    )
+}
+
 /// Runs one `train` attempt.
 pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
     crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
@@ -168,6 +198,15 @@ async fn attempt(
             data.len()
         ),
     );
+    if data.skipped_rows > 0 {
+        progress.log(
+            "info",
+            format!(
+                "skipped {} rows whose label '{}' is missing",
+                data.skipped_rows, version.label
+            ),
+        );
+    }
 
     let run = client
         .create_run(&CreateRun {
@@ -264,6 +303,19 @@ async fn attempt(
         )
         .await
         .map_err(|err| format!("cannot log test metrics: {err}"))?;
+    let beats = trained.test_metrics.get("beats_baseline") == Some(&1.0);
+    let verdict = baseline_line(&trained.test_metrics, &trained.baseline);
+    progress.log(if beats { "info" } else { "warn" }, verdict);
+    let tag = LogBatch {
+        tags: vec![KeyValue {
+            key: "beats_baseline".into(),
+            value: beats.to_string(),
+        }],
+        ..LogBatch::default()
+    };
+    if let Err(err) = client.log_batch(run.id, &tag).await {
+        progress.log("warn", format!("cannot tag the run: {err}"));
+    }
     let manifest = ModelManifest {
         arch: arch_name.to_owned(),
         hyper_parameters,
@@ -271,6 +323,9 @@ async fn attempt(
         labels: version.classes.clone(),
         task: version.task.clone(),
         normalisation: trained.normalisation.clone(),
+        preprocessing: trained.preprocessing.clone(),
+        target: trained.target,
+        baseline: Some(trained.baseline.clone()),
         dataset: serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest }),
         code_version: env!("CARGO_PKG_VERSION").to_owned(),
         candle_version: "0.11".to_owned(),

@@ -119,3 +119,92 @@ async fn the_same_seed_gives_the_same_model_and_training_can_be_cancelled() {
         .unwrap();
     assert_eq!(runs.items[0].status, RunStatus::Killed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { (client.list_datasets().await.ok()?.len() == 6).then_some(()) }
+    })
+    .await;
+    let species = client
+        .submit_job(&train(serde_json::json!({"dataset": "penguins"})))
+        .await
+        .unwrap();
+    let species = wait_done(&client, species.id).await;
+    assert_eq!(species.state, JobState::Succeeded, "{:?}", species.error);
+    let metrics = &species.result.as_ref().unwrap()["metrics"];
+    assert!(
+        metrics["test_accuracy"].as_f64().unwrap() >= 0.95,
+        "{metrics}"
+    );
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
+    let run_id = species.result.as_ref().unwrap()["run_id"].as_i64().unwrap();
+    let run = client.get_run(run_id).await.unwrap();
+    assert_eq!(
+        run.tags.get("beats_baseline").map(String::as_str),
+        Some("true")
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &client
+            .download_artifact(run_id, "model.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let columns = manifest["preprocessing"]["columns"].as_array().unwrap();
+    assert!(
+        columns
+            .iter()
+            .any(|c| c["name"] == "island" && c["type"] == "categorical"),
+        "{manifest}"
+    );
+
+    // The held-out rows again, through an evaluation: the baseline is beside the model.
+    let evaluation = client
+        .submit_job(&SubmitJob {
+            kind: "evaluate".into(),
+            spec: serde_json::json!({"model": {"run_id": run_id}}),
+            ..SubmitJob::default()
+        })
+        .await
+        .unwrap();
+    let evaluation = wait_done(&client, evaluation.id).await;
+    assert_eq!(
+        evaluation.state,
+        JobState::Succeeded,
+        "{:?}",
+        evaluation.error
+    );
+    let metrics = &evaluation.result.as_ref().unwrap()["metrics"];
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
+    assert!(
+        metrics["baseline_accuracy"].as_f64().unwrap() < 0.5,
+        "{metrics}"
+    );
+
+    let cars = client
+        .submit_job(&train(serde_json::json!({"dataset": "cars"})))
+        .await
+        .unwrap();
+    let cars = wait_done(&client, cars.id).await;
+    assert_eq!(cars.state, JobState::Succeeded, "{:?}", cars.error);
+    let metrics = &cars.result.as_ref().unwrap()["metrics"];
+    assert!(metrics["test_rmse"].as_f64().unwrap() < 4.0, "{metrics}");
+    assert!(metrics["test_r2"].as_f64().unwrap() > 0.7, "{metrics}");
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
+    let logs = client.job_logs(cars.id, 0, 1000).await.unwrap();
+    let text: Vec<&str> = logs.lines.iter().map(|l| l.message.as_str()).collect();
+    assert!(
+        text.iter()
+            .any(|l| l.contains("skipped 8 rows whose label 'Miles_per_Gallon' is missing")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|l| l.contains("the model beats its baseline")),
+        "{text:?}"
+    );
+}

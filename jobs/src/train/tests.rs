@@ -209,3 +209,68 @@ fn regression_reports_rmse_and_bad_configs_are_named() {
         "{err}"
     );
 }
+
+/// A typed table read as the worker reads an uploaded version: profiled, then its cells kept.
+fn typed(bytes: &[u8], label: &str) -> Dataset {
+    use crate::table::{Input, ProfileOptions, Profiler, read};
+    let mut profiler = Profiler::new(ProfileOptions {
+        label: label.into(),
+        ..ProfileOptions::default()
+    });
+    let format = read(Input::Memory(bytes.to_vec().into()), b',', &mut profiler).unwrap();
+    let profile = profiler.finish(format, b',').unwrap();
+    Dataset::from_table(
+        bytes,
+        &profile.schema,
+        &profile.features,
+        label,
+        profile.task,
+    )
+    .unwrap()
+}
+
+#[test]
+fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines() {
+    let penguins = include_bytes!("../../../datasets/penguins.csv");
+    let species = typed(penguins, "species");
+    assert_eq!(species.len(), 344);
+    let trained = train(&species, &TrainConfig::default(), |_| true).unwrap();
+    let metrics = &trained.test_metrics;
+    eprintln!("penguins species {metrics:?}");
+    assert!(metrics["test_accuracy"] >= 0.95, "{metrics:?}");
+    assert_eq!(metrics["beats_baseline"], 1.0);
+    assert!(metrics["baseline_accuracy"] < 0.5, "{metrics:?}");
+    let preprocessing = trained.preprocessing.unwrap();
+    let names = preprocessing.encoded_names();
+    assert!(names.contains(&"island=Biscoe".to_owned()), "{names:?}");
+    assert!(names.contains(&"sex=(missing)".to_owned()), "{names:?}");
+    assert!(trained.target.is_none());
+
+    let mass = typed(penguins, "body_mass_g");
+    assert_eq!(mass.skipped_rows, 2, "rows without a body mass");
+    let trained = train(&mass, &TrainConfig::default(), |_| true).unwrap();
+    let metrics = &trained.test_metrics;
+    eprintln!("penguins body mass {metrics:?}");
+    assert!(metrics["test_rmse"] < 400.0, "{metrics:?}");
+    assert!(metrics["test_r2"] > 0.7, "{metrics:?}");
+    assert_eq!(metrics["beats_baseline"], 1.0);
+    assert!(trained.target.is_some_and(|t| t.mean > 3000.0));
+
+    let cars = typed(
+        include_bytes!("../../../datasets/cars.csv"),
+        "Miles_per_Gallon",
+    );
+    assert_eq!(cars.skipped_rows, 8);
+    assert!(!cars.schema.features.contains(&"Name".to_owned()));
+    let trained = train(&cars, &TrainConfig::default(), |_| true).unwrap();
+    let metrics = &trained.test_metrics;
+    eprintln!("cars mpg {metrics:?}");
+    assert!(metrics["test_rmse"] < 4.0, "{metrics:?}");
+    assert_eq!(metrics["beats_baseline"], 1.0);
+    let names = trained.preprocessing.unwrap().encoded_names();
+    assert!(names.contains(&"Year.year".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"Horsepower=(missing)".to_owned())
+            || names.contains(&"Horsepower".to_owned())
+    );
+}
