@@ -146,8 +146,22 @@ pub fn deployment_data() -> DeploymentData {
         deployment: deployment(),
         revisions: vec![
             revision(3, "deploy", spec(2, Some((3, 10.0))), "canary v3"),
-            revision(2, "deploy", spec(2, None), "better accuracy"),
-            revision(1, "deploy", spec(1, None), "first release"),
+            DeploymentRevision {
+                previous: Some(DeploymentSpec {
+                    model: "flowers".into(),
+                    ..spec(1, None)
+                }),
+                ..revision(2, "deploy", spec(2, None), "better accuracy")
+            },
+            revision(
+                1,
+                "deploy",
+                DeploymentSpec {
+                    model: "flowers".into(),
+                    ..spec(1, None)
+                },
+                "first release",
+            ),
         ],
         metrics: Some(DeploymentMetrics {
             deployment: "iris-prod".into(),

@@ -45,6 +45,13 @@ pub async fn submit(cli: &Cli, args: &EvaluateArgs, spec: serde_json::Value) -> 
     Ok(())
 }
 
+/// An `evaluate` job's result as `jobs show` prints it: what `evaluate --wait` prints below its
+/// first line.
+pub(super) fn result_lines(job: &Job) -> anyhow::Result<Vec<String>> {
+    let model = job.spec["model"].as_str().unwrap_or("model");
+    Ok(lines(job, model)?.into_iter().skip(1).collect())
+}
+
 /// `0.9667`, or `-` when absent.
 fn value(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.4}"))

@@ -27,10 +27,49 @@ fn render_job(job: &Job) -> String {
     }
     match &job.result {
         Some(result) if job.kind == "pipeline" => out += &pipeline_steps(result),
-        Some(result) => out += &format!("result:   {result}\n"),
-        None => {}
+        Some(_) if job.kind == "evaluate" => match super::evaluation::result_lines(job) {
+            Ok(lines) => {
+                for line in lines {
+                    out += &format!("{line}\n");
+                }
+            }
+            Err(err) => out += &format!("result:   {err}\n"),
+        },
+        Some(serde_json::Value::Null) | None => {}
+        Some(result) => out += &result_fields(result),
     }
     out
+}
+
+/// A job's result as `key: value` lines: nested maps as `k=v` pairs and lists as items, so text
+/// mode never prints raw JSON.
+fn result_fields(result: &serde_json::Value) -> String {
+    fn plain(value: &serde_json::Value) -> String {
+        match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::Array(items) => {
+                items.iter().map(plain).collect::<Vec<_>>().join(", ")
+            }
+            serde_json::Value::Object(fields) => fields
+                .iter()
+                .map(|(key, value)| format!("{key}={}", plain(value)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            other => other.to_string(),
+        }
+    }
+    match result {
+        serde_json::Value::Object(fields) => {
+            let width = fields.keys().map(String::len).max().unwrap_or(0) + 1;
+            let mut out = String::from("result:\n");
+            for (key, value) in fields {
+                out += &format!("  {:width$} {}\n", format!("{key}:"), plain(value));
+            }
+            out
+        }
+        other => format!("result:   {}\n", plain(other)),
+    }
 }
 
 /// A pipeline's steps as a table: each step, how it ended, its child job and what it did.
@@ -272,6 +311,20 @@ pub async fn workers(cli: &Cli, command: &WorkersCommand) -> anyhow::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_prints_as_fields_not_json() {
+        let text = result_fields(&serde_json::json!({
+            "run_id": 3,
+            "model": "digits",
+            "metrics": {"accuracy": 0.97, "loss": 0.1},
+            "labels": ["a", "b"],
+        }));
+        assert!(text.contains("run_id:  3"), "{text}");
+        assert!(text.contains("metrics: accuracy=0.97, loss=0.1"), "{text}");
+        assert!(text.contains("labels:  a, b"), "{text}");
+        assert!(!text.contains('{') && !text.contains('"'), "{text}");
+    }
 
     #[test]
     fn a_pipeline_shows_its_steps_as_a_table_not_json() {

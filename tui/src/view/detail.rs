@@ -111,7 +111,13 @@ fn deployment(frame: &mut Frame, area: Rect, data: &DeploymentData) {
     let [revisions, alerts] =
         Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(bottom);
     let rows = data.revisions.iter().map(|r| {
-        let mut serving = format!("v{}", r.spec.primary);
+        // A revision that switched models names the model it switched to.
+        let mut serving = match &r.previous {
+            Some(previous) if previous.model != r.spec.model => {
+                format!("{} v{}", r.spec.model, r.spec.primary)
+            }
+            _ => format!("v{}", r.spec.primary),
+        };
         if let Some(c) = r.spec.canary {
             serving.push_str(&format!("+v{}@{}%", c.version, c.percent));
         }
