@@ -28,16 +28,16 @@ pub struct Scheduler {
     pub lease: Duration,
     /// Rung when a job becomes available, so long-polling workers look again at once.
     pub available: Arc<Notify>,
-    /// Where job and worker changes are announced.
+    /// Where job and worker changes are announced: the state's bus.
     pub events: Arc<EventBus>,
 }
 
 impl Scheduler {
-    pub fn new(lease: Duration) -> Self {
+    pub fn new(lease: Duration, events: Arc<EventBus>) -> Self {
         Self {
             lease,
             available: Arc::new(Notify::new()),
-            events: Arc::new(EventBus::new()),
+            events,
         }
     }
 
