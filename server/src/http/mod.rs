@@ -21,6 +21,8 @@ mod models;
 mod monitoring;
 mod runs;
 mod schedules;
+#[cfg(test)]
+mod tests;
 mod throttle;
 mod tokens;
 
