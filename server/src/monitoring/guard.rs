@@ -274,3 +274,6 @@ impl Monitoring {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -290,3 +290,6 @@ pub fn spawn_reaper(db: DatabaseConnection, scheduler: Scheduler) -> tokio::task
         }
     })
 }
+
+#[cfg(test)]
+mod tests;
