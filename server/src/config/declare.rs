@@ -81,8 +81,11 @@ macro_rules! settings {
             }
         )*
 
-        /// The server's flags, shared by `slipway server` and `slipway up`; each key's
-        /// `SLIPWAY_*` environment variable is read apart (see [`Config::resolve`]).
+        /// The server's flags, shared by `slipway server` and `slipway up`. clap also reads
+        /// each flag's `SLIPWAY_*` variable, for `--help` and to refuse a bad value as a usage
+        /// error as before; it sits in the same place as the figment environment layer of
+        /// [`Config::resolve`] (above the file, below the flag), which serves callers that
+        /// build these arguments in code.
         #[derive(Debug, Clone, Default, clap::Args)]
         pub struct ServerArgs {
             /// A TOML configuration file (keys as in the README's configuration reference).
@@ -90,19 +93,12 @@ macro_rules! settings {
             pub config: Option<std::path::PathBuf>,
             $(
                 $(#[doc = $tdoc])*
-                #[doc = ""]
-                #[doc = concat!("Environment: ", $tenv, "; file: ", stringify!($tfield), ".")]
-                #[arg(long, value_name = $tvalue)]
+                #[arg(long, env = $tenv, value_name = $tvalue)]
                 pub $targ: Option<$tty>,
             )*
             $($(
                 $(#[doc = $doc])*
-                #[doc = ""]
-                #[doc = concat!(
-                    "Environment: ", $env, "; file: ",
-                    stringify!($section), ".", stringify!($field), "."
-                )]
-                #[arg(long, value_name = $value $(, $($arg_extra)*)?)]
+                #[arg(long, env = $env, value_name = $value $(, $($arg_extra)*)?)]
                 pub $arg: Option<$ty>,
             )*)*
         }
