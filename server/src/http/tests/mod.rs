@@ -9,6 +9,7 @@ mod admin;
 mod experiments;
 mod jobs;
 mod models;
+mod monitoring;
 mod runs;
 mod schedules;
 mod tokens;
