@@ -101,9 +101,9 @@ pub struct RateLimits {
 impl RateLimits {
     pub fn new(config: &Config) -> Self {
         Self {
-            predict: RateLimiter::new(config.predict_limit),
-            search: RateLimiter::new(config.search_limit),
-            limit_admin: config.rate_limit_admin,
+            predict: RateLimiter::new(config.rate_limits.predict()),
+            search: RateLimiter::new(config.rate_limits.search()),
+            limit_admin: config.rate_limits.admin,
         }
     }
 

@@ -1,23 +1,14 @@
 //! Running the server: prepare the data dir, connect and migrate, make the first admin token,
-//! listen (with the connection limits of [`crate::transport`]), and shut down gracefully on
-//! SIGTERM or Ctrl-C, letting in-flight requests finish.
+//! build the state ([`AppState::build`]), listen (with the connection limits of
+//! [`crate::transport`], see [`launch`]), and shut down gracefully on SIGTERM or Ctrl-C,
+//! letting in-flight requests finish.
 
 use crate::auth::TokenService;
 use crate::config::Config;
-use crate::monitoring::Monitoring;
-use crate::monitoring::live::Monitor;
-use crate::rate_limit::RateLimits;
-use crate::scheduler::Scheduler;
-use crate::serving::{BatchPolicy, Serving};
-use crate::sessions::Sessions;
 use crate::state::AppState;
-use crate::tracking::artifacts::ArtifactStore;
-use crate::tracking::logging::LogWriter;
-use crate::tracking::search::SearchPool;
 use crate::transport::ConnectionLimits;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Why the server could not start or stopped badly.
@@ -72,88 +63,33 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     };
     crate::files::create_private_dir(&config.data_dir).map_err(data_dir_error)?;
     crate::files::create_private_dir(&config.artifacts_dir()).map_err(data_dir_error)?;
-    let db = crate::db::connect(&config.database_url).await?;
-    let tokens = TokenService::new(db.clone());
-    let admin_secret = tokens
+    let db = crate::db::connect(&config.database_url()).await?;
+    let admin_secret = TokenService::new(db.clone())
         .bootstrap_admin()
         .await
         .map_err(|err| ServeError::AdminToken(err.to_string()))?;
     if let Some(secret) = &admin_secret {
         write_private(&config.admin_token_path(), secret).map_err(data_dir_error)?;
     }
-    let (log_writer, writer_task) = LogWriter::spawn(db.clone());
-    let listener = tokio::net::TcpListener::bind(config.addr)
+    let listener = tokio::net::TcpListener::bind(config.addr.0)
         .await
         .map_err(|source| ServeError::Bind {
-            addr: config.addr,
+            addr: config.addr.0,
             source,
         })?;
     let addr = listener.local_addr().map_err(ServeError::Serve)?;
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let scheduler = Scheduler::new(Duration::from_secs(config.job_lease_secs));
-    let reaper = crate::scheduler::leasing::spawn_reaper(db.clone(), scheduler.clone());
-    let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
-    let artifacts = ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes);
+    let (state, mut tasks) = AppState::build(config, db.clone())?;
     // Nothing uploads yet: whatever is in the temporary directory was cut short by a crash.
-    match artifacts.remove_partial_uploads().await {
+    match state.artifacts.remove_partial_uploads().await {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "removed partial uploads left by an earlier run"),
         Err(err) => tracing::warn!(error = %err, "cannot remove partial uploads"),
     }
-    crate::gc::spawn(db.clone(), artifacts.clone(), signalled_rx.clone());
-    let serving = Serving::new(
-        db.clone(),
-        artifacts.clone(),
-        BatchPolicy {
-            max_rows: config.batch_max_rows,
-            max_wait: Duration::from_micros(config.batch_max_wait_us),
-        },
-        config.predict_max_instances,
-        Arc::clone(&scheduler.events),
-        Monitor::new(config.monitoring),
-    );
-    serving.spawn_background(signalled_rx.clone());
-    let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
-    if config.monitoring {
-        monitoring.spawn(
-            scheduler.clone(),
-            Duration::from_secs(1),
-            signalled_rx.clone(),
-        );
-    }
-    crate::scheduler::schedules::spawn(
-        db.clone(),
-        scheduler.clone(),
-        Duration::from_millis(250),
-        chrono::Duration::seconds(config.schedule_misfire_grace_secs as i64),
-        signalled_rx.clone(),
-    );
-    let searches = SearchPool::open(&config.database_url, crate::tracking::search::DEADLINE)?;
-    let limits = ConnectionLimits {
-        header_timeout: Duration::from_secs(config.header_timeout_secs),
-        max_connections: config.max_connections,
-    };
-    let sessions = Sessions::new(
-        db.clone(),
-        tokens.clone(),
-        Duration::from_secs(config.session_lifetime_secs),
-    );
-    let rate_limits = Arc::new(RateLimits::new(&config));
-    let state = AppState {
-        searches,
-        shutdown: signalled_rx.clone(),
-        sessions,
-        rate_limits,
-        scheduler,
-        serving,
-        monitoring,
-        artifacts,
-        db: db.clone(),
-        config: Arc::new(config),
-        tokens,
-        log_writer,
-    };
-    let app = crate::http::router(state);
+    tasks.start(&state);
+    // Listen for the signals before announcing the address: a SIGTERM sent by whoever waits
+    // for that line must stop the server gracefully, not kill it with the default action.
+    let signalled = shutdown_signal()?;
     on_started(&Started {
         addr,
         admin_token_created: admin_secret.is_some(),
@@ -161,14 +97,39 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     tracing::info!(%addr, "listening");
     crate::http::dashboard::assets::log_status();
 
+    let signal = tasks.shutdown_handle();
     let shutdown = async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down: finishing in-flight requests");
-        let _ = signalled_tx.send(true);
+        let _ = signal.send(true);
     };
+    let result = launch(listener, state, shutdown).await;
+    // The router (and with it every writer handle) is gone: the writer drains and ends.
+    tasks.finish(grace).await;
+    db.close().await?;
+    result?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves `state`'s router on `listener` (with the connection limits of its configuration)
+/// until `shutdown` resolves, then lets in-flight requests finish. The grace period starts
+/// when the state's shutdown flag turns (see [`crate::state::BackgroundTasks::shutdown_handle`]);
+/// requests still running after it are dropped.
+pub async fn launch(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let limits = ConnectionLimits {
+        header_timeout: Duration::from_secs(state.config.limits.header_timeout_secs),
+        max_connections: state.config.limits.max_connections,
+    };
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let mut signalled = state.shutdown.clone();
+    let app = crate::http::router(state);
     let server = crate::transport::serve(listener, app, limits, shutdown);
     let deadline = async move {
-        let mut signalled = signalled_rx;
         let _ = signalled.wait_for(|signalled| *signalled).await;
         tokio::time::sleep(grace).await;
     };
@@ -176,35 +137,30 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         () = server => {},
         () = deadline => tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway"),
     }
-    reaper.abort();
-    // The router (and with it every writer handle) is gone: the writer drains and ends.
-    if tokio::time::timeout(grace, writer_task).await.is_err() {
-        tracing::warn!("the metric writer did not finish in time");
-    }
-    db.close().await?;
-    tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Installs the handlers for SIGINT (Ctrl-C) and SIGTERM now, and resolves when either
+/// arrives.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Serve)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Serve)?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+    })
+}
+
+/// Resolves on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+    })
 }

@@ -1,17 +1,28 @@
-//! The state shared by every request handler.
+//! The state shared by every request handler, and the one place that assembles it from a
+//! configuration and a database: the server and the in-process tests build it the same way.
 
 use crate::auth::TokenService;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::monitoring::Monitoring;
+use crate::monitoring::live::Monitor;
 use crate::rate_limit::RateLimits;
 use crate::scheduler::Scheduler;
-use crate::serving::Serving;
+use crate::serving::{BatchPolicy, Serving};
 use crate::sessions::Sessions;
 use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use crate::tracking::search::SearchPool;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the schedules are looked at.
+const SCHEDULE_TICK: Duration = Duration::from_millis(250);
+/// How often the SLO guards and drift checks run.
+const MONITORING_TICK: Duration = Duration::from_secs(1);
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Debug, Clone)]
@@ -28,8 +39,126 @@ pub struct AppState {
     pub scheduler: Scheduler,
     pub serving: Serving,
     pub monitoring: Monitoring,
+    /// Where changes to jobs, workers, deployments and alerts are announced (the event
+    /// stream's source); the scheduler and serving publish through handles to it.
+    pub events: Arc<EventBus>,
     /// The connections run searches use, apart from everything else.
     pub searches: SearchPool,
     /// Turns true when the server begins to shut down.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The work a running server does besides answering requests: the metric writer (already
+/// running, since handlers queue to it) and the loops [`BackgroundTasks::start`] spawns. It
+/// also holds the shutdown flag's sender, so the state's `shutdown` stays false while it lives.
+#[derive(Debug)]
+pub struct BackgroundTasks {
+    shutdown: watch::Sender<bool>,
+    log_writer: JoinHandle<()>,
+    reaper: Option<JoinHandle<()>>,
+}
+
+impl AppState {
+    /// Wires every service over `db` (connected and migrated) as `config` says. Starts only
+    /// the metric writer; the loops wait for [`BackgroundTasks::start`], so a test can drive
+    /// the router without them.
+    pub fn build(
+        config: Config,
+        db: DatabaseConnection,
+    ) -> Result<(Self, BackgroundTasks), sea_orm::DbErr> {
+        let tokens = TokenService::new(db.clone());
+        let (log_writer, writer_task) = LogWriter::spawn(db.clone());
+        let events = Arc::new(EventBus::new());
+        let scheduler = Scheduler::new(
+            Duration::from_secs(config.job_lease_secs),
+            Arc::clone(&events),
+        );
+        let artifacts =
+            ArtifactStore::new(config.artifacts_dir(), config.limits.max_artifact_bytes);
+        let serving = Serving::new(
+            db.clone(),
+            artifacts.clone(),
+            BatchPolicy {
+                max_rows: config.serving.batch_max_rows,
+                max_wait: Duration::from_micros(config.serving.batch_max_wait_us),
+            },
+            config.serving.predict_max_instances,
+            Arc::clone(&events),
+            Monitor::new(config.serving.monitoring),
+        );
+        let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
+        let searches = SearchPool::open(&config.database_url(), crate::tracking::search::DEADLINE)?;
+        let sessions = Sessions::new(
+            db.clone(),
+            tokens.clone(),
+            Duration::from_secs(config.auth.session_lifetime_secs),
+        );
+        let rate_limits = Arc::new(RateLimits::new(&config));
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let state = Self {
+            db,
+            config: Arc::new(config),
+            tokens,
+            sessions,
+            rate_limits,
+            log_writer,
+            artifacts,
+            scheduler,
+            serving,
+            monitoring,
+            events,
+            searches,
+            shutdown,
+        };
+        let tasks = BackgroundTasks {
+            shutdown: shutdown_tx,
+            log_writer: writer_task,
+            reaper: None,
+        };
+        Ok((state, tasks))
+    }
+}
+
+impl BackgroundTasks {
+    /// Starts the loops: the lease reaper, artifact collection, the batcher's upkeep, the SLO
+    /// guards and drift checks (when monitoring is on) and the schedules. All but the reaper
+    /// end when the shutdown flag turns; the reaper is stopped by [`Self::finish`].
+    pub fn start(&mut self, state: &AppState) {
+        let signalled = || self.shutdown.subscribe();
+        self.reaper = Some(crate::scheduler::leasing::spawn_reaper(
+            state.db.clone(),
+            state.scheduler.clone(),
+        ));
+        crate::gc::spawn(state.db.clone(), state.artifacts.clone(), signalled());
+        state.serving.spawn_background(signalled());
+        if state.config.serving.monitoring {
+            state
+                .monitoring
+                .spawn(state.scheduler.clone(), MONITORING_TICK, signalled());
+        }
+        crate::scheduler::schedules::spawn(
+            state.db.clone(),
+            state.scheduler.clone(),
+            SCHEDULE_TICK,
+            chrono::Duration::seconds(state.config.schedule_misfire_grace_secs as i64),
+            signalled(),
+        );
+    }
+
+    /// A handle that turns the shutdown flag: long polls, event streams and the loops end.
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+
+    /// Stops the reaper and lets the metric writer drain what was queued, for at most
+    /// `grace`. Call it once the router (and with it every writer handle) is gone.
+    pub async fn finish(self, grace: Duration) {
+        let _ = self.shutdown.send(true);
+        if let Some(reaper) = self.reaper {
+            reaper.abort();
+        }
+        if tokio::time::timeout(grace, self.log_writer).await.is_err() {
+            tracing::warn!("the metric writer did not finish in time");
+        }
+    }
 }

@@ -98,8 +98,10 @@ async fn a_viewer_downloads_the_bytes_uploaded_and_reads_the_statistics() {
     assert!(ok, "{err}");
     assert!(out.contains("FEATURE"), "{out}");
     assert!(out.contains("MEAN") && out.contains("STD"), "{out}");
+    // The statistics table follows the schema table (which lists every column too).
     let sepal = out
         .lines()
+        .skip_while(|l| !l.contains("FEATURE"))
         .find(|l| l.trim_start().starts_with("sepal_length_cm"))
         .unwrap();
     let cells: Vec<&str> = sepal.split_whitespace().collect();

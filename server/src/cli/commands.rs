@@ -93,7 +93,7 @@ fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
 
 async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
     let config = Config::resolve(args)?;
-    init_logging(&config.log_level, config.log_format);
+    init_logging(&config.log.level, config.log.format);
     let token_path = config.admin_token_path();
     crate::serve::run(config, |started| {
         if up {

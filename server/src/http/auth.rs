@@ -18,7 +18,7 @@ pub async fn authenticate(
 ) -> Response {
     let caller = match bearer_caller(&state, request.headers()).await {
         Ok(Some(caller)) => caller,
-        Ok(None) if state.config.anonymous_read => Caller::anonymous(),
+        Ok(None) if state.config.auth.anonymous_read => Caller::anonymous(),
         Ok(None) => {
             return AppError::new(
                 ErrorCode::Unauthenticated,

@@ -93,7 +93,7 @@ pub fn stream(
         .get("last-event-id")
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let bus = state.scheduler.events.clone();
+    let bus = state.events.clone();
     let subscription = bus.subscribe(last.as_deref());
     let backlog = futures_util::stream::iter(subscription.backlog);
     let live = futures_util::stream::unfold(subscription.live, |mut receiver| async move {

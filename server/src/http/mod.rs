@@ -21,6 +21,8 @@ mod models;
 mod monitoring;
 mod runs;
 mod schedules;
+#[cfg(test)]
+mod tests;
 mod throttle;
 mod tokens;
 
@@ -68,11 +70,11 @@ pub fn router(state: AppState) -> Router {
         .merge(inference::health())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             limits::RequestLimits {
-                body_timeout: Duration::from_secs(state.config.body_timeout_secs),
-                deadline: Duration::from_secs(state.config.request_deadline_secs),
+                body_timeout: Duration::from_secs(state.config.limits.body_timeout_secs),
+                deadline: Duration::from_secs(state.config.limits.request_deadline_secs),
             },
             limits::enforce,
         ))

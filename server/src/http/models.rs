@@ -103,7 +103,7 @@ async fn set_alias(
     let version = registry::set_alias(
         &state.db,
         &caller,
-        &state.config.protected_aliases,
+        &state.config.registry.protected_aliases,
         (&name, &alias),
         request.version,
         reason.as_deref(),
@@ -121,7 +121,7 @@ async fn delete_alias(
     registry::delete_alias(
         &state.db,
         &caller,
-        &state.config.protected_aliases,
+        &state.config.registry.protected_aliases,
         (&name, &alias),
         reason.as_deref(),
     )

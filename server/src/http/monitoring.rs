@@ -119,7 +119,7 @@ async fn acknowledge(
     caller.require(Permission::Operate)?;
     let alert = alerts::acknowledge(
         &state.db,
-        &state.scheduler.events,
+        &state.events,
         &caller.name,
         id,
         reason.as_deref(),

@@ -152,3 +152,6 @@ pub async fn acknowledge(
     events.publish("alert", id, "acknowledged", None);
     Ok(to_api(row, &names(db).await?))
 }
+
+#[cfg(test)]
+mod tests;

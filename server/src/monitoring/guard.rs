@@ -276,3 +276,6 @@ impl Monitoring {
         });
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -341,3 +341,6 @@ pub fn spawn_reaper(db: DatabaseConnection, scheduler: Scheduler) -> tokio::task
         }
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,17 +30,17 @@ pub struct Scheduler {
     pub available: Arc<Notify>,
     /// Rung when a running job is asked to stop, so held heartbeats answer at once.
     pub cancels: Arc<Notify>,
-    /// Where job and worker changes are announced.
+    /// Where job and worker changes are announced: the state's bus.
     pub events: Arc<EventBus>,
 }
 
 impl Scheduler {
-    pub fn new(lease: Duration) -> Self {
+    pub fn new(lease: Duration, events: Arc<EventBus>) -> Self {
         Self {
             lease,
             available: Arc::new(Notify::new()),
             cancels: Arc::new(Notify::new()),
-            events: Arc::new(EventBus::new()),
+            events,
         }
     }
 

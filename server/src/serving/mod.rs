@@ -10,6 +10,8 @@ mod pool;
 pub mod predict;
 mod shadow;
 mod switch;
+#[cfg(test)]
+mod tests;
 
 use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};

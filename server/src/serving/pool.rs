@@ -197,3 +197,6 @@ fn answer_all(batch: Vec<Pending>, message: &str) {
         let _ = item.reply.send(Err(message.to_owned()));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,7 @@ pub async fn acknowledge(
     };
     let acknowledged = alerts::acknowledge(
         &state.db,
-        &state.scheduler.events,
+        &state.events,
         &context.caller.name,
         id,
         Some(&vetted.reason),

@@ -67,7 +67,7 @@ pub fn see_other(location: &str) -> Response {
 
 /// Whether cookies set in answer to this request must be `Secure`.
 fn secure_cookie(state: &AppState, headers: &HeaderMap) -> bool {
-    state.config.secure_cookies || came_over_tls(headers)
+    state.config.auth.secure_cookies || came_over_tls(headers)
 }
 
 /// The `Set-Cookie` value of a session cookie (`None`: the one that deletes it).
@@ -117,7 +117,7 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
                 }
                 Err(err) => return AppError::from(err).into_response(),
             },
-            None if state.config.anonymous_read => Some((Caller::anonymous(), Via::Anonymous)),
+            None if state.config.auth.anonymous_read => Some((Caller::anonymous(), Via::Anonymous)),
             None => None,
         },
     };

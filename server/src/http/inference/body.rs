@@ -59,7 +59,7 @@ impl FromRequest<AppState> for InferBody {
                 )
             })?),
         };
-        let limit = state.config.max_body_bytes;
+        let limit = state.config.limits.max_body_bytes;
         let bytes =
             Bytes::from_request(request, state)
                 .await

@@ -10,28 +10,19 @@ mod security;
 
 use crate::auth::TokenService;
 use crate::config::{Config, ServerArgs};
-use crate::monitoring::Monitoring;
-use crate::monitoring::live::Monitor;
-use crate::rate_limit::RateLimits;
-use crate::scheduler::Scheduler;
-use crate::serving::{BatchPolicy, Serving};
-use crate::sessions::Sessions;
-use crate::state::AppState;
-use crate::tracking::artifacts::ArtifactStore;
-use crate::tracking::logging::LogWriter;
+use crate::state::{AppState, BackgroundTasks};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use slipway_api::{CreateToken, Role};
-use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 /// A server's router and state, without a listener or background loops.
 pub struct Harness {
     pub state: AppState,
     router: Router,
-    _shutdown: tokio::sync::watch::Sender<bool>,
+    /// Never started: the loops stay off; held so the shutdown flag stays false.
+    _tasks: BackgroundTasks,
     _dir: tempfile::TempDir,
 }
 
@@ -67,54 +58,16 @@ impl Harness {
         };
         let config = Config::resolve(&args).unwrap();
         std::fs::create_dir_all(config.artifacts_dir()).unwrap();
-        let db = crate::db::connect(&config.database_url).await.unwrap();
-        let tokens = TokenService::new(db.clone());
-        tokens.bootstrap_admin().await.unwrap();
-        let (log_writer, _) = LogWriter::spawn(db.clone());
-        let scheduler = Scheduler::new(Duration::from_secs(config.job_lease_secs));
-        let artifacts = ArtifactStore::new(config.artifacts_dir(), config.max_artifact_bytes);
-        let serving = Serving::new(
-            db.clone(),
-            artifacts.clone(),
-            BatchPolicy {
-                max_rows: config.batch_max_rows,
-                max_wait: Duration::from_micros(config.batch_max_wait_us),
-            },
-            config.predict_max_instances,
-            Arc::clone(&scheduler.events),
-            Monitor::new(false),
-        );
-        let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
-        let (shutdown, signalled) = tokio::sync::watch::channel(false);
-        let searches = crate::tracking::search::SearchPool::open(
-            &config.database_url,
-            crate::tracking::search::DEADLINE,
-        )
-        .unwrap();
-        let sessions = Sessions::new(
-            db.clone(),
-            tokens.clone(),
-            Duration::from_secs(config.session_lifetime_secs),
-        );
-        let rate_limits = Arc::new(RateLimits::new(&config));
-        let state = AppState {
-            searches,
-            db,
-            config: Arc::new(config),
-            tokens,
-            sessions,
-            rate_limits,
-            log_writer,
-            artifacts,
-            scheduler,
-            serving,
-            monitoring,
-            shutdown: signalled,
-        };
+        let db = crate::db::connect(&config.database_url()).await.unwrap();
+        TokenService::new(db.clone())
+            .bootstrap_admin()
+            .await
+            .unwrap();
+        let (state, tasks) = AppState::build(config, db).unwrap();
         Self {
             router: crate::http::router(state.clone()),
             state,
-            _shutdown: shutdown,
+            _tasks: tasks,
             _dir: dir,
         }
     }

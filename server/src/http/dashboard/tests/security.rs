@@ -4,6 +4,7 @@
 use super::*;
 use crate::entity::auth::session;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::time::Duration;
 
 /// Posts the sign-in form with `headers` added; returns the answer.
 async fn post_sign_in(

@@ -1,0 +1,217 @@
+//! Leasing and fencing against a real (temporary, migrated) SQLite database: one claim per
+//! job however many workers ask at once, a stale lease id refused on every report, and the
+//! reaper's three endings for an expired lease (queued again, failed, cancelled).
+
+use super::*;
+use crate::events::EventBus;
+use crate::scheduler::jobs::submit;
+use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+use slipway_api::{RegisterWorker, SubmitJob};
+use std::sync::Arc;
+
+const OWNER: &str = "wes";
+
+struct Fixture {
+    db: DatabaseConnection,
+    scheduler: Scheduler,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture(lease: Duration) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::db::connect(&crate::db::default_url(dir.path()))
+        .await
+        .unwrap();
+    Fixture {
+        db,
+        scheduler: Scheduler::new(lease, Arc::new(EventBus::new())),
+        _dir: dir,
+    }
+}
+
+async fn worker(f: &Fixture, name: &str) -> i64 {
+    let request = RegisterWorker {
+        name: name.to_owned(),
+        version: "test".to_owned(),
+        cpu_cores: 2,
+        cuda_devices: 0,
+        labels: Vec::new(),
+        concurrency: 1,
+    };
+    workers::register(&f.db, &f.scheduler, OWNER, &request)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn queue(f: &Fixture, max_attempts: u32) -> i64 {
+    let request = SubmitJob {
+        kind: "sleep".to_owned(),
+        spec: serde_json::json!({"seconds": 1}),
+        priority: 0,
+        requirements: Requirements::default(),
+        max_attempts: Some(max_attempts),
+    };
+    submit(&f.db, &f.scheduler, "eve", &request)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn claim(f: &Fixture, worker_id: i64) -> Option<Lease> {
+    lease(&f.db, &f.scheduler, worker_id, OWNER, Duration::ZERO)
+        .await
+        .unwrap()
+}
+
+fn beat(lease_id: &str) -> JobHeartbeat {
+    JobHeartbeat {
+        lease_id: lease_id.to_owned(),
+        progress: Some(0.5),
+        message: None,
+        wait_ms: 0,
+    }
+}
+
+/// Moves the job's lease expiry into the past, as if its worker had gone silent.
+async fn expire(f: &Fixture, job_id: i64) {
+    let row = find(&f.db, job_id).await.unwrap();
+    let mut row = row.into_active_model();
+    row.lease_expires_at = Set(Some(now_millis() - 1));
+    row.update(&f.db).await.unwrap();
+}
+
+#[tokio::test]
+async fn many_workers_asking_at_once_claim_a_job_once() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(worker(&f, &format!("box-{n}")).await);
+    }
+    let job = queue(&f, 3).await;
+    let claims = futures_util::future::join_all(ids.iter().map(|id| claim(&f, *id))).await;
+    let won: Vec<_> = claims.into_iter().flatten().collect();
+    assert_eq!(won.len(), 1, "{won:?}");
+    assert_eq!(won[0].job.id, job);
+    assert_eq!(won[0].job.attempts, 1);
+    assert_eq!(won[0].lease_id.len(), 32);
+}
+
+#[tokio::test]
+async fn another_tokens_worker_may_not_lease() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let id = worker(&f, "box").await;
+    queue(&f, 3).await;
+    let err = lease(&f.db, &f.scheduler, id, "mallory", Duration::ZERO)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::PermissionDenied(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let first_worker = worker(&f, "box-1").await;
+    let second_worker = worker(&f, "box-2").await;
+    let job = queue(&f, 3).await;
+    let first = claim(&f, first_worker).await.unwrap();
+    heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&first.lease_id))
+        .await
+        .unwrap();
+
+    expire(&f, job).await;
+    assert_eq!(reap(&f.db, &f.scheduler).await.unwrap(), 1);
+    let row = find(&f.db, job).await.unwrap();
+    assert_eq!(row.state, "queued");
+    assert!(
+        row.error
+            .unwrap_or_default()
+            .contains("attempt 1 lost its lease")
+    );
+
+    let second = claim(&f, second_worker).await.unwrap();
+    assert_eq!(second.job.attempts, 2);
+    assert_ne!(second.lease_id, first.lease_id);
+    // The first attempt comes back: every report under its lease id is refused.
+    let err = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&first.lease_id))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    let stale = JobReport {
+        lease_id: first.lease_id.clone(),
+        outcome: JobOutcome::Succeeded {
+            result: serde_json::json!({}),
+        },
+    };
+    let err = report(&f.db, &f.scheduler, OWNER, job, &stale)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    // The current attempt finishes the job.
+    let current = JobReport {
+        lease_id: second.lease_id.clone(),
+        ..stale
+    };
+    let done = report(&f.db, &f.scheduler, OWNER, job, &current)
+        .await
+        .unwrap();
+    assert_eq!(done.state, JobState::Succeeded);
+    assert_eq!(done.progress, 1.0);
+    // A finished job's lease is gone: reporting twice is a conflict too.
+    let err = report(&f.db, &f.scheduler, OWNER, job, &current)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_last_attempt_fails_and_a_cancelled_job_ends_cancelled() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let id = worker(&f, "box").await;
+    let last = queue(&f, 1).await;
+    claim(&f, id).await.unwrap();
+    expire(&f, last).await;
+    assert_eq!(
+        reap(&f.db, &f.scheduler).await.unwrap(),
+        0,
+        "nothing requeued"
+    );
+    let row = find(&f.db, last).await.unwrap();
+    assert_eq!(row.state, "failed");
+    assert!(row.finished_at.is_some());
+
+    let cancelled = queue(&f, 3).await;
+    claim(&f, id).await.unwrap();
+    let mut row = find(&f.db, cancelled).await.unwrap().into_active_model();
+    row.cancel_requested = Set(true);
+    row.update(&f.db).await.unwrap();
+    expire(&f, cancelled).await;
+    reap(&f.db, &f.scheduler).await.unwrap();
+    let row = find(&f.db, cancelled).await.unwrap();
+    assert_eq!(row.state, "cancelled");
+}
+
+#[tokio::test]
+async fn heartbeats_check_progress_and_carry_the_cancel_request() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let id = worker(&f, "box").await;
+    let job = queue(&f, 3).await;
+    let held = claim(&f, id).await.unwrap();
+    let mut bad = beat(&held.lease_id);
+    bad.progress = Some(1.5);
+    let err = heartbeat(&f.db, &f.scheduler, OWNER, job, &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::InvalidArgument(_)), "{err:?}");
+    let answer = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&held.lease_id))
+        .await
+        .unwrap();
+    assert!(!answer.cancel);
+    let mut row = find(&f.db, job).await.unwrap().into_active_model();
+    row.cancel_requested = Set(true);
+    row.update(&f.db).await.unwrap();
+    let answer = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&held.lease_id))
+        .await
+        .unwrap();
+    assert!(answer.cancel);
+}
