@@ -87,6 +87,19 @@ async fn train_and_compare(client: &Client, dataset: &str, dir: &Path) -> Sides 
     let test_rows = split["test"].as_array().unwrap().len();
     assert_eq!(sklearn["test_rows"], test_rows, "the same test rows");
     let slipway = result["metrics"].clone();
+    // The same training and test rows give the same majority class or mean on both sides.
+    let baseline = ["baseline_accuracy", "baseline_rmse"]
+        .into_iter()
+        .find(|key| slipway.get(*key).is_some())
+        .unwrap();
+    let (ours, theirs) = (
+        number(&slipway[baseline], baseline),
+        number(&sklearn[baseline], baseline),
+    );
+    assert!(
+        (ours - theirs).abs() <= 1e-9 * ours.abs().max(1.0),
+        "{dataset}: {baseline} {ours} here, {theirs} from the split's rows"
+    );
     println!("{dataset}: slipway {slipway}");
     println!("{dataset}: scikit-learn {sklearn}");
     Sides { slipway, sklearn }
