@@ -2,9 +2,11 @@
 //! split on every machine, and each class keeps its share in every part.
 
 use crate::dataset::{Dataset, Task};
+use serde::Serialize;
 
-/// Row indices of each part of a split.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Row indices of each part of a split: positions in the dataset's rows, which for a table
+/// are its data rows that have a label, in file order (see [`SplitRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Split {
     pub train: Vec<usize>,
     pub validation: Vec<usize>,
@@ -38,6 +40,25 @@ impl SplitMix64 {
             items.swap(i, j);
         }
     }
+}
+
+/// How the indices of `split.json` count rows, written into the file itself so that it can
+/// be read without this code.
+pub const SPLIT_INDEXING: &str = "0-based positions among the file's data rows that have a label, in file order: the header, blank lines and rows whose label is missing are not counted";
+
+/// A training run's `split.json`: which rows trained, validated and tested the model, so that
+/// the very same held-out rows can be scored again by other tools.
+#[derive(Debug, Clone, Serialize)]
+pub struct SplitRecord {
+    /// `{name, version, digest}` of the dataset version the rows are of.
+    pub dataset: serde_json::Value,
+    pub label: String,
+    pub seed: u64,
+    pub indexing: &'static str,
+    /// Data rows left out before numbering because their label is missing.
+    pub skipped_rows: u64,
+    #[serde(flatten)]
+    pub split: Split,
 }
 
 /// Splits `data` into parts of the given fractions (the rest is training), stratified by

@@ -6,7 +6,7 @@ use crate::dataset::{Dataset, Task};
 pub use crate::model::{Activation, Arch};
 use crate::model::{Baseline, Network, Normalisation, TargetScale, set_variable};
 use crate::preprocess::Preprocessing;
-use crate::split::{SplitMix64, stratified_split};
+use crate::split::{Split, SplitMix64, stratified_split};
 use candle_core::backprop::GradStore;
 use candle_core::{D, DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, ParamsAdamW, VarMap};
@@ -95,6 +95,8 @@ pub struct Trained {
     /// The training split's majority class or mean, held against the model on the test split.
     pub baseline: Baseline,
     pub stopped_early: bool,
+    /// The rows of each part, for the run's `split.json`.
+    pub split: Split,
     /// Whether training was stopped from outside (cancelled).
     pub interrupted: bool,
 }
@@ -352,6 +354,7 @@ pub fn train_until(
         target,
         baseline,
         stopped_early,
+        split,
         interrupted,
     })
 }

@@ -1,9 +1,11 @@
 //! The `train` job: fetch the dataset, create a run, train on a blocking thread while the
 //! epochs' metrics are logged to the run live, then log the test metrics and store the model
-//! (`model.safetensors`, `model.json`) as the run's artifacts.
+//! (`model.safetensors`, `model.json`) and the rows of each split (`split.json`) as the run's
+//! artifacts.
 
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::model::{Baseline, ModelManifest};
+use crate::split::{SPLIT_INDEXING, SplitRecord};
 use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train_until};
 use serde_json::Value;
 use slipway_api::{
@@ -246,7 +248,7 @@ async fn attempt(
 
     // Training runs on a blocking thread; epochs come back over a channel and are logged live.
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-    let (epochs, seed) = (config.epochs, config.seed);
+    let (epochs, seed, skipped_rows) = (config.epochs, config.seed, data.skipped_rows);
     let watcher = Arc::clone(progress);
     let training = tokio::task::spawn_blocking(move || {
         let stopper = Arc::clone(&watcher);
@@ -316,6 +318,15 @@ async fn attempt(
     if let Err(err) = client.log_batch(run.id, &tag).await {
         progress.log("warn", format!("cannot tag the run: {err}"));
     }
+    let dataset = serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest });
+    let split = SplitRecord {
+        dataset: dataset.clone(),
+        label: version.label.clone(),
+        seed,
+        indexing: SPLIT_INDEXING,
+        skipped_rows,
+        split: trained.split.clone(),
+    };
     let manifest = ModelManifest {
         arch: arch_name.to_owned(),
         hyper_parameters,
@@ -326,7 +337,7 @@ async fn attempt(
         preprocessing: trained.preprocessing.clone(),
         target: trained.target,
         baseline: Some(trained.baseline.clone()),
-        dataset: serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest }),
+        dataset,
         code_version: env!("CARGO_PKG_VERSION").to_owned(),
         candle_version: "0.11".to_owned(),
         seed: Some(seed),
@@ -340,6 +351,7 @@ async fn attempt(
             "model.json",
             serde_json::to_vec_pretty(&manifest).unwrap_or_default(),
         ),
+        ("split.json", serde_json::to_vec(&split).unwrap_or_default()),
     ] {
         client
             .upload_artifact(run.id, path, bytes)

@@ -429,7 +429,24 @@ async fn a_train_job_trains_logs_and_stores_the_model() {
     assert_eq!(run.seed, Some(7));
     assert!(run.dataset_digest.is_some());
     let paths: Vec<&str> = run.artifacts.iter().map(|a| a.path.as_str()).collect();
-    assert_eq!(paths, vec!["model.json", "model.safetensors"]);
+    assert_eq!(paths, vec!["model.json", "model.safetensors", "split.json"]);
+    // The rows of each split, so that other tools can score the very same held-out rows.
+    let split: serde_json::Value = serde_json::from_slice(
+        &client
+            .download_artifact(run_id, "split.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(split["seed"], 7);
+    assert_eq!(split["label"], "species");
+    assert_eq!(
+        split["dataset"]["digest"],
+        run.dataset_digest.clone().unwrap()
+    );
+    let part = |name: &str| split[name].as_array().unwrap().len();
+    assert_eq!(part("test"), 30);
+    assert_eq!(part("train") + part("validation") + part("test"), 150);
     let model: serde_json::Value = serde_json::from_slice(
         &client
             .download_artifact(run_id, "model.json")
