@@ -501,8 +501,9 @@ async fn a_running_job_is_cancelled_within_two_seconds_and_its_lines_keep_their_
     })
     .await;
     let took = asked.elapsed();
+    eprintln!("cancelled {took:?} after the request");
     assert!(
-        took < Duration::from_millis(2500),
+        took < Duration::from_secs(2),
         "cancelled {took:?} after the request"
     );
     assert!(cancelled.finished_at.is_some());
