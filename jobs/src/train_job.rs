@@ -316,7 +316,7 @@ async fn attempt(
     if let Err(err) = client.log_batch(run.id, &tag).await {
         progress.log("warn", format!("cannot tag the run: {err}"));
     }
-    let manifest = ModelManifest {
+    let mut manifest = ModelManifest {
         arch: arch_name.to_owned(),
         hyper_parameters,
         features: version.features.clone(),
@@ -324,6 +324,7 @@ async fn attempt(
         task: version.task.clone(),
         normalisation: trained.normalisation.clone(),
         preprocessing: trained.preprocessing.clone(),
+        signature: Vec::new(),
         target: trained.target,
         baseline: Some(trained.baseline.clone()),
         dataset: serde_json::json!({ "name": spec.dataset, "version": version.version, "digest": version.digest }),
@@ -334,6 +335,7 @@ async fn attempt(
         epochs_run: trained.history.len(),
         stopped_early: trained.stopped_early,
     };
+    manifest.signature = manifest.derive_signature();
     for (path, bytes) in [
         ("model.safetensors", trained.weights.clone()),
         (

@@ -81,10 +81,26 @@ impl Serving {
             name: name.to_owned(),
             versions,
             platform: "slipway".to_owned(),
-            inputs: vec![TensorMetadata {
-                parameters: Some(json!({ "features": manifest.features })),
-                ..tensor("input-0", "FP32", vec![-1, manifest.features.len() as i64])
-            }],
+            inputs: if manifest.preprocessing.is_some() {
+                // A table model: one column per input, as Triton's clients name them.
+                manifest
+                    .input_signature()
+                    .iter()
+                    .map(|column| TensorMetadata {
+                        parameters: Some(json!({
+                            "type": column.column_type.as_str(),
+                            "categories": column.categories,
+                            "missing_allowed": column.missing_allowed,
+                        })),
+                        ..tensor(&column.name, column.datatype(), vec![-1, 1])
+                    })
+                    .collect()
+            } else {
+                vec![TensorMetadata {
+                    parameters: Some(json!({ "features": manifest.features })),
+                    ..tensor("input-0", "FP32", vec![-1, manifest.features.len() as i64])
+                }]
+            },
             outputs,
         })
     }
