@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `{"instances": [[f, ...], ...]}` or `{"instances": [{"feature": value, ...}, ...]}`. The
+/// `{"instances": [[f, ...], ...]}` or `{"instances": [{"column": value, ...}, ...]}` (values
+/// numbers, strings, booleans or null for missing, as the model's signature says). The
 /// instances stay raw JSON so the server can name the exact row and field that is wrong.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +35,10 @@ pub struct PredictResponse {
     pub deployment_revision: u32,
     /// `primary` or `canary`.
     pub variant: String,
+    /// Columns of named instances the model does not read, each once (table models ignore
+    /// them; all-numeric models refuse unknown names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
 }
 
 /// One tensor of an Open Inference Protocol request or response.

@@ -35,6 +35,10 @@ pub struct ModelVersion {
     pub arch: String,
     pub task: String,
     pub features: Vec<String>,
+    /// What `predict` reads, one entry per feature in the model's order (absent from
+    /// versions registered before signatures: then every feature is a number).
+    #[serde(default)]
+    pub signature: Vec<InputColumn>,
     #[serde(default)]
     pub labels: Vec<String>,
     pub dataset: Option<DatasetRef>,
@@ -51,6 +55,34 @@ pub struct ModelVersion {
     pub description: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// One input column of a model's signature: what a named predict instance gives under
+/// `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputColumn {
+    pub name: String,
+    /// `numeric`, `boolean`, `datetime` or `categorical`.
+    #[serde(rename = "type")]
+    pub column_type: crate::ColumnType,
+    /// For a categorical column, the categories seen in training; any other value is read as
+    /// the unknown category, not refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Whether a missing value (`null`, an empty CSV cell) is accepted; it is then filled as
+    /// in training.
+    pub missing_allowed: bool,
+}
+
+impl InputColumn {
+    /// The Open Inference Protocol datatype of this column's tensor: `FP64` for numbers,
+    /// `BYTES` for anything given as text.
+    pub fn datatype(&self) -> &'static str {
+        match self.column_type {
+            crate::ColumnType::Numeric => "FP64",
+            _ => "BYTES",
+        }
+    }
 }
 
 /// A registered model.

@@ -16,6 +16,7 @@ pub mod model;
 mod pipeline_bake;
 mod pipeline_job;
 pub mod preprocess;
+pub mod signature;
 pub mod split;
 pub mod stats;
 pub mod table;

@@ -273,6 +273,10 @@ pub struct ModelManifest {
     /// standardised by `normalisation`); absent for all-numeric data read as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preprocessing: Option<crate::preprocess::Preprocessing>,
+    /// What `predict` reads by name (see [`crate::signature`]); absent from older models,
+    /// whose signature is derived from `preprocessing` or `features`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature: Vec<slipway_api::InputColumn>,
     /// For regression: the training target's mean and deviation; the network predicts the
     /// standardised target and predictions are mapped back.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -327,7 +327,7 @@ async fn attempt(
         skipped_rows,
         split: trained.split.clone(),
     };
-    let manifest = ModelManifest {
+    let mut manifest = ModelManifest {
         arch: arch_name.to_owned(),
         hyper_parameters,
         features: version.features.clone(),
@@ -335,6 +335,7 @@ async fn attempt(
         task: version.task.clone(),
         normalisation: trained.normalisation.clone(),
         preprocessing: trained.preprocessing.clone(),
+        signature: Vec::new(),
         target: trained.target,
         baseline: Some(trained.baseline.clone()),
         dataset,
@@ -345,6 +346,7 @@ async fn attempt(
         epochs_run: trained.history.len(),
         stopped_early: trained.stopped_early,
     };
+    manifest.signature = manifest.derive_signature();
     for (path, bytes) in [
         ("model.safetensors", trained.weights.clone()),
         (

@@ -12,7 +12,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter, QueryOrder,
 };
-use slipway_api::{DatasetRef, ModelVersion, RegisterModel, RegisteredModel};
+use slipway_api::{DatasetRef, InputColumn, ModelVersion, RegisterModel, RegisteredModel};
 use slipway_jobs::model::ModelManifest;
 use std::collections::BTreeMap;
 
@@ -38,6 +38,9 @@ struct Lineage {
     arch: String,
     task: String,
     features: Vec<String>,
+    /// Absent from versions registered before signatures.
+    #[serde(default)]
+    signature: Vec<InputColumn>,
     labels: Vec<String>,
     dataset: Option<DatasetRef>,
     params: BTreeMap<String, String>,
@@ -90,6 +93,21 @@ fn version_to_api(
     aliases: &[model_alias::Model],
 ) -> ServiceResult<ModelVersion> {
     let lineage: Lineage = serde_json::from_str(&row.lineage).unwrap_or_default();
+    // Versions registered before signatures were all-numeric models.
+    let signature = if lineage.signature.is_empty() {
+        lineage
+            .features
+            .iter()
+            .map(|name| InputColumn {
+                name: name.clone(),
+                column_type: slipway_api::ColumnType::Numeric,
+                categories: Vec::new(),
+                missing_allowed: false,
+            })
+            .collect()
+    } else {
+        lineage.signature
+    };
     Ok(ModelVersion {
         model: name.to_owned(),
         version: row.version.unsigned_abs(),
@@ -99,6 +117,7 @@ fn version_to_api(
         arch: lineage.arch,
         task: lineage.task,
         features: lineage.features,
+        signature,
         labels: lineage.labels,
         dataset: lineage.dataset,
         params: lineage.params,
@@ -156,6 +175,7 @@ pub async fn register(
         arch: manifest.arch.clone(),
         task: manifest.task.clone(),
         features: manifest.features.clone(),
+        signature: manifest.input_signature(),
         labels: manifest.labels.clone(),
         dataset,
         params: run.params.clone(),

@@ -101,6 +101,7 @@ fn version(number: u32, accuracy: f64, aliases: &[&str]) -> ModelVersion {
         arch: "mlp".into(),
         task: "classification".into(),
         features: vec!["sepal_length".into(), "petal_width".into()],
+        signature: Vec::new(),
         labels: vec!["setosa".into(), "versicolor".into(), "virginica".into()],
         dataset: None,
         params: BTreeMap::new(),

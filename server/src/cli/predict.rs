@@ -7,7 +7,7 @@ use super::Cli;
 use super::output::{self, OutputFormat, Table};
 use anyhow::Context;
 use serde::Serialize;
-use slipway_api::{Client, PredictRequest, Prediction};
+use slipway_api::{Client, ColumnType, InputColumn, PredictRequest, Prediction};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,8 @@ struct Shape {
     version: u32,
     /// Input features in the model's order (empty when unknown).
     features: Vec<String>,
+    /// What each feature is: its type and whether a missing cell may be sent (as null).
+    signature: Vec<InputColumn>,
     /// The label column of the dataset it was trained on, when known.
     label: Option<String>,
 }
@@ -79,6 +81,7 @@ async fn shape(client: &Client, deployment: &str) -> anyhow::Result<Shape> {
         model: spec.model,
         version: spec.primary,
         features: version.features,
+        signature: version.signature,
         label,
     })
 }
@@ -89,6 +92,25 @@ fn quoted(names: &[String]) -> String {
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A CSV cell as the JSON value the model's signature asks for: a number for a numeric
+/// column, text otherwise, null for an empty cell where missing is allowed. Without a
+/// signature (an imported model) every cell is a number.
+fn json_cell(column: Option<&InputColumn>, cell: &str) -> Result<serde_json::Value, &'static str> {
+    let cell = cell.trim();
+    let (numeric, missing_allowed) = column.map_or((true, false), |c| {
+        (c.column_type == ColumnType::Numeric, c.missing_allowed)
+    });
+    match (numeric, cell.is_empty()) {
+        (_, true) if missing_allowed => Ok(serde_json::Value::Null),
+        (true, _) => cell
+            .parse::<f64>()
+            .map(serde_json::Value::from)
+            .map_err(|_| "a number"),
+        (false, true) => Err("a value"),
+        (false, false) => Ok(serde_json::Value::from(cell)),
+    }
 }
 
 /// Reads the rows of a CSV file for `shape`.
@@ -160,13 +182,15 @@ fn read_csv(bytes: &[u8], path: &Path, shape: &Shape) -> anyhow::Result<Rows> {
         let mut instance = serde_json::Map::new();
         for (column, name) in &inputs {
             let cell = record.get(*column).unwrap_or_default();
-            let value: f64 = cell.trim().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "{}: row {row}, column '{name}': expected a number, got '{cell}'",
-                    path.display()
-                )
-            })?;
-            instance.insert(name.clone(), serde_json::Value::from(value));
+            let value = json_cell(shape.signature.iter().find(|c| c.name == *name), cell).map_err(
+                |expected| {
+                    anyhow::anyhow!(
+                        "{}: row {row}, column '{name}': expected {expected}, got '{cell}'",
+                        path.display()
+                    )
+                },
+            )?;
+            instance.insert(name.clone(), value);
         }
         rows.instances.push(serde_json::Value::Object(instance));
     }
@@ -416,8 +440,48 @@ mod tests {
             features: ["sepal_length", "sepal_width", "petal_length", "petal_width"]
                 .map(String::from)
                 .to_vec(),
+            signature: Vec::new(),
             label: Some("species".into()),
         }
+    }
+
+    #[test]
+    fn table_rows_follow_the_signature_with_empty_cells_as_null() {
+        let column = |name: &str, column_type| InputColumn {
+            name: name.into(),
+            column_type,
+            categories: Vec::new(),
+            missing_allowed: true,
+        };
+        let shape = Shape {
+            model: "penguins".into(),
+            version: 1,
+            features: vec!["island".into(), "bill_length_mm".into(), "sex".into()],
+            signature: vec![
+                column("island", ColumnType::Categorical),
+                column("bill_length_mm", ColumnType::Numeric),
+                column("sex", ColumnType::Categorical),
+            ],
+            label: Some("species".into()),
+        };
+        let csv =
+            "species,island,bill_length_mm,sex\nAdelie,Torgersen,,\nGentoo,Biscoe,46.1,female\n";
+        let rows = read_csv(csv.as_bytes(), Path::new("penguins.csv"), &shape).unwrap();
+        assert_eq!(
+            rows.instances,
+            [
+                serde_json::json!({"island": "Torgersen", "bill_length_mm": null, "sex": null}),
+                serde_json::json!({"island": "Biscoe", "bill_length_mm": 46.1, "sex": "female"}),
+            ]
+        );
+        let bad = "species,island,bill_length_mm,sex\nAdelie,Torgersen,long,male\n";
+        let err = read_csv(bad.as_bytes(), Path::new("penguins.csv"), &shape)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "penguins.csv: row 1, column 'bill_length_mm': expected a number, got 'long'"
+        );
     }
 
     const CSV: &str = "notes,petal_width,sepal_length,sepal_width,petal_length,species\n\

@@ -5,7 +5,8 @@ use super::Cli;
 use super::output::{self, OutputFormat, Table};
 use clap::Subcommand;
 use slipway_api::{
-    ChangeRequest, DeployRequest, Deployment, DeploymentSpec, ModelVersion, RegisterModel,
+    ChangeRequest, DeployRequest, Deployment, DeploymentSpec, InputColumn, ModelVersion,
+    RegisterModel,
 };
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +140,34 @@ fn print_version(cli: &Cli, version: &ModelVersion) -> anyhow::Result<()> {
     for (key, value) in &version.params {
         println!("param        {key} = {value}");
     }
+    println!();
+    print_signature(&version.signature);
     Ok(())
+}
+
+/// The columns a version reads by name: type, whether missing is accepted, categories.
+fn print_signature(signature: &[InputColumn]) {
+    let mut table = Table::new(&["INPUT", "TYPE", "MISSING", "CATEGORIES"]);
+    for column in signature {
+        let categories = if column.categories.is_empty() {
+            "-".to_owned()
+        } else {
+            // Any other value reads as the unknown category.
+            format!("{} (others: unknown)", column.categories.join(", "))
+        };
+        table.row(vec![
+            column.name.clone(),
+            column.column_type.as_str().to_owned(),
+            if column.missing_allowed {
+                "allowed"
+            } else {
+                "refused"
+            }
+            .to_owned(),
+            categories,
+        ]);
+    }
+    table.print();
 }
 
 pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
@@ -187,6 +215,7 @@ pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
             if cli.output == OutputFormat::Json {
                 return output::json(&versions);
             }
+            let latest = versions.first().cloned();
             let mut table = Table::new(&[
                 "VERSION",
                 "ALIASES",
@@ -219,6 +248,13 @@ pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
                 ]);
             }
             table.print();
+            if let Some(latest) = latest {
+                println!(
+                    "\ninputs of v{} (predict instances give these by name):",
+                    latest.version
+                );
+                print_signature(&latest.signature);
+            }
             Ok(())
         }
         ModelsCommand::Version { name, version } => {

@@ -372,6 +372,8 @@ impl Monitoring {
                     let values: Vec<f64> = recent
                         .iter()
                         .filter_map(|row| row.values.get(column).copied())
+                        // Text and missing cells of table models are not numbers to compare.
+                        .filter(|value| value.is_finite())
                         .collect();
                     let psi = drift::psi(stats, &values);
                     let noise = drift::psi_noise(stats.bin_counts.len(), values.len(), stats.count);

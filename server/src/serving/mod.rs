@@ -6,6 +6,7 @@
 
 pub mod deployments;
 pub mod oip;
+mod oip_columns;
 mod pool;
 pub mod predict;
 mod shadow;

@@ -2,7 +2,8 @@
 //! deployment or per served version, and `infer` — one numeric input tensor of shape
 //! `[rows, features]` (or `[features]`), given as JSON or as binary data, answered with
 //! `label` and `probabilities` (or `value`), only the outputs asked for, the request id
-//! echoed. How tensors travel (JSON or binary) is the HTTP layer's concern.
+//! echoed. Table models read one tensor per column instead (see [`super::oip_columns`]). How
+//! tensors travel (JSON or binary) is the HTTP layer's concern.
 
 use super::predict::{Route, number};
 use super::{Live, Serving};
@@ -81,10 +82,26 @@ impl Serving {
             name: name.to_owned(),
             versions,
             platform: "slipway".to_owned(),
-            inputs: vec![TensorMetadata {
-                parameters: Some(json!({ "features": manifest.features })),
-                ..tensor("input-0", "FP32", vec![-1, manifest.features.len() as i64])
-            }],
+            inputs: if manifest.preprocessing.is_some() {
+                // A table model: one column per input, as Triton's clients name them.
+                manifest
+                    .input_signature()
+                    .iter()
+                    .map(|column| TensorMetadata {
+                        parameters: Some(json!({
+                            "type": column.column_type.as_str(),
+                            "categories": column.categories,
+                            "missing_allowed": column.missing_allowed,
+                        })),
+                        ..tensor(&column.name, column.datatype(), vec![-1, 1])
+                    })
+                    .collect()
+            } else {
+                vec![TensorMetadata {
+                    parameters: Some(json!({ "features": manifest.features })),
+                    ..tensor("input-0", "FP32", vec![-1, manifest.features.len() as i64])
+                }]
+            },
             outputs,
         })
     }
@@ -104,6 +121,22 @@ impl Serving {
         binary: &[Option<TensorData>],
         caller: &str,
     ) -> ServiceResult<InferResponse> {
+        // A table model reads one tensor per column, checked against the version that sets
+        // the contract (the one named, or the primary).
+        let (live, _) = self.live_version(name, version).await?;
+        let contract = version
+            .and_then(|v| live.variant(v))
+            .map_or(&live.primary, |(served, _)| served);
+        if contract.engine.manifest().preprocessing.is_some() {
+            let instances = super::oip_columns::column_instances(request, binary)?;
+            let route = version.map_or(Route::Routed(None), Route::Version);
+            let answer = self.predict_on(name, route, &instances, caller).await?;
+            let mut response = infer_response(name, request.id.clone(), answer);
+            if let Some(requested) = &request.outputs {
+                response.outputs = pick_outputs(std::mem::take(&mut response.outputs), requested)?;
+            }
+            return Ok(response);
+        }
         let [input] = request.inputs.as_slice() else {
             return Err(ServiceError::invalid(format!(
                 "inputs: expected exactly one input tensor, got {}",
@@ -117,12 +150,8 @@ impl Serving {
             )));
         }
         let (width, expected) = infer_shape(&input.shape)?;
-        // The width is checked against the version that sets the contract (the one named, or
-        // the primary), so the message speaks of the tensor the caller sent.
-        let (live, _) = self.live_version(name, version).await?;
-        let contract = version
-            .and_then(|v| live.variant(v))
-            .map_or(&live.primary, |(served, _)| served);
+        // The width is checked against the contract's version, so the message speaks of the
+        // tensor the caller sent.
         let features = contract.engine.features().len();
         if width != features {
             return Err(ServiceError::invalid(format!(

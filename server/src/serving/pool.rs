@@ -91,8 +91,9 @@ impl ModelPool {
         let engine = tokio::task::spawn_blocking(move || {
             let engine = Engine::load(&manifest, &weights)?;
             // A first pass allocates what later ones reuse, so the first request is not slow.
-            let mean_row = engine.manifest().normalisation.mean.clone();
-            engine.predict(&[mean_row])?;
+            // It reads the standardised mean row (all zeros), which fits every model, also one
+            // whose preprocessing makes more inputs than it has columns.
+            engine.predict_encoded(vec![0.0; engine.input_width()], 1)?;
             Ok::<_, slipway_jobs::inference::InferenceError>(engine)
         })
         .await

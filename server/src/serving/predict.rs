@@ -46,10 +46,18 @@ pub enum Route<'a> {
     Version(u32),
 }
 
-/// One instance as the model reads it: values in feature order, or by feature name.
+/// One instance as the caller gave it: values in feature order, or by column name.
 enum Instance {
     Positional(Vec<f64>),
-    Named(BTreeMap<String, f64>),
+    Named(serde_json::Map<String, Value>),
+}
+
+/// Instances made ready for a version: its flat input, the rows monitoring records (numeric
+/// columns in feature order, NaN for text or missing cells) and the columns it ignored.
+struct Encoded {
+    rows: Vec<Vec<f64>>,
+    flat: Vec<f32>,
+    ignored: Vec<String>,
 }
 
 /// A value a model reads: a number within the range of the 32-bit floats models compute in
@@ -95,13 +103,9 @@ fn parse_instances(instances: &[Value]) -> ServiceResult<Vec<Instance>> {
                 .map(|(column, v)| number(v, || format!("instances[{row}][{column}]")))
                 .collect::<ServiceResult<_>>()
                 .map(Instance::Positional),
-            Value::Object(fields) => fields
-                .iter()
-                .map(|(name, v)| Ok((name.clone(), number(v, || format!("instances[{row}].{name}"))?)))
-                .collect::<ServiceResult<_>>()
-                .map(Instance::Named),
+            Value::Object(fields) => Ok(Instance::Named(fields.clone())),
             other => Err(ServiceError::invalid(format!(
-                "instances[{row}]: expected an array of numbers or an object of feature: number, got {other}"
+                "instances[{row}]: expected an array of numbers or an object of column: value, got {other}"
             ))),
         })
         .collect()
@@ -118,22 +122,64 @@ fn class_labels(predictions: &[Prediction]) -> Vec<String> {
         .collect()
 }
 
-/// Validates and standardises the instances for `engine`: the rows in its feature order, and
-/// its flat input.
-fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<(Vec<Vec<f64>>, Vec<f32>)> {
+/// Validates and standardises the instances for `engine`. A table model (one with
+/// preprocessing) reads named cells by its signature, positional rows as cells in feature
+/// order; an all-numeric model reads numbers, by position or by feature name.
+fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Encoded> {
+    let invalid =
+        |err: slipway_jobs::inference::InferenceError| ServiceError::invalid(err.to_string());
+    if engine.manifest().preprocessing.is_some() {
+        let features = engine.features();
+        let named: Vec<serde_json::Map<String, Value>> = instances
+            .iter()
+            .enumerate()
+            .map(|(row, instance)| match instance {
+                Instance::Named(fields) => Ok(fields.clone()),
+                Instance::Positional(values) if values.len() == features.len() => Ok(features
+                    .iter()
+                    .cloned()
+                    .zip(values.iter().map(|v| Value::from(*v)))
+                    .collect()),
+                Instance::Positional(values) => Err(ServiceError::invalid(format!(
+                    "instances[{row}]: expected {} values (one per feature), got {}",
+                    features.len(),
+                    values.len()
+                ))),
+            })
+            .collect::<ServiceResult<_>>()?;
+        let refs: Vec<&serde_json::Map<String, Value>> = named.iter().collect();
+        let read = engine.encode_named(&refs).map_err(invalid)?;
+        return Ok(Encoded {
+            rows: read.numbers,
+            flat: read.flat,
+            ignored: read.ignored,
+        });
+    }
     let rows = instances
         .iter()
         .enumerate()
         .map(|(row, instance)| match instance {
             Instance::Positional(values) => Ok(values.clone()),
-            Instance::Named(named) => engine.order_row(row, named),
+            Instance::Named(fields) => {
+                let named = fields
+                    .iter()
+                    .map(|(name, v)| {
+                        Ok((
+                            name.clone(),
+                            number(v, || format!("instances[{row}].{name}"))?,
+                        ))
+                    })
+                    .collect::<ServiceResult<BTreeMap<String, f64>>>()?;
+                engine.order_row(row, &named).map_err(invalid)
+            }
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|err| ServiceError::invalid(err.to_string()))?;
-    let flat = engine
-        .encode(&rows)
-        .map_err(|err| ServiceError::invalid(err.to_string()))?;
-    Ok((rows, flat))
+        .collect::<ServiceResult<Vec<_>>>()?;
+    let flat = engine.encode(&rows).map_err(invalid)?;
+    Ok(Encoded {
+        rows,
+        flat,
+        ignored: Vec::new(),
+    })
 }
 
 /// Whether the version that sets the deployment's input contract for `variant` reads
@@ -218,6 +264,10 @@ impl Serving {
         let answered = self
             .answer(name, &live, served, variant, instances, caller)
             .await;
+        let (answered, ignored_columns) = match answered {
+            Ok((predictions, ignored)) => (Ok(predictions), ignored),
+            Err(err) => (Err(err), Vec::new()),
+        };
         let monitor = self.monitor();
         if monitor.enabled() {
             let (outcome, labels) = match &answered {
@@ -248,6 +298,7 @@ impl Serving {
             model_version: served.version,
             deployment_revision: live.revision,
             variant: variant.to_owned(),
+            ignored_columns,
         })
     }
 
@@ -259,7 +310,7 @@ impl Serving {
         variant: &str,
         instances: &[Value],
         caller: &str,
-    ) -> ServiceResult<Vec<Prediction>> {
+    ) -> ServiceResult<(Vec<Prediction>, Vec<String>)> {
         if instances.is_empty() {
             return Err(ServiceError::invalid(
                 "instances: expected at least one instance",
@@ -273,7 +324,11 @@ impl Serving {
             )));
         }
         let parsed = parse_instances(instances)?;
-        let (rows, flat) = encode(&served.engine, &parsed)?;
+        let Encoded {
+            rows,
+            flat,
+            ignored,
+        } = encode(&served.engine, &parsed)?;
         let predictions = served.predict(flat, parsed.len()).await?;
         ensure_finite(&predictions)?;
         if variant == "primary" && self.monitor().enabled() {
@@ -297,7 +352,7 @@ impl Serving {
                 served.version,
             );
         }
-        Ok(predictions)
+        Ok((predictions, ignored))
     }
 
     /// Sends a copy of the request to the shadow in the background and records whether it
@@ -320,7 +375,7 @@ impl Serving {
         tokio::spawn(async move {
             let compared = answered.len() as u64;
             let outcome = match encode(&shadow.engine, &instances) {
-                Ok((_, flat)) => shadow.predict(flat, instances.len()).await.ok(),
+                Ok(encoded) => shadow.predict(encoded.flat, instances.len()).await.ok(),
                 Err(_) => None,
             };
             let agreed = outcome.map(|mirrored| {

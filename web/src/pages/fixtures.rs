@@ -138,6 +138,7 @@ pub fn model_version(version: u32, accuracy: f64) -> ModelVersion {
         arch: "mlp".into(),
         task: "classification".into(),
         features: vec!["p0".into(), "p1".into()],
+        signature: Vec::new(),
         labels: vec!["0".into(), "1".into()],
         dataset: Some(DatasetRef {
             name: "digits".into(),
