@@ -121,6 +121,12 @@ impl Serving {
         binary: &[Option<TensorData>],
         caller: &str,
     ) -> ServiceResult<InferResponse> {
+        // Every shape is checked before anything is looked up: a malformed request is the
+        // caller's mistake (400) whether or not the model exists.
+        for (index, input) in request.inputs.iter().enumerate() {
+            slipway_api::oip::element_count(&input.shape, &format!("inputs[{index}]"))
+                .map_err(|err| ServiceError::invalid(err.to_string()))?;
+        }
         // A table model reads one tensor per column, checked against the version that sets
         // the contract (the one named, or the primary).
         let (live, _) = self.live_version(name, version).await?;
