@@ -109,6 +109,11 @@ pub(super) fn show(cli: &Cli, job: &Job) -> anyhow::Result<()> {
 pub(super) async fn wait(cli: &Cli, client: &Client, job: Job) -> anyhow::Result<()> {
     let job = super::ml::follow(client, job, cli.output == OutputFormat::Text).await?;
     show(cli, &job)?;
+    succeeded(&job)
+}
+
+/// Fails with an ended job's error unless it succeeded.
+fn succeeded(job: &Job) -> anyhow::Result<()> {
     if job.state == JobState::Succeeded {
         return Ok(());
     }
@@ -164,11 +169,7 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             if cli.output == OutputFormat::Json {
                 output::json(&ended)?;
             }
-            match (ended.state, &ended.error) {
-                (JobState::Succeeded, _) => Ok(()),
-                (state, Some(error)) => anyhow::bail!("job {} ended {state}: {error}", ended.id),
-                (state, None) => anyhow::bail!("job {} ended {state}", ended.id),
-            }
+            succeeded(&ended)
         }
         JobsCommand::List { state, limit } => {
             let page = client

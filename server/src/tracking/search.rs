@@ -116,27 +116,29 @@ impl SearchPool {
                 let taken = counted.fetch_add(STEPS_PER_CHECK as u64, Ordering::Relaxed);
                 !stop.load(Ordering::Relaxed) && Instant::now() < deadline && taken < max_steps
             });
-        let ids: Vec<(i64,)> = match fetch(&mut connection, statement).await {
-            Ok(ids) => ids,
-            Err(err) if steps.load(Ordering::Relaxed) >= max_steps => {
+        // Either query may be stopped by the budget or the deadline; say which, not "database
+        // error".
+        let stopped = |err: sqlx::Error| {
+            if steps.load(Ordering::Relaxed) >= max_steps {
                 tracing::info!(error = %err, "a search ran out of its step budget and was refused");
-                return Err(ServiceError::invalid(format!(
+                ServiceError::invalid(format!(
                     "filter: this search needs more than {max_steps} database steps (about 100 ms); \
                      narrow it: fewer keys or OR branches, an AND condition on one metric, or fewer runs \
                      (search named experiments)"
-                )));
-            }
-            Err(err) if Instant::now() >= deadline => {
+                ))
+            } else if Instant::now() >= deadline {
                 tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
-                return Err(ServiceError::Unavailable(format!(
+                ServiceError::Unavailable(format!(
                     "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
                     self.deadline.as_secs_f64()
-                )));
+                ))
+            } else {
+                sqlx_error(err)
             }
-            Err(err) => return Err(sqlx_error(err)),
         };
+        let ids: Vec<(i64,)> = fetch(&mut connection, statement).await.map_err(&stopped)?;
         let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
-        let page = read_page(&mut connection, &ids).await;
+        let page = read_page(&mut connection, &ids, &stopped).await;
         drop(abandoned);
         page
     }
@@ -203,7 +205,11 @@ fn unpack_metrics(packed: Option<&str>) -> ServiceResult<Option<BTreeMap<String,
 
 /// The runs `ids` name, in that order, with their latest metrics; a run deleted since its id
 /// was chosen is left out.
-async fn read_page(connection: &mut SqliteConnection, ids: &[i64]) -> ServiceResult<Vec<Run>> {
+async fn read_page(
+    connection: &mut SqliteConnection,
+    ids: &[i64],
+    stopped: &impl Fn(sqlx::Error) -> ServiceError,
+) -> ServiceResult<Vec<Run>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -228,7 +234,7 @@ async fn read_page(connection: &mut SqliteConnection, ids: &[i64]) -> ServiceRes
             .and_where(run::Column::Id.is_in(ids.iter().copied())),
     )
     .await
-    .map_err(sqlx_error)?;
+    .map_err(stopped)?;
     let mut rows: HashMap<i64, (run::Model, Option<BTreeMap<String, f64>>)> =
         HashMap::with_capacity(runs.len());
     for row in runs {
@@ -265,7 +271,7 @@ async fn read_page(connection: &mut SqliteConnection, ids: &[i64]) -> ServiceRes
                 .and_where(latest_metric::Column::RunId.is_in(unpacked)),
         )
         .await
-        .map_err(sqlx_error)?;
+        .map_err(stopped)?;
         for (run_id, key, value) in metric_rows {
             if let Some((_, metrics)) = rows.get_mut(&run_id) {
                 metrics.get_or_insert_default().insert(key, value);
@@ -433,7 +439,9 @@ mod tests {
         }
         let searches = SearchPool::open(&url, DEADLINE).unwrap();
         let mut connection = searches.pool.acquire().await.unwrap();
-        let page = read_page(&mut connection, &[2, 1]).await.unwrap();
+        let page = read_page(&mut connection, &[2, 1], &sqlx_error)
+            .await
+            .unwrap();
         assert_eq!(
             page.iter().map(|run| run.id).collect::<Vec<_>>(),
             vec![2, 1]
