@@ -4,7 +4,7 @@
 use crate::admin::{GcReport, GcRequest};
 use crate::error::{ApiError, ErrorBody, ErrorCode, OipErrorBody};
 use crate::jobs::*;
-use crate::types::*;
+use crate::*;
 use crate::{REASON_HEADER, REQUEST_ID_HEADER};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;

@@ -6,7 +6,9 @@
 //! opaque `page_token`; a response carries `next_page_token` while more remain.
 
 pub mod admin;
+pub mod auth;
 mod client;
+pub mod common;
 pub mod datasets;
 mod error;
 pub mod jobs;
@@ -16,10 +18,12 @@ pub mod pipelines;
 pub mod predict;
 pub mod registry;
 pub mod specs;
-pub mod types;
+pub mod tracking;
 
 pub use admin::*;
+pub use auth::*;
 pub use client::{Client, ClientBuilder, DatasetDownload};
+pub use common::*;
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, OipErrorBody};
 pub use jobs::*;
@@ -28,7 +32,7 @@ pub use pipelines::*;
 pub use predict::*;
 pub use registry::*;
 pub use specs::*;
-pub use types::*;
+pub use tracking::*;
 
 /// The header that carries the reason for a change; it is written to the audit log.
 pub const REASON_HEADER: &str = "x-slipway-reason";

@@ -4,8 +4,8 @@
 //! connection state while it retries.
 
 use super::Client;
+use crate::LiveEvent;
 use crate::error::ApiError;
-use crate::types::LiveEvent;
 use reqwest::{Method, Response};
 use std::time::Duration;
 

@@ -217,9 +217,9 @@ fn unpack_metrics(packed: Option<&str>) -> ServiceResult<Option<BTreeMap<String,
 /// A run of the page, from its packed form.
 fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, f64>>)> {
     let (id, experiment_id, name, status, start, end, created_by, metrics) = packed;
-    let status = status.parse().map_err(|err: String| {
-        ServiceError::internal(format!("runs row {id}: status: {err}"))
-    })?;
+    let status = status
+        .parse()
+        .map_err(|err: String| ServiceError::internal(format!("runs row {id}: status: {err}")))?;
     let metrics = unpack_metrics(metrics.as_deref())?;
     let run = Run {
         id,
