@@ -2,7 +2,7 @@
 
 use crate::entity::auth::audit_event;
 use crate::error::ServiceResult;
-use crate::page;
+use crate::pagination;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -44,16 +44,18 @@ pub async fn list(
     limit: Option<u32>,
     page_token: Option<&str>,
 ) -> ServiceResult<Page<AuditEvent>> {
-    let limit = page::limit(limit)?;
+    let limit = pagination::limit(limit)?;
     let mut query = audit_event::Entity::find().order_by_desc(audit_event::Column::Id);
-    if let Some(before) = page::decode_after_id(page_token)? {
+    if let Some(before) = pagination::decode_after_id(page_token)? {
         query = query.filter(audit_event::Column::Id.lt(before));
     }
     let rows = query.limit(limit + 1).all(db).await?;
     let events = rows.into_iter().map(to_api).collect();
-    Ok(page::keyset_page(events, limit, |event: &AuditEvent| {
-        event.id
-    }))
+    Ok(pagination::keyset_page(
+        events,
+        limit,
+        |event: &AuditEvent| event.id,
+    ))
 }
 
 fn to_api(row: audit_event::Model) -> AuditEvent {

@@ -18,7 +18,7 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod monitoring;
-pub mod page;
+pub mod pagination;
 pub mod rate_limit;
 pub mod registry;
 pub mod scheduler;

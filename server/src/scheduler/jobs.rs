@@ -4,7 +4,7 @@ use super::fit::WorkerLookup;
 use crate::audit::{self, Change};
 use crate::entity::operations::job;
 use crate::error::{ServiceError, ServiceResult};
-use crate::page;
+use crate::pagination;
 use crate::scheduler::Scheduler;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
@@ -220,12 +220,12 @@ pub async fn list(
     limit: Option<u32>,
     page_token: Option<&str>,
 ) -> ServiceResult<Page<Job>> {
-    let limit = page::limit(limit)?;
+    let limit = pagination::limit(limit)?;
     let mut query = job::Entity::find().order_by_desc(job::Column::Id);
     if let Some(state) = state {
         query = query.filter(job::Column::State.eq(state.as_str()));
     }
-    if let Some(before) = page::decode_after_id(page_token)? {
+    if let Some(before) = pagination::decode_after_id(page_token)? {
         query = query.filter(job::Column::Id.lt(before));
     }
     let rows = query.limit(limit + 1).all(db).await?;
@@ -235,7 +235,7 @@ pub async fn list(
         .into_iter()
         .map(|row| to_api(row, &workers))
         .collect::<ServiceResult<Vec<Job>>>()?;
-    Ok(page::keyset_page(jobs, limit, |job: &Job| job.id))
+    Ok(pagination::keyset_page(jobs, limit, |job: &Job| job.id))
 }
 
 /// Cancels a job: a queued one at once, a running one through its worker's heartbeat, which

@@ -152,9 +152,9 @@ pub async fn list(
     limit: Option<u32>,
     page_token: Option<&str>,
 ) -> ServiceResult<Page<Worker>> {
-    let limit = crate::page::limit(limit)?;
+    let limit = crate::pagination::limit(limit)?;
     let mut query = worker::Entity::find().order_by_asc(worker::Column::Id);
-    if let Some(after) = crate::page::decode_after_id(page_token)? {
+    if let Some(after) = crate::pagination::decode_after_id(page_token)? {
         query = query.filter(worker::Column::Id.gt(after));
     }
     let rows = query.limit(limit + 1).all(db).await?;
@@ -167,7 +167,11 @@ pub async fn list(
             to_api(row, jobs)
         })
         .collect::<ServiceResult<Vec<Worker>>>()?;
-    Ok(crate::page::keyset_page(workers, limit, |w: &Worker| w.id))
+    Ok(crate::pagination::keyset_page(
+        workers,
+        limit,
+        |w: &Worker| w.id,
+    ))
 }
 
 /// Records that a worker was heard from; a lost worker that speaks again is active again.

@@ -3,7 +3,7 @@
 use crate::audit::{self, Change};
 use crate::entity::tracking::experiment;
 use crate::error::{ServiceError, ServiceResult, conflict_on_unique};
-use crate::page;
+use crate::pagination;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -144,12 +144,16 @@ pub async fn list(
     limit: Option<u32>,
     page_token: Option<&str>,
 ) -> ServiceResult<Page<Experiment>> {
-    let limit = page::limit(limit)?;
+    let limit = pagination::limit(limit)?;
     let mut query = experiment::Entity::find().order_by_asc(experiment::Column::Id);
-    if let Some(after) = page::decode_after_id(page_token)? {
+    if let Some(after) = pagination::decode_after_id(page_token)? {
         query = query.filter(experiment::Column::Id.gt(after));
     }
     let rows = query.limit(limit + 1).all(db).await?;
     let experiments = rows.into_iter().map(to_api).collect();
-    Ok(page::keyset_page(experiments, limit, |e: &Experiment| e.id))
+    Ok(pagination::keyset_page(
+        experiments,
+        limit,
+        |e: &Experiment| e.id,
+    ))
 }

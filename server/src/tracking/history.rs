@@ -7,7 +7,7 @@ use super::points::{StoredPoint, decode};
 use super::runs;
 use crate::entity::tracking::metric;
 use crate::error::{ServiceError, ServiceResult};
-use crate::page;
+use crate::pagination;
 use crate::time::from_millis;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use slipway_api::limits::MAX_HISTORY_PAGE;
@@ -41,7 +41,7 @@ pub async fn history(
             "limit: expected a number from 1 to {MAX_HISTORY_PAGE}, got {limit}"
         )));
     }
-    let offset = page::decode_offset(query.page_token.as_deref())?;
+    let offset = pagination::decode_offset(query.page_token.as_deref())?;
     runs::find(db, run_id).await?;
     let points = load(db, run_id, &query.key).await?;
     if let Some(max_points) = query.max_points {
@@ -62,7 +62,7 @@ pub async fn history(
         key: query.key.clone(),
         points: points[start..end].iter().copied().map(to_api).collect(),
         downsampled: false,
-        next_page_token: (end < points.len()).then(|| page::at_offset(end as u64)),
+        next_page_token: (end < points.len()).then(|| pagination::at_offset(end as u64)),
     })
 }
 

@@ -10,7 +10,7 @@
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
 use crate::entity::tracking::latest_metric;
 use crate::error::{ServiceError, ServiceResult};
-use crate::page;
+use crate::pagination;
 use crate::time::from_millis;
 use sea_orm::sea_query::{Query, SelectStatement, SqliteQueryBuilder};
 use sea_orm::sqlx;
@@ -308,15 +308,15 @@ fn invalid(err: CostError) -> ServiceError {
 /// when the previous page is the first. Offsets make this exact, so a page can link back
 /// without carrying the tokens of every page before it.
 pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>> {
-    let limit = page::limit(request.limit)?;
-    let offset = page::decode_offset(request.page_token.as_deref())?;
-    Ok(page::before_offset(offset, limit))
+    let limit = pagination::limit(request.limit)?;
+    let offset = pagination::decode_offset(request.page_token.as_deref())?;
+    Ok(pagination::before_offset(offset, limit))
 }
 
 /// Searches runs with a filter, an order and pagination.
 pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Page<Run>> {
-    let limit = page::limit(request.limit)?;
-    let offset = page::decode_offset(request.page_token.as_deref())?;
+    let limit = pagination::limit(request.limit)?;
+    let offset = pagination::decode_offset(request.page_token.as_deref())?;
     let filter = match &request.filter {
         Some(text) => parse_filter(text)
             .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?,
@@ -348,7 +348,7 @@ pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResul
     items.truncate(limit as usize);
     Ok(Page {
         items,
-        next_page_token: more.then(|| page::at_offset(offset + limit)),
+        next_page_token: more.then(|| pagination::at_offset(offset + limit)),
     })
 }
 

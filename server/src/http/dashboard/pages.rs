@@ -385,7 +385,7 @@ pub async fn job(
 pub async fn workers(State(state): State<AppState>, context: PageContext) -> PageResult {
     readable(&context)?;
     // One page of the largest size: the page shows at most that many workers.
-    let workers = workers::list(&state.db, Some(crate::page::MAX_LIMIT), None)
+    let workers = workers::list(&state.db, Some(crate::pagination::MAX_LIMIT), None)
         .await?
         .items;
     Ok(Html(slipway_web::render_workers(&context.frame, workers)))
