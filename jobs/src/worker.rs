@@ -3,6 +3,7 @@
 //! the outcome. When the server is unreachable it retries with backoff and carries on.
 
 use crate::handlers::{self, Outcome, Progress};
+use backon::{BackoffBuilder as _, ExponentialBuilder, Retryable as _};
 use slipway_api::{
     ApiError, Client, JobHeartbeat, JobOutcome, JobReport, Lease, RegisterWorker, ShipLogs,
 };
@@ -21,6 +22,14 @@ pub struct WorkerConfig {
 /// How long one lease request waits on the server.
 const LEASE_WAIT: Duration = Duration::from_secs(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The pause before each retry while the server is unreachable: 100 ms doubling up to
+/// [`MAX_BACKOFF`], each with a random part of up to as much again, so that workers cut off
+/// together do not come back in step.
+const RETRY: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(100))
+    .with_max_delay(MAX_BACKOFF)
+    .with_jitter()
+    .without_max_times();
 
 fn cpu_cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
@@ -37,28 +46,20 @@ async fn register(client: &Client, config: &WorkerConfig) -> Result<i64, ApiErro
         labels: config.labels.clone(),
         concurrency: config.concurrency,
     };
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match client.register_worker(&request).await {
-            Ok(worker) => {
-                tracing::info!(worker = worker.id, name = %worker.name, "registered");
-                return Ok(worker.id);
-            }
-            Err(err) if matches!(err.status(), Some(400 | 401 | 403)) => return Err(err),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot register; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+    let worker = (|| client.register_worker(&request))
+        .retry(RETRY)
+        .when(|err| !matches!(err.status(), Some(400 | 401 | 403)))
+        .notify(|err, _| tracing::warn!(error = %err, "cannot register; retrying"))
+        .await?;
+    tracing::info!(worker = worker.id, name = %worker.name, "registered");
+    Ok(worker.id)
 }
 
 /// Runs the worker until the process ends, or until the server refuses it.
 pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
     let mut worker_id = register(&client, &config).await?;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1) as usize));
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = RETRY.build();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return Ok(());
@@ -66,7 +67,7 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
         let wait = LEASE_WAIT.as_millis() as u64;
         match client.lease_job(worker_id, wait).await {
             Ok(answer) => {
-                backoff = Duration::from_millis(100);
+                backoff = RETRY.build();
                 if let Some(lease) = answer.lease {
                     // The server does not count coordinating jobs against the slots either.
                     let slot = slipway_api::takes_a_slot(&lease.job.kind).then_some(slot);
@@ -85,8 +86,7 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
                     worker_id = register(&client, &config).await?;
                 } else {
                     tracing::warn!(error = %err, "cannot lease; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
                 }
             }
         }
@@ -129,7 +129,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
         lease_id: lease.lease_id,
         outcome,
     };
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = RETRY.build();
     let mut refused = false;
     for _ in 0..20 {
         match client.report_job(job_id, &report).await {
@@ -153,8 +153,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
             }
             Err(err) => {
                 tracing::warn!(job = job_id, error = %err, "cannot report; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
             }
         }
     }
@@ -230,6 +229,25 @@ async fn heartbeats(
                 return;
             }
             Err(err) => tracing::warn!(job = job_id, error = %err, "heartbeat failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_start_at_100_ms_and_stop_growing_at_the_cap() {
+        let pauses: Vec<Duration> = RETRY.build().take(30).collect();
+        assert_eq!(pauses.len(), 30, "retries go on");
+        // Each pause is its step of 100 ms, 200 ms, … 5 s plus a random part below as much again.
+        for (i, pause) in pauses.iter().enumerate() {
+            let step = (Duration::from_millis(100) * 2u32.pow(i.min(10) as u32)).min(MAX_BACKOFF);
+            assert!(
+                *pause >= step && *pause < step * 2,
+                "pause {i}: {pause:?}, step {step:?}"
+            );
         }
     }
 }

@@ -1,11 +1,16 @@
 //! A real headless Chromium driven over WebDriver (chromedriver), for the dashboard's browser
 //! tests. Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian packages `chromium` and
-//! `chromium-driver`); [`Browser::start`] says so and returns `None` without them.
+//! `chromium-driver`); [`Browser::start`] says so and returns `None` without them. This module
+//! owns the chromedriver process and the helpers the tests use; the WebDriver protocol is
+//! `fantoccini`'s.
 
 #![allow(clippy::unwrap_used)] // test support: a failed unwrap is a failed test
 
 use crate::eventually;
-use base64::Engine as _;
+use fantoccini::elements::Element;
+use fantoccini::wd::{Capabilities, WebDriverCompatibleCommand};
+use fantoccini::{ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,8 +24,32 @@ pub struct Browser {
     driver: Child,
     base: String,
     session: String,
-    http: reqwest::Client,
+    client: fantoccini::Client,
     _profile: tempfile::TempDir,
+}
+
+/// Any WebDriver endpoint of the session, for what the helpers below do not cover.
+#[derive(Debug)]
+struct SessionCommand {
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebDriverCompatibleCommand for SessionCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}{}", self.path))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (reqwest::Method, Option<String>) {
+        let body = self.body.as_ref().map(Value::to_string);
+        (self.method.clone(), body)
+    }
 }
 
 impl Browser {
@@ -42,15 +71,15 @@ impl Browser {
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        eventually("chromedriver to answer", Duration::from_secs(30), || {
-            let http = http.clone();
-            let url = format!("{base}/status");
-            async move {
-                let status: Value = http.get(url).send().await.ok()?.json().await.ok()?;
-                status["value"]["ready"].as_bool().filter(|ready| *ready)
-            }
-        })
+        eventually(
+            "chromedriver to listen",
+            Duration::from_secs(30),
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+            },
+        )
         .await;
         let profile = tempfile::tempdir().unwrap();
         let args = [
@@ -69,102 +98,103 @@ impl Browser {
         .map(|arg| (*arg).to_owned())
         .chain([format!("--user-data-dir={}", profile.path().display())])
         .collect::<Vec<_>>();
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let capabilities: Capabilities = serde_json::from_value(json!({
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args}
-        }}});
-        let created: Value = http
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
+        }))
+        .unwrap();
+        // Listening is not yet ready to make sessions: ask until a session comes.
+        let client = eventually("a WebDriver session", Duration::from_secs(30), || {
+            let mut builder = ClientBuilder::new(HttpConnector::new());
+            builder.capabilities(capabilities.clone());
+            let base = base.clone();
+            async move { builder.connect(&base).await.ok() }
+        })
+        .await;
+        let session = client
+            .session_id()
             .await
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let session = created["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-            .to_owned();
+            .expect("a WebDriver session id");
         Some(Self {
             driver,
             base,
             session,
-            http,
+            client,
             _profile: profile,
         })
     }
 
+    /// Sends `body` to the session's endpoint `path` (such as `/url`) and returns the answer's
+    /// value; fails the test on a WebDriver error.
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}/session/{}{path}", self.base, self.session);
-        let mut request = self.http.request(method, url);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(
-            answer["value"].get("error").is_none(),
-            "WebDriver {path}: {answer}"
-        );
-        answer["value"].clone()
+        let command = SessionCommand {
+            method,
+            path: path.to_owned(),
+            body,
+        };
+        self.client
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver {path}: {err}"))
     }
 
     pub async fn goto(&self, url: &str) {
-        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver goto {url}: {err}"));
     }
 
+    async fn elements(&self, css: &str) -> Vec<Element> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver find {css}: {err}"))
+    }
+
+    async fn element(&self, css: &str) -> Element {
+        let found = self.elements(css).await;
+        assert!(!found.is_empty(), "no element matches {css}");
+        found.into_iter().next().unwrap()
+    }
+
+    /// The WebDriver ids of the elements that match `css`.
     pub async fn find_all(&self, css: &str) -> Vec<String> {
-        let found = self
-            .call(
-                reqwest::Method::POST,
-                "/elements",
-                Some(json!({"using": "css selector", "value": css})),
-            )
-            .await;
+        let found = self.elements(css).await;
         found
-            .as_array()
-            .unwrap()
             .iter()
-            .filter_map(|element| {
-                element
-                    .as_object()?
-                    .values()
-                    .next()?
-                    .as_str()
-                    .map(str::to_owned)
-            })
+            .map(|element| element.element_id().to_string())
             .collect()
     }
 
+    /// The WebDriver id of the first element that matches `css`; fails if none does.
     pub async fn find(&self, css: &str) -> String {
-        let found = self.find_all(css).await;
-        assert!(!found.is_empty(), "no element matches {css}");
-        found[0].clone()
+        self.element(css).await.element_id().to_string()
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        let path = format!("/element/{element}/value");
-        self.call(reqwest::Method::POST, &path, Some(json!({ "text": text })))
-            .await;
+        self.element(css)
+            .await
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver type into {css}: {err}"));
     }
 
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        let path = format!("/element/{element}/click");
-        self.call(reqwest::Method::POST, &path, Some(json!({})))
-            .await;
+        self.element(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver click {css}: {err}"));
     }
 
     pub async fn source(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/source", None).await;
-        value.as_str().unwrap_or_default().to_owned()
+        self.client.source().await.unwrap()
     }
 
     pub async fn url(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/url", None).await;
-        value.as_str().unwrap_or_default().to_owned()
+        self.client.current_url().await.unwrap().to_string()
     }
 
     /// Waits for a navigation (a click on a submit button returns before the next page loads).
@@ -198,23 +228,20 @@ impl Browser {
 
     /// Runs `script` in the page and returns its value.
     pub async fn execute(&self, script: &str) -> Value {
-        self.call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
+        self.client
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver execute: {err}"))
     }
 
     pub async fn title(&self) -> String {
-        let value = self.call(reqwest::Method::GET, "/title", None).await;
-        value.as_str().unwrap_or_default().to_owned()
+        self.client.title().await.unwrap()
     }
 
     /// Signs in with `token` on the way to `path` of the server at `base`, and waits for the
     /// page titled `title`.
     pub async fn sign_in(&self, base: &str, token: &str, path: &str, title: &str) {
-        self.call(reqwest::Method::DELETE, "/cookie", None).await;
+        self.client.delete_all_cookies().await.unwrap();
         self.goto(&format!("{base}{path}")).await;
         assert_eq!(
             self.title().await,
@@ -224,18 +251,16 @@ impl Browser {
         self.type_into("#token", token).await;
         self.click("#sign-in button[type=submit]").await;
         self.wait_for_title(title).await;
-        let cookies = self.call(reqwest::Method::GET, "/cookie", None).await;
-        let cookie = &cookies.as_array().unwrap()[0];
-        assert_eq!(cookie["name"], "slipway_session");
-        assert_eq!(cookie["httpOnly"], true, "{cookie}");
-        assert_eq!(cookie["sameSite"], "Strict", "{cookie}");
+        let cookies = self.client.get_all_cookies().await.unwrap();
+        let cookie = &cookies[0];
+        assert_eq!(cookie.name(), "slipway_session");
+        assert_eq!(cookie.http_only(), Some(true), "{cookie}");
+        let same_site = cookie.same_site().map(|same_site| same_site.to_string());
+        assert_eq!(same_site.as_deref(), Some("Strict"), "{cookie}");
     }
 
     pub async fn screenshot(&self, path: &Path) {
-        let value = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(value.as_str().unwrap())
-            .unwrap();
+        let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
         std::fs::write(path, png).unwrap();
     }
@@ -243,15 +268,23 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let url = format!("{}/session/{}", self.base, self.session);
-        // Best effort from a synchronous drop: a blocking thread ends the session.
+        // The session's own client runs on the test's runtime, which is ending and may have one
+        // thread: a thread of its own with a fresh runtime reattaches to the session and ends
+        // it, so Chromium quits before chromedriver is killed.
+        let base = self.base.clone();
+        let session = self.session.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let _ = reqwest::Client::new().delete(url).send().await;
+                let connector = HttpConnector::new();
+                if let Ok(client) =
+                    fantoccini::Client::with_existing_session(&base, &session, connector).await
+                {
+                    let _ = client.close().await;
+                }
             });
         })
         .join();

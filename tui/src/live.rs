@@ -3,22 +3,32 @@
 //! event seen so nothing is missed (the server sends `reset` when it cannot replay).
 
 use crate::data::{Loaded, Stream};
+use backon::{BackoffBuilder as _, ExponentialBuilder};
 use slipway_api::Client;
 use std::time::Duration;
 
 /// The server sends a keep-alive comment every 15 s; silence for longer means a dead link.
 const SILENCE: Duration = Duration::from_secs(40);
-/// The longest pause between reconnection attempts.
+/// The longest pause between reconnection attempts, before its random part.
 const MAX_PAUSE: Duration = Duration::from_secs(10);
+/// 0.5 s, 1 s, 2 s, … up to [`MAX_PAUSE`], each with a random part of up to as much again, so
+/// that clients cut off together do not come back in step.
+const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(Duration::from_millis(500))
+    .with_max_delay(MAX_PAUSE)
+    .with_jitter()
+    .without_max_times();
 
 /// Follows the stream until `send` reports the client gone (returns `false`).
 pub async fn follow(client: Client, send: impl Fn(Loaded) -> bool) {
     let mut last_id: Option<String> = None;
     let mut attempt: u32 = 0;
+    let mut pauses = RECONNECT.build();
     loop {
         let error = match client.events(last_id.as_deref()).await {
             Ok(mut stream) => {
                 attempt = 0;
+                pauses = RECONNECT.build();
                 if !send(Loaded::Stream(Stream::Live)) {
                     return;
                 }
@@ -46,14 +56,8 @@ pub async fn follow(client: Client, send: impl Fn(Loaded) -> bool) {
         if !send(Loaded::Stream(Stream::Reconnecting { attempt, error })) {
             return;
         }
-        tokio::time::sleep(pause(attempt)).await;
+        tokio::time::sleep(pauses.next().unwrap_or(MAX_PAUSE)).await;
     }
-}
-
-/// 0.5 s, 1 s, 2 s, … up to [`MAX_PAUSE`].
-fn pause(attempt: u32) -> Duration {
-    let millis = 500u64.saturating_mul(1 << attempt.saturating_sub(1).min(10));
-    Duration::from_millis(millis).min(MAX_PAUSE)
 }
 
 #[cfg(test)]
@@ -62,8 +66,11 @@ mod tests {
 
     #[test]
     fn pauses_grow_and_stop_growing() {
-        assert_eq!(pause(1), Duration::from_millis(500));
-        assert_eq!(pause(2), Duration::from_secs(1));
-        assert_eq!(pause(30), MAX_PAUSE);
+        let pauses: Vec<Duration> = RECONNECT.build().take(30).collect();
+        assert_eq!(pauses.len(), 30, "reconnecting goes on");
+        let within = |pause: Duration, step: Duration| pause >= step && pause < step * 2;
+        assert!(within(pauses[0], Duration::from_millis(500)), "{pauses:?}");
+        assert!(within(pauses[1], Duration::from_secs(1)), "{pauses:?}");
+        assert!(within(pauses[29], MAX_PAUSE), "{pauses:?}");
     }
 }

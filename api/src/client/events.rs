@@ -1,12 +1,16 @@
 //! The live event stream, `GET /api/v1/events`, read as server-sent events: [`Client::events`]
 //! opens it (resuming after `Last-Event-ID` when given) and [`EventStream::next`] yields each
-//! event with its id. Reconnecting is the caller's choice, so the terminal client can show the
+//! event with its id. The SSE framing is `eventsource-stream`'s; this module owns the typing of
+//! each event's data. Reconnecting is the caller's choice, so the terminal client can show the
 //! connection state while it retries.
 
 use super::Client;
 use crate::LiveEvent;
 use crate::error::ApiError;
-use reqwest::{Method, Response};
+use eventsource_stream::{Event, EventStreamError, Eventsource as _};
+use futures_util::{Stream, StreamExt as _};
+use reqwest::Method;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// A stream stays open for as long as the server keeps it; the client's whole-request timeout
@@ -22,12 +26,24 @@ pub struct StreamedEvent {
     pub event: LiveEvent,
 }
 
+type SseEvents =
+    Pin<Box<dyn Stream<Item = Result<Event, EventStreamError<reqwest::Error>>> + Send>>;
+
 /// An open event stream.
-#[derive(Debug)]
 pub struct EventStream {
-    response: Response,
-    parser: SseParser,
+    events: SseEvents,
     url: String,
+    /// Set once the SSE framing itself failed: nothing after it can be trusted.
+    broken: bool,
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStream")
+            .field("url", &self.url)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -41,96 +57,60 @@ impl Client {
             request = request.header("last-event-id", id);
         }
         let response = self.send(request).await?;
-        Ok(EventStream {
-            response,
-            parser: SseParser::default(),
-            url: self.base.clone(),
-        })
+        Ok(EventStream::over(
+            response.bytes_stream(),
+            self.base.clone(),
+        ))
     }
 }
 
 impl EventStream {
+    /// Reads server-sent events from `bytes`, the body of the answer from `url`.
+    fn over<S, B>(bytes: S, url: String) -> Self
+    where
+        S: Stream<Item = Result<B, reqwest::Error>> + Send + 'static,
+        B: AsRef<[u8]>,
+    {
+        Self {
+            events: Box::pin(bytes.eventsource()),
+            url,
+            broken: false,
+        }
+    }
+
     /// The next event; `None` when the server ended the stream. Keep-alive comments are
     /// skipped here, so a caller that wants to detect a dead connection should bound each
-    /// wait by more than the server's keep-alive interval (15 s).
+    /// wait by more than the server's keep-alive interval (15 s). Data that is not a
+    /// [`LiveEvent`] is an [`ApiError::Decode`] for that event alone: the stream goes on.
     pub async fn next(&mut self) -> Option<Result<StreamedEvent, ApiError>> {
-        loop {
-            if let Some(event) = self.parser.pop() {
-                return Some(event);
-            }
-            match self.response.chunk().await {
-                Ok(Some(bytes)) => self.parser.feed(&bytes),
-                Ok(None) => return None,
-                Err(source) => {
-                    return Some(Err(ApiError::Transport {
-                        url: self.url.clone(),
-                        source,
-                    }));
-                }
+        if self.broken {
+            return None;
+        }
+        match self.events.next().await? {
+            Ok(event) => Some(typed(event)),
+            Err(EventStreamError::Transport(source)) => Some(Err(ApiError::Transport {
+                url: self.url.clone(),
+                source,
+            })),
+            // The body ended inside a character, or was not SSE: the framing would report the
+            // same error again on every call, so the stream ends here.
+            Err(err) => {
+                self.broken = true;
+                Some(Err(ApiError::Decode(format!("event stream: {err}"))))
             }
         }
     }
 }
 
-/// Splits the byte stream into SSE fields and events (the parts of the format the server
-/// uses: `id`, `event`, `data`, comments); a chunk may end anywhere, even inside a character.
-#[derive(Debug, Default)]
-struct SseParser {
-    pending: Vec<u8>,
-    id: Option<String>,
-    data: String,
-    ready: std::collections::VecDeque<Result<StreamedEvent, ApiError>>,
-}
-
-impl SseParser {
-    fn feed(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
-        while let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            self.line(line.trim_end_matches(['\n', '\r']));
-        }
-    }
-
-    fn line(&mut self, line: &str) {
-        if line.is_empty() {
-            self.dispatch();
-            return;
-        }
-        if line.starts_with(':') {
-            return; // a comment: the keep-alive
-        }
-        let (field, value) = line.split_once(':').unwrap_or((line, ""));
-        let value = value.strip_prefix(' ').unwrap_or(value);
-        match field {
-            "id" => self.id = Some(value.to_owned()),
-            "data" => {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(value);
-            }
-            _ => {}
-        }
-    }
-
-    fn dispatch(&mut self) {
-        if self.data.is_empty() {
-            return;
-        }
-        let data = std::mem::take(&mut self.data);
-        let parsed = serde_json::from_str::<LiveEvent>(&data)
-            .map(|event| StreamedEvent {
-                id: self.id.clone(),
-                event,
-            })
-            .map_err(|err| ApiError::Decode(format!("event data: {err}")));
-        self.ready.push_back(parsed);
-    }
-
-    fn pop(&mut self) -> Option<Result<StreamedEvent, ApiError>> {
-        self.ready.pop_front()
-    }
+/// The [`LiveEvent`] in an event's data, with the SSE id in force (an event without an `id`
+/// field keeps the last one, as the SSE rules say).
+fn typed(event: Event) -> Result<StreamedEvent, ApiError> {
+    let live = serde_json::from_str::<LiveEvent>(&event.data)
+        .map_err(|err| ApiError::Decode(format!("event data: {err}")))?;
+    Ok(StreamedEvent {
+        id: (!event.id.is_empty()).then_some(event.id),
+        event: live,
+    })
 }
 
 #[cfg(test)]
@@ -140,29 +120,71 @@ mod tests {
     const EVENT: &str =
         r#"{"kind":"job","id":7,"change":"state","state":"running","at":"2026-11-29T12:00:00Z"}"#;
 
-    #[test]
-    fn parses_events_split_anywhere_and_skips_comments() {
+    /// The stream over `chunks`, each one a body chunk as the network delivers it.
+    fn stream_of(chunks: Vec<Vec<u8>>) -> EventStream {
+        let bytes = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, reqwest::Error>));
+        EventStream::over(bytes, "http://test".to_owned())
+    }
+
+    #[tokio::test]
+    async fn parses_events_split_anywhere_and_skips_comments() {
         let stream =
             format!(":\n\nid: b.1\nevent: job\ndata: {EVENT}\n\nid: b.2\r\ndata:{EVENT}\r\n\r\n");
-        let mut parser = SseParser::default();
-        for byte in stream.as_bytes() {
-            parser.feed(std::slice::from_ref(byte));
-        }
-        let first = parser.pop().unwrap().unwrap();
+        // One byte a chunk: every boundary, inside a field name and between CR and LF too.
+        let mut events = stream_of(stream.bytes().map(|byte| vec![byte]).collect());
+        let first = events.next().await.unwrap().unwrap();
         assert_eq!(first.id.as_deref(), Some("b.1"));
         assert_eq!(first.event.kind, "job");
         assert_eq!(first.event.id, 7);
         assert_eq!(first.event.state.as_deref(), Some("running"));
-        let second = parser.pop().unwrap().unwrap();
+        let second = events.next().await.unwrap().unwrap();
         assert_eq!(second.id.as_deref(), Some("b.2"));
-        assert!(parser.pop().is_none());
+        assert!(events.next().await.is_none());
     }
 
-    #[test]
-    fn bad_data_is_an_error_and_the_stream_goes_on() {
-        let mut parser = SseParser::default();
-        parser.feed(format!("data: nope\n\ndata: {EVENT}\n\n").as_bytes());
-        assert!(parser.pop().unwrap().is_err());
-        assert!(parser.pop().unwrap().is_ok());
+    #[tokio::test]
+    async fn a_character_split_across_chunks_survives() {
+        let data = EVENT.replace("running", "runnin\u{e9}");
+        let body = format!("data: {data}\n\n").into_bytes();
+        let split = body.iter().position(|&byte| byte == 0xc3).unwrap() + 1;
+        let mut events = stream_of(vec![body[..split].to_vec(), body[split..].to_vec()]);
+        let event = events.next().await.unwrap().unwrap();
+        assert_eq!(event.event.state.as_deref(), Some("runnin\u{e9}"));
+        assert_eq!(event.id, None);
+    }
+
+    #[tokio::test]
+    async fn an_event_without_an_id_keeps_the_last_one() {
+        let body = format!("id: b.9\ndata: {EVENT}\n\ndata: {EVENT}\n\n");
+        let mut events = stream_of(vec![body.into_bytes()]);
+        for _ in 0..2 {
+            let event = events.next().await.unwrap().unwrap();
+            assert_eq!(event.id.as_deref(), Some("b.9"));
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_data_is_an_error_and_the_stream_goes_on() {
+        let body = format!("data: nope\n\ndata: {EVENT}\n\n");
+        let mut events = stream_of(vec![body.into_bytes()]);
+        assert!(matches!(
+            events.next().await,
+            Some(Err(ApiError::Decode(_)))
+        ));
+        assert!(events.next().await.unwrap().is_ok());
+        assert!(events.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_inside_a_character_ends_the_stream() {
+        let mut body = format!("data: {EVENT}\n\n").into_bytes();
+        body.push(0xc3);
+        let mut events = stream_of(vec![body]);
+        assert!(events.next().await.unwrap().is_ok());
+        assert!(matches!(
+            events.next().await,
+            Some(Err(ApiError::Decode(_)))
+        ));
+        assert!(events.next().await.is_none());
     }
 }
