@@ -49,6 +49,7 @@ fn comparison_chart(metric: &str, runs: &[RunDetail], histories: Vec<MetricHisto
         y_label: metric.to_owned(),
         x_axis: XAxis::Number,
         series,
+        ..LineChart::default()
     }
 }
 

@@ -223,6 +223,7 @@ fn history_chart(history: MetricHistory) -> LineChart {
             name: history.key,
             points,
         }],
+        ..LineChart::default()
     }
 }
 
