@@ -3,6 +3,7 @@
 //! error-rate and latency charts with every revision marked on the time axis, and per-feature
 //! drift on an absolute PSI scale with the policy's thresholds drawn.
 
+use super::common::drift_words;
 use crate::charts::{Bar, BarChartView, LineChart, Marker, Point, Series, Threshold, XAxis};
 use crate::layout::{Badge, Table, millis, number, percent, tone, when};
 use chrono::{DateTime, Duration, Utc};
@@ -281,6 +282,8 @@ pub fn DriftSection(
             .unwrap_or_default()
     );
     let scale = psi_scale(&drift, &policy);
+    let (status, status_tone) = drift_words(Some(&drift.status));
+    let status_class = format!("badge {status_tone}");
     let bars = drift
         .features
         .iter()
@@ -322,7 +325,7 @@ pub fn DriftSection(
         number(scale)
     );
     view! {
-        <p>"Status "<Badge text=drift.status />" "<span class="muted">{summary}</span></p>
+        <p>"Status "<span class=status_class>{status}</span>" "<span class="muted">{summary}</span></p>
         <div id="drift-bars"><BarChartView title=title bars=bars scale=scale thresholds=thresholds /></div>
         <details>
             <summary>"Every feature"</summary>

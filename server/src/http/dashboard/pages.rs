@@ -114,13 +114,21 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
             deployment_health(&state, deployment, open_alerts)
         });
     let health = futures_util::future::join_all(health).await;
-    let jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
+    let mut jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
+    // A running pipeline stays in view though the jobs it starts are newer.
+    let running = jobs::list(&state.db, Some(JobState::Running), Some(100), None).await?;
+    for job in running.items {
+        if job.kind == "pipeline" && !jobs.iter().any(|shown| shown.id == job.id) {
+            jobs.push(job);
+        }
+    }
+    jobs.sort_by(|a, b| b.id.cmp(&a.id));
     let search = SearchRuns {
         limit: Some(10),
         ..SearchRuns::default()
     };
     let runs = search::search(&state.searches, &search).await?.items;
-    let changes = audit::list(&state.db, Some(15), None).await?.items;
+    let changes = audit::operations(&state.db, 15).await?;
     let overview = Overview {
         deployments: health,
         alerts: open.into_iter().take(20).collect(),
