@@ -107,6 +107,10 @@ pub enum Action {
     Help,
     Show(View),
     Refresh,
+    /// Sort by the next column (after the last: unsorted).
+    Sort,
+    /// Reverse the sort.
+    ReverseSort,
     Follow,
     Promote,
     Rollback,
@@ -145,6 +149,13 @@ pub struct Status {
     pub error: bool,
 }
 
+/// The order of a list view: by which column, and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub column: usize,
+    pub descending: bool,
+}
+
 /// Rows a page up or down moves.
 const PAGE: usize = 20;
 
@@ -164,6 +175,8 @@ pub struct App {
     /// The selected row, as a position in `visible`.
     pub selected: usize,
     pub filter: String,
+    /// The current view's order (`None`: as the server sent it).
+    pub sort: Option<Sort>,
     /// The text after `:`.
     pub command: String,
     pub dialog: Option<Dialog>,
@@ -199,6 +212,7 @@ impl App {
             visible: Vec::new(),
             selected: 0,
             filter: String::new(),
+            sort: None,
             command: String::new(),
             dialog: None,
             identity: None,
@@ -273,6 +287,28 @@ impl App {
                 .get_or_insert_with(|| table::haystack(&self.lists, self.view));
             table::matching(haystack, &self.filter)
         };
+        if let Some(sort) = self.sort {
+            let mut cells: Vec<(usize, String)> = self
+                .visible
+                .iter()
+                .map(|&index| {
+                    let cell = table::cells(&self.lists, self.view, index)
+                        .into_iter()
+                        .nth(sort.column)
+                        .unwrap_or_default();
+                    (index, cell)
+                })
+                .collect();
+            cells.sort_by(|(_, a), (_, b)| {
+                let order = table::compare_cells(a, b);
+                if sort.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            self.visible = cells.into_iter().map(|(index, _)| index).collect();
+        }
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
     }
 
@@ -284,13 +320,18 @@ impl App {
     }
 
     fn show(&mut self, view: View) {
-        self.detail = None;
+        if self.detail.take().is_some() {
+            self.status = None;
+        }
         self.follow = false;
         if self.view != view {
+            // The last outcome belonged to the view left behind.
+            self.status = None;
             self.view = view;
             self.haystack = None;
             self.selected = 0;
             self.filter.clear();
+            self.sort = None;
             self.refilter();
         }
         self.requests.push(Request::List(view));
@@ -328,6 +369,7 @@ impl App {
             Action::Back => {
                 if self.detail.take().is_some() {
                     self.follow = false;
+                    self.status = None;
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
                     self.refilter();
@@ -344,6 +386,7 @@ impl App {
             Action::Help => self.mode = Mode::Help,
             Action::Show(view) => self.show(view),
             Action::Refresh => self.refresh(),
+            Action::Sort | Action::ReverseSort => self.sort_by(action),
             Action::Follow => {
                 if matches!(self.detail, Some(Detail::Job(_))) {
                     self.follow = !self.follow;
@@ -365,6 +408,40 @@ impl App {
             | Action::Trigger
             | Action::Acknowledge => self.ask(action),
             Action::Type(_) | Action::Erase | Action::Complete | Action::Submit => {}
+        }
+    }
+
+    fn sort_by(&mut self, action: Action) {
+        let columns = table::columns(self.view);
+        self.sort = match (action, self.sort) {
+            (Action::ReverseSort, Some(sort)) => Some(Sort {
+                descending: !sort.descending,
+                ..sort
+            }),
+            (Action::ReverseSort, None) => None,
+            (_, None) => Some(Sort {
+                column: 0,
+                descending: false,
+            }),
+            (_, Some(sort)) if sort.column + 1 < columns.len() => Some(Sort {
+                column: sort.column + 1,
+                descending: false,
+            }),
+            (_, Some(_)) => None,
+        };
+        self.selected = 0;
+        self.refilter();
+        match self.sort {
+            Some(sort) => {
+                let name = columns.get(sort.column).map_or("", |(name, _)| *name);
+                let way = if sort.descending {
+                    "descending"
+                } else {
+                    "ascending"
+                };
+                self.say(format!("sorted by {name}, {way}"), false);
+            }
+            None => self.say("unsorted", false),
         }
     }
 

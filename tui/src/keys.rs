@@ -210,6 +210,22 @@ pub const BINDINGS: &[Binding] = &[
         false,
     ),
     bind(
+        &[KeyCode::Char('s')],
+        "s",
+        "sort by the next column",
+        Action::Sort,
+        EVERYWHERE,
+        false,
+    ),
+    bind(
+        &[KeyCode::Char('S')],
+        "S",
+        "reverse the sort",
+        Action::ReverseSort,
+        EVERYWHERE,
+        false,
+    ),
+    bind(
         &[KeyCode::Char('l')],
         "l",
         "follow the job log",

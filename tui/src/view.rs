@@ -139,7 +139,17 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         let cells = table::cells(&app.lists, app.view, index);
         Row::new(cells).style(row_style(app.view, &app.lists, index))
     });
-    let header = Row::new(columns.iter().map(|(name, _)| *name)).bold();
+    let header = Row::new(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(column, (name, _))| match app.sort {
+                Some(sort) if sort.column == column && sort.descending => format!("{name}▼"),
+                Some(sort) if sort.column == column => format!("{name}▲"),
+                _ => (*name).to_owned(),
+            }),
+    )
+    .bold();
     let widget = Table::new(rows, columns.iter().map(|(_, width)| *width))
         .header(header)
         .block(Block::bordered().title(title))

@@ -165,3 +165,15 @@ fn a_viewer_sees_no_actions() {
     app.update(Action::Help);
     check_sized("viewer_help", &app, 120, 40);
 }
+
+#[test]
+fn deployments_with_health_sorted_and_at_any_width() {
+    let mut app = fixtures::app();
+    // REQ/S is the eighth column; `S` turns it busiest first.
+    for _ in 0..8 {
+        app.update(Action::Sort);
+    }
+    app.update(Action::ReverseSort);
+    check("view_deployments_sorted", &app);
+    check_sized("view_deployments_wide", &app, 180, 12);
+}
