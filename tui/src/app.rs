@@ -8,6 +8,7 @@ use crate::table;
 
 mod answers;
 mod ask;
+mod order;
 use slipway_api::Identity;
 
 /// The list views, in the order of their number keys.
@@ -88,6 +89,8 @@ pub enum Mode {
     Command,
     Dialog,
     Help,
+    /// The selected object as JSON, over the view.
+    Json,
 }
 
 /// Something the user did (see [`crate::keys`] for the keys).
@@ -107,6 +110,8 @@ pub enum Action {
     Help,
     Show(View),
     Refresh,
+    /// Show the selected object as JSON.
+    Yank,
     /// Sort by the next column (after the last: unsorted).
     Sort,
     /// Reverse the sort.
@@ -185,6 +190,9 @@ pub struct App {
     pub read_only: bool,
     pub stream: Stream,
     pub status: Option<Status>,
+    /// What the JSON overlay shows, and how far it is scrolled.
+    pub json: Option<String>,
+    pub json_scroll: u16,
     /// Job detail: keep reading new log lines and stay at the end.
     pub follow: bool,
     pub running: bool,
@@ -219,6 +227,8 @@ impl App {
             read_only: false,
             stream: Stream::Connecting,
             status: None,
+            json: None,
+            json_scroll: 0,
             follow: false,
             running: true,
             requests: vec![Request::Identity, Request::List(View::Deployments)],
@@ -346,6 +356,16 @@ impl App {
                     self.mode = Mode::Normal;
                 }
             }
+            Mode::Json => match action {
+                Action::Up => self.json_scroll = self.json_scroll.saturating_sub(1),
+                Action::Down => self.json_scroll = self.json_scroll.saturating_add(1),
+                Action::PageUp => self.json_scroll = self.json_scroll.saturating_sub(20),
+                Action::PageDown => self.json_scroll = self.json_scroll.saturating_add(20),
+                _ => {
+                    self.json = None;
+                    self.mode = Mode::Normal;
+                }
+            },
             Mode::Filter => self.filtering(action),
             Mode::Command => self.commanding(action),
             Mode::Dialog => self.in_dialog(action),
@@ -387,6 +407,14 @@ impl App {
             Action::Show(view) => self.show(view),
             Action::Refresh => self.refresh(),
             Action::Sort | Action::ReverseSort => self.sort_by(action),
+            Action::Yank => match self.selected_json() {
+                Some(json) => {
+                    self.json = Some(json);
+                    self.json_scroll = 0;
+                    self.mode = Mode::Json;
+                }
+                None => self.say("nothing selected", true),
+            },
             Action::Follow => {
                 if matches!(self.detail, Some(Detail::Job(_))) {
                     self.follow = !self.follow;
@@ -408,40 +436,6 @@ impl App {
             | Action::Trigger
             | Action::Acknowledge => self.ask(action),
             Action::Type(_) | Action::Erase | Action::Complete | Action::Submit => {}
-        }
-    }
-
-    fn sort_by(&mut self, action: Action) {
-        let columns = table::columns(self.view);
-        self.sort = match (action, self.sort) {
-            (Action::ReverseSort, Some(sort)) => Some(Sort {
-                descending: !sort.descending,
-                ..sort
-            }),
-            (Action::ReverseSort, None) => None,
-            (_, None) => Some(Sort {
-                column: 0,
-                descending: false,
-            }),
-            (_, Some(sort)) if sort.column + 1 < columns.len() => Some(Sort {
-                column: sort.column + 1,
-                descending: false,
-            }),
-            (_, Some(_)) => None,
-        };
-        self.selected = 0;
-        self.refilter();
-        match self.sort {
-            Some(sort) => {
-                let name = columns.get(sort.column).map_or("", |(name, _)| *name);
-                let way = if sort.descending {
-                    "descending"
-                } else {
-                    "ascending"
-                };
-                self.say(format!("sorted by {name}, {way}"), false);
-            }
-            None => self.say("unsorted", false),
         }
     }
 

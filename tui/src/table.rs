@@ -283,6 +283,34 @@ pub fn compare_cells(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
+/// `value` as pretty JSON (what the server sent, for `y`).
+pub fn to_json(value: &impl serde::Serialize) -> Option<String> {
+    serde_json::to_string_pretty(value).ok()
+}
+
+/// Row `index` of `view` as pretty JSON (a deployment with its health).
+pub fn json(lists: &Lists, view: View, index: usize) -> Option<String> {
+    match view {
+        View::Deployments => {
+            let deployment = lists.deployments.get(index)?;
+            let health = lists.health.get(&deployment.name);
+            to_json(&serde_json::json!({
+                "deployment": deployment,
+                "metrics": health.and_then(|health| health.metrics.as_ref()),
+                "drift": health.and_then(|health| health.drift.as_ref()),
+                "open_alerts": health.map(|health| health.open_alerts),
+            }))
+        }
+        View::Models => to_json(lists.models.get(index)?),
+        View::Runs => to_json(lists.runs.get(index)?),
+        View::Jobs => to_json(lists.jobs.get(index)?),
+        View::Workers => to_json(lists.workers.get(index)?),
+        View::Schedules => to_json(lists.schedules.get(index)?),
+        View::Alerts => to_json(lists.alerts.get(index)?),
+        View::Audit => to_json(lists.audit.get(index)?),
+    }
+}
+
 /// What identifies row `index` of `view` across refreshes (its id or name).
 pub fn key(lists: &Lists, view: View, index: usize) -> String {
     match view {

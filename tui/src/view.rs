@@ -43,6 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     frame.render_widget(Paragraph::new(footer_line(app)), footer);
     match app.mode {
         Mode::Help => overlay::help(frame, app),
+        Mode::Json => overlay::json(frame, app),
         Mode::Dialog => {
             if let Some(dialog) = &app.dialog {
                 overlay::dialog(frame, dialog);
@@ -110,7 +111,7 @@ fn footer_line(app: &App) -> Line<'static> {
                 "  tab complete · enter go · esc back".dim(),
             ])
         }
-        Mode::Normal | Mode::Help | Mode::Dialog => {
+        Mode::Normal | Mode::Help | Mode::Dialog | Mode::Json => {
             Line::from(hints(app.view, app.read_only)).dim()
         }
     }

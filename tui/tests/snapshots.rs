@@ -177,3 +177,10 @@ fn deployments_with_health_sorted_and_at_any_width() {
     check("view_deployments_sorted", &app);
     check_sized("view_deployments_wide", &app, 180, 12);
 }
+
+#[test]
+fn the_selected_object_as_json() {
+    let mut app = fixtures::app();
+    app.update(Action::Yank);
+    check("json_deployment", &app);
+}

@@ -366,3 +366,22 @@ fn the_status_line_clears_when_the_view_changes() {
     assert_eq!(app.status, None);
     assert_eq!(app.sort, None, "each view starts unsorted");
 }
+
+#[test]
+fn y_shows_the_selected_object_as_json_and_any_key_closes_it() {
+    let mut app = fixtures::app();
+    app.update(Action::Yank);
+    assert_eq!(app.mode, Mode::Json);
+    let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
+    assert_eq!(json["deployment"]["name"], "iris-prod");
+    assert_eq!(json["drift"], "warn");
+    assert_eq!(json["open_alerts"], 1);
+    app.update(Action::Down);
+    assert_eq!((app.mode, app.json_scroll), (Mode::Json, 1));
+    app.update(Action::Back);
+    assert_eq!((app.mode, app.json.as_deref()), (Mode::Normal, None));
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Yank);
+    let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
+    assert_eq!(json["id"], 9);
+}
