@@ -273,8 +273,9 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
     );
 
     // Both revisions are marked on the latency chart, with who and why on hover.
+    // Deployed within a second of each other, they share one marker whose hover names both.
     let markers = browser.find_all("#latency-chart g.marker").await;
-    assert_eq!(markers.len(), 2, "{}", browser.source().await);
+    assert!(!markers.is_empty(), "{}", browser.source().await);
     let hovers = browser
         .execute(
             "return Array.from(document.querySelectorAll('#latency-chart g.marker > title'))\
@@ -283,6 +284,7 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
         .await;
     let hovers = hovers.as_str().unwrap_or_default().to_owned();
     assert!(hovers.contains("revision 1 · deploy by "), "{hovers}");
+    assert!(hovers.contains("revision 2 · deploy by "), "{hovers}");
     assert!(hovers.contains(": release v"), "{hovers}");
     // The time range is a plain link.
     browser.click("nav.range a[href*='range=24h']").await;
@@ -290,7 +292,10 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
         .wait_for("#latency-chart", Duration::from_secs(20))
         .await;
     assert!(browser.url().await.contains("range=24h"));
-    assert_eq!(browser.find_all("#latency-chart g.marker").await.len(), 2);
+    assert_eq!(
+        browser.find_all("#latency-chart g.marker").await.len(),
+        markers.len()
+    );
 
     // An engineer rolls back with a reason through the form behind the "Roll back" button.
     browser

@@ -114,6 +114,28 @@ fn x_tick_label(axis: XAxis, value: f64, span: f64) -> String {
     }
 }
 
+/// Closer than this (in chart units), markers would draw over each other: they become one.
+const MARKER_GAP: f64 = 24.0;
+
+/// Markers placed at `x` (chart units), merged where they would overlap: one line at the
+/// first's place, labels joined (`r1,r2`), every hover kept, one per line.
+fn cluster(mut placed: Vec<(f64, &Marker)>) -> Vec<(f64, String, String)> {
+    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, String, String)> = Vec::new();
+    for (x, marker) in placed {
+        match merged.last_mut() {
+            Some((first, label, hover)) if x - *first < MARKER_GAP => {
+                label.push(',');
+                label.push_str(&marker.label);
+                hover.push('\n');
+                hover.push_str(&marker.hover);
+            }
+            _ => merged.push((x, marker.label.clone(), marker.hover.clone())),
+        }
+    }
+    merged
+}
+
 /// Draws a line chart; an empty one says so.
 #[component]
 pub fn LineChartView(chart: LineChart) -> impl IntoView {
@@ -233,19 +255,22 @@ pub fn LineChartView(chart: LineChart) -> impl IntoView {
             view! { <span><i style=style></i>{series.name.clone()}{none}</span> }
         })
         .collect_view();
-    let markers = chart
+    let placed = chart
         .markers
         .iter()
         .filter(|marker| marker.x.is_finite() && (x_min..=x_max).contains(&marker.x))
-        .map(|marker| {
-            let x = sx(marker.x);
+        .map(|marker| (sx(marker.x), marker))
+        .collect();
+    let markers = cluster(placed)
+        .into_iter()
+        .map(|(x, label, hover)| {
             // A wide, transparent band: a one-pixel line is too thin to hover.
             view! {
                 <g class="marker">
-                    <title>{marker.hover.clone()}</title>
+                    <title>{hover}</title>
                     <line x1=format!("{x:.1}") x2=format!("{x:.1}") y1=TOP y2=TOP + plot_h />
                     <rect x=format!("{:.1}", x - 5.0) y=TOP - 14.0 width="10" height=plot_h + 14.0 fill="transparent" />
-                    <text x=format!("{x:.1}") y=TOP - 6.0 text-anchor="middle">{marker.label.clone()}</text>
+                    <text x=format!("{x:.1}") y=TOP - 6.0 text-anchor="middle">{label}</text>
                 </g>
             }
         })
@@ -374,6 +399,28 @@ pub fn BarChartView(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markers_that_would_overlap_become_one() {
+        let marker = |label: &str| Marker {
+            x: 0.0,
+            label: label.into(),
+            hover: format!("revision {label}"),
+        };
+        let (r1, r2, r3) = (marker("r1"), marker("r2"), marker("r3"));
+        let merged = cluster(vec![(300.0, &r3), (100.0, &r1), (110.0, &r2)]);
+        assert_eq!(
+            merged,
+            vec![
+                (
+                    100.0,
+                    "r1,r2".to_owned(),
+                    "revision r1\nrevision r2".to_owned()
+                ),
+                (300.0, "r3".to_owned(), "revision r3".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn ticks_are_round() {
