@@ -122,7 +122,7 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
             jobs.push(job);
         }
     }
-    jobs.sort_by(|a, b| b.id.cmp(&a.id));
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.id));
     let search = SearchRuns {
         limit: Some(10),
         ..SearchRuns::default()
