@@ -5,7 +5,7 @@ use crate::error::ServiceResult;
 use crate::pagination;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use sea_orm::{ColumnTrait, DatabaseConnection};
 use slipway_api::{AuditEvent, Page};
@@ -36,6 +36,34 @@ pub async fn record(db: &impl ConnectionTrait, change: Change<'_>) -> ServiceRes
     };
     audit_event::Entity::insert(row).exec(db).await?;
     Ok(())
+}
+
+/// The actions that change what runs (deploys, promotions, rollbacks, SLO policies, alerts,
+/// schedules, aliases, job cancels and retries, drained workers), by prefix: what a person
+/// glancing at recent changes asks about, unlike uploads and run bookkeeping.
+pub const OPERATIONS: [&str; 7] = [
+    "deployment.",
+    "alert.",
+    "schedule.",
+    "model.alias.",
+    "job.cancel",
+    "job.retry",
+    "worker.",
+];
+
+/// The newest `limit` operations ([`OPERATIONS`]) of the audit log, newest first.
+pub async fn operations(db: &DatabaseConnection, limit: u64) -> ServiceResult<Vec<AuditEvent>> {
+    let mut any = Condition::any();
+    for prefix in OPERATIONS {
+        any = any.add(audit_event::Column::Action.starts_with(prefix));
+    }
+    let rows = audit_event::Entity::find()
+        .filter(any)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(to_api).collect())
 }
 
 /// The audit log, newest first.

@@ -155,6 +155,10 @@ async fn roll_back_from_the_terminal_and_a_viewer_sees_no_actions() {
     tmux.start(&server, &server.admin_token());
     let screen = tmux.wait_for(&["iris-prod", "● live", "(admin)"]);
     assert!(screen.contains("r rollback"), "{screen}");
+    // The list carries each deployment's health, and sorts by any column.
+    tmux.wait_for(&["REQ/S", "P99", "ERRORS", "DRIFT", "ALERTS"]);
+    tmux.type_text("s");
+    tmux.wait_for(&["sorted by NAME, ascending"]);
     tmux.press("Enter");
     tmux.wait_for(&["Revisions", "second release", "first release"]);
     tmux.type_text("r");

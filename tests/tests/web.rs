@@ -272,7 +272,32 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
             .is_empty()
     );
 
-    // An engineer rolls back with a reason through the form.
+    // Both revisions are marked on the latency chart, with who and why on hover.
+    // Deployed within a second of each other, they share one marker whose hover names both.
+    let markers = browser.find_all("#latency-chart g.marker").await;
+    assert!(!markers.is_empty(), "{}", browser.source().await);
+    let hovers = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#latency-chart g.marker > title'))\
+             .map(t => t.textContent).join('\\n');",
+        )
+        .await;
+    let hovers = hovers.as_str().unwrap_or_default().to_owned();
+    assert!(hovers.contains("revision 1 · deploy by "), "{hovers}");
+    assert!(hovers.contains("revision 2 · deploy by "), "{hovers}");
+    assert!(hovers.contains(": release v"), "{hovers}");
+    // The time range is a plain link.
+    browser.click("nav.range a[href*='range=24h']").await;
+    browser
+        .wait_for("#latency-chart", Duration::from_secs(20))
+        .await;
+    assert!(browser.url().await.contains("range=24h"));
+    assert_eq!(
+        browser.find_all("#latency-chart g.marker").await.len(),
+        markers.len()
+    );
+
+    // An engineer rolls back with a reason through the form behind the "Roll back" button.
     browser
         .sign_in(
             &server.url,
@@ -281,6 +306,7 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
             "Deployment digits · Slipway",
         )
         .await;
+    browser.click("#rollback-open").await;
     browser
         .type_into("#rollback-reason", "v2 misreads sevens")
         .await;

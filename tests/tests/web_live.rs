@@ -2,14 +2,19 @@
 //! served (gzipped, cacheable, versioned), a real headless Chromium hydrates the live island,
 //! connects to the event stream, and a job submitted through the API appears on the open jobs
 //! page without a reload; while an engineer has a job's cancel form open, updates wait, and the
-//! cancel goes through the form.
+//! cancel goes through the form. A deployment's charts and drift in the same browser: a canary
+//! with one minute of data is drawn as a point, and drift bars sit on an absolute PSI scale.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{Client, CreateToken, JobState, Role, SubmitJob};
-use slipway_tests::TestServer;
+use slipway_api::{
+    Client, CreateToken, DeployRequest, JobState, PredictRequest, Role, SubmitJob, TrainSpec,
+};
 use slipway_tests::browser::Browser;
-use std::time::Duration;
+use slipway_tests::{TestServer, eventually};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const DIGITS: &str = include_str!("../../datasets/digits.csv");
 
 /// The bundle's version, read from the script tag of a page.
 fn bundle_version(html: &str) -> Option<String> {
@@ -167,4 +172,190 @@ async fn the_jobs_page_updates_live_in_a_real_browser() {
     browser
         .wait_for("#live[data-state=live]", Duration::from_secs(30))
         .await;
+}
+
+/// The digits training rows as named instances.
+fn digits_rows() -> Vec<serde_json::Value> {
+    let mut lines = DIGITS.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            let named: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(name, _)| **name != "label")
+                .map(|(name, value)| {
+                    let value: f64 = value.parse().unwrap();
+                    ((*name).to_owned(), serde_json::json!(value))
+                })
+                .collect();
+            serde_json::Value::Object(named)
+        })
+        .collect()
+}
+
+async fn train_digits(client: &Client, seed: u64) -> u32 {
+    let spec = TrainSpec {
+        dataset: "digits".into(),
+        hidden: Some(vec![32]),
+        epochs: Some(3),
+        seed: Some(seed),
+        register_as: Some("digits".into()),
+        ..TrainSpec::default()
+    };
+    let job = slipway_tests::run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    job.result.unwrap()["version"].as_u64().unwrap() as u32
+}
+
+fn minute_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 60
+}
+
+async fn send(client: &Client, rows: &[serde_json::Value]) {
+    for chunk in rows.chunks(10) {
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        client.predict("digits", &request).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_one_minute_canary_is_a_point_and_drift_bars_are_absolute() {
+    let server = TestServer::up();
+    let admin = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = admin.clone();
+        async move { client.dataset_versions("digits").await.ok() }
+    })
+    .await;
+    let v1 = train_digits(&admin, 1).await;
+    let v2 = train_digits(&admin, 2).await;
+    for (version, canary_percent) in [(v1, None), (v2, Some(50.0))] {
+        let request = DeployRequest {
+            model: Some("digits".into()),
+            version: Some(version),
+            canary_percent,
+            ..DeployRequest::default()
+        };
+        admin.deploy("digits", &request, None).await.unwrap();
+    }
+    let viewer = token(&admin, "vera", Role::Viewer).await;
+
+    // One minute of traffic to both versions: a minute is stored once the next one has traffic.
+    let rows = digits_rows();
+    // Start early in a minute, so that the first batch stays inside it.
+    eventually(
+        "an early second of a minute",
+        Duration::from_secs(30),
+        || async {
+            let seconds = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+            (seconds % 60 < 40).then_some(())
+        },
+    )
+    .await;
+    let first = minute_now();
+    send(&admin, &rows[..300]).await;
+    // Thirty requests take a second; should they still cross a minute, the canary has two.
+    let one_minute = minute_now() == first;
+    eventually("the next minute", Duration::from_secs(70), || async {
+        (minute_now() > first).then_some(())
+    })
+    .await;
+    send(&admin, &rows[300..360]).await;
+    let history = eventually(
+        "the canary's stored minute",
+        Duration::from_secs(60),
+        || {
+            let admin = admin.clone();
+            async move {
+                let history = admin.metrics_history("digits", 60).await.ok()?;
+                history
+                    .iter()
+                    .any(|minute| minute.version == v2)
+                    .then_some(history)
+            }
+        },
+    )
+    .await;
+
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    browser
+        .sign_in(
+            &server.url,
+            &viewer,
+            "/deployments/digits",
+            "Deployment digits · Slipway",
+        )
+        .await;
+    // Each line of the latency chart: its points, how many are drawn solid, and the solid
+    // ones' opacity as the browser computes it.
+    let lines = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#latency-chart svg > g:not(.marker)'))\
+             .map(g => [g.querySelectorAll('circle').length, g.querySelectorAll('circle.solo').length,\
+             Array.from(g.querySelectorAll('circle.solo')).map(c => getComputedStyle(c).fillOpacity).join()]);",
+        )
+        .await;
+    let lines = lines.as_array().unwrap().clone();
+    assert_eq!(lines.len(), 2, "a line per version: {lines:?}");
+    let stored = |version: u32| history.iter().filter(|m| m.version == version).count();
+    for (line, version) in lines.iter().zip([v1, v2]) {
+        let points = line[0].as_u64().unwrap();
+        assert_eq!(points as usize, stored(version), "v{version}: {lines:?}");
+        if points == 1 {
+            assert_eq!(line[1], 1, "a lone point is drawn: {lines:?}");
+            assert_eq!(line[2], "1", "and visible: {lines:?}");
+        }
+    }
+    if one_minute {
+        assert_eq!(stored(v2), 1, "the canary has one minute: {history:?}");
+    }
+    let legend = browser
+        .execute("return document.querySelector('#latency-chart figcaption').textContent;")
+        .await;
+    assert!(
+        legend.as_str().unwrap().contains(&format!("v{v2}")),
+        "{legend:?}"
+    );
+
+    // Drift bars: each as wide as its PSI on a scale of 0 to max(0.5, largest).
+    let bars = browser
+        .execute(
+            "return Array.from(document.querySelectorAll('#drift-bars rect.bar'))\
+             .map(r => [parseFloat(r.getAttribute('width')), parseFloat(r.querySelector('title').textContent.split(': ')[1])]);",
+        )
+        .await;
+    let bars: Vec<(f64, f64)> = bars
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|bar| (bar[0].as_f64().unwrap(), bar[1].as_f64().unwrap()))
+        .collect();
+    assert!(!bars.is_empty(), "{}", browser.source().await);
+    let scale = bars.iter().map(|(_, psi)| *psi).fold(0.5, f64::max);
+    // The plot is 440 units wide; a bar is at least 1 unit so that it shows.
+    for (width, psi) in &bars {
+        let expected = (psi / scale * 440.0).max(1.0);
+        assert!((width - expected).abs() < 0.2, "{bars:?}");
+    }
+    let (width, psi) = bars.last().unwrap();
+    assert!(
+        *psi < 0.1 && *width < 0.2 * 440.0,
+        "a small PSI is a short bar: {bars:?}"
+    );
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
+    std::fs::create_dir_all(&dir).unwrap();
+    browser
+        .execute("document.getElementById('h-charts').scrollIntoView();")
+        .await;
+    browser.screenshot(&dir.join("deployment-charts.png")).await;
 }

@@ -8,6 +8,7 @@ use crate::table;
 
 mod answers;
 mod ask;
+mod order;
 use slipway_api::Identity;
 
 /// The list views, in the order of their number keys.
@@ -88,6 +89,8 @@ pub enum Mode {
     Command,
     Dialog,
     Help,
+    /// The selected object as JSON, over the view.
+    Json,
 }
 
 /// Something the user did (see [`crate::keys`] for the keys).
@@ -107,6 +110,12 @@ pub enum Action {
     Help,
     Show(View),
     Refresh,
+    /// Show the selected object as JSON.
+    Yank,
+    /// Sort by the next column (after the last: unsorted).
+    Sort,
+    /// Reverse the sort.
+    ReverseSort,
     Follow,
     Promote,
     Rollback,
@@ -145,6 +154,13 @@ pub struct Status {
     pub error: bool,
 }
 
+/// The order of a list view: by which column, and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    pub column: usize,
+    pub descending: bool,
+}
+
 /// Rows a page up or down moves.
 const PAGE: usize = 20;
 
@@ -164,6 +180,8 @@ pub struct App {
     /// The selected row, as a position in `visible`.
     pub selected: usize,
     pub filter: String,
+    /// The current view's order (`None`: as the server sent it).
+    pub sort: Option<Sort>,
     /// The text after `:`.
     pub command: String,
     pub dialog: Option<Dialog>,
@@ -172,6 +190,9 @@ pub struct App {
     pub read_only: bool,
     pub stream: Stream,
     pub status: Option<Status>,
+    /// What the JSON overlay shows, and how far it is scrolled.
+    pub json: Option<String>,
+    pub json_scroll: u16,
     /// Job detail: keep reading new log lines and stay at the end.
     pub follow: bool,
     pub running: bool,
@@ -199,12 +220,15 @@ impl App {
             visible: Vec::new(),
             selected: 0,
             filter: String::new(),
+            sort: None,
             command: String::new(),
             dialog: None,
             identity: None,
             read_only: false,
             stream: Stream::Connecting,
             status: None,
+            json: None,
+            json_scroll: 0,
             follow: false,
             running: true,
             requests: vec![Request::Identity, Request::List(View::Deployments)],
@@ -273,6 +297,28 @@ impl App {
                 .get_or_insert_with(|| table::haystack(&self.lists, self.view));
             table::matching(haystack, &self.filter)
         };
+        if let Some(sort) = self.sort {
+            let mut cells: Vec<(usize, String)> = self
+                .visible
+                .iter()
+                .map(|&index| {
+                    let cell = table::cells(&self.lists, self.view, index)
+                        .into_iter()
+                        .nth(sort.column)
+                        .unwrap_or_default();
+                    (index, cell)
+                })
+                .collect();
+            cells.sort_by(|(_, a), (_, b)| {
+                let order = table::compare_cells(a, b);
+                if sort.descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            self.visible = cells.into_iter().map(|(index, _)| index).collect();
+        }
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
     }
 
@@ -284,13 +330,18 @@ impl App {
     }
 
     fn show(&mut self, view: View) {
-        self.detail = None;
+        if self.detail.take().is_some() {
+            self.status = None;
+        }
         self.follow = false;
         if self.view != view {
+            // The last outcome belonged to the view left behind.
+            self.status = None;
             self.view = view;
             self.haystack = None;
             self.selected = 0;
             self.filter.clear();
+            self.sort = None;
             self.refilter();
         }
         self.requests.push(Request::List(view));
@@ -305,6 +356,16 @@ impl App {
                     self.mode = Mode::Normal;
                 }
             }
+            Mode::Json => match action {
+                Action::Up => self.json_scroll = self.json_scroll.saturating_sub(1),
+                Action::Down => self.json_scroll = self.json_scroll.saturating_add(1),
+                Action::PageUp => self.json_scroll = self.json_scroll.saturating_sub(20),
+                Action::PageDown => self.json_scroll = self.json_scroll.saturating_add(20),
+                _ => {
+                    self.json = None;
+                    self.mode = Mode::Normal;
+                }
+            },
             Mode::Filter => self.filtering(action),
             Mode::Command => self.commanding(action),
             Mode::Dialog => self.in_dialog(action),
@@ -328,6 +389,7 @@ impl App {
             Action::Back => {
                 if self.detail.take().is_some() {
                     self.follow = false;
+                    self.status = None;
                 } else if !self.filter.is_empty() {
                     self.filter.clear();
                     self.refilter();
@@ -344,6 +406,15 @@ impl App {
             Action::Help => self.mode = Mode::Help,
             Action::Show(view) => self.show(view),
             Action::Refresh => self.refresh(),
+            Action::Sort | Action::ReverseSort => self.sort_by(action),
+            Action::Yank => match self.selected_json() {
+                Some(json) => {
+                    self.json = Some(json);
+                    self.json_scroll = 0;
+                    self.mode = Mode::Json;
+                }
+                None => self.say("nothing selected", true),
+            },
             Action::Follow => {
                 if matches!(self.detail, Some(Detail::Job(_))) {
                     self.follow = !self.follow;

@@ -6,11 +6,24 @@ use slipway_api::{
     Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion, RegisteredModel, Run,
     RunDetail, Schedule, Worker,
 };
+use std::collections::BTreeMap;
+
+/// A deployment's health, for the columns of the deployments list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeploymentHealth {
+    /// Traffic of every serving version over the monitoring window.
+    pub metrics: Option<DeploymentMetrics>,
+    /// The drift status (`stable`, `warn`, `alert`, `insufficient_data`), when computed.
+    pub drift: Option<String>,
+    pub open_alerts: usize,
+}
 
 /// The lists behind the table views.
 #[derive(Debug, Clone, Default)]
 pub struct Lists {
     pub deployments: Vec<Deployment>,
+    /// DeploymentHealth by deployment name (absent: not fetched, or the server had none).
+    pub health: BTreeMap<String, DeploymentHealth>,
     pub models: Vec<RegisteredModel>,
     pub runs: Vec<Run>,
     pub jobs: Vec<Job>,
@@ -57,6 +70,10 @@ pub struct JobData {
 pub enum Command {
     Promote {
         deployment: String,
+        /// What the dialog names: the canary's version and share, and the primary it replaces.
+        canary: u32,
+        percent: f64,
+        primary: u32,
     },
     Rollback {
         deployment: String,
@@ -85,8 +102,15 @@ impl Command {
     /// The question the confirmation dialog asks.
     pub fn ask(&self) -> String {
         match self {
-            Command::Promote { deployment } => {
-                format!("Promote the canary of {deployment} to primary?")
+            Command::Promote {
+                deployment,
+                canary,
+                percent,
+                primary,
+            } => {
+                format!(
+                    "Promote canary v{canary} ({percent} %) of {deployment} to primary, replacing v{primary}?"
+                )
             }
             Command::Rollback { deployment, to } => {
                 format!("Roll {deployment} back to revision {to}?")
@@ -106,7 +130,9 @@ impl Command {
     /// What the status line says once it is done.
     pub fn describe(&self) -> String {
         match self {
-            Command::Promote { deployment } => format!("promoted the canary of {deployment}"),
+            Command::Promote {
+                deployment, canary, ..
+            } => format!("promoted canary v{canary} of {deployment}"),
             Command::Rollback { deployment, to } => {
                 format!("rolled {deployment} back to revision {to}")
             }
@@ -146,7 +172,8 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub enum Loaded {
     Identity(Identity),
-    Deployments(Vec<Deployment>),
+    /// The deployments and the health of each.
+    Deployments(Vec<Deployment>, BTreeMap<String, DeploymentHealth>),
     Models(Vec<RegisteredModel>),
     Runs(Vec<Run>),
     Jobs(Vec<Job>),

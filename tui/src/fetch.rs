@@ -2,9 +2,10 @@
 //! [`Loaded`]. Nothing here touches the state; errors become [`Loaded::Failed`].
 
 use crate::app::View;
-use crate::data::{Command, DeploymentData, JobData, Loaded, Request, RunData};
+use crate::data::{Command, DeploymentData, DeploymentHealth, JobData, Loaded, Request, RunData};
 use slipway_api::{
-    ApiError, ChangeRequest, Client, DeployRequest, MetricHistoryQuery, PageRequest, SearchRuns,
+    ApiError, ChangeRequest, Client, DeployRequest, Deployment, MetricHistoryQuery, PageRequest,
+    SearchRuns,
 };
 use std::collections::BTreeMap;
 
@@ -16,6 +17,38 @@ const PAGE: u32 = 1000;
 pub(crate) const MAX_LOG_LINES: usize = 5000;
 /// Metric curves shown in a run's detail.
 const MAX_CURVES: usize = 4;
+
+/// Each deployment's metrics, drift and open alerts, fetched together; what fails is left out
+/// (the columns show a dash), so one slow or broken deployment does not hide the list.
+async fn health(client: &Client, deployments: &[Deployment]) -> BTreeMap<String, DeploymentHealth> {
+    let mut open: BTreeMap<String, usize> = BTreeMap::new();
+    for alert in client.alerts(None, true).await.unwrap_or_default() {
+        *open.entry(alert.deployment).or_default() += 1;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for deployment in deployments {
+        let client = client.clone();
+        let name = deployment.name.clone();
+        tasks.spawn(async move {
+            let metrics = client.deployment_metrics(&name).await.ok();
+            let drift = client.drift(&name).await.ok().map(|report| report.status);
+            (name, metrics, drift)
+        });
+    }
+    let mut health = BTreeMap::new();
+    while let Some(Ok((name, metrics, drift))) = tasks.join_next().await {
+        let open_alerts = open.get(&name).copied().unwrap_or_default();
+        health.insert(
+            name,
+            DeploymentHealth {
+                metrics,
+                drift,
+                open_alerts,
+            },
+        );
+    }
+    health
+}
 
 /// Spawns the call on the runtime; its answer goes to `answered`.
 pub fn spawn(
@@ -65,7 +98,11 @@ async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
 
 async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
     Ok(match view {
-        View::Deployments => Loaded::Deployments(client.list_deployments().await?),
+        View::Deployments => {
+            let deployments = client.list_deployments().await?;
+            let health = health(client, &deployments).await;
+            Loaded::Deployments(deployments, health)
+        }
         View::Models => Loaded::Models(client.list_models().await?),
         View::Workers => {
             let mut workers = Vec::new();
@@ -211,7 +248,7 @@ async fn logs(
 async fn act(client: &Client, command: Command, reason: &str) -> Result<Loaded, ApiError> {
     let reason = Some(reason);
     match &command {
-        Command::Promote { deployment } => {
+        Command::Promote { deployment, .. } => {
             client
                 .promote(deployment, &ChangeRequest::default(), reason)
                 .await?;

@@ -2,7 +2,7 @@
 //! every kind the client shows, and lists of any length.
 
 use crate::app::App;
-use crate::data::{DeploymentData, JobData, Loaded, RunData, Stream};
+use crate::data::{DeploymentData, DeploymentHealth, JobData, Loaded, RunData, Stream};
 use chrono::{DateTime, Utc};
 use slipway_api::*;
 use std::collections::BTreeMap;
@@ -127,6 +127,29 @@ pub fn alert(id: i64) -> Alert {
         acknowledged_by: None,
         acknowledged_at: None,
     }
+}
+
+/// The deployments list's health: iris-prod drifting with an open alert, wine-staging idle.
+pub fn health() -> BTreeMap<String, DeploymentHealth> {
+    let metrics = deployment_data().metrics;
+    BTreeMap::from([
+        (
+            "iris-prod".to_owned(),
+            DeploymentHealth {
+                metrics,
+                drift: Some("warn".into()),
+                open_alerts: 1,
+            },
+        ),
+        (
+            "wine-staging".to_owned(),
+            DeploymentHealth {
+                metrics: None,
+                drift: Some("insufficient_data".into()),
+                open_alerts: 0,
+            },
+        ),
+    ])
 }
 
 pub fn deployment_data() -> DeploymentData {
@@ -285,22 +308,25 @@ pub fn app() -> App {
     }));
     app.loaded(Loaded::Stream(Stream::Live));
     app.take_requests();
-    app.loaded(Loaded::Deployments(vec![
-        deployment(),
-        Deployment {
-            name: "wine-staging".into(),
-            revision: 1,
-            spec: DeploymentSpec {
-                model: "wine".into(),
-                primary: 1,
-                canary: None,
-                shadow: Some(2),
+    app.loaded(Loaded::Deployments(
+        vec![
+            deployment(),
+            Deployment {
+                name: "wine-staging".into(),
+                revision: 1,
+                spec: DeploymentSpec {
+                    model: "wine".into(),
+                    primary: 1,
+                    canary: None,
+                    shadow: Some(2),
+                },
+                ready: false,
+                created_at: at(5),
+                updated_at: at(5),
             },
-            ready: false,
-            created_at: at(5),
-            updated_at: at(5),
-        },
-    ]));
+        ],
+        health(),
+    ));
     app.loaded(Loaded::Models(vec![RegisteredModel {
         name: "iris".into(),
         description: Some("iris classifier".into()),

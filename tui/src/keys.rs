@@ -210,6 +210,30 @@ pub const BINDINGS: &[Binding] = &[
         false,
     ),
     bind(
+        &[KeyCode::Char('y')],
+        "y",
+        "show the selected object as JSON",
+        Action::Yank,
+        EVERYWHERE,
+        false,
+    ),
+    bind(
+        &[KeyCode::Char('s')],
+        "s",
+        "sort by the next column",
+        Action::Sort,
+        EVERYWHERE,
+        false,
+    ),
+    bind(
+        &[KeyCode::Char('S')],
+        "S",
+        "reverse the sort",
+        Action::ReverseSort,
+        EVERYWHERE,
+        false,
+    ),
+    bind(
         &[KeyCode::Char('l')],
         "l",
         "follow the job log",
@@ -286,6 +310,13 @@ pub fn action_for(mode: Mode, key: KeyEvent) -> Option<Action> {
             .find(|binding| binding.keys.contains(&key.code))
             .map(|binding| binding.action),
         Mode::Help => Some(Action::Back),
+        Mode::Json => Some(match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::PageUp => Action::PageUp,
+            KeyCode::PageDown => Action::PageDown,
+            _ => Action::Back,
+        }),
         Mode::Filter | Mode::Command | Mode::Dialog => match key.code {
             KeyCode::Esc => Some(Action::Back),
             KeyCode::Enter => Some(Action::Submit),

@@ -1,8 +1,9 @@
-//! The table of each list view: its columns and the text of each cell. Both the filter and
-//! the renderer read cells from here, so what `/` matches is exactly what is on screen.
+//! The table of each list view: its columns and the text of each cell. The filter, the sort
+//! and the renderer read cells from here, so what `/` matches and `s` orders is exactly what is
+//! on screen.
 
 use crate::app::View;
-use crate::data::Lists;
+use crate::data::{DeploymentHealth, Lists};
 use chrono::{DateTime, Utc};
 use ratatui::layout::Constraint;
 
@@ -11,17 +12,22 @@ pub type Column = (&'static str, Constraint);
 
 /// The columns of `view`.
 pub fn columns(view: View) -> &'static [Column] {
-    use Constraint::{Length, Min};
+    use Constraint::{Fill, Length, Min};
     match view {
+        // Names take what the figures leave: the whole width is used at any terminal size.
         View::Deployments => &[
-            ("NAME", Length(20)),
-            ("MODEL", Length(16)),
-            ("PRIMARY", Length(8)),
-            ("CANARY", Length(12)),
-            ("SHADOW", Length(7)),
+            ("NAME", Fill(2)),
+            ("MODEL", Fill(1)),
+            ("LIVE", Length(5)),
+            ("CANARY", Length(9)),
+            ("SHADOW", Length(6)),
             ("REV", Length(4)),
-            ("READY", Length(6)),
-            ("UPDATED", Min(16)),
+            ("READY", Length(5)),
+            ("REQ/S", Length(7)),
+            ("P99", Length(9)),
+            ("ERRORS", Length(7)),
+            ("DRIFT", Length(9)),
+            ("ALERTS", Length(6)),
         ],
         View::Models => &[
             ("NAME", Length(20)),
@@ -113,7 +119,7 @@ fn when_opt(at: Option<&DateTime<Utc>>) -> String {
 pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
     match view {
         View::Deployments => lists.deployments.get(index).map(|d| {
-            vec![
+            let mut row = vec![
                 d.name.clone(),
                 d.spec.model.clone(),
                 format!("v{}", d.spec.primary),
@@ -127,8 +133,9 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
                     .unwrap_or_else(|| "-".into()),
                 d.revision.to_string(),
                 if d.ready { "yes" } else { "no" }.into(),
-                when(&d.updated_at),
-            ]
+            ];
+            row.extend(health_cells(lists.health.get(&d.name)));
+            row
         }),
         View::Models => lists.models.get(index).map(|m| {
             vec![
@@ -222,6 +229,86 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
         }),
     }
     .unwrap_or_default()
+}
+
+/// The health columns of a deployment: requests/s over every version, the primary's p99 and
+/// error rate, drift in a word, open alerts.
+fn health_cells(health: Option<&DeploymentHealth>) -> [String; 5] {
+    let dash = || "-".to_owned();
+    let metrics = health.and_then(|health| health.metrics.as_ref());
+    let primary = metrics.and_then(|metrics| {
+        metrics
+            .versions
+            .iter()
+            .find(|version| version.variant == "primary")
+    });
+    let rate = metrics
+        .map(|metrics| {
+            let total: f64 = metrics.versions.iter().map(|v| v.requests_per_sec).sum();
+            format!("{total:.1}")
+        })
+        .unwrap_or_else(dash);
+    let p99 = primary
+        .and_then(|primary| primary.p99_ms)
+        .map(|ms| format!("{ms:.1} ms"))
+        .unwrap_or_else(dash);
+    let errors = primary
+        .map(|primary| format!("{:.2}%", primary.error_rate * 100.0))
+        .unwrap_or_else(dash);
+    let drift = match health.and_then(|health| health.drift.as_deref()) {
+        Some("insufficient_data") => "too few".to_owned(),
+        Some(status) => status.to_owned(),
+        None => dash(),
+    };
+    let alerts = health
+        .map(|health| health.open_alerts.to_string())
+        .unwrap_or_else(dash);
+    [rate, p99, errors, drift, alerts]
+}
+
+/// Orders two cells: as numbers when both read as one (`v3`, `12.5 ms`, `0.40%`), otherwise
+/// as text, so figures sort by value rather than by their first digit.
+pub fn compare_cells(a: &str, b: &str) -> std::cmp::Ordering {
+    fn figure(cell: &str) -> Option<f64> {
+        let digits: String = cell
+            .trim_start_matches('v')
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
+            .collect();
+        digits.parse().ok()
+    }
+    match (figure(a), figure(b)) {
+        (Some(x), Some(y)) => x.total_cmp(&y),
+        _ => a.to_lowercase().cmp(&b.to_lowercase()),
+    }
+}
+
+/// `value` as pretty JSON (what the server sent, for `y`).
+pub fn to_json(value: &impl serde::Serialize) -> Option<String> {
+    serde_json::to_string_pretty(value).ok()
+}
+
+/// Row `index` of `view` as pretty JSON (a deployment with its health).
+pub fn json(lists: &Lists, view: View, index: usize) -> Option<String> {
+    match view {
+        View::Deployments => {
+            let deployment = lists.deployments.get(index)?;
+            let health = lists.health.get(&deployment.name);
+            to_json(&serde_json::json!({
+                "deployment": deployment,
+                "metrics": health.and_then(|health| health.metrics.as_ref()),
+                "drift": health.and_then(|health| health.drift.as_ref()),
+                "open_alerts": health.map(|health| health.open_alerts),
+            }))
+        }
+        View::Models => to_json(lists.models.get(index)?),
+        View::Runs => to_json(lists.runs.get(index)?),
+        View::Jobs => to_json(lists.jobs.get(index)?),
+        View::Workers => to_json(lists.workers.get(index)?),
+        View::Schedules => to_json(lists.schedules.get(index)?),
+        View::Alerts => to_json(lists.alerts.get(index)?),
+        View::Audit => to_json(lists.audit.get(index)?),
+    }
 }
 
 /// What identifies row `index` of `view` across refreshes (its id or name).

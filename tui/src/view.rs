@@ -43,6 +43,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
     frame.render_widget(Paragraph::new(footer_line(app)), footer);
     match app.mode {
         Mode::Help => overlay::help(frame, app),
+        Mode::Json => overlay::json(frame, app),
         Mode::Dialog => {
             if let Some(dialog) = &app.dialog {
                 overlay::dialog(frame, dialog);
@@ -110,7 +111,7 @@ fn footer_line(app: &App) -> Line<'static> {
                 "  tab complete · enter go · esc back".dim(),
             ])
         }
-        Mode::Normal | Mode::Help | Mode::Dialog => {
+        Mode::Normal | Mode::Help | Mode::Dialog | Mode::Json => {
             Line::from(hints(app.view, app.read_only)).dim()
         }
     }
@@ -139,7 +140,17 @@ fn draw_table(frame: &mut Frame, area: Rect, app: &App) {
         let cells = table::cells(&app.lists, app.view, index);
         Row::new(cells).style(row_style(app.view, &app.lists, index))
     });
-    let header = Row::new(columns.iter().map(|(name, _)| *name)).bold();
+    let header = Row::new(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(column, (name, _))| match app.sort {
+                Some(sort) if sort.column == column && sort.descending => format!("{name}▼"),
+                Some(sort) if sort.column == column => format!("{name}▲"),
+                _ => (*name).to_owned(),
+            }),
+    )
+    .bold();
     let widget = Table::new(rows, columns.iter().map(|(_, width)| *width))
         .header(header)
         .block(Block::bordered().title(title))

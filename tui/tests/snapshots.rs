@@ -1,7 +1,7 @@
 //! Snapshot tests: every view, detail, dialog and overlay drawn on a `TestBackend` from the
-//! fixture data and compared with the text under `tests/snapshots/`. A missing snapshot is
-//! written and the test fails so it gets reviewed; `SLIPWAY_UPDATE_SNAPSHOTS=1` rewrites them
-//! after an intended change.
+//! fixture data, its buffer as text, and compared by `insta` with the `.snap` files under
+//! `tests/snapshots/`. After an intended change, `INSTA_UPDATE=always cargo nextest run -p
+//! slipway-tui` rewrites them (no extra tool needed); review the diff before committing.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -12,7 +12,6 @@ use slipway_tui::app::{Action, App, View};
 use slipway_tui::data::{Loaded, Stream};
 use slipway_tui::fixtures;
 use slipway_tui::view::draw;
-use std::path::PathBuf;
 
 fn screen(app: &App, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -33,30 +32,14 @@ fn check(name: &str, app: &App) {
     check_sized(name, app, 120, 32);
 }
 
+/// Compares the screen with `tests/snapshots/{name}.snap`. A new or changed screen fails the
+/// test and is written beside it as `{name}.snap.new` for review; `INSTA_UPDATE=always`
+/// accepts every screen as it is drawn now.
 fn check_sized(name: &str, app: &App, width: u16, height: u16) {
     let actual = screen(app, width, height);
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.txt"));
-    let update = std::env::var_os("SLIPWAY_UPDATE_SNAPSHOTS").is_some();
-    match std::fs::read_to_string(&path) {
-        Ok(expected) if !update => {
-            assert!(
-                expected == actual,
-                "{name} changed:\n--- expected\n{expected}\n--- actual\n{actual}"
-            )
-        }
-        Ok(_) => std::fs::write(&path, &actual).unwrap(),
-        Err(_) => {
-            std::fs::write(&path, &actual).unwrap();
-            if !update {
-                panic!(
-                    "new snapshot {}; review it and run again:\n{actual}",
-                    path.display()
-                );
-            }
-        }
-    }
+    insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, actual);
+    });
 }
 
 fn typed(app: &mut App, text: &str) {
@@ -164,4 +147,23 @@ fn a_viewer_sees_no_actions() {
     check("viewer_deployments", &app);
     app.update(Action::Help);
     check_sized("viewer_help", &app, 120, 40);
+}
+
+#[test]
+fn deployments_with_health_sorted_and_at_any_width() {
+    let mut app = fixtures::app();
+    // REQ/S is the eighth column; `S` turns it busiest first.
+    for _ in 0..8 {
+        app.update(Action::Sort);
+    }
+    app.update(Action::ReverseSort);
+    check("view_deployments_sorted", &app);
+    check_sized("view_deployments_wide", &app, 180, 12);
+}
+
+#[test]
+fn the_selected_object_as_json() {
+    let mut app = fixtures::app();
+    app.update(Action::Yank);
+    check("json_deployment", &app);
 }

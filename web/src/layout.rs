@@ -132,9 +132,13 @@ button.secondary{background:transparent;color:var(--accent)}button.danger{backgr
 .pager{display:flex;gap:1rem;margin:.6rem 0}
 .split{display:flex;height:1.4rem;border-radius:4px;overflow:hidden;border:1px solid var(--line)}.split span{display:block;color:#fff;font-size:.8rem;padding:0 .4rem;white-space:nowrap;overflow:hidden}
 .split .primary{background:#2456c7}.split .canary{background:#b5651d}
-svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1px solid var(--line);border-radius:6px}
+svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1px solid var(--line);border-radius:6px}svg.chart.wide{max-width:none}svg.chart.wide text{font-size:13px}
 svg.chart text{fill:var(--muted);font-size:11px}svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3}
-svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover{fill-opacity:1}
+svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover,svg.chart circle.solo{fill-opacity:1}
+svg.chart .marker line{stroke:var(--muted);stroke-dasharray:4 3}svg.chart .marker:hover line{stroke:var(--fg);stroke-width:2}svg.chart .threshold line{stroke-width:2;stroke-dasharray:3 2}svg.chart .threshold.warn line{stroke:var(--warn)}svg.chart .threshold.bad line{stroke:var(--bad)}
+.range{display:flex;gap:.8rem;margin:.4rem 0}.range a[aria-current=page]{font-weight:700;text-decoration:none}
+.versions{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1rem}
+.actionbar{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.actionbar details>summary{display:inline-block;cursor:pointer;padding:.3rem .8rem;border:1px solid var(--accent);border-radius:4px;color:var(--accent);list-style:none}.actionbar details.danger>summary{border-color:var(--bad);color:var(--bad)}.actionbar details[open]{flex-basis:100%}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1rem}
 .legend{display:flex;gap:1rem;font-size:.85rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle;border-radius:2px}
 pre.logs{background:var(--card);border:1px solid var(--line);border-radius:6px;padding:.6rem;overflow:auto;max-height:40rem;font-size:.85rem}

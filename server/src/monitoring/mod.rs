@@ -8,6 +8,7 @@ pub mod guard;
 pub mod live;
 mod predictions;
 pub mod prometheus;
+pub mod series;
 
 use crate::audit::{self, Change};
 use crate::entity::operations::deployment_metric;

@@ -14,9 +14,10 @@ impl App {
                 self.read_only = identity.role == Role::Viewer;
                 self.identity = Some(identity);
             }
-            Loaded::Deployments(items) => {
-                self.set_list(View::Deployments, |l| l.deployments = items)
-            }
+            Loaded::Deployments(items, health) => self.set_list(View::Deployments, |l| {
+                l.deployments = items;
+                l.health = health;
+            }),
             Loaded::Models(items) => self.set_list(View::Models, |l| l.models = items),
             Loaded::Runs(items) => self.set_list(View::Runs, |l| l.runs = items),
             Loaded::Jobs(items) => self.set_list(View::Jobs, |l| l.jobs = items),

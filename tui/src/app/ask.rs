@@ -49,13 +49,18 @@ impl App {
                     return;
                 };
                 match action {
-                    Action::Promote if data.deployment.spec.canary.is_none() => {
-                        Err(format!("{name} has no canary to promote"))
-                    }
-                    Action::Promote => Ok(Dialog::fixed(
-                        "Promote",
-                        Command::Promote { deployment: name },
-                    )),
+                    Action::Promote => match data.deployment.spec.canary {
+                        None => Err(format!("{name} has no canary to promote")),
+                        Some(canary) => Ok(Dialog::fixed(
+                            "Promote",
+                            Command::Promote {
+                                deployment: name,
+                                canary: canary.version,
+                                percent: canary.percent,
+                                primary: data.deployment.spec.primary,
+                            },
+                        )),
+                    },
                     Action::Rollback => Dialog::rollback(data),
                     _ => Dialog::deploy(data),
                 }

@@ -140,6 +140,10 @@ fn promote_needs_a_canary_and_esc_cancels_a_dialog() {
     app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
     app.update(Action::Promote);
     assert_eq!(app.mode, Mode::Dialog);
+    assert_eq!(
+        app.dialog.as_ref().unwrap().summary,
+        "Promote canary v3 (10 %) of iris-prod to primary, replacing v2?"
+    );
     app.update(Action::Back);
     assert_eq!(app.mode, Mode::Normal);
     assert!(app.take_requests().is_empty());
@@ -300,4 +304,84 @@ fn the_cursor_stays_on_its_row_when_new_rows_arrive() {
     jobs.insert(0, fixtures::job(10, slipway_api::JobState::Queued));
     app.loaded(Loaded::Jobs(jobs));
     assert_eq!(app.lists.jobs[app.selected_index().unwrap()].id, 8);
+}
+
+#[test]
+fn s_cycles_the_sort_column_and_shift_s_reverses_it() {
+    let mut app = fixtures::app();
+    let names = |app: &App| -> Vec<String> {
+        app.visible
+            .iter()
+            .map(|&index| app.lists.deployments[index].name.clone())
+            .collect()
+    };
+    assert_eq!(names(&app), ["iris-prod", "wine-staging"]);
+    app.update(Action::Sort);
+    assert_eq!(
+        app.sort,
+        Some(Sort {
+            column: 0,
+            descending: false
+        })
+    );
+    app.update(Action::ReverseSort);
+    assert_eq!(names(&app), ["wine-staging", "iris-prod"]);
+    assert!(
+        app.status
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("NAME, descending")
+    );
+    // To ALERTS, the last column: iris-prod has one open, wine-staging none.
+    let columns = table::columns(View::Deployments).len();
+    for _ in 1..columns {
+        app.update(Action::Sort);
+    }
+    assert_eq!(app.sort.unwrap().column, columns - 1);
+    assert_eq!(names(&app), ["wine-staging", "iris-prod"]);
+    app.update(Action::ReverseSort);
+    assert_eq!(names(&app), ["iris-prod", "wine-staging"]);
+    app.update(Action::Sort);
+    assert_eq!(app.sort, None);
+}
+
+#[test]
+fn figures_sort_by_value_not_by_their_first_digit() {
+    use std::cmp::Ordering;
+    assert_eq!(table::compare_cells("9.5 ms", "12.0 ms"), Ordering::Less);
+    assert_eq!(table::compare_cells("v10", "v9"), Ordering::Greater);
+    assert_eq!(table::compare_cells("-", "1"), Ordering::Less);
+    assert_eq!(table::compare_cells("Beta", "alpha"), Ordering::Greater);
+}
+
+#[test]
+fn the_status_line_clears_when_the_view_changes() {
+    let mut app = fixtures::app();
+    app.update(Action::Sort);
+    assert!(app.status.is_some());
+    app.update(Action::Show(View::Deployments));
+    assert!(app.status.is_some(), "the same view keeps it");
+    app.update(Action::Show(View::Jobs));
+    assert_eq!(app.status, None);
+    assert_eq!(app.sort, None, "each view starts unsorted");
+}
+
+#[test]
+fn y_shows_the_selected_object_as_json_and_any_key_closes_it() {
+    let mut app = fixtures::app();
+    app.update(Action::Yank);
+    assert_eq!(app.mode, Mode::Json);
+    let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
+    assert_eq!(json["deployment"]["name"], "iris-prod");
+    assert_eq!(json["drift"], "warn");
+    assert_eq!(json["open_alerts"], 1);
+    app.update(Action::Down);
+    assert_eq!((app.mode, app.json_scroll), (Mode::Json, 1));
+    app.update(Action::Back);
+    assert_eq!((app.mode, app.json.as_deref()), (Mode::Normal, None));
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Yank);
+    let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
+    assert_eq!(json["id"], 9);
 }

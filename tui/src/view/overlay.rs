@@ -1,5 +1,5 @@
-//! What is drawn over the body: the help (every key, from the binding table) and the
-//! confirmation dialog.
+//! What is drawn over the body: the help (every key, from the binding table), the selected
+//! object as JSON, and the confirmation dialog.
 
 use crate::app::App;
 use crate::dialog::Dialog;
@@ -50,6 +50,29 @@ pub fn help(frame: &mut Frame, app: &App) {
     };
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+/// The selected object as the server sent it, scrolled by `app.json_scroll`.
+pub fn json(frame: &mut Frame, app: &App) {
+    let Some(text) = &app.json else {
+        return;
+    };
+    let outer = frame.area();
+    let area = centred(
+        outer,
+        outer.width.saturating_sub(8),
+        outer.height.saturating_sub(4),
+    );
+    frame.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" JSON ")
+        .title_bottom(" ↑/↓ scroll · any other key closes ".dim());
+    frame.render_widget(
+        Paragraph::new(text.as_str())
+            .block(block)
+            .scroll((app.json_scroll, 0)),
         area,
     );
 }

@@ -47,6 +47,37 @@ fn disclosed(label: &'static str, id: String, form: AnyView) -> AnyView {
     .into_any()
 }
 
+/// Characters of a note shown before the rest is tucked behind a disclosure.
+const NOTE_CHARS: usize = 120;
+
+/// A note that may be long (a job's error, an alert's message): cut at a word near
+/// [`NOTE_CHARS`], with the whole text behind a `<details>` that opens without scripts.
+pub fn long_text(text: String) -> AnyView {
+    if text.chars().count() <= NOTE_CHARS {
+        return text.into_any();
+    }
+    let cut: String = text.chars().take(NOTE_CHARS).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > NOTE_CHARS / 2 => cut[..space].to_owned(),
+        _ => cut,
+    };
+    view! {
+        <details class="note"><summary>{format!("{cut}…")}</summary><p>{text}</p></details>
+    }
+    .into_any()
+}
+
+/// A drift status in words a stakeholder reads, with its tone.
+pub fn drift_words(status: Option<&str>) -> (&'static str, &'static str) {
+    match status {
+        Some("stable") => ("stable", "ok"),
+        Some("warn") => ("drifting (warning)", "warn"),
+        Some("alert") => ("drifted (alert)", "bad"),
+        Some("insufficient_data") | None => ("not enough traffic yet", ""),
+        Some(_) => ("cannot be judged", ""),
+    }
+}
+
 /// The audit log: who did what, when and why.
 #[component]
 pub fn ChangesTable(changes: Vec<AuditEvent>) -> impl IntoView {
@@ -161,7 +192,7 @@ pub fn JobsTable(
                     <td>{job.worker.unwrap_or_default()}</td>
                     <td>{job.created_by}</td>
                     <td>{when(&job.created_at)}</td>
-                    <td>{note}</td>
+                    <td>{long_text(note)}</td>
                     {action}
                 </tr>
             }
@@ -220,7 +251,7 @@ pub fn AlertsTable(
                     <td><a href=format!("/deployments/{}", crate::layout::encode(&alert.deployment))>{alert.deployment.clone()}</a></td>
                     <td>{alert.kind}</td>
                     <td><Badge text=alert.severity /></td>
-                    <td>{alert.message}</td>
+                    <td>{long_text(alert.message)}</td>
                     <td>{acknowledged}</td>
                     {action}
                 </tr>

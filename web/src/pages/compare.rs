@@ -49,6 +49,7 @@ fn comparison_chart(metric: &str, runs: &[RunDetail], histories: Vec<MetricHisto
         y_label: metric.to_owned(),
         x_axis: XAxis::Number,
         series,
+        ..LineChart::default()
     }
 }
 
@@ -170,7 +171,7 @@ pub fn render_compare(frame: &Frame, view: CompareView) -> String {
         None => view! { <p class="muted" id="no-shared-metric">"These runs share no metric, so there is no curve to compare."</p> }.into_any(),
     };
     let body = view! {
-        <p><a href="/runs">"Runs"</a>" › compare"</p>
+        <nav aria-label="Breadcrumb"><p><a href="/runs">"Runs"</a>" › compare"</p></nav>
         <h1>{title.clone()}</h1>
         {picker}
         <section aria-labelledby="h-curves"><h2 id="h-curves">"Curves"</h2>{chart}</section>

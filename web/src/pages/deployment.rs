@@ -1,25 +1,37 @@
-//! A deployment: its traffic split, request and latency charts, per-feature drift, revisions
-//! (who, when, why), the lineage of the live version (run → dataset digest → parameters), and,
-//! for engineers, promote and roll back forms that ask for a reason and a confirmation.
+//! A deployment, in the order a person asks: is it healthy (status, traffic split, each serving
+//! version side by side, open alerts), what changed (revisions: who, when, why), what can be
+//! done (for engineers, a compact bar whose buttons open promote and roll back forms that ask
+//! for a reason and a confirmation), then the charts over a chosen time range, per-feature drift
+//! and the lineage of the live version (run → dataset digest → parameters).
 
 use super::common::AlertsTable;
+use super::deployment_health::{
+    DriftSection, RangeChoice, TimeRange, VersionCards, history_charts,
+};
 use super::overview::describe_spec;
-use crate::charts::{Bar, BarChartView, LineChart, LineChartView, Point, Series, XAxis};
-use crate::layout::{Badge, Frame, Section, Table, encode, millis, number, percent, tone, when};
+use crate::charts::LineChartView;
+use crate::layout::{Badge, Frame, Section, Table, encode, number, when};
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use slipway_api::{
     Alert, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, MinuteMetrics,
-    ModelVersion,
+    ModelVersion, ShadowComparison, SloPolicy,
 };
-use std::collections::BTreeMap;
 
 /// What the deployment page shows.
 #[derive(Debug, Clone)]
 pub struct DeploymentView {
     pub deployment: Deployment,
     pub metrics: Option<DeploymentMetrics>,
-    /// Per-minute history, oldest first.
+    /// History over `range`, oldest first, one entry per version and `range`'s step.
     pub history: Vec<MinuteMetrics>,
+    pub range: TimeRange,
+    /// Where the charts' time axis ends.
+    pub now: DateTime<Utc>,
+    /// The deployment's policy: its drift thresholds are drawn on the drift bars.
+    pub policy: SloPolicy,
+    /// The shadow's agreement with the primary, by revision.
+    pub shadow: Vec<ShadowComparison>,
     pub drift: Option<DriftReport>,
     /// Why drift could not be judged, when it could not.
     pub drift_note: Option<String>,
@@ -55,138 +67,6 @@ fn TrafficSplit(deployment: Deployment) -> impl IntoView {
         </div>
         {shadow}
     }
-}
-
-#[component]
-fn HealthTable(metrics: DeploymentMetrics) -> impl IntoView {
-    let rows = metrics
-        .versions
-        .into_iter()
-        .map(|version| {
-            view! {
-                <tr>
-                    <td>{version.variant}</td>
-                    <td class="num">{format!("v{}", version.version)}</td>
-                    <td class="num">{version.requests}</td>
-                    <td class="num">{number((version.requests_per_sec * 100.0).round() / 100.0)}</td>
-                    <td class="num">{percent(version.error_rate)}</td>
-                    <td class="num">{millis(version.p50_ms)}</td>
-                    <td class="num">{millis(version.p90_ms)}</td>
-                    <td class="num">{millis(version.p99_ms)}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    let caption = format!("Traffic over the last {} s", metrics.window_secs);
-    view! {
-        <p class="muted">{caption}</p>
-        <Table caption="Health by version" id="health">
-            <thead><tr><th scope="col">"Variant"</th><th scope="col" class="num">"Version"</th><th scope="col" class="num">"Requests"</th><th scope="col" class="num">"Requests/s"</th><th scope="col" class="num">"Error rate"</th><th scope="col" class="num">"p50"</th><th scope="col" class="num">"p90"</th><th scope="col" class="num">"p99"</th></tr></thead>
-            <tbody>{rows}</tbody>
-        </Table>
-    }
-}
-
-/// The request and p99 latency charts, one line per version.
-fn history_charts(history: &[MinuteMetrics]) -> (LineChart, LineChart) {
-    let mut requests: BTreeMap<u32, Vec<Point>> = BTreeMap::new();
-    let mut latency: BTreeMap<u32, Vec<Point>> = BTreeMap::new();
-    for minute in history {
-        let x = minute.minute.timestamp() as f64;
-        let label = minute.minute.format("%H:%M").to_string();
-        requests.entry(minute.version).or_default().push(Point {
-            x,
-            y: minute.requests as f64,
-            hover: format!(
-                "{label} · {} requests, {} errors",
-                minute.requests, minute.errors
-            ),
-        });
-        if let Some(p99) = minute.p99_ms {
-            latency.entry(minute.version).or_default().push(Point {
-                x,
-                y: p99,
-                hover: format!("{label} · p99 {p99:.1} ms"),
-            });
-        }
-    }
-    let series = |map: BTreeMap<u32, Vec<Point>>| {
-        map.into_iter()
-            .map(|(version, points)| Series {
-                name: format!("v{version}"),
-                points,
-            })
-            .collect()
-    };
-    (
-        LineChart {
-            title: "Requests per minute".into(),
-            x_label: "time (UTC)".into(),
-            y_label: "requests".into(),
-            x_axis: XAxis::Time,
-            series: series(requests),
-        },
-        LineChart {
-            title: "p99 latency per minute".into(),
-            x_label: "time (UTC)".into(),
-            y_label: "ms".into(),
-            x_axis: XAxis::Time,
-            series: series(latency),
-        },
-    )
-}
-
-#[component]
-fn DriftSection(drift: Option<DriftReport>, note: Option<String>) -> impl IntoView {
-    let Some(drift) = drift else {
-        let note = note.unwrap_or_else(|| "Not enough live traffic to judge drift yet.".into());
-        return view! { <p class="muted">{note}</p> }.into_any();
-    };
-    let summary = format!(
-        "v{} · {} live rows compared with the training data{}",
-        drift.version,
-        drift.rows,
-        drift
-            .prediction_psi
-            .map(|psi| format!(" · prediction PSI {}", number(psi)))
-            .unwrap_or_default()
-    );
-    let bars = drift
-        .features
-        .iter()
-        .take(20)
-        .map(|feature| Bar {
-            label: feature.feature.clone(),
-            value: feature.psi,
-            tone: tone(&feature.status),
-        })
-        .collect::<Vec<_>>();
-    let rows = drift
-        .features
-        .into_iter()
-        .map(|feature| {
-            view! {
-                <tr>
-                    <td>{feature.feature}</td>
-                    <td class="num">{number(feature.psi)}</td>
-                    <td class="num">{number(feature.ks)}</td>
-                    <td><Badge text=feature.status /></td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <p>"Status "<Badge text=drift.status />" "<span class="muted">{summary}</span></p>
-        <BarChartView title="PSI by feature (most drifted first)".to_owned() bars=bars />
-        <details>
-            <summary>"Every feature"</summary>
-            <Table caption="Drift by feature" id="drift">
-                <thead><tr><th scope="col">"Feature"</th><th scope="col" class="num">"PSI"</th><th scope="col" class="num">"KS"</th><th scope="col">"Status"</th></tr></thead>
-                <tbody>{rows}</tbody>
-            </Table>
-        </details>
-    }
-    .into_any()
 }
 
 #[component]
@@ -254,7 +134,7 @@ fn RevisionsTable(revisions: Vec<DeploymentRevision>) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <Table caption="Revisions" id="revisions">
+        <Table caption="Revisions, newest first" id="revisions">
             <thead><tr><th scope="col" class="num">"Revision"</th><th scope="col">"When (UTC)"</th><th scope="col">"Who"</th><th scope="col">"Action"</th><th scope="col">"What"</th><th scope="col">"Why"</th></tr></thead>
             <tbody>{rows}</tbody>
         </Table>
@@ -287,37 +167,47 @@ fn Actions(
         .any(|revision| revision.revision != current);
     let rollback = can_roll_back.then(|| {
         view! {
-            <form class="action" method="post" action=format!("{base}/rollback") id="rollback-form">
-                <h3>"Roll back"</h3>
-                <input type="hidden" name="csrf" value=csrf.clone() />
-                <input type="hidden" name="expected_revision" value=current.to_string() />
-                <label for="rollback-to">"Re-apply"</label>
-                <select id="rollback-to" name="to_revision">
-                    <option value="">"the previous revision"</option>
-                    {options}
-                </select>
-                <label for="rollback-reason">"Reason (written to the audit log)"</label>
-                <input type="text" id="rollback-reason" name="reason" required maxlength="1000" />
-                <label><input type="checkbox" name="confirm" value="yes" required />" I confirm: this changes live traffic now"</label>
-                <button class="danger" type="submit" id="rollback">"Roll back"</button>
-            </form>
+            <details class="danger" id="rollback-details">
+                <summary id="rollback-open">"Roll back…"</summary>
+                <form class="action" method="post" action=format!("{base}/rollback") id="rollback-form">
+                    <input type="hidden" name="csrf" value=csrf.clone() />
+                    <input type="hidden" name="expected_revision" value=current.to_string() />
+                    <label for="rollback-to">"Re-apply"</label>
+                    <select id="rollback-to" name="to_revision">
+                        <option value="">"the previous revision"</option>
+                        {options}
+                    </select>
+                    <label for="rollback-reason">"Reason (written to the audit log)"</label>
+                    <input type="text" id="rollback-reason" name="reason" required maxlength="1000" />
+                    <label><input type="checkbox" name="confirm" value="yes" required />" I confirm: this changes live traffic now"</label>
+                    <button class="danger" type="submit" id="rollback">"Roll back"</button>
+                </form>
+            </details>
         }
     });
+    let primary = deployment.spec.primary;
     let promote = deployment.spec.canary.map(|canary| {
         let label = format!("Promote canary v{} to primary", canary.version);
+        let confirm = format!(
+            " I confirm: canary v{} ({} %) takes all traffic now, replacing v{primary}",
+            canary.version,
+            number(canary.percent)
+        );
         view! {
-            <form class="action" method="post" action=format!("{base}/promote") id="promote-form">
-                <h3>{label.clone()}</h3>
-                <input type="hidden" name="csrf" value=csrf.clone() />
-                <input type="hidden" name="expected_revision" value=current.to_string() />
-                <label for="promote-reason">"Reason (written to the audit log)"</label>
-                <input type="text" id="promote-reason" name="reason" required maxlength="1000" />
-                <label><input type="checkbox" name="confirm" value="yes" required />" I confirm: the canary takes all traffic now"</label>
-                <button type="submit" id="promote">{label}</button>
-            </form>
+            <details id="promote-details">
+                <summary id="promote-open">{format!("{label}…")}</summary>
+                <form class="action" method="post" action=format!("{base}/promote") id="promote-form">
+                    <input type="hidden" name="csrf" value=csrf.clone() />
+                    <input type="hidden" name="expected_revision" value=current.to_string() />
+                    <label for="promote-reason">"Reason (written to the audit log)"</label>
+                    <input type="text" id="promote-reason" name="reason" required maxlength="1000" />
+                    <label><input type="checkbox" name="confirm" value="yes" required />{confirm}</label>
+                    <button type="submit" id="promote">{label}</button>
+                </form>
+            </details>
         }
     });
-    view! { {promote} {rollback} }
+    view! { <div class="actionbar" id="actions">{promote} {rollback}</div> }
 }
 
 /// The deployment page as a complete HTML document.
@@ -336,31 +226,39 @@ pub fn render_deployment(frame: &Frame, view: DeploymentView) -> String {
         when(&deployment.updated_at)
     );
     let health = match view.metrics {
-        Some(metrics) => view! { <HealthTable metrics=metrics /> }.into_any(),
+        Some(metrics) => view! { <VersionCards metrics=metrics shadow=view.shadow /> }.into_any(),
         None => view! { <p class="muted">"No live metrics."</p> }.into_any(),
     };
-    let (requests, latency) = history_charts(&view.history);
+    let charts = history_charts(&view.history, &view.revisions, view.range, view.now);
     let actions = if frame.can_operate() {
         view! { <Actions deployment=deployment.clone() revisions=view.revisions.clone() csrf=frame.csrf() /> }.into_any()
     } else {
         view! { <p class="muted">"Read-only: promoting and rolling back need the engineer or admin role."</p> }.into_any()
     };
     let alerts = (!view.alerts.is_empty()).then(|| {
-        view! { <section aria-labelledby="h-alerts"><h2 id="h-alerts">"Alerts"</h2><AlertsTable alerts=view.alerts /></section> }
+        view! { <h3>"Alerts"</h3><AlertsTable alerts=view.alerts /> }
     });
+    let base = format!("/deployments/{}", encode(&name));
+    let breadcrumb = format!(" › {name}");
     let body = view! {
-        <p><a href="/">"Overview"</a>" › deployment"</p>
+        <nav aria-label="Breadcrumb"><p><a href="/">"Overview"</a>{breadcrumb}</p></nav>
         <h1>{name.clone()}" "<Badge text=ready.to_owned() /></h1>
         <p class="muted">{subtitle}</p>
-        <section aria-labelledby="h-traffic"><h2 id="h-traffic">"Traffic split"</h2><TrafficSplit deployment=deployment.clone() /></section>
-        <section aria-labelledby="h-actions"><h2 id="h-actions">"Actions"</h2>{actions}</section>
-        <section aria-labelledby="h-health"><h2 id="h-health">"Health"</h2>{health}
-            <div class="charts"><LineChartView chart=requests /><LineChartView chart=latency /></div>
+        <section aria-labelledby="h-health"><h2 id="h-health">"Health"</h2>
+            <TrafficSplit deployment=deployment.clone() />
+            {health}
+            {alerts}
         </section>
-        <section aria-labelledby="h-drift"><h2 id="h-drift">"Drift"</h2><DriftSection drift=view.drift note=view.drift_note /></section>
-        {alerts}
+        <section aria-labelledby="h-revisions"><h2 id="h-revisions">"What changed"</h2><RevisionsTable revisions=view.revisions /></section>
+        <section aria-labelledby="h-actions"><h2 id="h-actions">"Actions"</h2>{actions}</section>
+        <section aria-labelledby="h-charts"><h2 id="h-charts">"Over time"</h2>
+            <RangeChoice base=base current=view.range />
+            <LineChartView chart=charts.requests />
+            <LineChartView chart=charts.errors />
+            <LineChartView chart=charts.latency />
+        </section>
+        <section aria-labelledby="h-drift"><h2 id="h-drift">"Drift"</h2><DriftSection drift=view.drift note=view.drift_note policy=view.policy /></section>
         <section aria-labelledby="h-lineage"><h2 id="h-lineage">"Lineage of the live version"</h2><Lineage version=view.live_version /></section>
-        <section aria-labelledby="h-revisions"><h2 id="h-revisions">"Revisions"</h2><RevisionsTable revisions=view.revisions /></section>
     }
     .to_html();
     frame.document(&format!("Deployment {name}"), Section::Overview, body)
@@ -371,6 +269,7 @@ mod tests {
     use super::*;
     use crate::pages::fixtures::*;
     use slipway_api::{FeatureDrift, Role};
+    use std::collections::BTreeMap;
 
     fn fixture() -> DeploymentView {
         let revisions = vec![
@@ -414,6 +313,10 @@ mod tests {
                     predictions: BTreeMap::new(),
                 })
                 .collect(),
+            range: TimeRange::Hour,
+            now: at(30),
+            policy: SloPolicy::default(),
+            shadow: Vec::new(),
             drift: Some(DriftReport {
                 predictions: Vec::new(),
                 deployment: "digits".into(),
@@ -445,7 +348,16 @@ mod tests {
         assert!(html.contains("primary v2 · 90 %"), "{html}");
         assert!(html.contains("canary v3 · 10 %"));
         assert!(html.contains("<title>Requests per minute</title>"));
+        assert!(html.contains("<title>Error rate</title>"));
         assert!(html.contains("v2: 09:04 · p99 13.0 ms"), "{html}");
+        assert!(
+            html.contains(r#"href="/deployments/digits?range=24h#h-charts""#),
+            "{html}"
+        );
+        assert!(
+            html.contains("revision 2 · deploy by bob at 2026-11-29 09:05 UTC: canary for v3"),
+            "{html}"
+        );
         assert!(html.contains("<title>pixel_3: 0.31</title>"), "{html}");
         assert!(html.contains(r#"<a href="/runs/42">run #42</a>"#), "{html}");
         assert!(html.contains(&format!("digits v1 · sha256:{}", "ef".repeat(32))));
@@ -462,6 +374,27 @@ mod tests {
         assert!(html.contains(r#"name="csrf" value="csrf-123""#));
         assert!(html.contains(r#"<option value="1">revision 1"#), "{html}");
         assert!(html.contains(r#"name="reason" required"#), "{html}");
+        assert!(
+            html.contains("canary v3 (10 %) takes all traffic now, replacing v2"),
+            "{html}"
+        );
+        assert!(html.contains("<title>Deployment digits · Slipway</title>"));
+        assert!(html.contains("Overview</a> › digits"), "{html}");
+    }
+
+    #[test]
+    fn health_comes_before_what_changed_and_both_before_the_actions() {
+        let html = render_deployment(&frame(Role::Engineer), fixture());
+        let at = |needle: &str| html.find(needle).unwrap_or(usize::MAX);
+        assert!(at(r#"id="health""#) < at(r#"id="revisions""#), "{html}");
+        assert!(at(r#"id="revisions""#) < at(r#"id="actions""#), "{html}");
+        assert!(
+            at(r#"id="actions""#) < at(r#"id="latency-chart""#),
+            "{html}"
+        );
+        // The forms sit closed behind their buttons.
+        assert!(html.contains(r#"<summary id="rollback-open">"#), "{html}");
+        assert!(!html.contains("<details class=\"danger\" id=\"rollback-details\" open"));
     }
 
     #[test]

@@ -117,7 +117,7 @@ pub fn render_job(frame: &Frame, view: JobView) -> String {
         })
         .flatten();
     let body = view! {
-        <p><a href="/jobs">"Jobs"</a>" › job"</p>
+        <nav aria-label="Breadcrumb"><p><a href="/jobs">"Jobs"</a>" › "{title.clone()}</p></nav>
         <h1>{title.clone()}" "<Badge text=job.state.to_string() /></h1>
         {problem}
         {actions}

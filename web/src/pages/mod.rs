@@ -4,6 +4,7 @@
 pub mod common;
 pub mod compare;
 pub mod deployment;
+pub mod deployment_health;
 pub mod jobs;
 pub mod models;
 pub mod ops;
@@ -16,6 +17,7 @@ pub(crate) mod fixtures;
 
 pub use compare::{CompareView, render_compare};
 pub use deployment::{DeploymentView, render_deployment};
+pub use deployment_health::TimeRange;
 pub use jobs::{JobView, JobsView, render_job, render_jobs, render_workers};
 pub use models::{ModelView, render_model, render_models};
 pub use ops::{AuditView, ScheduleView, render_alerts, render_audit, render_schedules};

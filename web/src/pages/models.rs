@@ -109,7 +109,7 @@ pub fn render_model(frame: &Frame, view: ModelView) -> String {
         .collect::<Vec<_>>()
         .join(" · ");
     let body = view! {
-        <p><a href="/models">"Models"</a>" › "{name.clone()}</p>
+        <nav aria-label="Breadcrumb"><p><a href="/models">"Models"</a>" › "{name.clone()}</p></nav>
         <h1>{name.clone()}</h1>
         <p class="muted">{view.model.description.clone().unwrap_or_default()}" "{aliases}</p>
         <h2>"Versions"</h2>

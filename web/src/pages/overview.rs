@@ -1,7 +1,7 @@
 //! The overview: every deployment with its live version and health, open alerts, recent jobs,
 //! runs and changes.
 
-use super::common::{AlertsTable, ChangesTable, JobsTable};
+use super::common::{AlertsTable, ChangesTable, JobsTable, drift_words};
 use crate::layout::{Badge, Frame, Section, Table, encode, millis, number, percent, when};
 use leptos::prelude::*;
 use slipway_api::{Alert, AuditEvent, Deployment, Job, Run, VersionMetrics};
@@ -12,7 +12,8 @@ pub struct DeploymentHealth {
     pub deployment: Deployment,
     /// The primary version's traffic over the monitoring window.
     pub live: Option<VersionMetrics>,
-    /// The drift status (`stable`, `warn`, `alert`), when it could be judged.
+    /// The drift status (`stable`, `warn`, `alert`, `insufficient_data`), when it could be
+    /// computed.
     pub drift: Option<String>,
     pub open_alerts: usize,
 }
@@ -63,9 +64,17 @@ fn DeploymentsTable(deployments: Vec<DeploymentHealth>) -> impl IntoView {
                 ),
                 None => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
             };
-            let drift = health.drift.unwrap_or_else(|| "unknown".to_owned());
-            let alerts = health.open_alerts;
-            let alerts_class = if alerts > 0 { "num bad" } else { "num" };
+            let (drift, drift_tone) = drift_words(health.drift.as_deref());
+            let drift_class = format!("badge {drift_tone}");
+            let alerts = match health.open_alerts {
+                0 => "none".to_owned(),
+                open => format!("{open} open"),
+            };
+            let alerts_class = if health.open_alerts > 0 {
+                "num bad"
+            } else {
+                "num"
+            };
             view! {
                 <tr>
                     <td><a href=href>{deployment.name.clone()}</a></td>
@@ -75,7 +84,7 @@ fn DeploymentsTable(deployments: Vec<DeploymentHealth>) -> impl IntoView {
                     <td class="num">{rps}</td>
                     <td class="num">{p99}</td>
                     <td class="num">{errors}</td>
-                    <td><Badge text=drift /></td>
+                    <td><span class=drift_class>{drift}</span></td>
                     <td class=alerts_class>{alerts}</td>
                 </tr>
             }
@@ -185,12 +194,43 @@ mod tests {
         assert!(html.contains("digits v2 · canary v3 at 10 %"), "{html}");
         assert!(html.contains("12.5 ms"), "{html}");
         assert!(html.contains("2.00 %"), "{html}");
-        assert!(html.contains(r#"<span class="badge warn">warn</span>"#));
+        assert!(
+            html.contains(r#"<span class="badge warn">drifting (warning)</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(">1 open</td>"), "{html}");
         assert!(html.contains("error rate above 5 %"));
         assert!(html.contains(r#"<a href="/jobs/12">#12</a>"#));
         assert!(html.contains("bad canary"));
         assert!(!html.contains("<script>alert"), "text must be escaped");
         assert!(html.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn states_read_as_words_and_long_notes_fold() {
+        let mut failed = job(13);
+        failed.error = Some(format!(
+            "the worker lost its lease {}",
+            "again and again ".repeat(20)
+        ));
+        let overview = Overview {
+            deployments: vec![DeploymentHealth {
+                deployment: deployment("digits", 3),
+                live: None,
+                drift: Some("insufficient_data".into()),
+                open_alerts: 0,
+            }],
+            jobs: vec![failed],
+            ..Overview::default()
+        };
+        let html = render_overview(&frame(slipway_api::Role::Viewer), overview);
+        assert!(html.contains("not enough traffic yet"), "{html}");
+        assert!(!html.contains("insufficient_data"), "{html}");
+        assert!(
+            html.contains(r#"<details class="note"><summary>the worker lost its lease again"#),
+            "{html}"
+        );
+        assert!(html.contains("…</summary>"), "{html}");
     }
 
     #[test]

@@ -223,6 +223,7 @@ fn history_chart(history: MetricHistory) -> LineChart {
             name: history.key,
             points,
         }],
+        ..LineChart::default()
     }
 }
 
@@ -286,7 +287,7 @@ pub fn render_run(frame: &Frame, view: RunView) -> String {
         })
         .collect_view();
     let body = view! {
-        <p><a href="/runs">"Runs"</a>" › run"</p>
+        <nav aria-label="Breadcrumb"><p><a href="/runs">"Runs"</a>" › "{title.clone()}</p></nav>
         <h1>{title.clone()}" "<Badge text=run.status.to_string() /></h1>
         <dl class="facts" id="facts">
             <dt>"Experiment"</dt><dd>{run.experiment_id}</dd>

@@ -7,7 +7,7 @@ use super::session::PageContext;
 use crate::audit;
 use crate::auth::Permission;
 use crate::error::ServiceError;
-use crate::monitoring::alerts;
+use crate::monitoring::{alerts, series};
 use crate::registry::{self, Selector};
 use crate::scheduler::{jobs, logs, schedules, workers};
 use crate::serving::deployments;
@@ -21,14 +21,12 @@ use serde::Deserialize;
 use slipway_api::{Deployment, JobState, MetricHistoryQuery, SearchRuns};
 use slipway_web::{
     AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelView, Overview,
-    RunView, RunsView, ScheduleView,
+    RunView, RunsView, ScheduleView, TimeRange,
 };
 use std::collections::HashMap;
 
 /// Rows on one page of runs, jobs and the audit log.
 const PAGE_ROWS: u32 = 50;
-/// Minutes of per-minute history on a deployment's charts.
-const HISTORY_MINUTES: u32 = 60;
 /// Points per metric chart of a run.
 const CHART_POINTS: u32 = 300;
 /// Metric charts on a run's page.
@@ -116,13 +114,21 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
             deployment_health(&state, deployment, open_alerts)
         });
     let health = futures_util::future::join_all(health).await;
-    let jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
+    let mut jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
+    // A running pipeline stays in view though the jobs it starts are newer.
+    let running = jobs::list(&state.db, Some(JobState::Running), Some(100), None).await?;
+    for job in running.items {
+        if job.kind == "pipeline" && !jobs.iter().any(|shown| shown.id == job.id) {
+            jobs.push(job);
+        }
+    }
+    jobs.sort_by_key(|job| std::cmp::Reverse(job.id));
     let search = SearchRuns {
         limit: Some(10),
         ..SearchRuns::default()
     };
     let runs = search::search(&state.searches, &search).await?.items;
-    let changes = audit::list(&state.db, Some(15), None).await?.items;
+    let changes = audit::operations(&state.db, 15).await?;
     let overview = Overview {
         deployments: health,
         alerts: open.into_iter().take(20).collect(),
@@ -164,19 +170,32 @@ async fn deployment_health(
     }
 }
 
+/// The deployment page's query: the charts' time range (`1h`, `24h`, `7d`).
+#[derive(Debug, Default, Deserialize)]
+pub struct DeploymentQuery {
+    pub range: Option<String>,
+}
+
 /// `GET /deployments/{name}`.
 pub async fn deployment(
     State(state): State<AppState>,
     context: PageContext,
     Path(name): Path<String>,
+    Query(query): Query<DeploymentQuery>,
 ) -> PageResult {
     readable(&context)?;
+    let range = TimeRange::parse(query.range.as_deref());
     let deployment = deployments::get(&state.serving, &name).await?;
     let revisions = deployments::revisions(&state.serving, &name).await?;
     let metrics = state.monitoring.metrics(&name).await.ok();
     let history = state
         .monitoring
-        .history(&name, HISTORY_MINUTES)
+        .history(&name, range.minutes())
+        .await
+        .map(|history| series::downsample(history, range.step_minutes()))
+        .unwrap_or_default();
+    let policy = state.monitoring.policy(&name).await.unwrap_or_default();
+    let shadow = deployments::shadow(&state.serving, &name)
         .await
         .unwrap_or_default();
     let (drift, drift_note) = match state.monitoring.drift(&name).await {
@@ -195,6 +214,10 @@ pub async fn deployment(
         deployment,
         metrics,
         history,
+        range,
+        now: chrono::Utc::now(),
+        policy,
+        shadow,
         drift,
         drift_note,
         revisions,

@@ -6,6 +6,7 @@ mod api_limits;
 mod compare;
 mod live;
 mod operations;
+mod overview;
 mod security;
 
 use crate::auth::TokenService;
