@@ -124,6 +124,7 @@ pub struct PipelineResult {
     /// Why it stopped before its last step.
     pub stopped: Option<String>,
     pub run_id: Option<i64>,
+    #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
     pub champion_metrics: Option<BTreeMap<String, f64>>,
     pub version: Option<u32>,

@@ -89,20 +89,13 @@ pub fn check_labels(field: &str, labels: &[String]) -> ServiceResult<()> {
 /// Checks a `train` spec against the dataset it names: the model's parameter count is known
 /// only with the data's feature and class counts. A dataset not registered yet is left to
 /// the worker, which checks the same before it allocates anything.
-pub async fn check_train_model(
-    db: &impl ConnectionTrait,
-    spec: &serde_json::Value,
-) -> ServiceResult<()> {
-    let Ok(spec) = serde_json::from_value::<TrainSpec>(spec.clone()) else {
-        // Already refused by the typed check; nothing to size.
-        return Ok(());
-    };
+pub async fn check_train_model(db: &impl ConnectionTrait, spec: &TrainSpec) -> ServiceResult<()> {
     let Some((inputs, outputs)) =
         crate::datasets::model_shape(db, &spec.dataset, spec.version).await?
     else {
         return Ok(());
     };
-    slipway_jobs::check_train_spec(&spec, inputs, outputs)
+    slipway_jobs::check_train_spec(spec, inputs, outputs)
         .map(drop)
         .map_err(ServiceError::invalid)
 }
