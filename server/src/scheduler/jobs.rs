@@ -163,7 +163,12 @@ pub async fn submit_from(
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<job::Model> {
     job::Entity::find_by_id(id)
         .one(db)
-        .await?
+        .await
+        .map_err(|err| match err {
+            // Text in a typed column (kind, state) that no variant has.
+            sea_orm::DbErr::Type(problem) => corrupt("jobs", id, "value", problem),
+            other => other.into(),
+        })?
         .ok_or_else(|| ServiceError::not_found(format!("job {id} not found")))
 }
 

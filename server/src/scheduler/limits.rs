@@ -7,8 +7,9 @@ use sea_orm::ConnectionTrait;
 use slipway_api::{JobOutcome, TrainSpec};
 
 /// Largest serialised job spec. A pipeline of a dozen steps is a few KiB; the spec is stored
-/// with the job and sent with every listing and lease.
-pub const MAX_SPEC_BYTES: usize = 64 * 1024;
+/// with the job and sent with every listing and lease. Part of the wire contract: a spec is
+/// refused while it is read, before its types are checked.
+pub const MAX_SPEC_BYTES: usize = slipway_api::MAX_SPEC_BYTES;
 /// Largest serialised job result (an evaluation with a 100-class confusion matrix is ~100 KiB).
 pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Longest error text a failed attempt reports.

@@ -426,7 +426,16 @@ pub async fn tick(
                     break;
                 }
             }
-            if misfire_of(&row)? == Misfire::Skip {
+            let misfire = match misfire_of(&row) {
+                Ok(misfire) => misfire,
+                Err(err) => {
+                    // One bad row must not stop the other schedules.
+                    tracing::warn!(schedule = %row.name, error = %err, "cannot fire the schedule");
+                    record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
+                    continue;
+                }
+            };
+            if misfire == Misfire::Skip {
                 let message = format!(
                     "{missed} due time(s) passed while no server was running; skipped (misfire policy skip)"
                 );
