@@ -192,7 +192,7 @@ async fn attempt(
 ) -> Result<Outcome, String> {
     spec.validate()?;
     let (version, data) = fetch_dataset(client, &spec.dataset, spec.version).await?;
-    let config = config_of(&spec, data.schema.features.len())?;
+    let config = config_of(spec, data.schema.features.len())?;
     let arch_name = config.arch.name();
     progress.log(
         "info",

@@ -356,7 +356,7 @@ async fn fire(
         record(db, row.id, due_at, "overlap_skipped", None, Some(message)).await?;
         return Ok(None);
     }
-    let template: Template = template_of(&row)?;
+    let template: Template = template_of(row)?;
     let origin = Origin {
         schedule_id: Some(row.id),
         ..Origin::default()
