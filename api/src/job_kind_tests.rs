@@ -78,6 +78,8 @@ fn every_kind_round_trips_with_todays_wire_json() {
         panic!("{pipeline:?}")
     };
     assert!(matches!(spec.steps[0], Step::Train { .. }));
+    assert_eq!(spec.steps[0].job_kind(), Some(JobKind::Train));
+    assert_eq!(Step::Register { alias: None }.job_kind(), None);
 }
 
 #[test]

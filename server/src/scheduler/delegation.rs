@@ -154,7 +154,7 @@ impl Delegation {
         let declared = spec
             .steps
             .iter()
-            .filter(|step| step.kind() == kind.as_str())
+            .filter(|step| step.job_kind() == Some(kind))
             .count() as u64;
         if kind.coordinates() || declared == 0 {
             return Err(refused(format!(
