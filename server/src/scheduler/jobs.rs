@@ -19,13 +19,13 @@ use std::collections::HashMap;
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
 
-fn state_of(row: &job::Model) -> ServiceResult<JobState> {
-    Ok(row.state.into())
+fn state_of(row: &job::Model) -> JobState {
+    row.state.into()
 }
 
 /// The API view of a job; `workers` names its worker and gives its waiting reason.
 pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
-    let state = state_of(&row)?;
+    let state = state_of(&row);
     let requirements: Requirements = serde_json::from_str(&row.requirements)
         .map_err(|err| corrupt("jobs", row.id, "requirements", err))?;
     let waiting_reason = (state == JobState::Queued)
@@ -213,7 +213,7 @@ pub async fn cancel(
 ) -> ServiceResult<Job> {
     let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
-    let state = state_of(&row)?;
+    let state = state_of(&row);
     if state.is_terminal() {
         return Err(ServiceError::conflict(format!(
             "job {id} has already ended ({state}); nothing to cancel"
@@ -240,7 +240,7 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     scheduler.cancels.notify_waiters();
-    scheduler.job_changed(id, "cancel-requested", state_of(&row)?);
+    scheduler.job_changed(id, "cancel-requested", state_of(&row));
     view(db, row).await
 }
 
@@ -254,7 +254,7 @@ pub async fn retry(
 ) -> ServiceResult<Job> {
     let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
-    let state = state_of(&row)?;
+    let state = state_of(&row);
     if !matches!(state, JobState::Failed | JobState::Cancelled) {
         return Err(ServiceError::conflict(format!(
             "job {id} is {state}; only failed or cancelled jobs can be retried"
