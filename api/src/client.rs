@@ -353,6 +353,13 @@ impl Client {
             .await
     }
 
+    /// Submits a job given as wire JSON, unchecked here: the server's answer names any
+    /// mistake (for tools that forward a document, and for testing the server's checks).
+    pub async fn submit_job_json(&self, request: &serde_json::Value) -> Result<Job, ApiError> {
+        self.write(Method::POST, "/api/v1/jobs", request, None)
+            .await
+    }
+
     pub async fn get_job(&self, id: i64) -> Result<Job, ApiError> {
         self.get(&format!("/api/v1/jobs/{id}")).await
     }

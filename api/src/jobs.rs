@@ -1,5 +1,6 @@
 //! Jobs and workers: the wire types of `/api/v1/jobs` and `/api/v1/workers`.
 
+use crate::JobSpec;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -14,16 +15,6 @@ pub enum JobState {
     Succeeded,
     Failed,
     Cancelled,
-}
-
-/// Job kinds that only coordinate other jobs. They take none of their worker's slots while
-/// they run: a pipeline holding a slot while it waits for its child jobs could leave a
-/// one-slot worker waiting for itself.
-pub const COORDINATING_KINDS: [&str; 1] = ["pipeline"];
-
-/// Whether a running job of `kind` takes one of its worker's slots.
-pub fn takes_a_slot(kind: &str) -> bool {
-    !COORDINATING_KINDS.contains(&kind)
 }
 
 impl JobState {
@@ -84,13 +75,11 @@ pub struct Requirements {
 }
 
 /// `POST /api/v1/jobs`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SubmitJob {
-    /// The handler that runs it: `sleep`, `fail` (and later `train`, `evaluate`, …).
-    pub kind: String,
-    /// The handler's parameters, for example `{"seconds": 5}` for `sleep`.
-    #[serde(default)]
-    pub spec: serde_json::Value,
+    /// Its kind and the handler's parameters: `"kind": "sleep", "spec": {"seconds": 5}`.
+    #[serde(flatten)]
+    pub spec: JobSpec,
     /// Higher runs first; equal priorities run in submission order.
     #[serde(default)]
     pub priority: i32,
@@ -101,13 +90,26 @@ pub struct SubmitJob {
     pub max_attempts: Option<u32>,
 }
 
+impl SubmitJob {
+    /// A job with `spec`, the default priority, requirements and attempts.
+    pub fn new(spec: impl Into<JobSpec>) -> Self {
+        Self {
+            spec: spec.into(),
+            priority: 0,
+            requirements: Requirements::default(),
+            max_attempts: None,
+        }
+    }
+}
+
 /// A job as listed and shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
-    pub kind: String,
+    /// Its kind and spec: `"kind": "train", "spec": {...}`.
+    #[serde(flatten)]
+    pub spec: JobSpec,
     pub state: JobState,
-    pub spec: serde_json::Value,
     pub priority: i32,
     pub requirements: Requirements,
     pub attempts: u32,

@@ -70,6 +70,16 @@ impl Step {
             Self::Promote { .. } => "promote",
         }
     }
+
+    /// The kind of the child job the step runs as; none for the steps a pipeline runs itself.
+    pub fn job_kind(&self) -> Option<crate::JobKind> {
+        match self {
+            Self::Train { .. } => Some(crate::JobKind::Train),
+            Self::Evaluate { .. } => Some(crate::JobKind::Evaluate),
+            Self::Deploy { .. } => Some(crate::JobKind::Deploy),
+            Self::Gate { .. } | Self::Register { .. } | Self::Promote { .. } => None,
+        }
+    }
 }
 
 /// How a gate compares: `accuracy >= 0.95` or `f1_macro >= champion.f1_macro + 0.002`; the

@@ -2,18 +2,19 @@
 //! acts for the engineer who submitted it, and may name the version by alias.
 
 use crate::handlers::{Outcome, Progress};
-use serde_json::Value;
-use slipway_api::{Client, DeployRequest, DeploySpec};
+use slipway_api::{Client, DeployRequest, DeployResult, DeploySpec};
 use std::sync::Arc;
 
 /// Runs one `deploy` attempt; `client` acts for the job's submitter.
-pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+pub async fn run(client: &Client, spec: &DeploySpec, progress: &Arc<Progress>) -> Outcome {
     crate::handlers::settle(attempt(client, spec, progress).await, progress)
 }
 
-async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<Outcome, String> {
-    let spec: DeploySpec =
-        serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
+async fn attempt(
+    client: &Client,
+    spec: &DeploySpec,
+    progress: &Progress,
+) -> Result<Outcome, String> {
     spec.validate()?;
     let version = match (&spec.alias, &spec.model) {
         (Some(alias), Some(model)) => Some(
@@ -51,9 +52,9 @@ async fn attempt(client: &Client, spec: &Value, progress: &Progress) -> Result<O
                 .unwrap_or_default()
         ),
     );
-    Ok(Outcome::Succeeded(serde_json::json!({
-        "deployment": deployment.name,
-        "revision": deployment.revision,
-        "spec": deployment.spec,
-    })))
+    Ok(Outcome::succeeded(&DeployResult {
+        deployment: deployment.name,
+        revision: deployment.revision,
+        spec: deployment.spec,
+    }))
 }

@@ -471,11 +471,11 @@ async fn attempt(
             verdict.map(|v| format!("; {v}")).unwrap_or_default()
         ),
     );
-    Ok(Outcome::Succeeded(json!({
-        "run_id": run.id,
-        "metrics": report.metrics,
-        "confusion": report.confusion,
-        "labels": report.labels,
-        "comparison": comparison,
-    })))
+    Ok(Outcome::succeeded(&slipway_api::EvaluateResult {
+        run_id: run.id,
+        metrics: report.metrics,
+        confusion: report.confusion,
+        labels: report.labels,
+        comparison,
+    }))
 }

@@ -114,18 +114,9 @@ pub fn higher_is_better(metric: &str) -> bool {
     !matches!(metric, "log_loss" | "rmse" | "mae")
 }
 
-/// The comparison of a model (ours) with another (theirs) on the same rows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    pub against: String,
-    pub their_metrics: BTreeMap<String, f64>,
-    /// ours − theirs, per metric.
-    pub deltas: BTreeMap<String, f64>,
-    pub metric: String,
-    pub margin: f64,
-    /// Whether ours is better than theirs by more than the margin on `metric`.
-    pub better: bool,
-}
+/// The comparison of a model (ours) with another (theirs) on the same rows: part of the
+/// wire contract, as an `evaluate` job's result carries it.
+pub use slipway_api::EvaluationComparison as Comparison;
 
 /// Compares `ours` with `theirs` by `metric`: better when it improves by more than `margin`.
 pub fn compare(

@@ -2,7 +2,7 @@
 //! [`Progress`] and must stop soon after [`Progress::cancelled`] turns true.
 
 use serde_json::Value;
-use slipway_api::LogLine;
+use slipway_api::{JobSpec, KindResult, LogLine, SleepResult, SleepSpec};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,6 +93,16 @@ pub enum Outcome {
     Cancelled,
 }
 
+impl Outcome {
+    /// Success with a kind's typed result (as the JSON the server stores).
+    pub fn succeeded<R: KindResult>(result: &R) -> Self {
+        match serde_json::to_value(result) {
+            Ok(result) => Outcome::Succeeded(result),
+            Err(err) => Outcome::Failed(format!("cannot write the {} result: {err}", R::KIND)),
+        }
+    }
+}
+
 /// What a handler may use besides its spec: the server, and which job it runs under which
 /// lease (the proof a `deploy` or `pipeline` job shows to act for its submitter).
 #[derive(Debug, Clone)]
@@ -153,38 +163,40 @@ pub(crate) async fn fetch_dataset(
     Ok((version, data))
 }
 
-/// Runs one attempt of a job of `kind` with `spec`.
-pub async fn run(context: &Context, kind: &str, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    match kind {
-        "train" => crate::train_job::run(&context.client, context.job_id, spec, progress).await,
-        "deploy" => crate::deploy_job::run(&context.delegated_client(), spec, progress).await,
-        "pipeline" => crate::pipeline_job::run(&context.delegated_client(), spec, progress).await,
-        "evaluate" => {
-            crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
+/// Runs one attempt of a job.
+pub async fn run(context: &Context, spec: &JobSpec, progress: &Arc<Progress>) -> Outcome {
+    match spec {
+        JobSpec::Train(spec) => {
+            crate::train_job::run(&context.client, context.job_id, spec, progress).await
         }
-        "sleep" => sleep(spec, progress).await,
-        "fail" => {
-            let message = spec
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("failed on purpose (a 'fail' job)");
+        JobSpec::Deploy(spec) => {
+            crate::deploy_job::run(&context.delegated_client(), spec, progress).await
+        }
+        JobSpec::Pipeline(spec) => {
+            crate::pipeline_job::run(&context.delegated_client(), spec, progress).await
+        }
+        JobSpec::Evaluate(spec) => match serde_json::to_value(spec) {
+            Ok(spec) => {
+                crate::evaluate_job::run(&context.client, context.job_id, &spec, progress).await
+            }
+            Err(err) => Outcome::Failed(format!("spec: {err}")),
+        },
+        JobSpec::Sleep(spec) => sleep(spec, progress).await,
+        JobSpec::Fail(spec) => {
+            let message = spec.message();
             progress.log("error", message);
             Outcome::Failed(message.to_owned())
         }
-        other => Outcome::Failed(format!("this worker has no handler for job kind '{other}'")),
     }
 }
 
 /// `sleep`: waits `seconds` (default 1), reporting progress, checking for cancellation
 /// every 50 ms.
-async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
-    let seconds = match spec.get("seconds") {
-        None => 1.0,
-        Some(value) => match value.as_f64() {
-            Some(s) if (0.0..=86_400.0).contains(&s) => s,
-            _ => return Outcome::Failed(format!("spec.seconds: expected 0 to 86400, got {value}")),
-        },
-    };
+async fn sleep(spec: &SleepSpec, progress: &Progress) -> Outcome {
+    if let Err(err) = spec.validate() {
+        return Outcome::Failed(err);
+    }
+    let seconds = spec.seconds();
     progress.log("info", format!("sleeping {seconds} s"));
     let total = Duration::from_secs_f64(seconds);
     let started = tokio::time::Instant::now();
@@ -198,7 +210,9 @@ async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
         if elapsed >= total {
             progress.set(1.0);
             progress.log("info", "done");
-            return Outcome::Succeeded(serde_json::json!({ "slept_seconds": seconds }));
+            return Outcome::succeeded(&SleepResult {
+                slept_seconds: seconds,
+            });
         }
         progress.set(elapsed.as_secs_f64() / seconds.max(f64::MIN_POSITIVE));
         tokio::time::sleep(tick.min(total - elapsed)).await;
@@ -208,6 +222,12 @@ async fn sleep(spec: &Value, progress: &Progress) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sleep_spec(seconds: f64) -> JobSpec {
+        JobSpec::Sleep(SleepSpec {
+            seconds: Some(seconds),
+        })
+    }
 
     fn context() -> Context {
         Context {
@@ -220,13 +240,7 @@ mod tests {
     #[tokio::test]
     async fn sleep_finishes_and_stops_when_cancelled() {
         let progress = Progress::new();
-        let outcome = run(
-            &context(),
-            "sleep",
-            &serde_json::json!({"seconds": 0.1}),
-            &progress,
-        )
-        .await;
+        let outcome = run(&context(), &sleep_spec(0.1), &progress).await;
         assert_eq!(
             outcome,
             Outcome::Succeeded(serde_json::json!({"slept_seconds": 0.1}))
@@ -243,15 +257,7 @@ mod tests {
         let progress = Progress::new();
         let handle = {
             let progress = progress.clone();
-            tokio::spawn(async move {
-                run(
-                    &context(),
-                    "sleep",
-                    &serde_json::json!({"seconds": 60}),
-                    &progress,
-                )
-                .await
-            })
+            tokio::spawn(async move { run(&context(), &sleep_spec(60.0), &progress).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         progress.cancel();
@@ -263,25 +269,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fail_and_unknown_kinds_fail_with_a_message() {
+    async fn fail_fails_with_its_message_and_a_bad_sleep_fails_naming_the_field() {
         let progress = Progress::new();
-        let outcome = run(
-            &context(),
-            "fail",
-            &serde_json::json!({"message": "boom"}),
-            &progress,
-        )
-        .await;
+        let fail = JobSpec::Fail(slipway_api::FailSpec {
+            message: Some("boom".into()),
+        });
+        let outcome = run(&context(), &fail, &progress).await;
         assert_eq!(outcome, Outcome::Failed("boom".into()));
-        let outcome = run(&context(), "paint", &Value::Null, &progress).await;
-        assert!(matches!(outcome, Outcome::Failed(m) if m.contains("'paint'")));
-        let outcome = run(
-            &context(),
-            "sleep",
-            &serde_json::json!({"seconds": "x"}),
-            &progress,
-        )
-        .await;
+        let outcome = run(&context(), &sleep_spec(-1.0), &progress).await;
         assert!(matches!(outcome, Outcome::Failed(m) if m.contains("spec.seconds")));
     }
 }

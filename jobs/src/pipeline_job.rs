@@ -7,10 +7,10 @@
 //! doing now is its progress message.
 
 use crate::handlers::{Outcome, Progress};
-use serde_json::{Value, json};
 use slipway_api::{
-    ApiError, Client, Condition, DeploySpec, EvaluateSpec, Job, JobState, ModelRef, PipelineSpec,
-    RegisterModel, Step, SubmitJob,
+    ApiError, Client, Condition, DeployResult, DeploySpec, EvaluateResult, EvaluateSpec, Job,
+    JobSpec, JobState, KindResult, ModelRef, PipelineResult, PipelineSpec, RegisterModel, Step,
+    StepOutcome, StepResult, SubmitJob, TrainResult,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,26 +35,23 @@ struct State {
     deployed_revision: Option<u32>,
     /// The child job of the step that just ran.
     child: Option<i64>,
-    steps: Vec<Value>,
+    steps: Vec<StepResult>,
 }
 
 impl State {
-    fn record(&mut self, step: &Step, outcome: &str, summary: &str) {
-        let mut row = json!({ "step": step.kind(), "outcome": outcome, "summary": summary });
-        if let Some(job) = self.child.take() {
-            row["job"] = json!(job);
-        }
-        self.steps.push(row);
+    fn record(&mut self, step: &Step, outcome: StepOutcome, summary: &str) {
+        self.steps.push(StepResult {
+            step: step.kind().to_owned(),
+            outcome,
+            job: self.child.take(),
+            summary: summary.to_owned(),
+        });
     }
 }
 
 /// Runs one `pipeline` attempt; `client` acts for the job's submitter (children and
 /// deployment changes are theirs).
-pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Outcome {
-    let pipeline: PipelineSpec = match serde_json::from_value(spec.clone()) {
-        Ok(pipeline) => pipeline,
-        Err(err) => return Outcome::Failed(format!("spec: {err}")),
-    };
+pub async fn run(client: &Client, pipeline: &PipelineSpec, progress: &Arc<Progress>) -> Outcome {
     if let Err(err) = pipeline.validate() {
         return Outcome::Failed(err);
     }
@@ -64,60 +61,73 @@ pub async fn run(client: &Client, spec: &Value, progress: &Arc<Progress>) -> Out
         let at = format!("step {}/{total}: {}", index + 1, step.kind());
         progress.log("info", at.clone());
         progress.set_message(at);
-        let result = run_step(client, &pipeline, step, &mut state, progress).await;
+        let result = run_step(client, pipeline, step, &mut state, progress).await;
         progress.set((index + 1) as f64 / total as f64);
         let error = match result {
             Ok(summary) => {
                 progress.log("info", format!("step {} done: {summary}", step.kind()));
-                state.record(step, "done", &summary);
+                state.record(step, StepOutcome::Done, &summary);
                 continue;
             }
             Err(Stop::Cancelled) => return Outcome::Cancelled,
             Err(Stop::Failed(message)) => {
-                state.record(step, "failed", &message);
+                state.record(step, StepOutcome::Failed, &message);
                 format!("step {} ({}) failed: {message}", index + 1, step.kind())
             }
             Err(Stop::DidNotShip(reason)) => {
-                state.record(step, "stopped", &reason);
+                state.record(step, StepOutcome::Stopped, &reason);
                 format!("did not ship: {reason}")
             }
         };
         progress.log("error", error.clone());
         progress.set_message(error.clone());
         for skipped in &pipeline.steps[index + 1..] {
-            state.record(skipped, "skipped", "");
+            state.record(skipped, StepOutcome::Skipped, "");
         }
-        return Outcome::FailedWith(error.clone(), result_of(&state, false, Some(error)));
+        return match serde_json::to_value(result_of(state, false, Some(error.clone()))) {
+            Ok(result) => Outcome::FailedWith(error, result),
+            Err(_) => Outcome::Failed(error),
+        };
     }
     progress.set_message("done: every step ran");
-    Outcome::Succeeded(result_of(&state, true, None))
+    Outcome::succeeded(&result_of(state, true, None))
 }
 
-fn result_of(state: &State, completed: bool, stopped: Option<String>) -> Value {
-    json!({
-        "completed": completed,
-        "stopped": stopped,
-        "run_id": state.run_id,
-        "metrics": state.metrics,
-        "champion_metrics": state.champion,
-        "version": state.version,
-        "deployment_revision": state.deployed_revision,
-        "steps": state.steps,
-    })
+fn result_of(state: State, completed: bool, stopped: Option<String>) -> PipelineResult {
+    PipelineResult {
+        completed,
+        stopped,
+        run_id: state.run_id,
+        metrics: state.metrics,
+        champion_metrics: state.champion,
+        version: state.version,
+        deployment_revision: state.deployed_revision,
+        steps: state.steps,
+    }
 }
 
 pub(crate) fn failed(what: &str) -> impl Fn(ApiError) -> Stop + '_ {
     move |err| Stop::Failed(format!("{what}: {err}"))
 }
 
-/// Submits a child job and waits for it to end, cancelling it if the pipeline is cancelled.
-async fn child(client: &Client, kind: &str, spec: Value, progress: &Progress) -> Result<Job, Stop> {
+/// Submits a child job, waits for it to end (cancelling it if the pipeline is cancelled) and
+/// reads its result.
+async fn child<R: KindResult>(
+    client: &Client,
+    spec: impl Into<JobSpec>,
+    progress: &Progress,
+) -> Result<(i64, R), Stop> {
+    let job = wait_for_child(client, spec.into(), progress).await?;
+    let result = job
+        .result_as::<R>()
+        .map_err(|err| Stop::Failed(err.to_string()))?;
+    Ok((job.id, result))
+}
+
+async fn wait_for_child(client: &Client, spec: JobSpec, progress: &Progress) -> Result<Job, Stop> {
+    let kind = spec.kind();
     let job = client
-        .submit_job(&SubmitJob {
-            kind: kind.into(),
-            spec,
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(spec))
         .await
         .map_err(failed("cannot submit the child job"))?;
     progress.log("info", format!("child job {} ({kind})", job.id));
@@ -147,10 +157,6 @@ async fn child(client: &Client, kind: &str, spec: Value, progress: &Progress) ->
     }
 }
 
-fn metrics_of(value: &Value) -> BTreeMap<String, f64> {
-    serde_json::from_value(value.clone()).unwrap_or_default()
-}
-
 /// `accuracy 0.9521, f1_macro 0.9498`.
 fn shown(metrics: &BTreeMap<String, f64>) -> String {
     let parts: Vec<String> = metrics
@@ -169,11 +175,10 @@ async fn run_step(
 ) -> Result<String, Stop> {
     match step {
         Step::Train { train } => {
-            let job = child(client, "train", json!(train), progress).await?;
-            state.child = Some(job.id);
-            let result = job.result.unwrap_or_default();
-            state.run_id = result["run_id"].as_i64();
-            state.metrics = metrics_of(&result["metrics"]);
+            let (job, result) = child::<TrainResult>(client, (**train).clone(), progress).await?;
+            state.child = Some(job);
+            state.run_id = Some(result.run_id);
+            state.metrics = result.metrics;
             Ok(format!(
                 "run {}: {}",
                 state.run_id.unwrap_or_default(),
@@ -201,11 +206,15 @@ async fn run_step(
                 compare_with: champion.clone(),
                 ..EvaluateSpec::default()
             };
-            let job = child(client, "evaluate", json!(spec), progress).await?;
-            state.child = Some(job.id);
-            let result = job.result.unwrap_or_default();
-            state.metrics = metrics_of(&result["metrics"]);
-            state.champion = champion.map(|_| metrics_of(&result["comparison"]["their_metrics"]));
+            let (job, result) = child::<EvaluateResult>(client, spec, progress).await?;
+            state.child = Some(job);
+            state.metrics = result.metrics;
+            state.champion = champion.map(|_| {
+                result
+                    .comparison
+                    .map(|comparison| comparison.their_metrics)
+                    .unwrap_or_default()
+            });
             Ok(match &state.champion {
                 Some(theirs) => format!(
                     "challenger {}; {}@{alias} {}",
@@ -283,13 +292,9 @@ async fn run_step(
                 )),
                 ..DeploySpec::default()
             };
-            let job = child(client, "deploy", json!(spec), progress).await?;
-            state.child = Some(job.id);
-            state.deployed_revision = job
-                .result
-                .as_ref()
-                .and_then(|r| r["revision"].as_u64())
-                .map(|r| r as u32);
+            let (job, result) = child::<DeployResult>(client, spec, progress).await?;
+            state.child = Some(job);
+            state.deployed_revision = Some(result.revision);
             Ok(if exists {
                 format!(
                     "{deployment}: canary v{} at {canary_percent}%",

@@ -175,21 +175,24 @@ fn baseline_line(metrics: &BTreeMap<String, f64>, baseline: &Baseline) -> String
 }
 
 /// Runs one `train` attempt.
-pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+pub async fn run(
+    client: &Client,
+    job_id: i64,
+    spec: &TrainSpec,
+    progress: &Arc<Progress>,
+) -> Outcome {
     crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
 }
 
 async fn attempt(
     client: &Client,
     job_id: i64,
-    spec: &Value,
+    spec: &TrainSpec,
     progress: &Arc<Progress>,
 ) -> Result<Outcome, String> {
-    let spec: TrainSpec =
-        serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
     spec.validate()?;
     let (version, data) = fetch_dataset(client, &spec.dataset, spec.version).await?;
-    let config = config_of(&spec, data.schema.features.len())?;
+    let config = config_of(spec, data.schema.features.len())?;
     let arch_name = config.arch.name();
     progress.log(
         "info",
@@ -374,7 +377,12 @@ async fn attempt(
         "info",
         format!("done: run {} {:?}", run.id, trained.test_metrics),
     );
-    let mut result = serde_json::json!({ "run_id": run.id, "metrics": trained.test_metrics });
+    let mut result = slipway_api::TrainResult {
+        run_id: run.id,
+        metrics: trained.test_metrics.clone(),
+        model: None,
+        version: None,
+    };
     if let Some(model) = &spec.register_as {
         let registered = client
             .register_model(
@@ -390,8 +398,8 @@ async fn attempt(
             "info",
             format!("registered as {model} version {}", registered.version),
         );
-        result["model"] = serde_json::json!(model);
-        result["version"] = serde_json::json!(registered.version);
+        result.model = Some(model.clone());
+        result.version = Some(registered.version);
     }
-    Ok(Outcome::Succeeded(result))
+    Ok(Outcome::succeeded(&result))
 }

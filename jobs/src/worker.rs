@@ -70,7 +70,7 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
                 backoff = RETRY.build();
                 if let Some(lease) = answer.lease {
                     // The server does not count coordinating jobs against the slots either.
-                    let slot = slipway_api::takes_a_slot(&lease.job.kind).then_some(slot);
+                    let slot = lease.job.spec.kind().takes_a_slot().then_some(slot);
                     let client = client.clone();
                     tokio::spawn(async move {
                         run_attempt(&client, lease).await;
@@ -96,7 +96,7 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
 /// Runs one leased attempt to its end and reports it.
 async fn run_attempt(client: &Client, lease: Lease) {
     let job_id = lease.job.id;
-    tracing::info!(job = job_id, kind = %lease.job.kind, attempt = lease.job.attempts, "running");
+    tracing::info!(job = job_id, kind = %lease.job.spec.kind(), attempt = lease.job.attempts, "running");
     let progress = Progress::new();
     let heartbeat = tokio::spawn(heartbeats(
         client.clone(),
@@ -110,7 +110,7 @@ async fn run_attempt(client: &Client, lease: Lease) {
         job_id,
         lease_id: lease.lease_id.clone(),
     };
-    let outcome = handlers::run(&context, &lease.job.kind, &lease.job.spec, &progress).await;
+    let outcome = handlers::run(&context, &lease.job.spec, &progress).await;
     heartbeat.abort();
     ship_lines(client, job_id, &lease.lease_id, &progress).await;
     let outcome = match outcome {

@@ -40,11 +40,7 @@ async fn main() {
     })
     .await;
 
-    let job = SubmitJob {
-        kind: "sleep".into(),
-        spec: serde_json::json!({ "seconds": 0 }),
-        ..SubmitJob::default()
-    };
+    let job = SubmitJob::new(slipway_api::SleepSpec { seconds: Some(0.0) });
     let mut dispatch = Vec::new();
     for _ in 0..((200.0 * factor) as usize).max(10) {
         let submitted = client.submit_job(&job).await.unwrap();

@@ -34,7 +34,7 @@ async fn prepare(server: &TestServer) {
             register_as: Some("digits".into()),
             ..TrainSpec::default()
         };
-        run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+        run_job(&client, spec).await;
     }
     let first = DeployRequest {
         model: Some("digits".into()),

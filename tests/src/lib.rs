@@ -298,14 +298,10 @@ impl Drop for TestServer {
     }
 }
 
-/// Submits a job of `kind` with `spec` and waits (up to five minutes) for it to end.
-pub async fn run_job(client: &Client, kind: &str, spec: serde_json::Value) -> slipway_api::Job {
+/// Submits a job with `spec` and waits (up to five minutes) for it to end.
+pub async fn run_job(client: &Client, spec: impl Into<slipway_api::JobSpec>) -> slipway_api::Job {
     let job = client
-        .submit_job(&slipway_api::SubmitJob {
-            kind: kind.into(),
-            spec,
-            ..slipway_api::SubmitJob::default()
-        })
+        .submit_job(&slipway_api::SubmitJob::new(spec))
         .await
         .expect("submit the job");
     wait_job(client, job.id).await

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{Role, SubmitJob};
+use slipway_api::{Role, SleepSpec, SubmitJob};
 use slipway_tests::{TestServer, command, eventually, new_token};
 use std::time::Duration;
 
@@ -259,11 +259,9 @@ async fn workers_list_shows_the_running_count_and_the_job_ids_apart() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let job = client
-            .submit_job(&SubmitJob {
-                kind: "sleep".into(),
-                spec: serde_json::json!({"seconds": 60}),
-                ..SubmitJob::default()
-            })
+            .submit_job(&SubmitJob::new(SleepSpec {
+                seconds: Some(60.0),
+            }))
             .await
             .unwrap();
         ids.push(job.id);

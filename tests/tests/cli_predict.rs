@@ -38,9 +38,12 @@ async fn train(client: &Client, dataset: &str, model: &str, epochs: usize) -> u3
         register_as: Some(model.into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

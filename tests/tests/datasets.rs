@@ -371,11 +371,9 @@ async fn up_brings_demo_data_and_an_embedded_worker() {
     );
 
     let job = client
-        .submit_job(&SubmitJob {
-            kind: "sleep".into(),
-            spec: serde_json::json!({"seconds": 0.1}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(slipway_api::SleepSpec {
+            seconds: Some(0.1),
+        }))
         .await
         .unwrap();
     let done = eventually(

@@ -200,7 +200,7 @@ async fn a_restarted_server_is_ready_only_when_its_deployments_answer() {
             register_as: Some("digits".into()),
             ..TrainSpec::default()
         };
-        let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+        let job = run_job(&client, spec).await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
         let request = DeployRequest {
             model: Some("digits".into()),

@@ -4,7 +4,21 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{ApiError, CreateToken, Job, JobState, Role, SubmitJob, TrainSpec};
+use slipway_api::{
+    ApiError, CreateToken, DeploySpec, EvaluateResult, EvaluateSpec, Job, JobState, ModelRef, Role,
+    SubmitJob, TrainResult, TrainSpec,
+};
+
+/// An evaluation of the model of run `run_id`.
+fn evaluate_run(run_id: Option<i64>) -> EvaluateSpec {
+    EvaluateSpec {
+        model: ModelRef {
+            run_id,
+            ..ModelRef::default()
+        },
+        ..EvaluateSpec::default()
+    }
+}
 use slipway_tests::{TestServer, eventually, run_job};
 use std::time::Duration;
 
@@ -41,34 +55,21 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     let trained_accuracy = v1.metrics["test_accuracy"];
 
     // Evaluating a run on its own held-out split reproduces its test accuracy.
-    let job = run_job(
-        &client,
-        "evaluate",
-        serde_json::json!({"model": {"run_id": v1.run_id}}),
-    )
-    .await;
+    let job = run_job(&client, evaluate_run(v1.run_id)).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let result = job.result.unwrap();
-    let metrics = &result["metrics"];
+    let result = job.result_as::<EvaluateResult>().unwrap();
+    let metrics = &result.metrics;
     assert!(
-        (metrics["accuracy"].as_f64().unwrap() - trained_accuracy).abs() < 1e-9,
-        "{result}"
+        (metrics["accuracy"] - trained_accuracy).abs() < 1e-9,
+        "{result:?}"
     );
     for key in ["precision_macro", "recall_macro", "f1_macro", "log_loss"] {
-        assert!(metrics[key].as_f64().is_some(), "{key} in {result}");
+        assert!(metrics.contains_key(key), "{key} in {result:?}");
     }
-    let confusion = result["confusion"].as_array().unwrap();
-    assert_eq!(confusion.len(), 3);
-    let counted: u64 = confusion
-        .iter()
-        .flat_map(|r| r.as_array().unwrap())
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    assert_eq!(result.confusion.len(), 3);
+    let counted: u64 = result.confusion.iter().flatten().sum();
     assert_eq!(counted, 30, "iris' test split is 30 rows");
-    let run = client
-        .get_run(result["run_id"].as_i64().unwrap())
-        .await
-        .unwrap();
+    let run = client.get_run(result.run_id).await.unwrap();
     assert_eq!(run.tags["evaluated_run"], v1.run_id.unwrap().to_string());
     assert!(run.artifacts.iter().any(|a| a.path == "evaluation.json"));
 
@@ -84,7 +85,7 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
         register_as: Some("iris".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(&client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let (ok, out, err) = server.cli(&[
         "--output",
@@ -99,22 +100,28 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     ]);
     assert!(ok, "{out}{err}");
     let job: Job = serde_json::from_str(&out).unwrap();
-    let comparison = &job.result.unwrap()["comparison"];
-    assert_eq!(comparison["against"], "iris@champion");
-    assert_eq!(comparison["metric"], "accuracy");
-    assert_eq!(
-        comparison["better"], false,
-        "no model beats another by 0.5 accuracy: {comparison}"
+    let comparison = job
+        .result_as::<EvaluateResult>()
+        .unwrap()
+        .comparison
+        .unwrap();
+    assert_eq!(comparison.against, "iris@champion");
+    assert_eq!(comparison.metric, "accuracy");
+    assert!(
+        !comparison.better,
+        "no model beats another by 0.5 accuracy: {comparison:?}"
     );
-    assert!(comparison["deltas"]["accuracy"].as_f64().is_some());
+    assert!(comparison.deltas.contains_key("accuracy"));
 
     // A deploy job acts for the engineer who submitted it, resolving the alias when it runs.
-    let job = run_job(
-        &client,
-        "deploy",
-        serde_json::json!({"deployment": "iris", "model": "iris", "alias": "champion", "reason": "nightly"}),
-    )
-    .await;
+    let deploy = DeploySpec {
+        deployment: "iris".into(),
+        model: Some("iris".into()),
+        alias: Some("champion".into()),
+        reason: Some("nightly".into()),
+        ..DeploySpec::default()
+    };
+    let job = run_job(&client, deploy).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let revisions = client.deployment_revisions("iris").await.unwrap();
     assert_eq!(revisions[0].spec.primary, 1);
@@ -135,21 +142,17 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
         .unwrap();
     let err = server
         .client(Some(viewer.secret))
-        .submit_job(&SubmitJob {
-            kind: "deploy".into(),
-            spec: serde_json::json!({"deployment": "iris", "version": 2}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(DeploySpec {
+            deployment: "iris".into(),
+            version: Some(2),
+            ..DeploySpec::default()
+        }))
         .await
         .unwrap_err();
     assert!(matches!(err, ApiError::Server { status: 403, .. }), "{err}");
     // Mistakes in a spec are refused at submission, naming the field.
     let err = client
-        .submit_job(&SubmitJob {
-            kind: "evaluate".into(),
-            spec: serde_json::json!({"model": {}}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(evaluate_run(None)))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("spec.model"), "{err}");
@@ -175,19 +178,20 @@ async fn regression_is_scored_with_rmse_mae_and_r2() {
         )
         .await
         .unwrap();
-    let spec = serde_json::json!({"dataset": "line", "arch": "logreg", "epochs": 150, "learning_rate": 0.05});
-    let job = run_job(&client, "train", spec).await;
+    let spec = TrainSpec {
+        dataset: "line".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(150),
+        learning_rate: Some(0.05),
+        ..TrainSpec::default()
+    };
+    let job = run_job(&client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let run_id = job.result.unwrap()["run_id"].as_i64().unwrap();
-    let job = run_job(
-        &client,
-        "evaluate",
-        serde_json::json!({"model": {"run_id": run_id}}),
-    )
-    .await;
+    let run_id = job.result_as::<TrainResult>().unwrap().run_id;
+    let job = run_job(&client, evaluate_run(Some(run_id))).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let metrics = job.result.unwrap()["metrics"].clone();
-    assert!(metrics["rmse"].as_f64().unwrap() < 0.5, "{metrics}");
-    assert!(metrics["mae"].as_f64().unwrap() < 0.5, "{metrics}");
-    assert!(metrics["r2"].as_f64().unwrap() > 0.95, "{metrics}");
+    let metrics = job.result_as::<EvaluateResult>().unwrap().metrics;
+    assert!(metrics["rmse"] < 0.5, "{metrics:?}");
+    assert!(metrics["mae"] < 0.5, "{metrics:?}");
+    assert!(metrics["r2"] > 0.95, "{metrics:?}");
 }

@@ -3,17 +3,17 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    JobOutcome, JobReport, JobState, PageRequest, RegisterWorker, Requirements, SubmitJob,
-    WorkerState,
+    FailSpec, JobKind, JobOutcome, JobReport, JobState, PageRequest, PipelineSpec, RegisterWorker,
+    Requirements, SleepSpec, Step, SubmitJob, TrainSpec, WorkerState,
 };
 use slipway_tests::{TestServer, eventually};
 use std::time::Duration;
 
 fn sleep_job(seconds: f64) -> SubmitJob {
     SubmitJob {
-        kind: "sleep".into(),
-        spec: serde_json::json!({ "seconds": seconds }),
-        ..SubmitJob::default()
+        ..SubmitJob::new(SleepSpec {
+            seconds: Some(seconds),
+        })
     }
 }
 
@@ -142,10 +142,10 @@ async fn cancel_retry_and_requirements() {
     // Retry a failed job: a new attempt.
     let failing = client
         .submit_job(&SubmitJob {
-            kind: "fail".into(),
-            spec: serde_json::json!({ "message": "boom" }),
             max_attempts: Some(1),
-            ..SubmitJob::default()
+            ..SubmitJob::new(FailSpec {
+                message: Some("boom".into()),
+            })
         })
         .await
         .unwrap();
@@ -181,11 +181,9 @@ async fn cancel_retry_and_requirements() {
     assert_eq!(gpu.waiting_reason.as_deref(), Some("no worker with 1 GPU"));
 
     // Bad requests are refused clearly.
+    // Raw wire JSON on purpose: the typed request cannot name a kind that does not exist.
     let err = client
-        .submit_job(&SubmitJob {
-            kind: "paint".into(),
-            ..SubmitJob::default()
-        })
+        .submit_job_json(&serde_json::json!({"kind": "paint"}))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(400));
@@ -293,7 +291,7 @@ async fn logs_drain_and_the_cli() {
     let (ok, out, err) = server.cli(&[
         "jobs",
         "submit",
-        "sleep",
+        JobKind::Sleep.as_str(),
         "--seconds",
         "0.3",
         "--output",
@@ -423,16 +421,21 @@ async fn a_running_pipeline_leaves_its_workers_slot_free() {
         })
         .await
         .unwrap();
-    let pipeline = serde_json::json!({
-        "model": "digits",
-        "steps": [{"kind": "train", "train": {"dataset": "digits"}}],
-    });
+    let pipeline = PipelineSpec {
+        name: None,
+        model: "digits".into(),
+        deployment: None,
+        steps: vec![Step::Train {
+            train: Box::new(TrainSpec {
+                dataset: "digits".into(),
+                ..TrainSpec::default()
+            }),
+        }],
+    };
     let submitted = client
         .submit_job(&SubmitJob {
-            kind: "pipeline".into(),
-            spec: pipeline,
             priority: 10,
-            ..SubmitJob::default()
+            ..SubmitJob::new(pipeline)
         })
         .await
         .unwrap();
@@ -469,7 +472,7 @@ async fn a_running_job_is_cancelled_within_two_seconds_and_its_lines_keep_their_
     let (ok, out, err) = server.cli(&[
         "jobs",
         "submit",
-        "sleep",
+        JobKind::Sleep.as_str(),
         "--seconds",
         "30",
         "--output",

@@ -5,7 +5,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, JobHeartbeat, JobOutcome, JobReport, PageRequest, RegisterWorker, SubmitJob,
+    ApiError, Client, JobHeartbeat, JobKind, JobOutcome, JobReport, PageRequest, RegisterWorker,
+    SubmitJob,
 };
 use slipway_tests::TestServer;
 
@@ -17,13 +18,11 @@ fn refusal<T: std::fmt::Debug>(result: Result<T, ApiError>) -> (u16, String) {
     (err.status().unwrap_or_default(), err.to_string())
 }
 
-async fn submit(client: &Client, kind: &str, spec: serde_json::Value) -> Result<i64, ApiError> {
+/// Submits raw wire JSON on purpose: these specs are refused by the server, which the typed
+/// request would refuse before sending.
+async fn submit(client: &Client, kind: JobKind, spec: serde_json::Value) -> Result<i64, ApiError> {
     let job = client
-        .submit_job(&SubmitJob {
-            kind: kind.into(),
-            spec,
-            ..SubmitJob::default()
-        })
+        .submit_job_json(&serde_json::json!({ "kind": kind, "spec": spec }))
         .await?;
     Ok(job.id)
 }
@@ -44,7 +43,7 @@ async fn train_spec_with_too_many_layers_is_refused() {
     let server = TestServer::start();
     let client = server.admin();
     let spec = serde_json::json!({ "dataset": "iris", "arch": "mlp", "hidden": vec![8; 40] });
-    let (status, message) = refusal(submit(&client, "train", spec).await);
+    let (status, message) = refusal(submit(&client, JobKind::Train, spec).await);
     assert_eq!(status, 400);
     assert!(
         message.contains("spec.hidden: at most 16 hidden layers, got 40"),
@@ -55,7 +54,7 @@ async fn train_spec_with_too_many_layers_is_refused() {
         "model": "m",
         "steps": [{ "kind": "train", "train": { "dataset": "iris", "hidden": vec![8; 40] } }],
     });
-    let (status, message) = refusal(submit(&client, "pipeline", pipeline).await);
+    let (status, message) = refusal(submit(&client, JobKind::Pipeline, pipeline).await);
     assert_eq!(status, 400);
     assert!(message.contains("at most 16 hidden layers"), "{message}");
 }
@@ -70,7 +69,7 @@ async fn train_spec_with_too_many_parameters_is_refused() {
         .unwrap();
     // 16 layers of 4096: about 252 million weights on iris' 4 features.
     let spec = serde_json::json!({ "dataset": "iris", "hidden": vec![4096; 16] });
-    let (status, message) = refusal(submit(&client, "train", spec).await);
+    let (status, message) = refusal(submit(&client, JobKind::Train, spec).await);
     assert_eq!(status, 400);
     assert!(
         message.contains("spec.hidden: at most 100000000 parameters, got 251"),
@@ -78,7 +77,7 @@ async fn train_spec_with_too_many_parameters_is_refused() {
     );
     // A generous real model is accepted.
     let fine = serde_json::json!({ "dataset": "iris", "hidden": [256, 128] });
-    assert!(submit(&client, "train", fine).await.is_ok());
+    assert!(submit(&client, JobKind::Train, fine).await.is_ok());
 }
 
 #[tokio::test]
@@ -91,7 +90,7 @@ async fn image_shape_overflow_is_refused() {
         "arch": "cnn",
         "image": [2_305_843_009_213_693_960u64, 8, 1],
     });
-    let (status, message) = refusal(submit(&client, "train", spec).await);
+    let (status, message) = refusal(submit(&client, JobKind::Train, spec).await);
     assert_eq!(status, 400);
     assert!(message.contains("spec.image:"), "{message}");
     assert!(message.contains("2305843009213693960×8×1"), "{message}");
@@ -150,12 +149,11 @@ async fn oversized_worker_labels_are_refused() {
     assert!(message.contains("version: at most 64 bytes"), "{message}");
     // A job's required labels are bounded the same way.
     let job = SubmitJob {
-        kind: "sleep".into(),
         requirements: slipway_api::Requirements {
             gpus: 0,
             labels: (0..100).map(|i| i.to_string()).collect(),
         },
-        ..SubmitJob::default()
+        ..SubmitJob::new(slipway_api::SleepSpec::default())
     };
     let (status, message) = refusal(client.submit_job(&job).await);
     assert_eq!(status, 400);
@@ -173,7 +171,7 @@ async fn oversized_job_spec_is_refused() {
     let server = TestServer::start();
     let client = server.admin();
     let spec = serde_json::json!({ "seconds": 0.01, "padding": "x".repeat(100_000) });
-    let (status, message) = refusal(submit(&client, "sleep", spec).await);
+    let (status, message) = refusal(submit(&client, JobKind::Sleep, spec).await);
     assert_eq!(status, 400);
     assert!(
         message.contains("spec: at most 65536 bytes serialised, got 100"),
@@ -186,7 +184,7 @@ async fn oversized_heartbeat_and_result_are_refused() {
     let server = TestServer::start();
     let client = server.admin();
     let registered = client.register_worker(&worker("w")).await.unwrap();
-    let id = submit(&client, "sleep", serde_json::json!({ "seconds": 1 }))
+    let id = submit(&client, JobKind::Sleep, serde_json::json!({ "seconds": 1 }))
         .await
         .unwrap();
     let lease = client
@@ -248,13 +246,11 @@ async fn job_pages_name_their_workers_and_workers_are_paged() {
             .unwrap();
     }
     let gpu_job = SubmitJob {
-        kind: "sleep".into(),
-        spec: serde_json::json!({ "seconds": 1 }),
         requirements: slipway_api::Requirements {
             gpus: 0,
             labels: vec!["gpu_%".into()],
         },
-        ..SubmitJob::default()
+        ..SubmitJob::new(slipway_api::SleepSpec { seconds: Some(1.0) })
     };
     let waiting = client.submit_job(&gpu_job).await.unwrap();
     assert_eq!(

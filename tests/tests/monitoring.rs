@@ -21,9 +21,12 @@ async fn train(client: &Client, dataset: &str) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 /// The digits rows as named instances, with `transform` applied to every pixel.
@@ -394,7 +397,7 @@ async fn regression_predictions_are_compared_with_the_training_values() {
         register_as: Some("line".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(&client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let first = DeployRequest {
         model: Some("line".into()),

@@ -29,9 +29,12 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 /// The first `ROWS` digits rows, in feature order.

@@ -22,11 +22,10 @@ struct Sides {
 /// Trains `dataset` with the defaults, then runs the script on the run's rows.
 async fn train_and_compare(client: &Client, dataset: &str, dir: &Path) -> Sides {
     let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::json!({ "dataset": dataset }),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(slipway_api::TrainSpec {
+            dataset: dataset.into(),
+            ..slipway_api::TrainSpec::default()
+        }))
         .await
         .unwrap();
     let job = eventually("the train job to end", Duration::from_secs(300), || {
@@ -38,8 +37,8 @@ async fn train_and_compare(client: &Client, dataset: &str, dir: &Path) -> Sides 
     })
     .await;
     assert_eq!(job.state, JobState::Succeeded, "{dataset}: {:?}", job.error);
-    let result = job.result.unwrap();
-    let run_id = result["run_id"].as_i64().unwrap();
+    let result = job.result_as::<slipway_api::TrainResult>().unwrap();
+    let run_id = result.run_id;
 
     // The very bytes, rows and column types the run trained on.
     let version = client
@@ -86,7 +85,7 @@ async fn train_and_compare(client: &Client, dataset: &str, dir: &Path) -> Sides 
     let sklearn: Value = serde_json::from_str(run.expect_success("sklearn_baseline.py")).unwrap();
     let test_rows = split["test"].as_array().unwrap().len();
     assert_eq!(sklearn["test_rows"], test_rows, "the same test rows");
-    let slipway = result["metrics"].clone();
+    let slipway = serde_json::to_value(&result.metrics).unwrap();
     // The same training and test rows give the same majority class or mean on both sides.
     let baseline = ["baseline_accuracy", "baseline_rmse"]
         .into_iter()

@@ -6,18 +6,15 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, ChangeRequest, Client, CreateSchedule, DeployRequest, Firing, Job, JobState, Misfire,
-    Overlap, PageRequest, Schedule, SubmitJob, TrainSpec,
+    ApiError, ChangeRequest, Client, CreateSchedule, DeployRequest, Firing, Job, JobKind, JobState,
+    Misfire, Overlap, PageRequest, PipelineResult, Schedule, SleepSpec, StepOutcome, SubmitJob,
+    TrainSpec,
 };
 use slipway_tests::{TestServer, eventually, wait_job};
 use std::time::Duration;
 
 fn sleep_job() -> SubmitJob {
-    SubmitJob {
-        kind: "sleep".into(),
-        spec: serde_json::json!({ "seconds": 0 }),
-        ..SubmitJob::default()
-    }
+    SubmitJob::new(SleepSpec { seconds: Some(0.0) })
 }
 
 fn every(seconds: u32, name: &str, misfire: Misfire, overlap: Overlap) -> CreateSchedule {
@@ -112,7 +109,7 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
 
     // A due time that comes while the last firing's job still runs is skipped.
     let mut slow = every(1, "slow", Misfire::Skip, Overlap::Skip);
-    slow.job.spec = serde_json::json!({ "seconds": 2.5 });
+    slow.job.spec = SleepSpec { seconds: Some(2.5) }.into();
     client.create_schedule(&slow).await.unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;
     client
@@ -177,7 +174,7 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
     // The demo schedule `up` adds, paused.
     let demo = client.get_schedule("digits-nightly").await.unwrap();
     assert!(demo.paused);
-    assert_eq!(demo.job.kind, "pipeline");
+    assert_eq!(demo.job.spec.kind(), JobKind::Pipeline);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,14 +296,7 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(weak).unwrap(),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
+    let job = client.submit_job(&SubmitJob::new(weak)).await.unwrap();
     assert_eq!(wait_job(&client, job.id).await.state, JobState::Succeeded);
     client
         .set_alias("digits", "champion", 1, Some("first model"))
@@ -340,15 +330,11 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
     let job: Job = serde_json::from_str(&out).unwrap();
     assert_eq!(job.state, JobState::Failed);
     assert!(job.error.as_deref().unwrap().starts_with(reason), "{job:?}");
-    let result = job.result.unwrap();
-    assert_eq!(result["completed"], false);
-    let outcomes: Vec<&str> = result["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|step| step["outcome"].as_str().unwrap())
-        .collect();
-    assert_eq!(outcomes, ["done", "done", "stopped", "skipped", "skipped"]);
+    let result = job.result_as::<PipelineResult>().unwrap();
+    assert!(!result.completed);
+    let outcomes: Vec<StepOutcome> = result.steps.iter().map(|step| step.outcome).collect();
+    use StepOutcome::{Done, Skipped, Stopped};
+    assert_eq!(outcomes, [Done, Done, Stopped, Skipped, Skipped]);
     assert_eq!(
         client.model_versions("digits").await.unwrap().len(),
         1,
@@ -374,8 +360,12 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
         .iter()
         .filter(|j| j.parent_id == Some(job.id))
         .collect();
-    let kinds: Vec<&str> = children.iter().rev().map(|j| j.kind.as_str()).collect();
-    assert_eq!(kinds, ["train", "evaluate"], "steps are child jobs");
+    let kinds: Vec<JobKind> = children.iter().rev().map(|j| j.spec.kind()).collect();
+    assert_eq!(
+        kinds,
+        [JobKind::Train, JobKind::Evaluate],
+        "steps are child jobs"
+    );
     assert!(
         children.iter().all(|j| j.created_by == "admin"),
         "children act for the submitter"
@@ -393,12 +383,9 @@ async fn a_pipeline_stops_at_an_unmet_gate_and_a_better_challenger_ends_as_a_can
     ]);
     assert!(ok, "{out}{err}");
     let job: Job = serde_json::from_str(&out).unwrap();
-    let result = job.result.unwrap();
-    assert_eq!(result["completed"], true, "{result}");
-    assert!(
-        result["metrics"]["accuracy"].as_f64().unwrap()
-            > result["champion_metrics"]["accuracy"].as_f64().unwrap()
-    );
+    let result = job.result_as::<PipelineResult>().unwrap();
+    assert!(result.completed, "{result:?}");
+    assert!(result.metrics["accuracy"] > result.champion_metrics.unwrap()["accuracy"]);
     let deployment = client.get_deployment("digits").await.unwrap();
     let canary = deployment.spec.canary.unwrap();
     assert_eq!(
@@ -444,7 +431,9 @@ async fn newest_pipeline(client: &Client) -> Option<Job> {
         )
         .await
         .ok()?;
-    page.items.into_iter().find(|job| job.kind == "pipeline")
+    page.items
+        .into_iter()
+        .find(|job| job.spec.kind() == JobKind::Pipeline)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -463,14 +452,7 @@ async fn a_canary_rolled_back_during_its_bake_fails_the_pipeline_at_once() {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(first).unwrap(),
-            ..SubmitJob::default()
-        })
-        .await
-        .unwrap();
+    let job = client.submit_job(&SubmitJob::new(first)).await.unwrap();
     assert_eq!(wait_job(&client, job.id).await.state, JobState::Succeeded);
     let release = DeployRequest {
         model: Some("digits".into()),

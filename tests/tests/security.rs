@@ -6,8 +6,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, DeployRequest, JobState, LeaseAnswer, PageRequest, PredictRequest,
-    RegisterWorker, Requirements, Role, RunStatus, SearchRuns, SubmitJob, TrainSpec, UpdateRun,
+    ApiError, Client, DeployRequest, JobKind, JobSpec, JobState, LeaseAnswer, PageRequest,
+    PredictRequest, RegisterWorker, Requirements, Role, RunStatus, SearchRuns, SleepSpec,
+    SubmitJob, TrainResult, TrainSpec, UpdateRun,
 };
 use slipway_tests::{TestServer, costliest_filter, eventually, new_token, populate_runs, run_job};
 use std::time::{Duration, Instant};
@@ -26,13 +27,15 @@ async fn train_iris(admin: &Client, seed: u64) -> (u32, i64) {
         register_as: Some("iris".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(admin, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(admin, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let result = job.result.unwrap();
-    (
-        result["version"].as_u64().unwrap() as u32,
-        result["run_id"].as_i64().unwrap(),
-    )
+    let result = job.result_as::<TrainResult>().unwrap();
+    (result.version.unwrap(), result.run_id)
+}
+
+/// A spec of `kind`, written as its JSON for brevity.
+fn spec(kind: JobKind, json: serde_json::Value) -> JobSpec {
+    JobSpec::from_parts(kind, json).unwrap()
 }
 
 async fn up() -> (TestServer, Client) {
@@ -54,16 +57,14 @@ fn status(result: Result<impl std::fmt::Debug, ApiError>) -> u16 {
 }
 
 /// Submits a job only the worker labelled `secure` may take, as `submitter`.
-async fn submit_secure(submitter: &Client, kind: &str, spec: serde_json::Value) -> i64 {
+async fn submit_secure(submitter: &Client, spec: JobSpec) -> i64 {
     submitter
         .submit_job(&SubmitJob {
-            kind: kind.into(),
-            spec,
             requirements: Requirements {
                 labels: vec!["secure".into()],
                 ..Requirements::default()
             },
-            ..SubmitJob::default()
+            ..SubmitJob::new(spec)
         })
         .await
         .unwrap()
@@ -100,7 +101,7 @@ async fn delegated_authority_is_bound_to_the_lease_and_the_job_spec() {
     let deploy_spec = serde_json::json!({
         "deployment": "flowers", "model": "iris", "version": version, "reason": "first release"
     });
-    let deploy_job = submit_secure(&engineer, "deploy", deploy_spec).await;
+    let deploy_job = submit_secure(&engineer, spec(JobKind::Deploy, deploy_spec)).await;
     let held = lease(&gpu_box, worker.id).await;
     assert_eq!(held.job.id, deploy_job);
     let first = DeployRequest {
@@ -146,33 +147,31 @@ async fn delegated_authority_is_bound_to_the_lease_and_the_job_spec() {
             {"kind": "deploy", "canary_percent": 10.0},
         ],
     });
-    let pipeline_job = submit_secure(&engineer, "pipeline", pipeline).await;
+    let pipeline_job = submit_secure(&engineer, spec(JobKind::Pipeline, pipeline)).await;
     let held = lease(&gpu_box, worker.id).await;
     assert_eq!(held.job.id, pipeline_job);
     let acting = gpu_box.for_job(pipeline_job, &held.lease_id);
-    let child = |kind: &str, spec: serde_json::Value| SubmitJob {
-        kind: kind.into(),
-        spec,
+    let child = |kind: JobKind, json: serde_json::Value| SubmitJob {
         requirements: Requirements {
             labels: vec!["nobody".into()],
             ..Requirements::default()
         },
-        ..SubmitJob::default()
+        ..SubmitJob::new(spec(kind, json))
     };
     let nested = child(
-        "pipeline",
+        JobKind::Pipeline,
         serde_json::json!({"model": "iris", "steps": [{"kind": "register"}]}),
     );
     assert_eq!(status(acting.submit_job(&nested).await), 403);
-    let sleep = child("sleep", serde_json::json!({"seconds": 1}));
+    let sleep = child(JobKind::Sleep, serde_json::json!({"seconds": 1}));
     assert_eq!(status(acting.submit_job(&sleep).await), 403);
     let elsewhere = child(
-        "deploy",
+        JobKind::Deploy,
         serde_json::json!({"deployment": "payments", "model": "iris", "version": version}),
     );
     assert_eq!(status(acting.submit_job(&elsewhere).await), 403);
     let train = child(
-        "train",
+        JobKind::Train,
         serde_json::json!({"dataset": "iris", "arch": "logreg"}),
     );
     let step = acting.submit_job(&train).await.unwrap();
@@ -369,11 +368,9 @@ async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
         .await
         .unwrap();
     let job = admin
-        .submit_job(&SubmitJob {
-            kind: "sleep".into(),
-            spec: serde_json::json!({"seconds": 60}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(SleepSpec {
+            seconds: Some(60.0),
+        }))
         .await
         .unwrap();
     let held = lease(&admin, worker.id).await;

@@ -28,9 +28,12 @@ async fn train_and_register(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 /// The held-out test rows of digits under the trainer's default split, as named instances,

@@ -44,7 +44,7 @@ async fn a_penguins_model_is_served_by_its_signature() {
         register_as: Some("penguins".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(&client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = run_job(&client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
 
     // The signature: on the version, and printed by models show.

@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{Client, Job, JobState, RunStatus, SubmitJob};
+use slipway_api::{
+    Client, EvaluateResult, EvaluateSpec, Job, JobState, ModelRef, RunStatus, SubmitJob,
+    TrainResult, TrainSpec,
+};
 use slipway_tests::{TestServer, eventually};
 use std::time::Duration;
 
@@ -17,12 +20,13 @@ async fn wait_done(client: &Client, id: i64) -> Job {
     .await
 }
 
+/// A train job with `spec`, written as its JSON for brevity.
 fn train(spec: serde_json::Value) -> SubmitJob {
-    SubmitJob {
-        kind: "train".into(),
-        spec,
-        ..SubmitJob::default()
-    }
+    SubmitJob::new(serde_json::from_value::<TrainSpec>(spec).unwrap())
+}
+
+fn train_result(job: &Job) -> TrainResult {
+    job.result_as::<TrainResult>().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,9 +64,7 @@ async fn every_bundled_dataset_reaches_its_bar_through_the_job_path() {
         let job = client.submit_job(&train(spec)).await.unwrap();
         let job = wait_done(&client, job.id).await;
         assert_eq!(job.state, JobState::Succeeded, "{name}: {:?}", job.error);
-        let accuracy = job.result.as_ref().unwrap()["metrics"]["test_accuracy"]
-            .as_f64()
-            .unwrap();
+        let accuracy = train_result(&job).metrics["test_accuracy"];
         assert!(
             accuracy >= bar,
             "{name}: test accuracy {accuracy} below {bar}"
@@ -88,7 +90,7 @@ async fn the_same_seed_gives_the_same_model_and_training_can_be_cancelled() {
         )
         .await;
         assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-        let run_id = job.result.unwrap()["run_id"].as_i64().unwrap();
+        let run_id = train_result(&job).run_id;
         let run = client.get_run(run_id).await.unwrap();
         let weights = run
             .artifacts
@@ -135,13 +137,11 @@ async fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines(
         .unwrap();
     let species = wait_done(&client, species.id).await;
     assert_eq!(species.state, JobState::Succeeded, "{:?}", species.error);
-    let metrics = &species.result.as_ref().unwrap()["metrics"];
-    assert!(
-        metrics["test_accuracy"].as_f64().unwrap() >= 0.95,
-        "{metrics}"
-    );
-    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
-    let run_id = species.result.as_ref().unwrap()["run_id"].as_i64().unwrap();
+    let TrainResult {
+        metrics, run_id, ..
+    } = train_result(&species);
+    assert!(metrics["test_accuracy"] >= 0.95, "{metrics:?}");
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics:?}");
     let run = client.get_run(run_id).await.unwrap();
     assert_eq!(
         run.tags.get("beats_baseline").map(String::as_str),
@@ -164,11 +164,13 @@ async fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines(
 
     // The held-out rows again, through an evaluation: the baseline is beside the model.
     let evaluation = client
-        .submit_job(&SubmitJob {
-            kind: "evaluate".into(),
-            spec: serde_json::json!({"model": {"run_id": run_id}}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(EvaluateSpec {
+            model: ModelRef {
+                run_id: Some(run_id),
+                ..ModelRef::default()
+            },
+            ..EvaluateSpec::default()
+        }))
         .await
         .unwrap();
     let evaluation = wait_done(&client, evaluation.id).await;
@@ -178,12 +180,9 @@ async fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines(
         "{:?}",
         evaluation.error
     );
-    let metrics = &evaluation.result.as_ref().unwrap()["metrics"];
-    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
-    assert!(
-        metrics["baseline_accuracy"].as_f64().unwrap() < 0.5,
-        "{metrics}"
-    );
+    let metrics = evaluation.result_as::<EvaluateResult>().unwrap().metrics;
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics:?}");
+    assert!(metrics["baseline_accuracy"] < 0.5, "{metrics:?}");
 
     let cars = client
         .submit_job(&train(serde_json::json!({"dataset": "cars"})))
@@ -191,10 +190,10 @@ async fn penguins_and_cars_train_through_preprocessing_and_beat_their_baselines(
         .unwrap();
     let cars = wait_done(&client, cars.id).await;
     assert_eq!(cars.state, JobState::Succeeded, "{:?}", cars.error);
-    let metrics = &cars.result.as_ref().unwrap()["metrics"];
-    assert!(metrics["test_rmse"].as_f64().unwrap() < 4.0, "{metrics}");
-    assert!(metrics["test_r2"].as_f64().unwrap() > 0.7, "{metrics}");
-    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics}");
+    let metrics = train_result(&cars).metrics;
+    assert!(metrics["test_rmse"] < 4.0, "{metrics:?}");
+    assert!(metrics["test_r2"] > 0.7, "{metrics:?}");
+    assert_eq!(metrics["beats_baseline"], 1.0, "{metrics:?}");
     let logs = client.job_logs(cars.id, 0, 1000).await.unwrap();
     let text: Vec<&str> = logs.lines.iter().map(|l| l.message.as_str()).collect();
     assert!(

@@ -110,9 +110,12 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("iris".into()),
         ..TrainSpec::default()
     };
-    let job = slipway_tests::run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = slipway_tests::run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,11 +250,7 @@ async fn the_header_shows_the_connection_and_the_client_reconnects_by_itself() {
     };
     let job = server
         .admin()
-        .submit_job(&SubmitJob {
-            kind: "train".into(),
-            spec: serde_json::to_value(spec).unwrap(),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(spec))
         .await
         .unwrap();
     tmux.wait_for(&[&format!("› {} ", job.id), "queued"]);

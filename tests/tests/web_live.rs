@@ -39,11 +39,9 @@ async fn token(admin: &Client, name: &str, role: Role) -> String {
 /// A queued job (the plain server has no worker, so it stays queued).
 async fn queued_job(admin: &Client) -> i64 {
     admin
-        .submit_job(&SubmitJob {
-            kind: "sleep".into(),
-            spec: serde_json::json!({"seconds": 1}),
-            ..SubmitJob::default()
-        })
+        .submit_job(&SubmitJob::new(slipway_api::SleepSpec {
+            seconds: Some(1.0),
+        }))
         .await
         .unwrap()
         .id

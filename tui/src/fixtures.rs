@@ -35,9 +35,12 @@ pub fn deployment() -> Deployment {
 pub fn job(id: i64, state: JobState) -> Job {
     Job {
         id,
-        kind: if id % 3 == 0 { "evaluate" } else { "train" }.into(),
+        spec: if id % 3 == 0 {
+            slipway_api::JobSpec::from(slipway_api::EvaluateSpec::default())
+        } else {
+            slipway_api::JobSpec::from(slipway_api::TrainSpec::default())
+        },
         state,
-        spec: Default::default(),
         priority: 0,
         requirements: Requirements::default(),
         attempts: 1,
@@ -360,10 +363,12 @@ pub fn app() -> App {
         name: "nightly-iris".into(),
         cron: "0 2 * * *".into(),
         timezone: "UTC".into(),
-        job: SubmitJob {
-            kind: "pipeline".into(),
-            ..SubmitJob::default()
-        },
+        job: SubmitJob::new(slipway_api::PipelineSpec {
+            name: None,
+            model: "iris".into(),
+            deployment: None,
+            steps: Vec::new(),
+        }),
         misfire: Misfire::default(),
         overlap: Overlap::default(),
         on_drift: None,

@@ -172,7 +172,7 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
         View::Jobs => lists.jobs.get(index).map(|j| {
             vec![
                 j.id.to_string(),
-                j.kind.clone(),
+                j.spec.kind().to_string(),
                 j.state.to_string(),
                 format!("{:>3.0}%", j.progress * 100.0),
                 format!("{}/{}", j.attempts, j.max_attempts),
@@ -201,7 +201,7 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
                 s.name.clone(),
                 s.cron.clone(),
                 s.timezone.clone(),
-                s.job.kind.clone(),
+                s.job.spec.kind().to_string(),
                 if s.paused { "paused" } else { "active" }.into(),
                 when_opt(s.next_fire_times.first()),
                 when_opt(s.last_fire_at.as_ref()),

@@ -3,37 +3,15 @@
 
 use super::output::{OutputFormat, Table};
 use super::{Cli, EvaluateArgs};
-use serde::Deserialize;
-use slipway_api::{Job, JobState, SubmitJob};
-use slipway_jobs::evaluation::Comparison;
-use std::collections::BTreeMap;
-
-/// The result of an `evaluate` job (see `slipway_jobs::evaluate_job`).
-#[derive(Debug, Default, Deserialize)]
-struct Outcome {
-    run_id: Option<i64>,
-    #[serde(default)]
-    metrics: BTreeMap<String, f64>,
-    #[serde(default)]
-    labels: Vec<String>,
-    #[serde(default)]
-    confusion: Vec<Vec<u64>>,
-    comparison: Option<Comparison>,
-}
+use slipway_api::{EvaluateResult, EvaluateSpec, Job, JobSpec, JobState, SubmitJob};
 
 /// Submits the evaluation and, with `--wait`, follows it and prints its result.
-pub async fn submit(cli: &Cli, args: &EvaluateArgs, spec: serde_json::Value) -> anyhow::Result<()> {
+pub async fn submit(cli: &Cli, args: &EvaluateArgs, spec: EvaluateSpec) -> anyhow::Result<()> {
     if !args.wait || cli.output == OutputFormat::Json {
-        return super::ml::submit_and_follow(cli, "evaluate", spec, args.wait).await;
+        return super::ml::submit_and_follow(cli, spec.into(), args.wait).await;
     }
     let client = super::commands::client(cli)?;
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: "evaluate".into(),
-            spec,
-            ..SubmitJob::default()
-        })
-        .await?;
+    let job = client.submit_job(&SubmitJob::new(spec)).await?;
     let job = super::ml::follow(&client, job, true).await?;
     if job.state != JobState::Succeeded {
         super::jobs::show(cli, &job)?;
@@ -48,8 +26,11 @@ pub async fn submit(cli: &Cli, args: &EvaluateArgs, spec: serde_json::Value) -> 
 /// An `evaluate` job's result as `jobs show` prints it: what `evaluate --wait` prints below its
 /// first line.
 pub(super) fn result_lines(job: &Job) -> anyhow::Result<Vec<String>> {
-    let model = job.spec["model"].as_str().unwrap_or("model");
-    Ok(lines(job, model)?.into_iter().skip(1).collect())
+    let model = match &job.spec {
+        JobSpec::Evaluate(spec) => spec.model.to_string(),
+        other => anyhow::bail!("job {} is a {} job, not evaluate", job.id, other.kind()),
+    };
+    Ok(lines(job, &model)?.into_iter().skip(1).collect())
 }
 
 /// `0.9667`, or `-` when absent.
@@ -59,10 +40,22 @@ fn value(value: Option<f64>) -> String {
 
 /// What `evaluate --wait` prints for a finished job.
 fn lines(job: &Job, model: &str) -> anyhow::Result<Vec<String>> {
-    let outcome: Outcome = match &job.result {
-        Some(result) => serde_json::from_value(result.clone())
-            .map_err(|err| anyhow::anyhow!("job {}: unexpected result: {err}", job.id))?,
-        None => Outcome::default(),
+    let (outcome, run_id) = match &job.result {
+        Some(_) => {
+            let outcome = job.result_as::<EvaluateResult>()?;
+            let run_id = outcome.run_id;
+            (outcome, Some(run_id))
+        }
+        None => (
+            EvaluateResult {
+                run_id: 0,
+                metrics: Default::default(),
+                confusion: Vec::new(),
+                labels: Vec::new(),
+                comparison: None,
+            },
+            None,
+        ),
     };
     let mut lines = vec![format!("job {} (evaluate) {}: {model}", job.id, job.state)];
     if let Some(c) = &outcome.comparison {
@@ -109,7 +102,7 @@ fn lines(job: &Job, model: &str) -> anyhow::Result<Vec<String>> {
         }
         lines.extend(table.render().lines().map(str::to_owned));
     }
-    if let Some(run) = outcome.run_id {
+    if let Some(run) = run_id {
         lines.push(format!(
             "evaluation run {run} (slipway runs show {run}; artifact evaluation.json)"
         ));
@@ -124,7 +117,8 @@ mod tests {
     #[test]
     fn a_comparison_prints_a_verdict_metrics_and_the_confusion_matrix() {
         let job: Job = serde_json::from_value(serde_json::json!({
-            "id": 12, "kind": "evaluate", "state": "succeeded", "spec": {}, "priority": 0,
+            "id": 12, "kind": "evaluate", "state": "succeeded", "priority": 0,
+            "spec": {"model": {"name": "iris", "version": 2}},
             "requirements": {"gpus": 0, "labels": []}, "attempts": 1, "max_attempts": 3,
             "progress": 1.0, "created_by": "admin", "created_at": "2025-01-01T00:00:00Z",
             "result": {

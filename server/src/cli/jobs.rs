@@ -2,10 +2,13 @@
 
 use super::output::{self, OutputFormat, Table};
 use super::{Cli, JobsCommand, WorkersCommand};
-use slipway_api::{Client, Job, JobState, PageRequest, Requirements, SubmitJob};
+use slipway_api::{
+    Client, FailSpec, Job, JobKind, JobSpec, JobState, PageRequest, PipelineResult, Requirements,
+    SleepSpec, SubmitJob,
+};
 
 fn render_job(job: &Job) -> String {
-    let mut out = format!("job {} ({})\n", job.id, job.kind);
+    let mut out = format!("job {} ({})\n", job.id, job.spec.kind());
     out += &format!("state:    {}\n", job.state);
     out += &format!("attempts: {}/{}\n", job.attempts, job.max_attempts);
     out += &format!("progress: {:.0}%\n", job.progress * 100.0);
@@ -25,9 +28,12 @@ fn render_job(job: &Job) -> String {
     if let Some(error) = &job.error {
         out += &format!("error:    {error}\n");
     }
-    match &job.result {
-        Some(result) if job.kind == "pipeline" => out += &pipeline_steps(result),
-        Some(_) if job.kind == "evaluate" => match super::evaluation::result_lines(job) {
+    match (&job.result, job.spec.kind()) {
+        (Some(_), JobKind::Pipeline) => match job.result_as::<PipelineResult>() {
+            Ok(result) => out += &pipeline_steps(&result),
+            Err(err) => out += &format!("result:   {err}\n"),
+        },
+        (Some(_), JobKind::Evaluate) => match super::evaluation::result_lines(job) {
             Ok(lines) => {
                 for line in lines {
                     out += &format!("{line}\n");
@@ -35,8 +41,8 @@ fn render_job(job: &Job) -> String {
             }
             Err(err) => out += &format!("result:   {err}\n"),
         },
-        Some(serde_json::Value::Null) | None => {}
-        Some(result) => out += &result_fields(result),
+        (Some(serde_json::Value::Null) | None, _) => {}
+        (Some(result), _) => out += &result_fields(result),
     }
     out
 }
@@ -73,22 +79,14 @@ fn result_fields(result: &serde_json::Value) -> String {
 }
 
 /// A pipeline's steps as a table: each step, how it ended, its child job and what it did.
-fn pipeline_steps(result: &serde_json::Value) -> String {
-    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+fn pipeline_steps(result: &PipelineResult) -> String {
     let mut table = Table::new(&["STEP", "OUTCOME", "JOB", "DETAIL"]);
-    let steps = result["steps"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    for step in steps {
+    for step in &result.steps {
         table.row(vec![
-            text(&step["step"]),
-            text(&step["outcome"]),
-            step["job"]
-                .as_i64()
-                .map(|id| id.to_string())
-                .unwrap_or_default(),
-            text(&step["summary"]),
+            step.step.clone(),
+            step.outcome.as_str().to_owned(),
+            step.job.map(|id| id.to_string()).unwrap_or_default(),
+            step.summary.clone(),
         ]);
     }
     format!("\n{}", table.render())
@@ -136,17 +134,18 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             max_attempts,
             follow,
         } => {
-            let mut spec = serde_json::Map::new();
-            if let Some(seconds) = seconds {
-                spec.insert("seconds".into(), serde_json::json!(seconds));
-            }
-            if let Some(message) = message {
-                spec.insert("message".into(), serde_json::json!(message));
-            }
+            let spec = match kind {
+                JobKind::Sleep => JobSpec::Sleep(SleepSpec { seconds: *seconds }),
+                JobKind::Fail => JobSpec::Fail(FailSpec {
+                    message: message.clone(),
+                }),
+                // The ML kinds have their own commands; their specs need more than flags.
+                other => JobSpec::from_parts(*other, serde_json::Value::Null)
+                    .map_err(|err| anyhow::anyhow!("{err} (use `slipway {other}`)"))?,
+            };
             let job = client
                 .submit_job(&SubmitJob {
-                    kind: kind.clone(),
-                    spec: serde_json::Value::Object(spec),
+                    spec,
                     priority: *priority,
                     requirements: Requirements {
                         gpus: *gpus,
@@ -190,7 +189,7 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
             for job in &page.items {
                 table.row(vec![
                     job.id.to_string(),
-                    job.kind.clone(),
+                    job.spec.kind().to_string(),
                     job.state.to_string(),
                     format!("{}/{}", job.attempts, job.max_attempts),
                     format!("{:.0}%", job.progress * 100.0),
@@ -330,7 +329,8 @@ mod tests {
     #[test]
     fn a_pipeline_shows_its_steps_as_a_table_not_json() {
         let job: Job = serde_json::from_value(serde_json::json!({
-            "id": 7, "kind": "pipeline", "state": "failed", "spec": {}, "priority": 0,
+            "id": 7, "kind": "pipeline", "state": "failed", "priority": 0,
+            "spec": {"model": "m", "steps": [{"kind": "train", "train": {"dataset": "d"}}]},
             "requirements": {}, "attempts": 1, "max_attempts": 3, "progress": 1.0,
             "error": "did not ship: canary v3 was rolled back during its bake",
             "result": {"completed": false, "steps": [

@@ -2,7 +2,7 @@
 //! progress bar and the latest epoch's metrics (or what the job says it is doing).
 
 use super::{Cli, EvaluateArgs, TrainArgs};
-use slipway_api::{Client, EvaluateSpec, Job, ModelRef, SubmitJob, TrainSpec};
+use slipway_api::{Client, EvaluateSpec, Job, JobSpec, ModelRef, SubmitJob, TrainSpec};
 use std::io::{IsTerminal, Write};
 
 /// The train spec the flags describe.
@@ -28,8 +28,7 @@ fn train_spec(args: &TrainArgs) -> anyhow::Result<TrainSpec> {
 }
 
 pub async fn train(cli: &Cli, args: &TrainArgs) -> anyhow::Result<()> {
-    let spec = serde_json::to_value(train_spec(args)?)?;
-    submit_and_follow(cli, "train", spec, args.wait).await
+    submit_and_follow(cli, train_spec(args)?.into(), args.wait).await
 }
 
 pub async fn evaluate(cli: &Cli, args: &EvaluateArgs) -> anyhow::Result<()> {
@@ -50,23 +49,12 @@ pub async fn evaluate(cli: &Cli, args: &EvaluateArgs) -> anyhow::Result<()> {
         experiment: None,
     };
     spec.validate().map_err(|err| anyhow::anyhow!("{err}"))?;
-    super::evaluation::submit(cli, args, serde_json::to_value(spec)?).await
+    super::evaluation::submit(cli, args, spec).await
 }
 
-pub(super) async fn submit_and_follow(
-    cli: &Cli,
-    kind: &str,
-    spec: serde_json::Value,
-    wait: bool,
-) -> anyhow::Result<()> {
+pub(super) async fn submit_and_follow(cli: &Cli, spec: JobSpec, wait: bool) -> anyhow::Result<()> {
     let client = super::commands::client(cli)?;
-    let job = client
-        .submit_job(&SubmitJob {
-            kind: kind.into(),
-            spec,
-            ..SubmitJob::default()
-        })
-        .await?;
+    let job = client.submit_job(&SubmitJob::new(spec)).await?;
     if !wait {
         return super::jobs::show(cli, &job);
     }

@@ -179,7 +179,7 @@ pub struct WorkerArgs {
 pub enum JobsCommand {
     /// Queue a job. Kinds: sleep (--seconds), fail (--message).
     Submit {
-        kind: String,
+        kind: slipway_api::JobKind,
         /// For sleep: how long.
         #[arg(long)]
         seconds: Option<f64>,

@@ -98,12 +98,8 @@ pub fn read_pipeline(path: &Path) -> anyhow::Result<PipelineSpec> {
     Ok(pipeline)
 }
 
-fn pipeline_job(pipeline: &PipelineSpec) -> anyhow::Result<SubmitJob> {
-    Ok(SubmitJob {
-        kind: "pipeline".into(),
-        spec: serde_json::to_value(pipeline)?,
-        ..SubmitJob::default()
-    })
+fn pipeline_job(pipeline: PipelineSpec) -> SubmitJob {
+    SubmitJob::new(pipeline)
 }
 
 pub async fn pipeline(cli: &Cli, command: &PipelineCommand) -> anyhow::Result<()> {
@@ -115,8 +111,8 @@ pub async fn pipeline(cli: &Cli, command: &PipelineCommand) -> anyhow::Result<()
             Ok(())
         }
         PipelineCommand::Run { file, wait } => {
-            let job = pipeline_job(&read_pipeline(file)?)?;
-            super::ml::submit_and_follow(cli, "pipeline", job.spec, *wait).await
+            let job = pipeline_job(read_pipeline(file)?);
+            super::ml::submit_and_follow(cli, job.spec, *wait).await
         }
     }
 }
@@ -146,7 +142,7 @@ fn print_schedule(cli: &Cli, schedule: &Schedule) -> anyhow::Result<()> {
         schedule.timezone,
         if schedule.paused { " (paused)" } else { "" }
     );
-    println!("job        {}", schedule.job.kind);
+    println!("job        {}", schedule.job.spec.kind());
     for at in &schedule.next_fire_times {
         println!("next       {}", zoned(at, &schedule.timezone));
     }
@@ -173,7 +169,7 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
                 name: name.clone(),
                 cron: cron.clone(),
                 timezone: timezone.clone(),
-                job: pipeline_job(&read_pipeline(pipeline)?)?,
+                job: pipeline_job(read_pipeline(pipeline)?),
                 misfire: if misfire == "run-once" {
                     Misfire::RunOnce
                 } else {
@@ -205,7 +201,7 @@ pub async fn schedules(cli: &Cli, command: &ScheduleCommand) -> anyhow::Result<(
                     schedule.name,
                     schedule.cron,
                     schedule.timezone,
-                    schedule.job.kind,
+                    schedule.job.spec.kind().to_string(),
                     if schedule.paused { "paused" } else { "active" }.into(),
                     next.join(", "),
                 ]);
@@ -281,9 +277,7 @@ pub async fn add_demo_schedule(client: slipway_api::Client) {
             return;
         }
     };
-    let Ok(job) = pipeline_job(&pipeline) else {
-        return;
-    };
+    let job = pipeline_job(pipeline);
     let request = CreateSchedule {
         name: "digits-nightly".into(),
         cron: "0 3 * * *".into(),

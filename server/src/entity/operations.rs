@@ -60,6 +60,7 @@ pub mod schedule {
 }
 
 pub mod job {
+    pub use super::super::job_columns::{StoredJobKind, StoredJobState};
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -67,8 +68,8 @@ pub mod job {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
-        pub kind: String,
-        pub state: String,
+        pub kind: StoredJobKind,
+        pub state: StoredJobState,
         #[sea_orm(column_type = "Text")]
         pub spec: String,
         pub priority: i32,

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use slipway_api::{
-    HeartbeatAnswer, Job, JobHeartbeat, JobLogs, JobReport, JobState, LeaseAnswer, LeaseRequest,
-    Page, RegisterWorker, ShipLogs, SubmitJob, Worker,
+    HeartbeatAnswer, Job, JobHeartbeat, JobKind, JobLogs, JobReport, JobState, LeaseAnswer,
+    LeaseRequest, Page, RegisterWorker, ShipLogs, SubmitJob, Worker,
 };
 use std::time::Duration;
 
@@ -34,9 +34,9 @@ pub fn router() -> Router<AppState> {
 
 /// What submitting a job of `kind` needs: tracking, and operating for kinds that change
 /// production.
-pub(super) fn require_submit(caller: &Caller, kind: &str) -> ApiResult<()> {
+pub(super) fn require_submit(caller: &Caller, kind: JobKind) -> ApiResult<()> {
     caller.require(Permission::Track)?;
-    if jobs::OPERATING_KINDS.contains(&kind) {
+    if kind.operates() {
         caller.require(Permission::Operate)?;
     }
     Ok(())
@@ -68,7 +68,7 @@ async fn submit(
         .await?;
         return Ok((StatusCode::CREATED, axum::Json(job)));
     }
-    require_submit(&caller, &request.kind)?;
+    require_submit(&caller, request.spec.kind())?;
     let job = jobs::submit(&state.db, &state.scheduler, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(job)))
 }

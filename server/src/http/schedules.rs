@@ -29,7 +29,7 @@ async fn create(
     caller: Caller,
     Json(request): Json<CreateSchedule>,
 ) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
-    require_submit(&caller, &request.job.kind)?;
+    require_submit(&caller, request.job.spec.kind())?;
     let schedule = schedules::create(&state.db, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(schedule)))
 }
@@ -71,7 +71,7 @@ pub(super) async fn may_change(
     name: &str,
 ) -> ApiResult<Schedule> {
     let schedule = schedules::get(&state.db, name).await?;
-    require_submit(caller, &schedule.job.kind)?;
+    require_submit(caller, schedule.job.spec.kind())?;
     Ok(schedule)
 }
 

@@ -9,14 +9,16 @@
 //! deployment when it has a promote step, and cancel its own children. Every change made this
 //! way is recorded with both names, e.g. `ml-team (job 12, worker gpu-box)`.
 
-use super::jobs::{OPERATING_KINDS, find};
+use super::jobs::find;
 use super::workers;
 use crate::auth::{Caller, Permission};
+use crate::entity::job_columns::stored_spec;
+use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
 use crate::serving::deployments::Requested;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
-use slipway_api::{DeploySpec, JobState, PipelineSpec, Step, SubmitJob};
+use slipway_api::{JobKind, JobSpec, Step, SubmitJob};
 use subtle::ConstantTimeEq;
 
 /// What a deployment change delegated to a job does.
@@ -73,8 +75,8 @@ pub async fn claim(
         .lease_id
         .as_deref()
         .is_some_and(|held| bool::from(held.as_bytes().ct_eq(lease_id.as_bytes())));
-    let running = job.state == JobState::Running.as_str();
-    let operating = OPERATING_KINDS.contains(&job.kind.as_str());
+    let running = job.state == StoredJobState::Running;
+    let operating = JobKind::from(job.kind).operates();
     let (Some(worker_id), true, true, true) = (job.worker_id, lease_matches, running, operating)
     else {
         return Err(refusal());
@@ -95,20 +97,19 @@ impl Delegation {
     }
 
     /// The job's stored spec, read as its kind's type.
-    fn spec<T: serde::de::DeserializeOwned>(&self) -> ServiceResult<T> {
-        serde_json::from_str(&self.job.spec)
-            .map_err(|err| ServiceError::internal(format!("job {}: spec: {err}", self.job.id)))
+    fn spec(&self) -> ServiceResult<JobSpec> {
+        stored_spec(self.job.id, self.job.kind, &self.job.spec)
+    }
+
+    fn kind(&self) -> JobKind {
+        self.job.kind.into()
     }
 
     /// Checks that the job's spec covers `change` of deployment `name`.
     pub fn allows_deployment(&self, name: &str, change: DeploymentChange) -> ServiceResult<()> {
-        let allowed = match self.job.kind.as_str() {
-            "deploy" => {
-                let spec: DeploySpec = self.spec()?;
-                spec.deployment == name && change == DeploymentChange::Deploy
-            }
-            "pipeline" => {
-                let spec: PipelineSpec = self.spec()?;
+        let allowed = match self.spec()? {
+            JobSpec::Deploy(spec) => spec.deployment == name && change == DeploymentChange::Deploy,
+            JobSpec::Pipeline(spec) => {
                 spec.deployment.as_deref() == Some(name)
                     && change == DeploymentChange::Promote
                     && spec
@@ -116,7 +117,9 @@ impl Delegation {
                         .iter()
                         .any(|step| matches!(step, Step::Promote { .. }))
             }
-            _ => false,
+            JobSpec::Sleep(_) | JobSpec::Fail(_) | JobSpec::Train(_) | JobSpec::Evaluate(_) => {
+                false
+            }
         };
         if allowed {
             Ok(())
@@ -124,7 +127,7 @@ impl Delegation {
             Err(refused(format!(
                 "job {} ({}) may not {} deployment '{name}': its spec does not name that change",
                 self.job.id,
-                self.job.kind,
+                self.kind(),
                 match change {
                     DeploymentChange::Deploy => "deploy",
                     DeploymentChange::Promote => "promote",
@@ -140,24 +143,26 @@ impl Delegation {
         db: &DatabaseConnection,
         request: &SubmitJob,
     ) -> ServiceResult<()> {
-        let kind = request.kind.as_str();
-        if self.job.kind != "pipeline" {
+        let kind = request.spec.kind();
+        let JobSpec::Pipeline(spec) = self.spec()? else {
             return Err(refused(format!(
                 "job {} ({}) submits no jobs; only a pipeline submits its steps",
-                self.job.id, self.job.kind
+                self.job.id,
+                self.kind()
             )));
-        }
-        let spec: PipelineSpec = self.spec()?;
-        let declared = spec.steps.iter().filter(|step| step.kind() == kind).count() as u64;
-        if kind == "pipeline" || declared == 0 {
+        };
+        let declared = spec
+            .steps
+            .iter()
+            .filter(|step| step.job_kind() == Some(kind))
+            .count() as u64;
+        if kind.coordinates() || declared == 0 {
             return Err(refused(format!(
                 "kind: pipeline job {} declares no '{kind}' step",
                 self.job.id
             )));
         }
-        if kind == "deploy" {
-            let child: DeploySpec = serde_json::from_value(request.spec.clone())
-                .map_err(|err| ServiceError::invalid(format!("spec: {err}")))?;
+        if let JobSpec::Deploy(child) = &request.spec {
             let own_model = child.model.as_deref().is_none_or(|m| m == spec.model);
             if spec.deployment.as_deref() != Some(child.deployment.as_str()) || !own_model {
                 return Err(refused(format!(
@@ -171,7 +176,7 @@ impl Delegation {
         // Children of this attempt: those created since the attempt started.
         let submitted = job::Entity::find()
             .filter(job::Column::ParentId.eq(self.job.id))
-            .filter(job::Column::Kind.eq(kind))
+            .filter(job::Column::Kind.eq(job::StoredJobKind::from(kind)))
             .filter(job::Column::CreatedAt.gte(self.job.started_at.unwrap_or_default()))
             .count(db)
             .await?;

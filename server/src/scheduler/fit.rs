@@ -3,11 +3,12 @@
 //! jobs whether any live worker fits their requirements (the waiting reason). A page of jobs
 //! thus costs a few bounded queries however many workers are registered.
 
+use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, worker};
 use crate::error::ServiceResult;
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use slipway_api::{JobState, Requirements, WorkerState};
+use slipway_api::{Requirements, WorkerState};
 use std::collections::{HashMap, HashSet};
 
 /// Workers looked at per query while searching for one that fits.
@@ -54,7 +55,7 @@ impl WorkerLookup {
         let mut reasons = HashMap::new();
         let mut any_live = None;
         for row in rows {
-            if row.state != JobState::Queued.as_str() || reasons.contains_key(&row.requirements) {
+            if row.state != StoredJobState::Queued || reasons.contains_key(&row.requirements) {
                 continue;
             }
             let requirements: Requirements = serde_json::from_str(&row.requirements)?;

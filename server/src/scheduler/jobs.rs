@@ -2,7 +2,9 @@
 
 use super::fit::WorkerLookup;
 use crate::audit::{self, Change};
+use crate::entity::job_columns::{corrupt, spec_text, stored_result, stored_spec};
 use crate::entity::operations::job;
+use crate::entity::operations::job::StoredJobState;
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination;
 use crate::scheduler::Scheduler;
@@ -11,37 +13,29 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
-use slipway_api::{Job, JobState, Page, Requirements, SubmitJob};
+use slipway_api::{Job, JobSpec, JobState, Page, Requirements, SubmitJob};
 use std::collections::HashMap;
 
 /// Attempts when the submitter gives none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
-/// Job kinds this version's workers run.
-pub const KNOWN_KINDS: [&str; 6] = ["sleep", "fail", "train", "evaluate", "deploy", "pipeline"];
 
-/// Kinds that change what serves production: only an engineer or admin may submit them, and
-/// the worker running one acts with that authority (see `http::deployments`).
-pub const OPERATING_KINDS: [&str; 2] = ["deploy", "pipeline"];
-
-fn state_of(row: &job::Model) -> ServiceResult<JobState> {
-    row.state
-        .parse()
-        .map_err(|err: String| ServiceError::internal(err))
+fn state_of(row: &job::Model) -> JobState {
+    row.state.into()
 }
 
 /// The API view of a job; `workers` names its worker and gives its waiting reason.
 pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
-    let state = state_of(&row)?;
-    let requirements: Requirements = serde_json::from_str(&row.requirements)?;
+    let state = state_of(&row);
+    let requirements: Requirements = serde_json::from_str(&row.requirements)
+        .map_err(|err| corrupt("jobs", row.id, "requirements", err))?;
     let waiting_reason = (state == JobState::Queued)
         .then(|| workers.waiting_reason(&row.requirements))
         .flatten();
     let worker = row.worker_id.and_then(|id| workers.name(id));
     Ok(Job {
         id: row.id,
-        kind: row.kind,
+        spec: stored_spec(row.id, row.kind, &row.spec)?,
         state,
-        spec: serde_json::from_str(&row.spec)?,
         priority: row.priority,
         requirements,
         attempts: row.attempts.unsigned_abs(),
@@ -49,11 +43,7 @@ pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
         worker,
         progress: row.progress,
         progress_message: row.progress_message,
-        result: row
-            .result
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()?,
+        result: stored_result(row.id, row.result.as_deref())?,
         error: row.error,
         cancel_requested: row.cancel_requested,
         parent_id: row.parent_id,
@@ -72,22 +62,6 @@ pub async fn view(db: &impl ConnectionTrait, row: job::Model) -> ServiceResult<J
     to_api(row, &workers)
 }
 
-/// Checks the spec of the kinds that have a typed one, so mistakes surface at submission.
-fn check_spec(kind: &str, spec: &serde_json::Value) -> ServiceResult<()> {
-    fn parse<T: serde::de::DeserializeOwned>(spec: &serde_json::Value) -> ServiceResult<T> {
-        serde_json::from_value(spec.clone())
-            .map_err(|err| ServiceError::invalid(format!("spec: {err}")))
-    }
-    let checked = match kind {
-        "train" => parse::<slipway_api::TrainSpec>(spec)?.validate(),
-        "evaluate" => parse::<slipway_api::EvaluateSpec>(spec)?.validate(),
-        "deploy" => parse::<slipway_api::DeploySpec>(spec)?.validate(),
-        "pipeline" => parse::<slipway_api::PipelineSpec>(spec)?.validate(),
-        _ => Ok(()),
-    };
-    checked.map_err(ServiceError::invalid)
-}
-
 /// Where a job came from, besides its submitter.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Origin<'a> {
@@ -101,33 +75,18 @@ pub struct Origin<'a> {
 }
 
 /// Checks a job request before it is queued (or stored as a schedule's template); returns its
-/// spec (an empty object when none was given) and its attempts.
-pub fn validate(request: &SubmitJob) -> ServiceResult<(serde_json::Value, u32)> {
-    if !KNOWN_KINDS.contains(&request.kind.as_str()) {
-        return Err(ServiceError::invalid(format!(
-            "kind: unknown job kind '{}'; expected one of {}",
-            request.kind,
-            KNOWN_KINDS.join(", ")
-        )));
-    }
+/// attempts. The spec's types were checked when it was read; this checks what types cannot.
+pub fn validate(request: &SubmitJob) -> ServiceResult<u32> {
     let max_attempts = request.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
     if !(1..=100).contains(&max_attempts) {
         return Err(ServiceError::invalid(format!(
             "max_attempts: expected 1 to 100, got {max_attempts}"
         )));
     }
-    let spec = if request.spec.is_null() {
-        serde_json::json!({})
-    } else {
-        request.spec.clone()
-    };
-    if !spec.is_object() {
-        return Err(ServiceError::invalid("spec: expected a JSON object"));
-    }
-    super::limits::check_spec_size(&spec)?;
+    super::limits::check_spec_size(&request.spec.spec_json()?)?;
     super::limits::check_labels("requirements.labels", &request.requirements.labels)?;
-    check_spec(&request.kind, &spec)?;
-    Ok((spec, max_attempts))
+    request.spec.validate().map_err(ServiceError::invalid)?;
+    Ok(max_attempts)
 }
 
 /// Queues a job.
@@ -148,15 +107,15 @@ pub async fn submit_from(
     request: &SubmitJob,
     origin: Origin<'_>,
 ) -> ServiceResult<Job> {
-    let (spec, max_attempts) = validate(request)?;
-    if request.kind == "train" {
-        super::limits::check_train_model(db, &spec).await?;
+    let max_attempts = validate(request)?;
+    if let JobSpec::Train(spec) = &request.spec {
+        super::limits::check_train_model(db, spec).await?;
     }
     let txn = crate::db::begin_write(db).await?;
     let row = job::ActiveModel {
-        kind: Set(request.kind.clone()),
-        state: Set(JobState::Queued.as_str().to_owned()),
-        spec: Set(spec.to_string()),
+        kind: Set(request.spec.kind().into()),
+        state: Set(StoredJobState::Queued),
+        spec: Set(spec_text(&request.spec)?),
         priority: Set(request.priority),
         requirements: Set(serde_json::to_string(&request.requirements)?),
         attempts: Set(0),
@@ -188,7 +147,7 @@ pub async fn submit_from(
             target_id: row.id.to_string(),
             reason: None,
             details: Some(serde_json::json!({
-                "kind": row.kind,
+                "kind": request.spec.kind(),
                 "parent_id": origin.parent_id,
                 "schedule_id": origin.schedule_id,
             })),
@@ -204,7 +163,12 @@ pub async fn submit_from(
 pub async fn find(db: &impl ConnectionTrait, id: i64) -> ServiceResult<job::Model> {
     job::Entity::find_by_id(id)
         .one(db)
-        .await?
+        .await
+        .map_err(|err| match err {
+            // Text in a typed column (kind, state) that no variant has.
+            sea_orm::DbErr::Type(problem) => corrupt("jobs", id, "value", problem),
+            other => other.into(),
+        })?
         .ok_or_else(|| ServiceError::not_found(format!("job {id} not found")))
 }
 
@@ -223,7 +187,7 @@ pub async fn list(
     let limit = pagination::limit(limit)?;
     let mut query = job::Entity::find().order_by_desc(job::Column::Id);
     if let Some(state) = state {
-        query = query.filter(job::Column::State.eq(state.as_str()));
+        query = query.filter(job::Column::State.eq(StoredJobState::from(state)));
     }
     if let Some(before) = pagination::decode_after_id(page_token)? {
         query = query.filter(job::Column::Id.lt(before));
@@ -249,7 +213,7 @@ pub async fn cancel(
 ) -> ServiceResult<Job> {
     let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
-    let state = state_of(&row)?;
+    let state = state_of(&row);
     if state.is_terminal() {
         return Err(ServiceError::conflict(format!(
             "job {id} has already ended ({state}); nothing to cancel"
@@ -257,7 +221,7 @@ pub async fn cancel(
     }
     let mut active = row.into_active_model();
     if state == JobState::Queued {
-        active.state = Set(JobState::Cancelled.as_str().to_owned());
+        active.state = Set(StoredJobState::Cancelled);
         active.finished_at = Set(Some(now_millis()));
     }
     active.cancel_requested = Set(true);
@@ -276,7 +240,7 @@ pub async fn cancel(
     .await?;
     txn.commit().await?;
     scheduler.cancels.notify_waiters();
-    scheduler.job_changed(id, "cancel-requested", state_of(&row)?);
+    scheduler.job_changed(id, "cancel-requested", state_of(&row));
     view(db, row).await
 }
 
@@ -290,14 +254,14 @@ pub async fn retry(
 ) -> ServiceResult<Job> {
     let txn = crate::db::begin_write(db).await?;
     let row = find(&txn, id).await?;
-    let state = state_of(&row)?;
+    let state = state_of(&row);
     if !matches!(state, JobState::Failed | JobState::Cancelled) {
         return Err(ServiceError::conflict(format!(
             "job {id} is {state}; only failed or cancelled jobs can be retried"
         )));
     }
     let mut active = row.into_active_model();
-    active.state = Set(JobState::Queued.as_str().to_owned());
+    active.state = Set(StoredJobState::Queued);
     // The retry gets a fresh budget of attempts beyond those already spent.
     let spent = *active.attempts.as_ref();
     let budget = *active.max_attempts.as_ref();
@@ -339,7 +303,7 @@ pub async fn running_by_worker(
         .select_only()
         .column(job::Column::Id)
         .column(job::Column::WorkerId)
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::State.eq(StoredJobState::Running))
         .filter(job::Column::WorkerId.is_in(worker_ids.iter().copied()))
         .order_by_asc(job::Column::Id)
         .into_tuple()

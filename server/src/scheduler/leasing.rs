@@ -5,6 +5,7 @@ use super::Scheduler;
 use super::fit::fits;
 use super::jobs::{find, view};
 use super::workers;
+use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::now_millis;
@@ -14,7 +15,7 @@ use sea_orm::{
     QuerySelect,
 };
 use slipway_api::{
-    COORDINATING_KINDS, HeartbeatAnswer, Job, JobHeartbeat, JobOutcome, JobReport, JobState, Lease,
+    HeartbeatAnswer, Job, JobHeartbeat, JobKind, JobOutcome, JobReport, JobState, Lease,
     Requirements, WorkerState,
 };
 use std::time::Duration;
@@ -47,6 +48,15 @@ pub async fn lease(
     }
 }
 
+/// The kinds whose running jobs take none of their worker's slots.
+fn coordinating_kinds() -> Vec<job::StoredJobKind> {
+    JobKind::ALL
+        .into_iter()
+        .filter(|kind| kind.coordinates())
+        .map(job::StoredJobKind::from)
+        .collect()
+}
+
 async fn try_claim(
     db: &DatabaseConnection,
     scheduler: &Scheduler,
@@ -58,15 +68,15 @@ async fn try_claim(
     }
     let running = job::Entity::find()
         .filter(job::Column::WorkerId.eq(worker_id))
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
-        .filter(job::Column::Kind.is_not_in(COORDINATING_KINDS))
+        .filter(job::Column::State.eq(StoredJobState::Running))
+        .filter(job::Column::Kind.is_not_in(coordinating_kinds()))
         .count(db)
         .await?;
     if running >= u64::from(worker.concurrency.unsigned_abs()) {
         return Ok(None);
     }
     let candidates = job::Entity::find()
-        .filter(job::Column::State.eq(JobState::Queued.as_str()))
+        .filter(job::Column::State.eq(StoredJobState::Queued))
         .order_by_desc(job::Column::Priority)
         .order_by_asc(job::Column::Id)
         .limit(CANDIDATES)
@@ -82,7 +92,7 @@ async fn try_claim(
         let now = now_millis();
         // The claim: one conditional UPDATE. Only one worker can move a job out of 'queued'.
         let claimed = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::val(JobState::Running.as_str()))
+            .col_expr(job::Column::State, Expr::val(StoredJobState::Running))
             .col_expr(job::Column::WorkerId, Expr::val(worker_id))
             .col_expr(job::Column::LeaseId, Expr::val(lease_id.as_str()))
             .col_expr(
@@ -100,7 +110,7 @@ async fn try_claim(
                 Expr::val(Option::<String>::None),
             )
             .filter(job::Column::Id.eq(candidate.id))
-            .filter(job::Column::State.eq(JobState::Queued.as_str()))
+            .filter(job::Column::State.eq(StoredJobState::Queued))
             .exec(db)
             .await?;
         if claimed.rows_affected == 1 {
@@ -125,12 +135,11 @@ pub(crate) async fn held(
     owner: &str,
 ) -> ServiceResult<(job::Model, worker::Model)> {
     let row = find(db, job_id).await?;
-    let current =
-        row.state == JobState::Running.as_str() && row.lease_id.as_deref() == Some(lease_id);
+    let current = row.state == StoredJobState::Running && row.lease_id.as_deref() == Some(lease_id);
     let Some(worker_id) = row.worker_id.filter(|_| current) else {
         return Err(ServiceError::conflict(format!(
             "job {job_id}: lease {lease_id} is no longer current (the job is {} now); drop this attempt",
-            row.state
+            JobState::from(row.state)
         )));
     };
     let worker = workers::owned(db, worker_id, owner).await?;
@@ -202,10 +211,10 @@ async fn wait_for_cancel(
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
         let row = find(db, job_id).await?;
-        if row.state != JobState::Running.as_str() || row.lease_id.as_deref() != Some(lease_id) {
+        if row.state != StoredJobState::Running || row.lease_id.as_deref() != Some(lease_id) {
             return Err(ServiceError::conflict(format!(
                 "job {job_id}: lease {lease_id} is no longer current (the job is {} now); drop this attempt",
-                row.state
+                JobState::from(row.state)
             )));
         }
         if row.cancel_requested {
@@ -239,7 +248,7 @@ pub async fn report(
         JobOutcome::Cancelled => (JobState::Cancelled, None, Some("cancelled".to_owned())),
     };
     let mut update = job::Entity::update_many()
-        .col_expr(job::Column::State, Expr::val(state.as_str()))
+        .col_expr(job::Column::State, Expr::val(StoredJobState::from(state)))
         .col_expr(job::Column::Result, Expr::val(result))
         .col_expr(job::Column::Error, Expr::val(error))
         .col_expr(job::Column::LeaseId, Expr::val(Option::<String>::None))
@@ -270,7 +279,7 @@ pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResu
     workers::mark_lost(db, scheduler).await?;
     let now = now_millis();
     let expired = job::Entity::find()
-        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::State.eq(StoredJobState::Running))
         .filter(job::Column::LeaseExpiresAt.lt(now))
         .all(db)
         .await?;
@@ -299,7 +308,7 @@ pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResu
             )
         };
         let mut update = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::val(state.as_str()))
+            .col_expr(job::Column::State, Expr::val(StoredJobState::from(state)))
             .col_expr(job::Column::Error, Expr::val(error))
             .col_expr(job::Column::LeaseId, Expr::val(Option::<String>::None))
             .col_expr(job::Column::LeaseExpiresAt, Expr::val(Option::<i64>::None));

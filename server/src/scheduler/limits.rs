@@ -7,8 +7,9 @@ use sea_orm::ConnectionTrait;
 use slipway_api::{JobOutcome, TrainSpec};
 
 /// Largest serialised job spec. A pipeline of a dozen steps is a few KiB; the spec is stored
-/// with the job and sent with every listing and lease.
-pub const MAX_SPEC_BYTES: usize = 64 * 1024;
+/// with the job and sent with every listing and lease. Part of the wire contract: a spec is
+/// refused while it is read, before its types are checked.
+pub const MAX_SPEC_BYTES: usize = slipway_api::MAX_SPEC_BYTES;
 /// Largest serialised job result (an evaluation with a 100-class confusion matrix is ~100 KiB).
 pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Longest error text a failed attempt reports.
@@ -89,20 +90,13 @@ pub fn check_labels(field: &str, labels: &[String]) -> ServiceResult<()> {
 /// Checks a `train` spec against the dataset it names: the model's parameter count is known
 /// only with the data's feature and class counts. A dataset not registered yet is left to
 /// the worker, which checks the same before it allocates anything.
-pub async fn check_train_model(
-    db: &impl ConnectionTrait,
-    spec: &serde_json::Value,
-) -> ServiceResult<()> {
-    let Ok(spec) = serde_json::from_value::<TrainSpec>(spec.clone()) else {
-        // Already refused by the typed check; nothing to size.
-        return Ok(());
-    };
+pub async fn check_train_model(db: &impl ConnectionTrait, spec: &TrainSpec) -> ServiceResult<()> {
     let Some((inputs, outputs)) =
         crate::datasets::model_shape(db, &spec.dataset, spec.version).await?
     else {
         return Ok(());
     };
-    slipway_jobs::check_train_spec(&spec, inputs, outputs)
+    slipway_jobs::check_train_spec(spec, inputs, outputs)
         .map(drop)
         .map_err(ServiceError::invalid)
 }

@@ -7,6 +7,8 @@
 use super::Scheduler;
 use super::jobs::{self, Origin};
 use crate::audit::{self, Change};
+use crate::entity::job_columns::corrupt;
+use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, schedule, schedule_firing};
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
@@ -17,6 +19,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use slipway_api::{CreateSchedule, Firing, JobState, Misfire, Overlap, Schedule, SubmitJob};
 use std::str::FromStr;
@@ -56,31 +59,42 @@ pub fn next_after(cron: &Cron, zone: Tz, after: DateTime<Utc>) -> Option<DateTim
         .map(|at| at.with_timezone(&Utc))
 }
 
-fn misfire_of(text: &str) -> Misfire {
-    if text == "run-once" {
-        Misfire::RunOnce
-    } else {
-        Misfire::Skip
-    }
+/// A stored policy, read back by its wire name; unknown text is an error naming the row.
+fn policy_of<T: DeserializeOwned>(
+    row: &schedule::Model,
+    column: &str,
+    text: &str,
+) -> ServiceResult<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|err| corrupt("schedules", row.id, column, err))
 }
 
-fn overlap_of(text: &str) -> Overlap {
-    if text == "queue" {
-        Overlap::Queue
-    } else {
-        Overlap::Skip
-    }
+fn misfire_of(row: &schedule::Model) -> ServiceResult<Misfire> {
+    policy_of(row, "misfire_policy", &row.misfire_policy)
 }
 
-fn policy_text<T: Serialize>(value: T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+fn overlap_of(row: &schedule::Model) -> ServiceResult<Overlap> {
+    policy_of(row, "overlap_policy", &row.overlap_policy)
+}
+
+/// The job template of a schedule row.
+fn template_of(row: &schedule::Model) -> ServiceResult<Template> {
+    serde_json::from_str(&row.template).map_err(|err| corrupt("schedules", row.id, "template", err))
+}
+
+/// A policy's wire name, as stored.
+fn policy_text<T: Serialize>(value: T) -> ServiceResult<String> {
+    match serde_json::to_value(value)? {
+        serde_json::Value::String(text) => Ok(text),
+        other => Err(ServiceError::internal(format!(
+            "a schedule policy is not a name: {other}"
+        ))),
+    }
 }
 
 fn to_api(row: schedule::Model) -> ServiceResult<Schedule> {
-    let template: Template = serde_json::from_str(&row.template)?;
+    let template: Template = template_of(&row)?;
+    let (misfire, overlap) = (misfire_of(&row)?, overlap_of(&row)?);
     let mut next_fire_times = Vec::new();
     if !row.paused
         && let (Ok(cron), Ok(zone)) = (parse_cron(&row.cron), parse_timezone(&row.timezone))
@@ -103,8 +117,8 @@ fn to_api(row: schedule::Model) -> ServiceResult<Schedule> {
         cron: row.cron,
         timezone: row.timezone,
         job: template.job,
-        misfire: misfire_of(&row.misfire_policy),
-        overlap: overlap_of(&row.overlap_policy),
+        misfire,
+        overlap,
         on_drift: template.on_drift,
         paused: row.paused,
         next_fire_times,
@@ -149,8 +163,8 @@ pub async fn create(
         timezone: Set(request.timezone.clone()),
         template: Set(serde_json::to_string(&template)?),
         paused: Set(request.paused),
-        misfire_policy: Set(policy_text(request.misfire)),
-        overlap_policy: Set(policy_text(request.overlap)),
+        misfire_policy: Set(policy_text(request.misfire)?),
+        overlap_policy: Set(policy_text(request.overlap)?),
         next_fire_at: Set(Some(next.timestamp_millis())),
         last_fire_at: Set(None),
         created_by: Set(actor.to_owned()),
@@ -170,7 +184,7 @@ pub async fn create(
         target_kind: "schedule",
         target_id: request.name.clone(),
         reason: None,
-        details: Some(serde_json::json!({ "cron": request.cron, "timezone": request.timezone, "kind": request.job.kind })),
+        details: Some(serde_json::json!({ "cron": request.cron, "timezone": request.timezone, "kind": request.job.spec.kind() })),
     })
     .await?;
     txn.commit().await?;
@@ -272,7 +286,7 @@ pub async fn history(
         .all(db)
         .await?
         .into_iter()
-        .map(|j| (j.id, j.state))
+        .map(|j| (j.id, JobState::from(j.state).as_str().to_owned()))
         .collect();
     Ok(firings
         .into_iter()
@@ -323,7 +337,7 @@ async fn previous_unfinished(
         .one(db)
         .await?;
     Ok(last
-        .filter(|j| j.state == JobState::Queued.as_str() || j.state == JobState::Running.as_str())
+        .filter(|j| j.state == StoredJobState::Queued || j.state == StoredJobState::Running)
         .map(|j| j.id))
 }
 
@@ -335,14 +349,14 @@ async fn fire(
     due_at: i64,
     outcome: &str,
 ) -> ServiceResult<Option<i64>> {
-    if overlap_of(&row.overlap_policy) == Overlap::Skip
+    if overlap_of(row)? == Overlap::Skip
         && let Some(running) = previous_unfinished(db, row.id).await?
     {
         let message = format!("job {running} from an earlier firing is still unfinished");
         record(db, row.id, due_at, "overlap_skipped", None, Some(message)).await?;
         return Ok(None);
     }
-    let template: Template = serde_json::from_str(&row.template)?;
+    let template: Template = template_of(row)?;
     let origin = Origin {
         schedule_id: Some(row.id),
         ..Origin::default()
@@ -412,7 +426,16 @@ pub async fn tick(
                     break;
                 }
             }
-            if misfire_of(&row.misfire_policy) == Misfire::Skip {
+            let misfire = match misfire_of(&row) {
+                Ok(misfire) => misfire,
+                Err(err) => {
+                    // One bad row must not stop the other schedules.
+                    tracing::warn!(schedule = %row.name, error = %err, "cannot fire the schedule");
+                    record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
+                    continue;
+                }
+            };
+            if misfire == Misfire::Skip {
                 let message = format!(
                     "{missed} due time(s) passed while no server was running; skipped (misfire policy skip)"
                 );
@@ -475,7 +498,7 @@ pub async fn fire_on_drift(
         .all(db)
         .await?
     {
-        let template: Template = serde_json::from_str(&row.template)?;
+        let template: Template = template_of(&row)?;
         if template.on_drift.as_deref() == Some(deployment) {
             fire(db, scheduler, &row, now_millis(), "drift").await?;
         }

@@ -376,7 +376,8 @@ fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 
 fn job(frame: &mut Frame, area: Rect, data: &JobData, follow: bool) {
     let j = &data.job;
-    let block = Block::bordered().title(format!(" Job {} · {} · {} ", j.id, j.kind, j.state));
+    let block =
+        Block::bordered().title(format!(" Job {} · {} · {} ", j.id, j.spec.kind(), j.state));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [info, progress, log] = Layout::vertical([

@@ -186,7 +186,7 @@ pub fn JobsTable(
             view! {
                 <tr>
                     <td><a href=format!("/jobs/{}", job.id)>{format!("#{}", job.id)}</a></td>
-                    <td>{job.kind}</td>
+                    <td>{job.spec.kind().as_str()}</td>
                     <td><Badge text=job.state.to_string() /></td>
                     <td class="num">{progress}</td>
                     <td>{job.worker.unwrap_or_default()}</td>

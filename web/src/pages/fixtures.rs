@@ -79,9 +79,12 @@ pub fn alert(deployment: &str) -> Alert {
 pub fn job(id: i64) -> Job {
     Job {
         id,
-        kind: "train".into(),
+        spec: slipway_api::TrainSpec {
+            dataset: "digits".into(),
+            ..slipway_api::TrainSpec::default()
+        }
+        .into(),
         state: JobState::Running,
-        spec: serde_json::json!({"dataset": "digits"}),
         priority: 0,
         requirements: Requirements::default(),
         attempts: 1,

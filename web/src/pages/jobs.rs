@@ -65,6 +65,14 @@ pub fn render_jobs(frame: &Frame, view: JobsView) -> String {
     frame.document("Jobs", Section::Jobs, body)
 }
 
+/// The spec object alone, as submitted (the kind is shown in the title).
+fn pretty_spec(spec: &slipway_api::JobSpec) -> String {
+    match spec.spec_json() {
+        Ok(value) => pretty(&value),
+        Err(err) => format!("(cannot show the spec: {err})"),
+    }
+}
+
 fn pretty(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
@@ -72,7 +80,7 @@ fn pretty(value: &serde_json::Value) -> String {
 /// A job's page as a complete HTML document.
 pub fn render_job(frame: &Frame, view: JobView) -> String {
     let job = view.job;
-    let title = format!("Job #{} {}", job.id, job.kind);
+    let title = format!("Job #{} {}", job.id, job.spec.kind());
     let parent = job
         .parent_id
         .map(|id| view! { <dt>"Pipeline"</dt><dd><a href=format!("/jobs/{id}")>{format!("#{id}")}</a></dd> });
@@ -134,7 +142,7 @@ pub fn render_job(frame: &Frame, view: JobView) -> String {
             {schedule}
         </dl>
         <h2>"Spec"</h2>
-        <pre class="logs">{pretty(&job.spec)}</pre>
+        <pre class="logs">{pretty_spec(&job.spec)}</pre>
         {result}
         <h2>"Logs"</h2>
         <pre class="logs" id="logs" tabindex="0">{logs}</pre>

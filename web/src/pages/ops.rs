@@ -97,7 +97,7 @@ fn ScheduleCard(
         .collect_view();
     let policies = format!(
         "job {} · misfire {:?} · overlap {:?}{}",
-        schedule.job.kind,
+        schedule.job.spec.kind(),
         schedule.misfire,
         schedule.overlap,
         schedule
@@ -189,10 +189,12 @@ mod tests {
             name: name.into(),
             cron: "0 3 * * *".into(),
             timezone: "Europe/Paris".into(),
-            job: SubmitJob {
-                kind: "pipeline".into(),
-                ..SubmitJob::default()
-            },
+            job: SubmitJob::new(slipway_api::PipelineSpec {
+                name: None,
+                model: "digits".into(),
+                deployment: None,
+                steps: Vec::new(),
+            }),
             misfire: Misfire::Skip,
             overlap: Overlap::Skip,
             on_drift: Some("digits".into()),

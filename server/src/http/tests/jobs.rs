@@ -109,3 +109,112 @@ async fn a_lease_is_fenced_and_only_workers_lease() {
     assert!(empty.status.is_success(), "{empty:?}");
     assert!(empty.body["lease"].is_null(), "{empty:?}");
 }
+
+#[tokio::test]
+async fn an_unknown_kind_or_a_mistyped_spec_is_a_400_naming_the_field() {
+    let api = Api::new().await;
+    let message = |reply: &Reply| reply.body["error"]["message"].as_str().unwrap().to_owned();
+    // Raw wire JSON on purpose: the typed client cannot send a kind that does not exist.
+    let unknown = api
+        .post("/jobs", &api.engineer, json!({"kind": "paint", "spec": {}}))
+        .await;
+    unknown.error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(
+        message(&unknown).contains(
+            "kind: unknown job kind 'paint'; expected one of sleep, fail, train, evaluate, deploy, pipeline"
+        ),
+        "{unknown:?}"
+    );
+    let mistyped = api
+        .post(
+            "/jobs",
+            &api.engineer,
+            json!({"kind": "sleep", "spec": {"seconds": "soon"}}),
+        )
+        .await;
+    mistyped.error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert!(
+        message(&mistyped).contains("spec: invalid type: string \"soon\""),
+        "{mistyped:?}"
+    );
+    let out_of_range = api
+        .post(
+            "/jobs",
+            &api.engineer,
+            json!({"kind": "sleep", "spec": {"seconds": -1}}),
+        )
+        .await;
+    out_of_range.error(StatusCode::BAD_REQUEST, "invalid_argument");
+    assert_eq!(
+        message(&out_of_range),
+        "spec.seconds: expected 0 to 86400, got -1"
+    );
+    // A spec without one is an empty spec, stored and shown as `{}`.
+    let bare = api
+        .post("/jobs", &api.engineer, json!({"kind": "sleep"}))
+        .await
+        .ok(StatusCode::CREATED);
+    assert_eq!(bare["spec"], json!({}), "{bare}");
+    assert_eq!(bare["kind"], "sleep", "{bare}");
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_job_is_an_error_naming_its_row_not_a_default() {
+    use sea_orm::ConnectionTrait;
+    let api = Api::new().await;
+    let job = api
+        .post(
+            "/jobs",
+            &api.engineer,
+            json!({"kind": "sleep", "spec": {"seconds": 1}}),
+        )
+        .await
+        .ok(StatusCode::CREATED);
+    let id = job["id"].as_i64().unwrap();
+    let db = &api.harness.state.db;
+    let corrupt = |set: &str| format!("UPDATE jobs SET {set} WHERE id = {id}");
+    let read = || crate::scheduler::jobs::get(db, id);
+
+    db.execute_unprepared(&corrupt(r#"spec = '{"seconds": "soon"}'"#))
+        .await
+        .unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("jobs row {id}: stored spec: spec: invalid type")),
+        "{err}"
+    );
+    api.get(&format!("/jobs/{id}"), &api.viewer)
+        .await
+        .error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+
+    db.execute_unprepared(&corrupt("spec = '{}', result = 'not json'"))
+        .await
+        .unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("jobs row {id}: stored result")),
+        "{err}"
+    );
+
+    db.execute_unprepared(&corrupt("result = NULL, kind = 'paint'"))
+        .await
+        .unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(err.contains(&format!("jobs row {id}")), "{err}");
+    assert!(err.contains("paint"), "{err}");
+
+    db.execute_unprepared(&corrupt("kind = 'sleep', state = 'snoozing'"))
+        .await
+        .unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("jobs row {id}")) && err.contains("snoozing"),
+        "{err}"
+    );
+
+    db.execute_unprepared(&corrupt("state = 'queued'"))
+        .await
+        .unwrap();
+    let job = read().await.unwrap();
+    assert_eq!(job.spec, slipway_api::JobSpec::Sleep(Default::default()));
+}

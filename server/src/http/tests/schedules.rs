@@ -79,3 +79,47 @@ async fn a_bad_cron_or_timezone_is_invalid() {
         .await
         .error(StatusCode::BAD_REQUEST, "invalid_argument");
 }
+
+#[tokio::test]
+async fn a_corrupt_stored_policy_is_an_error_naming_its_row_not_a_default() {
+    use sea_orm::ConnectionTrait;
+    let api = Api::new().await;
+    let created = api
+        .post("/schedules", &api.engineer, nightly())
+        .await
+        .ok(StatusCode::CREATED);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(created["misfire"], "skip", "{created}");
+    let db = &api.harness.state.db;
+    let read = || crate::scheduler::schedules::get(db, "nightly");
+
+    let corrupt = format!("UPDATE schedules SET misfire_policy = 'sometimes' WHERE id = {id}");
+    db.execute_unprepared(&corrupt).await.unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("schedules row {id}: stored misfire_policy"))
+            && err.contains("sometimes"),
+        "{err}"
+    );
+    api.get("/schedules/nightly", &api.viewer)
+        .await
+        .error(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+
+    let corrupt = format!(
+        "UPDATE schedules SET misfire_policy = 'run-once', overlap_policy = 'pile-up' WHERE id = {id}"
+    );
+    db.execute_unprepared(&corrupt).await.unwrap();
+    let err = read().await.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("schedules row {id}: stored overlap_policy")),
+        "{err}"
+    );
+
+    let repaired = format!("UPDATE schedules SET overlap_policy = 'queue' WHERE id = {id}");
+    db.execute_unprepared(&repaired).await.unwrap();
+    let schedule = read().await.unwrap();
+    assert_eq!(
+        (schedule.misfire, schedule.overlap),
+        (slipway_api::Misfire::RunOnce, slipway_api::Overlap::Queue)
+    );
+}

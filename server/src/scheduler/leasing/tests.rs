@@ -46,8 +46,7 @@ async fn worker(f: &Fixture, name: &str) -> i64 {
 
 async fn queue(f: &Fixture, max_attempts: u32) -> i64 {
     let request = SubmitJob {
-        kind: "sleep".to_owned(),
-        spec: serde_json::json!({"seconds": 1}),
+        spec: slipway_api::SleepSpec { seconds: Some(1.0) }.into(),
         priority: 0,
         requirements: Requirements::default(),
         max_attempts: Some(max_attempts),
@@ -122,7 +121,7 @@ async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
     expire(&f, job).await;
     assert_eq!(reap(&f.db, &f.scheduler).await.unwrap(), 1);
     let row = find(&f.db, job).await.unwrap();
-    assert_eq!(row.state, "queued");
+    assert_eq!(row.state, job::StoredJobState::Queued);
     assert!(
         row.error
             .unwrap_or_default()
@@ -177,7 +176,7 @@ async fn the_last_attempt_fails_and_a_cancelled_job_ends_cancelled() {
         "nothing requeued"
     );
     let row = find(&f.db, last).await.unwrap();
-    assert_eq!(row.state, "failed");
+    assert_eq!(row.state, job::StoredJobState::Failed);
     assert!(row.finished_at.is_some());
 
     let cancelled = queue(&f, 3).await;
@@ -188,7 +187,7 @@ async fn the_last_attempt_fails_and_a_cancelled_job_ends_cancelled() {
     expire(&f, cancelled).await;
     reap(&f.db, &f.scheduler).await.unwrap();
     let row = find(&f.db, cancelled).await.unwrap();
-    assert_eq!(row.state, "cancelled");
+    assert_eq!(row.state, job::StoredJobState::Cancelled);
 }
 
 #[tokio::test]

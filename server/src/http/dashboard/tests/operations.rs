@@ -142,11 +142,7 @@ async fn open_alerts_are_acknowledged_by_engineers_only() {
 #[tokio::test]
 async fn jobs_are_cancelled_and_retried_by_engineers_only() {
     let harness = Harness::new().await;
-    let request = SubmitJob {
-        kind: "sleep".into(),
-        spec: serde_json::json!({"seconds": 1}),
-        ..SubmitJob::default()
-    };
+    let request = SubmitJob::new(slipway_api::SleepSpec { seconds: Some(1.0) });
     let scheduler = &harness.state.scheduler;
     let job = jobs::submit(&harness.state.db, scheduler, "admin", &request)
         .await
@@ -262,11 +258,7 @@ async fn schedules_are_paused_resumed_and_triggered_by_engineers_only() {
         name: "nightly".into(),
         cron: "0 3 * * *".into(),
         timezone: "UTC".into(),
-        job: SubmitJob {
-            kind: "sleep".into(),
-            spec: serde_json::json!({"seconds": 1}),
-            ..SubmitJob::default()
-        },
+        job: SubmitJob::new(slipway_api::SleepSpec { seconds: Some(1.0) }),
         misfire: Default::default(),
         overlap: Default::default(),
         on_drift: None,
