@@ -57,6 +57,12 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     for key in ["precision_macro", "recall_macro", "f1_macro", "log_loss"] {
         assert!(metrics[key].as_f64().is_some(), "{key} in {result}");
     }
+    // The very rows the run recorded in its split.json, not a split computed again.
+    let described = result["dataset"].as_str().unwrap();
+    assert!(
+        described.contains(&format!("from run {}'s split.json", v1.run_id.unwrap())),
+        "{result}"
+    );
     let confusion = result["confusion"].as_array().unwrap();
     assert_eq!(confusion.len(), 3);
     let counted: u64 = confusion
@@ -190,4 +196,65 @@ async fn regression_is_scored_with_rmse_mae_and_r2() {
     assert!(metrics["rmse"].as_f64().unwrap() < 0.5, "{metrics}");
     assert!(metrics["mae"].as_f64().unwrap() < 0.5, "{metrics}");
     assert!(metrics["r2"].as_f64().unwrap() > 0.95, "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_model_is_evaluated_on_the_test_rows_its_run_recorded() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("penguins").await.ok() }
+    })
+    .await;
+    let spec = serde_json::json!({"dataset": "penguins", "arch": "logreg", "epochs": 30});
+    let job = run_job(&client, "train", spec).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let run_id = job.result.unwrap()["run_id"].as_i64().unwrap();
+    let trained = client.get_run(run_id).await.unwrap();
+    let split: serde_json::Value = serde_json::from_slice(
+        &client
+            .download_artifact(run_id, "split.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let job = run_job(
+        &client,
+        "evaluate",
+        serde_json::json!({"model": {"run_id": run_id}}),
+    )
+    .await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let result = job.result.unwrap();
+    assert!(
+        result["dataset"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("from run {run_id}'s split.json")),
+        "{result}"
+    );
+    let counted: u64 = result["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, split["test"].as_array().unwrap().len());
+    for (evaluated, recorded) in [("accuracy", "test_accuracy"), ("f1_macro", "test_f1_macro")] {
+        let Some(recorded) = trained.run.metrics.get(recorded) else {
+            continue;
+        };
+        let evaluated = result["metrics"][evaluated].as_f64().unwrap();
+        assert!(
+            (evaluated - recorded).abs() < 1e-9,
+            "{evaluated} against the run's {recorded}: {result}"
+        );
+    }
+    assert!(
+        trained.run.metrics.contains_key("test_accuracy"),
+        "{:?}",
+        trained.run.metrics
+    );
 }
