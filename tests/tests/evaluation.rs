@@ -57,12 +57,6 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     for key in ["precision_macro", "recall_macro", "f1_macro", "log_loss"] {
         assert!(metrics[key].as_f64().is_some(), "{key} in {result}");
     }
-    // The very rows the run recorded in its split.json, not a split computed again.
-    let described = result["dataset"].as_str().unwrap();
-    assert!(
-        described.contains(&format!("from run {}'s split.json", v1.run_id.unwrap())),
-        "{result}"
-    );
     let confusion = result["confusion"].as_array().unwrap();
     assert_eq!(confusion.len(), 3);
     let counted: u64 = confusion
@@ -76,6 +70,12 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
         .await
         .unwrap();
     assert_eq!(run.tags["evaluated_run"], v1.run_id.unwrap().to_string());
+    // The very rows the run recorded in its split.json, not a split computed again.
+    assert!(
+        run.tags["dataset"].contains(&format!("from run {}'s split.json", v1.run_id.unwrap())),
+        "{:?}",
+        run.tags
+    );
     assert!(run.artifacts.iter().any(|a| a.path == "evaluation.json"));
 
     // A challenger compared with the champion, through the CLI.
@@ -227,12 +227,14 @@ async fn a_table_model_is_evaluated_on_the_test_rows_its_run_recorded() {
     .await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
     let result = job.result.unwrap();
+    let evaluation = client
+        .get_run(result["run_id"].as_i64().unwrap())
+        .await
+        .unwrap();
     assert!(
-        result["dataset"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("from run {run_id}'s split.json")),
-        "{result}"
+        evaluation.tags["dataset"].contains(&format!("from run {run_id}'s split.json")),
+        "{:?}",
+        evaluation.tags
     );
     let counted: u64 = result["confusion"]
         .as_array()

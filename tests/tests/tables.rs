@@ -238,7 +238,14 @@ async fn categories_and_missing_rates_drift_against_the_training_table() {
     };
     let job = run_job(&admin, "train", serde_json::to_value(spec).unwrap()).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    let (ok, out, err) = server.cli(&["deploy", "penguins", "--model", "penguins"]);
+    let (ok, out, err) = server.cli(&[
+        "deploy",
+        "penguins",
+        "--model",
+        "penguins",
+        "--version",
+        "1",
+    ]);
     assert!(ok, "{out}{err}");
     let viewer = server.client(Some(
         slipway_tests::new_token(&admin, "dashboard", slipway_api::Role::Viewer).await,

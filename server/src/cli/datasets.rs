@@ -207,6 +207,12 @@ fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
                 schema.missing_labels
             );
         }
+        if let Some(tokens) = &schema.missing_tokens {
+            println!(
+                "  missing:  empty cells{}",
+                tokens.iter().map(|t| format!(", {t}")).collect::<String>()
+            );
+        }
         print_columns(schema);
     }
     let Some(statistics) = &d.statistics else {
