@@ -339,7 +339,8 @@ pub enum DatasetCommand {
         /// Cell values that mean "missing", comma-separated and matched ignoring case
         /// (default: NA,N/A,NaN,null,?). Empty cells are always missing; --missing '' makes
         /// only them missing. Prediction applies the same set.
-        #[arg(long, value_name = "TOKENS")]
+        // A token may well start with a dash ("-", "--").
+        #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
         missing: Option<String>,
     },
     /// List datasets (latest versions).
