@@ -280,12 +280,29 @@ impl Monitoring {
         }
         let row = find_version(&self.db, &live.spec.model, &Selector::Number(version)).await?;
         let manifest = live.primary.engine.manifest().clone();
+        // The same file may be stored under two names with different labels (penguins by
+        // species and by body mass): the name the model records picks the right schema.
+        let trained_on = manifest
+            .dataset
+            .get("name")
+            .and_then(serde_json::Value::as_str);
         let data = match &row.dataset_digest {
             Some(digest) => {
-                dataset::Entity::find()
-                    .filter(dataset::Column::Digest.eq(digest.as_str()))
-                    .one(&self.db)
-                    .await?
+                let by_digest =
+                    || dataset::Entity::find().filter(dataset::Column::Digest.eq(digest.as_str()));
+                let named = match trained_on {
+                    Some(trained_on) => {
+                        by_digest()
+                            .filter(dataset::Column::Name.eq(trained_on))
+                            .one(&self.db)
+                            .await?
+                    }
+                    None => None,
+                };
+                match named {
+                    Some(found) => Some(found),
+                    None => by_digest().one(&self.db).await?,
+                }
             }
             None => None,
         };
