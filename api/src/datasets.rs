@@ -89,7 +89,7 @@ pub struct ColumnSchema {
     pub name: String,
     #[serde(rename = "type")]
     pub column_type: ColumnType,
-    /// Empty cells (CSV) or nulls (Parquet).
+    /// Missing cells: empty (CSV), null (Parquet), or one of the schema's missing tokens.
     pub missing: u64,
     /// Distinct values with their counts, most frequent first (ties by value): for
     /// categorical and boolean columns and a classification label.
@@ -132,6 +132,11 @@ pub struct DatasetSchema {
     /// Rows whose label is missing: kept in the file, skipped by training.
     #[serde(default)]
     pub missing_labels: u64,
+    /// The cell values read as missing besides empty cells, matched ignoring ASCII case
+    /// (training and prediction apply the same); absent in versions uploaded before tokens
+    /// were recorded, where only empty cells were missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_tokens: Option<Vec<String>>,
 }
 
 fn default_delimiter() -> String {
@@ -166,4 +171,9 @@ pub struct UploadOptions {
     /// error naming its row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numeric: Option<String>,
+    /// Cell values that mean "missing" (comma-separated, matched ignoring ASCII case); when
+    /// absent: `NA,N/A,NaN,null,?`. Empty cells are always missing; an empty list means only
+    /// they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
 }

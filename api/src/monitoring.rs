@@ -170,6 +170,52 @@ pub struct DriftReport {
     pub status: String,
 }
 
+/// `GET /deployments/{name}/drift` as served: the [`DriftReport`] (whose `features` hold
+/// numeric and categorical columns' PSI alike) and, beside it, each input column of a table
+/// model by kind, with its missing rate and category shares. A client that knows only
+/// [`DriftReport`] reads the same answer and ignores `columns`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftDetail {
+    #[serde(flatten)]
+    pub report: DriftReport,
+    /// One entry per input column whose training data recorded a typed schema, in the
+    /// model's feature order; empty for models of untyped datasets.
+    #[serde(default)]
+    pub columns: Vec<ColumnDrift>,
+}
+
+/// One input column of a table model: its kind, missing rate and (categorical) category
+/// shares against the training data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnDrift {
+    pub feature: String,
+    /// `numeric`, `categorical`, `boolean` or `datetime`.
+    pub kind: String,
+    /// Share of the training rows where this column is missing.
+    pub baseline_missing_rate: f64,
+    /// Share of the live rows compared where it is missing.
+    pub live_missing_rate: f64,
+    /// The rise of the missing rate that rows drawn from the training data reach by chance
+    /// at this row count; `missing_status` judges only what exceeds it.
+    pub missing_noise: f64,
+    /// `stable`, `warn` (the rise beyond `missing_noise` is at least 0.05) or `alert` (above
+    /// 0.1).
+    pub missing_status: String,
+    /// Categorical columns: each training category with its share of the training rows and
+    /// of the live rows (missing cells left out of both), then `(unseen)`: live categories
+    /// never seen in training.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryShare>,
+}
+
+/// One category's share of the training rows and of the live rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryShare {
+    pub name: String,
+    pub baseline_share: f64,
+    pub live_share: f64,
+}
+
 /// One class or value bin: its share of the training labels and of the live predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionShare {

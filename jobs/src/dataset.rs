@@ -203,6 +203,7 @@ impl Dataset {
             cells: Vec::new(),
             labels: Vec::new(),
             skipped: 0,
+            missing: table.missing_tokens.clone(),
         };
         crate::table::read(
             crate::table::Input::Memory(bytes.to_vec().into()),
@@ -261,6 +262,9 @@ struct TableRows {
     cells: Vec<Vec<String>>,
     labels: Vec<(usize, String)>,
     skipped: u64,
+    /// The schema's missing tokens: such cells are kept as empty, the one way preprocessing
+    /// reads "missing".
+    missing: Option<Vec<String>>,
 }
 
 impl crate::table::RowSink for TableRows {
@@ -283,8 +287,9 @@ impl crate::table::RowSink for TableRows {
     }
 
     fn row(&mut self, row: u64, cells: &[&str]) -> Result<(), crate::table::TableError> {
+        let tokens = self.missing.as_deref();
         let label = cells[self.label_at].trim();
-        if label.is_empty() {
+        if crate::table::missing::is_missing(label, tokens) {
             self.skipped += 1;
             return Ok(());
         }
@@ -292,7 +297,13 @@ impl crate::table::RowSink for TableRows {
         self.cells.push(
             self.positions
                 .iter()
-                .map(|&i| cells[i].to_owned())
+                .map(|&i| {
+                    if crate::table::missing::is_missing(cells[i], tokens) {
+                        String::new()
+                    } else {
+                        cells[i].to_owned()
+                    }
+                })
                 .collect(),
         );
         Ok(())

@@ -74,7 +74,55 @@ struct Rows {
     description: String,
 }
 
-async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Rows, String> {
+/// The test rows a run recorded in its `split.json`, when it has one for this dataset
+/// version and they fit it; else why not (runs from before splits were recorded have none).
+async fn recorded_test_rows(
+    client: &Client,
+    run_id: i64,
+    digest: &str,
+    rows: usize,
+) -> Result<Vec<usize>, String> {
+    let bytes = client
+        .download_artifact(run_id, "split.json")
+        .await
+        .map_err(|err| format!("run {run_id} has no split.json ({err})"))?;
+    let record: Value = serde_json::from_slice(&bytes)
+        .map_err(|err| format!("run {run_id}'s split.json is not JSON: {err}"))?;
+    let recorded_digest = record
+        .get("dataset")
+        .and_then(|d| d.get("digest"))
+        .and_then(Value::as_str);
+    if recorded_digest.is_some_and(|d| d != digest) {
+        return Err(format!(
+            "run {run_id}'s split.json is of another dataset version"
+        ));
+    }
+    let test: Vec<usize> = record
+        .get("test")
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .map_err(|err| format!("run {run_id}'s split.json: test: {err}"))?
+        .ok_or_else(|| format!("run {run_id}'s split.json has no test rows"))?;
+    if test.is_empty() {
+        return Err(format!("run {run_id}'s split.json has no test rows"));
+    }
+    if let Some(beyond) = test.iter().find(|&&i| i >= rows) {
+        return Err(format!(
+            "run {run_id}'s split.json names row {beyond}, but the dataset has {rows} labelled rows"
+        ));
+    }
+    Ok(test)
+}
+
+async fn rows(
+    client: &Client,
+    spec: &EvaluateSpec,
+    model: &Loaded,
+    progress: &Progress,
+) -> Result<Rows, String> {
+    let run_id = model.run_id;
+    let model = &model.engine;
     let manifest = model.manifest();
     let trained_on = manifest.dataset.get("name").and_then(Value::as_str);
     let name = spec
@@ -91,7 +139,29 @@ async fn rows(client: &Client, spec: &EvaluateSpec, model: &Engine) -> Result<Ro
     let (version, data) = fetch_dataset(client, name, wanted).await?;
     let task = data.schema.task;
     let own_data = manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
-    let (indices, description): (Vec<usize>, String) = if own_data {
+    let recorded = if own_data {
+        match recorded_test_rows(client, run_id, &version.digest, data.len()).await {
+            Ok(test) => Some(test),
+            Err(why) => {
+                progress.log(
+                    "info",
+                    format!("{why}: recomputing the held-out test split from the run's settings"),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (indices, description): (Vec<usize>, String) = if let Some(test) = recorded {
+        (
+            test,
+            format!(
+                "{name} v{} (held-out test split, from run {run_id}'s split.json)",
+                version.version
+            ),
+        )
+    } else if own_data {
         // The split the trainer made: its recorded settings, else the trainer's defaults.
         let hyper = &manifest.hyper_parameters;
         let defaults = crate::train::TrainConfig::default();
@@ -291,7 +361,7 @@ async fn attempt(
         serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
     spec.validate()?;
     let model = load(client, &spec.model).await?;
-    let data = rows(client, &spec, &model.engine).await?;
+    let data = rows(client, &spec, &model, progress).await?;
     progress.log(
         "info",
         format!(

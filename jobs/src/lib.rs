@@ -4,6 +4,7 @@
 //! candle — and the worker loop that leases jobs from the server and runs them. It talks to
 //! the server only through the `api` client and knows nothing of HTTP routes or the database.
 
+pub mod column_drift;
 pub mod dataset;
 mod deploy_job;
 pub mod devices;

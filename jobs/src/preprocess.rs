@@ -40,6 +40,11 @@ pub struct InputColumn {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
     pub columns: Vec<InputColumn>,
+    /// The dataset's missing tokens ([`crate::table::missing`]): a named cell holding one is
+    /// missing at prediction as it was in training. Absent for models of datasets from before
+    /// tokens were recorded (only empty cells are missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_tokens: Option<Vec<String>>,
 }
 
 /// A cell the model cannot read, naming its column and why.
@@ -92,6 +97,8 @@ fn median(mut values: Vec<f64>) -> f64 {
 }
 
 impl ColumnKind {
+    /// Reads a cell whose missing tokens were already made empty ([`crate::table`] and the
+    /// signature do so), so only an empty cell is missing here.
     fn parse(&self, cell: &str) -> Result<Option<Parsed>, String> {
         let cell = cell.trim();
         if cell.is_empty() {
@@ -188,7 +195,10 @@ impl Preprocessing {
                 missing_indicator: missing,
             });
         }
-        Ok(Self { columns: fitted })
+        Ok(Self {
+            columns: fitted,
+            missing_tokens: schema.missing_tokens.clone(),
+        })
     }
 
     /// The names of the numbers a row becomes, in order.
@@ -304,6 +314,7 @@ mod tests {
                 column("seen", ColumnType::Datetime),
             ],
             missing_labels: 0,
+            missing_tokens: None,
         }
     }
 

@@ -66,16 +66,25 @@ pub struct NamedRows {
     /// Each row's numeric columns in feature order, NaN where a cell is missing or not a
     /// number (what monitoring can compare with the training data).
     pub numbers: Vec<Vec<f64>>,
+    /// Each row's cells in feature order as preprocessing read them, empty where missing:
+    /// what monitoring counts categories and missing values from.
+    pub cells: Vec<Vec<String>>,
     /// Columns some instance gave that the model does not read, each once, in first-seen
     /// order.
     pub ignored: Vec<String>,
 }
 
-/// The text cell preprocessing reads for `value` in `column`, or why `value` is refused.
-fn cell(column: &InputColumn, value: &Value) -> Result<String, String> {
+/// The text cell preprocessing reads for `value` in `column` (empty when missing: `null`, or a
+/// string that is one of the dataset's missing `tokens`), or why `value` is refused.
+fn cell(column: &InputColumn, value: &Value, tokens: Option<&[String]>) -> Result<String, String> {
     let kind = column.column_type.as_str();
     match (column.column_type, value) {
         (_, Value::Null) if column.missing_allowed => Ok(String::new()),
+        (_, Value::String(text))
+            if column.missing_allowed && crate::table::missing::is_missing(text, tokens) =>
+        {
+            Ok(String::new())
+        }
         (ColumnType::Numeric, Value::Number(n)) => match n.as_f64() {
             Some(x) if x.abs() <= f64::from(f32::MAX) => Ok(n.to_string()),
             x => Err(format!(
@@ -108,6 +117,11 @@ impl Engine {
         instances: &[&Map<String, Value>],
     ) -> Result<NamedRows, InferenceError> {
         let signature = self.manifest().input_signature();
+        let tokens = self
+            .manifest()
+            .preprocessing
+            .as_ref()
+            .and_then(|p| p.missing_tokens.as_deref());
         let mut ignored: Vec<String> = Vec::new();
         let mut cells = Vec::with_capacity(instances.len());
         let mut numbers = Vec::with_capacity(instances.len());
@@ -128,7 +142,7 @@ impl Engine {
                 let value = instance.get(&column.name).ok_or_else(|| {
                     failed("missing; give every input column (null for a missing value)".into())
                 })?;
-                let text = cell(column, value).map_err(failed)?;
+                let text = cell(column, value, tokens).map_err(failed)?;
                 row_numbers.push(match (column.column_type, value) {
                     (ColumnType::Numeric, Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
                     _ => f64::NAN,
@@ -142,6 +156,7 @@ impl Engine {
         Ok(NamedRows {
             flat,
             numbers,
+            cells,
             ignored,
         })
     }
@@ -181,6 +196,7 @@ mod tests {
                     missing_indicator: true,
                 },
             ],
+            missing_tokens: Some(crate::table::missing::parse_tokens(None)),
         };
         let width = preprocessing.width();
         let manifest = json!({
@@ -261,6 +277,32 @@ mod tests {
             })
             .collect();
         assert_eq!(labels, ["biscoe", "elsewhere"]);
+    }
+
+    #[test]
+    fn missing_tokens_and_null_read_as_missing_cells() {
+        let engine = engine();
+        let rows = [
+            object(json!({"mass": "NA", "island": "n/a", "sex": null})),
+            object(json!({"mass": "?", "island": "NaN", "sex": "NULL"})),
+            object(json!({"mass": "", "island": "", "sex": "null"})),
+            object(json!({"mass": 3750, "island": "Biscoe", "sex": "male"})),
+        ];
+        let refs: Vec<&Map<String, Value>> = rows.iter().collect();
+        let named = engine.encode_named(&refs).unwrap();
+        for row in &named.cells[..3] {
+            assert_eq!(row, &["", "", ""]);
+        }
+        assert_eq!(named.cells[3], ["3750", "Biscoe", "male"]);
+        assert!(named.numbers[0][0].is_nan());
+        // A missing mass is the training median, like an empty cell.
+        let width = named.flat.len() / 4;
+        assert_eq!(named.flat[0], 4000.0);
+        assert_eq!(named.flat[width], 4000.0);
+        // Other text in a numeric column is still refused.
+        let row = object(json!({"mass": "none", "island": "Dream", "sex": "male"}));
+        let err = engine.encode_named(&[&row]).unwrap_err().to_string();
+        assert_eq!(err, "instances[0].mass: expected a number, got \"none\"");
     }
 
     #[test]

@@ -113,6 +113,7 @@ where
         ignore: names(options.ignore.as_deref()),
         categorical: names(options.categorical.as_deref()),
         numeric: names(options.numeric.as_deref()),
+        missing: table::missing::parse_tokens(options.missing.as_deref()),
     };
     let delimiter = table::parse_delimiter(options.delimiter.as_deref()).map_err(refusal)?;
     let staged = store.stage(body, "file").await?;

@@ -144,6 +144,33 @@ async fn real_tables_are_typed_at_upload_through_the_cli() {
     ]);
     assert!(ok, "{err}");
     assert_eq!(std::fs::read(&back).unwrap(), gz);
+
+    // Missing tokens: the conventional ones by default, or the upload's own, recorded.
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "x,kind,y\n1,a,p\nNA,?,q\n-,b,p\nn/a,null,q\n").unwrap();
+    let tokens = tokens.to_str().unwrap();
+    let defaults = add(&["tokens", tokens, "--label", "y"]);
+    assert_eq!(
+        types(&defaults),
+        owned(&[
+            ("x", Categorical, 2),
+            ("kind", Categorical, 2),
+            ("y", Label, 0)
+        ])
+    );
+    let schema = defaults.dataset.schema.as_ref().unwrap();
+    assert_eq!(
+        schema.missing_tokens.as_deref().unwrap(),
+        ["NA", "N/A", "NaN", "null", "?"]
+    );
+    let own = add(&["dashes", tokens, "--label", "y", "--missing", "-,NA,n/a"]);
+    assert_eq!(
+        types(&own),
+        owned(&[("x", Numeric, 3), ("kind", Categorical, 0), ("y", Label, 0)])
+    );
+    let (ok, out, err) = server.cli(&["dataset", "show", "dashes"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("missing:  empty cells, -, NA, n/a"), "{out}");
 }
 
 #[tokio::test]
@@ -417,9 +444,9 @@ async fn a_train_job_trains_logs_and_stores_the_model() {
         "json",
     ]);
     assert!(ok, "{out}{err}");
-    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(job["state"], "succeeded");
-    let run_id = job["result"]["run_id"].as_i64().unwrap();
+    let job: slipway_api::Job = serde_json::from_str(&out).unwrap();
+    assert_eq!(job.state, slipway_api::JobState::Succeeded);
+    let run_id = job.result_as::<slipway_api::TrainResult>().unwrap().run_id;
     let run = client.get_run(run_id).await.unwrap();
     let accuracy = run.run.metrics["test_accuracy"];
     assert!(accuracy >= 0.9, "iris accuracy {accuracy}");

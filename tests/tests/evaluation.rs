@@ -71,6 +71,12 @@ async fn evaluate_compare_with_the_champion_and_deploy_by_job() {
     assert_eq!(counted, 30, "iris' test split is 30 rows");
     let run = client.get_run(result.run_id).await.unwrap();
     assert_eq!(run.tags["evaluated_run"], v1.run_id.unwrap().to_string());
+    // The very rows the run recorded in its split.json, not a split computed again.
+    assert!(
+        run.tags["dataset"].contains(&format!("from run {}'s split.json", v1.run_id.unwrap())),
+        "{:?}",
+        run.tags
+    );
     assert!(run.artifacts.iter().any(|a| a.path == "evaluation.json"));
 
     // A challenger compared with the champion, through the CLI.
@@ -194,4 +200,58 @@ async fn regression_is_scored_with_rmse_mae_and_r2() {
     assert!(metrics["rmse"] < 0.5, "{metrics:?}");
     assert!(metrics["mae"] < 0.5, "{metrics:?}");
     assert!(metrics["r2"] > 0.95, "{metrics:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_model_is_evaluated_on_the_test_rows_its_run_recorded() {
+    let server = TestServer::up();
+    let client = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = client.clone();
+        async move { client.dataset_versions("penguins").await.ok() }
+    })
+    .await;
+    let spec = TrainSpec {
+        dataset: "penguins".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(30),
+        ..TrainSpec::default()
+    };
+    let job = run_job(&client, spec).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let run_id = job.result_as::<TrainResult>().unwrap().run_id;
+    let trained = client.get_run(run_id).await.unwrap();
+    let split: serde_json::Value = serde_json::from_slice(
+        &client
+            .download_artifact(run_id, "split.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let job = run_job(&client, evaluate_run(Some(run_id))).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let result = job.result_as::<EvaluateResult>().unwrap();
+    let evaluation = client.get_run(result.run_id).await.unwrap();
+    assert!(
+        evaluation.tags["dataset"].contains(&format!("from run {run_id}'s split.json")),
+        "{:?}",
+        evaluation.tags
+    );
+    let counted: u64 = result.confusion.iter().flatten().sum();
+    assert_eq!(counted as usize, split["test"].as_array().unwrap().len());
+    for (evaluated, recorded) in [("accuracy", "test_accuracy"), ("f1_macro", "test_f1_macro")] {
+        let Some(recorded) = trained.run.metrics.get(recorded) else {
+            continue;
+        };
+        let evaluated = result.metrics[evaluated];
+        assert!(
+            (evaluated - recorded).abs() < 1e-9,
+            "{evaluated} against the run's {recorded}: {result:?}"
+        );
+    }
+    assert!(
+        trained.run.metrics.contains_key("test_accuracy"),
+        "{:?}",
+        trained.run.metrics
+    );
 }

@@ -193,3 +193,170 @@ async fn a_penguins_model_is_served_by_its_signature() {
         "{out}"
     );
 }
+
+/// The bundled penguins rows as named instances: numbers as numbers, text as text, empty
+/// cells as `null`, without the label.
+fn penguin_rows() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(PENGUINS).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            let row: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(name, _)| **name != "species")
+                .map(|(name, cell)| {
+                    let value = match cell.parse::<f64>() {
+                        _ if cell.is_empty() => serde_json::Value::Null,
+                        Ok(number) => serde_json::json!(number),
+                        Err(_) => serde_json::json!(cell),
+                    };
+                    ((*name).to_owned(), value)
+                })
+                .collect();
+            serde_json::Value::Object(row)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn categories_and_missing_rates_drift_against_the_training_table() {
+    let server = TestServer::up();
+    let admin = server.admin();
+    eventually("the bundled datasets", Duration::from_secs(60), || {
+        let client = admin.clone();
+        async move { client.dataset_versions("penguins").await.ok() }
+    })
+    .await;
+    let spec = TrainSpec {
+        dataset: "penguins".into(),
+        arch: Some("logreg".into()),
+        epochs: Some(10),
+        register_as: Some("penguins".into()),
+        ..TrainSpec::default()
+    };
+    let job = run_job(&admin, spec).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let (ok, out, err) = server.cli(&[
+        "deploy",
+        "penguins",
+        "--model",
+        "penguins",
+        "--version",
+        "1",
+    ]);
+    assert!(ok, "{out}{err}");
+    let viewer = server.client(Some(
+        slipway_tests::new_token(&admin, "dashboard", slipway_api::Role::Viewer).await,
+    ));
+    let send = |instances: Vec<serde_json::Value>| {
+        let (admin, viewer) = (admin.clone(), viewer.clone());
+        async move {
+            let half = instances.len() / 2;
+            for (client, part) in [(admin, &instances[..half]), (viewer, &instances[half..])] {
+                let request = PredictRequest {
+                    instances: part.to_vec(),
+                    key: None,
+                };
+                client.predict("penguins", &request).await.unwrap();
+            }
+        }
+    };
+
+    // The training rows themselves: every category share and missing rate as in training.
+    send(penguin_rows()).await;
+    let detail = admin.drift_detail("penguins").await.unwrap();
+    assert_eq!(detail.report.rows, 344);
+    let column = |detail: &slipway_api::DriftDetail, name: &str| {
+        detail
+            .columns
+            .iter()
+            .find(|c| c.feature == name)
+            .unwrap_or_else(|| panic!("{name} in {detail:?}"))
+            .clone()
+    };
+    let island = column(&detail, "island");
+    assert_eq!(island.kind, "categorical");
+    let biscoe = island
+        .categories
+        .iter()
+        .find(|c| c.name == "Biscoe")
+        .unwrap();
+    assert!(
+        (biscoe.baseline_share - 168.0 / 344.0).abs() < 1e-9,
+        "{island:?}"
+    );
+    assert!(
+        (biscoe.live_share - biscoe.baseline_share).abs() < 1e-9,
+        "{island:?}"
+    );
+    assert_eq!(island.categories.last().unwrap().name, "(unseen)");
+    let sex = column(&detail, "sex");
+    assert!(
+        (sex.live_missing_rate - 11.0 / 344.0).abs() < 1e-9,
+        "{sex:?}"
+    );
+    assert!((sex.baseline_missing_rate - 11.0 / 344.0).abs() < 1e-9);
+    assert_eq!(column(&detail, "bill_length_mm").kind, "numeric");
+    assert!(
+        detail.columns.iter().all(|c| c.missing_status == "stable"),
+        "{detail:?}"
+    );
+    let psi = |detail: &slipway_api::DriftDetail, name: &str| {
+        detail
+            .report
+            .features
+            .iter()
+            .find(|f| f.feature == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(psi(&detail, "island").status, "stable", "{detail:?}");
+    assert_eq!(detail.report.status, "stable", "{detail:?}");
+
+    // Islands never seen in training, and `sex` always missing (the `NA` token).
+    let policy = slipway_api::SloPolicy {
+        drift_window_rows: 200,
+        ..slipway_api::SloPolicy::default()
+    };
+    admin
+        .set_slo_policy("penguins", &policy, None)
+        .await
+        .unwrap();
+    let shifted: Vec<serde_json::Value> = penguin_rows()
+        .into_iter()
+        .take(200)
+        .map(|mut row| {
+            row["island"] = "Atlantis".into();
+            row["sex"] = "NA".into();
+            row
+        })
+        .collect();
+    send(shifted).await;
+    let detail = admin.drift_detail("penguins").await.unwrap();
+    let island = column(&detail, "island");
+    let unseen = island.categories.last().unwrap();
+    assert_eq!((unseen.baseline_share, unseen.live_share), (0.0, 1.0));
+    assert_eq!(psi(&detail, "island").status, "alert", "{detail:?}");
+    let sex = column(&detail, "sex");
+    assert_eq!(sex.live_missing_rate, 1.0);
+    assert_eq!(sex.missing_status, "alert", "{sex:?}");
+    assert_eq!(detail.report.status, "alert");
+    // A client that knows only the plain report reads the same answer.
+    let plain = admin.drift("penguins").await.unwrap();
+    assert_eq!(plain, detail.report);
+    let (ok, out, err) = server.cli(&["monitor", "penguins"]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("island") && l.contains("categorical") && l.contains("alert")),
+        "{out}"
+    );
+    assert!(out.contains("(unseen) 0%→100%"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sex") && l.contains("100.0% (training 3.2%)")),
+        "{out}"
+    );
+}

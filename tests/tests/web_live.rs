@@ -201,9 +201,12 @@ async fn train_digits(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = slipway_tests::run_job(client, "train", serde_json::to_value(spec).unwrap()).await;
+    let job = slipway_tests::run_job(client, spec).await;
     assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result.unwrap()["version"].as_u64().unwrap() as u32
+    job.result_as::<slipway_api::TrainResult>()
+        .unwrap()
+        .version
+        .unwrap()
 }
 
 fn minute_now() -> u64 {

@@ -213,6 +213,12 @@ impl Client {
             .await
     }
 
+    /// The drift report with each table column's kind, missing rate and category shares.
+    pub async fn drift_detail(&self, name: &str) -> Result<DriftDetail, ApiError> {
+        self.get(&format!("/api/v1/deployments/{}/drift", encode(name)))
+            .await
+    }
+
     pub async fn slo_policy(&self, name: &str) -> Result<SloPolicy, ApiError> {
         self.get(&format!("/api/v1/deployments/{}/slo", encode(name)))
             .await

@@ -7,6 +7,7 @@
 //! Rows are numbered as a person reading the file would: in a CSV the header is row 1 and
 //! the first record row 2; in Parquet the first record is row 1.
 
+pub mod missing;
 mod parquet_rows;
 pub mod profile;
 #[cfg(test)]

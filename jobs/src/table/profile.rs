@@ -4,7 +4,8 @@
 //! `categorical` when named so; `numeric` when every present cell is a number; `boolean`
 //! when every one is `true`/`false`/`yes`/`no`; `datetime` when every one is an ISO 8601
 //! date or date-time; `identifier` when its text has (nearly) one value per row (a name, a
-//! key); else `categorical`. Empty cells are missing and counted, whatever the type.
+//! key); else `categorical`. Empty cells and the upload's missing tokens
+//! ([`super::missing`]) are missing and counted, whatever the type.
 
 use super::{DataFormat, RowSink, TableError};
 use crate::dataset::{MAX_CLASSES, Task};
@@ -34,6 +35,8 @@ pub struct ProfileOptions {
     pub ignore: Vec<String>,
     pub categorical: Vec<String>,
     pub numeric: Vec<String>,
+    /// Cell values read as missing besides empty cells ([`super::missing::parse_tokens`]).
+    pub missing: Vec<String>,
 }
 
 /// What a table turned out to be.
@@ -145,8 +148,8 @@ impl Column {
         }
     }
 
-    fn add(&mut self, row: u64, cell: &str) -> Result<(), TableError> {
-        if cell.is_empty() {
+    fn add(&mut self, row: u64, cell: &str, tokens: &[String]) -> Result<(), TableError> {
+        if super::missing::is_missing(cell, Some(tokens)) {
             self.missing += 1;
             return Ok(());
         }
@@ -362,6 +365,7 @@ impl Profiler {
                 delimiter: char::from(delimiter).to_string(),
                 columns: schema_columns,
                 missing_labels: self.columns[self.label].missing,
+                missing_tokens: Some(self.options.missing.clone()),
             },
             features,
             task,
@@ -445,7 +449,7 @@ impl RowSink for Profiler {
     fn row(&mut self, row: u64, cells: &[&str]) -> Result<(), TableError> {
         self.rows += 1;
         for (column, cell) in self.columns.iter_mut().zip(cells) {
-            column.add(row, cell)?;
+            column.add(row, cell, &self.options.missing)?;
         }
         // A regression label must be numbers: refused at the first that is not.
         if self.options.task == Some(Task::Regression) {

@@ -435,3 +435,62 @@ fn large_columns_keep_exact_moments_with_a_bounded_sample() {
 }
 
 const SAMPLE_ROWS: usize = 100_000;
+
+#[test]
+fn missing_tokens_are_missing_at_upload_and_in_training_rows() {
+    let csv = b"x,colour,y\n1.5,red,a\nNA,N/A,b\n?,null,a\nnan,blue,b\n2,?,a\n3,red,NA\n";
+    let tokens = missing::parse_tokens(None);
+    let p = profile_with(
+        csv,
+        ProfileOptions {
+            missing: tokens.clone(),
+            ..options("y")
+        },
+        b',',
+    )
+    .unwrap();
+    let column = |name: &str| p.schema.column(name).unwrap().clone();
+    assert_eq!(column("x").column_type, ColumnType::Numeric);
+    assert_eq!(column("x").missing, 3);
+    assert_eq!(column("colour").column_type, ColumnType::Categorical);
+    assert_eq!(column("colour").missing, 3);
+    assert_eq!(column("colour").levels, [level("red", 2), level("blue", 1)]);
+    assert_eq!(p.schema.missing_labels, 1);
+    assert_eq!(p.statistics[0].count, 3);
+    assert_eq!(p.schema.missing_tokens.as_deref(), Some(&tokens[..]));
+    // Training reads the same cells as missing (empty), and skips the row without a label.
+    let features = vec!["x".to_owned(), "colour".to_owned()];
+    let data =
+        crate::Dataset::from_table(csv, &p.schema, &features, "y", Task::Classification).unwrap();
+    assert_eq!(data.skipped_rows, 1);
+    let cells = data.cells.unwrap();
+    assert_eq!(cells[1], ["", ""]);
+    assert_eq!(cells[2], ["", ""]);
+    assert_eq!(cells[3], ["", "blue"]);
+    assert_eq!(cells[4], ["2", ""]);
+
+    // Named tokens replace the default set; with none, `NA` is text.
+    let own = profile_with(
+        b"x,y\n1,a\n-,b\nNA,a\n",
+        ProfileOptions {
+            missing: missing::parse_tokens(Some("-")),
+            ..options("y")
+        },
+        b',',
+    )
+    .unwrap();
+    assert_eq!(own.schema.columns[0].column_type, ColumnType::Categorical);
+    assert_eq!(own.schema.columns[0].missing, 1);
+    assert_eq!(own.schema.missing_tokens, Some(vec!["-".to_owned()]));
+    let numeric = profile_with(
+        b"x,y\n1,a\n-,b\n3,a\n",
+        ProfileOptions {
+            missing: missing::parse_tokens(Some("-")),
+            ..options("y")
+        },
+        b',',
+    )
+    .unwrap();
+    assert_eq!(numeric.schema.columns[0].column_type, ColumnType::Numeric);
+    assert_eq!(numeric.schema.columns[0].missing, 1);
+}

@@ -91,6 +91,7 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
             categorical,
             numeric,
             delimiter,
+            missing,
         } => {
             let body = tokio::fs::File::open(file)
                 .await
@@ -102,6 +103,7 @@ pub async fn datasets(cli: &Cli, command: &DatasetCommand) -> anyhow::Result<()>
                 ignore: ignore.clone(),
                 categorical: categorical.clone(),
                 numeric: numeric.clone(),
+                missing: missing.clone(),
             };
             // Streamed from the file, so a large upload never has to fit in memory here.
             let uploaded = client.upload_dataset_with(name, &options, body).await?;
@@ -203,6 +205,12 @@ fn print_version(d: &DatasetVersion) -> anyhow::Result<()> {
             println!(
                 "  missing labels: {} rows (skipped by training)",
                 schema.missing_labels
+            );
+        }
+        if let Some(tokens) = &schema.missing_tokens {
+            println!(
+                "  missing:  empty cells{}",
+                tokens.iter().map(|t| format!(", {t}")).collect::<String>()
             );
         }
         print_columns(schema);

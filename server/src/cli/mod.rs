@@ -336,6 +336,12 @@ pub enum DatasetCommand {
         /// The CSV field delimiter, one character ('\t' for a tab); default ','.
         #[arg(long, value_name = "CHAR")]
         delimiter: Option<String>,
+        /// Cell values that mean "missing", comma-separated and matched ignoring case
+        /// (default: NA,N/A,NaN,null,?). Empty cells are always missing; --missing '' makes
+        /// only them missing. Prediction applies the same set.
+        // A token may well start with a dash ("-", "--").
+        #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
+        missing: Option<String>,
     },
     /// List datasets (latest versions).
     List,

@@ -71,7 +71,7 @@ fn ms(value: Option<f64>) -> String {
 
 async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow::Result<()> {
     let metrics = client.deployment_metrics(&args.name).await?;
-    let drift = client.drift(&args.name).await.ok();
+    let drift = client.drift_detail(&args.name).await.ok();
     if cli.output == OutputFormat::Json {
         return output::json(&serde_json::json!({ "metrics": metrics, "drift": drift }));
     }
@@ -91,32 +91,102 @@ async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow
         ]);
     }
     table.print();
-    if let Some(drift) = drift {
-        println!(
-            "drift: {} over {} live rows from {} caller(s){}",
-            drift.status,
-            drift.rows,
-            drift.callers,
-            drift
-                .prediction_psi
-                .map(|p| format!(", prediction PSI {p:.3}"))
-                .unwrap_or_default()
-        );
-        if drift.rows == 0 {
-            return Ok(());
-        }
-        let mut table = Table::new(&["FEATURE", "PSI", "KS", "STATUS"]);
-        for feature in drift.features.iter().take(args.top) {
-            table.row(vec![
-                feature.feature.clone(),
-                format!("{:.3}", feature.psi),
-                format!("{:.3}", feature.ks),
-                feature.status.clone(),
-            ]);
-        }
-        table.print();
+    if let Some(detail) = drift {
+        print_drift(&detail, args.top);
     }
     Ok(())
+}
+
+/// The drift report: the status, the most drifted features with each table column's kind
+/// and missing rate (live against training), then the category shares of categorical ones.
+fn print_drift(detail: &slipway_api::DriftDetail, top: usize) {
+    let drift = &detail.report;
+    println!(
+        "drift: {} over {} live rows from {} caller(s){}",
+        drift.status,
+        drift.rows,
+        drift.callers,
+        drift
+            .prediction_psi
+            .map(|p| format!(", prediction PSI {p:.3}"))
+            .unwrap_or_default()
+    );
+    if drift.rows == 0 {
+        return;
+    }
+    let column = |name: &str| detail.columns.iter().find(|c| c.feature == name);
+    let missing = |c: &slipway_api::ColumnDrift| {
+        format!(
+            "{:.1}% (training {:.1}%)",
+            100.0 * c.live_missing_rate,
+            100.0 * c.baseline_missing_rate
+        )
+    };
+    let mut table = Table::new(&["FEATURE", "KIND", "PSI", "KS", "MISSING", "STATUS"]);
+    let shown: Vec<&str> = drift
+        .features
+        .iter()
+        .take(top)
+        .map(|f| f.feature.as_str())
+        .collect();
+    for feature in drift.features.iter().take(top) {
+        let described = column(&feature.feature);
+        let status = described.map_or(feature.status.as_str(), |c| {
+            worse(&feature.status, &c.missing_status)
+        });
+        table.row(vec![
+            feature.feature.clone(),
+            described.map_or_else(|| "numeric".to_owned(), |c| c.kind.clone()),
+            format!("{:.3}", feature.psi),
+            if described.is_some_and(|c| c.kind == "categorical") {
+                "-".to_owned()
+            } else {
+                format!("{:.3}", feature.ks)
+            },
+            described.map_or_else(|| "-".to_owned(), missing),
+            status.to_owned(),
+        ]);
+    }
+    // Columns without a PSI (booleans, dates) whose missing rate rose.
+    for c in detail
+        .columns
+        .iter()
+        .filter(|c| c.missing_status != "stable" && !shown.contains(&c.feature.as_str()))
+    {
+        table.row(vec![
+            c.feature.clone(),
+            c.kind.clone(),
+            "-".to_owned(),
+            "-".to_owned(),
+            missing(c),
+            c.missing_status.clone(),
+        ]);
+    }
+    table.print();
+    for c in detail
+        .columns
+        .iter()
+        .filter(|c| !c.categories.is_empty() && shown.contains(&c.feature.as_str()))
+    {
+        let shares: Vec<String> = c
+            .categories
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {:.0}%→{:.0}%",
+                    s.name,
+                    100.0 * s.baseline_share,
+                    100.0 * s.live_share
+                )
+            })
+            .collect();
+        println!("  {} (training→live): {}", c.feature, shares.join(", "));
+    }
+}
+
+fn worse<'a>(a: &'a str, b: &'a str) -> &'a str {
+    let rank = |s: &str| ["stable", "warn", "alert"].iter().position(|r| *r == s);
+    if rank(b) > rank(a) { b } else { a }
 }
 
 pub async fn monitor(cli: &Cli, args: &MonitorArgs) -> anyhow::Result<()> {

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use slipway_api::{Alert, DeploymentMetrics, DriftReport, MinuteMetrics, SloPolicy};
+use slipway_api::{Alert, DeploymentMetrics, DriftDetail, MinuteMetrics, SloPolicy};
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -57,9 +57,9 @@ async fn drift(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<axum::Json<DriftReport>> {
+) -> ApiResult<axum::Json<DriftDetail>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(state.monitoring.drift(&name).await?))
+    Ok(axum::Json(state.monitoring.drift_detail(&name).await?))
 }
 
 async fn policy(

@@ -164,8 +164,8 @@ impl Monitoring {
         if kept < policy.min_drift_rows {
             return;
         }
-        let report = match self.drift_under(name, policy).await {
-            Ok(report) => report,
+        let (report, columns) = match self.drift_under(name, policy).await {
+            Ok(detail) => (detail.report, detail.columns),
             // No baseline (no recorded training data): nothing to judge.
             Err(_) => return,
         };
@@ -178,6 +178,11 @@ impl Monitoring {
             .features
             .iter()
             .filter(|f| f.status == "alert")
+            .collect();
+        // Columns whose missing rate rose beyond its allowance by more than the alert share.
+        let emptying: Vec<_> = columns
+            .iter()
+            .filter(|c| c.missing_status == "alert")
             .collect();
         let prediction_excess = report
             .prediction_psi
@@ -203,6 +208,27 @@ impl Monitoring {
                     }
                 ),
             )
+        } else if !emptying.is_empty() {
+            let shown: Vec<String> = emptying
+                .iter()
+                .take(8)
+                .map(|c| {
+                    format!(
+                        "{} ({:.0}% missing, {:.0}% in training)",
+                        c.feature,
+                        100.0 * c.live_missing_rate,
+                        100.0 * c.baseline_missing_rate
+                    )
+                })
+                .collect();
+            (
+                "drift",
+                format!(
+                    "{name}: the missing rate of {} column(s) rose: {}",
+                    emptying.len(),
+                    shown.join(", ")
+                ),
+            )
         } else if prediction_excess.is_some_and(|excess| excess > policy.psi_alert) {
             (
                 "prediction_drift",
@@ -220,6 +246,7 @@ impl Monitoring {
         }
         let details = serde_json::json!({
             "features": drifting.iter().map(|f| serde_json::json!({"feature": f.feature, "psi": f.psi, "ks": f.ks})).collect::<Vec<_>>(),
+            "missing": emptying.iter().map(|c| serde_json::json!({"feature": c.feature, "live_missing_rate": c.live_missing_rate, "baseline_missing_rate": c.baseline_missing_rate})).collect::<Vec<_>>(),
             "rows": report.rows,
             "prediction_psi": report.prediction_psi,
         });

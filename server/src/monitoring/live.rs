@@ -138,6 +138,9 @@ pub struct LiveRow {
     /// The token that sent it: drift alerts need rows from several callers.
     pub caller: Arc<str>,
     pub values: Vec<f64>,
+    /// A table model's cells in feature order as preprocessing read them (empty where
+    /// missing); none for an all-numeric model.
+    pub cells: Vec<String>,
     pub predicted: Option<f64>,
 }
 
@@ -249,6 +252,7 @@ impl Monitor {
         version: u32,
         caller: &str,
         rows: Vec<Vec<f64>>,
+        cells: Vec<Vec<String>>,
         predicted: &[f64],
     ) {
         if !self.enabled {
@@ -265,7 +269,12 @@ impl Monitor {
             }
             // Rows that would be dropped at once are never stored.
             let skip = rows.len().saturating_sub(keep);
-            for (index, row) in rows.into_iter().enumerate().skip(skip) {
+            let mut cells = cells.into_iter();
+            for (index, row) in rows.into_iter().enumerate() {
+                let row_cells = cells.next().unwrap_or_default();
+                if index < skip {
+                    continue;
+                }
                 if stats.inputs.len() >= keep {
                     stats.inputs.pop_front();
                 }
@@ -273,6 +282,7 @@ impl Monitor {
                     at: now,
                     caller: Arc::clone(&caller),
                     values: row,
+                    cells: row_cells,
                     predicted: predicted.get(index).copied(),
                 });
             }
@@ -385,7 +395,7 @@ mod tests {
         assert_eq!(monitor.window("d", 1, 60).requests(), 0);
         assert_eq!(monitor.totals()[0].2.requests(), 100, "totals stay");
         assert_eq!(monitor.take_minutes(true).len(), 1);
-        monitor.record_inputs("d", 1, "alice", vec![vec![1.0], vec![2.0]], &[]);
+        monitor.record_inputs("d", 1, "alice", vec![vec![1.0], vec![2.0]], Vec::new(), &[]);
         assert_eq!(monitor.with("d", |s| s.inputs.len()), 2);
     }
 }

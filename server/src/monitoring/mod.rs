@@ -4,6 +4,7 @@
 //! Prometheus exposition.
 
 pub mod alerts;
+mod columns;
 pub mod guard;
 pub mod live;
 mod predictions;
@@ -19,13 +20,15 @@ use crate::serving::Serving;
 use crate::serving::deployments::find_existing;
 use crate::time::{from_millis, now_millis};
 use crate::tracking::artifacts::ArtifactStore;
+use columns::ColumnBaseline;
 use live::Bucket;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
 use slipway_api::{
-    DeploymentMetrics, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy, VersionMetrics,
+    DeploymentMetrics, DriftDetail, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy,
+    VersionMetrics,
 };
 use slipway_jobs::drift;
 use slipway_jobs::stats::FeatureStats;
@@ -40,6 +43,9 @@ const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 struct Baseline {
     /// Per model feature, in the model's order (none when the dataset lacks it).
     features: Vec<Option<FeatureStats>>,
+    /// Per model feature, its missing count and categories in the training data's typed
+    /// schema (none for datasets uploaded before columns were typed).
+    columns: Vec<Option<ColumnBaseline>>,
     /// What the training labels looked like.
     labels: Option<LabelBaseline>,
 }
@@ -275,12 +281,29 @@ impl Monitoring {
         }
         let row = find_version(&self.db, &live.spec.model, &Selector::Number(version)).await?;
         let manifest = live.primary.engine.manifest().clone();
+        // The same file may be stored under two names with different labels (penguins by
+        // species and by body mass): the name the model records picks the right schema.
+        let trained_on = manifest
+            .dataset
+            .get("name")
+            .and_then(serde_json::Value::as_str);
         let data = match &row.dataset_digest {
             Some(digest) => {
-                dataset::Entity::find()
-                    .filter(dataset::Column::Digest.eq(digest.as_str()))
-                    .one(&self.db)
-                    .await?
+                let by_digest =
+                    || dataset::Entity::find().filter(dataset::Column::Digest.eq(digest.as_str()));
+                let named = match trained_on {
+                    Some(trained_on) => {
+                        by_digest()
+                            .filter(dataset::Column::Name.eq(trained_on))
+                            .one(&self.db)
+                            .await?
+                    }
+                    None => None,
+                };
+                match named {
+                    Some(found) => Some(found),
+                    None => by_digest().one(&self.db).await?,
+                }
             }
             None => None,
         };
@@ -294,6 +317,19 @@ impl Monitoring {
             .features
             .iter()
             .map(|feature| stats.iter().find(|s| s.name == *feature).cloned())
+            .collect();
+        let table = serde_json::from_str::<slipway_jobs::dataset::Schema>(&data.schema)
+            .ok()
+            .and_then(|schema| schema.table);
+        let data_rows = u64::try_from(data.row_count).unwrap_or(0);
+        let columns = manifest
+            .features
+            .iter()
+            .map(|feature| {
+                table
+                    .as_ref()
+                    .and_then(|table| ColumnBaseline::of(table, feature, data_rows))
+            })
             .collect();
         let csv = self.store.read_blob(&data.digest).await?;
         let label = data.label_column.clone();
@@ -323,7 +359,11 @@ impl Monitoring {
         })
         .await
         .map_err(|err| ServiceError::internal(format!("baseline stopped: {err}")))?;
-        let baseline = Arc::new(Baseline { features, labels });
+        let baseline = Arc::new(Baseline {
+            features,
+            columns,
+            labels,
+        });
         self.lock_baselines().insert(key, Arc::clone(&baseline));
         Ok((version, baseline))
     }
@@ -336,12 +376,17 @@ impl Monitoring {
 
     /// Drift of the primary's recent inputs and predictions against its training data.
     pub async fn drift(&self, name: &str) -> ServiceResult<DriftReport> {
+        Ok(self.drift_detail(name).await?.report)
+    }
+
+    /// [`Monitoring::drift`] with each table column's missing rate and category shares.
+    pub async fn drift_detail(&self, name: &str) -> ServiceResult<DriftDetail> {
         let policy = self.policy(name).await?;
         self.drift_under(name, &policy).await
     }
 
     /// Drift judged under `policy` (the guard has it already).
-    async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftReport> {
+    async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftDetail> {
         let policy = policy.clone();
         let (version, baseline) = self.baseline(name).await?;
         let live = self.serving.serving(name).await?;
@@ -392,6 +437,16 @@ impl Monitoring {
                     })
                 })
                 .collect();
+            let mut columns = Vec::new();
+            for (column, feature) in features.iter().enumerate() {
+                let Some(Some(column_baseline)) = baseline.columns.get(column) else {
+                    continue;
+                };
+                let (entry, categorical) =
+                    columns::measure(feature, column, column_baseline, &recent, &policy);
+                columns.push(entry);
+                drifts.extend(categorical);
+            }
             // Most drifted first: by what exceeds the allowance, then by PSI.
             drifts.sort_by(|a, b| {
                 let excess = |d: &FeatureDrift| drift::excess(d.psi, d.psi_noise);
@@ -420,9 +475,12 @@ impl Monitoring {
                 if recent.len() < policy.min_drift_rows || callers < policy.min_drift_callers {
                     "insufficient_data"
                 } else {
-                    drift::status(worst, policy.psi_warn, policy.psi_alert)
+                    columns.iter().fold(
+                        drift::status(worst, policy.psi_warn, policy.psi_alert),
+                        |status, column| columns::worse(status, &column.missing_status),
+                    )
                 };
-            DriftReport {
+            let report = DriftReport {
                 deployment: String::new(),
                 version,
                 rows: recent.len(),
@@ -432,13 +490,17 @@ impl Monitoring {
                 prediction_psi_noise: prediction.map(|(_, noise)| noise),
                 predictions,
                 status: status.to_owned(),
-            }
+            };
+            DriftDetail { report, columns }
         })
         .await
         .map_err(|err| ServiceError::internal(format!("drift stopped: {err}")))?;
-        Ok(DriftReport {
-            deployment: name.to_owned(),
-            ..report
+        Ok(DriftDetail {
+            report: DriftReport {
+                deployment: name.to_owned(),
+                ..report.report
+            },
+            columns: report.columns,
         })
     }
 }

@@ -56,6 +56,9 @@ enum Instance {
 /// columns in feature order, NaN for text or missing cells) and the columns it ignored.
 struct Encoded {
     rows: Vec<Vec<f64>>,
+    /// A table model's cells per row (empty where missing), for category and missing-rate
+    /// drift; none for an all-numeric model.
+    cells: Vec<Vec<String>>,
     flat: Vec<f32>,
     ignored: Vec<String>,
 }
@@ -151,6 +154,7 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Encoded> {
         let read = engine.encode_named(&refs).map_err(invalid)?;
         return Ok(Encoded {
             rows: read.numbers,
+            cells: read.cells,
             flat: read.flat,
             ignored: read.ignored,
         });
@@ -177,6 +181,7 @@ fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Encoded> {
     let flat = engine.encode(&rows).map_err(invalid)?;
     Ok(Encoded {
         rows,
+        cells: Vec::new(),
         flat,
         ignored: Vec::new(),
     })
@@ -326,6 +331,7 @@ impl Serving {
         let parsed = parse_instances(instances)?;
         let Encoded {
             rows,
+            cells,
             flat,
             ignored,
         } = encode(&served.engine, &parsed)?;
@@ -340,7 +346,7 @@ impl Serving {
                 })
                 .collect();
             self.monitor()
-                .record_inputs(name, served.version, caller, rows, &values);
+                .record_inputs(name, served.version, caller, rows, cells, &values);
         }
         // A request the shadow itself answered has nothing to be compared with.
         if let (Some(shadow), false) = (&live.shadow, variant == "shadow") {

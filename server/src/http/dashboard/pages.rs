@@ -115,10 +115,11 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         });
     let health = futures_util::future::join_all(health).await;
     let mut jobs = jobs::list(&state.db, None, Some(10), None).await?.items;
-    // A running pipeline stays in view though the jobs it starts are newer.
+    // A running pipeline (the one kind that coordinates others) stays in view though the jobs
+    // it starts are newer.
     let running = jobs::list(&state.db, Some(JobState::Running), Some(100), None).await?;
     for job in running.items {
-        if job.kind == "pipeline" && !jobs.iter().any(|shown| shown.id == job.id) {
+        if job.spec.kind().coordinates() && !jobs.iter().any(|shown| shown.id == job.id) {
             jobs.push(job);
         }
     }
