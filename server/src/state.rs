@@ -6,8 +6,8 @@ use crate::config::Config;
 use crate::events::EventBus;
 use crate::monitoring::Monitoring;
 use crate::monitoring::live::Monitor;
+use crate::queue::JobQueue;
 use crate::rate_limit::RateLimits;
-use crate::scheduler::Scheduler;
 use crate::serving::{BatchPolicy, Serving};
 use crate::sessions::Sessions;
 use crate::tracking::artifacts::ArtifactStore;
@@ -36,11 +36,11 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     pub log_writer: LogWriter,
     pub artifacts: ArtifactStore,
-    pub scheduler: Scheduler,
+    pub queue: JobQueue,
     pub serving: Serving,
     pub monitoring: Monitoring,
     /// Where changes to jobs, workers, deployments and alerts are announced (the event
-    /// stream's source); the scheduler and serving publish through handles to it.
+    /// stream's source); the queue and serving publish through handles to it.
     pub events: Arc<EventBus>,
     /// The connections run searches use, apart from everything else.
     pub searches: SearchPool,
@@ -69,7 +69,7 @@ impl AppState {
         let tokens = TokenService::new(db.clone());
         let (log_writer, writer_task) = LogWriter::spawn(db.clone());
         let events = Arc::new(EventBus::new());
-        let scheduler = Scheduler::new(
+        let queue = JobQueue::new(
             Duration::from_secs(config.job_lease_secs),
             Arc::clone(&events),
         );
@@ -103,7 +103,7 @@ impl AppState {
             rate_limits,
             log_writer,
             artifacts,
-            scheduler,
+            queue,
             serving,
             monitoring,
             events,
@@ -125,20 +125,20 @@ impl BackgroundTasks {
     /// end when the shutdown flag turns; the reaper is stopped by [`Self::finish`].
     pub fn start(&mut self, state: &AppState) {
         let signalled = || self.shutdown.subscribe();
-        self.reaper = Some(crate::scheduler::leasing::spawn_reaper(
+        self.reaper = Some(crate::queue::leasing::spawn_reaper(
             state.db.clone(),
-            state.scheduler.clone(),
+            state.queue.clone(),
         ));
         crate::gc::spawn(state.db.clone(), state.artifacts.clone(), signalled());
         state.serving.spawn_background(signalled());
         if state.config.serving.monitoring {
             state
                 .monitoring
-                .spawn(state.scheduler.clone(), MONITORING_TICK, signalled());
+                .spawn(state.queue.clone(), MONITORING_TICK, signalled());
         }
-        crate::scheduler::schedules::spawn(
+        crate::schedules::spawn(
             state.db.clone(),
-            state.scheduler.clone(),
+            state.queue.clone(),
             SCHEDULE_TICK,
             chrono::Duration::seconds(state.config.schedule_misfire_grace_secs as i64),
             signalled(),

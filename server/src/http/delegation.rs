@@ -1,9 +1,9 @@
 //! Reads a claim of delegated authority from the job and lease headers; the rules are in
-//! `scheduler::delegation`.
+//! `queue::delegation`.
 
 use super::error::{ApiResult, AppError};
 use crate::auth::Caller;
-use crate::scheduler::delegation::{self, Delegation};
+use crate::queue::delegation::{self, Delegation};
 use crate::state::AppState;
 use axum::http::HeaderMap;
 use slipway_api::{ErrorCode, JOB_HEADER, LEASE_HEADER};

@@ -6,7 +6,7 @@ use super::error::ApiResult;
 use super::extract::{Json, Path, Reason};
 use super::throttle::PredictQuota;
 use crate::auth::{Caller, Permission};
-use crate::scheduler::delegation::DeploymentChange;
+use crate::queue::delegation::DeploymentChange;
 use crate::serving::deployments::{self, Requested};
 use crate::state::AppState;
 use axum::Router;

@@ -4,7 +4,7 @@ use super::delegation::acting_for;
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
-use crate::scheduler::{jobs, leasing, logs, workers};
+use crate::queue::{jobs, leasing, logs, workers};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -60,7 +60,7 @@ async fn submit(
         };
         let job = jobs::submit_from(
             &state.db,
-            &state.scheduler,
+            &state.queue,
             &parent.created_by,
             &request,
             origin,
@@ -69,7 +69,7 @@ async fn submit(
         return Ok((StatusCode::CREATED, axum::Json(job)));
     }
     require_submit(&caller, request.spec.kind())?;
-    let job = jobs::submit(&state.db, &state.scheduler, &caller.name, &request).await?;
+    let job = jobs::submit(&state.db, &state.queue, &caller.name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(job)))
 }
 
@@ -124,7 +124,7 @@ async fn cancel(
         }
     };
     Ok(axum::Json(
-        jobs::cancel(&state.db, &state.scheduler, &actor, id, reason.as_deref()).await?,
+        jobs::cancel(&state.db, &state.queue, &actor, id, reason.as_deref()).await?,
     ))
 }
 
@@ -135,14 +135,7 @@ async fn retry(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Operate)?;
-    let job = jobs::retry(
-        &state.db,
-        &state.scheduler,
-        &caller.name,
-        id,
-        reason.as_deref(),
-    )
-    .await?;
+    let job = jobs::retry(&state.db, &state.queue, &caller.name, id, reason.as_deref()).await?;
     Ok(axum::Json(job))
 }
 
@@ -153,7 +146,7 @@ async fn register(
 ) -> ApiResult<axum::Json<Worker>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        workers::register(&state.db, &state.scheduler, &caller.name, &request).await?,
+        workers::register(&state.db, &state.queue, &caller.name, &request).await?,
     ))
 }
 
@@ -181,7 +174,7 @@ async fn lease(
 ) -> ApiResult<axum::Json<LeaseAnswer>> {
     caller.require(Permission::Work)?;
     let wait = Duration::from_millis(request.wait_ms);
-    let lease = leasing::lease(&state.db, &state.scheduler, worker_id, &caller.name, wait).await?;
+    let lease = leasing::lease(&state.db, &state.queue, worker_id, &caller.name, wait).await?;
     Ok(axum::Json(LeaseAnswer { lease }))
 }
 
@@ -193,7 +186,7 @@ async fn heartbeat(
 ) -> ApiResult<axum::Json<HeartbeatAnswer>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        leasing::heartbeat(&state.db, &state.scheduler, &caller.name, id, &beat).await?,
+        leasing::heartbeat(&state.db, &state.queue, &caller.name, id, &beat).await?,
     ))
 }
 
@@ -205,7 +198,7 @@ async fn report(
 ) -> ApiResult<axum::Json<Job>> {
     caller.require(Permission::Work)?;
     Ok(axum::Json(
-        leasing::report(&state.db, &state.scheduler, &caller.name, id, &report).await?,
+        leasing::report(&state.db, &state.queue, &caller.name, id, &report).await?,
     ))
 }
 
@@ -250,7 +243,7 @@ async fn drain(
     Ok(axum::Json(
         workers::drain(
             &state.db,
-            &state.scheduler,
+            &state.queue,
             &caller.name,
             &name,
             reason.as_deref(),

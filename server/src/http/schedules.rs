@@ -5,7 +5,7 @@ use super::extract::{Json, Path, Query, Reason};
 use crate::auth::{Caller, Permission};
 // Creating, changing or firing a schedule submits its job, so it needs what submitting needs.
 use super::jobs::require_submit;
-use crate::scheduler::schedules;
+use crate::schedules;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
@@ -114,7 +114,7 @@ async fn trigger(
     may_change(&state, &caller, &name).await?;
     let job = schedules::trigger(
         &state.db,
-        &state.scheduler,
+        &state.queue,
         &caller.name,
         (&name, reason.as_deref()),
         "triggered",

@@ -7,7 +7,8 @@
 use super::Monitoring;
 use super::alerts::{self, Raise};
 use crate::error::ServiceResult;
-use crate::scheduler::{Scheduler, schedules};
+use crate::queue::JobQueue;
+use crate::schedules;
 use crate::serving::Live;
 use crate::serving::deployments::{self, Requested};
 use slipway_api::{ChangeRequest, SloPolicy};
@@ -55,7 +56,7 @@ fn breach(policy: &SloPolicy, metrics: &super::live::Bucket) -> Option<(String, 
 
 impl Monitoring {
     /// Judges every served deployment once; one deployment's failure does not stop the others.
-    pub async fn guard_once(&self, scheduler: &Scheduler) -> ServiceResult<()> {
+    pub async fn guard_once(&self, queue: &JobQueue) -> ServiceResult<()> {
         let mut largest_window = 0;
         for name in self.serving.deployment_names() {
             let Some(live) = self.serving.live(&name) else {
@@ -63,10 +64,7 @@ impl Monitoring {
             };
             let policy = self.policy(&name).await?;
             largest_window = largest_window.max(policy.drift_window_rows);
-            if let Err(err) = self
-                .guard_deployment(scheduler, &name, &live, &policy)
-                .await
-            {
+            if let Err(err) = self.guard_deployment(queue, &name, &live, &policy).await {
                 tracing::warn!(deployment = %name, error = %err, "the SLO guard failed for this deployment");
             }
         }
@@ -79,12 +77,12 @@ impl Monitoring {
     /// Judges one deployment: its canary, its primary, its drift.
     async fn guard_deployment(
         &self,
-        scheduler: &Scheduler,
+        queue: &JobQueue,
         name: &str,
         live: &Live,
         policy: &SloPolicy,
     ) -> ServiceResult<()> {
-        let events = &scheduler.events;
+        let events = &queue.events;
         let monitor = self.serving.monitor();
         if let Some((canary, _)) = &live.canary {
             let window = monitor.window(name, canary.version, policy.window_secs);
@@ -140,7 +138,7 @@ impl Monitoring {
             })
             .await?;
         }
-        self.guard_drift(scheduler, name, policy, live.deployment_id)
+        self.guard_drift(queue, name, policy, live.deployment_id)
             .await;
         Ok(())
     }
@@ -149,12 +147,12 @@ impl Monitoring {
     /// the schedules that retrain on drift of this deployment.
     async fn guard_drift(
         &self,
-        scheduler: &Scheduler,
+        queue: &JobQueue,
         name: &str,
         policy: &SloPolicy,
         deployment_id: i64,
     ) {
-        let events = &scheduler.events;
+        let events = &queue.events;
         // Most ticks find too few live rows to judge: skip the report (baseline, window,
         // PSI/KS) when even all the rows kept could not be enough.
         let kept = self
@@ -266,7 +264,7 @@ impl Monitoring {
             tracing::warn!(error = %err, "cannot raise a drift alert");
             return;
         }
-        if let Err(err) = schedules::fire_on_drift(&self.db, scheduler, name).await {
+        if let Err(err) = schedules::fire_on_drift(&self.db, queue, name).await {
             tracing::warn!(error = %err, "cannot fire the schedules that retrain on drift");
         }
     }
@@ -274,7 +272,7 @@ impl Monitoring {
     /// Runs the guards every `tick` and writes the per-minute metrics, until shutdown.
     pub fn spawn(
         &self,
-        scheduler: Scheduler,
+        queue: JobQueue,
         tick: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -287,7 +285,7 @@ impl Monitoring {
                     _ = interval.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                if let Err(err) = monitoring.guard_once(&scheduler).await {
+                if let Err(err) = monitoring.guard_once(&queue).await {
                     tracing::warn!(error = %err, "the SLO guard failed this round");
                 }
                 if flushed.elapsed() >= Duration::from_secs(10) {

@@ -9,7 +9,8 @@ use super::actions::vet;
 use super::session::PageContext;
 use crate::auth::Permission;
 use crate::monitoring::alerts;
-use crate::scheduler::{jobs, schedules};
+use crate::queue::jobs;
+use crate::schedules;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -68,7 +69,7 @@ pub async fn cancel(
     };
     let cancelled = jobs::cancel(
         &state.db,
-        &state.scheduler,
+        &state.queue,
         &context.caller.name,
         id,
         Some(&vetted.reason),
@@ -99,7 +100,7 @@ pub async fn retry(
     };
     let retried = jobs::retry(
         &state.db,
-        &state.scheduler,
+        &state.queue,
         &context.caller.name,
         id,
         Some(&vetted.reason),
@@ -184,7 +185,7 @@ pub async fn trigger(
     };
     let fired = schedules::trigger(
         &state.db,
-        &state.scheduler,
+        &state.queue,
         &context.caller.name,
         (&name, Some(&vetted.reason)),
         "triggered",

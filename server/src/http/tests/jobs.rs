@@ -173,7 +173,7 @@ async fn a_corrupt_stored_job_is_an_error_naming_its_row_not_a_default() {
     let id = job["id"].as_i64().unwrap();
     let db = &api.harness.state.db;
     let corrupt = |set: &str| format!("UPDATE jobs SET {set} WHERE id = {id}");
-    let read = || crate::scheduler::jobs::get(db, id);
+    let read = || crate::queue::jobs::get(db, id);
 
     db.execute_unprepared(&corrupt(r#"spec = '{"seconds": "soon"}'"#))
         .await

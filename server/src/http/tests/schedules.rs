@@ -91,7 +91,7 @@ async fn a_corrupt_stored_policy_is_an_error_naming_its_row_not_a_default() {
     let id = created["id"].as_i64().unwrap();
     assert_eq!(created["misfire"], "skip", "{created}");
     let db = &api.harness.state.db;
-    let read = || crate::scheduler::schedules::get(db, "nightly");
+    let read = || crate::schedules::get(db, "nightly");
 
     let corrupt = format!("UPDATE schedules SET misfire_policy = 'sometimes' WHERE id = {id}");
     db.execute_unprepared(&corrupt).await.unwrap();

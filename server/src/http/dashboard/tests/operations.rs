@@ -6,7 +6,8 @@ use super::{Harness, flash};
 use crate::audit;
 use crate::entity::registry::deployment;
 use crate::monitoring::alerts::{self, Raise};
-use crate::scheduler::{jobs, schedules};
+use crate::queue::jobs;
+use crate::schedules;
 use axum::http::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use slipway_api::{CreateSchedule, JobState, Role, SubmitJob};
@@ -42,7 +43,7 @@ async fn open_alerts_are_acknowledged_by_engineers_only() {
         message: "error rate above 5 %".into(),
         details: serde_json::Value::Null,
     };
-    let events = &harness.state.scheduler.events;
+    let events = &harness.state.queue.events;
     let id = alerts::raise(&harness.state.db, events, raise)
         .await
         .unwrap();
@@ -143,8 +144,8 @@ async fn open_alerts_are_acknowledged_by_engineers_only() {
 async fn jobs_are_cancelled_and_retried_by_engineers_only() {
     let harness = Harness::new().await;
     let request = SubmitJob::new(slipway_api::SleepSpec { seconds: Some(1.0) });
-    let scheduler = &harness.state.scheduler;
-    let job = jobs::submit(&harness.state.db, scheduler, "admin", &request)
+    let queue = &harness.state.queue;
+    let job = jobs::submit(&harness.state.db, queue, "admin", &request)
         .await
         .unwrap();
     let id = job.id;

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::events::EventBus;
-use crate::scheduler::jobs::submit;
+use crate::queue::jobs::submit;
 use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
 use slipway_api::{RegisterWorker, SubmitJob};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ const OWNER: &str = "wes";
 
 struct Fixture {
     db: DatabaseConnection,
-    scheduler: Scheduler,
+    queue: JobQueue,
     _dir: tempfile::TempDir,
 }
 
@@ -24,7 +24,7 @@ async fn fixture(lease: Duration) -> Fixture {
         .unwrap();
     Fixture {
         db,
-        scheduler: Scheduler::new(lease, Arc::new(EventBus::new())),
+        queue: JobQueue::new(lease, Arc::new(EventBus::new())),
         _dir: dir,
     }
 }
@@ -38,7 +38,7 @@ async fn worker(f: &Fixture, name: &str) -> i64 {
         labels: Vec::new(),
         concurrency: 1,
     };
-    workers::register(&f.db, &f.scheduler, OWNER, &request)
+    workers::register(&f.db, &f.queue, OWNER, &request)
         .await
         .unwrap()
         .id
@@ -51,14 +51,11 @@ async fn queue(f: &Fixture, max_attempts: u32) -> i64 {
         requirements: Requirements::default(),
         max_attempts: Some(max_attempts),
     };
-    submit(&f.db, &f.scheduler, "eve", &request)
-        .await
-        .unwrap()
-        .id
+    submit(&f.db, &f.queue, "eve", &request).await.unwrap().id
 }
 
 async fn claim(f: &Fixture, worker_id: i64) -> Option<Lease> {
-    lease(&f.db, &f.scheduler, worker_id, OWNER, Duration::ZERO)
+    lease(&f.db, &f.queue, worker_id, OWNER, Duration::ZERO)
         .await
         .unwrap()
 }
@@ -101,7 +98,7 @@ async fn another_tokens_worker_may_not_lease() {
     let f = fixture(Duration::from_secs(30)).await;
     let id = worker(&f, "box").await;
     queue(&f, 3).await;
-    let err = lease(&f.db, &f.scheduler, id, "mallory", Duration::ZERO)
+    let err = lease(&f.db, &f.queue, id, "mallory", Duration::ZERO)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::PermissionDenied(_)), "{err:?}");
@@ -114,12 +111,12 @@ async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
     let second_worker = worker(&f, "box-2").await;
     let job = queue(&f, 3).await;
     let first = claim(&f, first_worker).await.unwrap();
-    heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&first.lease_id))
+    heartbeat(&f.db, &f.queue, OWNER, job, &beat(&first.lease_id))
         .await
         .unwrap();
 
     expire(&f, job).await;
-    assert_eq!(reap(&f.db, &f.scheduler).await.unwrap(), 1);
+    assert_eq!(reap(&f.db, &f.queue).await.unwrap(), 1);
     let row = find(&f.db, job).await.unwrap();
     assert_eq!(row.state, job::StoredJobState::Queued);
     assert!(
@@ -132,7 +129,7 @@ async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
     assert_eq!(second.job.attempts, 2);
     assert_ne!(second.lease_id, first.lease_id);
     // The first attempt comes back: every report under its lease id is refused.
-    let err = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&first.lease_id))
+    let err = heartbeat(&f.db, &f.queue, OWNER, job, &beat(&first.lease_id))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
@@ -142,7 +139,7 @@ async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
             result: serde_json::json!({}),
         },
     };
-    let err = report(&f.db, &f.scheduler, OWNER, job, &stale)
+    let err = report(&f.db, &f.queue, OWNER, job, &stale)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
@@ -151,13 +148,11 @@ async fn an_expired_lease_is_requeued_and_its_old_id_fenced_off() {
         lease_id: second.lease_id.clone(),
         ..stale
     };
-    let done = report(&f.db, &f.scheduler, OWNER, job, &current)
-        .await
-        .unwrap();
+    let done = report(&f.db, &f.queue, OWNER, job, &current).await.unwrap();
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.progress, 1.0);
     // A finished job's lease is gone: reporting twice is a conflict too.
-    let err = report(&f.db, &f.scheduler, OWNER, job, &current)
+    let err = report(&f.db, &f.queue, OWNER, job, &current)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
@@ -170,11 +165,7 @@ async fn the_last_attempt_fails_and_a_cancelled_job_ends_cancelled() {
     let last = queue(&f, 1).await;
     claim(&f, id).await.unwrap();
     expire(&f, last).await;
-    assert_eq!(
-        reap(&f.db, &f.scheduler).await.unwrap(),
-        0,
-        "nothing requeued"
-    );
+    assert_eq!(reap(&f.db, &f.queue).await.unwrap(), 0, "nothing requeued");
     let row = find(&f.db, last).await.unwrap();
     assert_eq!(row.state, job::StoredJobState::Failed);
     assert!(row.finished_at.is_some());
@@ -185,7 +176,7 @@ async fn the_last_attempt_fails_and_a_cancelled_job_ends_cancelled() {
     row.cancel_requested = Set(true);
     row.update(&f.db).await.unwrap();
     expire(&f, cancelled).await;
-    reap(&f.db, &f.scheduler).await.unwrap();
+    reap(&f.db, &f.queue).await.unwrap();
     let row = find(&f.db, cancelled).await.unwrap();
     assert_eq!(row.state, job::StoredJobState::Cancelled);
 }
@@ -198,18 +189,18 @@ async fn heartbeats_check_progress_and_carry_the_cancel_request() {
     let held = claim(&f, id).await.unwrap();
     let mut bad = beat(&held.lease_id);
     bad.progress = Some(1.5);
-    let err = heartbeat(&f.db, &f.scheduler, OWNER, job, &bad)
+    let err = heartbeat(&f.db, &f.queue, OWNER, job, &bad)
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::InvalidArgument(_)), "{err:?}");
-    let answer = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&held.lease_id))
+    let answer = heartbeat(&f.db, &f.queue, OWNER, job, &beat(&held.lease_id))
         .await
         .unwrap();
     assert!(!answer.cancel);
     let mut row = find(&f.db, job).await.unwrap().into_active_model();
     row.cancel_requested = Set(true);
     row.update(&f.db).await.unwrap();
-    let answer = heartbeat(&f.db, &f.scheduler, OWNER, job, &beat(&held.lease_id))
+    let answer = heartbeat(&f.db, &f.queue, OWNER, job, &beat(&held.lease_id))
         .await
         .unwrap();
     assert!(answer.cancel);

@@ -3,14 +3,21 @@
 //! conditional UPDATE of `next_fire_at`, so with several servers on one database it fires
 //! once. Due times missed while no server ran follow the misfire policy; a due time that comes
 //! while the previous firing's job is unfinished follows the overlap policy.
+//!
+//! This module holds the schedules themselves (cron and time-zone parsing, create, list,
+//! pause, delete, history); `firing` runs them.
 
-use super::Scheduler;
-use super::jobs::{self, Origin};
+mod firing;
+
+pub use firing::{fire_on_drift, spawn, tick, trigger};
+
 use crate::audit::{self, Change};
 use crate::entity::job_columns::corrupt;
 use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, schedule, schedule_firing};
 use crate::error::{ServiceError, ServiceResult};
+use crate::queue::JobQueue;
+use crate::queue::jobs::{self, Origin};
 use crate::time::{from_millis, now_millis};
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
@@ -300,232 +307,6 @@ pub async fn history(
             message: f.message,
         })
         .collect())
-}
-
-/// Records a firing; a second record of the same due time is refused by the unique index.
-async fn record(
-    db: &DatabaseConnection,
-    schedule_id: i64,
-    due_at: i64,
-    outcome: &str,
-    job_id: Option<i64>,
-    message: Option<String>,
-) -> ServiceResult<()> {
-    schedule_firing::ActiveModel {
-        schedule_id: Set(schedule_id),
-        due_at: Set(due_at),
-        fired_at: Set(now_millis()),
-        outcome: Set(outcome.to_owned()),
-        job_id: Set(job_id),
-        message: Set(message),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
-    Ok(())
-}
-
-/// Whether the schedule's last fired job is still unfinished.
-async fn previous_unfinished(
-    db: &DatabaseConnection,
-    schedule_id: i64,
-) -> ServiceResult<Option<i64>> {
-    let last = job::Entity::find()
-        .filter(job::Column::ScheduleId.eq(schedule_id))
-        .filter(job::Column::ParentId.is_null())
-        .order_by_desc(job::Column::Id)
-        .one(db)
-        .await?;
-    Ok(last
-        .filter(|j| j.state == StoredJobState::Queued || j.state == StoredJobState::Running)
-        .map(|j| j.id))
-}
-
-/// Submits the schedule's job for `due_at`, unless the overlap policy says no.
-async fn fire(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    row: &schedule::Model,
-    due_at: i64,
-    outcome: &str,
-) -> ServiceResult<Option<i64>> {
-    if overlap_of(row)? == Overlap::Skip
-        && let Some(running) = previous_unfinished(db, row.id).await?
-    {
-        let message = format!("job {running} from an earlier firing is still unfinished");
-        record(db, row.id, due_at, "overlap_skipped", None, Some(message)).await?;
-        return Ok(None);
-    }
-    let template: Template = template_of(row)?;
-    let origin = Origin {
-        schedule_id: Some(row.id),
-        ..Origin::default()
-    };
-    let submitted = jobs::submit_from(db, scheduler, &row.created_by, &template.job, origin).await;
-    match submitted {
-        Ok(job) => {
-            record(db, row.id, due_at, outcome, Some(job.id), None).await?;
-            Ok(Some(job.id))
-        }
-        Err(err) => {
-            record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
-            Err(err)
-        }
-    }
-}
-
-/// Fires every due schedule once; `grace` is how late a due time may be and still count as on
-/// time (later ones are misfires).
-pub async fn tick(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    now: DateTime<Utc>,
-    grace: chrono::Duration,
-) -> ServiceResult<usize> {
-    let due = schedule::Entity::find()
-        .filter(schedule::Column::Paused.eq(false))
-        .filter(schedule::Column::NextFireAt.lte(now.timestamp_millis()))
-        .all(db)
-        .await?;
-    let mut fired = 0;
-    for row in due {
-        let (Ok(cron), Ok(zone)) = (parse_cron(&row.cron), parse_timezone(&row.timezone)) else {
-            continue;
-        };
-        let Some(due_at) = row.next_fire_at else {
-            continue;
-        };
-        let next = next_after(&cron, zone, now).map(|at| at.timestamp_millis());
-        // The claim: only the process whose UPDATE still sees this due time fires it.
-        let claimed = schedule::Entity::update_many()
-            .col_expr(
-                schedule::Column::NextFireAt,
-                sea_orm::sea_query::Expr::value(next),
-            )
-            .col_expr(
-                schedule::Column::LastFireAt,
-                sea_orm::sea_query::Expr::value(Some(due_at)),
-            )
-            .filter(schedule::Column::Id.eq(row.id))
-            .filter(schedule::Column::NextFireAt.eq(due_at))
-            .exec(db)
-            .await?
-            .rows_affected
-            == 1;
-        if !claimed {
-            continue;
-        }
-        let late = now - from_millis(due_at) > grace;
-        if late {
-            let mut missed = 0;
-            let mut at = from_millis(due_at - 1);
-            while let Some(next_due) = next_after(&cron, zone, at).filter(|t| *t <= now) {
-                missed += 1;
-                at = next_due;
-                if missed >= 10_000 {
-                    break;
-                }
-            }
-            let misfire = match misfire_of(&row) {
-                Ok(misfire) => misfire,
-                Err(err) => {
-                    // One bad row must not stop the other schedules.
-                    tracing::warn!(schedule = %row.name, error = %err, "cannot fire the schedule");
-                    record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
-                    continue;
-                }
-            };
-            if misfire == Misfire::Skip {
-                let message = format!(
-                    "{missed} due time(s) passed while no server was running; skipped (misfire policy skip)"
-                );
-                record(db, row.id, due_at, "misfire_skipped", None, Some(message)).await?;
-                continue;
-            }
-            let latest = at.timestamp_millis();
-            if fire(db, scheduler, &row, latest, "misfire_run_once")
-                .await
-                .is_ok()
-            {
-                fired += 1;
-            }
-            continue;
-        }
-        match fire(db, scheduler, &row, due_at, "fired").await {
-            Ok(Some(_)) => fired += 1,
-            Ok(None) => {}
-            Err(err) => {
-                tracing::warn!(schedule = %row.name, error = %err, "cannot fire the schedule")
-            }
-        }
-    }
-    Ok(fired)
-}
-
-/// Fires a schedule now, by hand (`trigger`) or on a drift alert (`drift`).
-pub async fn trigger(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    actor: &str,
-    (name, reason): (&str, Option<&str>),
-    outcome: &str,
-) -> ServiceResult<Option<i64>> {
-    let row = find(db, name).await?;
-    let job = fire(db, scheduler, &row, now_millis(), outcome).await?;
-    audit::record(
-        db,
-        Change {
-            actor,
-            action: "schedule.trigger",
-            target_kind: "schedule",
-            target_id: name.to_owned(),
-            reason,
-            details: Some(serde_json::json!({ "job_id": job, "outcome": outcome })),
-        },
-    )
-    .await?;
-    Ok(job)
-}
-
-/// Fires the unpaused schedules that retrain on drift of `deployment`.
-pub async fn fire_on_drift(
-    db: &DatabaseConnection,
-    scheduler: &Scheduler,
-    deployment: &str,
-) -> ServiceResult<()> {
-    for row in schedule::Entity::find()
-        .filter(schedule::Column::Paused.eq(false))
-        .all(db)
-        .await?
-    {
-        let template: Template = template_of(&row)?;
-        if template.on_drift.as_deref() == Some(deployment) {
-            fire(db, scheduler, &row, now_millis(), "drift").await?;
-        }
-    }
-    Ok(())
-}
-
-/// Ticks every `every` until shutdown.
-pub fn spawn(
-    db: DatabaseConnection,
-    scheduler: Scheduler,
-    every: std::time::Duration,
-    grace: chrono::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = interval.tick() => {}
-                _ = shutdown.changed() => break,
-            }
-            if let Err(err) = tick(&db, &scheduler, Utc::now(), grace).await {
-                tracing::warn!(error = %err, "the schedule tick failed");
-            }
-        }
-    });
 }
 
 #[cfg(test)]

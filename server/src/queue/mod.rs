@@ -1,5 +1,14 @@
-//! The scheduler: the job queue, workers, leases with heartbeats, retries and cancellation,
-//! and cron schedules that fire jobs.
+//! The job queue: jobs, the workers that lease them, leases with heartbeats, retries and
+//! cancellation. (Cron schedules that put jobs on the queue are `crate::schedules`.)
+//!
+//! - `jobs`: submit, list, show, cancel, retry.
+//! - `leasing`: claiming a job for a worker, heartbeats, reports, and the reaper of expired
+//!   leases.
+//! - `workers`: registration (owned by the token that registered), draining, listing.
+//! - `fit`: whether a worker's slots, GPUs and labels can take a job.
+//! - `delegation`: what a running `deploy` or `pipeline` job may do for its submitter.
+//! - `limits`: caps on specs, results, labels and messages.
+//! - `logs`: job log lines as workers write them.
 //!
 //! Workers pull work over HTTP (long-poll). A claim is one conditional UPDATE (`… WHERE id = ?
 //! AND state = 'queued'`), so two workers can never hold the same job on any backend. Every
@@ -13,7 +22,6 @@ pub mod jobs;
 pub mod leasing;
 pub mod limits;
 pub mod logs;
-pub mod schedules;
 pub mod workers;
 
 use crate::events::EventBus;
@@ -23,7 +31,7 @@ use tokio::sync::Notify;
 
 /// Timing of leases, and the signal that wakes waiting workers.
 #[derive(Debug, Clone)]
-pub struct Scheduler {
+pub struct JobQueue {
     /// How long a lease lasts without a heartbeat.
     pub lease: Duration,
     /// Rung when a job becomes available, so long-polling workers look again at once.
@@ -34,7 +42,7 @@ pub struct Scheduler {
     pub events: Arc<EventBus>,
 }
 
-impl Scheduler {
+impl JobQueue {
     pub fn new(lease: Duration, events: Arc<EventBus>) -> Self {
         Self {
             lease,
@@ -56,7 +64,7 @@ impl Scheduler {
     }
 }
 
-impl Scheduler {
+impl JobQueue {
     /// Announces a job's new state.
     pub fn job_changed(&self, id: i64, change: &str, state: slipway_api::JobState) {
         self.events.publish("job", id, change, Some(state.as_str()));

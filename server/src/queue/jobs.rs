@@ -7,7 +7,7 @@ use crate::entity::operations::job;
 use crate::entity::operations::job::StoredJobState;
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination;
-use crate::scheduler::Scheduler;
+use crate::queue::JobQueue;
 use crate::time::{from_millis, now_millis};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
@@ -92,17 +92,17 @@ pub fn validate(request: &SubmitJob) -> ServiceResult<u32> {
 /// Queues a job.
 pub async fn submit(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     actor: &str,
     request: &SubmitJob,
 ) -> ServiceResult<Job> {
-    submit_from(db, scheduler, actor, request, Origin::default()).await
+    submit_from(db, queue, actor, request, Origin::default()).await
 }
 
 /// Queues a job that a pipeline or a schedule submits.
 pub async fn submit_from(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     actor: &str,
     request: &SubmitJob,
     origin: Origin<'_>,
@@ -155,8 +155,8 @@ pub async fn submit_from(
     )
     .await?;
     txn.commit().await?;
-    scheduler.job_changed(row.id, "submitted", JobState::Queued);
-    scheduler.available.notify_waiters();
+    queue.job_changed(row.id, "submitted", JobState::Queued);
+    queue.available.notify_waiters();
     view(db, row).await
 }
 
@@ -206,7 +206,7 @@ pub async fn list(
 /// the worker holds open so that it hears at once.
 pub async fn cancel(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     actor: &str,
     id: i64,
     reason: Option<&str>,
@@ -239,15 +239,15 @@ pub async fn cancel(
     )
     .await?;
     txn.commit().await?;
-    scheduler.cancels.notify_waiters();
-    scheduler.job_changed(id, "cancel-requested", state_of(&row));
+    queue.cancels.notify_waiters();
+    queue.job_changed(id, "cancel-requested", state_of(&row));
     view(db, row).await
 }
 
 /// Queues a failed or cancelled job again as a new attempt.
 pub async fn retry(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     actor: &str,
     id: i64,
     reason: Option<&str>,
@@ -289,8 +289,8 @@ pub async fn retry(
     )
     .await?;
     txn.commit().await?;
-    scheduler.job_changed(id, "retried", JobState::Queued);
-    scheduler.available.notify_waiters();
+    queue.job_changed(id, "retried", JobState::Queued);
+    queue.available.notify_waiters();
     view(db, row).await
 }
 

@@ -1,6 +1,6 @@
 //! Workers: registration, contact, listing and draining.
 
-use super::Scheduler;
+use super::JobQueue;
 use crate::entity::operations::worker;
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
@@ -45,7 +45,7 @@ fn validate(request: &RegisterWorker) -> ServiceResult<()> {
 /// does not undo a drain; a lost one is active again.
 pub async fn register(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     owner: &str,
     request: &RegisterWorker,
 ) -> ServiceResult<Worker> {
@@ -100,7 +100,7 @@ pub async fn register(
     };
     txn.commit().await?;
     let state = to_api(row, Vec::new())?;
-    scheduler.worker_changed(state.id, "registered", state.state);
+    queue.worker_changed(state.id, "registered", state.state);
     Ok(state)
 }
 
@@ -199,8 +199,8 @@ pub async fn touch(db: &DatabaseConnection, worker_id: i64) -> ServiceResult<wor
 }
 
 /// Marks workers silent for too long as lost.
-pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResult<u64> {
-    let cutoff = now_millis() - scheduler.lost_after().as_millis() as i64;
+pub async fn mark_lost(db: &DatabaseConnection, queue: &JobQueue) -> ServiceResult<u64> {
+    let cutoff = now_millis() - queue.lost_after().as_millis() as i64;
     let silent = worker::Entity::find()
         .filter(worker::Column::LastHeartbeatAt.lt(cutoff))
         .filter(worker::Column::State.ne(WorkerState::Lost.as_str()))
@@ -215,7 +215,7 @@ pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> Servic
             .await?;
         if lost.rows_affected == 1 {
             tracing::warn!(worker = %row.name, "worker lost: no contact");
-            scheduler.worker_changed(row.id, "lost", WorkerState::Lost);
+            queue.worker_changed(row.id, "lost", WorkerState::Lost);
         }
     }
     Ok(silent.len() as u64)
@@ -224,7 +224,7 @@ pub async fn mark_lost(db: &DatabaseConnection, scheduler: &Scheduler) -> Servic
 /// Asks the worker named `name` to finish its current jobs and take no more.
 pub async fn drain(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     actor: &str,
     name: &str,
     reason: Option<&str>,
@@ -256,7 +256,7 @@ pub async fn drain(
     )
     .await?;
     txn.commit().await?;
-    scheduler.worker_changed(row.id, "draining", WorkerState::Draining);
+    queue.worker_changed(row.id, "draining", WorkerState::Draining);
     let running = super::jobs::running_by_worker(db, &[row.id])
         .await?
         .remove(&row.id)

@@ -1,7 +1,7 @@
 //! Handing jobs to workers and hearing back from them: leases, heartbeats, reports, and the
 //! reaper that takes back expired leases.
 
-use super::Scheduler;
+use super::JobQueue;
 use super::fit::fits;
 use super::jobs::{find, view};
 use super::workers;
@@ -27,19 +27,19 @@ const CANDIDATES: u64 = 32;
 /// registered the worker (`owner`) may lease for it.
 pub async fn lease(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     worker_id: i64,
     owner: &str,
     wait: Duration,
 ) -> ServiceResult<Option<Lease>> {
     workers::owned(db, worker_id, owner).await?;
-    let deadline = tokio::time::Instant::now() + wait.min(scheduler.max_wait());
+    let deadline = tokio::time::Instant::now() + wait.min(queue.max_wait());
     loop {
         // Listen before looking, so a job queued in between is not missed.
-        let available = scheduler.available.notified();
+        let available = queue.available.notified();
         tokio::pin!(available);
         available.as_mut().enable();
-        if let Some(lease) = try_claim(db, scheduler, worker_id).await? {
+        if let Some(lease) = try_claim(db, queue, worker_id).await? {
             return Ok(Some(lease));
         }
         if tokio::time::timeout_at(deadline, available).await.is_err() {
@@ -59,7 +59,7 @@ fn coordinating_kinds() -> Vec<job::StoredJobKind> {
 
 async fn try_claim(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     worker_id: i64,
 ) -> ServiceResult<Option<Lease>> {
     let worker = workers::touch(db, worker_id).await?;
@@ -97,7 +97,7 @@ async fn try_claim(
             .col_expr(job::Column::LeaseId, Expr::val(lease_id.as_str()))
             .col_expr(
                 job::Column::LeaseExpiresAt,
-                Expr::val(now + scheduler.lease.as_millis() as i64),
+                Expr::val(now + queue.lease.as_millis() as i64),
             )
             .col_expr(
                 job::Column::Attempts,
@@ -114,12 +114,12 @@ async fn try_claim(
             .exec(db)
             .await?;
         if claimed.rows_affected == 1 {
-            scheduler.job_changed(candidate.id, "leased", JobState::Running);
+            queue.job_changed(candidate.id, "leased", JobState::Running);
             let row = find(db, candidate.id).await?;
             return Ok(Some(Lease {
                 job: view(db, row).await?,
                 lease_id,
-                lease_ms: scheduler.lease.as_millis() as u64,
+                lease_ms: queue.lease.as_millis() as u64,
             }));
         }
     }
@@ -149,7 +149,7 @@ pub(crate) async fn held(
 /// Extends a lease and records progress; answers whether the job should stop.
 pub async fn heartbeat(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     owner: &str,
     job_id: i64,
     beat: &JobHeartbeat,
@@ -168,7 +168,7 @@ pub async fn heartbeat(
     let mut update = job::Entity::update_many()
         .col_expr(
             job::Column::LeaseExpiresAt,
-            Expr::val(now_millis() + scheduler.lease.as_millis() as i64),
+            Expr::val(now_millis() + queue.lease.as_millis() as i64),
         )
         .filter(job::Column::Id.eq(job_id))
         .filter(job::Column::LeaseId.eq(beat.lease_id.as_str()));
@@ -185,9 +185,9 @@ pub async fn heartbeat(
             cancel: row.cancel_requested,
         });
     }
-    let wait = Duration::from_millis(beat.wait_ms).min(scheduler.max_wait());
+    let wait = Duration::from_millis(beat.wait_ms).min(queue.max_wait());
     Ok(HeartbeatAnswer {
-        cancel: wait_for_cancel(db, scheduler, job_id, &beat.lease_id, wait).await?,
+        cancel: wait_for_cancel(db, queue, job_id, &beat.lease_id, wait).await?,
     })
 }
 
@@ -199,7 +199,7 @@ const RECHECK: Duration = Duration::from_secs(1);
 /// when the lease is lost meanwhile.
 async fn wait_for_cancel(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     job_id: i64,
     lease_id: &str,
     wait: Duration,
@@ -207,7 +207,7 @@ async fn wait_for_cancel(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         // Listen before looking, so a cancel committed in between is not missed.
-        let cancelled = scheduler.cancels.notified();
+        let cancelled = queue.cancels.notified();
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
         let row = find(db, job_id).await?;
@@ -231,7 +231,7 @@ async fn wait_for_cancel(
 /// Ends an attempt with its outcome.
 pub async fn report(
     db: &DatabaseConnection,
-    scheduler: &Scheduler,
+    queue: &JobQueue,
     owner: &str,
     job_id: i64,
     report: &JobReport,
@@ -268,15 +268,15 @@ pub async fn report(
             report.lease_id
         )));
     }
-    scheduler.job_changed(job_id, "finished", state);
+    queue.job_changed(job_id, "finished", state);
     workers::touch(db, worker.id).await?;
     view(db, find(db, job_id).await?).await
 }
 
 /// Takes back expired leases: the job is queued again while attempts remain, failed (or
 /// cancelled, when that was asked) otherwise. Also marks silent workers as lost.
-pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResult<u64> {
-    workers::mark_lost(db, scheduler).await?;
+pub async fn reap(db: &DatabaseConnection, queue: &JobQueue) -> ServiceResult<u64> {
+    workers::mark_lost(db, queue).await?;
     let now = now_millis();
     let expired = job::Entity::find()
         .filter(job::Column::State.eq(StoredJobState::Running))
@@ -321,7 +321,7 @@ pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResu
             .exec(db)
             .await?;
         if done.rows_affected == 1 {
-            scheduler.job_changed(row.id, "lease-expired", state);
+            queue.job_changed(row.id, "lease-expired", state);
         }
         if done.rows_affected == 1 && state == JobState::Queued {
             requeued += 1;
@@ -333,18 +333,18 @@ pub async fn reap(db: &DatabaseConnection, scheduler: &Scheduler) -> ServiceResu
         }
     }
     if requeued > 0 {
-        scheduler.available.notify_waiters();
+        queue.available.notify_waiters();
     }
     Ok(requeued)
 }
 
 /// Runs [`reap`] every quarter lease until the process ends.
-pub fn spawn_reaper(db: DatabaseConnection, scheduler: Scheduler) -> tokio::task::JoinHandle<()> {
+pub fn spawn_reaper(db: DatabaseConnection, queue: JobQueue) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(scheduler.lease / 4);
+        let mut every = tokio::time::interval(queue.lease / 4);
         loop {
             every.tick().await;
-            if let Err(err) = reap(&db, &scheduler).await {
+            if let Err(err) = reap(&db, &queue).await {
                 tracing::error!(error = %err, "the lease reaper failed");
             }
         }
