@@ -1,7 +1,7 @@
 """The digits MLP (64-128-64-10) in PyTorch on the CPU, doing the same work as
-`jobs/benches/training.rs` does through slipway-jobs (candle), for a side-by-side comparison.
+`jobs/benches/training.rs` does through slipway-ml (candle), for a side-by-side comparison.
 
-Training mirrors `slipway_jobs::train::train` with `TrainConfig::default()` apart from the
+Training mirrors `slipway_ml::train::train` with `TrainConfig::default()` apart from the
 architecture, batch 64 and a fixed epoch count: the same stratified 65/15/20 split (the same
 SplitMix64 generator and seed, so the very same rows), standardisation fitted on the training
 split, weights drawn from U(±1/sqrt(fan_in)), AdamW (lr 0.005, weight decay 1e-4, betas 0.9 and
@@ -123,7 +123,7 @@ def evaluate(model, xs, ys):
 
 
 def train(features, labels, classes, split, epochs):
-    """One training run, as `slipway_jobs::train::train` does it."""
+    """One training run, as `slipway_ml::train::train` does it."""
     train_idx, val_idx, test_idx = split
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED ^ 0x5EED)

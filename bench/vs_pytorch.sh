@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Training throughput and inference latency of the digits MLP (64-128-64-10, batch 64) on the
-# CPU: slipway-jobs (candle) beside PyTorch doing the same work, in one run.
+# CPU: slipway-ml (candle) beside PyTorch doing the same work, in one run.
 #
 #   bash bench/vs_pytorch.sh
 #
@@ -39,8 +39,8 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
-echo "== slipway-jobs (candle)" >&2
-cargo bench -p slipway-jobs --bench training | tee "$out/candle.txt"
+echo "== slipway-ml (candle)" >&2
+cargo bench -p slipway-ml --bench training | tee "$out/candle.txt"
 echo >&2
 echo "== PyTorch" >&2
 "$python" bench/pytorch_digits.py | tee "$out/torch.txt"

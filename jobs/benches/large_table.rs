@@ -13,10 +13,10 @@
 //! (hidden 64, batch 256, AdamW) for `BENCH_EPOCHS` epochs; rows/s = training rows × epochs /
 //! wall time of the `train` call. Knobs: `BENCH_ROWS` (1,000,000), `BENCH_EPOCHS` (2).
 
-use slipway_jobs::dataset::Dataset;
-use slipway_jobs::split::SplitMix64;
-use slipway_jobs::table::{self, Input, ProfileOptions, Profiler, missing};
-use slipway_jobs::train::{Arch, TrainConfig, train};
+use slipway_ml::dataset::Dataset;
+use slipway_ml::split::SplitMix64;
+use slipway_ml::table::{self, Input, ProfileOptions, Profiler, missing};
+use slipway_ml::train::{Arch, TrainConfig, train};
 use std::error::Error;
 use std::io::Write;
 use std::time::Instant;
@@ -183,7 +183,7 @@ fn run(path: &std::path::Path, rows: usize, epochs: usize) -> Result<(), Box<dyn
 
     let threads = candle_core::utils::get_num_threads();
     println!(
-        "slipway-jobs: {rows} rows × 50 columns ({} numeric, {} categorical, {} boolean, label), \
+        "slipway-ml: {rows} rows × 50 columns ({} numeric, {} categorical, {} boolean, label), \
          {:.0} MiB of CSV, {missing_cells} missing cells; {threads} threads",
         kinds(slipway_api::ColumnType::Numeric),
         kinds(slipway_api::ColumnType::Categorical),

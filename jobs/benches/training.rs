@@ -1,14 +1,14 @@
 //! Training throughput and inference latency of the digits MLP (64-128-64-10) on the CPU,
 //! through the product's own code paths.
 //!
-//! Training: `slipway_jobs::train::train` on `datasets/digits.csv` with hidden layers
+//! Training: `slipway_ml::train::train` on `datasets/digits.csv` with hidden layers
 //! [128, 64], batch 64, AdamW and the other defaults of `TrainConfig`, a fixed number of epochs
 //! (patience is set so it never stops early). One warm-up run, then `BENCH_REPEATS` timed runs;
 //! samples/s = training rows × epochs run / wall time of the whole `train` call (split,
 //! standardisation, every epoch with its validation pass, the final test pass and writing the
 //! weights).
 //!
-//! Inference: the trained model loaded into `slipway_jobs::inference::Engine`, then
+//! Inference: the trained model loaded into `slipway_ml::inference::Engine`, then
 //! `Engine::predict` on 1 row and on 64 rows (validation, standardisation, forward pass, softmax
 //! and the labelled probabilities), p50 and p99 over `BENCH_CALLS` calls after a warm-up.
 //!
@@ -16,11 +16,11 @@
 //! beside PyTorch doing the same work). Knobs: `BENCH_EPOCHS` (30), `BENCH_REPEATS` (7),
 //! `BENCH_CALLS` (2000).
 
-use slipway_jobs::dataset::Dataset;
-use slipway_jobs::inference::Engine;
-use slipway_jobs::model::ModelManifest;
-use slipway_jobs::split::stratified_split;
-use slipway_jobs::train::{Arch, TrainConfig, train};
+use slipway_ml::dataset::Dataset;
+use slipway_ml::inference::Engine;
+use slipway_ml::model::ModelManifest;
+use slipway_ml::split::stratified_split;
+use slipway_ml::train::{Arch, TrainConfig, train};
 use std::error::Error;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -131,7 +131,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let threads = candle_core::utils::get_num_threads();
     println!(
-        "slipway-jobs (candle) on the CPU, {threads} threads: digits MLP 64-128-64-10, \
+        "slipway-ml (candle) on the CPU, {threads} threads: digits MLP 64-128-64-10, \
          batch 64, {epochs_run} epochs × {train_rows} training rows, {repeats} timed runs"
     );
     println!("| measurement | value |");

@@ -1,8 +1,29 @@
-//! Slipway's machine-learning side. It owns datasets — parsing CSV, inferring the schema,
-//! computing the per-feature statistics that serve as the drift baseline, and deterministic
-//! stratified splits — and, as the platform grows, training, evaluation and inference with
-//! candle — and the worker loop that leases jobs from the server and runs them. It talks to
-//! the server only through the `api` client and knows nothing of HTTP routes or the database.
+//! `slipway-ml`: Slipway's machine-learning engine and its worker. It is the only part that
+//! knows candle. It talks to the server only through the `api` client and knows nothing of
+//! HTTP routes or the database. (Its folder keeps the name `jobs/` that users know.)
+//!
+//! Data:
+//! - `table`: reading uploads row by row in bounded memory (CSV, gzip, Parquet), typing and
+//!   profiling columns, missing-value tokens.
+//! - `dataset`: a typed dataset loaded for training, its schema and task.
+//! - `split`: deterministic stratified train / validation / test splits (`split.json`).
+//! - `stats`: per-feature statistics and the quantile histograms drift is measured against.
+//! - `preprocess`: standardisation, imputation, one-hot and datetime parts, fitted on the
+//!   training split and stored with the model.
+//! - `signature`: a model's input columns, checked at predict.
+//!
+//! Models:
+//! - `train`: candle training of `logreg`, `mlp` and `cnn` models.
+//! - `model`: what a trained model is made of (`model.json`, `model.safetensors`).
+//! - `inference`: a loaded model answering batches of rows.
+//! - `evaluation`: metrics free of I/O, baselines and comparisons.
+//! - `drift`, `column_drift`: PSI and KS of features, category shares and missing rates.
+//! - `devices`: the CPU and, with the `cuda` feature, GPUs a worker offers.
+//!
+//! Jobs:
+//! - `worker`: register, lease by long-poll, heartbeat, report.
+//! - `handlers`: one exhaustive match from a typed job spec to its handler; the handlers are
+//!   `train_job`, `evaluate_job`, `deploy_job` and `pipeline_job` (with `pipeline_bake`).
 
 pub mod column_drift;
 pub mod dataset;

@@ -12,8 +12,8 @@ use sea_orm::{
     QueryOrder,
 };
 use slipway_api::{DataFormat, DatasetVersion, UploadOptions, UploadedDataset};
-use slipway_jobs::table::{self, Profile, ProfileOptions, Profiler, TableError};
-use slipway_jobs::{Schema, Task};
+use slipway_ml::table::{self, Profile, ProfileOptions, Profiler, TableError};
+use slipway_ml::{Schema, Task};
 use std::collections::BTreeMap;
 
 /// Checks a dataset name: it appears in URLs and commands.

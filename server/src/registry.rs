@@ -13,7 +13,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder,
 };
 use slipway_api::{DatasetRef, InputColumn, ModelVersion, RegisterModel, RegisteredModel};
-use slipway_jobs::model::ModelManifest;
+use slipway_ml::model::ModelManifest;
 use std::collections::BTreeMap;
 
 /// Checks a model or alias name: it appears in URLs and commands.

@@ -490,10 +490,10 @@ async fn a_train_job_trains_logs_and_stores_the_model() {
         .download_artifact(run_id, "model.json")
         .await
         .unwrap();
-    let engine = slipway_jobs::inference::Engine::load(&json, &weights).unwrap();
+    let engine = slipway_ml::inference::Engine::load(&json, &weights).unwrap();
     let prediction = engine.predict(&[vec![5.1, 3.5, 1.4, 0.2]]).unwrap();
     assert!(
-        matches!(&prediction[0], slipway_jobs::inference::Prediction::Class { label, .. } if label == "setosa"),
+        matches!(&prediction[0], slipway_ml::inference::Prediction::Class { label, .. } if label == "setosa"),
         "{prediction:?}"
     );
     let history = client

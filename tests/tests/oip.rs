@@ -11,7 +11,7 @@ use slipway_api::{
     Client, DeployRequest, InferRequest, InferTensor, JobState, PredictRequest, Prediction, Role,
     TrainSpec,
 };
-use slipway_jobs::Dataset;
+use slipway_ml::Dataset;
 use slipway_tests::{TestServer, eventually, new_token, python, run_job};
 use std::process::Command;
 use std::time::Duration;

@@ -8,8 +8,8 @@ use slipway_api::{
     ApiError, ChangeRequest, Client, CreateToken, DeployRequest, ErrorCode, InferRequest,
     InferTensor, JobState, PageRequest, PredictRequest, Prediction, Role, TrainSpec,
 };
-use slipway_jobs::Dataset;
-use slipway_jobs::split::stratified_split;
+use slipway_ml::Dataset;
+use slipway_ml::split::stratified_split;
 use slipway_tests::{TestServer, eventually, run_job};
 use std::collections::BTreeMap;
 use std::sync::Arc;

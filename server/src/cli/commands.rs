@@ -20,7 +20,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Server(args) => serve(args, false).await,
         Command::Worker(args) => {
             init_logging("info", LogFormat::Text);
-            slipway_jobs::worker::run(client(cli)?, worker_config(args))
+            slipway_ml::worker::run(client(cli)?, worker_config(args))
                 .await
                 .map_err(|err| anyhow::anyhow!("the server refused this worker: {err}"))
         }
@@ -77,14 +77,14 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-fn worker_config(args: &WorkerArgs) -> slipway_jobs::worker::WorkerConfig {
+fn worker_config(args: &WorkerArgs) -> slipway_ml::worker::WorkerConfig {
     let name = args.name.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_owned())
             .unwrap_or_else(|_| "worker".to_owned());
         format!("{host}-{}", std::process::id())
     });
-    slipway_jobs::worker::WorkerConfig {
+    slipway_ml::worker::WorkerConfig {
         name,
         labels: args.labels.clone(),
         concurrency: args.concurrency.max(1),
@@ -109,7 +109,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
                             concurrency: 2,
                         });
                         tokio::spawn(async move {
-                            if let Err(err) = slipway_jobs::worker::run(client, config).await {
+                            if let Err(err) = slipway_ml::worker::run(client, config).await {
                                 tracing::error!(error = %err, "the server refused the embedded worker");
                             }
                         });

@@ -4,7 +4,7 @@ use super::output::{self, OutputFormat, Table};
 use super::{Cli, DatasetCommand};
 use anyhow::Context;
 use slipway_api::{Client, DatasetSchema, DatasetVersion, UploadOptions};
-use slipway_jobs::stats::FeatureStats;
+use slipway_ml::stats::FeatureStats;
 use std::io::Write;
 use std::path::Path;
 

@@ -6,8 +6,8 @@
 
 use super::live::LiveRow;
 use slipway_api::{CategoryShare, ColumnDrift, ColumnType, DatasetSchema, FeatureDrift};
-use slipway_jobs::column_drift::{self, CategoryDrift, UNSEEN};
-use slipway_jobs::drift;
+use slipway_ml::column_drift::{self, CategoryDrift, UNSEEN};
+use slipway_ml::drift;
 
 /// One model input column's training baseline.
 #[derive(Debug)]

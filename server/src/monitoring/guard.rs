@@ -12,7 +12,7 @@ use crate::schedules;
 use crate::serving::Live;
 use crate::serving::deployments::{self, Requested};
 use slipway_api::{ChangeRequest, SloPolicy};
-use slipway_jobs::drift;
+use slipway_ml::drift;
 use std::time::Duration;
 
 /// The actor guards act as.

@@ -30,8 +30,8 @@ use slipway_api::{
     DeploymentMetrics, DriftDetail, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy,
     VersionMetrics,
 };
-use slipway_jobs::drift;
-use slipway_jobs::stats::FeatureStats;
+use slipway_ml::drift;
+use slipway_ml::stats::FeatureStats;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -318,7 +318,7 @@ impl Monitoring {
             .iter()
             .map(|feature| stats.iter().find(|s| s.name == *feature).cloned())
             .collect();
-        let table = serde_json::from_str::<slipway_jobs::dataset::Schema>(&data.schema)
+        let table = serde_json::from_str::<slipway_ml::dataset::Schema>(&data.schema)
             .ok()
             .and_then(|schema| schema.table);
         let data_rows = u64::try_from(data.row_count).unwrap_or(0);
@@ -337,11 +337,11 @@ impl Monitoring {
         let labels = tokio::task::spawn_blocking(move || {
             let regression = task == "regression";
             let kind = if regression {
-                slipway_jobs::Task::Regression
+                slipway_ml::Task::Regression
             } else {
-                slipway_jobs::Task::Classification
+                slipway_ml::Task::Classification
             };
-            let parsed = slipway_jobs::Dataset::from_csv(&csv, &label, Some(kind)).ok()?;
+            let parsed = slipway_ml::Dataset::from_csv(&csv, &label, Some(kind)).ok()?;
             if regression {
                 return Some(LabelBaseline::Values(FeatureStats::from_values(
                     "prediction",

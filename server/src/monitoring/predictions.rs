@@ -3,7 +3,7 @@
 
 use super::LabelBaseline;
 use slipway_api::PredictionShare;
-use slipway_jobs::stats::histogram;
+use slipway_ml::stats::histogram;
 use std::collections::BTreeMap;
 
 fn shares(counts: &[usize]) -> Vec<f64> {
@@ -47,12 +47,12 @@ pub fn compare(
     };
     let any_live = live.iter().any(|&c| c > 0);
     let psi = any_live.then(|| {
-        let noise = slipway_jobs::drift::psi_noise(
+        let noise = slipway_ml::drift::psi_noise(
             training.len(),
             live.iter().sum(),
             training.iter().sum(),
         );
-        (slipway_jobs::drift::class_psi(&training, &live), noise)
+        (slipway_ml::drift::class_psi(&training, &live), noise)
     });
     let table = buckets
         .into_iter()
@@ -70,7 +70,7 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slipway_jobs::stats::FeatureStats;
+    use slipway_ml::stats::FeatureStats;
 
     #[test]
     fn value_bins_and_class_shares() {

@@ -96,7 +96,7 @@ pub async fn check_train_model(db: &impl ConnectionTrait, spec: &TrainSpec) -> S
     else {
         return Ok(());
     };
-    slipway_jobs::check_train_spec(spec, inputs, outputs)
+    slipway_ml::check_train_spec(spec, inputs, outputs)
         .map(drop)
         .map_err(ServiceError::invalid)
 }

@@ -4,7 +4,7 @@
 use crate::entity::registry::model_version;
 use crate::error::{ServiceError, ServiceResult};
 use crate::tracking::artifacts::ArtifactStore;
-use slipway_jobs::inference::{Engine, Prediction};
+use slipway_ml::inference::{Engine, Prediction};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,7 +94,7 @@ impl ModelPool {
             // It reads the standardised mean row (all zeros), which fits every model, also one
             // whose preprocessing makes more inputs than it has columns.
             engine.predict_encoded(vec![0.0; engine.input_width()], 1)?;
-            Ok::<_, slipway_jobs::inference::InferenceError>(engine)
+            Ok::<_, slipway_ml::inference::InferenceError>(engine)
         })
         .await
         .map_err(|err| ServiceError::internal(format!("model loading stopped: {err}")))?

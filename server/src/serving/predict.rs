@@ -9,7 +9,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::monitoring::live::Outcome;
 use serde_json::Value;
 use slipway_api::{PredictResponse, Prediction};
-use slipway_jobs::inference::Engine;
+use slipway_ml::inference::Engine;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,7 +130,7 @@ fn class_labels(predictions: &[Prediction]) -> Vec<String> {
 /// order; an all-numeric model reads numbers, by position or by feature name.
 fn encode(engine: &Engine, instances: &[Instance]) -> ServiceResult<Encoded> {
     let invalid =
-        |err: slipway_jobs::inference::InferenceError| ServiceError::invalid(err.to_string());
+        |err: slipway_ml::inference::InferenceError| ServiceError::invalid(err.to_string());
     if engine.manifest().preprocessing.is_some() {
         let features = engine.features();
         let named: Vec<serde_json::Map<String, Value>> = instances

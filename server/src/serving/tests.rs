@@ -8,8 +8,8 @@ use crate::time::now_millis;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrait, IntoActiveModel,
 };
-use slipway_jobs::Dataset;
-use slipway_jobs::train::{TrainConfig, train};
+use slipway_ml::Dataset;
+use slipway_ml::train::{TrainConfig, train};
 
 /// Registers version 1 of model `name`: a barely trained iris classifier.
 async fn register(harness: &Harness, name: &str) {

@@ -3,8 +3,8 @@
 //! with its error; a version being unloaded answers unavailable.
 
 use super::*;
-use slipway_jobs::Dataset;
-use slipway_jobs::train::{TrainConfig, train};
+use slipway_ml::Dataset;
+use slipway_ml::train::{TrainConfig, train};
 
 /// An iris classifier (a few epochs: the answers need not be good, only the model's).
 fn iris() -> (Arc<Engine>, Dataset) {
