@@ -47,11 +47,8 @@ pub fn compare(
     };
     let any_live = live.iter().any(|&c| c > 0);
     let psi = any_live.then(|| {
-        let noise = slipway_ml::drift::psi_noise(
-            training.len(),
-            live.iter().sum(),
-            training.iter().sum(),
-        );
+        let noise =
+            slipway_ml::drift::psi_noise(training.len(), live.iter().sum(), training.iter().sum());
         (slipway_ml::drift::class_psi(&training, &live), noise)
     });
     let table = buckets
