@@ -2,10 +2,10 @@
 //! store, with their inferred schema and per-feature statistics (the drift baseline).
 
 use crate::audit::{self, Change};
+use crate::blobs::BlobStore;
 use crate::entity::registry::dataset;
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
-use crate::tracking::artifacts::ArtifactStore;
 use futures_util::Stream;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
@@ -91,7 +91,7 @@ fn refusal(err: TableError) -> ServiceError {
 /// only a table that passes is put in the store: a refused upload leaves nothing behind.
 pub async fn upload<S, B, E>(
     db: &DatabaseConnection,
-    store: &ArtifactStore,
+    store: &BlobStore,
     actor: &str,
     name: &str,
     options: &UploadOptions,
@@ -258,7 +258,7 @@ pub async fn versions(db: &DatabaseConnection, name: &str) -> ServiceResult<Vec<
 /// streaming, with its size and media type.
 pub async fn content(
     db: &DatabaseConnection,
-    store: &ArtifactStore,
+    store: &BlobStore,
     name: &str,
     version: u32,
 ) -> ServiceResult<(tokio::fs::File, u64, &'static str)> {

@@ -10,10 +10,10 @@
 //! blob young again.
 
 use crate::audit::{self, Change};
+use crate::blobs::BlobStore;
 use crate::entity::registry::{dataset, model_version};
 use crate::entity::tracking::{artifact, run};
 use crate::error::ServiceResult;
-use crate::tracking::artifacts::ArtifactStore;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use slipway_api::{GC_LISTED_BLOBS, GcBlob, GcReport};
 use std::collections::HashSet;
@@ -75,7 +75,7 @@ async fn referenced(db: &DatabaseConnection) -> ServiceResult<HashSet<String>> {
 /// `dry_run` only reports them. A real collection is audited as `actor`'s.
 pub async fn collect(
     db: &DatabaseConnection,
-    store: &ArtifactStore,
+    store: &BlobStore,
     actor: &str,
     dry_run: bool,
     grace: Duration,
@@ -139,7 +139,7 @@ pub async fn collect(
 /// Collects every [`INTERVAL`] until shutdown.
 pub fn spawn(
     db: DatabaseConnection,
-    store: ArtifactStore,
+    store: BlobStore,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {

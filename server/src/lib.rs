@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod datasets;

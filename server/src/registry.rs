@@ -4,10 +4,11 @@
 
 use crate::audit::{self, Change};
 use crate::auth::{Caller, Permission};
+use crate::blobs::BlobStore;
 use crate::entity::registry::{model, model_alias, model_version};
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
-use crate::tracking::{artifacts::ArtifactStore, runs};
+use crate::tracking::runs;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, QueryFilter, QueryOrder,
@@ -138,7 +139,7 @@ fn version_to_api(
 /// Registers the model that run `request.run_id` produced as the next version of `name`.
 pub async fn register(
     db: &DatabaseConnection,
-    store: &ArtifactStore,
+    store: &BlobStore,
     actor: &str,
     name: &str,
     request: &RegisterModel,

@@ -81,7 +81,7 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
     let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (state, mut tasks) = AppState::build(config, db.clone())?;
     // Nothing uploads yet: whatever is in the temporary directory was cut short by a crash.
-    match state.artifacts.remove_partial_uploads().await {
+    match state.blobs.remove_partial_uploads().await {
         Ok(0) => {}
         Ok(removed) => tracing::info!(removed, "removed partial uploads left by an earlier run"),
         Err(err) => tracing::warn!(error = %err, "cannot remove partial uploads"),

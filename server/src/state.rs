@@ -2,6 +2,7 @@
 //! configuration and a database: the server and the in-process tests build it the same way.
 
 use crate::auth::TokenService;
+use crate::blobs::BlobStore;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::monitoring::Monitoring;
@@ -10,7 +11,6 @@ use crate::queue::JobQueue;
 use crate::rate_limit::RateLimits;
 use crate::serving::{BatchPolicy, Serving};
 use crate::sessions::Sessions;
-use crate::tracking::artifacts::ArtifactStore;
 use crate::tracking::logging::LogWriter;
 use crate::tracking::search::SearchPool;
 use sea_orm::DatabaseConnection;
@@ -35,7 +35,7 @@ pub struct AppState {
     /// Per-token request budgets of the expensive routes.
     pub rate_limits: Arc<RateLimits>,
     pub log_writer: LogWriter,
-    pub artifacts: ArtifactStore,
+    pub blobs: BlobStore,
     pub queue: JobQueue,
     pub serving: Serving,
     pub monitoring: Monitoring,
@@ -73,11 +73,10 @@ impl AppState {
             Duration::from_secs(config.job_lease_secs),
             Arc::clone(&events),
         );
-        let artifacts =
-            ArtifactStore::new(config.artifacts_dir(), config.limits.max_artifact_bytes);
+        let blobs = BlobStore::new(config.artifacts_dir(), config.limits.max_artifact_bytes);
         let serving = Serving::new(
             db.clone(),
-            artifacts.clone(),
+            blobs.clone(),
             BatchPolicy {
                 max_rows: config.serving.batch_max_rows,
                 max_wait: Duration::from_micros(config.serving.batch_max_wait_us),
@@ -86,7 +85,7 @@ impl AppState {
             Arc::clone(&events),
             Monitor::new(config.serving.monitoring),
         );
-        let monitoring = Monitoring::new(db.clone(), artifacts.clone(), serving.clone());
+        let monitoring = Monitoring::new(db.clone(), blobs.clone(), serving.clone());
         let searches = SearchPool::open(&config.database_url(), crate::tracking::search::DEADLINE)?;
         let sessions = Sessions::new(
             db.clone(),
@@ -102,7 +101,7 @@ impl AppState {
             sessions,
             rate_limits,
             log_writer,
-            artifacts,
+            blobs,
             queue,
             serving,
             monitoring,
@@ -129,7 +128,7 @@ impl BackgroundTasks {
             state.db.clone(),
             state.queue.clone(),
         ));
-        crate::gc::spawn(state.db.clone(), state.artifacts.clone(), signalled());
+        crate::gc::spawn(state.db.clone(), state.blobs.clone(), signalled());
         state.serving.spawn_background(signalled());
         if state.config.serving.monitoring {
             state

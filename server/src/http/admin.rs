@@ -21,7 +21,7 @@ async fn gc(
     caller.require(Permission::Admin)?;
     let report = crate::gc::collect(
         &state.db,
-        &state.artifacts,
+        &state.blobs,
         &caller.name,
         request.dry_run,
         crate::gc::GRACE,

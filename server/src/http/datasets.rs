@@ -36,7 +36,7 @@ async fn upload(
     caller.require(Permission::Track)?;
     let uploaded = datasets::upload(
         &state.db,
-        &state.artifacts,
+        &state.blobs,
         &caller.name,
         &name,
         &options,
@@ -75,7 +75,7 @@ async fn content(
 ) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
     let (file, size, content_type) =
-        datasets::content(&state.db, &state.artifacts, &name, version).await?;
+        datasets::content(&state.db, &state.blobs, &name, version).await?;
     // Streamed, so a large dataset never has to fit in memory.
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let headers = [

@@ -31,7 +31,7 @@ async fn register(
 ) -> ApiResult<(StatusCode, axum::Json<ModelVersion>)> {
     caller.require(Permission::Track)?;
     let version =
-        registry::register(&state.db, &state.artifacts, &caller.name, &name, &request).await?;
+        registry::register(&state.db, &state.blobs, &caller.name, &name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(version)))
 }
 

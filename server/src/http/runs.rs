@@ -5,7 +5,7 @@ use super::extract::{Json, Path, Query};
 use super::throttle::SearchQuota;
 use crate::auth::{Caller, Permission};
 use crate::state::AppState;
-use crate::tracking::{history, runs, search};
+use crate::tracking::{artifacts, history, runs, search};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
@@ -132,7 +132,7 @@ async fn list_artifacts(
     Path(id): Path<i64>,
 ) -> ApiResult<axum::Json<Vec<Artifact>>> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(state.artifacts.list(&state.db, id).await?))
+    Ok(axum::Json(artifacts::list(&state.db, id).await?))
 }
 
 async fn upload_artifact(
@@ -143,10 +143,8 @@ async fn upload_artifact(
 ) -> ApiResult<(StatusCode, axum::Json<Artifact>)> {
     caller.require(Permission::Track)?;
     let stream = body.into_data_stream();
-    let artifact = state
-        .artifacts
-        .upload(&state.db, &caller.name, id, &path, stream)
-        .await?;
+    let artifact =
+        artifacts::upload(&state.blobs, &state.db, &caller.name, id, &path, stream).await?;
     Ok((StatusCode::CREATED, axum::Json(artifact)))
 }
 
@@ -156,7 +154,7 @@ async fn download_artifact(
     Path((id, path)): Path<(i64, String)>,
 ) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
-    let (artifact, file) = state.artifacts.open(&state.db, id, &path).await?;
+    let (artifact, file) = artifacts::open(&state.blobs, &state.db, id, &path).await?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let response = (
         [

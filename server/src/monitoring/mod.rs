@@ -12,6 +12,7 @@ pub mod prometheus;
 pub mod series;
 
 use crate::audit::{self, Change};
+use crate::blobs::BlobStore;
 use crate::entity::operations::deployment_metric;
 use crate::entity::registry::{dataset, deployment};
 use crate::error::{ServiceError, ServiceResult};
@@ -19,7 +20,6 @@ use crate::registry::{Selector, find_version};
 use crate::serving::Serving;
 use crate::serving::deployments::find_existing;
 use crate::time::{from_millis, now_millis};
-use crate::tracking::artifacts::ArtifactStore;
 use columns::ColumnBaseline;
 use live::Bucket;
 use sea_orm::{
@@ -65,7 +65,7 @@ type Baselines = Mutex<HashMap<(String, u32), Arc<Baseline>>>;
 #[derive(Debug, Clone)]
 pub struct Monitoring {
     db: DatabaseConnection,
-    store: ArtifactStore,
+    store: BlobStore,
     pub serving: Serving,
     baselines: Arc<Baselines>,
 }
@@ -99,7 +99,7 @@ fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) ->
 }
 
 impl Monitoring {
-    pub fn new(db: DatabaseConnection, store: ArtifactStore, serving: Serving) -> Self {
+    pub fn new(db: DatabaseConnection, store: BlobStore, serving: Serving) -> Self {
         Self {
             db,
             store,

@@ -14,12 +14,12 @@ mod switch;
 #[cfg(test)]
 mod tests;
 
+use crate::blobs::BlobStore;
 use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::EventBus;
 use crate::monitoring::live::Monitor;
 use crate::registry::{Selector, find_version};
-use crate::tracking::artifacts::ArtifactStore;
 pub use pool::BatchPolicy;
 use pool::ModelPool;
 pub use pool::Served;
@@ -96,7 +96,7 @@ struct Inner {
 impl Serving {
     pub fn new(
         db: DatabaseConnection,
-        store: ArtifactStore,
+        store: BlobStore,
         policy: BatchPolicy,
         max_instances: usize,
         events: Arc<EventBus>,

@@ -1,9 +1,9 @@
 //! The model pool: registered versions loaded once through the inference engine, warmed, and
 //! each fronted by a micro-batcher that joins concurrent requests into one forward pass.
 
+use crate::blobs::BlobStore;
 use crate::entity::registry::model_version;
 use crate::error::{ServiceError, ServiceResult};
-use crate::tracking::artifacts::ArtifactStore;
 use slipway_ml::inference::{Engine, Prediction};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,13 +67,13 @@ impl Served {
 /// Versions loaded by this server, by their row id.
 #[derive(Debug, Clone)]
 pub struct ModelPool {
-    store: ArtifactStore,
+    store: BlobStore,
     policy: BatchPolicy,
     loaded: Arc<Mutex<HashMap<i64, Arc<Served>>>>,
 }
 
 impl ModelPool {
-    pub fn new(store: ArtifactStore, policy: BatchPolicy) -> Self {
+    pub fn new(store: BlobStore, policy: BatchPolicy) -> Self {
         Self {
             store,
             policy,

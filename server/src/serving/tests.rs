@@ -30,7 +30,7 @@ async fn register(harness: &Harness, name: &str) {
         "labels": data.schema.classes,
         "normalisation": trained.normalisation,
     });
-    let store = &harness.state.artifacts;
+    let store = &harness.state.blobs;
     let (manifest_digest, _) = store
         .put_bytes(manifest.to_string().as_bytes())
         .await

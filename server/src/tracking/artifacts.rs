@@ -1,63 +1,22 @@
-//! Artifacts: files stored per run under a relative path, kept content-addressed by SHA-256
-//! in the data dir's `artifacts/` (identical files are stored once). Uploads are streamed to a
-//! temporary file while hashed, then renamed into place, so a partial upload never shows.
-//!
-//! Blobs nothing references any more are collected (see `crate::gc`). Storing a blob that is
-//! already there renames a freshly written copy over it, which gives it a fresh modification
-//! time; the collector only removes blobs older than its grace age, and both the rename and
-//! the collector's look-then-remove hold `gc_lock`, so an upload that reuses a blob can never
-//! have it removed under it.
+//! Run artifacts: files stored per run under a relative path. The bytes live in the shared
+//! blob store (`crate::blobs`); this module records which blob each run path names, refuses
+//! paths that would leave the run's directory, and keeps a registered run's artifacts frozen.
 
 use super::runs;
 use crate::audit::{self, Change};
+use crate::blobs::BlobStore;
 use crate::entity::tracking::artifact;
 use crate::error::{ServiceError, ServiceResult};
 use crate::time::{from_millis, now_millis};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
-use sha2::{Digest, Sha256};
 use slipway_api::Artifact;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::SystemTime;
-use tokio::io::AsyncWriteExt;
-use tokio::sync::RwLock;
 
 /// Longest artifact path.
 const MAX_PATH: usize = 1024;
-
-/// The content-addressed blob directory.
-#[derive(Debug, Clone)]
-pub struct ArtifactStore {
-    root: PathBuf,
-    max_bytes: u64,
-    /// Held shared while a blob is put in place, exclusively while the collector checks a
-    /// blob's age and removes it: the two never interleave.
-    gc_lock: Arc<RwLock<()>>,
-}
-
-/// An upload written to the temporary directory and hashed, not yet a blob.
-#[derive(Debug)]
-pub struct StagedBlob {
-    pub path: PathBuf,
-    pub digest: String,
-    pub size: u64,
-}
-
-/// A blob found on disk.
-#[derive(Debug, Clone)]
-pub struct BlobFile {
-    pub digest: String,
-    pub size: u64,
-    pub modified: SystemTime,
-}
-
-fn is_digest(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
 
 /// Checks a run-relative artifact path: no absolute paths, no `..`, no empty or `.` segments.
 pub fn validate_path(path: &str) -> ServiceResult<()> {
@@ -98,322 +57,97 @@ pub fn to_api(row: artifact::Model) -> Artifact {
     }
 }
 
-impl ArtifactStore {
-    pub fn new(root: PathBuf, max_bytes: u64) -> Self {
-        Self {
-            root,
-            max_bytes,
-            gc_lock: Arc::new(RwLock::new(())),
-        }
-    }
-
-    fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
-    }
-
-    /// Removes what uploads cut short by a crash left in the temporary directory. Called at
-    /// start, before any upload can be in progress.
-    pub async fn remove_partial_uploads(&self) -> ServiceResult<u64> {
-        let tmp = self.tmp_dir();
-        let removed = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let entries = match std::fs::read_dir(&tmp) {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-                Err(err) => return Err(err),
-            };
-            let mut removed = 0;
-            for entry in entries {
-                let entry = entry?;
-                if entry.file_type()?.is_file() {
-                    std::fs::remove_file(entry.path())?;
-                    removed += 1;
-                }
-            }
-            Ok(removed)
-        })
-        .await
-        .map_err(|err| {
-            ServiceError::internal(format!("cleaning partial uploads stopped: {err}"))
-        })??;
-        Ok(removed)
-    }
-
-    /// Every blob on disk with its size and modification time (a blocking walk, off the
-    /// async runtime).
-    pub async fn scan_blobs(&self) -> ServiceResult<Vec<BlobFile>> {
-        let root = self.root.clone();
-        let blobs = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<BlobFile>> {
-            let mut blobs = Vec::new();
-            for shard in std::fs::read_dir(&root)? {
-                let shard = shard?;
-                let name = shard.file_name();
-                let is_shard = name.len() == 2
-                    && name
-                        .to_str()
-                        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
-                if !is_shard || !shard.file_type()?.is_dir() {
-                    continue;
-                }
-                for blob in std::fs::read_dir(shard.path())? {
-                    let blob = blob?;
-                    let Some(digest) = blob.file_name().to_str().map(str::to_owned) else {
-                        continue;
-                    };
-                    let metadata = blob.metadata()?;
-                    if is_digest(&digest) && metadata.is_file() {
-                        blobs.push(BlobFile {
-                            digest,
-                            size: metadata.len(),
-                            modified: metadata.modified()?,
-                        });
-                    }
-                }
-            }
-            Ok(blobs)
-        })
-        .await
-        .map_err(|err| ServiceError::internal(format!("the blob scan stopped: {err}")))??;
-        Ok(blobs)
-    }
-
-    /// Removes each blob of `digests` whose modification time is still before `cutoff`,
-    /// checked under the lock that uploads take to put a blob in place; returns those removed
-    /// with their sizes. A blob an upload refreshed since the scan is kept.
-    pub async fn remove_if_older(
-        &self,
-        digests: Vec<String>,
-        cutoff: SystemTime,
-    ) -> ServiceResult<Vec<(String, u64)>> {
-        let store = self.clone();
-        let removed =
-            tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, u64)>> {
-                let mut removed = Vec::new();
-                for digest in digests.into_iter().filter(|d| is_digest(d)) {
-                    let path = store.blob_path(&digest);
-                    let _exclusive = store.gc_lock.blocking_write();
-                    let metadata = match std::fs::metadata(&path) {
-                        Ok(metadata) => metadata,
-                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(err) => return Err(err),
-                    };
-                    if metadata.modified()? < cutoff {
-                        std::fs::remove_file(&path)?;
-                        removed.push((digest, metadata.len()));
-                    }
-                }
-                Ok(removed)
-            })
-            .await
-            .map_err(|err| ServiceError::internal(format!("blob removal stopped: {err}")))??;
-        Ok(removed)
-    }
-
-    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
-        self.root.join(&digest[..2]).join(digest)
-    }
-
-    /// The stored blob with `digest`.
-    pub async fn read_blob(&self, digest: &str) -> ServiceResult<Vec<u8>> {
-        if !is_digest(digest) {
-            return Err(ServiceError::internal(format!(
-                "invalid stored digest '{digest}'"
-            )));
-        }
-        Ok(tokio::fs::read(self.blob_path(digest)).await?)
-    }
-
-    /// The stored blob with `digest`, opened for streaming, with its size.
-    pub async fn open_blob(&self, digest: &str) -> ServiceResult<(tokio::fs::File, u64)> {
-        if !is_digest(digest) {
-            return Err(ServiceError::internal(format!(
-                "invalid stored digest '{digest}'"
-            )));
-        }
-        let file = tokio::fs::File::open(self.blob_path(digest)).await?;
-        let size = file.metadata().await?.len();
-        Ok((file, size))
-    }
-
-    /// Stores `bytes` and returns their digest and size.
-    pub async fn put_bytes(&self, bytes: &[u8]) -> ServiceResult<(String, u64)> {
-        let body = futures_util::stream::iter([Ok::<_, std::io::Error>(bytes)]);
-        self.put(body).await
-    }
-
-    /// Streams `body` into the store and returns its digest and size.
-    async fn put<S, B, E>(&self, body: S) -> ServiceResult<(String, u64)>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: AsRef<[u8]>,
-        E: std::fmt::Display,
-    {
-        let staged = self.stage(body, "artifact").await?;
-        self.commit(staged).await
-    }
-
-    /// Streams `body` to a temporary file while hashing it, without putting it in place: the
-    /// caller checks the file first, then [`Self::commit`]s or [`Self::discard`]s it. Over
-    /// the size limit is a 413 naming `what`.
-    pub async fn stage<S, B, E>(&self, mut body: S, what: &str) -> ServiceResult<StagedBlob>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: AsRef<[u8]>,
-        E: std::fmt::Display,
-    {
-        let tmp_dir = self.tmp_dir();
-        tokio::fs::create_dir_all(&tmp_dir).await?;
-        let tmp = tmp_dir.join(format!("upload-{:016x}", rand::random::<u64>()));
-        let mut file = tokio::fs::File::create(&tmp).await?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let result: ServiceResult<()> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|err| {
-                    ServiceError::invalid(format!("the upload was interrupted: {err}"))
-                })?;
-                let bytes = chunk.as_ref();
-                size += bytes.len() as u64;
-                if size > self.max_bytes {
-                    return Err(ServiceError::too_large(format!(
-                        "{what}: larger than the limit of {} bytes",
-                        self.max_bytes
-                    )));
-                }
-                hasher.update(bytes);
-                file.write_all(bytes).await?;
-            }
-            file.sync_all().await?;
-            Ok(())
-        }
-        .await;
-        if let Err(err) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(err);
-        }
-        Ok(StagedBlob {
-            path: tmp,
-            digest: hex::encode(hasher.finalize()),
-            size,
-        })
-    }
-
-    /// Puts a staged file in place as its blob, and returns its digest and size.
-    pub async fn commit(&self, staged: StagedBlob) -> ServiceResult<(String, u64)> {
-        let target = self.blob_path(&staged.digest);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await?;
-        }
-        // The fresh copy replaces an identical blob already there, refreshing its
-        // modification time, so the collector sees it as new until its grace age passes.
-        let _shared = self.gc_lock.read().await;
-        tokio::fs::rename(&staged.path, &target).await?;
-        Ok((staged.digest, staged.size))
-    }
-
-    /// Removes a staged file that is not to be stored.
-    pub async fn discard(&self, staged: StagedBlob) {
-        if let Err(err) = tokio::fs::remove_file(&staged.path).await {
-            tracing::warn!(path = %staged.path.display(), error = %err, "cannot remove a staged upload");
-        }
-    }
-
-    /// Stores `body` as the artifact `path` of run `run_id`, replacing an earlier file there.
-    pub async fn upload<S, B, E>(
-        &self,
-        db: &DatabaseConnection,
-        actor: &str,
-        run_id: i64,
-        path: &str,
-        body: S,
-    ) -> ServiceResult<Artifact>
-    where
-        S: Stream<Item = Result<B, E>> + Unpin,
-        B: AsRef<[u8]>,
-        E: std::fmt::Display,
-    {
-        validate_path(path)?;
-        runs::find(db, run_id).await?;
-        runs::ensure_not_frozen(db, run_id).await?;
-        let (digest, size) = self.put(body).await?;
-        let row = artifact::ActiveModel {
-            run_id: Set(run_id),
-            path: Set(path.to_owned()),
-            digest: Set(digest.clone()),
-            size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
-            created_at: Set(now_millis()),
-        };
-        let txn = crate::db::begin_write(db).await?;
-        // Again under the write lock: the run may have been registered during the upload.
-        runs::ensure_not_frozen(&txn, run_id).await?;
-        artifact::Entity::insert(row.clone())
-            .on_conflict(
-                OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])
-                    .update_columns([
-                        artifact::Column::Digest,
-                        artifact::Column::Size,
-                        artifact::Column::CreatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
-        audit::record(
-            &txn,
-            Change {
-                actor,
-                action: "artifact.upload",
-                target_kind: "run",
-                target_id: run_id.to_string(),
-                reason: None,
-                details: Some(serde_json::json!({ "path": path, "digest": digest, "size": size })),
-            },
+/// Stores `body` as the artifact `path` of run `run_id`, replacing an earlier file there.
+pub async fn upload<S, B, E>(
+    blobs: &BlobStore,
+    db: &DatabaseConnection,
+    actor: &str,
+    run_id: i64,
+    path: &str,
+    body: S,
+) -> ServiceResult<Artifact>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    validate_path(path)?;
+    runs::find(db, run_id).await?;
+    runs::ensure_not_frozen(db, run_id).await?;
+    let (digest, size) = blobs.put(body).await?;
+    let row = artifact::ActiveModel {
+        run_id: Set(run_id),
+        path: Set(path.to_owned()),
+        digest: Set(digest.clone()),
+        size: Set(i64::try_from(size).unwrap_or(i64::MAX)),
+        created_at: Set(now_millis()),
+    };
+    let txn = crate::db::begin_write(db).await?;
+    // Again under the write lock: the run may have been registered during the upload.
+    runs::ensure_not_frozen(&txn, run_id).await?;
+    artifact::Entity::insert(row.clone())
+        .on_conflict(
+            OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])
+                .update_columns([
+                    artifact::Column::Digest,
+                    artifact::Column::Size,
+                    artifact::Column::CreatedAt,
+                ])
+                .to_owned(),
         )
+        .exec(&txn)
         .await?;
-        txn.commit().await?;
-        Ok(Artifact {
-            path: path.to_owned(),
-            digest,
-            size,
-            created_at: from_millis(*row.created_at.as_ref()),
-        })
-    }
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "artifact.upload",
+            target_kind: "run",
+            target_id: run_id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "path": path, "digest": digest, "size": size })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Artifact {
+        path: path.to_owned(),
+        digest,
+        size,
+        created_at: from_millis(*row.created_at.as_ref()),
+    })
+}
 
-    /// The artifacts of a run, by path.
-    pub async fn list(&self, db: &DatabaseConnection, run_id: i64) -> ServiceResult<Vec<Artifact>> {
-        runs::find(db, run_id).await?;
-        Ok(artifact::Entity::find()
-            .filter(artifact::Column::RunId.eq(run_id))
-            .order_by_asc(artifact::Column::Path)
-            .all(db)
-            .await?
-            .into_iter()
-            .map(to_api)
-            .collect())
-    }
+/// The artifacts of a run, by path.
+pub async fn list(db: &DatabaseConnection, run_id: i64) -> ServiceResult<Vec<Artifact>> {
+    runs::find(db, run_id).await?;
+    Ok(artifact::Entity::find()
+        .filter(artifact::Column::RunId.eq(run_id))
+        .order_by_asc(artifact::Column::Path)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_api)
+        .collect())
+}
 
-    /// The stored file of artifact `path` of run `run_id`, with its metadata.
-    pub async fn open(
-        &self,
-        db: &DatabaseConnection,
-        run_id: i64,
-        path: &str,
-    ) -> ServiceResult<(Artifact, tokio::fs::File)> {
-        validate_path(path)?;
-        runs::find(db, run_id).await?;
-        let row = artifact::Entity::find_by_id((run_id, path.to_owned()))
-            .one(db)
-            .await?
-            .ok_or_else(|| {
-                ServiceError::not_found(format!("artifact '{path}' not found on run {run_id}"))
-            })?;
-        let file = tokio::fs::File::open(self.blob_path(&row.digest)).await?;
-        Ok((to_api(row), file))
-    }
-
-    /// The store's root directory.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
+/// The stored file of artifact `path` of run `run_id`, with its metadata.
+pub async fn open(
+    blobs: &BlobStore,
+    db: &DatabaseConnection,
+    run_id: i64,
+    path: &str,
+) -> ServiceResult<(Artifact, tokio::fs::File)> {
+    validate_path(path)?;
+    runs::find(db, run_id).await?;
+    let row = artifact::Entity::find_by_id((run_id, path.to_owned()))
+        .one(db)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found(format!("artifact '{path}' not found on run {run_id}"))
+        })?;
+    let file = tokio::fs::File::open(blobs.blob_path(&row.digest)).await?;
+    Ok((to_api(row), file))
 }
 
 #[cfg(test)]
@@ -438,23 +172,5 @@ mod tests {
         for good in ["model.json", "plots/roc curve.png", "a/b/c.bin", "..hidden"] {
             assert!(validate_path(good).is_ok(), "{good:?} must be accepted");
         }
-    }
-
-    #[tokio::test]
-    async fn identical_content_is_stored_once_and_the_limit_holds() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ArtifactStore::new(dir.path().to_owned(), 10);
-        let chunks =
-            || futures_util::stream::iter(vec![Ok::<_, std::io::Error>(b"hello".to_vec())]);
-        let (first, size) = store.put(chunks()).await.unwrap();
-        let (second, _) = store.put(chunks()).await.unwrap();
-        assert_eq!(first, second);
-        assert_eq!(size, 5);
-        assert!(store.blob_path(&first).exists());
-        let big = futures_util::stream::iter(vec![Ok::<_, std::io::Error>(vec![0u8; 11])]);
-        assert!(matches!(
-            store.put(big).await,
-            Err(ServiceError::TooLarge(_))
-        ));
     }
 }

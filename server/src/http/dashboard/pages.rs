@@ -327,7 +327,8 @@ pub async fn artifact(
     Path((id, path)): Path<(i64, String)>,
 ) -> Result<Response, PageError> {
     readable(&context)?;
-    let (artifact, file) = state.artifacts.open(&state.db, id, &path).await?;
+    let (artifact, file) =
+        crate::tracking::artifacts::open(&state.blobs, &state.db, id, &path).await?;
     let name = artifact
         .path
         .rsplit('/')
