@@ -4,6 +4,14 @@
 //!
 //! Times on the wire are RFC 3339 strings in UTC. Lists are paginated with `limit` and an
 //! opaque `page_token`; a response carries `next_page_token` while more remain.
+//!
+//! Modules, by domain: `common` (health, pages, live events), `auth` (tokens, roles, audit),
+//! `tracking` (experiments, runs, metrics, artifacts), `datasets`, `registry` (models,
+//! versions, aliases, deployments), `predict` and `oip` (predictions, the Open Inference
+//! Protocol and its binary tensors), `monitoring` (live metrics, drift, SLO policies, alerts),
+//! `jobs` (jobs and workers), `job_kind` (the job kinds and the typed `JobSpec`), `specs` (the
+//! specs of the ML kinds), `job_results` (each kind's typed result), `pipelines` (pipelines and
+//! schedules), `admin`; `error` (the one error body) and `client` (the typed client).
 
 pub mod admin;
 pub mod auth;

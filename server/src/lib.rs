@@ -1,9 +1,21 @@
 //! Slipway's control plane: the HTTP API (axum), persistence (sea-orm over SQLite, portable to
-//! PostgreSQL), authentication and the audit log, experiment tracking, and the `slipway`
-//! command line that drives it all.
+//! PostgreSQL), authentication and the audit log, tracking, the registry, the job queue and
+//! schedules, serving and monitoring, and the `slipway` command line that drives it all.
 //!
-//! Layers: `http` extracts and maps; the services (`tracking`, `auth`, `audit`) hold the
-//! domain logic and know nothing of HTTP; `entity` and `db` are the storage.
+//! Layers: `http` extracts and maps; the services hold the domain logic and know nothing of
+//! HTTP; `entity` and `db` are the storage. The modules:
+//!
+//! - Assembly: `serve` (binds, migrates, launches), `state` (builds the shared state and its
+//!   background tasks), `config` (every setting, declared once), `transport` (the accept loop
+//!   with its timeouts and connection cap), `cli` (the `slipway` commands).
+//! - HTTP: `http` (one router per resource, the dashboard, OIP), `rate_limit`, `sessions`.
+//! - Services: `auth` (tokens and roles), `audit`, `tracking` (experiments, runs, logging,
+//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
+//!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
+//!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
+//! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
+//!   unreferenced blobs), `files` (private files in the data dir).
+//! - Shared helpers: `error` (the service error), `pagination` (page tokens), `time`.
 
 pub mod audit;
 pub mod auth;

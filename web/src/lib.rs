@@ -7,6 +7,11 @@
 //! The `hydrate` feature builds the browser bundle (wasm32-unknown-unknown): only the
 //! [`islands`] are hydrated, so the bundle stays small and a page without scripts loses nothing
 //! but liveness.
+//!
+//! Modules: `layout` (the page shell, navigation, breadcrumbs, titles), `pages` (one module
+//! per page: overview, deployment, runs, compare, models, jobs, operations, sign-in, and their
+//! fixtures), `charts` (server-rendered SVG charts with axes, hover values and revision
+//! markers) and `islands` (the hydrated live parts).
 
 #[cfg(feature = "ssr")]
 pub mod charts;
