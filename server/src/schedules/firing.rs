@@ -2,7 +2,22 @@
 //! `next_fire_at`), applies the misfire and overlap policies, submits the template's job and
 //! records the firing; and the manual and drift-triggered firings.
 
-use super::*;
+use super::{
+    Template, find, misfire_of, next_after, overlap_of, parse_cron, parse_timezone, template_of,
+};
+use crate::audit::{self, Change};
+use crate::entity::operations::job::StoredJobState;
+use crate::entity::operations::{job, schedule, schedule_firing};
+use crate::error::ServiceResult;
+use crate::queue::JobQueue;
+use crate::queue::jobs::{self, Origin};
+use crate::time::{from_millis, now_millis};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use slipway_api::{Misfire, Overlap};
 
 /// Records a firing; a second record of the same due time is refused by the unique index.
 async fn record(

@@ -13,11 +13,9 @@ pub use firing::{fire_on_drift, spawn, tick, trigger};
 
 use crate::audit::{self, Change};
 use crate::entity::job_columns::corrupt;
-use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, schedule, schedule_firing};
 use crate::error::{ServiceError, ServiceResult};
-use crate::queue::JobQueue;
-use crate::queue::jobs::{self, Origin};
+use crate::queue::jobs;
 use crate::time::{from_millis, now_millis};
 use chrono::{DateTime, Timelike, Utc};
 use chrono_tz::Tz;
