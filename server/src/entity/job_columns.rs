@@ -100,6 +100,46 @@ pub fn corrupt(
     ServiceError::internal(format!("{table} row {id}: stored {column}: {problem}"))
 }
 
+/// The job rows `query` selects. A typed column (kind, state) holding text that no variant has
+/// is an error naming the first such row: the decoder knows the text but not the row, so the
+/// row is looked up by its raw text.
+pub async fn read_jobs(
+    db: &impl ConnectionTrait,
+    query: Select<super::operations::job::Entity>,
+) -> ServiceResult<Vec<super::operations::job::Model>> {
+    use super::operations::job;
+    use sea_orm::sea_query::ExprTrait;
+    use sea_orm::{QueryOrder, QuerySelect};
+    let err = match query.all(db).await {
+        Ok(rows) => return Ok(rows),
+        Err(DbErr::Type(problem)) => problem,
+        Err(other) => return Err(other.into()),
+    };
+    let kinds = JobKind::ALL.iter().map(|kind| kind.as_str());
+    let states = JobState::ALL.iter().map(|state| state.as_str());
+    let bad: Option<(i64, String, String)> = job::Entity::find()
+        .select_only()
+        .columns([job::Column::Id, job::Column::Kind, job::Column::State])
+        .filter(
+            job::Column::Kind
+                .is_not_in(kinds)
+                .or(job::Column::State.is_not_in(states)),
+        )
+        .order_by_asc(job::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Err(match bad {
+        Some((id, kind, state)) => corrupt(
+            "jobs",
+            id,
+            "kind or state",
+            format!("'{kind}' / '{state}': {err}"),
+        ),
+        None => ServiceError::internal(format!("jobs: unreadable row: {err}")),
+    })
+}
+
 /// The spec of job row `id`, read as its kind's type.
 pub fn stored_spec(id: i64, kind: StoredJobKind, text: &str) -> ServiceResult<JobSpec> {
     let value: serde_json::Value =

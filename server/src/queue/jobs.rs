@@ -2,7 +2,7 @@
 
 use super::fit::WorkerLookup;
 use crate::audit::{self, Change};
-use crate::entity::job_columns::{corrupt, spec_text, stored_result, stored_spec};
+use crate::entity::job_columns::{corrupt, read_jobs, spec_text, stored_result, stored_spec};
 use crate::entity::operations::job;
 use crate::entity::operations::job::StoredJobState;
 use crate::error::{ServiceError, ServiceResult};
@@ -192,7 +192,7 @@ pub async fn list(
     if let Some(before) = pagination::decode_after_id(page_token)? {
         query = query.filter(job::Column::Id.lt(before));
     }
-    let rows = query.limit(limit + 1).all(db).await?;
+    let rows = read_jobs(db, query.limit(limit + 1)).await?;
     // Only the workers this page's jobs name, not every registered worker.
     let workers = WorkerLookup::for_jobs(db, &rows).await?;
     let jobs = rows

@@ -5,6 +5,7 @@ use super::JobQueue;
 use super::fit::fits;
 use super::jobs::{find, view};
 use super::workers;
+use crate::entity::job_columns::read_jobs;
 use crate::entity::operations::job::StoredJobState;
 use crate::entity::operations::{job, worker};
 use crate::error::{ServiceError, ServiceResult};
@@ -75,13 +76,15 @@ async fn try_claim(
     if running >= u64::from(worker.concurrency.unsigned_abs()) {
         return Ok(None);
     }
-    let candidates = job::Entity::find()
-        .filter(job::Column::State.eq(StoredJobState::Queued))
-        .order_by_desc(job::Column::Priority)
-        .order_by_asc(job::Column::Id)
-        .limit(CANDIDATES)
-        .all(db)
-        .await?;
+    let candidates = read_jobs(
+        db,
+        job::Entity::find()
+            .filter(job::Column::State.eq(StoredJobState::Queued))
+            .order_by_desc(job::Column::Priority)
+            .order_by_asc(job::Column::Id)
+            .limit(CANDIDATES),
+    )
+    .await?;
     for candidate in candidates {
         let requirements: Requirements = serde_json::from_str(&candidate.requirements)?;
         if !fits(&requirements, &worker) {
@@ -278,11 +281,13 @@ pub async fn report(
 pub async fn reap(db: &DatabaseConnection, queue: &JobQueue) -> ServiceResult<u64> {
     workers::mark_lost(db, queue).await?;
     let now = now_millis();
-    let expired = job::Entity::find()
-        .filter(job::Column::State.eq(StoredJobState::Running))
-        .filter(job::Column::LeaseExpiresAt.lt(now))
-        .all(db)
-        .await?;
+    let expired = read_jobs(
+        db,
+        job::Entity::find()
+            .filter(job::Column::State.eq(StoredJobState::Running))
+            .filter(job::Column::LeaseExpiresAt.lt(now)),
+    )
+    .await?;
     let mut requeued = 0;
     for row in expired {
         let (state, error) = if row.cancel_requested {

@@ -211,6 +211,15 @@ async fn a_corrupt_stored_job_is_an_error_naming_its_row_not_a_default() {
         err.contains(&format!("jobs row {id}")) && err.contains("snoozing"),
         "{err}"
     );
+    // A list reads many rows at once; its error names the bad one too.
+    let err = crate::queue::jobs::list(db, None, None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("jobs row {id}")) && err.contains("snoozing"),
+        "{err}"
+    );
 
     db.execute_unprepared(&corrupt("state = 'queued'"))
         .await
