@@ -157,3 +157,23 @@ pub fn stored_result(id: i64, text: Option<&str>) -> ServiceResult<Option<serde_
 pub fn spec_text(spec: &JobSpec) -> ServiceResult<String> {
     Ok(spec.spec_json()?.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ActiveEnum, Iterable};
+
+    /// The stored text of every kind and state is its wire name, so the wire enums stay the one
+    /// place those names are defined and rows written before the columns were typed still read.
+    #[test]
+    fn stored_text_is_the_wire_name() {
+        for kind in JobKind::ALL {
+            assert_eq!(StoredJobKind::from(kind).to_value(), kind.as_str());
+        }
+        assert_eq!(StoredJobKind::iter().count(), JobKind::ALL.len());
+        for state in JobState::ALL {
+            assert_eq!(StoredJobState::from(state).to_value(), state.as_str());
+        }
+        assert_eq!(StoredJobState::iter().count(), JobState::ALL.len());
+    }
+}
