@@ -307,6 +307,22 @@ pub async fn run_job(client: &Client, spec: impl Into<slipway_api::JobSpec>) -> 
     wait_job(client, job.id).await
 }
 
+/// Runs a train job whose spec registers its model (`register_as`) and answers the version it
+/// registered; a job that did not succeed fails the test with its error.
+pub async fn train_and_register(client: &Client, spec: slipway_api::TrainSpec) -> u32 {
+    let job = run_job(client, spec).await;
+    assert_eq!(
+        job.state,
+        slipway_api::JobState::Succeeded,
+        "{:?}",
+        job.error
+    );
+    job.result_as::<slipway_api::TrainResult>()
+        .expect("a train job's result")
+        .version
+        .expect("the train spec registers its model")
+}
+
 /// Waits (up to five minutes) for job `id` to end.
 pub async fn wait_job(client: &Client, id: i64) -> slipway_api::Job {
     eventually("the job to end", Duration::from_secs(300), || {

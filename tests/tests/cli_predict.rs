@@ -5,8 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{ApiError, Client, DeployRequest, JobState, TrainSpec};
-use slipway_tests::{TestServer, eventually, run_job};
+use slipway_api::{ApiError, Client, DeployRequest, TrainSpec};
+use slipway_tests::{TestServer, eventually};
 use std::time::Duration;
 
 const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/iris.csv");
@@ -38,12 +38,7 @@ async fn train(client: &Client, dataset: &str, model: &str, epochs: usize) -> u3
         register_as: Some(model.into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -21,12 +21,7 @@ async fn train(client: &Client, dataset: &str) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 /// The digits rows as named instances, with `transform` applied to every pixel.

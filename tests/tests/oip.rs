@@ -8,11 +8,10 @@
 
 use slipway_api::oip::{self, HEADER_LENGTH};
 use slipway_api::{
-    Client, DeployRequest, InferRequest, InferTensor, JobState, PredictRequest, Prediction, Role,
-    TrainSpec,
+    Client, DeployRequest, InferRequest, InferTensor, PredictRequest, Prediction, Role, TrainSpec,
 };
 use slipway_ml::Dataset;
-use slipway_tests::{TestServer, eventually, new_token, python, run_job};
+use slipway_tests::{TestServer, eventually, new_token, python};
 use std::process::Command;
 use std::time::Duration;
 
@@ -29,12 +28,7 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 /// The first `ROWS` digits rows, in feature order.

@@ -6,11 +6,11 @@
 
 use slipway_api::{
     ApiError, ChangeRequest, Client, CreateToken, DeployRequest, ErrorCode, InferRequest,
-    InferTensor, JobState, PageRequest, PredictRequest, Prediction, Role, TrainSpec,
+    InferTensor, PageRequest, PredictRequest, Prediction, Role, TrainSpec,
 };
 use slipway_ml::Dataset;
 use slipway_ml::split::stratified_split;
-use slipway_tests::{TestServer, eventually, run_job};
+use slipway_tests::{TestServer, eventually};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,12 +28,7 @@ async fn train_and_register(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 /// The held-out test rows of digits under the trainer's default split, as named instances,

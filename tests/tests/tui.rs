@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
-use slipway_api::{Client, CreateToken, DeployRequest, JobState, Role, SubmitJob, TrainSpec};
+use slipway_api::{Client, CreateToken, DeployRequest, Role, SubmitJob, TrainSpec};
 use slipway_tests::{TestServer, binary, eventually};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -110,12 +110,7 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("iris".into()),
         ..TrainSpec::default()
     };
-    let job = slipway_tests::run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    Client, CreateRun, CreateToken, DeployRequest, JobState, KeyValue, LogBatch, MetricPoint, Role,
-    TrainSpec,
+    Client, CreateRun, CreateToken, DeployRequest, KeyValue, LogBatch, MetricPoint, Role, TrainSpec,
 };
 use slipway_tests::browser::Browser;
 use slipway_tests::{TestServer, eventually};
@@ -31,12 +30,7 @@ async fn train(client: &Client, seed: u64) -> u32 {
         register_as: Some("digits".into()),
         ..TrainSpec::default()
     };
-    let job = slipway_tests::run_job(client, spec).await;
-    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
-    job.result_as::<slipway_api::TrainResult>()
-        .unwrap()
-        .version
-        .unwrap()
+    slipway_tests::train_and_register(client, spec).await
 }
 
 /// A deployment `digits` at revision 2 (v1, then v2), and viewer and engineer tokens.
