@@ -2,7 +2,9 @@
 //! [`App::loaded`] for answers from the server. Neither does I/O: both queue [`Request`]s that
 //! the event loop takes with [`App::take_requests`] and runs in tasks.
 
-use crate::data::{DeploymentData, JobData, Lists, Request, RunData, Stream};
+use crate::data::{
+    DeploymentData, JobData, Lists, ModelData, Request, RunData, ScheduleData, Stream, WorkerData,
+};
 use crate::dialog::Dialog;
 use crate::table;
 
@@ -79,6 +81,12 @@ pub enum Detail {
     Deployment(String),
     Run(i64),
     Job(i64),
+    Model(String),
+    /// A worker, by id.
+    Worker(i64),
+    Schedule(String),
+    /// An audit entry, by id (drawn from the list; nothing to fetch).
+    Audit(i64),
 }
 
 /// What keys do at the moment.
@@ -175,6 +183,9 @@ pub struct App {
     pub deployment: Option<DeploymentData>,
     pub run: Option<RunData>,
     pub job: Option<JobData>,
+    pub model: Option<ModelData>,
+    pub worker: Option<WorkerData>,
+    pub schedule: Option<ScheduleData>,
     /// The rows of the current view that pass the filter (indices into its list).
     pub visible: Vec<usize>,
     /// The selected row, as a position in `visible`.
@@ -217,6 +228,9 @@ impl App {
             deployment: None,
             run: None,
             job: None,
+            model: None,
+            worker: None,
+            schedule: None,
             visible: Vec::new(),
             selected: 0,
             filter: String::new(),
@@ -280,6 +294,10 @@ impl App {
             Detail::Deployment(name) => Request::Deployment(name.clone()),
             Detail::Run(id) => Request::Run(*id),
             Detail::Job(id) => Request::Job(*id),
+            Detail::Model(name) => Request::Model(name.clone()),
+            Detail::Worker(id) => Request::Worker(*id),
+            Detail::Schedule(name) => Request::Schedule(name.clone()),
+            Detail::Audit(_) => return None,
         })
     }
 
@@ -460,7 +478,18 @@ impl App {
                 .map(|a| Detail::Deployment(a.deployment.clone())),
             View::Runs => self.lists.runs.get(index).map(|r| Detail::Run(r.id)),
             View::Jobs => self.lists.jobs.get(index).map(|j| Detail::Job(j.id)),
-            View::Models | View::Workers | View::Schedules | View::Audit => None,
+            View::Models => self
+                .lists
+                .models
+                .get(index)
+                .map(|m| Detail::Model(m.name.clone())),
+            View::Workers => self.lists.workers.get(index).map(|w| Detail::Worker(w.id)),
+            View::Schedules => self
+                .lists
+                .schedules
+                .get(index)
+                .map(|s| Detail::Schedule(s.name.clone())),
+            View::Audit => self.lists.audit.get(index).map(|a| Detail::Audit(a.id)),
         };
         if let Some(detail) = detail {
             self.open_detail(detail);

@@ -2,9 +2,9 @@
 //! through the channel. The API calls themselves live in [`crate::fetch`].
 
 use slipway_api::{
-    Alert, AuditEvent, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, Identity,
-    Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion, RegisteredModel, Run,
-    RunDetail, Schedule, Worker,
+    Alert, AuditEvent, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, Firing,
+    Identity, Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion,
+    RegisteredModel, Run, RunDetail, Schedule, Worker,
 };
 use std::collections::BTreeMap;
 
@@ -63,6 +63,32 @@ pub struct JobData {
     pub logs: Vec<JobLogLine>,
     /// The id of the last line read, to ask for the next ones.
     pub next_after: i64,
+}
+
+/// Everything the model detail shows.
+#[derive(Debug, Clone)]
+pub struct ModelData {
+    pub model: RegisteredModel,
+    /// Newest first.
+    pub versions: Vec<ModelVersion>,
+    /// The deployments serving any version of it.
+    pub deployments: Vec<Deployment>,
+}
+
+/// Everything the worker detail shows.
+#[derive(Debug, Clone)]
+pub struct WorkerData {
+    pub worker: Worker,
+    /// The jobs it runs now or ran recently, newest first.
+    pub jobs: Vec<Job>,
+}
+
+/// Everything the schedule detail shows.
+#[derive(Debug, Clone)]
+pub struct ScheduleData {
+    pub schedule: Schedule,
+    /// Its firings (and skipped due times), newest first.
+    pub firings: Vec<Firing>,
 }
 
 /// A change the user asked for; each carries its reason to the audit log.
@@ -157,6 +183,9 @@ pub enum Request {
     Deployment(String),
     Run(i64),
     Job(i64),
+    Model(String),
+    Worker(i64),
+    Schedule(String),
     /// Log lines of a job after line `after`.
     JobLogs {
         job: i64,
@@ -184,6 +213,9 @@ pub enum Loaded {
     Deployment(Box<DeploymentData>),
     Run(Box<RunData>),
     Job(Box<JobData>),
+    Model(Box<ModelData>),
+    Worker(Box<WorkerData>),
+    Schedule(Box<ScheduleData>),
     JobLogs {
         job: i64,
         lines: Vec<JobLogLine>,

@@ -4,6 +4,7 @@
 //! Tables build rows only for the page on screen, so drawing stays fast with 10,000 rows.
 
 mod detail;
+mod inspect;
 mod overlay;
 
 use crate::app::{App, Mode, View};

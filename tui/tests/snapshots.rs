@@ -167,3 +167,41 @@ fn the_selected_object_as_json() {
     app.update(Action::Yank);
     check("json_deployment", &app);
 }
+
+#[test]
+fn model_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Models));
+    app.update(Action::Open);
+    app.loaded(Loaded::Model(Box::new(fixtures::model_data())));
+    check("detail_model", &app);
+}
+
+#[test]
+fn worker_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Workers));
+    app.update(Action::Open);
+    app.loaded(Loaded::Worker(Box::new(fixtures::worker_data())));
+    check("detail_worker", &app);
+}
+
+#[test]
+fn schedule_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Schedules));
+    app.update(Action::Open);
+    let schedule = app.lists.schedules[0].clone();
+    app.loaded(Loaded::Schedule(Box::new(fixtures::schedule_data(
+        schedule,
+    ))));
+    check("detail_schedule", &app);
+}
+
+#[test]
+fn audit_detail_wraps_the_whole_entry() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Audit));
+    app.update(Action::Open);
+    check_sized("detail_audit", &app, 80, 20);
+}

@@ -385,3 +385,63 @@ fn y_shows_the_selected_object_as_json_and_any_key_closes_it() {
     let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
     assert_eq!(json["id"], 9);
 }
+
+#[test]
+fn enter_opens_a_detail_on_every_view_and_esc_goes_back() {
+    let mut app = fixtures::app();
+    let expected = [
+        (
+            View::Models,
+            Detail::Model("iris".into()),
+            Some(Request::Model("iris".into())),
+        ),
+        (View::Workers, Detail::Worker(1), Some(Request::Worker(1))),
+        (
+            View::Schedules,
+            Detail::Schedule("nightly-iris".into()),
+            Some(Request::Schedule("nightly-iris".into())),
+        ),
+        // The audit entry is all in the list: nothing to fetch.
+        (View::Audit, Detail::Audit(1), None),
+    ];
+    for (view, detail, request) in expected {
+        app.update(Action::Show(view));
+        app.take_requests();
+        app.update(Action::Open);
+        assert_eq!(app.detail.as_ref(), Some(&detail), "{view:?}");
+        assert_eq!(app.take_requests(), request.into_iter().collect::<Vec<_>>());
+        app.update(Action::Back);
+        assert_eq!(app.detail, None, "{view:?}");
+        assert_eq!(app.view, view);
+    }
+}
+
+#[test]
+fn worker_events_refetch_an_open_worker_but_not_an_audit_entry() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Workers));
+    app.update(Action::Open);
+    app.take_requests();
+    app.loaded(Loaded::Event(LiveEvent {
+        kind: "worker".into(),
+        id: 1,
+        change: "state".into(),
+        state: None,
+        at: fixtures::at(0),
+    }));
+    app.flush_stale();
+    assert!(app.take_requests().contains(&Request::Worker(1)));
+    app.update(Action::Back);
+    app.update(Action::Show(View::Audit));
+    app.update(Action::Open);
+    app.take_requests();
+    app.loaded(Loaded::Event(LiveEvent {
+        kind: "deployment".into(),
+        id: 1,
+        change: "state".into(),
+        state: None,
+        at: fixtures::at(0),
+    }));
+    app.flush_stale();
+    assert_eq!(app.take_requests(), vec![Request::List(View::Audit)]);
+}
