@@ -563,10 +563,9 @@ impl App {
             return;
         };
         match action {
-            Action::Type(c) => dialog.reason.push(c),
-            Action::Erase => {
-                dialog.reason.pop();
-            }
+            Action::Type(c) => dialog.type_char(c),
+            Action::Erase => dialog.erase(),
+            Action::Complete => dialog.next_field(),
             Action::Up => dialog.up(),
             Action::Down => dialog.down(),
             Action::Back => {

@@ -2,9 +2,9 @@
 //! through the channel. The API calls themselves live in [`crate::fetch`].
 
 use slipway_api::{
-    Alert, AuditEvent, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, Firing,
-    Identity, Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion,
-    RegisteredModel, Run, RunDetail, Schedule, Worker,
+    Alert, AuditEvent, DeployRequest, Deployment, DeploymentMetrics, DeploymentRevision,
+    DriftReport, Firing, Identity, Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics,
+    ModelVersion, RegisteredModel, Run, RunDetail, Schedule, Worker,
 };
 use std::collections::BTreeMap;
 
@@ -91,6 +91,25 @@ pub struct ScheduleData {
     pub firings: Vec<Firing>,
 }
 
+/// What a deployed version becomes: the primary, a canary taking a share of the requests, or a
+/// shadow that sees a mirrored copy of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Serve {
+    Primary,
+    Canary { percent: f64 },
+    Shadow,
+}
+
+impl Serve {
+    fn describe(self) -> String {
+        match self {
+            Serve::Primary => "primary".to_owned(),
+            Serve::Canary { percent } => format!("canary at {percent} %"),
+            Serve::Shadow => "shadow".to_owned(),
+        }
+    }
+}
+
 /// A change the user asked for; each carries its reason to the audit log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -109,6 +128,7 @@ pub enum Command {
         deployment: String,
         model: String,
         version: u32,
+        serve: Serve,
     },
     Cancel {
         job: i64,
@@ -145,7 +165,11 @@ impl Command {
                 deployment,
                 model,
                 version,
-            } => format!("Deploy {model} v{version} to {deployment}?"),
+                serve,
+            } => format!(
+                "Deploy {model} v{version} to {deployment} as {}?",
+                serve.describe()
+            ),
             Command::Cancel { job } => format!("Cancel job {job}?"),
             Command::Retry { job } => format!("Retry job {job}?"),
             Command::Trigger { schedule } => format!("Trigger schedule {schedule} now?"),
@@ -166,12 +190,51 @@ impl Command {
                 deployment,
                 model,
                 version,
-            } => format!("deployed {model} v{version} to {deployment}"),
+                serve,
+            } => format!(
+                "deployed {model} v{version} to {deployment} as {}",
+                serve.describe()
+            ),
             Command::Cancel { job } => format!("asked job {job} to cancel"),
             Command::Retry { job } => format!("retried job {job}"),
             Command::Trigger { schedule } => format!("triggered schedule {schedule}"),
             Command::Acknowledge { alert } => format!("acknowledged alert {alert}"),
         }
+    }
+}
+
+impl Command {
+    /// The deployment change a deploy sends: the same as `slipway deploy` with `--version`,
+    /// `--version N --canary P` or `--shadow N` (`None` for other commands).
+    pub fn deploy_request(&self) -> Option<DeployRequest> {
+        let Command::Deploy {
+            model,
+            version,
+            serve,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let model = Some(model.clone());
+        Some(match serve {
+            Serve::Primary => DeployRequest {
+                model,
+                version: Some(*version),
+                ..DeployRequest::default()
+            },
+            Serve::Canary { percent } => DeployRequest {
+                model,
+                version: Some(*version),
+                canary_percent: Some(*percent),
+                ..DeployRequest::default()
+            },
+            Serve::Shadow => DeployRequest {
+                model,
+                shadow_version: Some(*version),
+                ..DeployRequest::default()
+            },
+        })
     }
 }
 

@@ -7,8 +7,7 @@ use crate::data::{
     ScheduleData, WorkerData,
 };
 use slipway_api::{
-    ApiError, ChangeRequest, Client, DeployRequest, Deployment, MetricHistoryQuery, PageRequest,
-    SearchRuns,
+    ApiError, ChangeRequest, Client, Deployment, MetricHistoryQuery, PageRequest, SearchRuns,
 };
 use std::collections::BTreeMap;
 
@@ -326,16 +325,8 @@ async fn act(client: &Client, command: Command, reason: &str) -> Result<Loaded, 
             };
             client.rollback(deployment, &request, reason).await?;
         }
-        Command::Deploy {
-            deployment,
-            model,
-            version,
-        } => {
-            let request = DeployRequest {
-                model: Some(model.clone()),
-                version: Some(*version),
-                ..DeployRequest::default()
-            };
+        Command::Deploy { deployment, .. } => {
+            let request = command.deploy_request().unwrap_or_default();
             client.deploy(deployment, &request, reason).await?;
         }
         Command::Cancel { job } => {

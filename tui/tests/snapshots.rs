@@ -112,6 +112,26 @@ fn dialogs() {
 }
 
 #[test]
+fn deploy_dialog_in_canary_mode() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.update(Action::Deploy);
+    typed(&mut app, "try v3 on a share");
+    app.update(Action::Complete);
+    typed(&mut app, "c");
+    app.update(Action::Complete);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "250");
+    app.update(Action::Submit);
+    check("dialog_deploy_canary_refused", &app);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "5");
+    check("dialog_deploy_canary", &app);
+}
+
+#[test]
 fn help_filter_command_line_and_status() {
     let mut app = fixtures::app();
     app.update(Action::Help);

@@ -445,3 +445,64 @@ fn worker_events_refetch_an_open_worker_but_not_an_audit_entry() {
     app.flush_stale();
     assert_eq!(app.take_requests(), vec![Request::List(View::Audit)]);
 }
+
+#[test]
+fn the_deploy_dialog_sends_a_canary_share_or_a_shadow() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.take_requests();
+    app.update(Action::Deploy);
+    typed(&mut app, "ramp v3");
+    app.update(Action::Complete);
+    typed(&mut app, "c");
+    app.update(Action::Complete);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "0");
+    app.update(Action::Submit);
+    let dialog = app.dialog.as_ref().unwrap();
+    assert!(
+        dialog.problem.as_deref().unwrap().contains("from 1 to 99"),
+        "{:?}",
+        dialog.problem
+    );
+    assert!(
+        app.take_requests().is_empty(),
+        "a refused share sends nothing"
+    );
+    app.update(Action::Erase);
+    typed(&mut app, "25");
+    app.update(Action::Submit);
+    let requests = app.take_requests();
+    let [Request::Act { command, reason }] = requests.as_slice() else {
+        panic!("{requests:?}");
+    };
+    assert_eq!(reason, "ramp v3");
+    assert_eq!(
+        command,
+        &Command::Deploy {
+            deployment: "iris-prod".into(),
+            model: "iris".into(),
+            version: 3,
+            serve: crate::data::Serve::Canary { percent: 25.0 },
+        }
+    );
+    let sent = command.deploy_request().unwrap();
+    assert_eq!((sent.version, sent.canary_percent), (Some(3), Some(25.0)));
+    assert_eq!(sent.shadow_version, None);
+
+    app.update(Action::Deploy);
+    typed(&mut app, "mirror v1");
+    app.update(Action::Complete);
+    typed(&mut app, "s");
+    app.update(Action::Down);
+    app.update(Action::Down);
+    app.update(Action::Submit);
+    let requests = app.take_requests();
+    let [Request::Act { command, .. }] = requests.as_slice() else {
+        panic!("{requests:?}");
+    };
+    let sent = command.deploy_request().unwrap();
+    assert_eq!((sent.version, sent.shadow_version), (None, Some(1)));
+    assert_eq!(sent.canary_percent, None);
+}
