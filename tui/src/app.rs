@@ -10,6 +10,7 @@ use crate::table;
 
 mod answers;
 mod ask;
+mod contexts;
 mod order;
 use slipway_api::Identity;
 
@@ -24,6 +25,8 @@ pub enum View {
     Schedules,
     Alerts,
     Audit,
+    /// The servers of the contexts file (`:ctx`; no number key).
+    Contexts,
 }
 
 impl View {
@@ -49,6 +52,7 @@ impl View {
             View::Schedules => "schedules",
             View::Alerts => "alerts",
             View::Audit => "audit",
+            View::Contexts => "contexts",
         }
     }
 
@@ -62,15 +66,21 @@ impl View {
             View::Schedules => "Schedules",
             View::Alerts => "Alerts",
             View::Audit => "Audit",
+            View::Contexts => "Contexts",
         }
     }
 
-    /// The views whose names start with `prefix`, for `:` completion.
+    /// The views whose names start with `prefix`, for `:` completion (`ctx` is short for
+    /// `contexts`).
     pub fn completions(prefix: &str) -> Vec<View> {
         let prefix = prefix.trim().to_lowercase();
         View::ALL
             .into_iter()
-            .filter(|view| view.name().starts_with(&prefix))
+            .chain([View::Contexts])
+            .filter(|view| {
+                view.name().starts_with(&prefix)
+                    || (*view == View::Contexts && !prefix.is_empty() && "ctx".starts_with(&prefix))
+            })
             .collect()
     }
 }
@@ -490,6 +500,13 @@ impl App {
                 .get(index)
                 .map(|s| Detail::Schedule(s.name.clone())),
             View::Audit => self.lists.audit.get(index).map(|a| Detail::Audit(a.id)),
+            View::Contexts => {
+                if let Some(context) = self.lists.contexts.get(index) {
+                    self.requests
+                        .push(Request::UseContext(context.name.clone()));
+                }
+                None
+            }
         };
         if let Some(detail) = detail {
             self.open_detail(detail);

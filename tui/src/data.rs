@@ -31,6 +31,9 @@ pub struct Lists {
     pub schedules: Vec<Schedule>,
     pub alerts: Vec<Alert>,
     pub audit: Vec<AuditEvent>,
+    /// The servers of the contexts file, and the name of the one in use.
+    pub contexts: Vec<crate::contexts::Context>,
+    pub context: Option<String>,
 }
 
 /// Everything the deployment detail shows.
@@ -258,6 +261,8 @@ pub enum Request {
         command: Command,
         reason: String,
     },
+    /// Talk to the server of this context from now on (the event loop reconnects).
+    UseContext(String),
 }
 
 /// An answer from a task.
@@ -273,6 +278,7 @@ pub enum Loaded {
     Schedules(Vec<Schedule>),
     Alerts(Vec<Alert>),
     Audit(Vec<AuditEvent>),
+    Contexts(Vec<crate::contexts::Context>),
     Deployment(Box<DeploymentData>),
     Run(Box<RunData>),
     Job(Box<JobData>),

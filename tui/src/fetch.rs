@@ -74,6 +74,13 @@ pub fn spawn(
 async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
     Ok(match request {
         Request::Identity => Loaded::Identity(client.whoami().await?),
+        Request::List(View::Contexts) => match crate::contexts::load() {
+            Ok(contexts) => Loaded::Contexts(contexts),
+            Err(err) => Loaded::Failed {
+                message: err.to_string(),
+                forbidden: false,
+            },
+        },
         Request::List(view) => list(client, view).await?,
         Request::Deployment(name) => Loaded::Deployment(Box::new(deployment(client, &name).await?)),
         Request::Run(id) => Loaded::Run(Box::new(run(client, id).await?)),
@@ -103,6 +110,11 @@ async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
             }
         }
         Request::Act { command, reason } => act(client, command, &reason).await?,
+        // The event loop switches servers itself; nothing to ask this one.
+        Request::UseContext(name) => Loaded::Failed {
+            message: format!("cannot switch to context {name} here"),
+            forbidden: false,
+        },
     })
 }
 
@@ -174,6 +186,7 @@ async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
             }
             Loaded::Runs(runs)
         }
+        View::Contexts => Loaded::Contexts(Vec::new()),
         View::Audit => Loaded::Audit(
             client
                 .list_audit(&PageRequest {

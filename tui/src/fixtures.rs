@@ -380,6 +380,28 @@ pub fn schedule_data(schedule: Schedule) -> ScheduleData {
     }
 }
 
+/// Three servers of a contexts file.
+pub fn contexts() -> Vec<crate::contexts::Context> {
+    use crate::contexts::{Context, TokenSource};
+    vec![
+        Context {
+            name: "local".into(),
+            server: "http://127.0.0.1:8080".into(),
+            token: TokenSource::None,
+        },
+        Context {
+            name: "staging".into(),
+            server: "https://staging.slipway.example.com".into(),
+            token: TokenSource::Literal("secret".into()),
+        },
+        Context {
+            name: "prod".into(),
+            server: "https://slipway.example.com".into(),
+            token: TokenSource::Env("SLIPWAY_PROD_TOKEN".into()),
+        },
+    ]
+}
+
 /// A client with the small sample loaded into every list, live, as an admin.
 pub fn app() -> App {
     let mut app = App::new("http://127.0.0.1:8080");

@@ -9,6 +9,7 @@
 //! in one table ([`keys::BINDINGS`]) that also feeds the help view and the footer.
 
 pub mod app;
+pub mod contexts;
 pub mod data;
 pub mod dialog;
 mod fetch;

@@ -225,3 +225,15 @@ fn audit_detail_wraps_the_whole_entry() {
     app.update(Action::Open);
     check_sized("detail_audit", &app, 80, 20);
 }
+
+#[test]
+fn contexts_view_marks_the_one_in_use() {
+    let mut app = fixtures::app();
+    app.set_context("local");
+    app.update(Action::StartCommand);
+    typed(&mut app, "ctx");
+    app.update(Action::Submit);
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Down);
+    check("view_contexts", &app);
+}

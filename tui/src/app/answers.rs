@@ -25,6 +25,7 @@ impl App {
             Loaded::Schedules(items) => self.set_list(View::Schedules, |l| l.schedules = items),
             Loaded::Alerts(items) => self.set_list(View::Alerts, |l| l.alerts = items),
             Loaded::Audit(items) => self.set_list(View::Audit, |l| l.audit = items),
+            Loaded::Contexts(items) => self.set_list(View::Contexts, |l| l.contexts = items),
             Loaded::Deployment(data) => {
                 let name = data.deployment.name.clone();
                 self.deployment = Some(*data);

@@ -506,3 +506,44 @@ fn the_deploy_dialog_sends_a_canary_share_or_a_shadow() {
     assert_eq!((sent.version, sent.shadow_version), (None, Some(1)));
     assert_eq!(sent.canary_percent, None);
 }
+
+#[test]
+fn ctx_lists_the_contexts_and_enter_switches_to_one() {
+    let mut app = fixtures::app();
+    app.update(Action::StartCommand);
+    typed(&mut app, "ctx");
+    app.update(Action::Submit);
+    assert_eq!(app.view, View::Contexts);
+    assert_eq!(app.take_requests(), vec![Request::List(View::Contexts)]);
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Down);
+    app.update(Action::Open);
+    assert_eq!(app.detail, None);
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::UseContext("staging".into())]
+    );
+}
+
+#[test]
+fn switching_forgets_the_old_server_and_asks_the_new_one() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Contexts));
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Open);
+    app.take_requests();
+    app.switched("staging", "https://staging.slipway.example.com");
+    assert_eq!(app.server, "https://staging.slipway.example.com");
+    assert_eq!(app.lists.context.as_deref(), Some("staging"));
+    assert_eq!(app.lists.contexts.len(), 3, "the contexts stay");
+    assert!(app.lists.jobs.is_empty() && app.lists.deployments.is_empty());
+    assert_eq!((app.view, app.detail.clone()), (View::Deployments, None));
+    assert!(app.identity.is_none());
+    assert_eq!(app.stream, Stream::Connecting);
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Identity, Request::List(View::Deployments)]
+    );
+    assert!(app.status.unwrap().text.contains("staging"));
+}
