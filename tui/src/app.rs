@@ -11,6 +11,7 @@ use crate::table;
 mod answers;
 mod ask;
 mod contexts;
+mod open;
 mod order;
 use slipway_api::Identity;
 
@@ -299,18 +300,6 @@ impl App {
         }
     }
 
-    fn detail_request(&self) -> Option<Request> {
-        Some(match self.detail.as_ref()? {
-            Detail::Deployment(name) => Request::Deployment(name.clone()),
-            Detail::Run(id) => Request::Run(*id),
-            Detail::Job(id) => Request::Job(*id),
-            Detail::Model(name) => Request::Model(name.clone()),
-            Detail::Worker(id) => Request::Worker(*id),
-            Detail::Schedule(name) => Request::Schedule(name.clone()),
-            Detail::Audit(_) => return None,
-        })
-    }
-
     /// The list index of the selected row.
     pub fn selected_index(&self) -> Option<usize> {
         self.visible.get(self.selected).copied()
@@ -469,56 +458,6 @@ impl App {
 
     fn move_to(&mut self, position: usize) {
         self.selected = position.min(self.visible.len().saturating_sub(1));
-    }
-
-    fn open(&mut self) {
-        let Some(index) = self.selected_index() else {
-            return;
-        };
-        let detail = match self.view {
-            View::Deployments => self
-                .lists
-                .deployments
-                .get(index)
-                .map(|d| Detail::Deployment(d.name.clone())),
-            View::Alerts => self
-                .lists
-                .alerts
-                .get(index)
-                .map(|a| Detail::Deployment(a.deployment.clone())),
-            View::Runs => self.lists.runs.get(index).map(|r| Detail::Run(r.id)),
-            View::Jobs => self.lists.jobs.get(index).map(|j| Detail::Job(j.id)),
-            View::Models => self
-                .lists
-                .models
-                .get(index)
-                .map(|m| Detail::Model(m.name.clone())),
-            View::Workers => self.lists.workers.get(index).map(|w| Detail::Worker(w.id)),
-            View::Schedules => self
-                .lists
-                .schedules
-                .get(index)
-                .map(|s| Detail::Schedule(s.name.clone())),
-            View::Audit => self.lists.audit.get(index).map(|a| Detail::Audit(a.id)),
-            View::Contexts => {
-                if let Some(context) = self.lists.contexts.get(index) {
-                    self.requests
-                        .push(Request::UseContext(context.name.clone()));
-                }
-                None
-            }
-        };
-        if let Some(detail) = detail {
-            self.open_detail(detail);
-        }
-    }
-
-    fn open_detail(&mut self, detail: Detail) {
-        self.follow = false;
-        self.detail = Some(detail);
-        if let Some(request) = self.detail_request() {
-            self.requests.push(request);
-        }
     }
 
     fn filtering(&mut self, action: Action) {
