@@ -1,6 +1,7 @@
 //! The terminal client against a real server, driven through a real terminal (tmux): open a
 //! deployment with two revisions, press `r`, confirm with a reason, and find the rollback
-//! revision through the API; a viewer token gets a read-only client whose keys change nothing.
+//! revision through the API; a viewer token gets a read-only client whose keys change nothing;
+//! with a contexts file naming two servers, `:ctx` switches from one to the other.
 //! Skipped (with a note) where tmux is not installed.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
@@ -41,11 +42,18 @@ impl Tmux {
     /// Starts `slipway tui` in a 160×45 terminal; after it exits the pane stays, showing its
     /// exit status.
     fn start(&self, server: &TestServer, token: &str) {
+        self.start_with(
+            &format!("SLIPWAY_TOKEN={token}"),
+            &format!("--server {} tui", server.url),
+        );
+    }
+
+    /// Starts `slipway ARGS` with the environment `ENV` (`NAME=value …`) added.
+    fn start_with(&self, env: &str, args: &str) {
         let command = format!(
-            "env SLIPWAY_TOKEN={token} SLIPWAY_DATA_DIR=/nonexistent RUST_LOG=off {} --server {} tui; \
+            "env {env} SLIPWAY_DATA_DIR=/nonexistent RUST_LOG=off {} {args}; \
              echo \"tui exited $?\"; sleep 600",
             binary().display(),
-            server.url
         );
         self.tmux(&[
             "new-session",
@@ -251,4 +259,77 @@ async fn the_header_shows_the_connection_and_the_client_reconnects_by_itself() {
     tmux.wait_for(&[&format!("› {} ", job.id), "queued"]);
     tmux.type_text("q");
     tmux.wait_for(&["tui exited 0"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switch_between_two_servers_of_the_contexts_file() {
+    let one = TestServer::up();
+    let two = TestServer::up();
+    // Each server's audit log names a token only it has, to tell them apart on screen.
+    for (server, name) in [(&one, "only-on-one"), (&two, "only-on-two")] {
+        server
+            .admin()
+            .create_token(
+                &CreateToken {
+                    name: name.into(),
+                    role: Role::Viewer,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let path = std::env::temp_dir().join(format!("slipway-contexts-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        format!(
+            "[[context]]\nname = \"one\"\nserver = \"{}\"\ntoken = \"{}\"\n\n\
+             [[context]]\nname = \"two\"\nserver = \"{}\"\ntoken_env = \"SLIPWAY_TWO_TOKEN\"\n",
+            one.url,
+            one.admin_token(),
+            two.url
+        ),
+    )
+    .unwrap();
+
+    // An unknown context is refused before the terminal is touched, naming the file.
+    let out = Command::new(binary())
+        .args(["tui", "--context", "three"])
+        .env("SLIPWAY_CONTEXTS", &path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no context named 'three'"), "{stderr}");
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+
+    if !Tmux::available() {
+        eprintln!("tmux is not installed: skipping the terminal part of the contexts test");
+        let _ = std::fs::remove_file(&path);
+        return;
+    }
+    let tmux = Tmux::new("contexts");
+    tmux.start_with(
+        &format!(
+            "SLIPWAY_CONTEXTS={} SLIPWAY_TWO_TOKEN={}",
+            path.display(),
+            two.admin_token()
+        ),
+        "tui --context one",
+    );
+    tmux.wait_for(&["[one]", "● live", "(admin)"]);
+    tmux.type_text("8");
+    tmux.wait_for(&["token/only-on-one"]);
+    tmux.type_text(":ctx");
+    tmux.press("Enter");
+    tmux.wait_for(&["Contexts (2)", "* one", "$SLIPWAY_TWO_TOKEN"]);
+    tmux.press("Down");
+    tmux.press("Enter");
+    tmux.wait_for(&["[two]", "switched to context two", "● live", "(admin)"]);
+    tmux.type_text("8");
+    let screen = tmux.wait_for(&["token/only-on-two"]);
+    assert!(!screen.contains("only-on-one"), "{screen}");
+    tmux.type_text("q");
+    tmux.wait_for(&["tui exited 0"]);
+    let _ = std::fs::remove_file(&path);
 }

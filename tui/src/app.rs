@@ -2,12 +2,16 @@
 //! [`App::loaded`] for answers from the server. Neither does I/O: both queue [`Request`]s that
 //! the event loop takes with [`App::take_requests`] and runs in tasks.
 
-use crate::data::{DeploymentData, JobData, Lists, Request, RunData, Stream};
+use crate::data::{
+    DeploymentData, JobData, Lists, ModelData, Request, RunData, ScheduleData, Stream, WorkerData,
+};
 use crate::dialog::Dialog;
 use crate::table;
 
 mod answers;
 mod ask;
+mod contexts;
+mod open;
 mod order;
 use slipway_api::Identity;
 
@@ -22,6 +26,8 @@ pub enum View {
     Schedules,
     Alerts,
     Audit,
+    /// The servers of the contexts file (`:ctx`; no number key).
+    Contexts,
 }
 
 impl View {
@@ -47,6 +53,7 @@ impl View {
             View::Schedules => "schedules",
             View::Alerts => "alerts",
             View::Audit => "audit",
+            View::Contexts => "contexts",
         }
     }
 
@@ -60,15 +67,21 @@ impl View {
             View::Schedules => "Schedules",
             View::Alerts => "Alerts",
             View::Audit => "Audit",
+            View::Contexts => "Contexts",
         }
     }
 
-    /// The views whose names start with `prefix`, for `:` completion.
+    /// The views whose names start with `prefix`, for `:` completion (`ctx` is short for
+    /// `contexts`).
     pub fn completions(prefix: &str) -> Vec<View> {
         let prefix = prefix.trim().to_lowercase();
         View::ALL
             .into_iter()
-            .filter(|view| view.name().starts_with(&prefix))
+            .chain([View::Contexts])
+            .filter(|view| {
+                view.name().starts_with(&prefix)
+                    || (*view == View::Contexts && !prefix.is_empty() && "ctx".starts_with(&prefix))
+            })
             .collect()
     }
 }
@@ -79,6 +92,12 @@ pub enum Detail {
     Deployment(String),
     Run(i64),
     Job(i64),
+    Model(String),
+    /// A worker, by id.
+    Worker(i64),
+    Schedule(String),
+    /// An audit entry, by id (drawn from the list; nothing to fetch).
+    Audit(i64),
 }
 
 /// What keys do at the moment.
@@ -175,6 +194,9 @@ pub struct App {
     pub deployment: Option<DeploymentData>,
     pub run: Option<RunData>,
     pub job: Option<JobData>,
+    pub model: Option<ModelData>,
+    pub worker: Option<WorkerData>,
+    pub schedule: Option<ScheduleData>,
     /// The rows of the current view that pass the filter (indices into its list).
     pub visible: Vec<usize>,
     /// The selected row, as a position in `visible`.
@@ -217,6 +239,9 @@ impl App {
             deployment: None,
             run: None,
             job: None,
+            model: None,
+            worker: None,
+            schedule: None,
             visible: Vec::new(),
             selected: 0,
             filter: String::new(),
@@ -273,14 +298,6 @@ impl App {
                 after: job.next_after,
             });
         }
-    }
-
-    fn detail_request(&self) -> Option<Request> {
-        Some(match self.detail.as_ref()? {
-            Detail::Deployment(name) => Request::Deployment(name.clone()),
-            Detail::Run(id) => Request::Run(*id),
-            Detail::Job(id) => Request::Job(*id),
-        })
     }
 
     /// The list index of the selected row.
@@ -443,38 +460,6 @@ impl App {
         self.selected = position.min(self.visible.len().saturating_sub(1));
     }
 
-    fn open(&mut self) {
-        let Some(index) = self.selected_index() else {
-            return;
-        };
-        let detail = match self.view {
-            View::Deployments => self
-                .lists
-                .deployments
-                .get(index)
-                .map(|d| Detail::Deployment(d.name.clone())),
-            View::Alerts => self
-                .lists
-                .alerts
-                .get(index)
-                .map(|a| Detail::Deployment(a.deployment.clone())),
-            View::Runs => self.lists.runs.get(index).map(|r| Detail::Run(r.id)),
-            View::Jobs => self.lists.jobs.get(index).map(|j| Detail::Job(j.id)),
-            View::Models | View::Workers | View::Schedules | View::Audit => None,
-        };
-        if let Some(detail) = detail {
-            self.open_detail(detail);
-        }
-    }
-
-    fn open_detail(&mut self, detail: Detail) {
-        self.follow = false;
-        self.detail = Some(detail);
-        if let Some(request) = self.detail_request() {
-            self.requests.push(request);
-        }
-    }
-
     fn filtering(&mut self, action: Action) {
         match action {
             Action::Type(c) => {
@@ -534,10 +519,9 @@ impl App {
             return;
         };
         match action {
-            Action::Type(c) => dialog.reason.push(c),
-            Action::Erase => {
-                dialog.reason.pop();
-            }
+            Action::Type(c) => dialog.type_char(c),
+            Action::Erase => dialog.erase(),
+            Action::Complete => dialog.next_field(),
             Action::Up => dialog.up(),
             Action::Down => dialog.down(),
             Action::Back => {

@@ -2,9 +2,9 @@
 //! through the channel. The API calls themselves live in [`crate::fetch`].
 
 use slipway_api::{
-    Alert, AuditEvent, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, Identity,
-    Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics, ModelVersion, RegisteredModel, Run,
-    RunDetail, Schedule, Worker,
+    Alert, AuditEvent, DeployRequest, Deployment, DeploymentMetrics, DeploymentRevision,
+    DriftReport, Firing, Identity, Job, JobLogLine, LiveEvent, MetricHistory, MinuteMetrics,
+    ModelVersion, RegisteredModel, Run, RunDetail, Schedule, Worker,
 };
 use std::collections::BTreeMap;
 
@@ -31,6 +31,9 @@ pub struct Lists {
     pub schedules: Vec<Schedule>,
     pub alerts: Vec<Alert>,
     pub audit: Vec<AuditEvent>,
+    /// The servers of the contexts file, and the name of the one in use.
+    pub contexts: Vec<crate::contexts::Context>,
+    pub context: Option<String>,
 }
 
 /// Everything the deployment detail shows.
@@ -65,6 +68,51 @@ pub struct JobData {
     pub next_after: i64,
 }
 
+/// Everything the model detail shows.
+#[derive(Debug, Clone)]
+pub struct ModelData {
+    pub model: RegisteredModel,
+    /// Newest first.
+    pub versions: Vec<ModelVersion>,
+    /// The deployments serving any version of it.
+    pub deployments: Vec<Deployment>,
+}
+
+/// Everything the worker detail shows.
+#[derive(Debug, Clone)]
+pub struct WorkerData {
+    pub worker: Worker,
+    /// The jobs it runs now or ran recently, newest first.
+    pub jobs: Vec<Job>,
+}
+
+/// Everything the schedule detail shows.
+#[derive(Debug, Clone)]
+pub struct ScheduleData {
+    pub schedule: Schedule,
+    /// Its firings (and skipped due times), newest first.
+    pub firings: Vec<Firing>,
+}
+
+/// What a deployed version becomes: the primary, a canary taking a share of the requests, or a
+/// shadow that sees a mirrored copy of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Serve {
+    Primary,
+    Canary { percent: f64 },
+    Shadow,
+}
+
+impl Serve {
+    fn describe(self) -> String {
+        match self {
+            Serve::Primary => "primary".to_owned(),
+            Serve::Canary { percent } => format!("canary at {percent} %"),
+            Serve::Shadow => "shadow".to_owned(),
+        }
+    }
+}
+
 /// A change the user asked for; each carries its reason to the audit log.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -83,6 +131,7 @@ pub enum Command {
         deployment: String,
         model: String,
         version: u32,
+        serve: Serve,
     },
     Cancel {
         job: i64,
@@ -119,7 +168,11 @@ impl Command {
                 deployment,
                 model,
                 version,
-            } => format!("Deploy {model} v{version} to {deployment}?"),
+                serve,
+            } => format!(
+                "Deploy {model} v{version} to {deployment} as {}?",
+                serve.describe()
+            ),
             Command::Cancel { job } => format!("Cancel job {job}?"),
             Command::Retry { job } => format!("Retry job {job}?"),
             Command::Trigger { schedule } => format!("Trigger schedule {schedule} now?"),
@@ -140,12 +193,51 @@ impl Command {
                 deployment,
                 model,
                 version,
-            } => format!("deployed {model} v{version} to {deployment}"),
+                serve,
+            } => format!(
+                "deployed {model} v{version} to {deployment} as {}",
+                serve.describe()
+            ),
             Command::Cancel { job } => format!("asked job {job} to cancel"),
             Command::Retry { job } => format!("retried job {job}"),
             Command::Trigger { schedule } => format!("triggered schedule {schedule}"),
             Command::Acknowledge { alert } => format!("acknowledged alert {alert}"),
         }
+    }
+}
+
+impl Command {
+    /// The deployment change a deploy sends: the same as `slipway deploy` with `--version`,
+    /// `--version N --canary P` or `--shadow N` (`None` for other commands).
+    pub fn deploy_request(&self) -> Option<DeployRequest> {
+        let Command::Deploy {
+            model,
+            version,
+            serve,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let model = Some(model.clone());
+        Some(match serve {
+            Serve::Primary => DeployRequest {
+                model,
+                version: Some(*version),
+                ..DeployRequest::default()
+            },
+            Serve::Canary { percent } => DeployRequest {
+                model,
+                version: Some(*version),
+                canary_percent: Some(*percent),
+                ..DeployRequest::default()
+            },
+            Serve::Shadow => DeployRequest {
+                model,
+                shadow_version: Some(*version),
+                ..DeployRequest::default()
+            },
+        })
     }
 }
 
@@ -157,6 +249,9 @@ pub enum Request {
     Deployment(String),
     Run(i64),
     Job(i64),
+    Model(String),
+    Worker(i64),
+    Schedule(String),
     /// Log lines of a job after line `after`.
     JobLogs {
         job: i64,
@@ -166,6 +261,8 @@ pub enum Request {
         command: Command,
         reason: String,
     },
+    /// Talk to the server of this context from now on (the event loop reconnects).
+    UseContext(String),
 }
 
 /// An answer from a task.
@@ -181,9 +278,13 @@ pub enum Loaded {
     Schedules(Vec<Schedule>),
     Alerts(Vec<Alert>),
     Audit(Vec<AuditEvent>),
+    Contexts(Vec<crate::contexts::Context>),
     Deployment(Box<DeploymentData>),
     Run(Box<RunData>),
     Job(Box<JobData>),
+    Model(Box<ModelData>),
+    Worker(Box<WorkerData>),
+    Schedule(Box<ScheduleData>),
     JobLogs {
         job: i64,
         lines: Vec<JobLogLine>,

@@ -1,7 +1,8 @@
 //! The confirmation dialog every change goes through: what will happen, a choice where there is
-//! one (the revision to roll back to, the version to deploy), and the reason for the audit log.
+//! one (the revision to roll back to, the version to deploy and as what: primary, canary with
+//! its share, or shadow), and the reason for the audit log.
 
-use crate::data::{Command, DeploymentData};
+use crate::data::{Command, DeploymentData, Serve};
 use crate::table::when;
 
 /// One thing to pick in a dialog.
@@ -25,6 +26,39 @@ pub enum Intent {
     },
 }
 
+/// What the deploy dialog makes the picked version (the canary's share is typed apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployAs {
+    Primary,
+    Canary,
+    Shadow,
+}
+
+impl DeployAs {
+    pub const ALL: [DeployAs; 3] = [DeployAs::Primary, DeployAs::Canary, DeployAs::Shadow];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeployAs::Primary => "primary",
+            DeployAs::Canary => "canary",
+            DeployAs::Shadow => "shadow",
+        }
+    }
+}
+
+/// The field typed keys go to; `tab` moves to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Reason,
+    /// `p`, `c`, `s` or space pick the role.
+    Role,
+    /// The canary's share, in percent.
+    Percent,
+}
+
+/// The share a new canary gets unless the user types another.
+const DEFAULT_PERCENT: &str = "10";
+
 /// An open dialog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dialog {
@@ -37,6 +71,11 @@ pub struct Dialog {
     pub reason: String,
     /// Why the last confirmation was refused.
     pub problem: Option<String>,
+    /// The deploy dialog's role for the version (`None` in other dialogs).
+    pub deploy_as: Option<DeployAs>,
+    /// The canary's share as typed.
+    pub percent: String,
+    pub focus: Field,
 }
 
 impl Dialog {
@@ -50,6 +89,9 @@ impl Dialog {
             choice: 0,
             reason: String::new(),
             problem: None,
+            deploy_as: None,
+            percent: DEFAULT_PERCENT.to_owned(),
+            focus: Field::Reason,
         }
     }
 
@@ -105,6 +147,9 @@ impl Dialog {
             choice: 0,
             reason: String::new(),
             problem: None,
+            deploy_as: None,
+            percent: DEFAULT_PERCENT.to_owned(),
+            focus: Field::Reason,
         })
     }
 
@@ -142,12 +187,9 @@ impl Dialog {
         if choices.is_empty() {
             return Err(format!("model {} has no versions", spec.model));
         }
-        Ok(Self {
+        let mut dialog = Self {
             title: "Deploy".into(),
-            summary: format!(
-                "Make this version of {} the primary of {}:",
-                spec.model, data.deployment.name
-            ),
+            summary: String::new(),
             intent: Intent::Deploy {
                 deployment: data.deployment.name.clone(),
                 model: spec.model.clone(),
@@ -156,7 +198,105 @@ impl Dialog {
             choice: 0,
             reason: String::new(),
             problem: None,
-        })
+            deploy_as: None,
+            percent: DEFAULT_PERCENT.to_owned(),
+            focus: Field::Reason,
+        };
+        dialog.set_deploy_as(DeployAs::Primary);
+        Ok(dialog)
+    }
+
+    /// Picks what the deployed version becomes, and says so in the summary.
+    pub fn set_deploy_as(&mut self, role: DeployAs) {
+        let Intent::Deploy { deployment, model } = &self.intent else {
+            return;
+        };
+        self.summary = match role {
+            DeployAs::Primary => {
+                format!("Make this version of {model} the primary of {deployment}:")
+            }
+            DeployAs::Canary => {
+                format!("Send a share of {deployment}'s requests to this version of {model}:")
+            }
+            DeployAs::Shadow => {
+                format!(
+                    "Mirror {deployment}'s requests to this version of {model} (it never answers):"
+                )
+            }
+        };
+        self.deploy_as = Some(role);
+        self.problem = None;
+    }
+
+    /// The fields `tab` cycles through: the reason, then the role and the share where there are.
+    fn fields(&self) -> Vec<Field> {
+        let mut fields = vec![Field::Reason];
+        if let Some(role) = self.deploy_as {
+            fields.push(Field::Role);
+            if role == DeployAs::Canary {
+                fields.push(Field::Percent);
+            }
+        }
+        fields
+    }
+
+    pub fn next_field(&mut self) {
+        let fields = self.fields();
+        let at = fields.iter().position(|f| *f == self.focus).unwrap_or(0);
+        self.focus = fields[(at + 1) % fields.len()];
+    }
+
+    /// A typed character, for the field in focus.
+    pub fn type_char(&mut self, c: char) {
+        match self.focus {
+            Field::Reason => self.reason.push(c),
+            Field::Percent if c.is_ascii_digit() || c == '.' => {
+                self.percent.push(c);
+                self.problem = None;
+            }
+            Field::Percent => {}
+            Field::Role => {
+                let current = self.deploy_as.unwrap_or(DeployAs::Primary);
+                let role = match c {
+                    'p' => DeployAs::Primary,
+                    'c' => DeployAs::Canary,
+                    's' => DeployAs::Shadow,
+                    ' ' => {
+                        let at = DeployAs::ALL
+                            .iter()
+                            .position(|r| *r == current)
+                            .unwrap_or(0);
+                        DeployAs::ALL[(at + 1) % DeployAs::ALL.len()]
+                    }
+                    _ => return,
+                };
+                self.set_deploy_as(role);
+            }
+        }
+    }
+
+    pub fn erase(&mut self) {
+        match self.focus {
+            Field::Reason => {
+                self.reason.pop();
+            }
+            Field::Percent => {
+                self.percent.pop();
+                self.problem = None;
+            }
+            Field::Role => {}
+        }
+    }
+
+    /// The canary's share, or why the typed one is refused.
+    fn share(&self) -> Result<f64, String> {
+        match self.percent.trim().parse::<f64>() {
+            Ok(percent) if (1.0..=99.0).contains(&percent) => Ok(percent),
+            _ => Err(format!(
+                "canary share must be a percent from 1 to 99, not '{}'",
+                self.percent.trim()
+            )),
+        }
     }
 
     pub fn up(&mut self) {
@@ -183,11 +323,26 @@ impl Dialog {
                 deployment: deployment.clone(),
                 to,
             },
-            (Intent::Deploy { deployment, model }, Some(version)) => Command::Deploy {
-                deployment: deployment.clone(),
-                model: model.clone(),
-                version,
-            },
+            (Intent::Deploy { deployment, model }, Some(version)) => {
+                let serve = match self.deploy_as.unwrap_or(DeployAs::Primary) {
+                    DeployAs::Primary => Serve::Primary,
+                    DeployAs::Shadow => Serve::Shadow,
+                    DeployAs::Canary => match self.share() {
+                        Ok(percent) => Serve::Canary { percent },
+                        Err(problem) => {
+                            self.problem = Some(problem);
+                            self.focus = Field::Percent;
+                            return None;
+                        }
+                    },
+                };
+                Command::Deploy {
+                    deployment: deployment.clone(),
+                    model: model.clone(),
+                    version,
+                    serve,
+                }
+            }
             _ => {
                 self.problem = Some("nothing picked".into());
                 return None;

@@ -2,10 +2,12 @@
 //! [`Loaded`]. Nothing here touches the state; errors become [`Loaded::Failed`].
 
 use crate::app::View;
-use crate::data::{Command, DeploymentData, DeploymentHealth, JobData, Loaded, Request, RunData};
+use crate::data::{
+    Command, DeploymentData, DeploymentHealth, JobData, Loaded, ModelData, Request, RunData,
+    ScheduleData, WorkerData,
+};
 use slipway_api::{
-    ApiError, ChangeRequest, Client, DeployRequest, Deployment, MetricHistoryQuery, PageRequest,
-    SearchRuns,
+    ApiError, ChangeRequest, Client, Deployment, MetricHistoryQuery, PageRequest, SearchRuns,
 };
 use std::collections::BTreeMap;
 
@@ -72,6 +74,13 @@ pub fn spawn(
 async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
     Ok(match request {
         Request::Identity => Loaded::Identity(client.whoami().await?),
+        Request::List(View::Contexts) => match crate::contexts::load() {
+            Ok(contexts) => Loaded::Contexts(contexts),
+            Err(err) => Loaded::Failed {
+                message: err.to_string(),
+                forbidden: false,
+            },
+        },
         Request::List(view) => list(client, view).await?,
         Request::Deployment(name) => Loaded::Deployment(Box::new(deployment(client, &name).await?)),
         Request::Run(id) => Loaded::Run(Box::new(run(client, id).await?)),
@@ -84,6 +93,14 @@ async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
                 next_after,
             }))
         }
+        Request::Model(name) => Loaded::Model(Box::new(model(client, &name).await?)),
+        Request::Worker(id) => Loaded::Worker(Box::new(worker(client, id).await?)),
+        Request::Schedule(name) => {
+            let schedule = client.get_schedule(&name).await?;
+            let mut firings = client.schedule_firings(&name).await?;
+            firings.sort_by_key(|f| std::cmp::Reverse(f.due_at));
+            Loaded::Schedule(Box::new(ScheduleData { schedule, firings }))
+        }
         Request::JobLogs { job, after } => {
             let (lines, next_after) = logs(client, job, after).await?;
             Loaded::JobLogs {
@@ -93,6 +110,11 @@ async fn answer(client: &Client, request: Request) -> Result<Loaded, ApiError> {
             }
         }
         Request::Act { command, reason } => act(client, command, &reason).await?,
+        // The event loop switches servers itself; nothing to ask this one.
+        Request::UseContext(name) => Loaded::Failed {
+            message: format!("cannot switch to context {name} here"),
+            forbidden: false,
+        },
     })
 }
 
@@ -164,6 +186,7 @@ async fn list(client: &Client, view: View) -> Result<Loaded, ApiError> {
             }
             Loaded::Runs(runs)
         }
+        View::Contexts => Loaded::Contexts(Vec::new()),
         View::Audit => Loaded::Audit(
             client
                 .list_audit(&PageRequest {
@@ -199,6 +222,61 @@ async fn deployment(client: &Client, name: &str) -> Result<DeploymentData, ApiEr
         alerts,
         versions,
     })
+}
+
+async fn model(client: &Client, name: &str) -> Result<ModelData, ApiError> {
+    let model = client.get_model(name).await?;
+    let mut versions = client.model_versions(name).await?;
+    versions.sort_by_key(|v| std::cmp::Reverse(v.version));
+    let deployments = client
+        .list_deployments()
+        .await?
+        .into_iter()
+        .filter(|d| d.spec.model == name)
+        .collect();
+    Ok(ModelData {
+        model,
+        versions,
+        deployments,
+    })
+}
+
+/// The worker and the jobs it ran among the newest [`PAGE`] (the API lists jobs by state, not
+/// by worker, so older ones are out of reach here).
+async fn worker(client: &Client, id: i64) -> Result<WorkerData, ApiError> {
+    let mut page_token = None;
+    let worker = loop {
+        let page = client
+            .list_workers(&PageRequest {
+                limit: Some(PAGE),
+                page_token,
+            })
+            .await?;
+        if let Some(worker) = page.items.into_iter().find(|w| w.id == id) {
+            break worker;
+        }
+        page_token = page.next_page_token;
+        if page_token.is_none() {
+            return Err(ApiError::Usage(format!("worker {id} is gone")));
+        }
+    };
+    let jobs = client
+        .list_jobs(
+            None,
+            &PageRequest {
+                limit: Some(PAGE),
+                page_token: None,
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .filter(|job| {
+            job.worker.as_deref() == Some(worker.name.as_str())
+                || worker.running_jobs.contains(&job.id)
+        })
+        .collect();
+    Ok(WorkerData { worker, jobs })
 }
 
 async fn run(client: &Client, id: i64) -> Result<RunData, ApiError> {
@@ -260,16 +338,8 @@ async fn act(client: &Client, command: Command, reason: &str) -> Result<Loaded, 
             };
             client.rollback(deployment, &request, reason).await?;
         }
-        Command::Deploy {
-            deployment,
-            model,
-            version,
-        } => {
-            let request = DeployRequest {
-                model: Some(model.clone()),
-                version: Some(*version),
-                ..DeployRequest::default()
-            };
+        Command::Deploy { deployment, .. } => {
+            let request = command.deploy_request().unwrap_or_default();
             client.deploy(deployment, &request, reason).await?;
         }
         Command::Cancel { job } => {

@@ -2,7 +2,10 @@
 //! every kind the client shows, and lists of any length.
 
 use crate::app::App;
-use crate::data::{DeploymentData, DeploymentHealth, JobData, Loaded, RunData, Stream};
+use crate::data::{
+    DeploymentData, DeploymentHealth, JobData, Loaded, ModelData, RunData, ScheduleData, Stream,
+    WorkerData,
+};
 use chrono::{DateTime, Utc};
 use slipway_api::*;
 use std::collections::BTreeMap;
@@ -301,6 +304,104 @@ pub fn job_data() -> JobData {
     }
 }
 
+/// The model detail of `iris`: three versions, served by the sample's deployments.
+pub fn model_data() -> ModelData {
+    let mut shadowed = deployment();
+    shadowed.name = "iris-staging".into();
+    shadowed.spec = DeploymentSpec {
+        shadow: Some(1),
+        ..spec(3, None)
+    };
+    ModelData {
+        model: RegisteredModel {
+            name: "iris".into(),
+            description: Some("iris classifier".into()),
+            latest_version: Some(3),
+            version_count: 3,
+            aliases: BTreeMap::from([("champion".to_owned(), 2), ("challenger".to_owned(), 3)]),
+            created_at: at(0),
+            updated_at: at(20),
+        },
+        versions: vec![
+            version(3, 0.97, &["challenger"]),
+            version(2, 0.96, &["champion"]),
+            version(1, 0.93, &[]),
+        ],
+        deployments: vec![deployment(), shadowed],
+    }
+}
+
+/// The worker detail of `embedded`: one job running, two done.
+pub fn worker_data() -> WorkerData {
+    let mut jobs = vec![
+        job(9, JobState::Running),
+        job(8, JobState::Failed),
+        job(7, JobState::Succeeded),
+    ];
+    for job in &mut jobs {
+        job.worker = Some("embedded".into());
+    }
+    WorkerData {
+        worker: Worker {
+            id: 1,
+            name: "embedded".into(),
+            version: "0.1.0".into(),
+            cpu_cores: 16,
+            cuda_devices: 0,
+            labels: vec!["cpu".into()],
+            concurrency: 2,
+            state: WorkerState::Active,
+            registered_at: at(0),
+            last_heartbeat_at: at(59),
+            running_jobs: vec![9],
+        },
+        jobs,
+    }
+}
+
+/// The schedule detail of `nightly-iris`: fired, skipped, failed.
+pub fn schedule_data(schedule: Schedule) -> ScheduleData {
+    let firing = |id: i64, day: i64, outcome: &str, job: Option<(i64, &str)>| Firing {
+        id,
+        due_at: at(day * 24 * 60),
+        fired_at: at(day * 24 * 60 + 1),
+        outcome: outcome.into(),
+        job_id: job.map(|(id, _)| id),
+        job_state: job.map(|(_, state)| state.to_owned()),
+        message: (outcome == "overlap_skipped").then(|| "job 5 still running".to_owned()),
+    };
+    ScheduleData {
+        schedule,
+        firings: vec![
+            firing(3, -1, "fired", Some((7, "succeeded"))),
+            firing(2, -2, "overlap_skipped", None),
+            firing(1, -3, "fired", Some((5, "failed"))),
+        ],
+    }
+}
+
+/// Three servers of a contexts file.
+pub fn contexts() -> Vec<crate::contexts::Context> {
+    use crate::contexts::{Context, TokenSource};
+    vec![
+        Context {
+            name: "local".into(),
+            server: "http://127.0.0.1:8080".into(),
+            token: TokenSource::None,
+        },
+        Context {
+            name: "staging".into(),
+            server: "https://staging.slipway.example.com".into(),
+            token: TokenSource::Literal("secret".into()),
+        },
+        Context {
+            name: "prod".into(),
+            server: "https://slipway.example.com".into(),
+            token: TokenSource::Env("SLIPWAY_PROD_TOKEN".into()),
+        },
+    ]
+}
+
 /// A client with the small sample loaded into every list, live, as an admin.
 pub fn app() -> App {
     let mut app = App::new("http://127.0.0.1:8080");
@@ -386,8 +487,8 @@ pub fn app() -> App {
         action: "deployment.deploy".into(),
         target_kind: "deployment".into(),
         target_id: "iris-prod".into(),
-        reason: Some("canary v3".into()),
-        details: None,
+        reason: Some("canary v3 after a week of shadow traffic without disagreement, checked by the on-call engineer".into()),
+        details: Some(serde_json::json!({"canary_percent": 10.0, "version": 3})),
     }]));
     app
 }

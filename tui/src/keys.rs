@@ -60,7 +60,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(
         &[KeyCode::Char(':')],
         ":",
-        "go to a view (tab completes)",
+        "go to a view (tab completes; :ctx switches server)",
         Action::StartCommand,
         EVERYWHERE,
         true,

@@ -1,7 +1,8 @@
 //! Slipway's terminal client, in the spirit of k9s: list views of deployments, models, runs,
-//! jobs, workers, schedules, alerts and the audit log; details; and the changes an engineer
-//! makes live (promote, roll back, deploy, cancel, retry, trigger, acknowledge), each confirmed
-//! with a reason.
+//! jobs, workers, schedules, alerts and the audit log; a detail for each; the changes an
+//! engineer makes live (promote, roll back, deploy as primary, canary or shadow, cancel, retry,
+//! trigger, acknowledge), each confirmed with a reason; and switching between the servers of a
+//! contexts file ([`contexts`]).
 //!
 //! The structure keeps the UI free of logic: [`app::App`] holds the state and changes only
 //! through [`app::App::update`] and [`app::App::loaded`]; [`view::draw`] only renders; API
@@ -9,6 +10,7 @@
 //! in one table ([`keys::BINDINGS`]) that also feeds the help view and the footer.
 
 pub mod app;
+pub mod contexts;
 pub mod data;
 pub mod dialog;
 mod fetch;

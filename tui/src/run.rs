@@ -1,13 +1,14 @@
 //! The event loop: keys come from a blocking thread, answers and live events from tasks, all
 //! through one channel; the screen is drawn after each change (ratatui only writes the cells
 //! that changed, so refreshes do not flicker). The terminal is restored on exit, and on panic
-//! by the hook ratatui's init installs.
+//! by the hook ratatui's init installs. Switching to another context replaces the client and
+//! the live stream; answers still on their way from the old server are dropped.
 
 use crate::app::App;
 use crate::data::{Loaded, Request};
 use crate::keys::action_for;
 use crate::view::draw;
-use crate::{fetch, live};
+use crate::{contexts, fetch, live};
 use ratatui::crossterm::event::{self, Event, KeyEvent, KeyEventKind};
 use slipway_api::Client;
 use std::sync::mpsc;
@@ -21,16 +22,34 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 enum Message {
     Key(KeyEvent),
     Resize,
-    Loaded(Loaded),
+    /// An answer, from the client of this generation (one per server talked to).
+    Loaded(u64, Loaded),
 }
 
-/// Runs the terminal client against `client` until the user quits.
-pub async fn run(client: Client) -> anyhow::Result<()> {
+/// Runs the terminal client against `client` (of the named context, if any) until the user
+/// quits.
+pub async fn run(client: Client, context: Option<String>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || event_loop(client, runtime)).await?
+    tokio::task::spawn_blocking(move || event_loop(client, context, runtime)).await?
 }
 
-fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result<()> {
+fn follow(
+    runtime: &tokio::runtime::Handle,
+    client: &Client,
+    generation: u64,
+    sender: &mpsc::Sender<Message>,
+) -> tokio::task::JoinHandle<()> {
+    let events = sender.clone();
+    runtime.spawn(live::follow(client.clone(), move |loaded| {
+        events.send(Message::Loaded(generation, loaded)).is_ok()
+    }))
+}
+
+fn event_loop(
+    mut client: Client,
+    context: Option<String>,
+    runtime: tokio::runtime::Handle,
+) -> anyhow::Result<()> {
     let (sender, receiver) = mpsc::channel();
     let keys = sender.clone();
     std::thread::spawn(move || {
@@ -46,10 +65,8 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
             }
         }
     });
-    let events = sender.clone();
-    let follower = runtime.spawn(live::follow(client.clone(), move |loaded| {
-        events.send(Message::Loaded(loaded)).is_ok()
-    }));
+    let mut generation = 0;
+    let mut follower = follow(&runtime, &client, generation, &sender);
     let mut terminal = match ratatui::try_init() {
         Ok(terminal) => terminal,
         Err(err) => {
@@ -59,11 +76,35 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
         }
     };
     let mut app = App::new(client.base_url());
+    if let Some(name) = context {
+        app.set_context(name);
+    }
     let mut last_refresh = Instant::now();
     let mut last_flush = Instant::now();
     let result = loop {
-        for request in app.take_requests() {
-            spawn(&runtime, &client, request, &sender);
+        // A switch queues the new server's first requests: run those before waiting too.
+        let mut requests = app.take_requests();
+        while !requests.is_empty() {
+            for request in std::mem::take(&mut requests) {
+                let Request::UseContext(name) = request else {
+                    spawn(&runtime, &client, generation, request, &sender);
+                    continue;
+                };
+                match contexts::find(&name).and_then(|context| Ok((context.client()?, context))) {
+                    Ok((new, context)) => {
+                        follower.abort();
+                        client = new;
+                        generation += 1;
+                        follower = follow(&runtime, &client, generation, &sender);
+                        app.switched(&context.name, client.base_url());
+                    }
+                    Err(err) => app.loaded(Loaded::Failed {
+                        message: err.to_string(),
+                        forbidden: false,
+                    }),
+                }
+            }
+            requests = app.take_requests();
         }
         if let Err(err) = terminal.draw(|frame| draw(frame, &app)) {
             break Err(err.into());
@@ -84,7 +125,8 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
                     }
                 }
                 Message::Resize => {}
-                Message::Loaded(loaded) => app.loaded(loaded),
+                Message::Loaded(from, loaded) if from == generation => app.loaded(loaded),
+                Message::Loaded(..) => {}
             }
         }
         if last_flush.elapsed() >= FLUSH_EVERY {
@@ -107,11 +149,12 @@ fn event_loop(client: Client, runtime: tokio::runtime::Handle) -> anyhow::Result
 fn spawn(
     runtime: &tokio::runtime::Handle,
     client: &Client,
+    generation: u64,
     request: Request,
     sender: &mpsc::Sender<Message>,
 ) {
     let sender = sender.clone();
     fetch::spawn(runtime, client.clone(), request, move |loaded| {
-        let _ = sender.send(Message::Loaded(loaded));
+        let _ = sender.send(Message::Loaded(generation, loaded));
     });
 }

@@ -82,6 +82,12 @@ pub fn columns(view: View) -> &'static [Column] {
             ("ACK", Length(10)),
             ("MESSAGE", Min(10)),
         ],
+        View::Contexts => &[
+            ("", Length(1)),
+            ("NAME", Length(20)),
+            ("SERVER", Fill(2)),
+            ("TOKEN", Fill(1)),
+        ],
         View::Audit => &[
             ("AT", Length(16)),
             ("ACTOR", Length(12)),
@@ -103,6 +109,7 @@ pub fn len(lists: &Lists, view: View) -> usize {
         View::Schedules => lists.schedules.len(),
         View::Alerts => lists.alerts.len(),
         View::Audit => lists.audit.len(),
+        View::Contexts => lists.contexts.len(),
     }
 }
 
@@ -227,6 +234,15 @@ pub fn cells(lists: &Lists, view: View, index: usize) -> Vec<String> {
                 e.reason.clone().unwrap_or_default(),
             ]
         }),
+        View::Contexts => lists.contexts.get(index).map(|c| {
+            let current = lists.context.as_deref() == Some(c.name.as_str());
+            vec![
+                if current { "*" } else { "" }.to_owned(),
+                c.name.clone(),
+                c.server.clone(),
+                c.token.describe(),
+            ]
+        }),
     }
     .unwrap_or_default()
 }
@@ -308,6 +324,15 @@ pub fn json(lists: &Lists, view: View, index: usize) -> Option<String> {
         View::Schedules => to_json(lists.schedules.get(index)?),
         View::Alerts => to_json(lists.alerts.get(index)?),
         View::Audit => to_json(lists.audit.get(index)?),
+        // Never the token itself.
+        View::Contexts => {
+            let context = lists.contexts.get(index)?;
+            to_json(&serde_json::json!({
+                "name": context.name,
+                "server": context.server,
+                "token": context.token.describe(),
+            }))
+        }
     }
 }
 
@@ -322,6 +347,7 @@ pub fn key(lists: &Lists, view: View, index: usize) -> String {
         View::Workers => lists.workers.get(index).map(|w| w.name.clone()),
         View::Schedules => lists.schedules.get(index).map(|s| s.name.clone()),
         View::Alerts => lists.alerts.get(index).map(|a| a.id.to_string()),
+        View::Contexts => lists.contexts.get(index).map(|c| c.name.clone()),
     }
     .unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 //! Tables build rows only for the page on screen, so drawing stays fast with 10,000 rows.
 
 mod detail;
+mod inspect;
 mod overlay;
 
 use crate::app::{App, Mode, View};
@@ -62,12 +63,14 @@ fn header_line(app: &App) -> Line<'static> {
             Style::new().fg(Color::Red),
         ),
     };
-    let mut spans = vec![
-        "slipway ".bold(),
-        app.server.clone().into(),
-        "  ".into(),
-        stream,
-    ];
+    let mut spans = vec!["slipway ".bold()];
+    if let Some(context) = &app.lists.context {
+        spans.push(Span::styled(
+            format!("[{context}] "),
+            Style::new().fg(Color::Cyan).bold(),
+        ));
+    }
+    spans.extend([app.server.clone().into(), "  ".into(), stream]);
     if let Some(identity) = &app.identity {
         spans.push(format!("  {} ({})", identity.name, identity.role).into());
     }
@@ -86,6 +89,12 @@ fn tabs_line(app: &App) -> Line<'static> {
         } else {
             Span::raw(label)
         });
+    }
+    if app.view == View::Contexts {
+        spans.push(Span::styled(
+            " : Contexts ",
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
     }
     Line::from(spans)
 }
@@ -178,7 +187,7 @@ fn row_style(view: View, lists: &crate::data::Lists, index: usize) -> Style {
             .deployments
             .get(index)
             .map(|d| if d.ready { "ready" } else { "not ready" }),
-        View::Models | View::Schedules | View::Audit => None,
+        View::Models | View::Schedules | View::Audit | View::Contexts => None,
     };
     match state {
         Some("running" | "RUNNING") => Style::new().fg(Color::Cyan),

@@ -112,6 +112,26 @@ fn dialogs() {
 }
 
 #[test]
+fn deploy_dialog_in_canary_mode() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.update(Action::Deploy);
+    typed(&mut app, "try v3 on a share");
+    app.update(Action::Complete);
+    typed(&mut app, "c");
+    app.update(Action::Complete);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "250");
+    app.update(Action::Submit);
+    check("dialog_deploy_canary_refused", &app);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "5");
+    check("dialog_deploy_canary", &app);
+}
+
+#[test]
 fn help_filter_command_line_and_status() {
     let mut app = fixtures::app();
     app.update(Action::Help);
@@ -166,4 +186,54 @@ fn the_selected_object_as_json() {
     let mut app = fixtures::app();
     app.update(Action::Yank);
     check("json_deployment", &app);
+}
+
+#[test]
+fn model_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Models));
+    app.update(Action::Open);
+    app.loaded(Loaded::Model(Box::new(fixtures::model_data())));
+    check("detail_model", &app);
+}
+
+#[test]
+fn worker_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Workers));
+    app.update(Action::Open);
+    app.loaded(Loaded::Worker(Box::new(fixtures::worker_data())));
+    check("detail_worker", &app);
+}
+
+#[test]
+fn schedule_detail() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Schedules));
+    app.update(Action::Open);
+    let schedule = app.lists.schedules[0].clone();
+    app.loaded(Loaded::Schedule(Box::new(fixtures::schedule_data(
+        schedule,
+    ))));
+    check("detail_schedule", &app);
+}
+
+#[test]
+fn audit_detail_wraps_the_whole_entry() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Audit));
+    app.update(Action::Open);
+    check_sized("detail_audit", &app, 80, 20);
+}
+
+#[test]
+fn contexts_view_marks_the_one_in_use() {
+    let mut app = fixtures::app();
+    app.set_context("local");
+    app.update(Action::StartCommand);
+    typed(&mut app, "ctx");
+    app.update(Action::Submit);
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Down);
+    check("view_contexts", &app);
 }

@@ -49,7 +49,13 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Token(command) => tokens(cli, command).await,
         Command::Audit { limit } => audit(cli, *limit).await,
         Command::Gc { dry_run } => super::admin::gc(cli, *dry_run).await,
-        Command::Tui => slipway_tui::run(client(cli)?).await,
+        Command::Tui { context: None } => slipway_tui::run(client(cli)?, None).await,
+        Command::Tui {
+            context: Some(name),
+        } => {
+            let client = slipway_tui::contexts::find(name)?.client()?;
+            slipway_tui::run(client, Some(name.clone())).await
+        }
         Command::Whoami => {
             let identity = client(cli)?.whoami().await?;
             match cli.output {

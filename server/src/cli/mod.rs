@@ -158,7 +158,13 @@ pub enum Command {
         dry_run: bool,
     },
     /// The terminal client: runs and experiments, live (q quits).
-    Tui,
+    Tui {
+        /// Connect to this context of the contexts file (`$SLIPWAY_CONTEXTS`, else
+        /// `$XDG_CONFIG_HOME/slipway/contexts.toml`, else `~/.config/slipway/contexts.toml`)
+        /// instead of --server and --token.
+        #[arg(long, value_name = "NAME")]
+        context: Option<String>,
+    },
 }
 
 /// The flags of `slipway worker`.

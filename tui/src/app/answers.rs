@@ -25,6 +25,7 @@ impl App {
             Loaded::Schedules(items) => self.set_list(View::Schedules, |l| l.schedules = items),
             Loaded::Alerts(items) => self.set_list(View::Alerts, |l| l.alerts = items),
             Loaded::Audit(items) => self.set_list(View::Audit, |l| l.audit = items),
+            Loaded::Contexts(items) => self.set_list(View::Contexts, |l| l.contexts = items),
             Loaded::Deployment(data) => {
                 let name = data.deployment.name.clone();
                 self.deployment = Some(*data);
@@ -35,6 +36,9 @@ impl App {
                 }
             }
             Loaded::Run(data) => self.run = Some(*data),
+            Loaded::Model(data) => self.model = Some(*data),
+            Loaded::Worker(data) => self.worker = Some(*data),
+            Loaded::Schedule(data) => self.schedule = Some(*data),
             Loaded::Job(data) => {
                 // Keep the log lines already read when the job itself is refetched.
                 let keep = self
@@ -97,8 +101,14 @@ impl App {
                     Some(Detail::Deployment(_)) => {
                         matches!(event.kind.as_str(), "deployment" | "alert" | "reset")
                     }
-                    Some(Detail::Run(_)) => matches!(event.kind.as_str(), "job" | "reset"),
-                    None => false,
+                    Some(Detail::Run(_) | Detail::Schedule(_)) => {
+                        matches!(event.kind.as_str(), "job" | "reset")
+                    }
+                    Some(Detail::Worker(_)) => {
+                        matches!(event.kind.as_str(), "job" | "worker" | "reset")
+                    }
+                    Some(Detail::Model(_)) => matches!(event.kind.as_str(), "deployment" | "reset"),
+                    Some(Detail::Audit(_)) | None => false,
                 };
             }
         }

@@ -11,6 +11,12 @@ impl App {
             Some(Detail::Deployment(_)) => table::to_json(&self.deployment.as_ref()?.deployment),
             Some(Detail::Run(_)) => table::to_json(&self.run.as_ref()?.detail),
             Some(Detail::Job(_)) => table::to_json(&self.job.as_ref()?.job),
+            Some(Detail::Model(_)) => table::to_json(&self.model.as_ref()?.model),
+            Some(Detail::Worker(_)) => table::to_json(&self.worker.as_ref()?.worker),
+            Some(Detail::Schedule(_)) => table::to_json(&self.schedule.as_ref()?.schedule),
+            Some(Detail::Audit(id)) => {
+                table::to_json(self.lists.audit.iter().find(|a| a.id == *id)?)
+            }
             None => table::json(&self.lists, self.view, self.selected_index()?),
         }
     }

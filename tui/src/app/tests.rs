@@ -385,3 +385,165 @@ fn y_shows_the_selected_object_as_json_and_any_key_closes_it() {
     let json: serde_json::Value = serde_json::from_str(app.json.as_deref().unwrap()).unwrap();
     assert_eq!(json["id"], 9);
 }
+
+#[test]
+fn enter_opens_a_detail_on_every_view_and_esc_goes_back() {
+    let mut app = fixtures::app();
+    let expected = [
+        (
+            View::Models,
+            Detail::Model("iris".into()),
+            Some(Request::Model("iris".into())),
+        ),
+        (View::Workers, Detail::Worker(1), Some(Request::Worker(1))),
+        (
+            View::Schedules,
+            Detail::Schedule("nightly-iris".into()),
+            Some(Request::Schedule("nightly-iris".into())),
+        ),
+        // The audit entry is all in the list: nothing to fetch.
+        (View::Audit, Detail::Audit(1), None),
+    ];
+    for (view, detail, request) in expected {
+        app.update(Action::Show(view));
+        app.take_requests();
+        app.update(Action::Open);
+        assert_eq!(app.detail.as_ref(), Some(&detail), "{view:?}");
+        assert_eq!(app.take_requests(), request.into_iter().collect::<Vec<_>>());
+        app.update(Action::Back);
+        assert_eq!(app.detail, None, "{view:?}");
+        assert_eq!(app.view, view);
+    }
+}
+
+#[test]
+fn worker_events_refetch_an_open_worker_but_not_an_audit_entry() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Workers));
+    app.update(Action::Open);
+    app.take_requests();
+    app.loaded(Loaded::Event(LiveEvent {
+        kind: "worker".into(),
+        id: 1,
+        change: "state".into(),
+        state: None,
+        at: fixtures::at(0),
+    }));
+    app.flush_stale();
+    assert!(app.take_requests().contains(&Request::Worker(1)));
+    app.update(Action::Back);
+    app.update(Action::Show(View::Audit));
+    app.update(Action::Open);
+    app.take_requests();
+    app.loaded(Loaded::Event(LiveEvent {
+        kind: "deployment".into(),
+        id: 1,
+        change: "state".into(),
+        state: None,
+        at: fixtures::at(0),
+    }));
+    app.flush_stale();
+    assert_eq!(app.take_requests(), vec![Request::List(View::Audit)]);
+}
+
+#[test]
+fn the_deploy_dialog_sends_a_canary_share_or_a_shadow() {
+    let mut app = fixtures::app();
+    app.loaded(Loaded::Deployment(Box::new(fixtures::deployment_data())));
+    app.take_requests();
+    app.update(Action::Deploy);
+    typed(&mut app, "ramp v3");
+    app.update(Action::Complete);
+    typed(&mut app, "c");
+    app.update(Action::Complete);
+    app.update(Action::Erase);
+    app.update(Action::Erase);
+    typed(&mut app, "0");
+    app.update(Action::Submit);
+    let dialog = app.dialog.as_ref().unwrap();
+    assert!(
+        dialog.problem.as_deref().unwrap().contains("from 1 to 99"),
+        "{:?}",
+        dialog.problem
+    );
+    assert!(
+        app.take_requests().is_empty(),
+        "a refused share sends nothing"
+    );
+    app.update(Action::Erase);
+    typed(&mut app, "25");
+    app.update(Action::Submit);
+    let requests = app.take_requests();
+    let [Request::Act { command, reason }] = requests.as_slice() else {
+        panic!("{requests:?}");
+    };
+    assert_eq!(reason, "ramp v3");
+    assert_eq!(
+        command,
+        &Command::Deploy {
+            deployment: "iris-prod".into(),
+            model: "iris".into(),
+            version: 3,
+            serve: crate::data::Serve::Canary { percent: 25.0 },
+        }
+    );
+    let sent = command.deploy_request().unwrap();
+    assert_eq!((sent.version, sent.canary_percent), (Some(3), Some(25.0)));
+    assert_eq!(sent.shadow_version, None);
+
+    app.update(Action::Deploy);
+    typed(&mut app, "mirror v1");
+    app.update(Action::Complete);
+    typed(&mut app, "s");
+    app.update(Action::Down);
+    app.update(Action::Down);
+    app.update(Action::Submit);
+    let requests = app.take_requests();
+    let [Request::Act { command, .. }] = requests.as_slice() else {
+        panic!("{requests:?}");
+    };
+    let sent = command.deploy_request().unwrap();
+    assert_eq!((sent.version, sent.shadow_version), (None, Some(1)));
+    assert_eq!(sent.canary_percent, None);
+}
+
+#[test]
+fn ctx_lists_the_contexts_and_enter_switches_to_one() {
+    let mut app = fixtures::app();
+    app.update(Action::StartCommand);
+    typed(&mut app, "ctx");
+    app.update(Action::Submit);
+    assert_eq!(app.view, View::Contexts);
+    assert_eq!(app.take_requests(), vec![Request::List(View::Contexts)]);
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Down);
+    app.update(Action::Open);
+    assert_eq!(app.detail, None);
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::UseContext("staging".into())]
+    );
+}
+
+#[test]
+fn switching_forgets_the_old_server_and_asks_the_new_one() {
+    let mut app = fixtures::app();
+    app.update(Action::Show(View::Contexts));
+    app.loaded(Loaded::Contexts(fixtures::contexts()));
+    app.update(Action::Show(View::Jobs));
+    app.update(Action::Open);
+    app.take_requests();
+    app.switched("staging", "https://staging.slipway.example.com");
+    assert_eq!(app.server, "https://staging.slipway.example.com");
+    assert_eq!(app.lists.context.as_deref(), Some("staging"));
+    assert_eq!(app.lists.contexts.len(), 3, "the contexts stay");
+    assert!(app.lists.jobs.is_empty() && app.lists.deployments.is_empty());
+    assert_eq!((app.view, app.detail.clone()), (View::Deployments, None));
+    assert!(app.identity.is_none());
+    assert_eq!(app.stream, Stream::Connecting);
+    assert_eq!(
+        app.take_requests(),
+        vec![Request::Identity, Request::List(View::Deployments)]
+    );
+    assert!(app.status.unwrap().text.contains("staging"));
+}

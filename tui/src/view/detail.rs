@@ -32,6 +32,24 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App, detail: &Detail) {
             Some(data) => job(frame, area, data, app.follow),
             None => loading(frame, area, &format!(" Job {id} ")),
         },
+        Detail::Model(name) => match app.model.as_ref().filter(|m| &m.model.name == name) {
+            Some(data) => super::inspect::model(frame, area, data),
+            None => loading(frame, area, &format!(" Model {name} ")),
+        },
+        Detail::Worker(id) => match app.worker.as_ref().filter(|w| w.worker.id == *id) {
+            Some(data) => super::inspect::worker(frame, area, data),
+            None => loading(frame, area, &format!(" Worker {id} ")),
+        },
+        Detail::Schedule(name) => {
+            match app.schedule.as_ref().filter(|s| &s.schedule.name == name) {
+                Some(data) => super::inspect::schedule(frame, area, data),
+                None => loading(frame, area, &format!(" Schedule {name} ")),
+            }
+        }
+        Detail::Audit(id) => match app.lists.audit.iter().find(|a| a.id == *id) {
+            Some(event) => super::inspect::audit(frame, area, event),
+            None => loading(frame, area, &format!(" Audit entry {id} ")),
+        },
     }
 }
 

@@ -2,7 +2,7 @@
 //! object as JSON, and the confirmation dialog.
 
 use crate::app::App;
-use crate::dialog::Dialog;
+use crate::dialog::{DeployAs, Dialog, Field};
 use crate::keys::visible;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -80,7 +80,8 @@ pub fn json(frame: &mut Frame, app: &App) {
 /// The confirmation dialog: summary, choices, reason.
 pub fn dialog(frame: &mut Frame, dialog: &Dialog) {
     let choices = u16::try_from(dialog.choices.len().min(8)).unwrap_or(8);
-    let height = 2 + 2 + choices + u16::from(choices > 0) + 3;
+    let role_line = u16::from(dialog.deploy_as.is_some());
+    let height = 2 + 2 + choices + u16::from(choices > 0) + role_line + 3;
     let area = centred(frame.area(), 76, height);
     frame.render_widget(Clear, area);
     let block = Block::bordered()
@@ -88,9 +89,10 @@ pub fn dialog(frame: &mut Frame, dialog: &Dialog) {
         .border_style(Style::new().fg(Color::Yellow));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [summary, list, reason, problem, keys] = Layout::vertical([
+    let [summary, list, role, reason, problem, keys] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(choices + u16::from(choices > 0)),
+        Constraint::Length(role_line),
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(1),
@@ -114,24 +116,65 @@ pub fn dialog(frame: &mut Frame, dialog: &Dialog) {
             &mut state,
         );
     }
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            "Reason: ".bold(),
-            dialog.reason.as_str().into(),
-            "█".into(),
-        ])),
-        reason,
-    );
+    if let Some(picked) = dialog.deploy_as {
+        frame.render_widget(Paragraph::new(role_choice(dialog, picked)), role);
+    }
+    let mut line = vec![label("Reason: ", dialog.focus == Field::Reason)];
+    line.push(dialog.reason.as_str().into());
+    if dialog.focus == Field::Reason {
+        line.push("█".into());
+    }
+    frame.render_widget(Paragraph::new(Line::from(line)), reason);
     if let Some(text) = &dialog.problem {
         frame.render_widget(
             Paragraph::new(text.as_str()).style(Style::new().fg(Color::Red)),
             problem,
         );
     }
-    let hint = if dialog.choices.is_empty() {
-        "enter confirm · esc cancel"
-    } else {
-        "↑/↓ pick · enter confirm · esc cancel"
+    let hint = match (dialog.choices.is_empty(), dialog.focus) {
+        (true, _) => "enter confirm · esc cancel",
+        (false, Field::Role) => {
+            "p/c/s or space: primary, canary, shadow · tab next · enter confirm"
+        }
+        (false, _) if dialog.deploy_as.is_some() => {
+            "↑/↓ pick · tab next field · enter confirm · esc cancel"
+        }
+        (false, _) => "↑/↓ pick · enter confirm · esc cancel",
     };
     frame.render_widget(Paragraph::new(hint).dim(), keys);
+}
+
+/// A field's label, bold while typed keys go to it.
+fn label(text: &'static str, focused: bool) -> Span<'static> {
+    if focused {
+        Span::styled(text, Style::new().bold().fg(Color::Yellow))
+    } else {
+        Span::styled(text, Style::new().bold())
+    }
+}
+
+/// `As: primary [canary] 20 % shadow`, the picked role reversed.
+fn role_choice(dialog: &Dialog, picked: DeployAs) -> Line<'_> {
+    let mut spans = vec![label("As: ", dialog.focus == Field::Role)];
+    for role in DeployAs::ALL {
+        // Brackets as well as colour, so the pick reads on any terminal.
+        spans.push(if role == picked {
+            Span::styled(
+                format!("[{}]", role.name()),
+                Style::new().add_modifier(Modifier::REVERSED),
+            )
+        } else {
+            Span::raw(format!(" {} ", role.name()))
+        });
+        if role == DeployAs::Canary && picked == DeployAs::Canary {
+            spans.push(" ".into());
+            spans.push(label("share: ", dialog.focus == Field::Percent));
+            spans.push(dialog.percent.as_str().into());
+            if dialog.focus == Field::Percent {
+                spans.push("█".into());
+            }
+            spans.push(" % ".into());
+        }
+    }
+    Line::from(spans)
 }
