@@ -8,6 +8,14 @@
 //! through [`app::App::update`] and [`app::App::loaded`]; [`view::draw`] only renders; API
 //! calls ([`data::Request`]) run in tasks and answer through a channel; the key bindings live
 //! in one table ([`keys::BINDINGS`]) that also feeds the help view and the footer.
+//!
+//! Modules: `app` (the state and its update: `answers` applies API answers, `ask` the requests
+//! a key makes, `open` what `enter` opens, `order` sorting, `contexts` switching servers),
+//! `view` (drawing: lists, `detail`, `inspect` (the JSON view), `overlay` (dialogs and
+//! help)), `dialog` (confirm forms and their fields), `keys` (the key table), `table`
+//! (columns and widths), `data` (requests and answers), `fetch` (runs requests against the
+//! API), `live` (the event stream with reconnects), `contexts` (the contexts file), `run`
+//! (the terminal loop), `fixtures` (sample data for snapshots and tests).
 
 pub mod app;
 pub mod contexts;
