@@ -136,6 +136,9 @@ svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1
 svg.chart text{fill:var(--muted);font-size:11px}svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3}
 svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover,svg.chart circle.solo{fill-opacity:1}
 svg.chart .marker line{stroke:var(--muted);stroke-dasharray:4 3}svg.chart .marker:hover line{stroke:var(--fg);stroke-width:2}svg.chart .threshold line{stroke-width:2;stroke-dasharray:3 2}svg.chart .threshold.warn line{stroke:var(--warn)}svg.chart .threshold.bad line{stroke:var(--bad)}
+td.name{max-width:16rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+details.columns{margin:.4rem 0}details.columns fieldset{display:flex;flex-wrap:wrap;gap:.3rem 1rem;border:1px solid var(--line);border-radius:4px}details.columns label{white-space:nowrap}
+svg.spark{vertical-align:middle;margin-right:.5rem}svg.spark path{fill:none;stroke:var(--accent);stroke-width:1.5}svg.spark circle{fill:var(--accent)}
 .range{display:flex;gap:.8rem;margin:.4rem 0}.range a[aria-current=page]{font-weight:700;text-decoration:none}
 .versions{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1rem}
 .actionbar{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.actionbar details>summary{display:inline-block;cursor:pointer;padding:.3rem .8rem;border:1px solid var(--accent);border-radius:4px;color:var(--accent);list-style:none}.actionbar details.danger>summary{border-color:var(--bad);color:var(--bad)}.actionbar details[open]{flex-basis:100%}

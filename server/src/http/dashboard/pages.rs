@@ -137,11 +137,13 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         jobs,
         runs,
         changes,
+        now: chrono::Utc::now(),
     };
     Ok(Html(slipway_web::render_overview(&context.frame, overview)))
 }
 
-/// The overview's row of one deployment: its live version's figures and its drift state.
+/// The overview's row of one deployment: its live version's figures, its last hour minute by
+/// minute and its drift state.
 async fn deployment_health(
     state: &AppState,
     deployment: Deployment,
@@ -164,11 +166,17 @@ async fn deployment_health(
         .await
         .ok()
         .map(|report| report.status);
+    let history = state
+        .monitoring
+        .history(&deployment.name, slipway_web::overview::SPARK_MINUTES)
+        .await
+        .unwrap_or_default();
     DeploymentHealth {
         deployment,
         live,
         drift,
         open_alerts,
+        history,
     }
 }
 
