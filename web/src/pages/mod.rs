@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod models;
 pub mod ops;
 pub mod overview;
+pub mod run_columns;
 pub mod runs;
 pub mod sign_in;
 

@@ -22,12 +22,12 @@ use serde::Deserialize;
 use slipway_api::{Deployment, JobState, MetricHistoryQuery, SearchRuns};
 use slipway_web::{
     AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelView, Overview,
-    RunView, RunsView, ScheduleView, TimeRange,
+    RunView, ScheduleView, TimeRange,
 };
 use std::collections::HashMap;
 
 /// Rows on one page of runs, jobs and the audit log.
-const PAGE_ROWS: u32 = 50;
+pub(super) const PAGE_ROWS: u32 = 50;
 /// Points per metric chart of a run.
 const CHART_POINTS: u32 = 300;
 /// Metric charts on a run's page.
@@ -255,56 +255,6 @@ pub async fn model(
     let versions = registry::versions(&state.db, &name).await?;
     let view = ModelView { model, versions };
     Ok(Html(slipway_web::render_model(&context.frame, view)))
-}
-
-/// The query of `GET /runs`.
-#[derive(Debug, Default, Deserialize)]
-pub struct RunsQuery {
-    #[serde(default)]
-    filter: String,
-    #[serde(default)]
-    order_by: String,
-    #[serde(default)]
-    page_token: String,
-}
-
-/// `GET /runs?filter=&order_by=&page_token=`: one page of the search with links to the pages
-/// before and after it, a bad filter shown.
-pub async fn runs(
-    State(state): State<AppState>,
-    context: PageContext,
-    Query(query): Query<RunsQuery>,
-) -> PageResult {
-    readable(&context)?;
-    let filter = query.filter.trim().to_owned();
-    let order_by = query.order_by.trim().to_owned();
-    let search = SearchRuns {
-        filter: (!filter.is_empty()).then(|| filter.clone()),
-        order_by: if order_by.is_empty() {
-            Vec::new()
-        } else {
-            vec![order_by.clone()]
-        },
-        limit: Some(PAGE_ROWS),
-        page_token: (!query.page_token.is_empty()).then(|| query.page_token.clone()),
-        ..SearchRuns::default()
-    };
-    let mut view = RunsView {
-        filter,
-        order_by,
-        page_token: query.page_token,
-        ..RunsView::default()
-    };
-    match search::search(&state.searches, &search).await {
-        Ok(page) => {
-            view.runs = page.items;
-            view.next_page_token = page.next_page_token;
-            view.prev_page_token = search::previous_page_token(&search)?;
-        }
-        Err(ServiceError::InvalidArgument(message)) => view.error = Some(message),
-        Err(err) => return Err(err.into()),
-    }
-    Ok(Html(slipway_web::render_runs(&context.frame, view)))
 }
 
 /// `GET /runs/{id}`.

@@ -7,6 +7,7 @@ mod compare;
 mod live;
 mod operations;
 mod overview;
+mod runs;
 mod security;
 
 use crate::auth::TokenService;
