@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/deployments/{name}/promote", post(actions::promote))
         .route("/models", get(pages::models))
         .route("/models/{name}", get(pages::model))
+        .route(
+            "/models/{name}/versions/{version}",
+            get(pages::model_version),
+        )
         .route("/runs", get(runs::runs))
         .route("/runs/compare", get(compare::compare))
         .route("/runs/{id}", get(pages::run))

@@ -21,8 +21,8 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use slipway_api::{Deployment, JobState, MetricHistoryQuery, SearchRuns};
 use slipway_web::{
-    AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelView, Overview,
-    RunView, ScheduleView, TimeRange,
+    AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelVersionView,
+    ModelView, Overview, RunView, ScheduleView, TimeRange,
 };
 use std::collections::HashMap;
 
@@ -253,8 +253,35 @@ pub async fn model(
     readable(&context)?;
     let model = registry::get(&state.db, &name).await?;
     let versions = registry::versions(&state.db, &name).await?;
-    let view = ModelView { model, versions };
+    let deployments = deployments::list(&state.serving).await?;
+    let view = ModelView {
+        model,
+        versions,
+        deployments,
+    };
     Ok(Html(slipway_web::render_model(&context.frame, view)))
+}
+
+/// `GET /models/{name}/versions/{version}`: a missing one is a 404 page in the user's frame.
+pub async fn model_version(
+    State(state): State<AppState>,
+    context: PageContext,
+    Path((name, version)): Path<(String, u32)>,
+) -> PageResult {
+    readable(&context)?;
+    let framed = |err: ServiceError| PageError::from(err).with_frame(context.frame.clone());
+    let version = registry::version(&state.db, &name, &Selector::Number(version))
+        .await
+        .map_err(framed)?;
+    let deployments = deployments::list(&state.serving).await.map_err(framed)?;
+    let view = ModelVersionView {
+        version,
+        deployments,
+    };
+    Ok(Html(slipway_web::render_model_version(
+        &context.frame,
+        view,
+    )))
 }
 
 /// `GET /runs/{id}`.

@@ -5,6 +5,7 @@
 mod api_limits;
 mod compare;
 mod live;
+mod models;
 mod operations;
 mod overview;
 mod runs;
