@@ -234,6 +234,15 @@ impl Browser {
             .unwrap_or_else(|err| panic!("WebDriver execute: {err}"))
     }
 
+    /// Runs `script` asynchronously in the page: it ends by calling its last argument with
+    /// the value to return.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.client
+            .execute_async(script, Vec::new())
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver execute_async: {err}"))
+    }
+
     pub async fn title(&self) -> String {
         self.client.title().await.unwrap()
     }
@@ -257,6 +266,32 @@ impl Browser {
         assert_eq!(cookie.http_only(), Some(true), "{cookie}");
         let same_site = cookie.same_site().map(|same_site| same_site.to_string());
         assert_eq!(same_site.as_deref(), Some("Strict"), "{cookie}");
+    }
+
+    /// Sets the page's viewport (what a screenshot shows) to `width` × `height` pixels: the
+    /// window is sized, then grown by what its frame takes.
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver window size: {err}"));
+        let inner = self
+            .execute("return [window.innerWidth, window.innerHeight];")
+            .await;
+        let inner_of = |index: usize, fallback: u32| {
+            inner[index]
+                .as_u64()
+                .and_then(|value| u32::try_from(value).ok())
+                .unwrap_or(fallback)
+        };
+        let (inner_width, inner_height) = (inner_of(0, width), inner_of(1, height));
+        self.client
+            .set_window_size(
+                width + width.saturating_sub(inner_width),
+                height + height.saturating_sub(inner_height),
+            )
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver window size: {err}"));
     }
 
     pub async fn screenshot(&self, path: &Path) {

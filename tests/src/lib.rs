@@ -3,6 +3,7 @@
 //! temporary data dir, learns the chosen port from its first line of output, and hands out
 //! typed API clients. Servers are killed when dropped.
 
+pub mod axe;
 pub mod browser;
 pub mod python;
 

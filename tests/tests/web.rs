@@ -11,6 +11,7 @@
 use slipway_api::{
     Client, CreateRun, CreateToken, DeployRequest, KeyValue, LogBatch, MetricPoint, Role, TrainSpec,
 };
+use slipway_tests::axe;
 use slipway_tests::browser::Browser;
 use slipway_tests::{TestServer, eventually};
 use std::path::PathBuf;
@@ -149,6 +150,58 @@ async fn post_rollback(server: &TestServer, cookie: &str, csrf: &str) -> reqwest
         .unwrap()
 }
 
+/// Audits one page of each type with axe-core as a signed-in viewer, the sign-in page first.
+async fn audit_every_page(browser: &Browser, server: &TestServer, viewer: &str, run_id: i64) {
+    browser.goto(&format!("{}/sign-in", server.url)).await;
+    browser.wait_for_title("Sign in · Slipway").await;
+    axe::audit(browser, "/sign-in").await;
+    browser
+        .sign_in(&server.url, viewer, "/", "Overview · Slipway")
+        .await;
+    let other_run = server
+        .admin()
+        .search_runs(&slipway_api::SearchRuns::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|run| run.id)
+        .find(|id| *id != run_id)
+        .unwrap_or(run_id);
+    for path in [
+        "/".to_owned(),
+        "/deployments/digits".into(),
+        "/runs".into(),
+        format!("/runs/{run_id}"),
+        format!("/runs/compare?run={run_id}&run={other_run}"),
+        "/models".into(),
+        "/models/digits".into(),
+        "/models/digits/versions/1".into(),
+        "/jobs".into(),
+        "/jobs/1".into(),
+        "/workers".into(),
+        "/schedules".into(),
+        "/alerts".into(),
+        "/audit".into(),
+    ] {
+        browser.goto(&format!("{}{path}", server.url)).await;
+        browser.wait_for("main", Duration::from_secs(20)).await;
+        axe::audit(browser, &path).await;
+    }
+}
+
+/// Where the screenshots go: `docs/` when `SLIPWAY_UPDATE_SCREENSHOTS=1` (to refresh the
+/// README's), else the test artifacts, so a test run leaves the clone clean.
+fn screenshot_dir() -> PathBuf {
+    if std::env::var("SLIPWAY_UPDATE_SCREENSHOTS").is_ok_and(|value| value == "1") {
+        let docs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        docs
+    } else {
+        artifact_dir()
+    }
+}
+
 /// Where test artifacts go: the target's temporary folder, never the source tree.
 fn artifact_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web");
@@ -251,6 +304,7 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
+    audit_every_page(&browser, &server, &viewer, run_id).await;
     // A viewer sees the deployment but no rollback button.
     browser
         .sign_in(
@@ -318,8 +372,9 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
         html.contains("Rolled back: now revision 3 serving v1"),
         "{html}"
     );
+    browser.resize(1400, 1000).await;
     browser
-        .screenshot(&artifact_dir().join("deployment.png"))
+        .screenshot(&screenshot_dir().join("deployment.png"))
         .await;
 
     let revisions = admin.deployment_revisions("digits").await.unwrap();
@@ -332,7 +387,8 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
 
     browser.goto(&format!("{}/", server.url)).await;
     browser.wait_for_title("Overview · Slipway").await;
-    let shot = artifact_dir().join("overview.png");
+    browser.resize(1400, 1000).await;
+    let shot = screenshot_dir().join("overview.png");
     browser.screenshot(&shot).await;
     eprintln!("overview screenshot: {}", shot.display());
 }

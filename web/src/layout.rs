@@ -97,7 +97,7 @@ const SECTIONS: [(Section, &str, &str); 8] = [
 
 /// The stylesheet: CSS variables carry both themes.
 pub const STYLE: &str = r#"
-:root{color-scheme:light dark;--bg:#f7f8fa;--fg:#1d2430;--muted:#5b6472;--card:#fff;--line:#dde1e8;--accent:#2456c7;--ok:#17803d;--warn:#a15c00;--bad:#c0262d;--head:#eef1f6}
+:root{color-scheme:light dark;--bg:#f7f8fa;--fg:#1d2430;--muted:#5b6472;--card:#fff;--line:#dde1e8;--accent:#2456c7;--ok:#146c33;--warn:#8f5200;--bad:#c0262d;--head:#eef1f6}
 @media (prefers-color-scheme:dark){:root{--bg:#12151b;--fg:#e3e7ee;--muted:#9aa4b2;--card:#1b2029;--line:#2e3543;--accent:#7aa5ff;--ok:#4cc27a;--warn:#f0a640;--bad:#ff6b6b;--head:#222937}}
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;background:var(--bg);color:var(--fg)}
@@ -105,7 +105,7 @@ a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible,s
 header{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 1.5rem;padding:.6rem 1.5rem;background:var(--card);border-bottom:1px solid var(--line)}
 header .brand{font-weight:700;font-size:1.1rem;text-decoration:none;color:var(--fg)}
 nav ul{display:flex;flex-wrap:wrap;gap:.2rem .9rem;list-style:none;margin:0;padding:0}
-nav a{text-decoration:none;padding:.2rem 0}nav a[aria-current=page]{font-weight:700;border-bottom:2px solid var(--accent)}
+header nav a{text-decoration:none;padding:.2rem 0}header nav a[aria-current=page]{font-weight:700;border-bottom:2px solid var(--accent)}
 .live{margin:0 0 0 auto;font-size:.85rem;color:var(--muted)}.live[data-state=live]{color:var(--ok)}.live[data-state=reconnecting],.live[data-state=signed-out]{color:var(--warn)}
 .live+.who{margin-left:0}.who{margin-left:auto;display:flex;gap:.6rem;align-items:center;color:var(--muted)}
 main{padding:1rem 1.5rem 3rem;max-width:1400px;margin:0 auto}
@@ -131,11 +131,14 @@ button.secondary{background:transparent;color:var(--accent)}button.danger{backgr
 .filters{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end;margin:.5rem 0}.filters label{display:grid;gap:.1rem}
 .pager{display:flex;gap:1rem;margin:.6rem 0}
 .split{display:flex;height:1.4rem;border-radius:4px;overflow:hidden;border:1px solid var(--line)}.split span{display:block;color:#fff;font-size:.8rem;padding:0 .4rem;white-space:nowrap;overflow:hidden}
-.split .primary{background:#2456c7}.split .canary{background:#b5651d}
+.split .primary{background:#2456c7}.split .canary{background:#9a5418}
 svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1px solid var(--line);border-radius:6px}svg.chart.wide{max-width:none}svg.chart.wide text{font-size:13px}
 svg.chart text{fill:var(--muted);font-size:11px}svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3}
 svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover,svg.chart circle.solo{fill-opacity:1}
 svg.chart .marker line{stroke:var(--muted);stroke-dasharray:4 3}svg.chart .marker:hover line{stroke:var(--fg);stroke-width:2}svg.chart .threshold line{stroke-width:2;stroke-dasharray:3 2}svg.chart .threshold.warn line{stroke:var(--warn)}svg.chart .threshold.bad line{stroke:var(--bad)}
+td.name{max-width:16rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+details.columns{margin:.4rem 0}details.columns fieldset{display:flex;flex-wrap:wrap;gap:.3rem 1rem;border:1px solid var(--line);border-radius:4px}details.columns label{white-space:nowrap}
+svg.spark{vertical-align:middle;margin-right:.5rem}svg.spark path{fill:none;stroke:var(--accent);stroke-width:1.5}svg.spark circle{fill:var(--accent)}
 .range{display:flex;gap:.8rem;margin:.4rem 0}.range a[aria-current=page]{font-weight:700;text-decoration:none}
 .versions{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:1rem}
 .actionbar{display:flex;flex-wrap:wrap;gap:.6rem;align-items:flex-start}.actionbar details>summary{display:inline-block;cursor:pointer;padding:.3rem .8rem;border:1px solid var(--accent);border-radius:4px;color:var(--accent);list-style:none}.actionbar details.danger>summary{border-color:var(--bad);color:var(--bad)}.actionbar details[open]{flex-basis:100%}

@@ -11,7 +11,7 @@
 //! Modules: `layout` (the page shell, navigation, breadcrumbs, titles), `pages` (one module
 //! per page: overview, deployment, runs, compare, models, jobs, operations, sign-in, and their
 //! fixtures), `charts` (server-rendered SVG charts with axes, hover values and revision
-//! markers) and `islands` (the hydrated live parts).
+//! markers), `sparkline` (the overview's inline trend lines) and `islands` (the hydrated live parts).
 
 #[cfg(feature = "ssr")]
 pub mod charts;
@@ -20,6 +20,8 @@ pub mod islands;
 pub mod layout;
 #[cfg(feature = "ssr")]
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod sparkline;
 
 #[cfg(feature = "ssr")]
 pub use layout::{Flash, Frame, Section, Session};

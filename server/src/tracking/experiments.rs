@@ -157,3 +157,18 @@ pub async fn list(
         |e: &Experiment| e.id,
     ))
 }
+
+/// The names of the experiments `ids`, in one query (ids that name none are left out).
+pub async fn names(
+    db: &DatabaseConnection,
+    ids: &[i64],
+) -> ServiceResult<std::collections::BTreeMap<i64, String>> {
+    if ids.is_empty() {
+        return Ok(std::collections::BTreeMap::new());
+    }
+    let rows = experiment::Entity::find()
+        .filter(experiment::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.name)).collect())
+}

@@ -286,3 +286,24 @@ pub(crate) async fn latest_metrics(
     }
     Ok(by_run)
 }
+
+/// The parameters of each of `run_ids` (a page of runs), in one query.
+pub async fn params_of(
+    db: &DatabaseConnection,
+    run_ids: &[i64],
+) -> ServiceResult<BTreeMap<i64, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
+    if run_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = param::Entity::find()
+        .filter(param::Column::RunId.is_in(run_ids.iter().copied()))
+        .all(db)
+        .await?;
+    for row in rows {
+        out.entry(row.run_id)
+            .or_default()
+            .insert(row.key, row.value);
+    }
+    Ok(out)
+}

@@ -162,3 +162,20 @@ pub fn model_version(version: u32, accuracy: f64) -> ModelVersion {
         created_at: at(version),
     }
 }
+
+pub fn minute_metrics(
+    version: u32,
+    minute: DateTime<Utc>,
+    requests: u64,
+    p99_ms: Option<f64>,
+) -> MinuteMetrics {
+    MinuteMetrics {
+        version,
+        minute,
+        requests,
+        errors: 0,
+        p50_ms: p99_ms.map(|ms| ms / 2.0),
+        p99_ms,
+        predictions: BTreeMap::new(),
+    }
+}

@@ -92,10 +92,9 @@ pub fn render_job(frame: &Frame, view: JobView) -> String {
         .clone()
         .or(job.waiting_reason.clone())
         .map(|text| view! { <p class="flash bad">{text}</p> });
-    let result = job
-        .result
-        .as_ref()
-        .map(|result| view! { <h2>"Result"</h2><pre class="logs">{pretty(result)}</pre> });
+    let result = job.result.as_ref().map(
+        |result| view! { <h2>"Result"</h2><pre class="logs" tabindex="0">{pretty(result)}</pre> },
+    );
     let logs = view
         .logs
         .iter()
@@ -142,7 +141,7 @@ pub fn render_job(frame: &Frame, view: JobView) -> String {
             {schedule}
         </dl>
         <h2>"Spec"</h2>
-        <pre class="logs">{pretty_spec(&job.spec)}</pre>
+        <pre class="logs" tabindex="0">{pretty_spec(&job.spec)}</pre>
         {result}
         <h2>"Logs"</h2>
         <pre class="logs" id="logs" tabindex="0">{logs}</pre>

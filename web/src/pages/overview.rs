@@ -3,8 +3,13 @@
 
 use super::common::{AlertsTable, ChangesTable, JobsTable, drift_words};
 use crate::layout::{Badge, Frame, Section, Table, encode, millis, number, percent, when};
+use crate::sparkline::Sparkline;
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use leptos::prelude::*;
-use slipway_api::{Alert, AuditEvent, Deployment, Job, Run, VersionMetrics};
+use slipway_api::{Alert, AuditEvent, Deployment, Job, MinuteMetrics, Run, VersionMetrics};
+
+/// Minutes the sparklines cover.
+pub const SPARK_MINUTES: u32 = 60;
 
 /// One deployment's line on the overview.
 #[derive(Debug, Clone)]
@@ -16,6 +21,59 @@ pub struct DeploymentHealth {
     /// computed.
     pub drift: Option<String>,
     pub open_alerts: usize,
+    /// Every version's per-minute figures over the last [`SPARK_MINUTES`].
+    pub history: Vec<MinuteMetrics>,
+}
+
+/// The last hour minute by minute, ending at `now`'s minute: requests of all versions added
+/// up, and the worst version's p99 (a gap where no request was served).
+fn per_minute(
+    history: &[MinuteMetrics],
+    now: DateTime<Utc>,
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    let end = now.duration_trunc(Duration::minutes(1)).unwrap_or(now);
+    let start = end - Duration::minutes(i64::from(SPARK_MINUTES) - 1);
+    let mut requests = vec![Some(0.0); SPARK_MINUTES as usize];
+    let mut p99: Vec<Option<f64>> = vec![None; SPARK_MINUTES as usize];
+    for minute in history {
+        let Ok(index) = usize::try_from((minute.minute - start).num_minutes()) else {
+            continue;
+        };
+        if index >= requests.len() {
+            continue;
+        }
+        requests[index] = Some(requests[index].unwrap_or_default() + minute.requests as f64);
+        if let Some(ms) = minute.p99_ms.filter(|_| minute.requests > 0) {
+            p99[index] = Some(p99[index].map_or(ms, |worst: f64| worst.max(ms)));
+        }
+    }
+    (requests, p99)
+}
+
+/// The two sparkline cells of a deployment, or one cell saying there was no traffic.
+fn trend_cells(history: &[MinuteMetrics], now: DateTime<Utc>) -> AnyView {
+    let (requests, p99) = per_minute(history, now);
+    let total: f64 = requests.iter().flatten().sum();
+    if total <= 0.0 {
+        return view! { <td colspan="2" class="muted">"no traffic in the last hour"</td> }
+            .into_any();
+    }
+    let peak = requests.iter().flatten().copied().fold(0.0_f64, f64::max);
+    let worst = p99.iter().flatten().copied().fold(0.0_f64, f64::max);
+    let requests_label = format!(
+        "requests per minute over the last hour: {} in all, at most {} a minute",
+        number(total),
+        number(peak)
+    );
+    let p99_label = format!(
+        "p99 over the last hour, worst minute {}",
+        millis(Some(worst))
+    );
+    view! {
+        <td><Sparkline values=requests label=requests_label /></td>
+        <td><Sparkline values=p99 label=p99_label /></td>
+    }
+    .into_any()
 }
 
 /// What the overview page shows.
@@ -26,6 +84,8 @@ pub struct Overview {
     pub jobs: Vec<Job>,
     pub runs: Vec<Run>,
     pub changes: Vec<AuditEvent>,
+    /// When the page was made: the sparklines end at this minute.
+    pub now: DateTime<Utc>,
 }
 
 /// A deployment's spec in a few words: `digits v2 · canary v3 at 10 % · shadow v4`.
@@ -45,10 +105,11 @@ pub fn describe_spec(spec: &slipway_api::DeploymentSpec) -> String {
 }
 
 #[component]
-fn DeploymentsTable(deployments: Vec<DeploymentHealth>) -> impl IntoView {
+fn DeploymentsTable(deployments: Vec<DeploymentHealth>, now: DateTime<Utc>) -> impl IntoView {
     let rows = deployments
         .into_iter()
         .map(|health| {
+            let trends = trend_cells(&health.history, now);
             let deployment = health.deployment;
             let href = format!("/deployments/{}", encode(&deployment.name));
             let ready = if deployment.ready {
@@ -81,6 +142,7 @@ fn DeploymentsTable(deployments: Vec<DeploymentHealth>) -> impl IntoView {
                     <td>{describe_spec(&deployment.spec)}</td>
                     <td class="num">{deployment.revision}</td>
                     <td><Badge text=ready.to_owned() /></td>
+                    {trends}
                     <td class="num">{rps}</td>
                     <td class="num">{p99}</td>
                     <td class="num">{errors}</td>
@@ -94,7 +156,7 @@ fn DeploymentsTable(deployments: Vec<DeploymentHealth>) -> impl IntoView {
         <Table caption="Deployments" id="deployments">
             <thead><tr>
                 <th scope="col">"Deployment"</th><th scope="col">"Live"</th><th scope="col" class="num">"Revision"</th>
-                <th scope="col">"State"</th><th scope="col" class="num">"Requests/s"</th><th scope="col" class="num">"p99"</th>
+                <th scope="col">"State"</th><th scope="col">"Requests/min, last hour"</th><th scope="col">"p99, last hour"</th><th scope="col" class="num">"Requests/s"</th><th scope="col" class="num">"p99"</th>
                 <th scope="col" class="num">"Error rate"</th><th scope="col">"Drift"</th><th scope="col" class="num">"Open alerts"</th>
             </tr></thead>
             <tbody>{rows}</tbody>
@@ -145,7 +207,7 @@ pub fn render_overview(frame: &Frame, overview: Overview) -> String {
     let deployments = if overview.deployments.is_empty() {
         view! { <p class="muted">"Nothing is deployed yet."</p> }.into_any()
     } else {
-        view! { <DeploymentsTable deployments=overview.deployments /> }.into_any()
+        view! { <DeploymentsTable deployments=overview.deployments now=overview.now /> }.into_any()
     };
     let alerts = if overview.alerts.is_empty() {
         view! { <p class="muted">"No open alerts."</p> }.into_any()
@@ -178,11 +240,17 @@ mod tests {
                 live: Some(version_metrics(2)),
                 drift: Some("warn".into()),
                 open_alerts: 1,
+                history: vec![
+                    minute_metrics(2, at(10), 120, Some(9.0)),
+                    minute_metrics(3, at(10), 12, Some(14.0)),
+                    minute_metrics(2, at(11), 90, Some(11.0)),
+                ],
             }],
             alerts: vec![alert("digits")],
             jobs: vec![job(12)],
             runs: vec![run(7, "<script>alert(1)</script>")],
             changes: vec![audit("deployment", "digits", "bad canary")],
+            now: at(12),
         };
         let html = render_overview(&frame(slipway_api::Role::Viewer), overview);
         assert!(html.starts_with("<!DOCTYPE html>"));
@@ -202,6 +270,25 @@ mod tests {
         assert!(html.contains("error rate above 5 %"));
         assert!(html.contains(r#"<a href="/jobs/12">#12</a>"#));
         assert!(html.contains("bad canary"));
+        // Both sparklines draw a path over the hour; the figures are in their labels too.
+        let sparks = html.matches(r#"class="spark""#).count();
+        assert_eq!(sparks, 2, "{html}");
+        assert!(
+            html.contains("222 in all, at most 132 a minute"),
+            "requests of both versions add up: {html}"
+        );
+        assert!(html.contains("worst minute 14.0 ms"), "{html}");
+        let paths: Vec<&str> = html
+            .split(r#"<path d=""#)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert_eq!(paths.len(), 2, "{html}");
+        assert!(
+            paths.iter().all(|d| d.starts_with('M') && d.contains(" L")),
+            "{paths:?}"
+        );
+        assert!(!html.contains("no traffic in the last hour"));
         assert!(!html.contains("<script>alert"), "text must be escaped");
         assert!(html.contains("&lt;script&gt;"));
     }
@@ -219,12 +306,15 @@ mod tests {
                 live: None,
                 drift: Some("insufficient_data".into()),
                 open_alerts: 0,
+                history: Vec::new(),
             }],
             jobs: vec![failed],
             ..Overview::default()
         };
         let html = render_overview(&frame(slipway_api::Role::Viewer), overview);
         assert!(html.contains("not enough traffic yet"), "{html}");
+        assert!(html.contains("no traffic in the last hour"), "{html}");
+        assert!(!html.contains(r#"class="spark""#), "{html}");
         assert!(!html.contains("insufficient_data"), "{html}");
         assert!(
             html.contains(r#"<details class="note"><summary>the worker lost its lease again"#),

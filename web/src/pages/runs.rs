@@ -3,15 +3,13 @@
 //! and after it, and has a checkbox per run to compare the ticked ones), and a run's detail
 //! with its parameters, metric charts and artifacts to download.
 
+use super::run_columns::{self, Column, ColumnChooser};
 use crate::charts::{LineChart, LineChartView, Point, Series, XAxis};
 use crate::islands::LivePlan;
 use crate::layout::{Badge, Frame, Section, Table, encode, link, number, when};
 use leptos::prelude::*;
 use slipway_api::{MetricHistory, Run, RunDetail, RunStatus};
-use std::collections::BTreeSet;
-
-/// Most metric columns the runs table shows.
-const MAX_METRIC_COLUMNS: usize = 8;
+use std::collections::BTreeMap;
 
 /// One page of the runs search.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +23,13 @@ pub struct RunsView {
     pub prev_page_token: Option<String>,
     /// Why the search failed (a bad filter), shown above the table.
     pub error: Option<String>,
+    /// Experiment names by id.
+    pub experiments: BTreeMap<i64, String>,
+    /// The shown runs' parameters by run id.
+    pub params: BTreeMap<i64, BTreeMap<String, String>>,
+    /// The chosen metric and parameter columns (`metrics.KEY`, `params.KEY`); `None`: no
+    /// choice made, the first metrics are shown.
+    pub columns: Option<Vec<String>>,
 }
 
 /// A run's detail.
@@ -69,17 +74,16 @@ fn sort_header(view: &RunsView, field: &str, label: String, numeric: bool) -> An
 
 /// The runs page as a complete HTML document.
 pub fn render_runs(frame: &Frame, view: RunsView) -> String {
-    let keys: Vec<String> = view
-        .runs
+    let available = run_columns::available(&view.runs, &view.params);
+    let columns = run_columns::shown(&available, view.columns.as_deref());
+    let metric_headers = columns
         .iter()
-        .flat_map(|run| run.metrics.keys().cloned())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .take(MAX_METRIC_COLUMNS)
-        .collect();
-    let metric_headers = keys
-        .iter()
-        .map(|key| sort_header(&view, &order_field("metrics.", key), key.clone(), true))
+        .map(|column| match column {
+            Column::Metric(key) => {
+                sort_header(&view, &order_field("metrics.", key), key.clone(), true)
+            }
+            Column::Param(key) => view! { <th scope="col">{key.clone()}</th> }.into_any(),
+        })
         .collect_view();
     let headers = view! {
         <tr>
@@ -97,21 +101,38 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
         .runs
         .iter()
         .map(|run| {
-            let metrics = keys
+            let metrics = columns
                 .iter()
-                .map(|key| {
-                    let value = run.metrics.get(key).map(|v| number(*v)).unwrap_or_default();
-                    view! { <td class="num">{value}</td> }
+                .map(|column| match column {
+                    Column::Metric(key) => {
+                        let value = run.metrics.get(key).map(|v| number(*v)).unwrap_or_default();
+                        view! { <td class="num">{value}</td> }.into_any()
+                    }
+                    Column::Param(key) => {
+                        let value = view
+                            .params
+                            .get(&run.id)
+                            .and_then(|params| params.get(key))
+                            .cloned()
+                            .unwrap_or_default();
+                        view! { <td>{value}</td> }.into_any()
+                    }
                 })
                 .collect_view();
+            let experiment = view
+                .experiments
+                .get(&run.experiment_id)
+                .cloned()
+                .unwrap_or_else(|| format!("#{}", run.experiment_id));
+            let experiment_title = experiment.clone();
             let pick = format!("compare-{}", run.id);
             view! {
                 <tr>
                     <td><input type="checkbox" name="run" value=run.id id=pick aria-label=format!("Compare run #{}", run.id) /></td>
                     <td><a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a></td>
-                    <td>{run.name.clone()}</td>
+                    <td class="name" title=run.name.clone()>{run.name.clone()}</td>
                     <td><Badge text=run.status.to_string() /></td>
-                    <td class="num">{run.experiment_id}</td>
+                    <td class="name" title=experiment_title>{experiment}</td>
                     <td>{run.created_by.clone()}</td>
                     <td>{when(&run.start_time)}</td>
                     {metrics}
@@ -178,6 +199,8 @@ pub fn render_runs(frame: &Frame, view: RunsView) -> String {
             </label>
             <button type="submit">"Search"</button>
         </form>
+        <ColumnChooser available=available shown=columns.clone() filter=view.filter.clone()
+            order_by=view.order_by.clone() />
         {error}
         <p class="muted">{count}</p>
         // The table is the compare form: the ticked runs go to the compare page.
@@ -323,6 +346,73 @@ mod tests {
     use std::collections::BTreeMap;
 
     #[test]
+    fn names_read_whole_and_empty_columns_are_left_out() {
+        let long = "a-run-with-a-name-far-too-long-to-fit-in-its-column";
+        let mut tuned = run(2, long);
+        tuned.experiment_id = 5;
+        let view = RunsView {
+            runs: vec![run(1, "plain"), tuned],
+            experiments: BTreeMap::from([(1, "digits-mlp".to_owned())]),
+            params: BTreeMap::from([(2, BTreeMap::from([("lr".to_owned(), "0.05".to_owned())]))]),
+            columns: Some(vec![
+                "params.lr".into(),
+                "params.depth".into(),
+                "metrics.accuracy".into(),
+            ]),
+            ..RunsView::default()
+        };
+        let html = render_runs(&frame(Role::Viewer), view);
+        assert!(
+            html.contains(&format!(r#"<td title="{long}" class="name">{long}</td>"#)),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<td title="digits-mlp" class="name">digits-mlp</td>"#),
+            "{html}"
+        );
+        // An experiment not in the map still reads as something.
+        assert!(
+            html.contains(r##"title="#5" class="name">#5</td>"##),
+            "{html}"
+        );
+        assert!(html.contains(
+            "td.name{max-width:16rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}"
+        ));
+        // Chosen and present: shown; chosen but empty on every run (depth), or not chosen
+        // (loss): no column.
+        let table = html
+            .split(r#"<table id="runs">"#)
+            .nth(1)
+            .unwrap_or_default();
+        assert!(table.contains(r#"<th scope="col">lr</th>"#), "{table}");
+        assert!(table.contains("0.05"), "{table}");
+        assert!(table.contains(">accuracy"), "{table}");
+        assert!(!table.contains("depth"), "{table}");
+        assert!(!table.contains(">loss"), "{table}");
+        // The chooser offers every column that has a value, the chosen ones ticked.
+        let chooser = html
+            .split(r#"<details id="columns""#)
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            chooser.contains(r#"<form method="get" action="/runs">"#),
+            "{chooser}"
+        );
+        assert!(
+            chooser.contains(r#"name="columns" value="chosen""#),
+            "{chooser}"
+        );
+        assert!(
+            chooser.contains(r#"name="col" value="metrics.loss">"#),
+            "{chooser}"
+        );
+        assert!(
+            chooser.contains(r#"name="col" value="params.lr" checked"#),
+            "{chooser}"
+        );
+    }
+
+    #[test]
     fn the_runs_page_filters_sorts_and_pages() {
         let view = RunsView {
             runs: (0..3).map(|i| run(100 - i, &format!("run-{i}"))).collect(),
@@ -332,6 +422,7 @@ mod tests {
             next_page_token: Some("o50".into()),
             prev_page_token: None,
             error: None,
+            ..RunsView::default()
         };
         let html = render_runs(&frame(Role::Viewer), view);
         assert!(html.contains("<title>Runs · Slipway</title>"));

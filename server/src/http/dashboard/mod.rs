@@ -15,6 +15,7 @@ mod compare;
 mod live;
 mod operations;
 mod pages;
+mod runs;
 mod session;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -33,7 +34,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/deployments/{name}/promote", post(actions::promote))
         .route("/models", get(pages::models))
         .route("/models/{name}", get(pages::model))
-        .route("/runs", get(pages::runs))
+        .route(
+            "/models/{name}/versions/{version}",
+            get(pages::model_version),
+        )
+        .route("/runs", get(runs::runs))
         .route("/runs/compare", get(compare::compare))
         .route("/runs/{id}", get(pages::run))
         .route("/runs/{id}/artifacts/{*path}", get(pages::artifact))

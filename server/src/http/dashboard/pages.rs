@@ -21,13 +21,13 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use slipway_api::{Deployment, JobState, MetricHistoryQuery, SearchRuns};
 use slipway_web::{
-    AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelView, Overview,
-    RunView, RunsView, ScheduleView, TimeRange,
+    AuditView, DeploymentHealth, DeploymentView, Frame, JobView, JobsView, ModelVersionView,
+    ModelView, Overview, RunView, ScheduleView, TimeRange,
 };
 use std::collections::HashMap;
 
 /// Rows on one page of runs, jobs and the audit log.
-const PAGE_ROWS: u32 = 50;
+pub(super) const PAGE_ROWS: u32 = 50;
 /// Points per metric chart of a run.
 const CHART_POINTS: u32 = 300;
 /// Metric charts on a run's page.
@@ -137,11 +137,13 @@ pub async fn overview(State(state): State<AppState>, context: PageContext) -> Pa
         jobs,
         runs,
         changes,
+        now: chrono::Utc::now(),
     };
     Ok(Html(slipway_web::render_overview(&context.frame, overview)))
 }
 
-/// The overview's row of one deployment: its live version's figures and its drift state.
+/// The overview's row of one deployment: its live version's figures, its last hour minute by
+/// minute and its drift state.
 async fn deployment_health(
     state: &AppState,
     deployment: Deployment,
@@ -164,11 +166,17 @@ async fn deployment_health(
         .await
         .ok()
         .map(|report| report.status);
+    let history = state
+        .monitoring
+        .history(&deployment.name, slipway_web::overview::SPARK_MINUTES)
+        .await
+        .unwrap_or_default();
     DeploymentHealth {
         deployment,
         live,
         drift,
         open_alerts,
+        history,
     }
 }
 
@@ -245,58 +253,35 @@ pub async fn model(
     readable(&context)?;
     let model = registry::get(&state.db, &name).await?;
     let versions = registry::versions(&state.db, &name).await?;
-    let view = ModelView { model, versions };
+    let deployments = deployments::list(&state.serving).await?;
+    let view = ModelView {
+        model,
+        versions,
+        deployments,
+    };
     Ok(Html(slipway_web::render_model(&context.frame, view)))
 }
 
-/// The query of `GET /runs`.
-#[derive(Debug, Default, Deserialize)]
-pub struct RunsQuery {
-    #[serde(default)]
-    filter: String,
-    #[serde(default)]
-    order_by: String,
-    #[serde(default)]
-    page_token: String,
-}
-
-/// `GET /runs?filter=&order_by=&page_token=`: one page of the search with links to the pages
-/// before and after it, a bad filter shown.
-pub async fn runs(
+/// `GET /models/{name}/versions/{version}`: a missing one is a 404 page in the user's frame.
+pub async fn model_version(
     State(state): State<AppState>,
     context: PageContext,
-    Query(query): Query<RunsQuery>,
+    Path((name, version)): Path<(String, u32)>,
 ) -> PageResult {
     readable(&context)?;
-    let filter = query.filter.trim().to_owned();
-    let order_by = query.order_by.trim().to_owned();
-    let search = SearchRuns {
-        filter: (!filter.is_empty()).then(|| filter.clone()),
-        order_by: if order_by.is_empty() {
-            Vec::new()
-        } else {
-            vec![order_by.clone()]
-        },
-        limit: Some(PAGE_ROWS),
-        page_token: (!query.page_token.is_empty()).then(|| query.page_token.clone()),
-        ..SearchRuns::default()
+    let framed = |err: ServiceError| PageError::from(err).with_frame(context.frame.clone());
+    let version = registry::version(&state.db, &name, &Selector::Number(version))
+        .await
+        .map_err(framed)?;
+    let deployments = deployments::list(&state.serving).await.map_err(framed)?;
+    let view = ModelVersionView {
+        version,
+        deployments,
     };
-    let mut view = RunsView {
-        filter,
-        order_by,
-        page_token: query.page_token,
-        ..RunsView::default()
-    };
-    match search::search(&state.searches, &search).await {
-        Ok(page) => {
-            view.runs = page.items;
-            view.next_page_token = page.next_page_token;
-            view.prev_page_token = search::previous_page_token(&search)?;
-        }
-        Err(ServiceError::InvalidArgument(message)) => view.error = Some(message),
-        Err(err) => return Err(err.into()),
-    }
-    Ok(Html(slipway_web::render_runs(&context.frame, view)))
+    Ok(Html(slipway_web::render_model_version(
+        &context.frame,
+        view,
+    )))
 }
 
 /// `GET /runs/{id}`.

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use slipway_api::{CreateRun, KeyValue, LogBatch, MetricPoint, Role};
 
 /// A run named `name` with `params` and, per metric, one value per step.
-async fn logged_run(
+pub(super) async fn logged_run(
     harness: &Harness,
     name: &str,
     params: &[(&str, &str)],

@@ -5,8 +5,10 @@
 mod api_limits;
 mod compare;
 mod live;
+mod models;
 mod operations;
 mod overview;
+mod runs;
 mod security;
 
 use crate::auth::TokenService;
