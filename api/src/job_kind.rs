@@ -201,6 +201,12 @@ impl JobSpec {
                 "spec: at most {MAX_SPEC_BYTES} bytes serialised, got {size}"
             ));
         }
+        Self::typed(kind, spec)
+    }
+
+    /// A spec of `kind` from a JSON object already checked (a stored spec was measured when
+    /// it was stored, so reading it back does not serialise it again to measure it).
+    pub fn typed(kind: JobKind, spec: serde_json::Value) -> Result<Self, String> {
         fn typed<T: DeserializeOwned>(spec: serde_json::Value) -> Result<T, String> {
             serde_json::from_value(spec).map_err(|err| format!("spec: {err}"))
         }

@@ -347,21 +347,24 @@ fn score(engine: &Engine, features: &[Vec<f64>], rows: &Rows) -> Result<Report, 
 }
 
 /// Runs one `evaluate` attempt.
-pub async fn run(client: &Client, job_id: i64, spec: &Value, progress: &Arc<Progress>) -> Outcome {
+pub async fn run(
+    client: &Client,
+    job_id: i64,
+    spec: &EvaluateSpec,
+    progress: &Arc<Progress>,
+) -> Outcome {
     crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
 }
 
 async fn attempt(
     client: &Client,
     job_id: i64,
-    spec: &Value,
+    spec: &EvaluateSpec,
     progress: &Arc<Progress>,
 ) -> Result<Outcome, String> {
-    let spec: EvaluateSpec =
-        serde_json::from_value(spec.clone()).map_err(|err| format!("spec: {err}"))?;
     spec.validate()?;
     let model = load(client, &spec.model).await?;
-    let data = rows(client, &spec, &model, progress).await?;
+    let data = rows(client, spec, &model, progress).await?;
     progress.log(
         "info",
         format!(

@@ -175,12 +175,9 @@ pub async fn run(context: &Context, spec: &JobSpec, progress: &Arc<Progress>) ->
         JobSpec::Pipeline(spec) => {
             crate::pipeline_job::run(&context.delegated_client(), spec, progress).await
         }
-        JobSpec::Evaluate(spec) => match serde_json::to_value(spec) {
-            Ok(spec) => {
-                crate::evaluate_job::run(&context.client, context.job_id, &spec, progress).await
-            }
-            Err(err) => Outcome::Failed(format!("spec: {err}")),
-        },
+        JobSpec::Evaluate(spec) => {
+            crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
+        }
         JobSpec::Sleep(spec) => sleep(spec, progress).await,
         JobSpec::Fail(spec) => {
             let message = spec.message();

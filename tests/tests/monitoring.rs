@@ -233,7 +233,7 @@ async fn metrics_match_the_traffic_and_a_failing_canary_is_rolled_back() {
         .map(|(_, v)| v)
         .sum();
     assert_eq!(predicted, 37.0);
-    assert!(samples.contains_key("slipway_ml{state=\"succeeded\"}"));
+    assert!(samples.contains_key("slipway_jobs{state=\"succeeded\"}"));
     let metrics = client.deployment_metrics("digits").await.unwrap();
     // Wrong-width rows are the caller's mistake: counted, but not as the version's errors.
     assert_eq!(

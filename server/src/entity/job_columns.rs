@@ -144,7 +144,7 @@ pub async fn read_jobs(
 pub fn stored_spec(id: i64, kind: StoredJobKind, text: &str) -> ServiceResult<JobSpec> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|err| corrupt("jobs", id, "spec", err))?;
-    JobSpec::from_parts(kind.into(), value).map_err(|err| corrupt("jobs", id, "spec", err))
+    JobSpec::typed(kind.into(), value).map_err(|err| corrupt("jobs", id, "spec", err))
 }
 
 /// The result document of job row `id`, if it has one.

@@ -117,9 +117,9 @@ pub async fn render(
         .map(|state| (state.as_str().to_owned(), 0))
         .collect();
     jobs.extend(count_by_state::<job::Entity>(db, job::Column::State, job::Column::Id).await?);
-    header(&mut out, "slipway_ml", "gauge", "Jobs by state.");
+    header(&mut out, "slipway_jobs", "gauge", "Jobs by state.");
     for (state, count) in &jobs {
-        let _ = writeln!(out, "slipway_ml{{state=\"{}\"}} {count}", label(state));
+        let _ = writeln!(out, "slipway_jobs{{state=\"{}\"}} {count}", label(state));
     }
     header(
         &mut out,

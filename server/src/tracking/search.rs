@@ -4,8 +4,8 @@
 //! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool, and
 //! SQLite interrupts it (through a progress handler) once its deadline passes or its caller
 //! goes away (the request future is dropped when a client disconnects). The filter's cost is
-//! capped before it runs (see `filter::compile`). The filter picks the page's run ids; the
-//! runs and their latest metrics are then read by id on the same connection.
+//! capped before it runs (see `filter::compile`). The filter picks the page's run ids, and
+//! the same query packs those runs and their latest metrics into one row (see `page_sql`).
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
 use crate::entity::tracking::latest_metric;
