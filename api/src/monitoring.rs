@@ -216,6 +216,26 @@ pub struct CategoryShare {
     pub live_share: f64,
 }
 
+/// `GET /deployments/{name}/drift/hours`: each feature's PSI per hour, as the guard last judged
+/// it in that hour (hours when drift could not be judged, for lack of rows or callers, are
+/// empty).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriftHours {
+    pub deployment: String,
+    /// The start of each hour, oldest first, up to the current hour.
+    pub hours: Vec<DateTime<Utc>>,
+    /// The highest PSI in the range first.
+    pub features: Vec<FeatureHours>,
+}
+
+/// One feature's PSI per hour of a [`DriftHours`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureHours {
+    pub feature: String,
+    /// One entry per hour; `None` where nothing was judged.
+    pub psi: Vec<Option<f64>>,
+}
+
 /// One class or value bin: its share of the training labels and of the live predictions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictionShare {

@@ -424,3 +424,25 @@ pub fn costliest_filter() -> String {
     parts.push("params.lr LIKE '%9%'".into());
     parts.join(" or ")
 }
+
+/// The bundled digits rows (`datasets/digits.csv`) as named predict instances, with
+/// `transform` applied to every pixel (`|v| v` for the rows as they are).
+pub fn digits_instances(transform: impl Fn(f64) -> f64) -> Vec<serde_json::Value> {
+    const DIGITS: &str = include_str!("../../datasets/digits.csv");
+    let mut lines = DIGITS.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    lines
+        .map(|line| {
+            let named: serde_json::Map<String, serde_json::Value> = header
+                .iter()
+                .zip(line.split(','))
+                .filter(|(name, _)| **name != "label")
+                .map(|(name, value)| {
+                    let value: f64 = value.parse().unwrap_or(f64::NAN);
+                    ((*name).to_owned(), serde_json::json!(transform(value)))
+                })
+                .collect();
+            serde_json::Value::Object(named)
+        })
+        .collect()
+}

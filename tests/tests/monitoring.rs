@@ -26,24 +26,7 @@ async fn train(client: &Client, dataset: &str) -> u32 {
 
 /// The digits rows as named instances, with `transform` applied to every pixel.
 fn rows(transform: impl Fn(f64) -> f64) -> Vec<serde_json::Value> {
-    let mut lines = DIGITS.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|line| {
-            let named: serde_json::Map<String, serde_json::Value> = header
-                .iter()
-                .zip(line.split(','))
-                .filter(|(name, _)| **name != "label")
-                .map(|(name, value)| {
-                    (
-                        (*name).to_owned(),
-                        serde_json::json!(transform(value.parse().unwrap())),
-                    )
-                })
-                .collect();
-            serde_json::Value::Object(named)
-        })
-        .collect()
+    slipway_tests::digits_instances(transform)
 }
 
 async fn start() -> (TestServer, Client) {
@@ -184,6 +167,21 @@ async fn drift_of_shifted_inputs_raises_an_alert_naming_the_features() {
         .unwrap();
     let open = client.alerts(Some("digits"), true).await.unwrap();
     assert!(open.iter().all(|a| a.id != alert.id));
+
+    // The judgement stays in the hour's drift, for the heatmap over time.
+    let hours = viewer.drift_hours("digits", 24).await.unwrap();
+    assert_eq!(hours.hours.len(), 24);
+    let drifted = &hours.features[0];
+    assert!(
+        drifted.psi.iter().flatten().any(|psi| *psi > 0.2),
+        "{drifted:?}"
+    );
+    assert_eq!(drifted.psi.len(), 24);
+    let err = viewer.drift_hours("digits", 0).await.unwrap_err();
+    assert!(
+        err.to_string().contains("hours: expected 1 to 168"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

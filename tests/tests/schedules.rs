@@ -106,6 +106,29 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
         .find(|e| e.action == "schedule.trigger")
         .unwrap();
     assert_eq!(event.reason.as_deref(), Some("a manual run"));
+    // Each due time the scheduler fired is audited with the job it started (the manual
+    // firing above only once, as the person's trigger).
+    let automatic: Vec<_> = audit
+        .items
+        .iter()
+        .filter(|e| e.action == "schedule.fire")
+        .collect();
+    assert_eq!(automatic.len(), done.len(), "{automatic:?}");
+    for event in &automatic {
+        assert_eq!(
+            (event.actor.as_str(), event.target_id.as_str()),
+            ("scheduler", "tick")
+        );
+        let job = event.details.as_ref().unwrap()["job_id"].as_i64().unwrap();
+        assert!(
+            event
+                .reason
+                .as_deref()
+                .unwrap()
+                .ends_with(&format!("job {job}")),
+            "{event:?}"
+        );
+    }
 
     // A due time that comes while the last firing's job still runs is skipped.
     let mut slow = every(1, "slow", Misfire::Skip, Overlap::Skip);
@@ -129,6 +152,20 @@ async fn a_schedule_fires_each_due_time_once_and_bad_input_is_named() {
             .as_deref()
             .unwrap()
             .contains("still unfinished")
+    );
+    let audit = client
+        .list_audit(&PageRequest {
+            limit: Some(100),
+            page_token: None,
+        })
+        .await
+        .unwrap();
+    assert!(
+        audit.items.iter().any(|e| e.action == "schedule.skip"
+            && e.target_id == "slow"
+            && e.reason.as_deref().unwrap().contains("still unfinished")),
+        "{:?}",
+        audit.items
     );
 
     // Mistakes are refused up front, naming what is wrong.

@@ -9,7 +9,8 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    Client, CreateRun, CreateToken, DeployRequest, KeyValue, LogBatch, MetricPoint, Role, TrainSpec,
+    Client, CreateRun, CreateToken, DeployRequest, KeyValue, LogBatch, MetricPoint, PredictRequest,
+    Role, TrainSpec,
 };
 use slipway_tests::axe;
 use slipway_tests::browser::Browser;
@@ -385,8 +386,26 @@ async fn sign_in_roles_csrf_and_a_rollback_through_the_browser() {
     assert_eq!(newest.actor, "erin");
     assert_eq!(newest.reason.as_deref(), Some("v2 misreads sevens"));
 
+    // Live traffic from two callers: the overview shows its rate, latency and sparklines.
+    let viewer_client = server.client(Some(viewer.clone()));
+    let instances = slipway_tests::digits_instances(|v| v);
+    for (index, chunk) in instances[..400].chunks(20).enumerate() {
+        let caller = if index % 2 == 0 {
+            &admin
+        } else {
+            &viewer_client
+        };
+        let request = PredictRequest {
+            instances: chunk.to_vec(),
+            key: None,
+        };
+        caller.predict("digits", &request).await.unwrap();
+    }
     browser.goto(&format!("{}/", server.url)).await;
     browser.wait_for_title("Overview · Slipway").await;
+    let html = browser.source().await;
+    assert!(!html.contains("no traffic in the last hour"), "{html}");
+    assert!(html.contains(r#"class="spark""#), "{html}");
     browser.resize(1400, 1000).await;
     let shot = screenshot_dir().join("overview.png");
     browser.screenshot(&shot).await;

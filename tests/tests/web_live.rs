@@ -14,8 +14,6 @@ use slipway_tests::browser::Browser;
 use slipway_tests::{TestServer, eventually};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-const DIGITS: &str = include_str!("../../datasets/digits.csv");
-
 /// The bundle's version, read from the script tag of a page.
 fn bundle_version(html: &str) -> Option<String> {
     let rest = html.split("src=\"/pkg/").nth(1)?;
@@ -174,22 +172,7 @@ async fn the_jobs_page_updates_live_in_a_real_browser() {
 
 /// The digits training rows as named instances.
 fn digits_rows() -> Vec<serde_json::Value> {
-    let mut lines = DIGITS.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|line| {
-            let named: serde_json::Map<String, serde_json::Value> = header
-                .iter()
-                .zip(line.split(','))
-                .filter(|(name, _)| **name != "label")
-                .map(|(name, value)| {
-                    let value: f64 = value.parse().unwrap();
-                    ((*name).to_owned(), serde_json::json!(value))
-                })
-                .collect();
-            serde_json::Value::Object(named)
-        })
-        .collect()
+    slipway_tests::digits_instances(|v| v)
 }
 
 async fn train_digits(client: &Client, seed: u64) -> u32 {
@@ -244,7 +227,7 @@ async fn a_one_minute_canary_is_a_point_and_drift_bars_are_absolute() {
     }
     let viewer = token(&admin, "vera", Role::Viewer).await;
 
-    // One minute of traffic to both versions: a minute is stored once the next one has traffic.
+    // One minute of traffic to both versions: the minute in progress is charted at once.
     let rows = digits_rows();
     // Start early in a minute, so that the first batch stays inside it.
     eventually(
@@ -260,25 +243,16 @@ async fn a_one_minute_canary_is_a_point_and_drift_bars_are_absolute() {
     send(&admin, &rows[..300]).await;
     // Thirty requests take a second; should they still cross a minute, the canary has two.
     let one_minute = minute_now() == first;
-    eventually("the next minute", Duration::from_secs(70), || async {
-        (minute_now() > first).then_some(())
+    let history = eventually("the canary's minute", Duration::from_secs(60), || {
+        let admin = admin.clone();
+        async move {
+            let history = admin.metrics_history("digits", 60).await.ok()?;
+            history
+                .iter()
+                .any(|minute| minute.version == v2)
+                .then_some(history)
+        }
     })
-    .await;
-    send(&admin, &rows[300..360]).await;
-    let history = eventually(
-        "the canary's stored minute",
-        Duration::from_secs(60),
-        || {
-            let admin = admin.clone();
-            async move {
-                let history = admin.metrics_history("digits", 60).await.ok()?;
-                history
-                    .iter()
-                    .any(|minute| minute.version == v2)
-                    .then_some(history)
-            }
-        },
-    )
     .await;
 
     let Some(browser) = Browser::start().await else {

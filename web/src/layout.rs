@@ -136,6 +136,7 @@ svg.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1
 svg.chart text{fill:var(--muted);font-size:11px}svg.chart .axis{stroke:var(--line)}svg.chart .grid{stroke:var(--line);stroke-dasharray:2 3}
 svg.chart circle{fill-opacity:.01;stroke-opacity:0}svg.chart circle:hover,svg.chart circle.solo{fill-opacity:1}
 svg.chart .marker line{stroke:var(--muted);stroke-dasharray:4 3}svg.chart .marker:hover line{stroke:var(--fg);stroke-width:2}svg.chart .threshold line{stroke-width:2;stroke-dasharray:3 2}svg.chart .threshold.warn line{stroke:var(--warn)}svg.chart .threshold.bad line{stroke:var(--bad)}
+.share{display:inline-block;height:.7rem;background:#2456c7;vertical-align:middle;margin-right:.4rem;border-radius:2px}.share.live{background:#9a5418}td.shares{min-width:12rem}
 td.name{max-width:16rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
 details.columns{margin:.4rem 0}details.columns fieldset{display:flex;flex-wrap:wrap;gap:.3rem 1rem;border:1px solid var(--line);border-radius:4px}details.columns label{white-space:nowrap}
 svg.spark{vertical-align:middle;margin-right:.5rem}svg.spark path{fill:none;stroke:var(--accent);stroke-width:1.5}svg.spark circle{fill:var(--accent)}
@@ -333,7 +334,11 @@ pub fn Badge(text: String) -> impl IntoView {
 
 /// A table in a scrolling card, with a caption for screen readers.
 #[component]
-pub fn Table(caption: &'static str, id: &'static str, children: Children) -> impl IntoView {
+pub fn Table(
+    #[prop(into)] caption: String,
+    #[prop(into)] id: String,
+    children: Children,
+) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table id=id>

@@ -11,10 +11,12 @@
 //! Modules: `layout` (the page shell, navigation, breadcrumbs, titles), `pages` (one module
 //! per page: overview, deployment, runs, compare, models, jobs, operations, sign-in, and their
 //! fixtures), `charts` (server-rendered SVG charts with axes, hover values and revision
-//! markers), `sparkline` (the overview's inline trend lines) and `islands` (the hydrated live parts).
+//! markers), `heatmap` (drift per feature and hour), `sparkline` (the overview's inline trend lines) and `islands` (the hydrated live parts).
 
 #[cfg(feature = "ssr")]
 pub mod charts;
+#[cfg(feature = "ssr")]
+pub mod heatmap;
 pub mod islands;
 #[cfg(feature = "ssr")]
 pub mod layout;

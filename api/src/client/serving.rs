@@ -219,6 +219,15 @@ impl Client {
             .await
     }
 
+    /// Each feature's PSI per hour over the last `hours` hours (1 to 168).
+    pub async fn drift_hours(&self, name: &str, hours: u32) -> Result<DriftHours, ApiError> {
+        self.get_query(
+            &format!("/api/v1/deployments/{}/drift/hours", encode(name)),
+            &[("hours", hours)],
+        )
+        .await
+    }
+
     pub async fn slo_policy(&self, name: &str) -> Result<SloPolicy, ApiError> {
         self.get(&format!("/api/v1/deployments/{}/slo", encode(name)))
             .await

@@ -1,5 +1,5 @@
 //! Operations: workers, jobs with their logs, cron schedules, and monitoring (per-minute
-//! deployment metrics and alerts).
+//! deployment metrics, hourly drift and alerts).
 //!
 //! Times are integer milliseconds since the Unix epoch (UTC); JSON documents are stored as text.
 
@@ -139,6 +139,28 @@ pub mod deployment_metric {
         pub latency: String,
         #[sea_orm(column_type = "Text")]
         pub predictions: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod drift_hour {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "drift_hours")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub deployment_id: i64,
+        pub hour: i64,
+        pub feature: String,
+        pub version: i32,
+        pub psi: f64,
+        pub rows: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,4 +1,4 @@
-//! Monitoring over HTTP: `/api/v1/deployments/{name}/metrics|drift|slo`, `/api/v1/alerts`,
+//! Monitoring over HTTP: `/api/v1/deployments/{name}/metrics|drift|drift/hours|slo`, `/api/v1/alerts`,
 //! and `GET /metrics` (Prometheus) at the root.
 
 use super::error::ApiResult;
@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use slipway_api::{Alert, DeploymentMetrics, DriftDetail, MinuteMetrics, SloPolicy};
+use slipway_api::{Alert, DeploymentMetrics, DriftDetail, DriftHours, MinuteMetrics, SloPolicy};
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -18,6 +18,7 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{name}/metrics", get(metrics))
         .route("/deployments/{name}/metrics/history", get(history))
         .route("/deployments/{name}/drift", get(drift))
+        .route("/deployments/{name}/drift/hours", get(drift_hours))
         .route("/deployments/{name}/slo", get(policy).put(set_policy))
         .route("/alerts", get(list_alerts))
         .route("/alerts/{id}/ack", post(acknowledge))
@@ -60,6 +61,24 @@ async fn drift(
 ) -> ApiResult<axum::Json<DriftDetail>> {
     caller.require(Permission::Read)?;
     Ok(axum::Json(state.monitoring.drift_detail(&name).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct HoursQuery {
+    hours: Option<u32>,
+}
+
+async fn drift_hours(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<HoursQuery>,
+) -> ApiResult<axum::Json<DriftHours>> {
+    caller.require(Permission::Read)?;
+    let hours = query.hours.unwrap_or(24);
+    Ok(axum::Json(
+        state.monitoring.drift_hours(&name, hours).await?,
+    ))
 }
 
 async fn policy(

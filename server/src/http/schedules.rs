@@ -117,7 +117,7 @@ async fn trigger(
         &state.queue,
         &caller.name,
         (&name, reason.as_deref()),
-        "triggered",
+        schedules::MANUAL,
     )
     .await?;
     Ok(axum::Json(serde_json::json!({ "job_id": job })))

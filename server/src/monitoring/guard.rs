@@ -171,6 +171,9 @@ impl Monitoring {
         if report.status == "insufficient_data" {
             return;
         }
+        if let Err(err) = self.record_drift_hour(deployment_id, &report).await {
+            tracing::warn!(deployment = %name, error = %err, "cannot keep the hour's drift");
+        }
         // Judged beyond each PSI's sampling allowance (the report's statuses).
         let drifting: Vec<_> = report
             .features

@@ -318,6 +318,20 @@ impl Monitor {
         });
     }
 
+    /// The minutes of a deployment not written yet: completed ones waiting for the next flush
+    /// and each version's current one, as (version, minute start in ms, counts).
+    pub fn unwritten_minutes(&self, name: &str) -> Vec<(u32, i64, Bucket)> {
+        self.with(name, |stats| {
+            let mut minutes = stats.finished_minutes.clone();
+            for (version, version_stats) in &stats.versions {
+                if let Some((minute, bucket)) = &version_stats.minute {
+                    minutes.push((*version, *minute, bucket.clone()));
+                }
+            }
+            minutes
+        })
+    }
+
     /// Takes the completed minutes of every deployment (and, with `all`, the current ones).
     pub fn take_minutes(&self, all: bool) -> Vec<(i64, u32, i64, Bucket)> {
         let mut stats = self

@@ -1,10 +1,11 @@
 //! Monitoring of live models: per-version traffic metrics (live, and per minute in the
 //! database with bounded retention), drift of live inputs and predictions against the training
-//! baseline, SLO policies with guards that roll back a breaching canary, alerts, and the
+//! baseline (and per feature and hour, for a view over time), SLO policies with guards that roll back a breaching canary, alerts, and the
 //! Prometheus exposition.
 
 pub mod alerts;
 mod columns;
+mod drift_hours;
 pub mod guard;
 pub mod live;
 mod predictions;
@@ -24,7 +25,6 @@ use columns::ColumnBaseline;
 use live::Bucket;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder,
 };
 use slipway_api::{
     DeploymentMetrics, DriftDetail, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy,
@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Per-minute metrics older than this are deleted.
-const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
+pub(crate) const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 
 /// What drift is measured against: the training data of one version.
 #[derive(Debug)]
@@ -68,6 +68,9 @@ pub struct Monitoring {
     store: BlobStore,
     pub serving: Serving,
     baselines: Arc<Baselines>,
+    /// When each deployment's hourly drift was last written, and its status then (see
+    /// `drift_hours`).
+    drift_written: Arc<Mutex<HashMap<i64, (i64, String)>>>,
 }
 
 fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) -> VersionMetrics {
@@ -98,6 +101,22 @@ fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) ->
     }
 }
 
+/// A stored minute's counts, to merge with live ones.
+fn stored_bucket(row: &deployment_metric::Model) -> Bucket {
+    Bucket {
+        outcomes: BTreeMap::from([
+            (
+                live::Outcome::Ok,
+                (row.requests - row.errors).unsigned_abs(),
+            ),
+            (live::Outcome::Error, row.errors.unsigned_abs()),
+        ]),
+        latency: serde_json::from_str(&row.latency).unwrap_or_default(),
+        latency_sum: 0.0,
+        classes: serde_json::from_str(&row.predictions).unwrap_or_default(),
+    }
+}
+
 impl Monitoring {
     pub fn new(db: DatabaseConnection, store: BlobStore, serving: Serving) -> Self {
         Self {
@@ -105,6 +124,7 @@ impl Monitoring {
             store,
             serving,
             baselines: Arc::default(),
+            drift_written: Arc::default(),
         }
     }
 
@@ -195,25 +215,30 @@ impl Monitoring {
         let rows = deployment_metric::Entity::find()
             .filter(deployment_metric::Column::DeploymentId.eq(row.id))
             .filter(deployment_metric::Column::Minute.gte(since))
-            .order_by_asc(deployment_metric::Column::Minute)
             .all(&self.db)
             .await?;
-        Ok(rows
+        let mut buckets: BTreeMap<(i64, u32), Bucket> = rows
+            .iter()
+            .map(|row| ((row.minute, row.version.unsigned_abs()), stored_bucket(row)))
+            .collect();
+        // The minute in progress (and minutes not flushed yet) count too: a chart or sparkline
+        // shows traffic as it comes, not once the next minute has begun. A minute written at
+        // a shutdown and continued after the restart adds up.
+        for (version, minute, bucket) in self.serving.monitor().unwritten_minutes(name) {
+            if minute >= since {
+                buckets.entry((minute, version)).or_default().merge(&bucket);
+            }
+        }
+        Ok(buckets
             .into_iter()
-            .map(|row| {
-                let bucket = Bucket {
-                    latency: serde_json::from_str(&row.latency).unwrap_or_default(),
-                    ..Bucket::default()
-                };
-                MinuteMetrics {
-                    version: row.version.unsigned_abs(),
-                    minute: from_millis(row.minute),
-                    requests: row.requests.unsigned_abs(),
-                    errors: row.errors.unsigned_abs(),
-                    p50_ms: bucket.latency_quantile_ms(0.5),
-                    p99_ms: bucket.latency_quantile_ms(0.99),
-                    predictions: serde_json::from_str(&row.predictions).unwrap_or_default(),
-                }
+            .map(|((minute, version), bucket)| MinuteMetrics {
+                version,
+                minute: from_millis(minute),
+                requests: bucket.requests(),
+                errors: bucket.errors(),
+                p50_ms: bucket.latency_quantile_ms(0.5),
+                p99_ms: bucket.latency_quantile_ms(0.99),
+                predictions: bucket.classes,
             })
             .collect())
     }
@@ -235,18 +260,7 @@ impl Monitoring {
             // A minute flushed at shutdown and continued after a restart adds up.
             let mut merged = bucket;
             if let Some(row) = &existing {
-                merged.merge(&Bucket {
-                    outcomes: BTreeMap::from([
-                        (
-                            live::Outcome::Ok,
-                            (row.requests - row.errors).unsigned_abs(),
-                        ),
-                        (live::Outcome::Error, row.errors.unsigned_abs()),
-                    ]),
-                    latency: serde_json::from_str(&row.latency).unwrap_or_default(),
-                    latency_sum: 0.0,
-                    classes: serde_json::from_str(&row.predictions).unwrap_or_default(),
-                });
+                merged.merge(&stored_bucket(row));
             }
             let mut active = match existing {
                 Some(row) => row.into(),
@@ -385,8 +399,8 @@ impl Monitoring {
         self.drift_under(name, &policy).await
     }
 
-    /// Drift judged under `policy` (the guard has it already).
-    async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftDetail> {
+    /// Drift judged under `policy` (for callers that have read it already).
+    pub async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftDetail> {
         let policy = policy.clone();
         let (version, baseline) = self.baseline(name).await?;
         let live = self.serving.serving(name).await?;

@@ -19,28 +19,64 @@ use sea_orm::{
 };
 use slipway_api::{Misfire, Overlap};
 
+/// The actor of firings nobody asked for: due times and drift alerts.
+pub const ACTOR: &str = "scheduler";
+
 /// Records a firing; a second record of the same due time is refused by the unique index.
+/// A firing nobody asked for is audited too (a manual one is audited with the person who
+/// triggered it), so that recent changes show what the scheduler started or held back.
 async fn record(
     db: &DatabaseConnection,
-    schedule_id: i64,
+    row: &schedule::Model,
     due_at: i64,
     outcome: &str,
     job_id: Option<i64>,
     message: Option<String>,
 ) -> ServiceResult<()> {
     schedule_firing::ActiveModel {
-        schedule_id: Set(schedule_id),
+        schedule_id: Set(row.id),
         due_at: Set(due_at),
         fired_at: Set(now_millis()),
         outcome: Set(outcome.to_owned()),
         job_id: Set(job_id),
-        message: Set(message),
+        message: Set(message.clone()),
         ..Default::default()
     }
     .insert(db)
     .await?;
+    if outcome == MANUAL {
+        return Ok(());
+    }
+    let action = match (job_id, outcome) {
+        (Some(_), _) => "schedule.fire",
+        (None, "failed") => "schedule.fail",
+        (None, _) => "schedule.skip",
+    };
+    let due = from_millis(due_at).format("%Y-%m-%d %H:%M UTC");
+    let reason = match (job_id, message) {
+        (_, Some(message)) => format!("due {due}: {message}"),
+        (Some(job), None) => format!("due {due} ({outcome}): job {job}"),
+        (None, None) => format!("due {due} ({outcome})"),
+    };
+    audit::record(
+        db,
+        Change {
+            actor: ACTOR,
+            action,
+            target_kind: "schedule",
+            target_id: row.name.clone(),
+            reason: Some(&reason),
+            details: Some(
+                serde_json::json!({ "job_id": job_id, "due_at": due_at, "outcome": outcome }),
+            ),
+        },
+    )
+    .await?;
     Ok(())
 }
+
+/// The outcome of a firing by hand.
+pub const MANUAL: &str = "triggered";
 
 /// Whether the schedule's last fired job is still unfinished.
 async fn previous_unfinished(
@@ -70,7 +106,7 @@ async fn fire(
         && let Some(running) = previous_unfinished(db, row.id).await?
     {
         let message = format!("job {running} from an earlier firing is still unfinished");
-        record(db, row.id, due_at, "overlap_skipped", None, Some(message)).await?;
+        record(db, row, due_at, "overlap_skipped", None, Some(message)).await?;
         return Ok(None);
     }
     let template: Template = template_of(row)?;
@@ -81,11 +117,11 @@ async fn fire(
     let submitted = jobs::submit_from(db, queue, &row.created_by, &template.job, origin).await;
     match submitted {
         Ok(job) => {
-            record(db, row.id, due_at, outcome, Some(job.id), None).await?;
+            record(db, row, due_at, outcome, Some(job.id), None).await?;
             Ok(Some(job.id))
         }
         Err(err) => {
-            record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
+            record(db, row, due_at, "failed", None, Some(err.to_string())).await?;
             Err(err)
         }
     }
@@ -148,7 +184,7 @@ pub async fn tick(
                 Err(err) => {
                     // One bad row must not stop the other schedules.
                     tracing::warn!(schedule = %row.name, error = %err, "cannot fire the schedule");
-                    record(db, row.id, due_at, "failed", None, Some(err.to_string())).await?;
+                    record(db, &row, due_at, "failed", None, Some(err.to_string())).await?;
                     continue;
                 }
             };
@@ -156,7 +192,7 @@ pub async fn tick(
                 let message = format!(
                     "{missed} due time(s) passed while no server was running; skipped (misfire policy skip)"
                 );
-                record(db, row.id, due_at, "misfire_skipped", None, Some(message)).await?;
+                record(db, &row, due_at, "misfire_skipped", None, Some(message)).await?;
                 continue;
             }
             let latest = at.timestamp_millis();

@@ -9,7 +9,7 @@
 
 mod firing;
 
-pub use firing::{fire_on_drift, spawn, tick, trigger};
+pub use firing::{MANUAL, fire_on_drift, spawn, tick, trigger};
 
 use crate::audit::{self, Change};
 use crate::entity::job_columns::corrupt;

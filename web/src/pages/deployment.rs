@@ -14,8 +14,8 @@ use crate::layout::{Badge, Frame, Section, Table, encode, number, when};
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use slipway_api::{
-    Alert, Deployment, DeploymentMetrics, DeploymentRevision, DriftReport, MinuteMetrics,
-    ModelVersion, ShadowComparison, SloPolicy,
+    Alert, Deployment, DeploymentMetrics, DeploymentRevision, DriftDetail, DriftHours,
+    MinuteMetrics, ModelVersion, ShadowComparison, SloPolicy,
 };
 
 /// What the deployment page shows.
@@ -32,7 +32,10 @@ pub struct DeploymentView {
     pub policy: SloPolicy,
     /// The shadow's agreement with the primary, by revision.
     pub shadow: Vec<ShadowComparison>,
-    pub drift: Option<DriftReport>,
+    /// The drift report with each table column's missing rate and category shares.
+    pub drift: Option<DriftDetail>,
+    /// Each feature's PSI per hour over the range (at least a day).
+    pub drift_hours: Option<DriftHours>,
     /// Why drift could not be judged, when it could not.
     pub drift_note: Option<String>,
     /// Newest first.
@@ -257,7 +260,7 @@ pub fn render_deployment(frame: &Frame, view: DeploymentView) -> String {
             <LineChartView chart=charts.errors />
             <LineChartView chart=charts.latency />
         </section>
-        <section aria-labelledby="h-drift"><h2 id="h-drift">"Drift"</h2><DriftSection drift=view.drift note=view.drift_note policy=view.policy /></section>
+        <section aria-labelledby="h-drift"><h2 id="h-drift">"Drift"</h2><DriftSection drift=view.drift hours=view.drift_hours note=view.drift_note policy=view.policy /></section>
         <section aria-labelledby="h-lineage"><h2 id="h-lineage">"Lineage of the live version"</h2><Lineage version=view.live_version /></section>
     }
     .to_html();
@@ -268,7 +271,7 @@ pub fn render_deployment(frame: &Frame, view: DeploymentView) -> String {
 mod tests {
     use super::*;
     use crate::pages::fixtures::*;
-    use slipway_api::{FeatureDrift, Role};
+    use slipway_api::{CategoryShare, ColumnDrift, DriftReport, FeatureDrift, FeatureHours, Role};
     use std::collections::BTreeMap;
 
     fn fixture() -> DeploymentView {
@@ -317,22 +320,52 @@ mod tests {
             now: at(30),
             policy: SloPolicy::default(),
             shadow: Vec::new(),
-            drift: Some(DriftReport {
-                predictions: Vec::new(),
-                deployment: "digits".into(),
-                version: 2,
-                rows: 500,
-                callers: 2,
-                features: vec![FeatureDrift {
-                    feature: "pixel_3".into(),
-                    psi: 0.31,
-                    psi_noise: 0.0,
-                    ks: 0.2,
+            drift: Some(DriftDetail {
+                report: DriftReport {
+                    predictions: Vec::new(),
+                    deployment: "digits".into(),
+                    version: 2,
+                    rows: 500,
+                    callers: 2,
+                    features: vec![FeatureDrift {
+                        feature: "pixel_3".into(),
+                        psi: 0.31,
+                        psi_noise: 0.0,
+                        ks: 0.2,
+                        status: "alert".into(),
+                    }],
+                    prediction_psi: Some(0.05),
+                    prediction_psi_noise: None,
                     status: "alert".into(),
+                },
+                columns: vec![ColumnDrift {
+                    feature: "colour".into(),
+                    kind: "categorical".into(),
+                    baseline_missing_rate: 0.0,
+                    live_missing_rate: 0.0,
+                    missing_noise: 0.02,
+                    missing_status: "stable".into(),
+                    categories: vec![
+                        CategoryShare {
+                            name: "red".into(),
+                            baseline_share: 0.75,
+                            live_share: 0.25,
+                        },
+                        CategoryShare {
+                            name: "(unseen)".into(),
+                            baseline_share: 0.0,
+                            live_share: 0.5,
+                        },
+                    ],
                 }],
-                prediction_psi: Some(0.05),
-                prediction_psi_noise: None,
-                status: "alert".into(),
+            }),
+            drift_hours: Some(DriftHours {
+                deployment: "digits".into(),
+                hours: vec![at(0)],
+                features: vec![FeatureHours {
+                    feature: "pixel_3".into(),
+                    psi: vec![Some(0.31)],
+                }],
             }),
             drift_note: None,
             revisions,
@@ -359,6 +392,16 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<title>pixel_3: 0.31</title>"), "{html}");
+        // Drift over time, and a categorical column by its category shares.
+        assert!(
+            html.contains("<title>pixel_3 · 2026-11-29 09:00 UTC: PSI 0.31</title>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<th scope="row">red</th><td class="shares"><span class="share" style="width:75.0%;"></span>75.00 %</td><td class="shares"><span class="share live" style="width:25.0%;"></span>25.00 %</td>"#),
+            "{html}"
+        );
+        assert!(html.contains("colour: share of rows by category"), "{html}");
         assert!(html.contains(r#"<a href="/runs/42">run #42</a>"#), "{html}");
         assert!(html.contains(&format!("digits v1 · sha256:{}", "ef".repeat(32))));
         assert!(

@@ -5,11 +5,13 @@
 
 use super::common::drift_words;
 use crate::charts::{Bar, BarChartView, LineChart, Marker, Point, Series, Threshold, XAxis};
+use crate::heatmap::DriftHeatmap;
 use crate::layout::{Badge, Table, millis, number, percent, tone, when};
 use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 use slipway_api::{
-    DeploymentMetrics, DeploymentRevision, DriftReport, MinuteMetrics, ShadowComparison, SloPolicy,
+    ColumnDrift, DeploymentMetrics, DeploymentRevision, DriftDetail, DriftHours, DriftReport,
+    MinuteMetrics, ShadowComparison, SloPolicy,
 };
 use std::collections::BTreeMap;
 
@@ -264,13 +266,22 @@ pub fn psi_scale(drift: &DriftReport, policy: &SloPolicy) -> f64 {
 
 #[component]
 pub fn DriftSection(
-    drift: Option<DriftReport>,
+    drift: Option<DriftDetail>,
+    hours: Option<DriftHours>,
     note: Option<String>,
     policy: SloPolicy,
 ) -> impl IntoView {
-    let Some(drift) = drift else {
+    // Past hours are worth showing even when the last rows are too few to judge now.
+    let over_time = hours
+        .filter(|hours| !hours.features.is_empty())
+        .map(|hours| view! { <DriftHeatmap drift=hours warn=policy.psi_warn alert=policy.psi_alert rows=16 /> });
+    let Some(DriftDetail {
+        report: drift,
+        columns,
+    }) = drift
+    else {
         let note = note.unwrap_or_else(|| "Not enough live traffic to judge drift yet.".into());
-        return view! { <p class="muted">{note}</p> }.into_any();
+        return view! { <p class="muted">{note}</p>{over_time} }.into_any();
     };
     let summary = format!(
         "v{} · {} live rows compared with the training data{}",
@@ -327,6 +338,8 @@ pub fn DriftSection(
     view! {
         <p>"Status "<span class=status_class>{status}</span>" "<span class="muted">{summary}</span></p>
         <div id="drift-bars"><BarChartView title=title bars=bars scale=scale thresholds=thresholds /></div>
+        {over_time}
+        <CategoryShares columns=columns />
         <details>
             <summary>"Every feature"</summary>
             <Table caption="Drift by feature" id="drift">
@@ -336,6 +349,43 @@ pub fn DriftSection(
         </details>
     }
     .into_any()
+}
+
+/// Each categorical column's categories: their share of the training rows beside their share
+/// of the live rows, so that a category that vanished or a flood of unseen ones shows.
+#[component]
+fn CategoryShares(columns: Vec<ColumnDrift>) -> impl IntoView {
+    let share = |class: &'static str, value: f64| {
+        let style = format!("width:{:.1}%", (value * 100.0).clamp(0.0, 100.0));
+        view! { <span class=class style=style></span>{percent(value)} }
+    };
+    columns
+        .into_iter()
+        .filter(|column| !column.categories.is_empty())
+        .map(|column| {
+            let caption = format!("{}: share of rows by category", column.feature);
+            let id = format!("categories-{}", column.feature.replace(|c: char| !c.is_ascii_alphanumeric(), "-"));
+            let rows = column
+                .categories
+                .into_iter()
+                .map(|category| {
+                    view! {
+                        <tr>
+                            <th scope="row">{category.name}</th>
+                            <td class="shares">{share("share", category.baseline_share)}</td>
+                            <td class="shares">{share("share live", category.live_share)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <Table caption=caption id=id>
+                    <thead><tr><th scope="col">"Category"</th><th scope="col">"Training"</th><th scope="col">"Live"</th></tr></thead>
+                    <tbody>{rows}</tbody>
+                </Table>
+            }
+        })
+        .collect_view()
 }
 
 #[cfg(test)]
@@ -407,6 +457,13 @@ mod tests {
         assert!(html.contains(">r3</text>"), "{html}");
     }
 
+    fn detail(psi: f64) -> DriftDetail {
+        DriftDetail {
+            report: report(psi),
+            columns: Vec::new(),
+        }
+    }
+
     fn report(psi: f64) -> DriftReport {
         DriftReport {
             predictions: Vec::new(),
@@ -441,10 +498,10 @@ mod tests {
     fn drift_bars_are_on_an_absolute_scale_with_thresholds() {
         let policy = SloPolicy::default();
         let stable =
-            view! { <DriftSection drift=Some(report(0.024)) note=None policy=policy.clone() /> }
+            view! { <DriftSection drift=Some(detail(0.024)) hours=None note=None policy=policy.clone() /> }
                 .to_html();
         let drifted =
-            view! { <DriftSection drift=Some(report(0.5)) note=None policy=policy.clone() /> }
+            view! { <DriftSection drift=Some(detail(0.5)) hours=None note=None policy=policy.clone() /> }
                 .to_html();
         // A stable PSI draws a short bar; the whole width is 0.5.
         assert!(bar_width(&stable) < bar_width(&drifted) / 10.0, "{stable}");

@@ -238,6 +238,14 @@ fn history_chart(history: MetricHistory) -> LineChart {
     };
     let points = step_points(&history);
     LineChart {
+        id: Some(format!(
+            "metric-{}",
+            history
+                .key
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        )),
+        // One curve a row, as wide as the page, so that axis labels stay readable.
+        wide: true,
         title,
         x_label: "step".into(),
         y_label: history.key.clone(),
@@ -549,6 +557,12 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("vision"));
+        assert!(
+            html.contains(
+                r#"<figure id="metric-loss" class="chart-figure"><svg viewBox="0 0 1200 280" role="img" class="chart wide">"#
+            ),
+            "{html}"
+        );
     }
 
     #[test]

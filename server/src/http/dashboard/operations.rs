@@ -188,7 +188,7 @@ pub async fn trigger(
         &state.queue,
         &context.caller.name,
         (&name, Some(&vetted.reason)),
-        "triggered",
+        schedules::MANUAL,
     )
     .await;
     match fired {

@@ -208,10 +208,16 @@ pub async fn deployment(
     let shadow = deployments::shadow(&state.serving, &name)
         .await
         .unwrap_or_default();
-    let (drift, drift_note) = match state.monitoring.drift(&name).await {
-        Ok(report) => (Some(report), None),
+    let (drift, drift_note) = match state.monitoring.drift_under(&name, &policy).await {
+        Ok(detail) => (Some(detail), None),
         Err(err) => (None, Some(AppError::from(err).message)),
     };
+    // A day at least: drift moves over hours, even when the charts show the last one.
+    let drift_hours = state
+        .monitoring
+        .drift_hours(&name, (range.minutes() / 60).max(24))
+        .await
+        .ok();
     let live_version = registry::version(
         &state.db,
         &deployment.spec.model,
@@ -229,6 +235,7 @@ pub async fn deployment(
         policy,
         shadow,
         drift,
+        drift_hours,
         drift_note,
         revisions,
         live_version,
