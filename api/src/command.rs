@@ -41,7 +41,8 @@ pub struct CommandSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register_as: Option<String>,
     /// Where the script writes its model, relative to the working directory: a directory
-    /// with Slipway's `model.json` and `model.safetensors` (or the `model.json` in it).
+    /// with Slipway's `model.json` and `model.safetensors` (or the `model.json` in it). After
+    /// success its files become the run's artifacts (and are registered with `register_as`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
 }
@@ -56,9 +57,16 @@ impl CommandSpec {
 
     pub fn validate(&self) -> Result<(), String> {
         match self.command.first() {
-            None => return Err("spec.command: expected a program and its arguments, got an empty list".to_owned()),
+            None => {
+                return Err(
+                    "spec.command: expected a program and its arguments, got an empty list"
+                        .to_owned(),
+                );
+            }
             Some(program) if program.trim().is_empty() => {
-                return Err("spec.command: expected a program name first, got an empty string".to_owned());
+                return Err(
+                    "spec.command: expected a program name first, got an empty string".to_owned(),
+                );
             }
             Some(_) => {}
         }
@@ -105,19 +113,11 @@ impl CommandSpec {
                 Self::MAX_TIMEOUT_SECONDS
             ));
         }
-        match (&self.register_as, &self.model_path) {
-            (Some(_), None) => {
-                return Err(
-                    "spec.model_path: expected the path of the model the script writes, since register_as is given"
-                        .to_owned(),
-                );
-            }
-            (None, Some(_)) => {
-                return Err(
-                    "spec.register_as: expected the model name to register model_path as".to_owned(),
-                );
-            }
-            _ => {}
+        if self.register_as.is_some() && self.model_path.is_none() {
+            return Err(
+                "spec.model_path: expected the path of the model the script writes, since register_as is given"
+                    .to_owned(),
+            );
         }
         if let Some(path) = &self.model_path {
             let escapes = path.is_empty()
@@ -140,9 +140,7 @@ impl CommandSpec {
 
 /// Environment variables the worker sets for every command job.
 pub fn reserved_env(key: &str) -> bool {
-    key.starts_with("SLIPWAY_")
-        || key.starts_with("MLFLOW_")
-        || key == "CUDA_VISIBLE_DEVICES"
+    key.starts_with("SLIPWAY_") || key.starts_with("MLFLOW_") || key == "CUDA_VISIBLE_DEVICES"
 }
 
 /// A `command` job's result.
@@ -211,7 +209,11 @@ mod tests {
         assert!(bad.validate().is_ok());
         let mut bad = spec(&["python"]);
         bad.timeout_seconds = Some(0);
-        assert!(bad.validate().unwrap_err().starts_with("spec.timeout_seconds"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .starts_with("spec.timeout_seconds")
+        );
     }
 
     #[test]

@@ -17,7 +17,9 @@ pub enum PackageError {
     Io(String, std::io::Error),
     #[error("code directory '{0}': {1}")]
     Walk(String, ignore::Error),
-    #[error("code package: over {MAX_PACKAGE_BYTES} bytes; leave data out of the code directory (list it in .gitignore)")]
+    #[error(
+        "code package: over {MAX_PACKAGE_BYTES} bytes; leave data out of the code directory (list it in .gitignore)"
+    )]
     TooLarge,
     #[error("code package: {0}")]
     Unpack(String),
@@ -63,7 +65,10 @@ pub fn pack(dir: &Path) -> Result<Package, PackageError> {
     let mut total = 0u64;
     for path in &paths {
         let relative = path.strip_prefix(dir).map_err(|err| {
-            PackageError::Unpack(format!("{} is outside the directory: {err}", path.display()))
+            PackageError::Unpack(format!(
+                "{} is outside the directory: {err}",
+                path.display()
+            ))
         })?;
         let mut file = std::fs::File::open(path).map_err(io)?;
         let metadata = file.metadata().map_err(io)?;
@@ -73,7 +78,11 @@ pub fn pack(dir: &Path) -> Result<Package, PackageError> {
         }
         let mut header = tar::Header::new_gnu();
         header.set_size(metadata.len());
-        header.set_mode(if is_executable(&metadata) { 0o755 } else { 0o644 });
+        header.set_mode(if is_executable(&metadata) {
+            0o755
+        } else {
+            0o644
+        });
         header.set_mtime(0);
         header.set_entry_type(tar::EntryType::Regular);
         archive
@@ -210,8 +219,7 @@ mod tests {
         header.set_cksum();
         archive.append(&header, &body[..]).unwrap();
         let tar_bytes = archive.into_inner().unwrap();
-        let mut encoder =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(&tar_bytes).unwrap();
         let bytes = encoder.finish().unwrap();
         let outer = tempfile::tempdir().unwrap();

@@ -123,10 +123,8 @@ async fn create_run(
     spec: &CommandSpec,
     code: Option<&Code>,
 ) -> Result<i64, String> {
-    let mut tags = std::collections::BTreeMap::from([(
-        "job".to_owned(),
-        context.job_id.to_string(),
-    )]);
+    let mut tags =
+        std::collections::BTreeMap::from([("job".to_owned(), context.job_id.to_string())]);
     if let Some(code) = code {
         tags.insert(CODE_DIGEST_TAG.to_owned(), code.digest.clone());
         tags.insert("code.run".to_owned(), code.run_id.to_string());
@@ -211,9 +209,10 @@ async fn in_workdir(
             .stdout
             .take()
             .map(|out| tokio::spawn(forward(out, "info", progress.clone(), None))),
-        child.stderr.take().map(|err| {
-            tokio::spawn(forward(err, "stderr", progress.clone(), Some(tail.clone())))
-        }),
+        child
+            .stderr
+            .take()
+            .map(|err| tokio::spawn(forward(err, "stderr", progress.clone(), Some(tail.clone())))),
     ];
     let timeout = spec.timeout_seconds.map(Duration::from_secs);
     let ended = watch(context, &mut child, group, timeout, progress).await;
@@ -264,7 +263,8 @@ async fn in_workdir(
         model: None,
         version: None,
     };
-    // Closed before registering: a registered run is frozen.
+    // The model goes to the run and the run is closed before registering: a registered run
+    // is frozen.
     let finished = UpdateRun {
         status: Some(RunStatus::Finished),
         end_time: Some(chrono::Utc::now()),
@@ -275,8 +275,15 @@ async fn in_workdir(
         .update_run(run_id, &finished)
         .await
         .map_err(|err| format!("cannot finish run {run_id}: {err}"))?;
-    if let (Some(model), Some(path)) = (&spec.register_as, &spec.model_path) {
-        let version = register(&context.client, run_id, model, &workdir.join(path)).await?;
+    if let Some(path) = &spec.model_path {
+        store_model(&context.client, run_id, &workdir.join(path)).await?;
+        progress.log(
+            "info",
+            format!("stored the model at {path} with run {run_id}"),
+        );
+    }
+    if let Some(model) = &spec.register_as {
+        let version = register(&context.client, run_id, model).await?;
         progress.log("info", format!("registered as {model} version {version}"));
         result.model = Some(model.clone());
         result.version = Some(version);
@@ -405,8 +412,8 @@ async fn forward(
     }
 }
 
-/// Uploads the model the script wrote to the run and registers it; answers the version.
-async fn register(client: &Client, run_id: i64, model: &str, path: &Path) -> Result<u32, String> {
+/// Uploads the model the script wrote to its run.
+async fn store_model(client: &Client, run_id: i64, path: &Path) -> Result<(), String> {
     let dir = model_dir(path).await?;
     for file in ["model.json", "model.safetensors"] {
         let bytes = tokio::fs::read(dir.join(file))
@@ -417,6 +424,11 @@ async fn register(client: &Client, run_id: i64, model: &str, path: &Path) -> Res
             .await
             .map_err(|err| format!("cannot store {file}: {err}"))?;
     }
+    Ok(())
+}
+
+/// Registers the run's model; answers the version.
+async fn register(client: &Client, run_id: i64, model: &str) -> Result<u32, String> {
     let version = client
         .register_model(
             model,
@@ -439,9 +451,9 @@ async fn model_dir(path: &Path) -> Result<PathBuf, String> {
             "spec.model_path: '{shown}' is an ONNX file; this server registers Slipway models (a directory with model.json and model.safetensors)"
         ));
     }
-    let metadata = tokio::fs::metadata(path).await.map_err(|err| {
-        format!("spec.model_path: the command wrote nothing at '{shown}': {err}")
-    })?;
+    let metadata = tokio::fs::metadata(path)
+        .await
+        .map_err(|err| format!("spec.model_path: the command wrote nothing at '{shown}': {err}"))?;
     let dir = if metadata.is_dir() {
         path.to_owned()
     } else if path.file_name().is_some_and(|name| name == "model.json") {

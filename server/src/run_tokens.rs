@@ -52,10 +52,7 @@ pub async fn mint(
     crate::tracking::runs::find(db, request.run_id).await?;
     let secret = secret(&request.lease_id, request.run_id);
     Ok(RunToken {
-        token: format!(
-            "slw_{KEY_PREFIX}{job_id}r{}_{secret}",
-            request.run_id
-        ),
+        token: format!("slw_{KEY_PREFIX}{job_id}r{}_{secret}", request.run_id),
         run_id: request.run_id,
     })
 }
@@ -130,7 +127,11 @@ mod tests {
     fn writes_are_allowed_only_under_the_run() {
         assert!(allows(7, &Method::POST, "/api/v1/runs/7/log-batch"));
         assert!(allows(7, &Method::PATCH, "/api/v1/runs/7"));
-        assert!(allows(7, &Method::PUT, "/api/v1/runs/7/artifacts/model.json"));
+        assert!(allows(
+            7,
+            &Method::PUT,
+            "/api/v1/runs/7/artifacts/model.json"
+        ));
         assert!(allows(7, &Method::GET, "/api/v1/models"));
         assert!(!allows(7, &Method::POST, "/api/v1/runs/8/log-batch"));
         assert!(!allows(7, &Method::POST, "/api/v1/runs/70/log-batch"));

@@ -226,7 +226,11 @@ fn print_lines(lines: &[slipway_api::JobLogLine]) {
     }
 }
 
-pub(super) async fn logs(client: &slipway_api::Client, id: i64, follow: bool) -> anyhow::Result<()> {
+pub(super) async fn logs(
+    client: &slipway_api::Client,
+    id: i64,
+    follow: bool,
+) -> anyhow::Result<()> {
     const PAGE: u32 = 1000;
     let mut after = 0;
     loop {

@@ -70,7 +70,11 @@ fn parse_duration(text: &str) -> Result<u64, String> {
         "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(format!("expected a number of seconds or a duration such as 30m or 2h, got '{text}'")),
+        _ => {
+            return Err(format!(
+                "expected a number of seconds or a duration such as 30m or 2h, got '{text}'"
+            ));
+        }
     };
     number
         .parse::<u64>()
@@ -183,7 +187,10 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<()> {
         output::json(&job)?;
         return super::jobs::succeeded(&job);
     }
-    eprintln!("job {} queued; following its output (Ctrl-C stops following, not the job)", job.id);
+    eprintln!(
+        "job {} queued; following its output (Ctrl-C stops following, not the job)",
+        job.id
+    );
     super::jobs::logs(&client, job.id, true).await?;
     let job = client.get_job(job.id).await?;
     super::jobs::show(cli, &job)?;

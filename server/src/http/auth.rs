@@ -33,7 +33,10 @@ pub async fn authenticate(
         let path = request
             .extensions()
             .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| request.uri().path().to_owned(), |uri| uri.path().to_owned());
+            .map_or_else(
+                || request.uri().path().to_owned(),
+                |uri| uri.path().to_owned(),
+            );
         if !crate::run_tokens::allows(run_id, request.method(), &path) {
             return AppError::new(
                 ErrorCode::PermissionDenied,

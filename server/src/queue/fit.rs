@@ -154,7 +154,9 @@ fn waiting_reason(requirements: &Requirements, live: bool) -> String {
         wants.push(format!("labels {}", requirements.labels.join(", ")));
     }
     if requirements.commands {
-        wants.push("--allow-commands (a command job runs only on a worker started with it)".to_owned());
+        wants.push(
+            "--allow-commands (a command job runs only on a worker started with it)".to_owned(),
+        );
     }
     if !live {
         "no worker is registered".to_owned()
