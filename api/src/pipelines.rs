@@ -276,8 +276,8 @@ impl PipelineSpec {
             }
             seen.push(step.kind());
         }
-        if !seen.contains(&"train") {
-            return Err("steps[0].kind: a pipeline starts with a train step".into());
+        if !seen.contains(&"train") && !seen.contains(&"command") {
+            return Err("steps[0].kind: a pipeline starts with a train or command step".into());
         }
         Ok(())
     }
