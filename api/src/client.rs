@@ -478,6 +478,22 @@ impl Client {
         Ok(())
     }
 
+    /// A token for the script of command job `job_id` that may write only to `run_id`, while
+    /// this worker's attempt holds the lease.
+    pub async fn run_token(
+        &self,
+        job_id: i64,
+        request: &crate::RunTokenRequest,
+    ) -> Result<crate::RunToken, ApiError> {
+        self.write(
+            Method::POST,
+            &format!("/api/v1/jobs/{job_id}/run-token"),
+            request,
+            None,
+        )
+        .await
+    }
+
     /// A job's log lines after line `after` (0 for the start).
     pub async fn job_logs(&self, job_id: i64, after: i64, limit: u32) -> Result<JobLogs, ApiError> {
         self.get_query(

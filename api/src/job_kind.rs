@@ -3,7 +3,7 @@
 //! `{"kind": "...", "spec": {...}}`. Adding a kind here is a compile error everywhere a kind
 //! must be handled (the worker's dispatch, the server's checks, the store's enum).
 
-use crate::{DeploySpec, EvaluateSpec, PipelineSpec, TrainSpec};
+use crate::{CommandSpec, DeploySpec, EvaluateSpec, PipelineSpec, TrainSpec};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -25,16 +25,19 @@ pub enum JobKind {
     Evaluate,
     Deploy,
     Pipeline,
+    /// A team's own program, on a worker started with `--allow-commands`.
+    Command,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Sleep,
         JobKind::Fail,
         JobKind::Train,
         JobKind::Evaluate,
         JobKind::Deploy,
         JobKind::Pipeline,
+        JobKind::Command,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +48,7 @@ impl JobKind {
             JobKind::Evaluate => "evaluate",
             JobKind::Deploy => "deploy",
             JobKind::Pipeline => "pipeline",
+            JobKind::Command => "command",
         }
     }
 
@@ -66,7 +70,12 @@ impl JobKind {
         matches!(self, JobKind::Deploy | JobKind::Pipeline)
     }
 
-    /// `sleep, fail, train, evaluate, deploy, pipeline`.
+    /// Whether the kind runs arbitrary code: only workers that opted in take it.
+    pub fn runs_commands(self) -> bool {
+        matches!(self, JobKind::Command)
+    }
+
+    /// `sleep, fail, train, evaluate, deploy, pipeline, command`.
     pub fn names() -> String {
         let names: Vec<&str> = JobKind::ALL.iter().map(|kind| kind.as_str()).collect();
         names.join(", ")
@@ -173,6 +182,7 @@ pub enum JobSpec {
     Evaluate(EvaluateSpec),
     Deploy(DeploySpec),
     Pipeline(PipelineSpec),
+    Command(CommandSpec),
 }
 
 impl JobSpec {
@@ -184,6 +194,7 @@ impl JobSpec {
             JobSpec::Evaluate(_) => JobKind::Evaluate,
             JobSpec::Deploy(_) => JobKind::Deploy,
             JobSpec::Pipeline(_) => JobKind::Pipeline,
+            JobSpec::Command(_) => JobKind::Command,
         }
     }
 
@@ -217,6 +228,7 @@ impl JobSpec {
             JobKind::Evaluate => JobSpec::Evaluate(typed(spec)?),
             JobKind::Deploy => JobSpec::Deploy(typed(spec)?),
             JobKind::Pipeline => JobSpec::Pipeline(typed(spec)?),
+            JobKind::Command => JobSpec::Command(typed(spec)?),
         })
     }
 
@@ -229,6 +241,7 @@ impl JobSpec {
             JobSpec::Evaluate(spec) => serde_json::to_value(spec),
             JobSpec::Deploy(spec) => serde_json::to_value(spec),
             JobSpec::Pipeline(spec) => serde_json::to_value(spec),
+            JobSpec::Command(spec) => serde_json::to_value(spec),
         }
     }
 
@@ -241,6 +254,7 @@ impl JobSpec {
             JobSpec::Evaluate(spec) => spec.validate(),
             JobSpec::Deploy(spec) => spec.validate(),
             JobSpec::Pipeline(spec) => spec.validate(),
+            JobSpec::Command(spec) => spec.validate(),
         }
     }
 }
@@ -281,6 +295,12 @@ impl From<PipelineSpec> for JobSpec {
     }
 }
 
+impl From<CommandSpec> for JobSpec {
+    fn from(spec: CommandSpec) -> Self {
+        JobSpec::Command(spec)
+    }
+}
+
 impl Serialize for JobSpec {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut out = serializer.serialize_struct("JobSpec", 2)?;
@@ -292,6 +312,7 @@ impl Serialize for JobSpec {
             JobSpec::Evaluate(spec) => out.serialize_field("spec", spec)?,
             JobSpec::Deploy(spec) => out.serialize_field("spec", spec)?,
             JobSpec::Pipeline(spec) => out.serialize_field("spec", spec)?,
+            JobSpec::Command(spec) => out.serialize_field("spec", spec)?,
         }
         out.end()
     }

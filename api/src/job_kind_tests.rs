@@ -18,12 +18,14 @@ fn kinds_read_and_write_their_lowercase_names() {
     }
     assert_eq!(
         serde_json::to_value(JobKind::ALL).unwrap(),
-        json!(["sleep", "fail", "train", "evaluate", "deploy", "pipeline"])
+        json!([
+            "sleep", "fail", "train", "evaluate", "deploy", "pipeline", "command"
+        ])
     );
     let err = "sleeep".parse::<JobKind>().unwrap_err();
     assert_eq!(
         err,
-        "unknown job kind 'sleeep'; expected one of sleep, fail, train, evaluate, deploy, pipeline"
+        "unknown job kind 'sleeep'; expected one of sleep, fail, train, evaluate, deploy, pipeline, command"
     );
 }
 

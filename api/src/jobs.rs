@@ -72,6 +72,10 @@ pub struct Requirements {
     /// Labels the worker must all have.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Only a worker started with `--allow-commands` may take it (set by the server for every
+    /// `command` job).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub commands: bool,
 }
 
 /// `POST /api/v1/jobs`.
@@ -181,6 +185,10 @@ pub struct RegisterWorker {
     #[serde(default)]
     pub labels: Vec<String>,
     pub concurrency: u32,
+    /// Whether it runs `command` jobs (arbitrary code): off unless started with
+    /// `--allow-commands`.
+    #[serde(default)]
+    pub allow_commands: bool,
 }
 
 /// A worker as listed.
@@ -193,6 +201,9 @@ pub struct Worker {
     pub cuda_devices: u32,
     pub labels: Vec<String>,
     pub concurrency: u32,
+    /// Whether it runs `command` jobs.
+    #[serde(default)]
+    pub allow_commands: bool,
     pub state: WorkerState,
     pub registered_at: DateTime<Utc>,
     pub last_heartbeat_at: DateTime<Utc>,

@@ -9,13 +9,15 @@
 //! `tracking` (experiments, runs, metrics, artifacts), `datasets`, `registry` (models,
 //! versions, aliases, deployments), `predict` and `oip` (predictions, the Open Inference
 //! Protocol and its binary tensors), `monitoring` (live metrics, drift, SLO policies, alerts),
-//! `jobs` (jobs and workers), `job_kind` (the job kinds and the typed `JobSpec`), `specs` (the
+//! `jobs` (jobs and workers), `job_kind` (the job kinds and the typed `JobSpec`), `command` (command jobs: a team's own
+//! script, its code package and its run-scoped token), `specs` (the
 //! specs of the ML kinds), `job_results` (each kind's typed result), `pipelines` (pipelines and
 //! schedules), `admin`; `error` (the one error body) and `client` (the typed client).
 
 pub mod admin;
 pub mod auth;
 mod client;
+pub mod command;
 pub mod common;
 pub mod datasets;
 mod error;
@@ -33,6 +35,7 @@ pub mod tracking;
 pub use admin::*;
 pub use auth::*;
 pub use client::{Client, ClientBuilder, DatasetDownload};
+pub use command::*;
 pub use common::*;
 pub use datasets::*;
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail, OipErrorBody};

@@ -2,6 +2,7 @@
 //! train → evaluate → gate → register → deploy → promote — run as a `pipeline` job whose
 //! steps are child jobs; a schedule fires a job template on a cron expression in a time zone.
 
+use crate::command::CommandSpec;
 use crate::jobs::SubmitJob;
 use crate::specs::TrainSpec;
 use chrono::{DateTime, Utc};
@@ -27,6 +28,9 @@ pub struct PipelineSpec {
 pub enum Step {
     /// Train the challenger (a child `train` job).
     Train { train: Box<TrainSpec> },
+    /// Train the challenger with the team's own program (a child `command` job), in place of
+    /// a train step: its `model_path` names the model it writes, which goes to its run.
+    Command { command: Box<CommandSpec> },
     /// Score the challenger against the version behind an alias (a child `evaluate` job).
     Evaluate {
         /// The alias of the version to beat (default `champion`).
@@ -63,6 +67,7 @@ impl Step {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Train { .. } => "train",
+            Self::Command { .. } => "command",
             Self::Evaluate { .. } => "evaluate",
             Self::Gate { .. } => "gate",
             Self::Register { .. } => "register",
@@ -75,6 +80,7 @@ impl Step {
     pub fn job_kind(&self) -> Option<crate::JobKind> {
         match self {
             Self::Train { .. } => Some(crate::JobKind::Train),
+            Self::Command { .. } => Some(crate::JobKind::Command),
             Self::Evaluate { .. } => Some(crate::JobKind::Evaluate),
             Self::Deploy { .. } => Some(crate::JobKind::Deploy),
             Self::Gate { .. } | Self::Register { .. } | Self::Promote { .. } => None,
@@ -181,7 +187,9 @@ impl PipelineSpec {
         for (index, step) in self.steps.iter().enumerate() {
             let at = |field: &str| format!("steps[{index}] ({}).{field}", step.kind());
             let needs = |earlier: &str| -> Result<(), String> {
-                if seen.contains(&earlier) {
+                // A command step trains the challenger as a train step does.
+                let trained = earlier == "train" && seen.contains(&"command");
+                if seen.contains(&earlier) || trained {
                     Ok(())
                 } else {
                     Err(format!("{}: needs a {earlier} step before it", at("kind")))
@@ -206,6 +214,32 @@ impl PipelineSpec {
                         return Err(format!(
                             "{}: use a register step instead",
                             at("train.register_as")
+                        ));
+                    }
+                }
+                Step::Command { command } => {
+                    if index != 0 {
+                        return Err(format!("{}: the command step comes first", at("kind")));
+                    }
+                    command
+                        .validate()
+                        .map_err(|err| format!("{}: {err}", at("command")))?;
+                    if command.register_as.is_some() {
+                        return Err(format!(
+                            "{}: use a register step instead",
+                            at("command.register_as")
+                        ));
+                    }
+                    if command.model_path.is_none() {
+                        return Err(format!(
+                            "{}: expected the path of the model the program writes",
+                            at("command.model_path")
+                        ));
+                    }
+                    if command.run_id.is_some() {
+                        return Err(format!(
+                            "{}: each run of the pipeline makes its own run; name the code with code_run",
+                            at("command.run_id")
                         ));
                     }
                 }
@@ -242,8 +276,8 @@ impl PipelineSpec {
             }
             seen.push(step.kind());
         }
-        if !seen.contains(&"train") {
-            return Err("steps[0].kind: a pipeline starts with a train step".into());
+        if !seen.contains(&"train") && !seen.contains(&"command") {
+            return Err("steps[0].kind: a pipeline starts with a train or command step".into());
         }
         Ok(())
     }
@@ -354,6 +388,33 @@ mod tests {
         ] {
             assert!(Condition::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_command_step_trains_the_challenger_in_place_of_a_train_step() {
+        let spec = |step: &str| -> PipelineSpec {
+            let text = format!(
+                r#"{{"model": "churn", "steps": [{step}, {{"kind": "evaluate"}}, {{"kind": "register"}}]}}"#
+            );
+            serde_json::from_str(&text).unwrap()
+        };
+        let good = spec(
+            r#"{"kind": "command", "command": {"command": ["python", "train.py"], "code_run": 4, "model_path": "out"}}"#,
+        );
+        assert!(good.validate().is_ok(), "{:?}", good.validate());
+        assert_eq!(good.steps[0].job_kind(), Some(crate::JobKind::Command));
+        let no_model = spec(r#"{"kind": "command", "command": {"command": ["python"]}}"#);
+        let err = no_model.validate().unwrap_err();
+        assert!(err.contains("command.model_path"), "{err}");
+        let registers = spec(
+            r#"{"kind": "command", "command": {"command": ["python"], "model_path": "o", "register_as": "x"}}"#,
+        );
+        let err = registers.validate().unwrap_err();
+        assert!(err.contains("register_as"), "{err}");
+        let fixed_run = spec(
+            r#"{"kind": "command", "command": {"command": ["python"], "model_path": "o", "run_id": 3}}"#,
+        );
+        assert!(fixed_run.validate().unwrap_err().contains("run_id"));
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Progress {
     message: Mutex<Option<String>>,
     /// Rung when the message changes, so the heartbeat reports it without waiting its turn.
     changed: tokio::sync::Notify,
+    /// Held while lines are shipped, so that batches shipped from two tasks (the heartbeat
+    /// and a command job streaming its output) reach the server in the order written.
+    pub(crate) shipping: tokio::sync::Mutex<()>,
 }
 
 impl Progress {
@@ -110,6 +113,10 @@ pub struct Context {
     pub client: slipway_api::Client,
     pub job_id: i64,
     pub lease_id: String,
+    /// Whether this worker runs `command` jobs (`--allow-commands`).
+    pub allow_commands: bool,
+    /// The CUDA devices this attempt was given (as many as its requirements ask).
+    pub gpus: Vec<u32>,
 }
 
 impl Context {
@@ -178,6 +185,7 @@ pub async fn run(context: &Context, spec: &JobSpec, progress: &Arc<Progress>) ->
         JobSpec::Evaluate(spec) => {
             crate::evaluate_job::run(&context.client, context.job_id, spec, progress).await
         }
+        JobSpec::Command(spec) => crate::command_job::run(context, spec, progress).await,
         JobSpec::Sleep(spec) => sleep(spec, progress).await,
         JobSpec::Fail(spec) => {
             let message = spec.message();
@@ -231,6 +239,8 @@ mod tests {
             client: slipway_api::Client::new("http://127.0.0.1:9", None).unwrap(),
             job_id: 1,
             lease_id: "lease".into(),
+            allow_commands: false,
+            gpus: Vec::new(),
         }
     }
 

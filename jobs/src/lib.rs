@@ -23,9 +23,14 @@
 //! Jobs:
 //! - `worker`: register, lease by long-poll, heartbeat, report.
 //! - `handlers`: one exhaustive match from a typed job spec to its handler; the handlers are
-//!   `train_job`, `evaluate_job`, `deploy_job` and `pipeline_job` (with `pipeline_bake`).
+//!   `train_job`, `evaluate_job`, `deploy_job`, `pipeline_job` (with `pipeline_bake`) and
+//!   `command_job` (a team's own program, on workers that opt in).
+//! - `code_package`: a command job's code directory packed (honouring `.gitignore`) and
+//!   unpacked.
 
+pub mod code_package;
 pub mod column_drift;
+mod command_job;
 pub mod dataset;
 mod deploy_job;
 pub mod devices;

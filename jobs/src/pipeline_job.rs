@@ -1,5 +1,5 @@
-//! The `pipeline` job: runs a pipeline's steps in order. `train`, `evaluate` and `deploy` are
-//! child jobs (visible with their own logs); `gate`, `register` and `promote` run here and are
+//! The `pipeline` job: runs a pipeline's steps in order. `train` (or `command`, the team's own
+//! program), `evaluate` and `deploy` are child jobs (visible with their own logs); `gate`, `register` and `promote` run here and are
 //! logged. A pipeline that runs all its steps succeeds. One that stops before — a step failed,
 //! the gate refused, the canary was rolled back during its bake or an alert was open at its
 //! end — did not ship: it fails, changing nothing further, with the reason as its error and
@@ -8,9 +8,9 @@
 
 use crate::handlers::{Outcome, Progress};
 use slipway_api::{
-    ApiError, Client, Condition, DeployResult, DeploySpec, EvaluateResult, EvaluateSpec, Job,
-    JobSpec, JobState, KindResult, ModelRef, PipelineResult, PipelineSpec, RegisterModel, Step,
-    StepOutcome, StepResult, SubmitJob, TrainResult,
+    ApiError, Client, CommandResult, Condition, DeployResult, DeploySpec, EvaluateResult,
+    EvaluateSpec, Job, JobSpec, JobState, KindResult, ModelRef, PipelineResult, PipelineSpec,
+    RegisterModel, Step, StepOutcome, StepResult, SubmitJob, TrainResult,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -184,6 +184,14 @@ async fn run_step(
                 state.run_id.unwrap_or_default(),
                 shown(&state.metrics)
             ))
+        }
+        Step::Command { command } => {
+            let (job, result) =
+                child::<CommandResult>(client, (**command).clone(), progress).await?;
+            state.child = Some(job);
+            state.run_id = Some(result.run_id);
+            state.metrics = result.metrics;
+            Ok(format!("run {}: {}", result.run_id, shown(&state.metrics)))
         }
         Step::Evaluate { against, dataset } => {
             let alias = against.clone().unwrap_or_else(|| "champion".to_owned());

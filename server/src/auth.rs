@@ -32,6 +32,9 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    /// The one run a command job's run token may write to (see `run_tokens`): such a caller
+    /// reads what a viewer reads and tracks only under that run's paths.
+    pub run_scope: Option<i64>,
 }
 
 /// What a route needs of its caller.
@@ -77,12 +80,18 @@ impl Caller {
         Self {
             name: "anonymous".to_owned(),
             role: Role::Viewer,
+            run_scope: None,
         }
     }
 
     /// Checks that the caller may do what `permission` covers.
     pub fn require(&self, permission: Permission) -> ServiceResult<()> {
-        if permission.allows(self.role) {
+        // A run token tracks (the middleware keeps it under its run's paths) and reads.
+        let allowed = match self.run_scope {
+            Some(_) => matches!(permission, Permission::Read | Permission::Track),
+            None => permission.allows(self.role),
+        };
+        if allowed {
             Ok(())
         } else {
             Err(ServiceError::PermissionDenied(format!(
@@ -286,6 +295,9 @@ impl TokenService {
     /// Verifies a bearer token and returns its caller.
     pub async fn verify(&self, bearer: &str) -> ServiceResult<Caller> {
         let (key_id, secret) = split_bearer(bearer).ok_or_else(invalid_token)?;
+        if let Some(caller) = crate::run_tokens::verify(&self.db, key_id, secret).await? {
+            return Ok(caller);
+        }
         let presented = hash_secret(secret);
         let entry = self.entry(key_id).await?;
         let matches: bool = entry.secret_hash.ct_eq(&presented).into();
@@ -344,6 +356,7 @@ impl TokenService {
             caller: Caller {
                 name: row.name,
                 role,
+                run_scope: None,
             },
             revoked: row.revoked_at.is_some(),
             fetched: Instant::now(),

@@ -9,7 +9,8 @@
 //!   background tasks), `config` (every setting, declared once), `transport` (the accept loop
 //!   with its timeouts and connection cap), `cli` (the `slipway` commands).
 //! - HTTP: `http` (one router per resource, the dashboard, OIP), `rate_limit`, `sessions`.
-//! - Services: `auth` (tokens and roles), `audit`, `tracking` (experiments, runs, logging,
+//! - Services: `auth` (tokens and roles), `run_tokens` (a command job's token, scoped to its
+//!   run), `audit`, `tracking` (experiments, runs, logging,
 //!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
 //!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
@@ -35,6 +36,7 @@ pub mod pagination;
 pub mod queue;
 pub mod rate_limit;
 pub mod registry;
+pub mod run_tokens;
 pub mod schedules;
 pub mod serve;
 pub mod serving;

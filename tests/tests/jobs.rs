@@ -116,6 +116,7 @@ async fn cancel_retry_and_requirements() {
             requirements: Requirements {
                 gpus: 1,
                 labels: vec![],
+                commands: false,
             },
             ..sleep_job(0.1)
         })
@@ -207,6 +208,7 @@ async fn a_stale_workers_late_report_is_refused() {
             cuda_devices: 0,
             labels: vec![],
             concurrency: 1,
+            allow_commands: false,
         })
         .await
         .unwrap();
@@ -418,6 +420,7 @@ async fn a_running_pipeline_leaves_its_workers_slot_free() {
             cuda_devices: 0,
             labels: vec![],
             concurrency: 1,
+            allow_commands: false,
         })
         .await
         .unwrap();

@@ -35,6 +35,7 @@ fn worker(name: &str) -> RegisterWorker {
         cuda_devices: 0,
         labels: Vec::new(),
         concurrency: 1,
+        allow_commands: false,
     }
 }
 
@@ -152,6 +153,7 @@ async fn oversized_worker_labels_are_refused() {
         requirements: slipway_api::Requirements {
             gpus: 0,
             labels: (0..100).map(|i| i.to_string()).collect(),
+            commands: false,
         },
         ..SubmitJob::new(slipway_api::SleepSpec::default())
     };
@@ -249,6 +251,7 @@ async fn job_pages_name_their_workers_and_workers_are_paged() {
         requirements: slipway_api::Requirements {
             gpus: 0,
             labels: vec!["gpu_%".into()],
+            commands: false,
         },
         ..SubmitJob::new(slipway_api::SleepSpec { seconds: Some(1.0) })
     };

@@ -91,6 +91,7 @@ async fn delegated_authority_is_bound_to_the_lease_and_the_job_spec() {
         cuda_devices: 0,
         labels: vec!["secure".into()],
         concurrency: 2,
+        allow_commands: false,
     };
     let worker = gpu_box.register_worker(&registration).await.unwrap();
 
@@ -364,6 +365,7 @@ async fn expensive_searches_do_not_hold_up_reads_or_the_lease_reaper() {
             cuda_devices: 0,
             labels: vec![],
             concurrency: 1,
+            allow_commands: false,
         })
         .await
         .unwrap();

@@ -155,6 +155,7 @@ async fn lease_long_poll_outlives_the_request_deadline() {
             cuda_devices: 0,
             labels: Vec::new(),
             concurrency: 1,
+            allow_commands: false,
         })
         .await
         .unwrap();

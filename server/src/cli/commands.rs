@@ -27,6 +27,7 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
         Command::Jobs(command) => super::jobs::jobs(cli, command).await,
         Command::Workers(command) => super::jobs::workers(cli, command).await,
         Command::Train(args) => super::ml::train(cli, args).await,
+        Command::Run(args) => super::run::run(cli, args).await,
         Command::Evaluate(args) => super::ml::evaluate(cli, args).await,
         Command::Models(command) => super::serving::models(cli, command).await,
         Command::Deploy(args) => super::serving::deploy(cli, args).await,
@@ -94,6 +95,7 @@ fn worker_config(args: &WorkerArgs) -> slipway_ml::worker::WorkerConfig {
         name,
         labels: args.labels.clone(),
         concurrency: args.concurrency.max(1),
+        allow_commands: args.allow_commands,
     }
 }
 
@@ -113,6 +115,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
                             name: Some("embedded".to_owned()),
                             labels: Vec::new(),
                             concurrency: 2,
+                            allow_commands: false,
                         });
                         tokio::spawn(async move {
                             if let Err(err) = slipway_ml::worker::run(client, config).await {

@@ -111,7 +111,7 @@ pub(super) async fn wait(cli: &Cli, client: &Client, job: Job) -> anyhow::Result
 }
 
 /// Fails with an ended job's error unless it succeeded.
-fn succeeded(job: &Job) -> anyhow::Result<()> {
+pub(super) fn succeeded(job: &Job) -> anyhow::Result<()> {
     if job.state == JobState::Succeeded {
         return Ok(());
     }
@@ -150,6 +150,7 @@ pub async fn jobs(cli: &Cli, command: &JobsCommand) -> anyhow::Result<()> {
                     requirements: Requirements {
                         gpus: *gpus,
                         labels: labels.clone(),
+                        commands: false,
                     },
                     max_attempts: *max_attempts,
                 })
@@ -225,7 +226,11 @@ fn print_lines(lines: &[slipway_api::JobLogLine]) {
     }
 }
 
-async fn logs(client: &slipway_api::Client, id: i64, follow: bool) -> anyhow::Result<()> {
+pub(super) async fn logs(
+    client: &slipway_api::Client,
+    id: i64,
+    follow: bool,
+) -> anyhow::Result<()> {
     const PAGE: u32 = 1000;
     let mut after = 0;
     loop {

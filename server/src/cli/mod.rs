@@ -11,6 +11,7 @@ mod ml;
 mod monitor;
 mod output;
 mod predict;
+mod run;
 mod schedules;
 mod serving;
 
@@ -75,6 +76,18 @@ pub enum Command {
     ///
     /// Example: slipway train --dataset digits --arch mlp --param hidden=128,64 --param epochs=30 --seed 7 --wait
     Train(TrainArgs),
+    /// Run your own training program on a worker (a `command` job), e.g.
+    /// `slipway run --gpus 1 -- python train.py --epochs 10`.
+    ///
+    /// The code directory (--code, default: here) is packed without what .gitignore lists
+    /// and stored with a new run (its digest and git commit are the run's lineage); only a
+    /// worker started with --allow-commands runs it. The program gets MLFLOW_TRACKING_URI,
+    /// MLFLOW_TRACKING_TOKEN (a token that may write only to its run, while the job runs),
+    /// MLFLOW_RUN_ID, SLIPWAY_SERVER, SLIPWAY_TOKEN, SLIPWAY_JOB_ID, SLIPWAY_RUN_ID and
+    /// CUDA_VISIBLE_DEVICES; its output is the job's log and its exit code the job's outcome.
+    ///
+    /// Example: slipway run --env EPOCHS=10 --register-as churn --model-path out -- python train.py
+    Run(run::RunArgs),
     /// Evaluate a model on a dataset (an `evaluate` job): accuracy, macro precision, recall
     /// and F1, log-loss and the confusion matrix, or RMSE, MAE and R²; optionally compared
     /// with another model.
@@ -136,7 +149,7 @@ pub enum Command {
     #[command(subcommand, alias = "experiment")]
     Experiments(ExperimentsCommand),
     /// List, search and inspect runs.
-    #[command(subcommand, alias = "run")]
+    #[command(subcommand)]
     Runs(RunsCommand),
     /// Manage access tokens (admin).
     #[command(subcommand, alias = "tokens")]
@@ -179,6 +192,11 @@ pub struct WorkerArgs {
     /// Jobs run at once.
     #[arg(long, default_value_t = 1)]
     pub concurrency: u32,
+    /// Run `command` jobs: programs that engineers submit with `slipway run`. Off by
+    /// default, since a command job runs arbitrary code as this worker's user; turn it on
+    /// only on machines meant for it.
+    #[arg(long)]
+    pub allow_commands: bool,
 }
 
 #[derive(Debug, Subcommand)]

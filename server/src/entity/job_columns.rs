@@ -22,6 +22,8 @@ pub enum StoredJobKind {
     Deploy,
     #[sea_orm(string_value = "pipeline")]
     Pipeline,
+    #[sea_orm(string_value = "command")]
+    Command,
 }
 
 impl From<JobKind> for StoredJobKind {
@@ -33,6 +35,7 @@ impl From<JobKind> for StoredJobKind {
             JobKind::Evaluate => Self::Evaluate,
             JobKind::Deploy => Self::Deploy,
             JobKind::Pipeline => Self::Pipeline,
+            JobKind::Command => Self::Command,
         }
     }
 }
@@ -46,6 +49,7 @@ impl From<StoredJobKind> for JobKind {
             StoredJobKind::Evaluate => Self::Evaluate,
             StoredJobKind::Deploy => Self::Deploy,
             StoredJobKind::Pipeline => Self::Pipeline,
+            StoredJobKind::Command => Self::Command,
         }
     }
 }

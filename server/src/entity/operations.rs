@@ -23,6 +23,8 @@ pub mod worker {
         pub last_heartbeat_at: i64,
         /// The name of the token that registered the worker: only it speaks for the worker.
         pub owner_token: Option<String>,
+        /// Whether it runs `command` jobs (started with `--allow-commands`).
+        pub allow_commands: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

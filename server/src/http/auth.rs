@@ -28,6 +28,26 @@ pub async fn authenticate(
         }
         Err(err) => return err.into_response(),
     };
+    if let Some(run_id) = caller.run_scope {
+        // Nested routers see their own part of the path; the scope is checked on the whole.
+        let path = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(
+                || request.uri().path().to_owned(),
+                |uri| uri.path().to_owned(),
+            );
+        if !crate::run_tokens::allows(run_id, request.method(), &path) {
+            return AppError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "token '{}' is a run token: it may write only to run {run_id}",
+                    caller.name
+                ),
+            )
+            .into_response();
+        }
+    }
     request.extensions_mut().insert(caller);
     next.run(request).await
 }

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use slipway_api::{
     HeartbeatAnswer, Job, JobHeartbeat, JobKind, JobLogs, JobReport, JobState, LeaseAnswer,
-    LeaseRequest, Page, RegisterWorker, ShipLogs, SubmitJob, Worker,
+    LeaseRequest, Page, RegisterWorker, RunToken, RunTokenRequest, ShipLogs, SubmitJob, Worker,
 };
 use std::time::Duration;
 
@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs/{id}/retry", post(retry))
         .route("/jobs/{id}/heartbeat", post(heartbeat))
         .route("/jobs/{id}/report", post(report))
+        .route("/jobs/{id}/run-token", post(run_token))
         .route("/workers", get(list_workers).post(register))
         .route("/jobs/{id}/logs", get(read_logs).post(ship_logs))
         .route("/workers/{worker}/lease", post(lease))
@@ -33,13 +34,25 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What submitting a job of `kind` needs: tracking, and operating for kinds that change
-/// production.
+/// production or run arbitrary code on workers.
 pub(super) fn require_submit(caller: &Caller, kind: JobKind) -> ApiResult<()> {
     caller.require(Permission::Track)?;
-    if kind.operates() {
+    if kind.operates() || kind.runs_commands() {
         caller.require(Permission::Operate)?;
     }
     Ok(())
+}
+
+/// A token for a command job's script, asked by the worker holding the job's lease.
+async fn run_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    Json(request): Json<RunTokenRequest>,
+) -> ApiResult<axum::Json<RunToken>> {
+    caller.require(Permission::Work)?;
+    let token = crate::run_tokens::mint(&state.db, &caller.name, id, &request).await?;
+    Ok(axum::Json(token))
 }
 
 async fn submit(

@@ -117,9 +117,11 @@ impl Delegation {
                         .iter()
                         .any(|step| matches!(step, Step::Promote { .. }))
             }
-            JobSpec::Sleep(_) | JobSpec::Fail(_) | JobSpec::Train(_) | JobSpec::Evaluate(_) => {
-                false
-            }
+            JobSpec::Sleep(_)
+            | JobSpec::Fail(_)
+            | JobSpec::Train(_)
+            | JobSpec::Evaluate(_)
+            | JobSpec::Command(_) => false,
         };
         if allowed {
             Ok(())

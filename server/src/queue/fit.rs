@@ -18,6 +18,7 @@ const BATCH: u64 = 100;
 pub fn fits(requirements: &Requirements, worker: &worker::Model) -> bool {
     let labels: Vec<String> = serde_json::from_str(&worker.labels).unwrap_or_default();
     requirements.gpus <= worker.cuda_devices.unsigned_abs()
+        && (!requirements.commands || worker.allow_commands)
         && requirements
             .labels
             .iter()
@@ -120,6 +121,9 @@ async fn any_fits(db: &impl ConnectionTrait, requirements: &Requirements) -> Ser
             .filter(live())
             .filter(worker::Column::CudaDevices.gte(gpus))
             .filter(worker::Column::Id.gt(after));
+        if requirements.commands {
+            query = query.filter(worker::Column::AllowCommands.eq(true));
+        }
         for label in &requirements.labels {
             query = query.filter(worker::Column::Labels.like(label_pattern(label)?));
         }
@@ -148,6 +152,11 @@ fn waiting_reason(requirements: &Requirements, live: bool) -> String {
     }
     if !requirements.labels.is_empty() {
         wants.push(format!("labels {}", requirements.labels.join(", ")));
+    }
+    if requirements.commands {
+        wants.push(
+            "--allow-commands (a command job runs only on a worker started with it)".to_owned(),
+        );
     }
     if !live {
         "no worker is registered".to_owned()

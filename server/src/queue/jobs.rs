@@ -111,13 +111,16 @@ pub async fn submit_from(
     if let JobSpec::Train(spec) = &request.spec {
         super::limits::check_train_model(db, spec).await?;
     }
+    // Arbitrary code runs only on workers that opted in: the requirement goes with the kind.
+    let mut requirements = request.requirements.clone();
+    requirements.commands |= request.spec.kind().runs_commands();
     let txn = crate::db::begin_write(db).await?;
     let row = job::ActiveModel {
         kind: Set(request.spec.kind().into()),
         state: Set(StoredJobState::Queued),
         spec: Set(spec_text(&request.spec)?),
         priority: Set(request.priority),
-        requirements: Set(serde_json::to_string(&request.requirements)?),
+        requirements: Set(serde_json::to_string(&requirements)?),
         attempts: Set(0),
         max_attempts: Set(max_attempts as i32),
         worker_id: Set(None),

@@ -75,6 +75,7 @@ pub async fn register(
             active.cuda_devices = Set(request.cuda_devices as i32);
             active.labels = Set(serde_json::to_string(&request.labels)?);
             active.concurrency = Set(request.concurrency as i32);
+            active.allow_commands = Set(request.allow_commands);
             active.state = Set(state.as_str().to_owned());
             active.last_heartbeat_at = Set(now);
             active.owner_token = Set(Some(owner.to_owned()));
@@ -88,6 +89,7 @@ pub async fn register(
                 cuda_devices: Set(request.cuda_devices as i32),
                 labels: Set(serde_json::to_string(&request.labels)?),
                 concurrency: Set(request.concurrency as i32),
+                allow_commands: Set(request.allow_commands),
                 state: Set(WorkerState::Active.as_str().to_owned()),
                 registered_at: Set(now),
                 last_heartbeat_at: Set(now),
@@ -138,6 +140,7 @@ pub fn to_api(row: worker::Model, running_jobs: Vec<i64>) -> ServiceResult<Worke
         cpu_cores: row.cpu_cores.unsigned_abs(),
         cuda_devices: row.cuda_devices.unsigned_abs(),
         labels: serde_json::from_str(&row.labels)?,
+        allow_commands: row.allow_commands,
         concurrency: row.concurrency.unsigned_abs(),
         state,
         registered_at: from_millis(row.registered_at),

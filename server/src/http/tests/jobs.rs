@@ -121,7 +121,7 @@ async fn an_unknown_kind_or_a_mistyped_spec_is_a_400_naming_the_field() {
     unknown.error(StatusCode::BAD_REQUEST, "invalid_argument");
     assert!(
         message(&unknown).contains(
-            "kind: unknown job kind 'paint'; expected one of sleep, fail, train, evaluate, deploy, pipeline"
+            "kind: unknown job kind 'paint'; expected one of sleep, fail, train, evaluate, deploy, pipeline, command"
         ),
         "{unknown:?}"
     );

@@ -37,6 +37,7 @@ async fn worker(f: &Fixture, name: &str) -> i64 {
         cuda_devices: 0,
         labels: Vec::new(),
         concurrency: 1,
+        allow_commands: false,
     };
     workers::register(&f.db, &f.queue, OWNER, &request)
         .await
