@@ -247,6 +247,7 @@ mod tests {
             registered_at: at(0),
             last_heartbeat_at: at(9),
             running_jobs: vec![12],
+            allow_commands: false,
         };
         let html = render_workers(&frame(Role::Viewer), vec![worker]);
         assert!(html.contains("embedded"));
