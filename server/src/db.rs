@@ -7,6 +7,8 @@
 //! (the run search's page query, which has one form per backend, asks [`Backend::of`]).
 
 #[cfg(test)]
+mod concurrency_tests;
+#[cfg(test)]
 pub mod testing;
 
 use migration::{Migrator, MigratorTrait};

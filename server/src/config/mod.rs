@@ -322,7 +322,7 @@ fn positive_bytes<T: PartialOrd + Default + std::fmt::Display>(value: &T) -> Res
     }
 }
 
-fn database_url(value: &String) -> Result<(), String> {
+fn database_url(value: &str) -> Result<(), String> {
     if value.is_empty() || crate::db::Backend::of(value).is_some() {
         Ok(())
     } else {

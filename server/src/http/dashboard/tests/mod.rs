@@ -1,6 +1,7 @@
 //! Router-level tests of the dashboard: the whole router over a fresh database (SQLite in a
-//! temporary data dir, or PostgreSQL: see `db::testing`), driven as a browser drives it (sign in for a session cookie, read the CSRF token
-//! off a page, post url-encoded forms, follow nothing: redirects are asserted).
+//! temporary data dir, or PostgreSQL: see `db::testing`), driven as a browser drives it (sign
+//! in for a session cookie, read the CSRF token off a page, post url-encoded forms, follow
+//! nothing: redirects are asserted).
 
 mod api_limits;
 mod compare;
