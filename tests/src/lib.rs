@@ -2,6 +2,12 @@
 //! per test process; cargo makes it a no-op when fresh), starts it on `127.0.0.1:0` with a
 //! temporary data dir, learns the chosen port from its first line of output, and hands out
 //! typed API clients. Servers are killed when dropped.
+//!
+//! The store is SQLite in the data dir, or, when `SLIPWAY_TEST_DATABASE_URL` names a
+//! PostgreSQL server (an admin URL: a role that may create databases), a fresh database there
+//! for each data dir (see [`database`]), so the whole suite runs on either backend.
+
+pub mod database;
 
 pub mod axe;
 pub mod browser;
@@ -107,11 +113,16 @@ impl TestServer {
         } else {
             &["--addr", "127.0.0.1:0"]
         };
-        let mut child = command()
+        let mut command = command();
+        command
             .arg(subcommand)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(default_addr)
+            .args(default_addr);
+        if let Some(url) = database::url_for(data_dir) {
+            command.arg("--database-url").arg(url);
+        }
+        let mut child = command
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -33,9 +33,11 @@ settings! {
         /// The address to listen on; port 0 picks a free port (the chosen one is printed).
         addr: ListenAddr = ListenAddr::default()
             => addr, "SLIPWAY_ADDR", "HOST:PORT";
-        /// The database URL (empty: SQLite in the data dir).
+        /// The database URL: empty for SQLite in the data dir, `sqlite://PATH?mode=rwc` for
+        /// another SQLite file, or `postgres://USER:PASSWORD@HOST:PORT/DB` for PostgreSQL (the
+        /// database must exist; the migrations create its tables).
         database_url: String = String::new()
-            => database_url, "SLIPWAY_DATABASE_URL", "URL";
+            => database_url, "SLIPWAY_DATABASE_URL", "URL", check database_url;
         /// Seconds to let in-flight requests finish after a shutdown signal.
         shutdown_grace_secs: u64 = 30
             => shutdown_grace_secs, "SLIPWAY_SHUTDOWN_GRACE_SECS", "SECS";
@@ -317,6 +319,15 @@ fn positive_bytes<T: PartialOrd + Default + std::fmt::Display>(value: &T) -> Res
         Ok(())
     } else {
         Err(format!("expected a positive number of bytes, got {value}"))
+    }
+}
+
+fn database_url(value: &str) -> Result<(), String> {
+    if value.is_empty() || crate::db::Backend::of(value).is_some() {
+        Ok(())
+    } else {
+        // Never echo the URL: it may carry a password.
+        Err("expected a URL starting with sqlite:, postgres:// or postgresql:// (or nothing, for SQLite in the data dir)".to_owned())
     }
 }
 

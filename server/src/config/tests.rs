@@ -302,3 +302,27 @@ fn the_readme_documents_every_key_with_its_default() {
     }
     assert_eq!(rows.len(), KEYS.len(), "README rows for undeclared keys");
 }
+
+#[test]
+fn a_database_url_of_another_kind_is_refused_without_echoing_it() {
+    let args = ServerArgs {
+        database_url: Some("mysql://root:hunter2@db/slipway".to_owned()),
+        ..ServerArgs::default()
+    };
+    let err = Config::resolve(&args).unwrap_err().to_string();
+    assert!(err.contains("database_url"), "{err}");
+    assert!(err.contains("postgres://"), "{err}");
+    assert!(!err.contains("hunter2"), "the password was echoed: {err}");
+    for accepted in [
+        "postgres://u:p@db:5432/slipway",
+        "postgresql://db/slipway",
+        "sqlite:///var/lib/slipway/slipway.db?mode=rwc",
+    ] {
+        let args = ServerArgs {
+            database_url: Some(accepted.to_owned()),
+            ..ServerArgs::default()
+        };
+        let config = Config::resolve(&args).unwrap();
+        assert_eq!(config.database_url(), accepted);
+    }
+}

@@ -1,11 +1,15 @@
 //! Run search, on its own small pool of read-only connections with a deadline.
 //!
 //! A search is the one query whose cost the caller shapes, so it must never hold up leasing,
-//! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool, and
-//! SQLite interrupts it (through a progress handler) once its deadline passes or its caller
-//! goes away (the request future is dropped when a client disconnects). The filter's cost is
-//! capped before it runs (see `filter::compile`). The filter picks the page's run ids, and
-//! the same query packs those runs and their latest metrics into one row (see `page_sql`).
+//! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool. On
+//! SQLite a progress handler interrupts it once its deadline passes, its step budget is spent
+//! or its caller goes away (the request future is dropped when a client disconnects); on
+//! PostgreSQL the deadline is the connections' statement timeout (see `postgres`). The filter's
+//! cost is capped before it runs (see `filter::compile`). On SQLite the filter picks the page's
+//! run ids, and the same query packs those runs and their latest metrics into one row (see
+//! `page_sql`).
+
+mod postgres;
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
 use crate::entity::tracking::latest_metric;
@@ -45,9 +49,16 @@ pub const MAX_STEPS: u64 = 6_000_000;
 /// The connections searches run on.
 #[derive(Debug, Clone)]
 pub struct SearchPool {
-    pool: SqlitePool,
+    pool: Pool,
     deadline: Duration,
     max_steps: u64,
+}
+
+/// The search connections of each backend.
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(sqlx::PgPool),
 }
 
 /// Sets a flag when dropped: the search's future was dropped (its client went away), so the
@@ -61,8 +72,15 @@ impl Drop for Abandoned {
 }
 
 impl SearchPool {
-    /// Opens read-only connections to the SQLite database at `url` (the server's own).
+    /// Opens read-only connections to the database at `url` (the server's own).
     pub fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
+        if crate::db::Backend::of(url) == Some(crate::db::Backend::Postgres) {
+            return Ok(Self {
+                pool: Pool::Postgres(postgres::open(url, deadline)?),
+                deadline,
+                max_steps: MAX_STEPS,
+            });
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?
             .read_only(true)
@@ -80,26 +98,64 @@ impl SearchPool {
             .acquire_timeout(deadline)
             .connect_lazy_with(options);
         Ok(Self {
-            pool,
+            pool: Pool::Sqlite(pool),
             deadline,
             max_steps: MAX_STEPS,
         })
     }
 
-    /// The runs `statement` selects, in its order and with their latest metrics; interrupted
+    /// The answer to a search no connection was free for within the deadline.
+    fn busy(&self) -> ServiceError {
+        ServiceError::Unavailable(format!(
+            "search: every search connection is busy for longer than {} s; retry shortly",
+            self.deadline.as_secs_f64()
+        ))
+    }
+
+    /// The answer to a search stopped at its deadline.
+    fn past_deadline(&self, err: &sqlx::Error) -> ServiceError {
+        tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
+        ServiceError::Unavailable(format!(
+            "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
+            self.deadline.as_secs_f64()
+        ))
+    }
+
+    /// The runs `statement` selects, in its order and with their latest metrics.
+    async fn runs(&self, statement: &SelectStatement) -> ServiceResult<Vec<Run>> {
+        match &self.pool {
+            Pool::Sqlite(pool) => self.sqlite_runs(pool, statement).await,
+            Pool::Postgres(pool) => {
+                let mut connection = pool.acquire().await.map_err(|err| match err {
+                    sqlx::Error::PoolTimedOut => self.busy(),
+                    other => ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
+                        other.into(),
+                    ))),
+                })?;
+                let stopped = |err: sqlx::Error| {
+                    if postgres::timed_out(&err) {
+                        self.past_deadline(&err)
+                    } else {
+                        sqlx_error(err)
+                    }
+                };
+                postgres::read_page(&mut connection, statement, &stopped).await
+            }
+        }
+    }
+
+    /// On SQLite: the runs `statement` selects, in its order and with their latest metrics; interrupted
     /// at the deadline or when dropped. The page is read on the connection that chose it: the
     /// runs and metrics of a page are the bulk of a search's work at small scale, and reading
     /// them as plain rows here costs a fraction of mapping them through the main pool's models.
-    async fn runs(&self, statement: &SelectStatement) -> ServiceResult<Vec<Run>> {
+    async fn sqlite_runs(
+        &self,
+        pool: &SqlitePool,
+        statement: &SelectStatement,
+    ) -> ServiceResult<Vec<Run>> {
         let deadline = Instant::now() + self.deadline;
-        let busy = || {
-            ServiceError::Unavailable(format!(
-                "search: every search connection is busy for longer than {} s; retry shortly",
-                self.deadline.as_secs_f64()
-            ))
-        };
-        let mut connection = self.pool.acquire().await.map_err(|err| match err {
-            sqlx::Error::PoolTimedOut => busy(),
+        let mut connection = pool.acquire().await.map_err(|err| match err {
+            sqlx::Error::PoolTimedOut => self.busy(),
             other => {
                 ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
             }
@@ -129,11 +185,7 @@ impl SearchPool {
                      (search named experiments)"
                 ))
             } else if Instant::now() >= deadline {
-                tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
-                ServiceError::Unavailable(format!(
-                    "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
-                    self.deadline.as_secs_f64()
-                ))
+                self.past_deadline(&err)
             } else {
                 sqlx_error(err)
             }
@@ -360,7 +412,7 @@ mod tests {
     /// A pool whose only limit is `deadline` (the step budget is lifted).
     async fn pool(deadline: Duration) -> (tempfile::TempDir, SearchPool) {
         let dir = tempfile::tempdir().unwrap();
-        let url = crate::db::default_url(dir.path());
+        let url = crate::db::testing::url(dir.path()).await;
         crate::db::connect(&url).await.unwrap();
         let mut pool = SearchPool::open(&url, deadline).unwrap();
         pool.max_steps = u64::MAX;
@@ -369,6 +421,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_search_over_its_step_budget_is_refused_whatever_the_time() {
+        if crate::db::testing::skip_on_postgres(
+            "the step budget counts SQLite's virtual-machine steps; PostgreSQL has only the deadline",
+        ) {
+            return;
+        }
         let (_dir, mut pool) = pool(Duration::from_secs(60)).await;
         pool.max_steps = 200_000;
         let err = pool.runs(&endless()).await.unwrap_err();
@@ -386,9 +443,9 @@ mod tests {
     /// was written before those were kept (run 2, read as rows instead).
     #[tokio::test]
     async fn a_page_returns_every_metric_value_exactly() {
-        use sea_orm::{ConnectionTrait, Statement};
+        use sea_orm::ConnectionTrait;
         let dir = tempfile::tempdir().unwrap();
-        let url = crate::db::default_url(dir.path());
+        let url = crate::db::testing::url(dir.path()).await;
         let db = crate::db::connect(&url).await.unwrap();
         db.execute_unprepared(
             "INSERT INTO experiments (id, name, created_at, updated_at) VALUES (1, 'e', 0, 0); \
@@ -420,36 +477,45 @@ mod tests {
             }
         }
         for (chunk_index, chunk) in values.chunks(200).enumerate() {
-            let placeholders = vec!["(?, ?, ?, ?, 0, 0)"; chunk.len() * 2].join(", ");
-            let mut binds: Vec<sea_orm::Value> = Vec::new();
+            let mut insert = Query::insert();
+            // `value_bits` is written by the logging service's own statements, not the model.
+            insert.into_table(latest_metric::Entity).columns([
+                "run_id",
+                "key",
+                "value",
+                "value_bits",
+                "step",
+                "timestamp",
+            ]);
             for (i, value) in chunk.iter().enumerate() {
                 let key = format!("k{}", chunk_index * 200 + i);
-                binds.extend([1i64.into(), key.clone().into(), (*value).into()]);
-                binds.push(Some(value.to_bits() as i64).into());
-                binds.extend([2i64.into(), key.into(), (*value).into()]);
-                binds.push(None::<i64>.into());
+                let bits = value.to_bits() as i64;
+                insert.values_panic([
+                    1i64.into(),
+                    key.clone().into(),
+                    (*value).into(),
+                    Some(bits).into(),
+                    0i64.into(),
+                    0i64.into(),
+                ]);
+                insert.values_panic([
+                    2i64.into(),
+                    key.into(),
+                    (*value).into(),
+                    None::<i64>.into(),
+                    0i64.into(),
+                    0i64.into(),
+                ]);
             }
-            db.execute_raw(Statement::from_sql_and_values(
-                db.get_database_backend(),
-                format!(
-                    "INSERT INTO latest_metrics (run_id, key, value, value_bits, step, timestamp) \
-                     VALUES {placeholders}"
-                ),
-                binds,
-            ))
-            .await
-            .unwrap();
+            db.execute(&insert).await.unwrap();
         }
         let searches = SearchPool::open(&url, DEADLINE).unwrap();
-        let mut connection = searches.pool.acquire().await.unwrap();
         let newest_first = Query::select()
             .column(run::Column::Id)
             .from(run::Entity)
             .order_by(run::Column::Id, sea_orm::Order::Desc)
             .to_owned();
-        let page = read_page(&mut connection, &newest_first, &sqlx_error)
-            .await
-            .unwrap();
+        let page = searches.runs(&newest_first).await.unwrap();
         assert_eq!(
             page.iter().map(|run| run.id).collect::<Vec<_>>(),
             vec![2, 1]
@@ -474,7 +540,7 @@ mod tests {
     async fn pages_keep_the_order_asked_for() {
         use sea_orm::ConnectionTrait;
         let dir = tempfile::tempdir().unwrap();
-        let url = crate::db::default_url(dir.path());
+        let url = crate::db::testing::url(dir.path()).await;
         let db = crate::db::connect(&url).await.unwrap();
         let runs: Vec<(i64, f64)> = (1..=500)
             .map(|id: i64| (id, ((id * 7919) % 500) as f64 / 500.0))
@@ -528,6 +594,11 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_search_stops_and_frees_its_connection() {
+        if crate::db::testing::skip_on_postgres(
+            "an abandoned search runs on until its statement timeout there (no progress handler)",
+        ) {
+            return;
+        }
         let (_dir, pool) = pool(Duration::from_secs(60)).await;
         // Occupy every connection with a search whose client then goes away.
         let abandoned: Vec<_> = (0..CONNECTIONS)

@@ -6,7 +6,7 @@ use crate::entity::auth::audit_event;
 
 async fn database() -> (DatabaseConnection, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let db = crate::db::connect(&crate::db::default_url(dir.path()))
+    let db = crate::db::connect(&crate::db::testing::url(dir.path()).await)
         .await
         .unwrap();
     (db, dir)

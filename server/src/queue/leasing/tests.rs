@@ -19,7 +19,7 @@ struct Fixture {
 
 async fn fixture(lease: Duration) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let db = crate::db::connect(&crate::db::default_url(dir.path()))
+    let db = crate::db::connect(&crate::db::testing::url(dir.path()).await)
         .await
         .unwrap();
     Fixture {

@@ -274,7 +274,7 @@ fn order_keys_parse_and_put_missing_metrics_last() {
 async fn filters_select_the_runs_they_describe() {
     use sea_orm::ConnectionTrait;
     let dir = tempfile::tempdir().unwrap();
-    let db = crate::db::connect(&crate::db::default_url(dir.path()))
+    let db = crate::db::connect(&crate::db::testing::url(dir.path()).await)
         .await
         .unwrap();
     let statements = [

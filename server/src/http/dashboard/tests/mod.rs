@@ -1,6 +1,7 @@
-//! Router-level tests of the dashboard: the whole router over a fresh database in a temporary
-//! data dir, driven as a browser drives it (sign in for a session cookie, read the CSRF token
-//! off a page, post url-encoded forms, follow nothing: redirects are asserted).
+//! Router-level tests of the dashboard: the whole router over a fresh database (SQLite in a
+//! temporary data dir, or PostgreSQL: see `db::testing`), driven as a browser drives it (sign
+//! in for a session cookie, read the CSRF token off a page, post url-encoded forms, follow
+//! nothing: redirects are asserted).
 
 mod api_limits;
 mod compare;
@@ -55,8 +56,13 @@ impl Harness {
     /// A server configured by `args` (its data dir is a new temporary one).
     pub async fn with_args(args: ServerArgs) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let database_url = match args.database_url {
+            Some(url) => url,
+            None => crate::db::testing::url(dir.path()).await,
+        };
         let args = ServerArgs {
             data_dir: Some(dir.path().to_owned()),
+            database_url: Some(database_url),
             ..args
         };
         let config = Config::resolve(&args).unwrap();
