@@ -17,6 +17,7 @@ mod m20261130_000006_firings;
 mod m20261201_000007_sessions;
 mod m20261201_000008_worker_owner;
 mod m20261201_000009_metric_bits;
+mod m20261202_000010_lifecycle;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_sessions::Migration),
             Box::new(m20261201_000008_worker_owner::Migration),
             Box::new(m20261201_000009_metric_bits::Migration),
+            Box::new(m20261202_000010_lifecycle::Migration),
         ]
     }
 }

@@ -8,7 +8,8 @@
 //! - Assembly: `serve` (binds, migrates, launches), `state` (builds the shared state and its
 //!   background tasks), `config` (every setting, declared once), `transport` (the accept loop
 //!   with its timeouts and connection cap), `cli` (the `slipway` commands).
-//! - HTTP: `http` (one router per resource, the dashboard, OIP), `rate_limit`, `sessions`.
+//! - HTTP: `http` (one router per resource, the dashboard, OIP), `mlflow` (the MLflow REST
+//!   API on the same store), `rate_limit`, `sessions`.
 //! - Services: `auth` (tokens and roles), `audit`, `tracking` (experiments, runs, logging,
 //!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
 //!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
@@ -30,6 +31,7 @@ pub mod events;
 pub mod files;
 pub mod gc;
 pub mod http;
+pub mod mlflow;
 pub mod monitoring;
 pub mod pagination;
 pub mod queue;
