@@ -11,8 +11,10 @@
 //! - HTTP: `http` (one router per resource, the dashboard, OIP), `mlflow` (the MLflow REST
 //!   API on the same store), `rate_limit`, `sessions`.
 //! - Services: `auth` (tokens and roles), `audit`, `tracking` (experiments, runs, logging,
-//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
-//!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
+//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases) and
+//!   `registry_changes` (create, rename, delete, register a run's artifact directory),
+//!   `queue` (jobs, workers, leases), `schedules` (cron), `serving` (deployments, the model
+//!   pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
@@ -37,6 +39,7 @@ pub mod pagination;
 pub mod queue;
 pub mod rate_limit;
 pub mod registry;
+pub mod registry_changes;
 pub mod schedules;
 pub mod serve;
 pub mod serving;

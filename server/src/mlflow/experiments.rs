@@ -156,12 +156,12 @@ async fn search_experiments(state: &AppState, request: SearchRequest) -> Service
             "max_results: expected a number from 1 to {MAX_RESULTS}, got {limit}"
         )));
     }
-    let clauses = parse_filter(request.filter.as_deref().unwrap_or_default())?;
+    let clauses = super::names::parse(request.filter.as_deref().unwrap_or_default(), &["name"])?;
     let mut rows: Vec<experiment::Model> = experiments::all(&state.db)
         .await?
         .into_iter()
         .filter(|row| view.admits(row.deleted_at))
-        .filter(|row| clauses.iter().all(|clause| clause.matches(&row.name)))
+        .filter(|row| clauses.iter().all(|clause| clause.admits("name", &row.name)))
         .collect();
     sort(&mut rows, &request.order_by)?;
     let offset = pagination::decode_offset(request.page_token.as_deref())? as usize;
@@ -235,105 +235,6 @@ fn sort(rows: &mut [experiment::Model], order_by: &[String]) -> ServiceResult<()
     Ok(())
 }
 
-/// One condition of an experiment filter: MLflow filters experiments by name.
-#[derive(Debug, PartialEq)]
-struct NameClause {
-    op: String,
-    value: String,
-}
-
-impl NameClause {
-    fn matches(&self, name: &str) -> bool {
-        match self.op.as_str() {
-            "=" => name == self.value,
-            "!=" => name != self.value,
-            "LIKE" => like(name, &self.value),
-            _ => like(&name.to_lowercase(), &self.value.to_lowercase()),
-        }
-    }
-}
-
-/// SQL's LIKE: `%` any run of characters, `_` any one.
-fn like(text: &str, pattern: &str) -> bool {
-    let text: Vec<char> = text.chars().collect();
-    let pattern: Vec<char> = pattern.chars().collect();
-    // match[i][j]: text[..i] matches pattern[..j].
-    let mut previous = vec![false; pattern.len() + 1];
-    previous[0] = true;
-    for j in 1..=pattern.len() {
-        previous[j] = previous[j - 1] && pattern[j - 1] == '%';
-    }
-    for i in 1..=text.len() {
-        let mut current = vec![false; pattern.len() + 1];
-        for j in 1..=pattern.len() {
-            current[j] = match pattern[j - 1] {
-                '%' => current[j - 1] || previous[j],
-                '_' => previous[j - 1],
-                c => previous[j - 1] && c == text[i - 1],
-            };
-        }
-        previous = current;
-    }
-    previous[pattern.len()]
-}
-
-/// Parses `name = 'x' AND name LIKE 'y%'` (also `attribute.name`); anything else is refused
-/// with what is understood.
-fn parse_filter(filter: &str) -> ServiceResult<Vec<NameClause>> {
-    let refuse = |what: &str| {
-        ServiceError::invalid(format!(
-            "filter: {what}; experiments filter on their name: name = 'x', name != 'x', \
-             name LIKE 'x%', name ILIKE 'x%', joined with AND"
-        ))
-    };
-    let mut clauses = Vec::new();
-    let mut rest = filter.trim();
-    while !rest.is_empty() {
-        let (field, after) = rest
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| refuse(&format!("cannot read '{rest}'")))?;
-        let field = field.to_ascii_lowercase();
-        if !matches!(
-            field.as_str(),
-            "name" | "attribute.name" | "attributes.name"
-        ) {
-            return Err(refuse(&format!("unknown field '{field}'")));
-        }
-        let after = after.trim_start();
-        let (op, after) = after
-            .split_once(char::is_whitespace)
-            .ok_or_else(|| refuse("expected an operator and a quoted value"))?;
-        let op = op.to_ascii_uppercase();
-        if !matches!(op.as_str(), "=" | "!=" | "LIKE" | "ILIKE") {
-            return Err(refuse(&format!("unknown operator '{op}'")));
-        }
-        let after = after.trim_start();
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| matches!(c, '\'' | '"'))
-            .ok_or_else(|| refuse("expected a quoted value"))?;
-        let body = &after[1..];
-        let end = body
-            .find(quote)
-            .ok_or_else(|| refuse("a quoted value is not closed"))?;
-        clauses.push(NameClause {
-            op,
-            value: body[..end].to_owned(),
-        });
-        rest = body[end + 1..].trim_start();
-        if rest.is_empty() {
-            break;
-        }
-        let (and, after) = rest.split_at(rest.len().min(3));
-        if !and.eq_ignore_ascii_case("and") {
-            return Err(refuse(&format!("expected AND, found '{rest}'")));
-        }
-        rest = after.trim_start();
-    }
-    Ok(clauses)
-}
-
 #[derive(Debug, Deserialize)]
 struct UpdateRequest {
     experiment_id: String,
@@ -371,23 +272,4 @@ async fn restore(
     let row = resolve(&state.db, &caller.name, &request.experiment_id).await?;
     experiments::set_deleted(&state.db, &caller.name, row.id, false).await?;
     Ok(axum::Json(json!({})))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_filters() {
-        let clauses = parse_filter("name LIKE 'vis%' and attribute.name != \"vision-old\"").unwrap();
-        assert_eq!(clauses.len(), 2);
-        assert!(clauses.iter().all(|c| c.matches("vision")));
-        assert!(!clauses.iter().all(|c| c.matches("vision-old")));
-        assert!(parse_filter("").unwrap().is_empty());
-        assert!(parse_filter("name ILIKE '%SION'").unwrap()[0].matches("vision"));
-        let err = parse_filter("tags.team = 'x'").unwrap_err().to_string();
-        assert!(err.contains("unknown field 'tags.team'"), "{err}");
-        assert!(like("a_b", "a\\_b") || like("a_b", "a_b"));
-        assert!(!like("abc", "a_"));
-    }
 }

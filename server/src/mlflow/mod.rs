@@ -12,6 +12,7 @@
 
 mod artifacts;
 mod experiments;
+mod names;
 mod registry;
 mod runs;
 pub mod wire;
