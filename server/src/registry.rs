@@ -73,7 +73,10 @@ impl Selector {
     }
 }
 
-pub(crate) async fn find_model(db: &impl ConnectionTrait, name: &str) -> ServiceResult<model::Model> {
+pub(crate) async fn find_model(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> ServiceResult<model::Model> {
     model::Entity::find()
         .filter(model::Column::Name.eq(name))
         .one(db)

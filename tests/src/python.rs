@@ -96,8 +96,8 @@ pub fn venv_for(file: &str) -> PathBuf {
 
 fn make(file: &str, dir: Option<std::ffi::OsString>) -> PathBuf {
     let file = python_dir().join(file);
-    let requirements = std::fs::read(&file)
-        .unwrap_or_else(|err| panic!("cannot read {}: {err}", file.display()));
+    let requirements =
+        std::fs::read(&file).unwrap_or_else(|err| panic!("cannot read {}: {err}", file.display()));
     let dir = match dir {
         Some(dir) => PathBuf::from(dir),
         // /var/tmp outlives reboots and clones, so a machine installs each version once.

@@ -35,9 +35,11 @@ async fn the_mlflow_client_tracks_and_registers_into_slipways_store() {
     })
     .await
     .unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_str(run.expect_success("the MLflow client script").trim())
-            .unwrap_or_else(|err| panic!("the script's summary: {err}\n{}", run.stdout));
+    // The client prints links to the runs it ends; the summary is the last line.
+    let stdout = run.expect_success("the MLflow client script");
+    let last = stdout.lines().rev().find(|line| !line.trim().is_empty());
+    let summary: serde_json::Value = serde_json::from_str(last.unwrap_or_default())
+        .unwrap_or_else(|err| panic!("the script's summary: {err}\n{stdout}"));
     assert_eq!(summary["unknown_run"], "RESOURCE_DOES_NOT_EXIST");
     assert_eq!(summary["duplicate_model"], "RESOURCE_ALREADY_EXISTS");
     assert_eq!(summary["protected_alias"], "PERMISSION_DENIED");
@@ -83,7 +85,10 @@ async fn the_mlflow_client_tracks_and_registers_into_slipways_store() {
     // MLflow's error shape on raw requests, also for refusals before any handler.
     let http = reqwest::Client::new();
     let answer = http
-        .get(format!("{}/api/2.0/mlflow/runs/get?run_id={id}", server.url))
+        .get(format!(
+            "{}/api/2.0/mlflow/runs/get?run_id={id}",
+            server.url
+        ))
         .send()
         .await
         .unwrap();

@@ -20,16 +20,14 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/artifacts", get(list))
-        .route(
-            "/artifacts/{*path}",
-            get(download)
-                .put(upload)
-                .delete(delete)
-                // Artifacts stream to disk under their own, larger limit.
-                .layer(DefaultBodyLimit::disable()),
-        )
+    Router::new().route("/artifacts", get(list)).route(
+        "/artifacts/{*path}",
+        get(download)
+            .put(upload)
+            .delete(delete)
+            // Artifacts stream to disk under their own, larger limit.
+            .layer(DefaultBodyLimit::disable()),
+    )
 }
 
 /// A proxied path split into its run and the run-relative path (empty for the run's root).
@@ -160,10 +158,17 @@ mod tests {
 
     #[test]
     fn paths_and_listings() {
-        assert_eq!(split("3/17/artifacts/a/b.txt").unwrap(), (17, "a/b.txt".into()));
+        assert_eq!(
+            split("3/17/artifacts/a/b.txt").unwrap(),
+            (17, "a/b.txt".into())
+        );
         assert_eq!(split("3/17/artifacts").unwrap(), (17, String::new()));
         assert!(matches!(split("17/x"), Err(ServiceError::NotFound(_))));
-        let stored = [artifact("a/b.txt", 3), artifact("a/c/d.bin", 4), artifact("e", 5)];
+        let stored = [
+            artifact("a/b.txt", 3),
+            artifact("a/c/d.bin", 4),
+            artifact("e", 5),
+        ];
         let root = children(&stored, "");
         assert_eq!(
             root,

@@ -161,7 +161,11 @@ async fn search_experiments(state: &AppState, request: SearchRequest) -> Service
         .await?
         .into_iter()
         .filter(|row| view.admits(row.deleted_at))
-        .filter(|row| clauses.iter().all(|clause| clause.admits("name", &row.name)))
+        .filter(|row| {
+            clauses
+                .iter()
+                .all(|clause| clause.admits("name", &row.name))
+        })
         .collect();
     sort(&mut rows, &request.order_by)?;
     let offset = pagination::decode_offset(request.page_token.as_deref())? as usize;

@@ -170,7 +170,9 @@ mod tests {
         let clauses = parse("name='m' AND run_id = '7'", &["name", "run_id"]).unwrap();
         assert_eq!(clauses[1].field, "run_id");
         assert!(clauses[1].matches("7"));
-        let err = parse("params.team = 'x'", &["name"]).unwrap_err().to_string();
+        let err = parse("params.team = 'x'", &["name"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field 'params.team'"), "{err}");
         let tag = parse("tag.`mlflow.prompt.is_prompt` != 'true'", &["name"]).unwrap();
         assert_eq!(tag[0].field, "tags.mlflow.prompt.is_prompt");

@@ -28,7 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/registered-models/get", get(show_model))
         .route("/registered-models/search", get(search_models))
         .route("/registered-models/rename", post(rename_model))
-        .route("/registered-models/update", axum::routing::patch(update_model))
+        .route(
+            "/registered-models/update",
+            axum::routing::patch(update_model),
+        )
         .route(
             "/registered-models/delete",
             axum::routing::delete(delete_model),
@@ -44,7 +47,10 @@ pub fn router() -> Router<AppState> {
         .route("/model-versions/create", post(create_version))
         .route("/model-versions/get", get(show_version))
         .route("/model-versions/search", get(search_versions))
-        .route("/model-versions/update", axum::routing::patch(update_version))
+        .route(
+            "/model-versions/update",
+            axum::routing::patch(update_version),
+        )
         .route(
             "/model-versions/delete",
             axum::routing::delete(delete_version),
@@ -131,13 +137,9 @@ async fn create_model(
     Json(request): Json<CreateModelRequest>,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Permission::Track)?;
-    let model = registry_changes::create_model(
-        &state.db,
-        &caller.name,
-        &request.name,
-        request.description,
-    )
-    .await?;
+    let model =
+        registry_changes::create_model(&state.db, &caller.name, &request.name, request.description)
+            .await?;
     Ok(axum::Json(
         json!({ "registered_model": model_json(&state, &model).await? }),
     ))
@@ -414,7 +416,10 @@ fn parse_source(source: &str) -> ServiceResult<(i64, String)> {
     if let Some(rest) = source.strip_prefix("runs:/") {
         let rest = rest.trim_start_matches('/');
         let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
-        return Ok((wire::parse_id("run", run)?, path.trim_matches('/').to_owned()));
+        return Ok((
+            wire::parse_id("run", run)?,
+            path.trim_matches('/').to_owned(),
+        ));
     }
     if let Some(rest) = source.strip_prefix("mlflow-artifacts:") {
         let segments: Vec<&str> = rest.trim_start_matches('/').splitn(4, '/').collect();
@@ -566,7 +571,10 @@ mod tests {
 
     #[test]
     fn sources_name_a_run_and_a_path() {
-        assert_eq!(parse_source("runs:/12/model").unwrap(), (12, "model".into()));
+        assert_eq!(
+            parse_source("runs:/12/model").unwrap(),
+            (12, "model".into())
+        );
         assert_eq!(parse_source("runs:/12").unwrap(), (12, String::new()));
         assert_eq!(
             parse_source("mlflow-artifacts:/3/12/artifacts/model/").unwrap(),

@@ -533,9 +533,10 @@ async fn metric_history_bulk(
         None => DEFAULT_BULK_POINTS,
         Some(n) if n >= 1 => n as usize,
         Some(n) => {
-            return Err(
-                ServiceError::invalid(format!("max_results: expected at least 1, got {n}")).into(),
-            );
+            return Err(ServiceError::invalid(format!(
+                "max_results: expected at least 1, got {n}"
+            ))
+            .into());
         }
     };
     let mut metrics = Vec::new();
@@ -583,9 +584,8 @@ fn thin<T>(points: Vec<T>, count: usize) -> Vec<T> {
     if count == 1 {
         return points.into_iter().take(1).collect();
     }
-    let wanted: std::collections::BTreeSet<usize> = (0..count)
-        .map(|i| i * (total - 1) / (count - 1))
-        .collect();
+    let wanted: std::collections::BTreeSet<usize> =
+        (0..count).map(|i| i * (total - 1) / (count - 1)).collect();
     points
         .into_iter()
         .enumerate()
