@@ -178,6 +178,7 @@ mod tests {
         make_venv(
             &dir.path().join("venv"),
             "/nonexistent/python3",
+            &requirements(),
             b"numpy==2.4.6\n",
         );
     }
