@@ -8,11 +8,13 @@
 //! - Assembly: `serve` (binds, migrates, launches), `state` (builds the shared state and its
 //!   background tasks), `config` (every setting, declared once), `transport` (the accept loop
 //!   with its timeouts and connection cap), `cli` (the `slipway` commands).
-//! - HTTP: `http` (one router per resource, the dashboard, OIP), `rate_limit`, `sessions`.
+//! - HTTP: `http` (one router per resource, the dashboard, OIP), `mlflow` (the MLflow REST
+//!   API on the same store), `rate_limit`, `sessions`.
 //! - Services: `auth` (tokens and roles), `run_tokens` (a command job's token, scoped to its
-//!   run), `audit`, `tracking` (experiments, runs, logging,
-//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
-//!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
+//!   run), `audit`, `tracking` (experiments, runs, logging, search, run artifacts), `datasets`,
+//!   `registry` (models, versions, aliases) and `registry_changes` (create, rename, delete,
+//!   register a run's artifact directory), `queue` (jobs, workers, leases), `schedules` (cron),
+//!   `serving` (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
@@ -31,11 +33,13 @@ pub mod events;
 pub mod files;
 pub mod gc;
 pub mod http;
+pub mod mlflow;
 pub mod monitoring;
 pub mod pagination;
 pub mod queue;
 pub mod rate_limit;
 pub mod registry;
+pub mod registry_changes;
 pub mod run_tokens;
 pub mod schedules;
 pub mod serve;

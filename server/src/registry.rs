@@ -35,18 +35,22 @@ pub fn validate_name(field: &str, name: &str) -> ServiceResult<()> {
 
 /// What a version records of where it came from (stored as JSON).
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Lineage {
-    arch: String,
-    task: String,
-    features: Vec<String>,
+pub(crate) struct Lineage {
+    pub(crate) arch: String,
+    pub(crate) task: String,
+    pub(crate) features: Vec<String>,
     /// Absent from versions registered before signatures.
     #[serde(default)]
-    signature: Vec<InputColumn>,
-    labels: Vec<String>,
-    dataset: Option<DatasetRef>,
-    params: BTreeMap<String, String>,
-    seed: Option<i64>,
-    code_version: Option<String>,
+    pub(crate) signature: Vec<InputColumn>,
+    pub(crate) labels: Vec<String>,
+    pub(crate) dataset: Option<DatasetRef>,
+    pub(crate) params: BTreeMap<String, String>,
+    pub(crate) seed: Option<i64>,
+    pub(crate) code_version: Option<String>,
+    /// The run-relative artifact path a version registered through the MLflow API came from
+    /// (absent: the run's root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) source: Option<String>,
 }
 
 /// Which version of a model a caller means.
@@ -69,7 +73,10 @@ impl Selector {
     }
 }
 
-async fn find_model(db: &impl ConnectionTrait, name: &str) -> ServiceResult<model::Model> {
+pub(crate) async fn find_model(
+    db: &impl ConnectionTrait,
+    name: &str,
+) -> ServiceResult<model::Model> {
     model::Entity::find()
         .filter(model::Column::Name.eq(name))
         .one(db)
@@ -77,7 +84,7 @@ async fn find_model(db: &impl ConnectionTrait, name: &str) -> ServiceResult<mode
         .ok_or_else(|| ServiceError::not_found(format!("model '{name}' not found")))
 }
 
-async fn aliases_of(
+pub(crate) async fn aliases_of(
     db: &impl ConnectionTrait,
     model_id: i64,
 ) -> ServiceResult<Vec<model_alias::Model>> {
@@ -88,7 +95,7 @@ async fn aliases_of(
         .await?)
 }
 
-fn version_to_api(
+pub(crate) fn version_to_api(
     name: &str,
     row: model_version::Model,
     aliases: &[model_alias::Model],
@@ -182,6 +189,7 @@ pub async fn register(
         params: run.params.clone(),
         seed: run.seed,
         code_version: run.code_version.clone(),
+        source: None,
     };
     let mut metrics = manifest.metrics.clone();
     metrics.extend(

@@ -50,7 +50,7 @@ fn run_or_fail(mut command: Command, what: &str) {
 
 /// Makes the venv at `dir` with `python` for the `pinned` requirements unless a complete one
 /// is there. The caller holds the lock.
-fn make_venv(dir: &Path, python: &str, pinned: &[u8]) {
+fn make_venv(dir: &Path, python: &str, file: &Path, pinned: &[u8]) {
     let marker = dir.join(".slipway-requirements");
     if std::fs::read(&marker).is_ok_and(|done| done == pinned) {
         return;
@@ -71,13 +71,10 @@ fn make_venv(dir: &Path, python: &str, pinned: &[u8]) {
     );
     let mut pip = Command::new(dir.join("bin").join("python"));
     pip.args(["-m", "pip", "install", "--no-input", "--quiet", "-r"])
-        .arg(requirements());
+        .arg(file);
     run_or_fail(
         pip,
-        &format!(
-            "install tests/python/requirements.txt into {}",
-            dir.display()
-        ),
+        &format!("install {} into {}", file.display(), dir.display()),
     );
     std::fs::write(&marker, pinned)
         .unwrap_or_else(|err| panic!("cannot write {}: {err}", marker.display()));
@@ -87,30 +84,40 @@ fn make_venv(dir: &Path, python: &str, pinned: &[u8]) {
 /// stay the same) if needed.
 pub fn venv() -> PathBuf {
     static VENV: OnceLock<PathBuf> = OnceLock::new();
-    VENV.get_or_init(|| {
-        let requirements = std::fs::read(requirements())
-            .unwrap_or_else(|err| panic!("cannot read {}: {err}", requirements().display()));
-        let dir = match std::env::var_os("SLIPWAY_PYTHON_VENV") {
-            Some(dir) => PathBuf::from(dir),
-            // /var/tmp outlives reboots and clones, so a machine installs each version once.
-            None => PathBuf::from("/var/tmp")
-                .join(format!("slipway-venv-{}", short_hash(&requirements))),
-        };
-        if let Some(parent) = dir.parent() {
-            std::fs::create_dir_all(parent)
-                .unwrap_or_else(|err| panic!("cannot create {}: {err}", parent.display()));
+    VENV.get_or_init(|| make("requirements.txt", std::env::var_os("SLIPWAY_PYTHON_VENV")))
+        .clone()
+}
+
+/// The venv of another pinned requirements file of `tests/python/` (a benchmark's), made once
+/// per machine and version of that file, in `/var/tmp/slipway-venv-<hash>`.
+pub fn venv_for(file: &str) -> PathBuf {
+    make(file, None)
+}
+
+fn make(file: &str, dir: Option<std::ffi::OsString>) -> PathBuf {
+    let file = python_dir().join(file);
+    let requirements =
+        std::fs::read(&file).unwrap_or_else(|err| panic!("cannot read {}: {err}", file.display()));
+    let dir = match dir {
+        Some(dir) => PathBuf::from(dir),
+        // /var/tmp outlives reboots and clones, so a machine installs each version once.
+        None => {
+            PathBuf::from("/var/tmp").join(format!("slipway-venv-{}", short_hash(&requirements)))
         }
-        let lock_path = dir.with_extension("lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|err| panic!("cannot open {}: {err}", lock_path.display()));
-        // Other test processes wait here while one installs; the lock goes with the file.
-        lock.lock()
-            .unwrap_or_else(|err| panic!("cannot lock {}: {err}", lock_path.display()));
-        make_venv(&dir, &base_python(), &requirements);
-        drop(lock);
-        dir
-    })
-    .clone()
+    };
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .unwrap_or_else(|err| panic!("cannot create {}: {err}", parent.display()));
+    }
+    let lock_path = dir.with_extension("lock");
+    let lock = File::create(&lock_path)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", lock_path.display()));
+    // Other test processes wait here while one installs; the lock goes with the file.
+    lock.lock()
+        .unwrap_or_else(|err| panic!("cannot lock {}: {err}", lock_path.display()));
+    make_venv(&dir, &base_python(), &file, &requirements);
+    drop(lock);
+    dir
 }
 
 /// What a script did.
@@ -171,6 +178,7 @@ mod tests {
         make_venv(
             &dir.path().join("venv"),
             "/nonexistent/python3",
+            &requirements(),
             b"numpy==2.4.6\n",
         );
     }

@@ -14,6 +14,8 @@ pub mod experiment {
         pub description: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
+        /// When it was deleted (hidden from the MLflow API's default views), or null.
+        pub deleted_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -40,6 +42,8 @@ pub mod run {
         pub code_version: Option<String>,
         pub job_id: Option<i64>,
         pub seed: Option<i64>,
+        /// When it was deleted (hidden from the MLflow API's default views), or null.
+        pub deleted_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -64,6 +64,8 @@ impl IntoResponse for AppError {
         };
         let mut response = (status, Json(body)).into_response();
         response.extensions_mut().insert(message);
+        // Beside the message, for protocols that name errors their own way (MLflow's codes).
+        response.extensions_mut().insert(self.code);
         if self.code == ErrorCode::Unauthenticated {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -12,7 +12,7 @@ mod deployments;
 mod error;
 mod events;
 mod experiments;
-mod extract;
+pub(crate) mod extract;
 mod health;
 mod inference;
 mod jobs;
@@ -23,10 +23,10 @@ mod runs;
 mod schedules;
 #[cfg(test)]
 mod tests;
-mod throttle;
+pub(crate) mod throttle;
 mod tokens;
 
-pub use error::{ApiResult, AppError};
+pub use error::{ApiResult, AppError, ErrorMessage};
 
 use crate::state::AppState;
 use axum::Router;
@@ -62,9 +62,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ));
+    // The MLflow API, a second door to the same store, behind the same tokens.
+    let mlflow = crate::mlflow::router().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)
+        .merge(mlflow)
         .merge(dashboard::router(state.clone()))
         .merge(health::router())
         .merge(inference::health())
@@ -80,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         ))
         // Outside the limits, so their refusals under `/v2` are rendered in its shape too.
         .layer(axum::middleware::from_fn(inference::errors::render))
+        .layer(axum::middleware::from_fn(crate::mlflow::render))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let id = request

@@ -150,6 +150,60 @@ pub async fn open(
     Ok((to_api(row), file))
 }
 
+/// Removes artifact `path` of run `run_id`, or every artifact under it when it names a
+/// directory; the blobs stay until garbage collection finds them unreferenced. Answers how
+/// many were removed; none is a 404.
+pub async fn delete(
+    db: &DatabaseConnection,
+    actor: &str,
+    run_id: i64,
+    path: &str,
+) -> ServiceResult<u64> {
+    validate_path(path)?;
+    let txn = crate::db::begin_write(db).await?;
+    runs::find(&txn, run_id).await?;
+    runs::ensure_not_frozen(&txn, run_id).await?;
+    // Matched here rather than with LIKE, whose wildcards '_' and '%' are common in paths.
+    let directory = format!("{path}/");
+    let paths: Vec<String> = artifact::Entity::find()
+        .filter(artifact::Column::RunId.eq(run_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|row| row.path)
+        .filter(|stored| stored == path || stored.starts_with(&directory))
+        .collect();
+    let removed = if paths.is_empty() {
+        0
+    } else {
+        artifact::Entity::delete_many()
+            .filter(artifact::Column::RunId.eq(run_id))
+            .filter(artifact::Column::Path.is_in(paths))
+            .exec(&txn)
+            .await?
+            .rows_affected
+    };
+    if removed == 0 {
+        return Err(ServiceError::not_found(format!(
+            "artifact '{path}' not found on run {run_id}"
+        )));
+    }
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "artifact.delete",
+            target_kind: "run",
+            target_id: run_id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "path": path, "removed": removed })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,3 +172,82 @@ pub async fn names(
         .await?;
     Ok(rows.into_iter().map(|row| (row.id, row.name)).collect())
 }
+
+/// Renames experiment `id`.
+pub async fn rename(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    new_name: &str,
+) -> ServiceResult<experiment::Model> {
+    validate_name(new_name)?;
+    let txn = crate::db::begin_write(db).await?;
+    let row = get(&txn, &id.to_string()).await?;
+    let before = row.name.clone();
+    let mut active: experiment::ActiveModel = row.into();
+    active.name = Set(new_name.to_owned());
+    active.updated_at = Set(now_millis());
+    let row = active.update(&txn).await.map_err(|err| {
+        conflict_on_unique(err, || {
+            format!("an experiment named '{new_name}' already exists")
+        })
+    })?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "experiment.rename",
+            target_kind: "experiment",
+            target_id: id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "before": before, "after": new_name })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Marks experiment `id` deleted (its data kept, hidden from the MLflow API's default views)
+/// or restores it.
+pub async fn set_deleted(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    deleted: bool,
+) -> ServiceResult<experiment::Model> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = get(&txn, &id.to_string()).await?;
+    let now = now_millis();
+    let mut active: experiment::ActiveModel = row.into();
+    active.deleted_at = Set(deleted.then_some(now));
+    active.updated_at = Set(now);
+    let row = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: if deleted {
+                "experiment.delete"
+            } else {
+                "experiment.restore"
+            },
+            target_kind: "experiment",
+            target_id: id.to_string(),
+            reason: None,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Every experiment row in id order (the MLflow API filters and pages them itself: there are
+/// few experiments, and its filter on them is a small language of its own).
+pub async fn all(db: &DatabaseConnection) -> ServiceResult<Vec<experiment::Model>> {
+    Ok(experiment::Entity::find()
+        .order_by_asc(experiment::Column::Id)
+        .all(db)
+        .await?)
+}

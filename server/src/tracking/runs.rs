@@ -307,3 +307,113 @@ pub async fn params_of(
     }
     Ok(out)
 }
+
+/// Marks run `id` deleted (its data kept, hidden from the MLflow API's default searches) or
+/// restores it.
+pub async fn set_deleted(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    deleted: bool,
+) -> ServiceResult<run::Model> {
+    let txn = crate::db::begin_write(db).await?;
+    let row = find(&txn, id).await?;
+    let mut active = row.into_active_model();
+    active.deleted_at = Set(deleted.then(now_millis));
+    let row = active.update(&txn).await?;
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: if deleted { "run.delete" } else { "run.restore" },
+            target_kind: "run",
+            target_id: id.to_string(),
+            reason: None,
+            details: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(row)
+}
+
+/// Removes tag `key` from run `id`; a tag that is not there is a 404 naming it.
+pub async fn delete_tag(
+    db: &DatabaseConnection,
+    actor: &str,
+    id: i64,
+    key: &str,
+) -> ServiceResult<()> {
+    super::logging::validate_key("key", key)?;
+    let txn = crate::db::begin_write(db).await?;
+    find(&txn, id).await?;
+    let removed = tag::Entity::delete_by_id((id, key.to_owned()))
+        .exec(&txn)
+        .await?;
+    if removed.rows_affected == 0 {
+        return Err(ServiceError::not_found(format!(
+            "run {id} has no tag '{key}'"
+        )));
+    }
+    audit::record(
+        &txn,
+        Change {
+            actor,
+            action: "run.tag.delete",
+            target_kind: "run",
+            target_id: id.to_string(),
+            reason: None,
+            details: Some(serde_json::json!({ "key": key })),
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The tags of each of `run_ids` (a page of runs), in one query.
+pub async fn tags_of(
+    db: &DatabaseConnection,
+    run_ids: &[i64],
+) -> ServiceResult<BTreeMap<i64, BTreeMap<String, String>>> {
+    let mut out: BTreeMap<i64, BTreeMap<String, String>> = BTreeMap::new();
+    if run_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = tag::Entity::find()
+        .filter(tag::Column::RunId.is_in(run_ids.iter().copied()))
+        .all(db)
+        .await?;
+    for row in rows {
+        out.entry(row.run_id)
+            .or_default()
+            .insert(row.key, row.value);
+    }
+    Ok(out)
+}
+
+/// The latest point (value, step and time) of each metric of each of `run_ids`, in one query.
+pub async fn latest_points_of(
+    db: &DatabaseConnection,
+    run_ids: &[i64],
+) -> ServiceResult<Vec<latest_metric::Model>> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(latest_metric::Entity::find()
+        .filter(latest_metric::Column::RunId.is_in(run_ids.iter().copied()))
+        .order_by_asc(latest_metric::Column::Key)
+        .all(db)
+        .await?)
+}
+
+/// The stored rows of `run_ids` (a page of runs), in one query.
+pub async fn rows_of(db: &DatabaseConnection, run_ids: &[i64]) -> ServiceResult<Vec<run::Model>> {
+    if run_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(run::Entity::find()
+        .filter(run::Column::Id.is_in(run_ids.iter().copied()))
+        .all(db)
+        .await?)
+}

@@ -12,11 +12,11 @@
 mod postgres;
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
-use crate::entity::tracking::latest_metric;
+use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination;
 use crate::time::from_millis;
-use sea_orm::sea_query::{Query, SelectStatement, SqliteQueryBuilder};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SqliteQueryBuilder};
 use sea_orm::sqlx;
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions,
@@ -354,8 +354,26 @@ pub fn previous_page_token(request: &SearchRuns) -> ServiceResult<Option<String>
     Ok(pagination::before_offset(offset, limit))
 }
 
+/// Which runs a search sees by their lifecycle: the native API sees every run; the MLflow
+/// API hides deleted runs unless asked (its `run_view_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunView {
+    All,
+    ActiveOnly,
+    DeletedOnly,
+}
+
 /// Searches runs with a filter, an order and pagination.
 pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Page<Run>> {
+    search_in(searches, request, RunView::All).await
+}
+
+/// Searches the runs of one lifecycle view with a filter, an order and pagination.
+pub async fn search_in(
+    searches: &SearchPool,
+    request: &SearchRuns,
+    view: RunView,
+) -> ServiceResult<Page<Run>> {
     let limit = pagination::limit(request.limit)?;
     let offset = pagination::decode_offset(request.page_token.as_deref())?;
     let filter = match &request.filter {
@@ -383,6 +401,16 @@ pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResul
         .collect::<ServiceResult<Vec<_>>>()?;
     check_cost(filter.as_ref(), &order).map_err(invalid)?;
     let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
+    let deleted_at = Expr::col((run::Entity, run::Column::DeletedAt));
+    match view {
+        RunView::All => {}
+        RunView::ActiveOnly => {
+            statement.and_where(deleted_at.is_null());
+        }
+        RunView::DeletedOnly => {
+            statement.and_where(deleted_at.is_not_null());
+        }
+    }
     statement.offset(offset).limit(limit + 1);
     let mut items = searches.runs(&statement).await?;
     let more = items.len() as u64 > limit;
@@ -396,8 +424,6 @@ pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::entity::tracking::run;
-    use sea_orm::sea_query::Expr;
 
     /// A query that runs for many seconds unless interrupted.
     fn endless() -> sea_orm::sea_query::SelectStatement {

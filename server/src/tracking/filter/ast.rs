@@ -53,8 +53,11 @@ impl Attribute {
     pub fn from_name(name: &str) -> Option<Self> {
         let name = name.to_ascii_lowercase();
         let name = match name.as_str() {
-            "run_id" => "id",
+            // The MLflow API's names for the same attributes.
+            "run_id" | "run_uuid" => "id",
             "run_name" => "name",
+            "user_id" => "created_by",
+            "created" => "start_time",
             "experiment_id" => "experiment",
             other => other,
         };

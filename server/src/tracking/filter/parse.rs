@@ -408,6 +408,10 @@ fn typed_operand(
         match (kind, token) {
             (Kind::Number, Token::Number(n)) => numbers.push(n),
             (Kind::Integer, Token::Number(n)) if n.fract() == 0.0 => integers.push(n as i64),
+            // MLflow's clients quote run ids, which are strings there.
+            (Kind::Integer, Token::Text(text)) if text.parse::<i64>().is_ok() => {
+                integers.push(text.parse::<i64>().unwrap_or_default())
+            }
             (Kind::Time, Token::Number(n)) if n.fract() == 0.0 => integers.push(n as i64),
             (Kind::Time, Token::Text(text)) => {
                 let time = DateTime::parse_from_rfc3339(&text).map_err(|_| {

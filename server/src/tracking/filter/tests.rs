@@ -320,3 +320,26 @@ async fn filters_select_the_runs_they_describe() {
     );
     assert_eq!(ids("", &["params.lr"]).await, vec![3, 1, 2]);
 }
+
+/// MLflow's clients write run ids as strings and name some attributes their own way.
+#[test]
+fn reads_mlflow_names_and_quoted_run_ids() {
+    let filter = parse_filter("attributes.run_id IN ('3', '4') and attributes.user_id = 'ann'")
+        .unwrap()
+        .unwrap();
+    let expected = Filter::And(
+        Box::new(compare(
+            Field::Attribute(Attribute::Id),
+            Op::In,
+            Operand::Integers(vec![3, 4]),
+        )),
+        Box::new(compare(
+            Field::Attribute(Attribute::CreatedBy),
+            Op::Eq,
+            Operand::Text("ann".into()),
+        )),
+    );
+    assert_eq!(filter, expected);
+    let err = parse_filter("attributes.run_id = 'abc'").unwrap_err();
+    assert!(err.message.contains("expected a whole number"), "{err}");
+}

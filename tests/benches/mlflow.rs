@@ -1,0 +1,275 @@
+//! The MLflow API against the real MLflow tracking server: the same load, over the same
+//! MLflow REST calls, sent to Slipway (release server, SQLite) and to `mlflow server` on a
+//! SQLite backend, in one run, printing a table with the ratio:
+//! - log-batch throughput (metric points/s, batches of 100, one client);
+//! - filtered run search p50 (`metrics.acc > 0.5 and params.lr = '0.01'`, 100 runs a page,
+//!   over 1,000 runs);
+//! - the p50 of reading a 10,000-point metric history whole.
+//!
+//! Run with `cargo bench -p slipway-tests --bench mlflow`. The MLflow server comes from a
+//! venv made from `tests/python/bench-requirements.txt` (once per machine and version of that
+//! file, like the tests' venv). `BENCH_SCALE=0.1` shrinks every count for a quick look.
+
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
+
+use serde_json::{Value, json};
+use slipway_tests::{TestServer, python};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn scale(n: usize) -> usize {
+    let factor: f64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    ((n as f64 * factor) as usize).max(1)
+}
+
+fn p50(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// An MLflow API at `url`, with a bearer token or none.
+struct Target {
+    http: reqwest::Client,
+    url: String,
+    token: Option<String>,
+}
+
+impl Target {
+    async fn call(&self, method: reqwest::Method, path: &str, body: &Value) -> Value {
+        let url = format!("{}/api/2.0/mlflow/{path}", self.url);
+        let mut request = self.http.request(method.clone(), &url);
+        request = if method == reqwest::Method::GET {
+            let pairs: Vec<(String, String)> = body
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), str::to_owned)))
+                .collect();
+            request.query(&pairs)
+        } else {
+            request.json(body)
+        };
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        assert!(status.is_success(), "{path}: {status}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.call(reqwest::Method::POST, path, &body).await
+    }
+
+    async fn get(&self, path: &str, query: Value) -> Value {
+        self.call(reqwest::Method::GET, path, &query).await
+    }
+
+    async fn run(&self, experiment: &str) -> String {
+        let run = self
+            .post(
+                "runs/create",
+                json!({"experiment_id": experiment, "start_time": 1}),
+            )
+            .await;
+        run["run"]["info"]["run_id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn batch(key: &str, from: usize, count: usize) -> Vec<Value> {
+    (from..from + count)
+        .map(|step| {
+            json!({"key": key, "value": step as f64 / 7.0, "timestamp": 1_700_000_000_000u64 + step as u64, "step": step})
+        })
+        .collect()
+}
+
+/// Log-batch points/s, filtered search p50 and 10,000-point history p50.
+async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
+    let experiment = target
+        .post(
+            "experiments/create",
+            json!({"name": format!("bench-{label}")}),
+        )
+        .await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Log-batch throughput: one client, batches of 100 points.
+    let run = target.run(&experiment).await;
+    let batches = scale(300);
+    let started = Instant::now();
+    for i in 0..batches {
+        target
+            .post(
+                "runs/log-batch",
+                json!({"run_id": run, "metrics": batch("loss", i * 100, 100)}),
+            )
+            .await;
+    }
+    let rate = (batches * 100) as f64 / started.elapsed().as_secs_f64();
+
+    // A 10,000-point history, read whole.
+    let points = scale(10_000);
+    let history_run = target.run(&experiment).await;
+    for from in (0..points).step_by(1000) {
+        let count = 1000.min(points - from);
+        target
+            .post(
+                "runs/log-batch",
+                json!({"run_id": history_run, "metrics": batch("h", from, count)}),
+            )
+            .await;
+    }
+    let mut samples = Vec::new();
+    for _ in 0..scale(30).max(5) {
+        let started = Instant::now();
+        let answer = target
+            .get(
+                "metrics/get-history",
+                json!({"run_id": history_run, "metric_key": "h"}),
+            )
+            .await;
+        samples.push(started.elapsed());
+        assert_eq!(answer["metrics"].as_array().unwrap().len(), points);
+    }
+    let history = p50(samples);
+
+    // A filtered search over 1,000 runs.
+    let runs = scale(1000);
+    for i in 0..runs {
+        let run = target.run(&experiment).await;
+        let lr = if i % 4 == 0 { "0.01" } else { "0.1" };
+        target
+            .post(
+                "runs/log-batch",
+                json!({
+                    "run_id": run,
+                    "metrics": [{"key": "acc", "value": (i % 100) as f64 / 100.0, "timestamp": 1, "step": 0}],
+                    "params": [{"key": "lr", "value": lr}],
+                }),
+            )
+            .await;
+    }
+    let mut samples = Vec::new();
+    for _ in 0..scale(50).max(5) {
+        let started = Instant::now();
+        target
+            .post(
+                "runs/search",
+                json!({
+                    "experiment_ids": [experiment],
+                    "filter": "metrics.acc > 0.5 and params.lr = '0.01'",
+                    "max_results": 100,
+                }),
+            )
+            .await;
+        samples.push(started.elapsed());
+    }
+    (rate, p50(samples), history)
+}
+
+/// `mlflow server` on a SQLite file in `dir`, at a free port; killed when dropped.
+struct MlflowServer {
+    child: Child,
+    url: String,
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_mlflow(dir: &std::path::Path) -> MlflowServer {
+    let venv = python::venv_for("bench-requirements.txt");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(venv.join("bin").join("mlflow"))
+        .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .arg("--backend-store-uri")
+        .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+        .arg("--artifacts-destination")
+        .arg(dir.join("artifacts"))
+        .env("MLFLOW_DISABLE_TELEMETRY", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = MlflowServer {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ready = http
+            .get(format!("{}/health", server.url))
+            .send()
+            .await
+            .is_ok_and(|answer| answer.status().is_success());
+        if ready {
+            return server;
+        }
+        assert!(Instant::now() < deadline, "mlflow server did not start");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let slipway = TestServer::start();
+    let slipway_target = Target {
+        http: reqwest::Client::new(),
+        url: slipway.url.clone(),
+        token: Some(slipway.admin_token()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mlflow = start_mlflow(dir.path()).await;
+    let mlflow_target = Target {
+        http: reqwest::Client::new(),
+        url: mlflow.url.clone(),
+        token: None,
+    };
+    let ours = measure(&slipway_target, "slipway").await;
+    let theirs = measure(&mlflow_target, "mlflow").await;
+
+    println!("\nThe MLflow API: Slipway vs the MLflow server (both SQLite, loopback)\n");
+    println!("| measurement | Slipway | MLflow | ratio |");
+    println!("|---|---|---|---|");
+    println!(
+        "| log-batch (100 points, 1 client) | {:.0} points/s | {:.0} points/s | {:.1}× |",
+        ours.0,
+        theirs.0,
+        ours.0 / theirs.0
+    );
+    println!(
+        "| search p50 (filter, 100/page, {} runs) | {} | {} | {:.1}× |",
+        scale(1000),
+        ms(ours.1),
+        ms(theirs.1),
+        theirs.1.as_secs_f64() / ours.1.as_secs_f64()
+    );
+    println!(
+        "| history p50 ({} points) | {} | {} | {:.1}× |",
+        scale(10_000),
+        ms(ours.2),
+        ms(theirs.2),
+        theirs.2.as_secs_f64() / ours.2.as_secs_f64()
+    );
+    println!();
+}
