@@ -104,6 +104,20 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// [`Caller::require`] for a change to run `run_id`: a run token changes only its own run.
+    pub fn require_run(&self, permission: Permission, run_id: i64) -> ServiceResult<()> {
+        self.require(permission)?;
+        match self.run_scope {
+            Some(own) if own != run_id => Err(ServiceError::PermissionDenied(format!(
+                "token '{}' is a run token: it may write only to run {own}",
+                self.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Cached {
     secret_hash: [u8; 32],

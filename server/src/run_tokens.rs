@@ -90,10 +90,32 @@ pub async fn verify(
     }))
 }
 
-/// Whether a caller limited to run `run_id` may make this request: any read, and writes
-/// under that run's own paths (`/api/v1/runs/{run_id}` and below).
+/// The MLflow API's calls a run token may make beside reads: searches (which MLflow posts) and
+/// changes to a run, whose handlers check that the run named in the body (or the artifact
+/// path) is the token's own.
+const MLFLOW_RUN_CALLS: [&str; 12] = [
+    "/api/2.0/mlflow/runs/search",
+    "/api/2.0/mlflow/experiments/search",
+    "/api/2.0/mlflow/logged-models/search",
+    "/api/2.0/mlflow/runs/update",
+    "/api/2.0/mlflow/runs/delete",
+    "/api/2.0/mlflow/runs/restore",
+    "/api/2.0/mlflow/runs/log-batch",
+    "/api/2.0/mlflow/runs/log-metric",
+    "/api/2.0/mlflow/runs/log-parameter",
+    "/api/2.0/mlflow/runs/set-tag",
+    "/api/2.0/mlflow/runs/delete-tag",
+    "/api/2.0/mlflow/runs/log-inputs",
+];
+
+/// Whether a caller limited to run `run_id` may make this request: any read, writes under that
+/// run's own paths (`/api/v1/runs/{run_id}` and below), and the MLflow calls that change a run
+/// or search (the MLflow handlers hold the caller to its run).
 pub fn allows(run_id: i64, method: &axum::http::Method, path: &str) -> bool {
     if matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) {
+        return true;
+    }
+    if MLFLOW_RUN_CALLS.contains(&path) || path.starts_with("/api/2.0/mlflow-artifacts/artifacts/") {
         return true;
     }
     let own = format!("/api/v1/runs/{run_id}");
@@ -121,6 +143,24 @@ mod tests {
         assert_ne!(secret("lease-a", 1), secret("lease-b", 1));
         assert_ne!(secret("lease-a", 1), secret("lease-a", 2));
         assert_eq!(secret("lease-a", 1).len(), 64);
+    }
+
+    #[test]
+    fn mlflow_changes_to_a_run_pass_on_to_their_handlers_and_others_are_refused() {
+        assert!(allows(7, &Method::POST, "/api/2.0/mlflow/runs/log-batch"));
+        assert!(allows(7, &Method::POST, "/api/2.0/mlflow/runs/search"));
+        assert!(allows(
+            7,
+            &Method::PUT,
+            "/api/2.0/mlflow-artifacts/artifacts/1/7/artifacts/model.onnx"
+        ));
+        assert!(!allows(7, &Method::POST, "/api/2.0/mlflow/runs/create"));
+        assert!(!allows(7, &Method::POST, "/api/2.0/mlflow/experiments/create"));
+        assert!(!allows(
+            7,
+            &Method::POST,
+            "/api/2.0/mlflow/registered-models/create"
+        ));
     }
 
     #[test]

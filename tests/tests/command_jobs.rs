@@ -4,6 +4,8 @@
 //! output is the job log in order, a worker without the flag never leases it (and the job says
 //! why it waits), cancel stops the script and its children, a failing script fails the job with
 //! its exit code and the end of its stderr, and `--register-as` registers the model it wrote.
+//! A script instrumented with the real `mlflow` client (`tests/python/command_mlflow.py`) logs
+//! to its run unchanged.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -111,6 +113,68 @@ async fn a_script_logs_to_its_run_with_a_scoped_token_and_its_output_is_the_job_
     let scoped = server.client(Some(token));
     let err = scoped.get_run(run_id).await.unwrap_err();
     assert!(matches!(err, ApiError::Server { status: 401, .. }), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_script_using_the_mlflow_client_logs_to_its_run_unchanged() {
+    let venv = tokio::task::spawn_blocking(slipway_tests::python::venv)
+        .await
+        .unwrap();
+    let python = venv.join("bin").join("python");
+    let server = TestServer::start();
+    let _worker = server.worker("commands", &["--allow-commands"]);
+    let client = server.admin();
+    let code = tempfile::tempdir().unwrap();
+    let script = slipway_tests::python::python_dir().join("command_mlflow.py");
+    std::fs::copy(script, code.path().join("train.py")).unwrap();
+    let (ok, out, err) = server.cli(&[
+        "-o",
+        "json",
+        "run",
+        "-d",
+        "--code",
+        code.path().to_str().unwrap(),
+        "--env",
+        "MLFLOW_DISABLE_TELEMETRY=true",
+        "--env",
+        "DO_NOT_TRACK=true",
+        "--",
+        python.to_str().unwrap(),
+        "train.py",
+    ]);
+    assert!(ok, "slipway run failed: {err}");
+    let job: Job = serde_json::from_str(&out).unwrap();
+    let run_id = run_of(&job);
+    let job = wait_job(&client, job.id).await;
+    let lines = log_lines(&client, job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?} {lines:#?}", job.error);
+
+    let run = client.get_run(run_id).await.unwrap();
+    assert_eq!(run.params.get("lr").map(String::as_str), Some("0.1"));
+    assert_eq!(run.tags.get("framework").map(String::as_str), Some("mlflow"));
+    assert_eq!(run.run.metrics.get("acc"), Some(&0.8));
+    let query = slipway_api::MetricHistoryQuery {
+        key: "acc".into(),
+        max_points: None,
+        limit: None,
+        page_token: None,
+    };
+    let steps: Vec<i64> = client
+        .metric_history(run_id, &query)
+        .await
+        .unwrap()
+        .points
+        .iter()
+        .map(|point| point.step)
+        .collect();
+    assert_eq!(steps, [0, 1, 2, 3]);
+    let printed: Vec<&String> = lines.iter().filter(|l| l.starts_with("step ")).collect();
+    assert_eq!(printed, ["step 0", "step 1", "step 2", "step 3"], "{lines:#?}");
+    // The scoped token is held to its run through the MLflow API too.
+    assert!(
+        lines.iter().any(|l| l == "other run: PERMISSION_DENIED"),
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

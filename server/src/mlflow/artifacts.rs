@@ -106,8 +106,8 @@ async fn upload(
     Path(path): Path<String>,
     body: Body,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
     let (run_id, path) = split(&path)?;
+    caller.require_run(Permission::Track, run_id)?;
     let stream = body.into_data_stream();
     artifacts::upload(&state.blobs, &state.db, &caller.name, run_id, &path, stream).await?;
     Ok(axum::Json(json!({})))
@@ -137,8 +137,8 @@ async fn delete(
     caller: Caller,
     Path(path): Path<String>,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
     let (run_id, path) = split(&path)?;
+    caller.require_run(Permission::Track, run_id)?;
     artifacts::delete(&state.db, &caller.name, run_id, &path).await?;
     Ok(axum::Json(json!({})))
 }

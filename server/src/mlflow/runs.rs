@@ -182,8 +182,8 @@ async fn update(
     caller: Caller,
     Json(request): Json<UpdateRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
     let id = request.run.id()?;
+    caller.require_run(Permission::Track, id)?;
     let status = match request.status.as_deref() {
         None => None,
         Some(text) => Some(
@@ -206,8 +206,9 @@ async fn delete(
     caller: Caller,
     Json(request): Json<RunRef>,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
-    runs::set_deleted(&state.db, &caller.name, request.id()?, true).await?;
+    let id = request.id()?;
+    caller.require_run(Permission::Track, id)?;
+    runs::set_deleted(&state.db, &caller.name, id, true).await?;
     Ok(axum::Json(json!({})))
 }
 
@@ -216,8 +217,9 @@ async fn restore(
     caller: Caller,
     Json(request): Json<RunRef>,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
-    runs::set_deleted(&state.db, &caller.name, request.id()?, false).await?;
+    let id = request.id()?;
+    caller.require_run(Permission::Track, id)?;
+    runs::set_deleted(&state.db, &caller.name, id, false).await?;
     Ok(axum::Json(json!({})))
 }
 
@@ -306,7 +308,14 @@ fn pair(kv: KeyValue) -> slipway_api::KeyValue {
     }
 }
 
-async fn log(state: &AppState, id: i64, batch: LogBatch) -> ApiResult<axum::Json<Value>> {
+/// Logs to run `id`, which the caller must be allowed to change.
+async fn log(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    batch: LogBatch,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require_run(Permission::Track, id)?;
     state.log_writer.log(id, batch).await?;
     Ok(axum::Json(json!({})))
 }
@@ -322,7 +331,7 @@ async fn log_batch(
         params: request.params.into_iter().map(pair).collect(),
         tags: request.tags.into_iter().map(pair).collect(),
     };
-    log(&state, request.run.id()?, batch).await
+    log(&state, &caller, request.run.id()?, batch).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -343,7 +352,7 @@ async fn log_metric(
         metrics: vec![point(request.metric)],
         ..LogBatch::default()
     };
-    log(&state, request.run.id()?, batch).await
+    log(&state, &caller, request.run.id()?, batch).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,7 +373,7 @@ async fn log_parameter(
         params: vec![pair(request.pair)],
         ..LogBatch::default()
     };
-    log(&state, request.run.id()?, batch).await
+    log(&state, &caller, request.run.id()?, batch).await
 }
 
 async fn set_tag(
@@ -377,7 +386,7 @@ async fn set_tag(
         tags: vec![pair(request.pair)],
         ..LogBatch::default()
     };
-    log(&state, request.run.id()?, batch).await
+    log(&state, &caller, request.run.id()?, batch).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -392,8 +401,9 @@ async fn delete_tag(
     caller: Caller,
     Json(request): Json<DeleteTagRequest>,
 ) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Track)?;
-    runs::delete_tag(&state.db, &caller.name, request.run.id()?, &request.key).await?;
+    let id = request.run.id()?;
+    caller.require_run(Permission::Track, id)?;
+    runs::delete_tag(&state.db, &caller.name, id, &request.key).await?;
     Ok(axum::Json(json!({})))
 }
 
@@ -442,7 +452,7 @@ async fn log_inputs(
         tags,
         ..LogBatch::default()
     };
-    log(&state, request.run.id()?, batch).await
+    log(&state, &caller, request.run.id()?, batch).await
 }
 
 #[derive(Debug, Deserialize)]
