@@ -10,7 +10,8 @@
 //!   with its timeouts and connection cap), `cli` (the `slipway` commands).
 //! - HTTP: `http` (one router per resource, the dashboard, OIP), `rate_limit`, `sessions`.
 //! - Services: `auth` (tokens and roles), `audit`, `tracking` (experiments, runs, logging,
-//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `queue` (jobs,
+//!   search, run artifacts), `datasets`, `registry` (models, versions, aliases), `model_import`
+//!   (ONNX files checked and registered as versions), `queue` (jobs,
 //!   workers, leases), `schedules` (cron), `serving` (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
@@ -30,6 +31,7 @@ pub mod events;
 pub mod files;
 pub mod gc;
 pub mod http;
+pub mod model_import;
 pub mod monitoring;
 pub mod pagination;
 pub mod queue;

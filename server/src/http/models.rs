@@ -1,4 +1,4 @@
-//! `/api/v1/models`: the model registry.
+//! `/api/v1/models`: the model registry, and the import of ONNX models.
 
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
@@ -6,16 +6,22 @@ use crate::auth::{Caller, Permission};
 use crate::registry::{self, Selector};
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use slipway_api::{ModelVersion, RegisterModel, RegisteredModel, SetAlias};
+use axum::routing::{get, post};
+use slipway_api::{ImportModel, ModelVersion, RegisterModel, RegisteredModel, SetAlias};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/models", get(list))
         .route("/models/{name}", get(show))
         .route("/models/{name}/versions", get(versions).post(register))
+        .route(
+            "/models/{name}/import",
+            // The file streams to disk under the artifact size limit, not the body limit.
+            post(import).layer(DefaultBodyLimit::disable()),
+        )
         .route("/models/{name}/versions/{selector}", get(version))
         .route(
             "/models/{name}/aliases/{alias}",
@@ -32,6 +38,31 @@ async fn register(
     caller.require(Permission::Track)?;
     let version =
         registry::register(&state.db, &state.blobs, &caller.name, &name, &request).await?;
+    Ok((StatusCode::CREATED, axum::Json(version)))
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    reason: Reason,
+    Path(name): Path<String>,
+    Query(request): Query<ImportModel>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<ModelVersion>)> {
+    caller.require(Permission::Track)?;
+    let who = crate::model_import::Importer {
+        actor: &caller.name,
+        reason: reason.as_deref(),
+    };
+    let version = crate::model_import::import(
+        &state.db,
+        &state.blobs,
+        who,
+        &name,
+        &request,
+        body.into_data_stream(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(version)))
 }
 
