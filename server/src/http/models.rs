@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
             post(import).layer(DefaultBodyLimit::disable()),
         )
         .route("/models/{name}/versions/{selector}", get(version))
+        .route("/models/{name}/versions/{selector}/files/{file}", get(file))
         .route(
             "/models/{name}/aliases/{alias}",
             get(alias).put(set_alias).delete(delete_alias),
@@ -64,6 +65,29 @@ async fn import(
     )
     .await?;
     Ok((StatusCode::CREATED, axum::Json(version)))
+}
+
+/// A version's stored files, for workers that load it (an `evaluate` job): `model.json`, and
+/// `model` (the weights, or the `.onnx` file of an imported version).
+async fn file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, selector, file)): Path<(String, String, String)>,
+) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], Vec<u8>)> {
+    caller.require(Permission::Read)?;
+    let row = registry::find_version(&state.db, &name, &Selector::parse(&selector)).await?;
+    let (digest, media) = match file.as_str() {
+        "model.json" => (&row.manifest_digest, "application/json"),
+        "model" => (&row.artifact_digest, "application/octet-stream"),
+        other => {
+            return Err(crate::error::ServiceError::not_found(format!(
+                "file: a version has model.json and model, not '{other}'"
+            ))
+            .into());
+        }
+    };
+    let bytes = state.blobs.read_blob(digest).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, media)], bytes))
 }
 
 #[derive(Debug, serde::Deserialize)]
