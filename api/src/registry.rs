@@ -36,7 +36,7 @@ pub struct ImportModel {
     /// What the output holds: `logits` (the default for classification), `probabilities`,
     /// or `value` (regression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
+    pub output_kind: Option<String>,
     /// The run that produced the model, recorded as its source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<i64>,

@@ -47,8 +47,8 @@ pub enum InferenceError {
 enum Runner {
     /// A network trained by Slipway.
     Trained(Network),
-    /// An imported ONNX graph.
-    Onnx(OnnxGraph),
+    /// An imported ONNX graph (boxed: its protobuf model is large beside a network).
+    Onnx(Box<OnnxGraph>),
 }
 
 /// A loaded model.
@@ -91,7 +91,7 @@ impl Engine {
             }
             return Ok(Self {
                 manifest,
-                runner: Runner::Onnx(graph),
+                runner: Runner::Onnx(Box::new(graph)),
             });
         }
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)

@@ -157,10 +157,15 @@ fn graph_of(model: &ModelProto) -> Result<&GraphProto, OnnxError> {
 /// Every operator of `graph` and its subgraphs as (domain-qualified op, node name).
 fn operators(graph: &GraphProto, found: &mut Vec<(String, String)>) {
     for node in &graph.node {
-        let op = match node.domain.as_str() {
+        let mut op = match node.domain.as_str() {
             "" | "ai.onnx" => node.op_type.clone(),
             domain => format!("{domain}.{}", node.op_type),
         };
+        // The runtime reads ReduceMean's axes only as an attribute (opset 17 and before); the
+        // opset-18 form, axes as a second input, would silently reduce every axis.
+        if op == "ReduceMean" && node.input.get(1).is_some_and(|axes| !axes.is_empty()) {
+            op = "ReduceMean (axes as an input, opset 18+)".to_owned();
+        }
         found.push((op, node.name.clone()));
         for attribute in &node.attribute {
             if let Some(sub) = &attribute.g {
@@ -375,7 +380,7 @@ pub fn import_manifest(bytes: &[u8], spec: &ImportSpec) -> Result<ModelManifest,
     });
     if regression != (output_kind == OutputKind::Value) {
         return Err(bad(
-            "output",
+            "output_kind",
             format!(
                 "a {} model's output is {}",
                 spec.task,

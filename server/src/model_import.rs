@@ -129,11 +129,11 @@ where
         .or(dataset_task)
         .unwrap_or_else(|| "classification".to_owned());
     let output_kind = request
-        .output
+        .output_kind
         .as_deref()
         .map(OutputKind::parse)
         .transpose()
-        .map_err(|err| ServiceError::invalid(format!("output: {err}")))?;
+        .map_err(|err| ServiceError::invalid(format!("output_kind: {err}")))?;
     if let Some(run_id) = request.run_id {
         runs::get(db, run_id).await.map_err(|err| match err {
             ServiceError::NotFound(message) => ServiceError::invalid(format!("run_id: {message}")),

@@ -18,7 +18,7 @@ Examples:
 A signature file names the inputs in the order the graph reads them, and may give the labels,
 task and output:
   {\"inputs\": [\"age\", \"tenure\", \"spend\"], \"labels\": [\"stays\", \"leaves\"],
-   \"task\": \"classification\", \"output\": \"logits\"}
+   \"task\": \"classification\", \"output_kind\": \"logits\"}
 (inputs may also be objects: {\"name\": \"age\", \"type\": \"numeric\"}; only numbers are read).")]
 pub struct ImportArgs {
     /// The registered model (created by its first version).
@@ -55,13 +55,14 @@ pub struct ImportArgs {
     /// classification or regression (default: the dataset's task, else classification).
     #[arg(long)]
     pub task: Option<String>,
-    /// What the output holds: logits (softmax is applied; the default), probabilities, or
-    /// value (regression).
-    #[arg(long)]
-    pub output: Option<String>,
+    /// What the graph's output holds: logits (softmax is applied; the default),
+    /// probabilities, or value (regression).
+    #[arg(long, value_name = "KIND")]
+    pub output_kind: Option<String>,
     /// The run that produced the model, recorded as its source.
     #[arg(long = "run", value_name = "RUN_ID")]
     pub run_id: Option<i64>,
+    /// A note shown with the version.
     #[arg(long)]
     pub description: Option<String>,
     /// Why, for the audit log.
@@ -77,7 +78,7 @@ struct SignatureFile {
     #[serde(default)]
     labels: Vec<String>,
     task: Option<String>,
-    output: Option<String>,
+    output_kind: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,7 +121,7 @@ fn read_signature(path: &Path, request: &mut ImportModel) -> anyhow::Result<()> 
         request.labels = Some(file.labels.join(","));
     }
     request.task = request.task.take().or(file.task);
-    request.output = request.output.take().or(file.output);
+    request.output_kind = request.output_kind.take().or(file.output_kind);
     Ok(())
 }
 
@@ -162,7 +163,7 @@ pub async fn import(client: &Client, args: &ImportArgs) -> anyhow::Result<ModelV
         dataset: args.dataset.clone(),
         task: args.task.clone(),
         labels: args.labels.clone(),
-        output: args.output.clone(),
+        output_kind: args.output_kind.clone(),
         run_id: args.run_id,
         description: args.description.clone(),
     };
@@ -201,14 +202,14 @@ mod tests {
         let path = dir.path().join("sig.json");
         std::fs::write(
             &path,
-            r#"{"inputs": ["a", {"name": "b", "type": "numeric"}], "labels": ["no", "yes"], "output": "logits"}"#,
+            r#"{"inputs": ["a", {"name": "b", "type": "numeric"}], "labels": ["no", "yes"], "output_kind": "logits"}"#,
         )
         .unwrap();
         let mut request = ImportModel::default();
         read_signature(&path, &mut request).unwrap();
         assert_eq!(request.features.as_deref(), Some("a,b"));
         assert_eq!(request.labels.as_deref(), Some("no,yes"));
-        assert_eq!(request.output.as_deref(), Some("logits"));
+        assert_eq!(request.output_kind.as_deref(), Some("logits"));
         std::fs::write(
             &path,
             r#"{"inputs": [{"name": "city", "type": "categorical"}]}"#,

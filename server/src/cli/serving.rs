@@ -23,7 +23,7 @@ pub enum ModelsCommand {
     /// Import an ONNX model made elsewhere (PyTorch, scikit-learn, …) as the next version of
     /// NAME: checked (every operator must be one the runtime runs), stored, and served like a
     /// trained version.
-    Import(super::import::ImportArgs),
+    Import(Box<super::import::ImportArgs>),
     /// Every registered model with its latest version and aliases.
     List {
         /// Only models whose name contains this.
