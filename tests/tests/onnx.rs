@@ -452,34 +452,36 @@ async fn inverted_digits_drift_an_imported_model_and_raise_an_alert() {
     deploy(&client, "digits-cnn", "digits-cnn", 1).await;
     let viewer = server.client(Some(new_token(&client, "dashboard", Role::Viewer).await));
     let policy = SloPolicy {
-        drift_window_rows: 200,
-        min_drift_rows: 100,
+        drift_window_rows: 400,
+        min_drift_rows: 200,
         ..SloPolicy::default()
     };
     client
         .set_slo_policy("digits-cnn", &policy, Some("test window"))
         .await
         .unwrap();
-    let training = rows(|v| v);
-    for chunk in training[..200].chunks(50) {
-        let request = PredictRequest {
-            instances: chunk.to_vec(),
-            key: None,
-        };
-        client.predict("digits-cnn", &request).await.unwrap();
-    }
+    // Rows like the data given at import, from two callers (drift counts only when more than
+    // one caller sends it).
+    let send = |rows: Vec<serde_json::Value>| {
+        let (client, viewer) = (client.clone(), viewer.clone());
+        async move {
+            for (i, chunk) in rows.chunks(50).enumerate() {
+                let request = PredictRequest {
+                    instances: chunk.to_vec(),
+                    key: None,
+                };
+                let caller = if i % 2 == 0 { &client } else { &viewer };
+                caller.predict("digits-cnn", &request).await.unwrap();
+            }
+        }
+    };
+    send(rows(|v| v)[..400].to_vec()).await;
     let report = client.drift("digits-cnn").await.unwrap();
+    assert_eq!((report.rows, report.callers), (400, 2));
     assert_eq!(report.status, "stable", "{:?}", &report.features[..3]);
 
-    let inverted = rows(|v| 16.0 - v);
-    for (i, chunk) in inverted[200..400].chunks(50).enumerate() {
-        let request = PredictRequest {
-            instances: chunk.to_vec(),
-            key: None,
-        };
-        let caller = if i % 2 == 0 { &client } else { &viewer };
-        caller.predict("digits-cnn", &request).await.unwrap();
-    }
+    // Inverted pixels: the same digits, a different world.
+    send(rows(|v| 16.0 - v)[400..800].to_vec()).await;
     let report = client.drift("digits-cnn").await.unwrap();
     assert_eq!(report.status, "alert");
     let worst = &report.features[0];
