@@ -1,5 +1,5 @@
-//! The model registry and deployments on the wire: `/api/v1/models` and
-//! `/api/v1/deployments`.
+//! The model registry and deployments on the wire: `/api/v1/models` (with the import of
+//! ONNX models) and `/api/v1/deployments`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,81 @@ pub struct RegisterModel {
     pub run_id: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// `POST /api/v1/models/{name}/import`: the query of an ONNX import (the body is the `.onnx`
+/// file). The input columns come from `features` or from the feature columns of `dataset`,
+/// which then is also the version's data: the drift baseline and what `evaluate` defaults to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportModel {
+    /// The input columns in the order the graph reads them, comma-separated (all numbers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
+    /// A registered dataset, `NAME` (its latest version) or `NAME:VERSION`, whose feature
+    /// columns are the inputs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+    /// `classification` (the default, or the dataset's task) or `regression`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// Class names by output index, comma-separated; `0`…`k-1` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// What the output holds: `logits` (the default for classification), `probabilities`,
+    /// or `value` (regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_kind: Option<String>,
+    /// The run that produced the model, recorded as its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What a model's output holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputKind {
+    /// Unnormalised class scores: softmax gives the probabilities (what PyTorch models end in).
+    #[default]
+    Logits,
+    /// Class probabilities, served as they are.
+    Probabilities,
+    /// A regression value.
+    Value,
+}
+
+impl OutputKind {
+    /// Parses a name as users type it.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "logits" => Ok(Self::Logits),
+            "probabilities" => Ok(Self::Probabilities),
+            "value" => Ok(Self::Value),
+            other => Err(format!(
+                "expected logits, probabilities or value, got '{other}'"
+            )),
+        }
+    }
+}
+
+/// What `model.json` records of an imported ONNX file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OnnxInfo {
+    /// The graph's input tensor and its shape (-1 for the batch dimension).
+    pub input: String,
+    pub input_shape: Vec<i64>,
+    /// The graph output that is served, and what it holds.
+    pub output: String,
+    pub output_kind: OutputKind,
+    /// The default-domain operator set the file declares.
+    pub opset: i64,
+    pub producer: String,
+    pub producer_version: String,
+    pub ir_version: i64,
+    /// Distinct operators the graph uses, sorted.
+    pub operators: Vec<String>,
 }
 
 /// The data a version was trained on.
@@ -28,7 +103,7 @@ pub struct ModelVersion {
     pub model: String,
     pub version: u32,
     pub run_id: Option<i64>,
-    /// sha256 of `model.safetensors`.
+    /// sha256 of `model.safetensors` (of the `.onnx` file for an imported model).
     pub artifact_digest: String,
     /// sha256 of `model.json`.
     pub manifest_digest: String,
@@ -55,6 +130,10 @@ pub struct ModelVersion {
     pub description: Option<String>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// For an imported ONNX model: its graph and where it came from (`artifact_digest` is the
+    /// file's sha256); absent for a version trained by Slipway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<OnnxInfo>,
 }
 
 /// One input column of a model's signature: what a named predict instance gives under

@@ -21,7 +21,8 @@ use std::sync::Arc;
 /// A model fetched for evaluation.
 struct Loaded {
     engine: Engine,
-    run_id: i64,
+    /// The run that made it: always for a trained model, when recorded for an imported one.
+    run_id: Option<i64>,
     reference: ModelRef,
 }
 
@@ -38,6 +39,10 @@ async fn load(client: &Client, reference: &ModelRef) -> Result<Loaded, String> {
                 .model_version(name, &selector)
                 .await
                 .map_err(|err| format!("model {reference}: {err}"))?;
+            if version.onnx.is_some() {
+                // An imported model has no training run: its files are the version's own.
+                return load_version_files(client, reference, name, &version).await;
+            }
             version
                 .run_id
                 .ok_or_else(|| format!("model {reference}: its run was deleted"))?
@@ -58,7 +63,34 @@ async fn load(client: &Client, reference: &ModelRef) -> Result<Loaded, String> {
         Engine::load(&manifest, &weights).map_err(|err| format!("model {reference}: {err}"))?;
     Ok(Loaded {
         engine,
-        run_id,
+        run_id: Some(run_id),
+        reference: reference.clone(),
+    })
+}
+
+/// Loads a registered version from the files the registry stores for it.
+async fn load_version_files(
+    client: &Client,
+    reference: &ModelRef,
+    name: &str,
+    version: &slipway_api::ModelVersion,
+) -> Result<Loaded, String> {
+    let selector = version.version.to_string();
+    let fetch = |file: &'static str| {
+        let selector = selector.clone();
+        async move {
+            client
+                .download_model_file(name, &selector, file)
+                .await
+                .map_err(|err| format!("model {reference}: cannot fetch its {file}: {err}"))
+        }
+    };
+    let (manifest, weights) = (fetch("model.json").await?, fetch("model").await?);
+    let engine =
+        Engine::load(&manifest, &weights).map_err(|err| format!("model {reference}: {err}"))?;
+    Ok(Loaded {
+        engine,
+        run_id: version.run_id,
         reference: reference.clone(),
     })
 }
@@ -138,22 +170,28 @@ async fn rows(
     });
     let (version, data) = fetch_dataset(client, name, wanted).await?;
     let task = data.schema.task;
-    let own_data = manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
-    let recorded = if own_data {
-        match recorded_test_rows(client, run_id, &version.digest, data.len()).await {
-            Ok(test) => Some(test),
-            Err(why) => {
-                progress.log(
-                    "info",
-                    format!("{why}: recomputing the held-out test split from the run's settings"),
-                );
-                None
+    // An imported model's data was given at import, not split for training: all of it is
+    // unseen by Slipway, so it is scored whole.
+    let own_data = manifest.onnx.is_none()
+        && manifest.dataset.get("digest").and_then(Value::as_str) == Some(&version.digest);
+    let recorded = match run_id.filter(|_| own_data) {
+        Some(run_id) => {
+            match recorded_test_rows(client, run_id, &version.digest, data.len()).await {
+                Ok(test) => Some((test, run_id)),
+                Err(why) => {
+                    progress.log(
+                        "info",
+                        format!(
+                            "{why}: recomputing the held-out test split from the run's settings"
+                        ),
+                    );
+                    None
+                }
             }
         }
-    } else {
-        None
+        None => None,
     };
-    let (indices, description): (Vec<usize>, String) = if let Some(test) = recorded {
+    let (indices, description): (Vec<usize>, String) = if let Some((test, run_id)) = recorded {
         (
             test,
             format!(
@@ -459,7 +497,10 @@ async fn attempt(
             tags: BTreeMap::from([
                 ("kind".to_owned(), "evaluation".to_owned()),
                 ("evaluates".to_owned(), model.reference.to_string()),
-                ("evaluated_run".to_owned(), model.run_id.to_string()),
+                (
+                    "evaluated_run".to_owned(),
+                    model.run_id.map_or("-".to_owned(), |id| id.to_string()),
+                ),
                 ("dataset".to_owned(), data.description.clone()),
                 ("job".to_owned(), job_id.to_string()),
             ]),

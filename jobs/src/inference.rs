@@ -1,7 +1,10 @@
-//! The inference engine: load a trained model once (`model.json` and `model.safetensors`),
-//! then validate and predict batches. Used by training tests now and by serving next.
+//! The inference engine: load a model version once (`model.json` and its weights: a trained
+//! network's `model.safetensors` or an imported ONNX file), then validate and predict batches.
+//! Serving, evaluation and training tests all go through it, so a trained and an imported
+//! version answer the same way.
 
 use crate::model::{ModelManifest, Network};
+use crate::onnx::{OnnxGraph, OutputKind};
 use candle_core::{D, Device, Tensor};
 use std::collections::BTreeMap;
 
@@ -39,11 +42,20 @@ pub enum InferenceError {
     },
 }
 
+/// What computes a loaded model's outputs.
+#[derive(Debug)]
+enum Runner {
+    /// A network trained by Slipway.
+    Trained(Network),
+    /// An imported ONNX graph (boxed: its protobuf model is large beside a network).
+    Onnx(Box<OnnxGraph>),
+}
+
 /// A loaded model.
 #[derive(Debug)]
 pub struct Engine {
     manifest: ModelManifest,
-    network: Network,
+    runner: Runner,
 }
 
 impl Engine {
@@ -69,11 +81,27 @@ impl Engine {
                 "model.json: normalisation does not match the features".into()
             ));
         }
+        if manifest.onnx.is_some() {
+            let graph = OnnxGraph::load(weights).map_err(|err| bad(err.to_string()))?;
+            if graph.row_width() != width {
+                return Err(bad(format!(
+                    "the ONNX input takes {} values a row, model.json names {width} features",
+                    graph.row_width()
+                )));
+            }
+            return Ok(Self {
+                manifest,
+                runner: Runner::Onnx(Box::new(graph)),
+            });
+        }
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
             .map_err(|err| bad(format!("model.safetensors: {err}")))?;
         let arch = manifest.architecture().map_err(bad)?;
         let network = Network::load(&arch, tensors).map_err(bad)?;
-        Ok(Self { manifest, network })
+        Ok(Self {
+            manifest,
+            runner: Runner::Trained(network),
+        })
     }
 
     /// The model's manifest.
@@ -285,7 +313,16 @@ impl Engine {
     fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
         let width = self.input_width();
         let xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
-        let xs = self.network.forward(&xs)?;
+        let (xs, probabilities_out) = match &self.runner {
+            Runner::Trained(network) => (network.forward(&xs)?, false),
+            Runner::Onnx(graph) => (
+                graph.forward(&xs)?,
+                self.manifest
+                    .onnx
+                    .as_ref()
+                    .is_some_and(|info| info.output_kind == OutputKind::Probabilities),
+            ),
+        };
         if self.manifest.task == "regression" {
             let values = xs.flatten_all()?.to_vec1::<f32>()?;
             let target = self.manifest.target;
@@ -296,7 +333,11 @@ impl Engine {
                 })
                 .collect());
         }
-        let probabilities = candle_nn::ops::softmax(&xs, D::Minus1)?.to_vec2::<f32>()?;
+        let probabilities = if probabilities_out {
+            xs.to_vec2::<f32>()?
+        } else {
+            candle_nn::ops::softmax(&xs, D::Minus1)?.to_vec2::<f32>()?
+        };
         let labels = &self.manifest.labels;
         Ok(probabilities
             .into_iter()

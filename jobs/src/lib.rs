@@ -16,6 +16,7 @@
 //! - `train`: candle training of `logreg`, `mlp` and `cnn` models.
 //! - `model`: what a trained model is made of (`model.json`, `model.safetensors`).
 //! - `inference`: a loaded model answering batches of rows.
+//! - `onnx`: imported ONNX models: checked at import, run on candle through `candle-onnx`.
 //! - `evaluation`: metrics free of I/O, baselines and comparisons.
 //! - `drift`, `column_drift`: PSI and KS of features, category shares and missing rates.
 //! - `devices`: the CPU and, with the `cuda` feature, GPUs a worker offers.
@@ -40,6 +41,7 @@ pub mod evaluation;
 pub mod handlers;
 pub mod inference;
 pub mod model;
+pub mod onnx;
 mod pipeline_bake;
 mod pipeline_job;
 pub mod preprocess;

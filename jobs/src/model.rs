@@ -299,6 +299,10 @@ pub struct ModelManifest {
     pub epochs_run: usize,
     #[serde(default)]
     pub stopped_early: bool,
+    /// For an imported ONNX model (`arch` `onnx`): its graph's input, output and origin; the
+    /// version's artifact is then the ONNX file rather than safetensors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub onnx: Option<crate::onnx::OnnxInfo>,
 }
 
 impl ModelManifest {

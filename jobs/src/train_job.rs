@@ -348,6 +348,7 @@ async fn attempt(
         metrics: trained.test_metrics.clone(),
         epochs_run: trained.history.len(),
         stopped_early: trained.stopped_early,
+        onnx: None,
     };
     manifest.signature = manifest.derive_signature();
     for (path, bytes) in [

@@ -13,8 +13,9 @@
 //! - Services: `auth` (tokens and roles), `run_tokens` (a command job's token, scoped to its
 //!   run), `audit`, `tracking` (experiments, runs, logging, search, run artifacts), `datasets`,
 //!   `registry` (models, versions, aliases) and `registry_changes` (create, rename, delete,
-//!   register a run's artifact directory), `queue` (jobs, workers, leases), `schedules` (cron),
-//!   `serving` (deployments, the model pool, predict),
+//!   register a run's artifact directory), `model_import` (ONNX files checked and registered
+//!   as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
+//!   (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
@@ -34,6 +35,7 @@ pub mod files;
 pub mod gc;
 pub mod http;
 pub mod mlflow;
+pub mod model_import;
 pub mod monitoring;
 pub mod pagination;
 pub mod queue;

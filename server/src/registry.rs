@@ -51,6 +51,9 @@ pub(crate) struct Lineage {
     /// (absent: the run's root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) source: Option<String>,
+    /// For an imported ONNX model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) onnx: Option<slipway_api::OnnxInfo>,
 }
 
 /// Which version of a model a caller means.
@@ -140,6 +143,7 @@ pub(crate) fn version_to_api(
         description: row.description,
         created_by: row.created_by,
         created_at: from_millis(row.created_at),
+        onnx: lineage.onnx,
     })
 }
 
@@ -190,6 +194,7 @@ pub async fn register(
         seed: run.seed,
         code_version: run.code_version.clone(),
         source: None,
+        onnx: None,
     };
     let mut metrics = manifest.metrics.clone();
     metrics.extend(
@@ -200,6 +205,82 @@ pub async fn register(
             .map(|(k, v)| (k.clone(), *v)),
     );
 
+    insert_version(
+        db,
+        NewVersion {
+            actor,
+            name,
+            run_id: Some(request.run_id),
+            artifact_digest: &weights.digest,
+            manifest_digest: &manifest_file.digest,
+            dataset_digest: run.dataset_digest.clone(),
+            features: &manifest.features,
+            metrics: &metrics,
+            lineage: &lineage,
+            description: request.description.clone(),
+            action: "model.register",
+            reason: None,
+            details: serde_json::json!({ "run_id": request.run_id, "digest": weights.digest }),
+        },
+    )
+    .await
+}
+
+/// A version about to be recorded, trained or imported.
+pub(crate) struct NewVersion<'a> {
+    pub actor: &'a str,
+    pub name: &'a str,
+    pub run_id: Option<i64>,
+    pub artifact_digest: &'a str,
+    pub manifest_digest: &'a str,
+    pub dataset_digest: Option<String>,
+    pub features: &'a [String],
+    pub metrics: &'a BTreeMap<String, f64>,
+    pub lineage: &'a Lineage,
+    pub description: Option<String>,
+    /// The audit action, with its reason and details.
+    pub action: &'static str,
+    pub reason: Option<&'a str>,
+    pub details: serde_json::Value,
+}
+
+/// What an imported version records of its origin, for [`NewVersion`].
+pub(crate) fn imported_lineage(manifest: &ModelManifest, dataset: Option<DatasetRef>) -> Lineage {
+    Lineage {
+        arch: manifest.arch.clone(),
+        task: manifest.task.clone(),
+        features: manifest.features.clone(),
+        signature: manifest.input_signature(),
+        labels: manifest.labels.clone(),
+        dataset,
+        params: BTreeMap::new(),
+        seed: None,
+        code_version: None,
+        onnx: manifest.onnx.clone(),
+    }
+}
+
+/// Records the next version of model `name` (creating the model), with its audit event, in
+/// one transaction.
+pub(crate) async fn insert_version(
+    db: &DatabaseConnection,
+    new: NewVersion<'_>,
+) -> ServiceResult<ModelVersion> {
+    let NewVersion {
+        actor,
+        name,
+        run_id,
+        artifact_digest,
+        manifest_digest,
+        dataset_digest,
+        features,
+        metrics,
+        lineage,
+        description,
+        action,
+        reason,
+        details,
+    } = new;
     let txn = crate::db::begin_write(db).await?;
     let now = now_millis();
     let model_row = match model::Entity::find()
@@ -229,16 +310,16 @@ pub async fn register(
     let row = model_version::ActiveModel {
         model_id: Set(model_row.id),
         version: Set(version),
-        run_id: Set(Some(request.run_id)),
-        artifact_digest: Set(weights.digest.clone()),
-        dataset_digest: Set(run.dataset_digest.clone()),
-        input_schema: Set(serde_json::to_string(&manifest.features)?),
-        metrics: Set(serde_json::to_string(&metrics)?),
+        run_id: Set(run_id),
+        artifact_digest: Set(artifact_digest.to_owned()),
+        dataset_digest: Set(dataset_digest),
+        input_schema: Set(serde_json::to_string(features)?),
+        metrics: Set(serde_json::to_string(metrics)?),
         created_by: Set(actor.to_owned()),
         created_at: Set(now),
-        manifest_digest: Set(manifest_file.digest.clone()),
-        lineage: Set(serde_json::to_string(&lineage)?),
-        description: Set(request.description.clone()),
+        manifest_digest: Set(manifest_digest.to_owned()),
+        lineage: Set(serde_json::to_string(lineage)?),
+        description: Set(description),
         ..Default::default()
     }
     .insert(&txn)
@@ -250,13 +331,11 @@ pub async fn register(
         &txn,
         Change {
             actor,
-            action: "model.register",
+            action,
             target_kind: "model",
             target_id: format!("{name}:{version}"),
-            reason: None,
-            details: Some(
-                serde_json::json!({ "run_id": request.run_id, "digest": weights.digest }),
-            ),
+            reason,
+            details: Some(details),
         },
     )
     .await?;

@@ -118,6 +118,7 @@ fn version(number: u32, accuracy: f64, aliases: &[&str]) -> ModelVersion {
         description: None,
         created_by: "admin".into(),
         created_at: at(i64::from(number)),
+        onnx: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The client's registry, deployment and prediction calls.
 
 use super::{Client, encode};
+use crate::REASON_HEADER;
 use crate::error::ApiError;
 use crate::monitoring::*;
 use crate::pipelines::*;
@@ -18,6 +19,49 @@ impl Client {
     ) -> Result<ModelVersion, ApiError> {
         let path = format!("/api/v1/models/{}/versions", encode(name));
         self.write(Method::POST, &path, request, None).await
+    }
+
+    /// Imports an ONNX file (`onnx`: its bytes) as the next version of model `name`; the
+    /// reason goes to the audit log.
+    pub async fn import_model(
+        &self,
+        name: &str,
+        request: &ImportModel,
+        onnx: Vec<u8>,
+        reason: Option<&str>,
+    ) -> Result<ModelVersion, ApiError> {
+        let mut builder = self
+            .request(
+                Method::POST,
+                &format!("/api/v1/models/{}/import", encode(name)),
+            )
+            .query(request)
+            .header("content-type", "application/octet-stream")
+            .body(onnx);
+        if let Some(reason) = reason {
+            builder = builder.header(REASON_HEADER, reason);
+        }
+        self.json(builder).await
+    }
+
+    /// One stored file of a version: `model.json`, or `model` (its weights, or its `.onnx`
+    /// file when imported).
+    pub async fn download_model_file(
+        &self,
+        name: &str,
+        selector: &str,
+        file: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let request = self.request(
+            Method::GET,
+            &format!(
+                "/api/v1/models/{}/versions/{}/files/{}",
+                encode(name),
+                encode(selector),
+                encode(file)
+            ),
+        );
+        self.bytes(request).await
     }
 
     pub async fn list_models(&self) -> Result<Vec<RegisteredModel>, ApiError> {

@@ -6,6 +6,7 @@ mod commands;
 mod datasets;
 mod errors;
 mod evaluation;
+mod import;
 mod jobs;
 mod ml;
 mod monitor;

@@ -20,6 +20,10 @@ pub enum ModelsCommand {
         #[arg(long)]
         description: Option<String>,
     },
+    /// Import an ONNX model made elsewhere (PyTorch, scikit-learn, …) as the next version of
+    /// NAME: checked (every operator must be one the runtime runs), stored, and served like a
+    /// trained version.
+    Import(Box<super::import::ImportArgs>),
     /// Every registered model with its latest version and aliases.
     List {
         /// Only models whose name contains this.
@@ -121,6 +125,18 @@ fn print_version(cli: &Cli, version: &ModelVersion) -> anyhow::Result<()> {
         );
     }
     println!("weights      sha256:{}", version.artifact_digest);
+    if let Some(onnx) = &version.onnx {
+        println!(
+            "onnx         input '{}' {:?} -> output '{}' ({:?}), opset {}, made by {} {}",
+            onnx.input,
+            onnx.input_shape,
+            onnx.output,
+            onnx.output_kind,
+            onnx.opset,
+            onnx.producer,
+            onnx.producer_version
+        );
+    }
     println!(
         "seed         {}",
         version.seed.map_or("-".into(), |s| s.to_string())
@@ -183,6 +199,9 @@ pub async fn models(cli: &Cli, command: &ModelsCommand) -> anyhow::Result<()> {
                 description: description.clone(),
             };
             print_version(cli, &client.register_model(name, &request).await?)
+        }
+        ModelsCommand::Import(args) => {
+            print_version(cli, &super::import::import(&client, args).await?)
         }
         ModelsCommand::List { search } => {
             let models = match search {

@@ -56,6 +56,8 @@ fn timing(method: &Method, path: &str) -> Timing {
         }
         ["runs", _, "artifacts", _, ..] if get => Timing::Transfer,
         ["api", "v1", "datasets", _] if method == Method::POST => Timing::Transfer,
+        ["api", "v1", "models", _, "import"] if method == Method::POST => Timing::Transfer,
+        ["api", "v1", "models", _, "versions", _, "files", _] if get => Timing::Transfer,
         ["api", "v1", "datasets", _, "versions", _, "content"] if get => Timing::Transfer,
         _ => Timing::Standard,
     }

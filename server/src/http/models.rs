@@ -1,4 +1,4 @@
-//! `/api/v1/models`: the model registry.
+//! `/api/v1/models`: the model registry, and the import of ONNX models.
 
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
@@ -6,17 +6,24 @@ use crate::auth::{Caller, Permission};
 use crate::registry::{self, Selector};
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::State;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use slipway_api::{ModelVersion, RegisterModel, RegisteredModel, SetAlias};
+use axum::routing::{get, post};
+use slipway_api::{ImportModel, ModelVersion, RegisterModel, RegisteredModel, SetAlias};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/models", get(list))
         .route("/models/{name}", get(show))
         .route("/models/{name}/versions", get(versions).post(register))
+        .route(
+            "/models/{name}/import",
+            // The file streams to disk under the artifact size limit, not the body limit.
+            post(import).layer(DefaultBodyLimit::disable()),
+        )
         .route("/models/{name}/versions/{selector}", get(version))
+        .route("/models/{name}/versions/{selector}/files/{file}", get(file))
         .route(
             "/models/{name}/aliases/{alias}",
             get(alias).put(set_alias).delete(delete_alias),
@@ -33,6 +40,54 @@ async fn register(
     let version =
         registry::register(&state.db, &state.blobs, &caller.name, &name, &request).await?;
     Ok((StatusCode::CREATED, axum::Json(version)))
+}
+
+async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    reason: Reason,
+    Path(name): Path<String>,
+    Query(request): Query<ImportModel>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<ModelVersion>)> {
+    caller.require(Permission::Track)?;
+    let who = crate::model_import::Importer {
+        actor: &caller.name,
+        reason: reason.as_deref(),
+    };
+    let version = crate::model_import::import(
+        &state.db,
+        &state.blobs,
+        who,
+        &name,
+        &request,
+        body.into_data_stream(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(version)))
+}
+
+/// A version's stored files, for workers that load it (an `evaluate` job): `model.json`, and
+/// `model` (the weights, or the `.onnx` file of an imported version).
+async fn file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, selector, file)): Path<(String, String, String)>,
+) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], Vec<u8>)> {
+    caller.require(Permission::Read)?;
+    let row = registry::find_version(&state.db, &name, &Selector::parse(&selector)).await?;
+    let (digest, media) = match file.as_str() {
+        "model.json" => (&row.manifest_digest, "application/json"),
+        "model" => (&row.artifact_digest, "application/octet-stream"),
+        other => {
+            return Err(crate::error::ServiceError::not_found(format!(
+                "file: a version has model.json and model, not '{other}'"
+            ))
+            .into());
+        }
+    };
+    let bytes = state.blobs.read_blob(digest).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, media)], bytes))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -66,7 +66,7 @@ impl Serving {
             shape,
             parameters: None,
         };
-        let outputs = if manifest.task == "regression" {
+        let mut outputs = if manifest.task == "regression" {
             vec![tensor("value", "FP64", vec![-1])]
         } else {
             vec![
@@ -78,6 +78,15 @@ impl Serving {
                 ),
             ]
         };
+        if let Some(onnx) = &manifest.onnx {
+            // Which graph output the served tensors come from, and what it held.
+            for output in outputs.iter_mut().filter(|o| o.name != "label") {
+                output.parameters = Some(json!({
+                    "onnx_output": onnx.output,
+                    "onnx_output_kind": onnx.output_kind,
+                }));
+            }
+        }
         Ok(ModelMetadata {
             name: name.to_owned(),
             versions,
@@ -96,6 +105,20 @@ impl Serving {
                         ..tensor(&column.name, column.datatype(), vec![-1, 1])
                     })
                     .collect()
+            } else if let Some(onnx) = &manifest.onnx {
+                // An imported graph: its own input tensor, which takes the rows flat and is
+                // reshaped to the graph's shape.
+                vec![TensorMetadata {
+                    parameters: Some(json!({
+                        "features": manifest.features,
+                        "onnx_shape": onnx.input_shape,
+                    })),
+                    ..tensor(
+                        &onnx.input,
+                        "FP32",
+                        vec![-1, manifest.features.len() as i64],
+                    )
+                }]
             } else {
                 vec![TensorMetadata {
                     parameters: Some(json!({ "features": manifest.features })),

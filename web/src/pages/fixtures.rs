@@ -160,6 +160,7 @@ pub fn model_version(version: u32, accuracy: f64) -> ModelVersion {
         description: None,
         created_by: "alice".into(),
         created_at: at(version),
+        onnx: None,
     }
 }
 
