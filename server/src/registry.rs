@@ -256,6 +256,7 @@ pub(crate) fn imported_lineage(manifest: &ModelManifest, dataset: Option<Dataset
         params: BTreeMap::new(),
         seed: None,
         code_version: None,
+        source: None,
         onnx: manifest.onnx.clone(),
     }
 }

@@ -115,7 +115,8 @@ pub fn allows(run_id: i64, method: &axum::http::Method, path: &str) -> bool {
     if matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD) {
         return true;
     }
-    if MLFLOW_RUN_CALLS.contains(&path) || path.starts_with("/api/2.0/mlflow-artifacts/artifacts/") {
+    if MLFLOW_RUN_CALLS.contains(&path) || path.starts_with("/api/2.0/mlflow-artifacts/artifacts/")
+    {
         return true;
     }
     let own = format!("/api/v1/runs/{run_id}");
@@ -155,7 +156,11 @@ mod tests {
             "/api/2.0/mlflow-artifacts/artifacts/1/7/artifacts/model.onnx"
         ));
         assert!(!allows(7, &Method::POST, "/api/2.0/mlflow/runs/create"));
-        assert!(!allows(7, &Method::POST, "/api/2.0/mlflow/experiments/create"));
+        assert!(!allows(
+            7,
+            &Method::POST,
+            "/api/2.0/mlflow/experiments/create"
+        ));
         assert!(!allows(
             7,
             &Method::POST,

@@ -151,7 +151,10 @@ async fn a_script_using_the_mlflow_client_logs_to_its_run_unchanged() {
 
     let run = client.get_run(run_id).await.unwrap();
     assert_eq!(run.params.get("lr").map(String::as_str), Some("0.1"));
-    assert_eq!(run.tags.get("framework").map(String::as_str), Some("mlflow"));
+    assert_eq!(
+        run.tags.get("framework").map(String::as_str),
+        Some("mlflow")
+    );
     assert_eq!(run.run.metrics.get("acc"), Some(&0.8));
     let query = slipway_api::MetricHistoryQuery {
         key: "acc".into(),
@@ -169,7 +172,11 @@ async fn a_script_using_the_mlflow_client_logs_to_its_run_unchanged() {
         .collect();
     assert_eq!(steps, [0, 1, 2, 3]);
     let printed: Vec<&String> = lines.iter().filter(|l| l.starts_with("step ")).collect();
-    assert_eq!(printed, ["step 0", "step 1", "step 2", "step 3"], "{lines:#?}");
+    assert_eq!(
+        printed,
+        ["step 0", "step 1", "step 2", "step 3"],
+        "{lines:#?}"
+    );
     // The scoped token is held to its run through the MLflow API too.
     assert!(
         lines.iter().any(|l| l == "other run: PERMISSION_DENIED"),
