@@ -8,14 +8,17 @@ import os
 import mlflow
 from mlflow.exceptions import MlflowException
 
+# start_run takes the run from MLFLOW_RUN_ID (and drops the variable once it has).
+RUN_ID = os.environ["MLFLOW_RUN_ID"]
+
 with mlflow.start_run() as run:
-    assert run.info.run_id == os.environ["MLFLOW_RUN_ID"], run.info.run_id
+    assert run.info.run_id == RUN_ID, run.info.run_id
     mlflow.log_param("lr", "0.1")
     mlflow.set_tag("framework", "mlflow")
     for step in range(4):
         mlflow.log_metric("acc", 0.5 + step / 10, step=step)
         print(f"step {step}", flush=True)
-    other = str(int(os.environ["MLFLOW_RUN_ID"]) + 1000)
+    other = str(int(RUN_ID) + 1000)
     try:
         mlflow.MlflowClient().set_tag(other, "stolen", "yes")
         print("other run: allowed", flush=True)

@@ -134,8 +134,7 @@ async fn a_script_using_the_mlflow_client_logs_to_its_run_unchanged() {
         "-d",
         "--code",
         code.path().to_str().unwrap(),
-        "--env",
-        "MLFLOW_DISABLE_TELEMETRY=true",
+        // MLflow's own variables are the worker's to set; this one keeps telemetry off.
         "--env",
         "DO_NOT_TRACK=true",
         "--",
