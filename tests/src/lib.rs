@@ -49,6 +49,26 @@ pub fn binary() -> PathBuf {
             }
             let target_dir = profile_dir.parent().expect("target dir");
             build.env("CARGO_TARGET_DIR", target_dir);
+            // A test process carries its own package's variables (`CARGO_MANIFEST_DIR`,
+            // `CARGO_PKG_*`, …). Build scripts that track them (ring's does) would count them as
+            // changed from the shell's build and rebuild, and the next build from the shell
+            // would rebuild them back: minutes each time.
+            for (name, _) in std::env::vars_os() {
+                if name.to_str().is_some_and(|name| {
+                    name.starts_with("CARGO_PKG_")
+                        || name.starts_with("CARGO_MANIFEST_")
+                        || matches!(
+                            name,
+                            "CARGO_CRATE_NAME"
+                                | "CARGO_BIN_NAME"
+                                | "CARGO_PRIMARY_PACKAGE"
+                                | "CARGO_TARGET_TMPDIR"
+                                | "OUT_DIR"
+                        )
+                }) {
+                    build.env_remove(name);
+                }
+            }
             let status = build
                 .status()
                 .expect("run cargo build for the slipway binary");
