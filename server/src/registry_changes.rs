@@ -13,7 +13,7 @@ use crate::time::now_millis;
 use crate::tracking::runs;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder,
+    EntityTrait, QueryFilter,
 };
 use slipway_api::{ModelVersion, RegisterModel, RegisteredModel};
 use std::collections::BTreeMap;
@@ -311,60 +311,24 @@ pub async fn register_path(
         .filter(|(key, _)| key.starts_with("test_"))
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let txn = crate::db::begin_write(db).await?;
-    let now = now_millis();
-    let model_row = match model::Entity::find()
-        .filter(model::Column::Name.eq(name))
-        .one(&txn)
-        .await?
-    {
-        Some(row) => row,
-        None => {
-            model::ActiveModel {
-                name: Set(name.to_owned()),
-                description: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?
-        }
-    };
-    let latest = model_version::Entity::find()
-        .filter(model_version::Column::ModelId.eq(model_row.id))
-        .order_by_desc(model_version::Column::Version)
-        .one(&txn)
-        .await?;
-    let version = latest.map_or(1, |row| row.version + 1);
-    let row = model_version::ActiveModel {
-        model_id: Set(model_row.id),
-        version: Set(version),
-        run_id: Set(Some(run_id)),
-        artifact_digest: Set(chosen.digest.clone()),
-        dataset_digest: Set(run.dataset_digest.clone()),
-        input_schema: Set("[]".to_owned()),
-        metrics: Set(serde_json::to_string(&metrics)?),
-        created_by: Set(actor.to_owned()),
-        created_at: Set(now),
-        manifest_digest: Set(String::new()),
-        lineage: Set(serde_json::to_string(&lineage)?),
-        description: Set(description.filter(|d| !d.is_empty())),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let mut touched: model::ActiveModel = model_row.into();
-    touched.updated_at = Set(now);
-    touched.update(&txn).await?;
-    record(
-        &txn,
-        actor,
-        "model.register",
-        format!("{name}:{version}"),
-        serde_json::json!({ "run_id": run_id, "source": path, "digest": chosen.digest }),
+    let details = serde_json::json!({ "run_id": run_id, "source": path, "digest": chosen.digest });
+    registry::insert_version(
+        db,
+        registry::NewVersion {
+            actor,
+            name,
+            run_id: Some(run_id),
+            artifact_digest: &chosen.digest,
+            manifest_digest: "",
+            dataset_digest: run.dataset_digest.clone(),
+            features: &[],
+            metrics: &metrics,
+            lineage: &lineage,
+            description: description.filter(|d| !d.is_empty()),
+            action: "model.register",
+            reason: None,
+            details,
+        },
     )
-    .await?;
-    txn.commit().await?;
-    registry::version_to_api(name, row, &[])
+    .await
 }
