@@ -13,22 +13,10 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use serde_json::{Value, json};
+use slipway_tests::bench::{ms, percentile, scale};
 use slipway_tests::{TestServer, python};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn scale(n: usize) -> usize {
-    let factor: f64 = std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    ((n as f64 * factor) as usize).max(1)
-}
-
-fn p50(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
 
 /// An MLflow API at `url`, with a bearer token or none.
 struct Target {
@@ -139,7 +127,8 @@ async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
         samples.push(started.elapsed());
         assert_eq!(answer["metrics"].as_array().unwrap().len(), points);
     }
-    let history = p50(samples);
+    samples.sort();
+    let history = percentile(&samples, 0.5);
 
     // A filtered search over 1,000 runs.
     let runs = scale(1000);
@@ -172,7 +161,8 @@ async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
             .await;
         samples.push(started.elapsed());
     }
-    (rate, p50(samples), history)
+    samples.sort();
+    (rate, percentile(&samples, 0.5), history)
 }
 
 /// `mlflow server` on a SQLite file in `dir`, at a free port; killed when dropped.
@@ -224,10 +214,6 @@ async fn start_mlflow(dir: &std::path::Path) -> MlflowServer {
         assert!(Instant::now() < deadline, "mlflow server did not start");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 #[tokio::main]

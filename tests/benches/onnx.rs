@@ -15,11 +15,10 @@ use slipway_api::{DeployRequest, ImportModel, TrainSpec};
 use slipway_ml::Dataset;
 use slipway_ml::inference::Engine;
 use slipway_ml::onnx::{ImportSpec, import_manifest};
+use slipway_tests::bench::predict_load;
 use slipway_tests::{TestServer, python, run_job};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const DIGITS: &[u8] = include_bytes!("../../datasets/digits.csv");
 
@@ -96,58 +95,6 @@ fn body() -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({ "instances": [row] })).unwrap()
 }
 
-/// `connections` tasks each send one-row requests to `deployment` back to back for
-/// `seconds`: requests per second, p50 and p99 in ms.
-async fn load(
-    url: &str,
-    token: &str,
-    deployment: &str,
-    connections: usize,
-    seconds: f64,
-) -> (f64, f64, f64) {
-    let body = Arc::new(body());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap();
-        let (body, stop) = (Arc::clone(&body), Arc::clone(&stop));
-        let endpoint = format!("{url}/api/v1/deployments/{deployment}/predict");
-        let token = token.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let sent = Instant::now();
-                let response = http
-                    .post(&endpoint)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body.as_ref().clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success(), "{}", response.status());
-                response.bytes().await.unwrap();
-                latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
-            }
-            latencies
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.unwrap());
-    }
-    let requests = latencies.len() as f64 / started.elapsed().as_secs_f64();
-    let (p50, p99) = percentiles(latencies);
-    (requests, p50, p99)
-}
-
 #[tokio::main]
 async fn main() {
     let seconds: f64 = std::env::var("BENCH_SECONDS")
@@ -216,8 +163,13 @@ async fn main() {
         ("trained", "MLP 64 trained by Slipway"),
         ("imported", "MLP 64 imported (digits_mlp.onnx)"),
     ] {
-        load(&server.url, &token, deployment, 8, 0.5).await;
-        let (requests, p50, p99) = load(&server.url, &token, deployment, 8, seconds).await;
-        println!("| {label} | {requests:.0} | {p50:.2} | {p99:.2} |");
+        predict_load(&server.url, &token, deployment, body(), 8, 0.5).await;
+        let load = predict_load(&server.url, &token, deployment, body(), 8, seconds).await;
+        println!(
+            "| {label} | {:.0} | {:.2} | {:.2} |",
+            load.per_second(),
+            load.ms(0.5),
+            load.ms(0.99)
+        );
     }
 }

@@ -7,31 +7,35 @@
 //!   search may spend.
 //!
 //! Run with `cargo bench -p slipway-tests --bench search`. `BENCH_SCALE=0.1` shrinks the run
-//! counts for a quick look.
+//! counts for a quick look; `BENCH_SIZES=1000` measures only the first size, and
+//! `BENCH_QUERIES=20000` times more searches per line (to profile the server meanwhile).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use slipway_api::{Client, SearchRuns};
+use slipway_tests::bench::{ms, percentile, scale};
 use slipway_tests::{TestServer, costliest_filter, populate_runs};
 use std::time::{Duration, Instant};
 
 const EXPERIMENT: &str = "bench-search";
 
-fn scale(n: usize) -> usize {
-    let factor: f64 = std::env::var("BENCH_SCALE")
+/// The run counts to measure at: `BENCH_SIZES` (comma-separated), else 1,000 and 100,000.
+fn sizes() -> Vec<usize> {
+    match std::env::var("BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| scale(n.trim().parse().expect("BENCH_SIZES: run counts")))
+            .collect(),
+        Err(_) => vec![scale(1_000), scale(100_000)],
+    }
+}
+
+/// Searches timed per line: `BENCH_QUERIES`, else 400.
+fn queries() -> usize {
+    std::env::var("BENCH_QUERIES")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    ((n as f64 * factor) as usize).max(1)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(400)
 }
 
 /// p50 and p99 of `queries` searches spread over `clients` concurrent clients.
@@ -123,7 +127,7 @@ async fn main() {
     println!("| runs | search | clients | p50 | p99 |");
     println!("|---|---|---|---|---|");
     let mut have = 0;
-    for runs in [scale(1_000), scale(100_000)] {
+    for runs in sizes() {
         let started = Instant::now();
         populate_runs(&client, EXPERIMENT, (have, runs), 16, 7).await;
         eprintln!(
@@ -135,7 +139,7 @@ async fn main() {
         let page = client.search_runs(&typical).await.expect("search");
         assert!(!page.items.is_empty(), "the typical search finds runs");
         for clients in [1, 8] {
-            let (p50, p99) = latency(&client, &typical, clients, 400).await;
+            let (p50, p99) = latency(&client, &typical, clients, queries()).await;
             println!(
                 "| {runs} | `metrics.acc > 0.5 and params.lr = '0.1'`, by `metrics.acc DESC` | {clients} | {} | {} |",
                 ms(p50),

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use slipway_api::{ChangeRequest, Client, DeployRequest, PredictResponse, TrainSpec};
+use slipway_tests::bench::predict_load;
 use slipway_tests::{TestServer, run_job};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,65 +56,6 @@ fn body() -> Vec<u8> {
         .map(|v| v.parse().unwrap())
         .collect();
     serde_json::to_vec(&serde_json::json!({ "instances": [row] })).unwrap()
-}
-
-struct Load {
-    requests: usize,
-    seconds: f64,
-    latencies_us: Vec<u64>,
-}
-
-/// `connections` tasks each send one-row requests back to back on their own keep-alive
-/// connection for `seconds`.
-async fn load(url: &str, token: &str, connections: usize, seconds: f64) -> Load {
-    let body = Arc::new(body());
-    let stop = Arc::new(AtomicBool::new(false));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .build()
-            .unwrap();
-        let (body, stop) = (Arc::clone(&body), Arc::clone(&stop));
-        let endpoint = format!("{url}/api/v1/deployments/digits/predict");
-        let token = token.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let sent = Instant::now();
-                let response = http
-                    .post(&endpoint)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/json")
-                    .body(body.as_ref().clone())
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.status().is_success(), "{}", response.status());
-                response.bytes().await.unwrap();
-                latencies.push(sent.elapsed().as_micros() as u64);
-            }
-            latencies
-        }));
-    }
-    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut latencies_us = Vec::new();
-    for task in tasks {
-        latencies_us.extend(task.await.unwrap());
-    }
-    latencies_us.sort_unstable();
-    Load {
-        requests: latencies_us.len(),
-        seconds: started.elapsed().as_secs_f64(),
-        latencies_us,
-    }
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
 }
 
 /// Milliseconds from sending a rollback to the first answer from the version it restores,
@@ -174,14 +116,15 @@ async fn main() {
         prepare(&server).await;
         let token = server.admin_token();
         // Warm up the connections and the model.
-        load(&server.url, &token, 8, 0.5).await;
+        predict_load(&server.url, &token, "digits", body(), 8, 0.5).await;
         for connections in [1, 8] {
-            let result = load(&server.url, &token, connections, seconds).await;
+            let result =
+                predict_load(&server.url, &token, "digits", body(), connections, seconds).await;
             println!(
                 "| {label} | {connections} | {:.0} | {:.2} | {:.2} |",
-                result.requests as f64 / result.seconds,
-                percentile(&result.latencies_us, 0.5),
-                percentile(&result.latencies_us, 0.99),
+                result.per_second(),
+                result.ms(0.5),
+                result.ms(0.99),
             );
         }
         if rollback.is_empty() {

@@ -10,21 +10,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{Client, CreateRun, LogBatch, MetricPoint, SearchRuns};
+use slipway_tests::bench::{ms, percentile, scale};
 use slipway_tests::{TestServer, populate_runs};
 use std::time::{Duration, Instant};
-
-fn scale(n: usize) -> usize {
-    let factor: f64 = std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    ((n as f64 * factor) as usize).max(1)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 /// CPU seconds the process `pid` has used so far (Linux; 0 elsewhere).
 fn cpu_seconds(pid: u32) -> f64 {
@@ -40,10 +28,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
         .sum();
     ticks / 100.0
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn log_throughput(

@@ -10,6 +10,7 @@
 pub mod database;
 
 pub mod axe;
+pub mod bench;
 pub mod browser;
 pub mod python;
 

@@ -255,14 +255,16 @@ fn unpack_metrics(pairs: Vec<(String, Option<i64>)>) -> Option<BTreeMap<String, 
         .collect()
 }
 
-/// A run of the page, from its packed form.
-fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, f64>>)> {
-    let (id, experiment_id, name, status, start, end, created_by, metrics) = packed;
+/// The columns of `runs` a page shows: id, experiment, name, status, start, end, creator.
+type RunRow = (i64, i64, String, String, i64, Option<i64>, String);
+
+/// A run of the page from its row, without its metrics yet (both backends read them apart).
+fn run_from_row(row: RunRow) -> ServiceResult<Run> {
+    let (id, experiment_id, name, status, start, end, created_by) = row;
     let status = status
         .parse()
         .map_err(|err: String| ServiceError::internal(format!("runs row {id}: status: {err}")))?;
-    let metrics = unpack_metrics(metrics);
-    let run = Run {
+    Ok(Run {
         id,
         experiment_id,
         name,
@@ -271,8 +273,14 @@ fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, 
         end_time: end.map(from_millis),
         created_by,
         metrics: BTreeMap::new(),
-    };
-    Ok((run, metrics))
+    })
+}
+
+/// A run of the page, from its packed form.
+fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, f64>>)> {
+    let (id, experiment_id, name, status, start, end, created_by, metrics) = packed;
+    let run = run_from_row((id, experiment_id, name, status, start, end, created_by))?;
+    Ok((run, unpack_metrics(metrics)))
 }
 
 /// The runs `ids_statement` chooses, in its order, with their latest metrics; a run deleted

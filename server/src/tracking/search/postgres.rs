@@ -7,17 +7,16 @@
 //! the filter's order, then their runs, then their latest metrics; `float8` comes back exact, so
 //! no bit-packing is needed.
 
-use super::CONNECTIONS;
+use super::{CONNECTIONS, RunRow, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
-use crate::time::from_millis;
 use sea_orm::sea_query::{PostgresQueryBuilder, Query, SelectStatement};
 use sea_orm::sqlx;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
 use sea_orm::{ColumnTrait, DbErr};
 use sea_query_sqlx::SqlxBinder;
 use slipway_api::Run;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -62,9 +61,6 @@ where
         .await
 }
 
-/// One row of `runs` as a page reads it.
-type RunRow = (i64, i64, String, String, i64, Option<i64>, String);
-
 /// The runs `ids_statement` chooses, in its order, with their latest metrics; a run deleted
 /// since its id was chosen is left out.
 pub async fn read_page(
@@ -108,21 +104,9 @@ pub async fn read_page(
     .await
     .map_err(stopped)?;
     let mut runs: HashMap<i64, Run> = HashMap::with_capacity(run_rows.len());
-    for (id, experiment_id, name, status, start, end, created_by) in run_rows {
-        let status = status.parse().map_err(|err: String| {
-            ServiceError::internal(format!("runs row {id}: status: {err}"))
-        })?;
-        let run = Run {
-            id,
-            experiment_id,
-            name,
-            status,
-            start_time: from_millis(start),
-            end_time: end.map(from_millis),
-            created_by,
-            metrics: BTreeMap::new(),
-        };
-        runs.insert(id, run);
+    for row in run_rows {
+        let run = run_from_row(row)?;
+        runs.insert(run.id, run);
     }
     for (run_id, key, value) in metric_rows {
         if let Some(run) = runs.get_mut(&run_id) {
