@@ -1,14 +1,22 @@
-//! The blob store every part shares: files kept content-addressed by SHA-256 in the data
-//! dir's `artifacts/` (identical files are stored once) — run artifacts, dataset files and
-//! model weights alike. Uploads are streamed to a temporary file while hashed, then renamed
-//! into place, so a partial upload never shows. What names a blob (a run's artifact path, a
+//! The blob store every part shares: files kept content-addressed by SHA-256 (identical
+//! files are stored once) — run artifacts, dataset files and model weights alike — in one of
+//! two backends behind the same API: the data dir's `artifacts/` (the default), or an
+//! S3-compatible bucket (`--artifacts s3://bucket/prefix`, see [`object`]). Uploads are
+//! streamed to a local temporary file while hashed, then put in place (renamed, or sent to
+//! the bucket), so a partial upload never shows. What names a blob (a run's artifact path, a
 //! dataset version) is recorded by its owner, e.g. `tracking::artifacts`.
 //!
 //! Blobs nothing references any more are collected (see `crate::gc`). Storing a blob that is
-//! already there renames a freshly written copy over it, which gives it a fresh modification
-//! time; the collector only removes blobs older than its grace age, and both the rename and
-//! the collector's look-then-remove hold `gc_lock`, so an upload that reuses a blob can never
-//! have it removed under it.
+//! already there gives it a fresh modification time: on disk a freshly written copy is
+//! renamed over it; in a bucket the object is sent again when it is older than half the
+//! collector's grace age (and skipped otherwise, as it is young enough to survive until its
+//! reference commits). The collector only removes blobs older than its grace age, and both
+//! the put and the collector's look-then-remove hold `gc_lock`, so an upload that reuses a
+//! blob can never have it removed under it by the same process. Across server replicas
+//! sharing a bucket, the window left is the collector's look-then-remove of an old,
+//! unreferenced blob meeting another replica's upload of the same bytes.
+
+pub mod object;
 
 use crate::error::{ServiceError, ServiceResult};
 use futures_util::{Stream, StreamExt};
@@ -19,10 +27,17 @@ use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
-/// The content-addressed blob directory.
+/// A stored blob opened for streaming: a file on disk or an object's body.
+pub type BlobReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
+
+/// The content-addressed blob store.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
+    /// The blob directory of the local backend; with a bucket, only its `tmp/` is used, to
+    /// stage uploads.
     root: PathBuf,
+    /// The bucket, when blobs live in one.
+    bucket: Option<Arc<object::ObjectBackend>>,
     max_bytes: u64,
     /// Held shared while a blob is put in place, exclusively while the collector checks a
     /// blob's age and removes it: the two never interleave.
@@ -50,12 +65,24 @@ fn is_digest(name: &str) -> bool {
 }
 
 impl BlobStore {
+    /// The store in the directory `root`.
     pub fn new(root: PathBuf, max_bytes: u64) -> Self {
         Self {
             root,
+            bucket: None,
             max_bytes,
             gc_lock: Arc::new(RwLock::new(())),
         }
+    }
+
+    /// The store `artifacts` names: empty for the directory `root`, or `s3://bucket/prefix`
+    /// (uploads still stage in `root`'s `tmp/`). Why a URL cannot be used is the error.
+    pub fn open(root: PathBuf, artifacts: &str, max_bytes: u64) -> Result<Self, String> {
+        let mut store = Self::new(root, max_bytes);
+        if !artifacts.is_empty() {
+            store.bucket = Some(Arc::new(object::ObjectBackend::open(artifacts)?));
+        }
+        Ok(store)
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -92,6 +119,9 @@ impl BlobStore {
     /// Every blob on disk with its size and modification time (a blocking walk, off the
     /// async runtime).
     pub async fn scan_blobs(&self) -> ServiceResult<Vec<BlobFile>> {
+        if let Some(bucket) = &self.bucket {
+            return bucket.scan().await;
+        }
         let root = self.root.clone();
         let blobs = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<BlobFile>> {
             let mut blobs = Vec::new();
@@ -135,6 +165,16 @@ impl BlobStore {
         digests: Vec<String>,
         cutoff: SystemTime,
     ) -> ServiceResult<Vec<(String, u64)>> {
+        if let Some(bucket) = &self.bucket {
+            let mut removed = Vec::new();
+            for digest in digests.into_iter().filter(|d| is_digest(d)) {
+                let _exclusive = self.gc_lock.write().await;
+                if let Some(size) = bucket.remove_if_older(&digest, cutoff).await? {
+                    removed.push((digest, size));
+                }
+            }
+            return Ok(removed);
+        }
         let store = self.clone();
         let removed =
             tokio::task::spawn_blocking(move || -> std::io::Result<Vec<(String, u64)>> {
@@ -170,19 +210,25 @@ impl BlobStore {
                 "invalid stored digest '{digest}'"
             )));
         }
-        Ok(tokio::fs::read(self.blob_path(digest)).await?)
+        match &self.bucket {
+            Some(bucket) => bucket.read(digest).await,
+            None => Ok(tokio::fs::read(self.blob_path(digest)).await?),
+        }
     }
 
     /// The stored blob with `digest`, opened for streaming, with its size.
-    pub async fn open_blob(&self, digest: &str) -> ServiceResult<(tokio::fs::File, u64)> {
+    pub async fn open_blob(&self, digest: &str) -> ServiceResult<(BlobReader, u64)> {
         if !is_digest(digest) {
             return Err(ServiceError::internal(format!(
                 "invalid stored digest '{digest}'"
             )));
         }
+        if let Some(bucket) = &self.bucket {
+            return bucket.open_reader(digest).await;
+        }
         let file = tokio::fs::File::open(self.blob_path(digest)).await?;
         let size = file.metadata().await?.len();
-        Ok((file, size))
+        Ok((Box::pin(file), size))
     }
 
     /// Stores `bytes` and returns their digest and size.
@@ -250,6 +296,12 @@ impl BlobStore {
 
     /// Puts a staged file in place as its blob, and returns its digest and size.
     pub async fn commit(&self, staged: StagedBlob) -> ServiceResult<(String, u64)> {
+        if let Some(bucket) = &self.bucket {
+            let sent = self.send(bucket, &staged).await;
+            self.discard_file(&staged.path).await;
+            sent?;
+            return Ok((staged.digest, staged.size));
+        }
         let target = self.blob_path(&staged.digest);
         if let Some(parent) = target.parent() {
             tokio::fs::create_dir_all(parent).await?;
@@ -261,16 +313,47 @@ impl BlobStore {
         Ok((staged.digest, staged.size))
     }
 
+    /// Sends a staged file to the bucket, unless the blob is there and young enough that
+    /// the collector leaves it alone until the caller's reference commits.
+    async fn send(&self, bucket: &object::ObjectBackend, staged: &StagedBlob) -> ServiceResult<()> {
+        let _shared = self.gc_lock.read().await;
+        let fresh_after = SystemTime::now()
+            .checked_sub(crate::gc::GRACE / 2)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        if bucket
+            .modified(&staged.digest)
+            .await?
+            .is_some_and(|modified| modified > fresh_after)
+        {
+            return Ok(());
+        }
+        bucket
+            .upload(&staged.path, &staged.digest, staged.size)
+            .await
+    }
+
     /// Removes a staged file that is not to be stored.
     pub async fn discard(&self, staged: StagedBlob) {
-        if let Err(err) = tokio::fs::remove_file(&staged.path).await {
-            tracing::warn!(path = %staged.path.display(), error = %err, "cannot remove a staged upload");
+        self.discard_file(&staged.path).await;
+    }
+
+    async fn discard_file(&self, path: &Path) {
+        if let Err(err) = tokio::fs::remove_file(path).await {
+            tracing::warn!(path = %path.display(), error = %err, "cannot remove a staged upload");
         }
     }
 
-    /// The store's root directory.
+    /// The store's root directory (with a bucket, where uploads stage).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where blobs live, for logs: the directory, or the bucket's URL.
+    pub fn location(&self) -> String {
+        match &self.bucket {
+            Some(bucket) => bucket.url().to_owned(),
+            None => self.root.display().to_string(),
+        }
     }
 }
 

@@ -261,7 +261,7 @@ pub async fn content(
     store: &BlobStore,
     name: &str,
     version: u32,
-) -> ServiceResult<(tokio::fs::File, u64, &'static str)> {
+) -> ServiceResult<(crate::blobs::BlobReader, u64, &'static str)> {
     let row = dataset::Entity::find()
         .filter(dataset::Column::Name.eq(name))
         .filter(dataset::Column::Version.eq(version as i32))

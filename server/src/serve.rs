@@ -86,6 +86,7 @@ pub async fn run(config: Config, on_started: impl FnOnce(&Started)) -> Result<()
         Ok(removed) => tracing::info!(removed, "removed partial uploads left by an earlier run"),
         Err(err) => tracing::warn!(error = %err, "cannot remove partial uploads"),
     }
+    tracing::info!(artifacts = %state.blobs.location(), "artifacts are stored here");
     tasks.start(&state);
     // Listen for the signals before announcing the address: a SIGTERM sent by whoever waits
     // for that line must stop the server gracefully, not kill it with the default action.

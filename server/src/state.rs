@@ -73,7 +73,12 @@ impl AppState {
             Duration::from_secs(config.job_lease_secs),
             Arc::clone(&events),
         );
-        let blobs = BlobStore::new(config.artifacts_dir(), config.limits.max_artifact_bytes);
+        let blobs = BlobStore::open(
+            config.artifacts_dir(),
+            &config.artifacts,
+            config.limits.max_artifact_bytes,
+        )
+        .map_err(|err| sea_orm::DbErr::Custom(format!("artifacts: {err}")))?;
         let serving = Serving::new(
             db.clone(),
             blobs.clone(),

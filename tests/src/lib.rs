@@ -128,7 +128,27 @@ impl TestServer {
         Self::launch("up", data_dir, &[])
     }
 
+    /// Starts `subcommand` (`server` or `up`) on `data_dir` with extra flags and extra
+    /// environment variables (for example the AWS ones of an object store).
+    pub fn start_with_env(
+        subcommand: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::launch_with_env(subcommand, data_dir, extra, env)
+    }
+
     fn launch(subcommand: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        Self::launch_with_env(subcommand, data_dir, extra, &[])
+    }
+
+    fn launch_with_env(
+        subcommand: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let default_addr: &[&str] = if extra.contains(&"--addr") {
             &[]
         } else {
@@ -145,6 +165,7 @@ impl TestServer {
         }
         let mut child = command
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

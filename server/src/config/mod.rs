@@ -38,6 +38,11 @@ settings! {
         /// database must exist; the migrations create its tables).
         database_url: String = String::new()
             => database_url, "SLIPWAY_DATABASE_URL", "URL", check database_url;
+        /// Where artifacts live: empty for `<data-dir>/artifacts`, or `s3://BUCKET/PREFIX` for
+        /// an S3-compatible bucket, reached with the AWS environment (`AWS_ACCESS_KEY_ID`,
+        /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` for other stores).
+        artifacts: String = String::new()
+            => artifacts, "SLIPWAY_ARTIFACTS", "URL", check artifacts_url;
         /// Seconds to let in-flight requests finish after a shutdown signal.
         shutdown_grace_secs: u64 = 30
             => shutdown_grace_secs, "SLIPWAY_SHUTDOWN_GRACE_SECS", "SECS";
@@ -328,6 +333,14 @@ fn database_url(value: &str) -> Result<(), String> {
     } else {
         // Never echo the URL: it may carry a password.
         Err("expected a URL starting with sqlite:, postgres:// or postgresql:// (or nothing, for SQLite in the data dir)".to_owned())
+    }
+}
+
+fn artifacts_url(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        crate::blobs::object::check_url(value)
     }
 }
 

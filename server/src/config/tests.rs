@@ -326,3 +326,21 @@ fn a_database_url_of_another_kind_is_refused_without_echoing_it() {
         assert_eq!(config.database_url(), accepted);
     }
 }
+
+#[test]
+fn an_artifacts_url_other_than_s3_is_refused_naming_the_key() {
+    let args = ServerArgs {
+        artifacts: Some("gs://bucket/slipway".to_owned()),
+        ..ServerArgs::default()
+    };
+    let err = Config::resolve(&args).unwrap_err().to_string();
+    assert!(err.contains("artifacts"), "{err}");
+    assert!(err.contains("s3://BUCKET/PREFIX"), "{err}");
+    let args = ServerArgs {
+        artifacts: Some("s3://bucket/team/slipway".to_owned()),
+        ..ServerArgs::default()
+    };
+    let config = Config::resolve(&args).unwrap();
+    assert_eq!(config.artifacts, "s3://bucket/team/slipway");
+    assert!(Config::default().artifacts.is_empty());
+}

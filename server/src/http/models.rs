@@ -73,7 +73,7 @@ async fn file(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, selector, file)): Path<(String, String, String)>,
-) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], Vec<u8>)> {
+) -> ApiResult<axum::response::Response> {
     caller.require(Permission::Read)?;
     let row = registry::find_version(&state.db, &name, &Selector::parse(&selector)).await?;
     let (digest, media) = match file.as_str() {
@@ -86,8 +86,14 @@ async fn file(
             .into());
         }
     };
-    let bytes = state.blobs.read_blob(digest).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, media)], bytes))
+    // Streamed: an imported ONNX file may be large, and with a bucket it is never read whole.
+    let (reader, size) = state.blobs.open_blob(digest).await?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, media.to_owned()),
+        (axum::http::header::CONTENT_LENGTH, size.to_string()),
+    ];
+    Ok(axum::response::IntoResponse::into_response((headers, body)))
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -137,7 +137,7 @@ pub async fn open(
     db: &DatabaseConnection,
     run_id: i64,
     path: &str,
-) -> ServiceResult<(Artifact, tokio::fs::File)> {
+) -> ServiceResult<(Artifact, crate::blobs::BlobReader)> {
     validate_path(path)?;
     runs::find(db, run_id).await?;
     let row = artifact::Entity::find_by_id((run_id, path.to_owned()))
@@ -146,7 +146,7 @@ pub async fn open(
         .ok_or_else(|| {
             ServiceError::not_found(format!("artifact '{path}' not found on run {run_id}"))
         })?;
-    let file = tokio::fs::File::open(blobs.blob_path(&row.digest)).await?;
+    let (file, _) = blobs.open_blob(&row.digest).await?;
     Ok((to_api(row), file))
 }
 
