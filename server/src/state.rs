@@ -3,6 +3,7 @@
 
 use crate::auth::TokenService;
 use crate::blobs::BlobStore;
+use crate::cluster::leader::{Leadership, MAINTENANCE};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::monitoring::Monitoring;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub searches: SearchPool,
     /// Turns true when the server begins to shut down.
     pub shutdown: watch::Receiver<bool>,
+    /// This replica's standing as the one that runs the once-per-tick loops (see `cluster`).
+    pub leadership: Leadership,
 }
 
 /// The work a running server does besides answering requests: the metric writer (already
@@ -94,6 +97,7 @@ impl AppState {
         );
         let rate_limits = Arc::new(RateLimits::new(&config));
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let leadership = Leadership::new(db.clone(), MAINTENANCE, crate::cluster::new_replica_id());
         let state = Self {
             db,
             config: Arc::new(config),
@@ -108,6 +112,7 @@ impl AppState {
             events,
             searches,
             shutdown,
+            leadership,
         };
         let tasks = BackgroundTasks {
             shutdown: shutdown_tx,
@@ -122,24 +127,50 @@ impl BackgroundTasks {
     /// Starts the loops: the lease reaper, artifact collection, the batcher's upkeep, the SLO
     /// guards and drift checks (when monitoring is on) and the schedules. All but the reaper
     /// end when the shutdown flag turns; the reaper is stopped by [`Self::finish`].
+    ///
+    /// With several replicas on one database, the reaper, collection, the guards and the
+    /// schedules act only on the replica that holds the `maintenance` leadership (taken and
+    /// renewed here), and live events are relayed between the replicas (see `cluster`).
     pub fn start(&mut self, state: &AppState) {
         let signalled = || self.shutdown.subscribe();
+        let leader = &state.leadership;
+        leader.spawn(signalled());
+        crate::cluster::relay::spawn(
+            &state.db,
+            leader.replica(),
+            crate::cluster::relay::Local {
+                events: Arc::clone(&state.events),
+                queue: state.queue.clone(),
+                serving: state.serving.clone(),
+            },
+            signalled(),
+        );
         self.reaper = Some(crate::queue::leasing::spawn_reaper(
             state.db.clone(),
             state.queue.clone(),
+            leader.clone(),
         ));
-        crate::gc::spawn(state.db.clone(), state.blobs.clone(), signalled());
+        crate::gc::spawn(
+            state.db.clone(),
+            state.blobs.clone(),
+            leader.clone(),
+            signalled(),
+        );
         state.serving.spawn_background(signalled());
         if state.config.serving.monitoring {
-            state
-                .monitoring
-                .spawn(state.queue.clone(), MONITORING_TICK, signalled());
+            state.monitoring.spawn(
+                state.queue.clone(),
+                MONITORING_TICK,
+                leader.clone(),
+                signalled(),
+            );
         }
         crate::schedules::spawn(
             state.db.clone(),
             state.queue.clone(),
             SCHEDULE_TICK,
             chrono::Duration::seconds(state.config.schedule_misfire_grace_secs as i64),
+            leader.clone(),
             signalled(),
         );
     }
