@@ -59,6 +59,8 @@ pub struct BackgroundTasks {
     shutdown: watch::Sender<bool>,
     log_writer: JoinHandle<()>,
     reaper: Option<JoinHandle<()>>,
+    /// The leadership's renewal loop, which releases the role when it ends.
+    leadership: Option<JoinHandle<()>>,
 }
 
 impl AppState {
@@ -118,6 +120,7 @@ impl AppState {
             shutdown: shutdown_tx,
             log_writer: writer_task,
             reaper: None,
+            leadership: None,
         };
         Ok((state, tasks))
     }
@@ -134,7 +137,7 @@ impl BackgroundTasks {
     pub fn start(&mut self, state: &AppState) {
         let signalled = || self.shutdown.subscribe();
         let leader = &state.leadership;
-        leader.spawn(signalled());
+        self.leadership = Some(leader.spawn(signalled()));
         crate::cluster::relay::spawn(
             &state.db,
             leader.replica(),
@@ -180,12 +183,18 @@ impl BackgroundTasks {
         self.shutdown.clone()
     }
 
-    /// Stops the reaper and lets the metric writer drain what was queued, for at most
-    /// `grace`. Call it once the router (and with it every writer handle) is gone.
+    /// Stops the reaper, hands the leadership over, and lets the metric writer drain what was
+    /// queued, for at most `grace` each. Call it once the router (and with it every writer
+    /// handle) is gone.
     pub async fn finish(self, grace: Duration) {
         let _ = self.shutdown.send(true);
         if let Some(reaper) = self.reaper {
             reaper.abort();
+        }
+        if let Some(leadership) = self.leadership
+            && tokio::time::timeout(grace, leadership).await.is_err()
+        {
+            tracing::warn!("the leadership was not released in time; it expires on its own");
         }
         if tokio::time::timeout(grace, self.log_writer).await.is_err() {
             tracing::warn!("the metric writer did not finish in time");

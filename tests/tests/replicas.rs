@@ -41,6 +41,23 @@ async fn three_replicas_on_one_database_act_as_one_server() {
     let second = first.replica(FLAGS);
     let third = first.replica(FLAGS);
     let clients = [first.admin(), second.admin(), third.admin()];
+    let leaders = eventually(
+        "one leader among the replicas",
+        Duration::from_secs(10),
+        || {
+            let servers = [&first, &second, &third].map(|s| (s.url.clone(), s.admin_token()));
+            async move {
+                let mut leads = Vec::new();
+                for (url, token) in servers {
+                    leads.push(leads_maintenance(&url, &token).await);
+                }
+                (leads.iter().filter(|l| **l).count() == 1).then_some(leads)
+            }
+        },
+    )
+    .await;
+    // The first replica started alone and renews its term; the others wait for it to expire.
+    assert_eq!(leaders, [true, false, false]);
 
     // An event stream on one replica sees a job submitted through another.
     let mut stream = clients[0].events(None).await.unwrap();
@@ -64,9 +81,11 @@ async fn three_replicas_on_one_database_act_as_one_server() {
     let _worker = second.worker("w-second", &[]);
     let mut acknowledged = vec![elsewhere.id];
     let mut refused = 0;
+    let mut killed_at = None;
     for n in 0..JOBS {
         if n == JOBS / 2 {
             first.kill9();
+            killed_at = Some(Instant::now());
         }
         match clients[n % 3].submit_job(&sleep_job()).await {
             Ok(job) => acknowledged.push(job.id),
@@ -78,6 +97,25 @@ async fn three_replicas_on_one_database_act_as_one_server() {
     assert!(refused > 0 && acknowledged.len() == JOBS + 1 - refused);
     let unique: BTreeSet<i64> = acknowledged.iter().copied().collect();
     assert_eq!(unique.len(), acknowledged.len(), "every job id once");
+
+    // Another replica takes the leadership over once the dead leader's term expires.
+    let survivors = [&second, &third].map(|s| (s.url.clone(), s.admin_token()));
+    eventually("a new leader", Duration::from_secs(30), || {
+        let survivors = survivors.clone();
+        async move {
+            for (url, token) in survivors {
+                if leads_maintenance(&url, &token).await {
+                    return Some(());
+                }
+            }
+            None
+        }
+    })
+    .await;
+    println!(
+        "a new leader took over {} ms after the leader was killed",
+        killed_at.unwrap().elapsed().as_millis()
+    );
 
     // Everything acknowledged runs to success: the jobs the killed replica's worker held are
     // reaped by the new leader and run by the other worker.
@@ -151,6 +189,21 @@ async fn three_replicas_on_one_database_act_as_one_server() {
 
     // A rollback through one replica is served by every replica within a second.
     rollback_reaches_every_replica(&clients).await;
+}
+
+/// Whether the replica at `url` says (in `/metrics`) that it leads the maintenance role.
+async fn leads_maintenance(url: &str, token: &str) -> bool {
+    let text = reqwest::Client::new()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .any(|line| line == "slipway_leader{role=\"maintenance\"} 1")
 }
 
 /// Every job, all pages.

@@ -149,8 +149,12 @@ impl Leadership {
         Ok(())
     }
 
-    /// Takes or renews the role every [`RENEW_EVERY`] until shutdown, then releases it.
-    pub fn spawn(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Takes or renews the role every [`RENEW_EVERY`] until shutdown, then releases it; the
+    /// task ends once released.
+    pub fn spawn(
+        &self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let leadership = self.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(RENEW_EVERY);
@@ -167,7 +171,7 @@ impl Leadership {
             if let Err(err) = leadership.release().await {
                 tracing::warn!(error = %err, "cannot release the leadership");
             }
-        });
+        })
     }
 }
 

@@ -291,10 +291,10 @@ impl Monitoring {
                 }
                 // One replica judges (and rolls back) per tick; every replica still writes
                 // the metrics it measured itself.
-                if leader.is_leader() {
-                    if let Err(err) = monitoring.guard_once(&queue).await {
-                        tracing::warn!(error = %err, "the SLO guard failed this round");
-                    }
+                if leader.is_leader()
+                    && let Err(err) = monitoring.guard_once(&queue).await
+                {
+                    tracing::warn!(error = %err, "the SLO guard failed this round");
                 }
                 if flushed.elapsed() >= Duration::from_secs(10) {
                     flushed = tokio::time::Instant::now();
