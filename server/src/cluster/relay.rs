@@ -223,24 +223,4 @@ fn missed(local: &Local) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_batch_of_events_fits_a_notice_and_a_long_state_is_cut() {
-        let event = LiveEvent {
-            kind: "job".to_owned(),
-            id: 1,
-            change: "state".to_owned(),
-            state: Some("x".repeat(20_000)),
-            at: crate::time::from_millis(0),
-        };
-        let compacted = compact(event);
-        assert_eq!(compacted.state.as_deref().map(str::len), Some(200));
-        let notice = Notice {
-            from: "r".to_owned(),
-            events: vec![compacted; 20],
-        };
-        assert!(payload_len(&notice) <= MAX_PAYLOAD);
-    }
-}
+mod tests;
