@@ -2,13 +2,18 @@
 //! each subscriber gets them as server-sent events. Every event has an id `<boot>.<seq>`; a
 //! client that reconnects with `Last-Event-ID` first receives what it missed from a bounded
 //! backlog, or a `reset` event when that is not possible (another boot, or too far behind).
+//!
+//! With several replicas on one database, what this replica publishes is also handed to an
+//! outbound channel (see `crate::cluster::relay`, which sends it to the others), and what the
+//! others publish comes back in through [`EventBus::publish_foreign`]: every subscriber sees
+//! every replica's changes, numbered in this replica's sequence.
 
 use crate::time::now_millis;
 use slipway_api::LiveEvent;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::broadcast;
+use std::sync::{Mutex, OnceLock};
+use tokio::sync::{broadcast, mpsc};
 
 /// Events kept for reconnecting clients.
 const BACKLOG: usize = 10_000;
@@ -35,6 +40,8 @@ pub struct EventBus {
     seq: AtomicU64,
     sender: broadcast::Sender<Sequenced>,
     recent: Mutex<VecDeque<Sequenced>>,
+    /// Where this replica's own events go for the other replicas, once a relay is attached.
+    outbound: OnceLock<mpsc::UnboundedSender<LiveEvent>>,
 }
 
 impl Default for EventBus {
@@ -51,7 +58,14 @@ impl EventBus {
             seq: AtomicU64::new(0),
             sender,
             recent: Mutex::new(VecDeque::with_capacity(BACKLOG)),
+            outbound: OnceLock::new(),
         }
+    }
+
+    /// Sends every event published here from now on to `outbound` as well (the relay to the
+    /// other replicas). Only the first call takes effect.
+    pub fn forward_to(&self, outbound: mpsc::UnboundedSender<LiveEvent>) {
+        let _ = self.outbound.set(outbound);
     }
 
     /// The SSE id of an event.
@@ -68,6 +82,20 @@ impl EventBus {
             state: state.map(str::to_owned),
             at: crate::time::from_millis(now_millis()),
         };
+        if let Some(outbound) = self.outbound.get() {
+            // The relay is gone only when the runtime shuts down; nothing to do then.
+            let _ = outbound.send(event.clone());
+        }
+        self.deliver(event);
+    }
+
+    /// Publishes, to this replica's subscribers only, an event another replica published
+    /// (or a `reset` when some of theirs may have been missed).
+    pub fn publish_foreign(&self, event: LiveEvent) {
+        self.deliver(event);
+    }
+
+    fn deliver(&self, event: LiveEvent) {
         // The lock orders sequence numbers, backlog and broadcast alike.
         if let Ok(mut recent) = self.recent.lock() {
             let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;

@@ -140,6 +140,7 @@ pub async fn collect(
 pub fn spawn(
     db: DatabaseConnection,
     store: BlobStore,
+    leader: crate::cluster::leader::Leadership,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -151,6 +152,10 @@ pub fn spawn(
             tokio::select! {
                 _ = every.tick() => {}
                 _ = shutdown.wait_for(|stopping| *stopping) => return,
+            }
+            // One replica collects for all of them.
+            if !leader.is_leader() {
+                continue;
             }
             match collect(&db, &store, SCHEDULED_ACTOR, false, GRACE).await {
                 Ok(report) if report.removed > 0 => tracing::info!(

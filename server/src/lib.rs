@@ -17,6 +17,8 @@
 //!   as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
 //!   (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
+//! - Replicas: `cluster` (leader election through the database, live events across the
+//!   replicas on one PostgreSQL).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
 //! - Shared helpers: `error` (the service error), `pagination` (page tokens), `time`.
@@ -25,6 +27,7 @@ pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod datasets;
 pub mod db;

@@ -3,6 +3,7 @@
 
 use crate::auth::TokenService;
 use crate::blobs::BlobStore;
+use crate::cluster::leader::{Leadership, MAINTENANCE};
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::monitoring::Monitoring;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub searches: SearchPool,
     /// Turns true when the server begins to shut down.
     pub shutdown: watch::Receiver<bool>,
+    /// This replica's standing as the one that runs the once-per-tick loops (see `cluster`).
+    pub leadership: Leadership,
 }
 
 /// The work a running server does besides answering requests: the metric writer (already
@@ -56,6 +59,8 @@ pub struct BackgroundTasks {
     shutdown: watch::Sender<bool>,
     log_writer: JoinHandle<()>,
     reaper: Option<JoinHandle<()>>,
+    /// The leadership's renewal loop, which releases the role when it ends.
+    leadership: Option<JoinHandle<()>>,
 }
 
 impl AppState {
@@ -99,6 +104,7 @@ impl AppState {
         );
         let rate_limits = Arc::new(RateLimits::new(&config));
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let leadership = Leadership::new(db.clone(), MAINTENANCE, crate::cluster::new_replica_id());
         let state = Self {
             db,
             config: Arc::new(config),
@@ -113,11 +119,13 @@ impl AppState {
             events,
             searches,
             shutdown,
+            leadership,
         };
         let tasks = BackgroundTasks {
             shutdown: shutdown_tx,
             log_writer: writer_task,
             reaper: None,
+            leadership: None,
         };
         Ok((state, tasks))
     }
@@ -127,24 +135,50 @@ impl BackgroundTasks {
     /// Starts the loops: the lease reaper, artifact collection, the batcher's upkeep, the SLO
     /// guards and drift checks (when monitoring is on) and the schedules. All but the reaper
     /// end when the shutdown flag turns; the reaper is stopped by [`Self::finish`].
+    ///
+    /// With several replicas on one database, the reaper, collection, the guards and the
+    /// schedules act only on the replica that holds the `maintenance` leadership (taken and
+    /// renewed here), and live events are relayed between the replicas (see `cluster`).
     pub fn start(&mut self, state: &AppState) {
         let signalled = || self.shutdown.subscribe();
+        let leader = &state.leadership;
+        self.leadership = Some(leader.spawn(signalled()));
+        crate::cluster::relay::spawn(
+            &state.db,
+            leader.replica(),
+            crate::cluster::relay::Local {
+                events: Arc::clone(&state.events),
+                queue: state.queue.clone(),
+                serving: state.serving.clone(),
+            },
+            signalled(),
+        );
         self.reaper = Some(crate::queue::leasing::spawn_reaper(
             state.db.clone(),
             state.queue.clone(),
+            leader.clone(),
         ));
-        crate::gc::spawn(state.db.clone(), state.blobs.clone(), signalled());
+        crate::gc::spawn(
+            state.db.clone(),
+            state.blobs.clone(),
+            leader.clone(),
+            signalled(),
+        );
         state.serving.spawn_background(signalled());
         if state.config.serving.monitoring {
-            state
-                .monitoring
-                .spawn(state.queue.clone(), MONITORING_TICK, signalled());
+            state.monitoring.spawn(
+                state.queue.clone(),
+                MONITORING_TICK,
+                leader.clone(),
+                signalled(),
+            );
         }
         crate::schedules::spawn(
             state.db.clone(),
             state.queue.clone(),
             SCHEDULE_TICK,
             chrono::Duration::seconds(state.config.schedule_misfire_grace_secs as i64),
+            leader.clone(),
             signalled(),
         );
     }
@@ -154,12 +188,18 @@ impl BackgroundTasks {
         self.shutdown.clone()
     }
 
-    /// Stops the reaper and lets the metric writer drain what was queued, for at most
-    /// `grace`. Call it once the router (and with it every writer handle) is gone.
+    /// Stops the reaper, hands the leadership over, and lets the metric writer drain what was
+    /// queued, for at most `grace` each. Call it once the router (and with it every writer
+    /// handle) is gone.
     pub async fn finish(self, grace: Duration) {
         let _ = self.shutdown.send(true);
         if let Some(reaper) = self.reaper {
             reaper.abort();
+        }
+        if let Some(leadership) = self.leadership
+            && tokio::time::timeout(grace, leadership).await.is_err()
+        {
+            tracing::warn!("the leadership was not released in time; it expires on its own");
         }
         if tokio::time::timeout(grace, self.log_writer).await.is_err() {
             tracing::warn!("the metric writer did not finish in time");

@@ -114,6 +114,13 @@ impl TestServer {
         Self::launch("server", data_dir, extra)
     }
 
+    /// Starts another replica of this server: a `slipway server` on the same data dir, so on
+    /// the same database (on PostgreSQL, the one made for that data dir), with the same admin
+    /// token and artifacts, on its own port. `extra` are its flags.
+    pub fn replica(&self, extra: &[&str]) -> Self {
+        Self::start_in(&self.data_dir, extra)
+    }
+
     /// Starts `slipway up` (server, embedded worker, demo data) on a new temporary data dir.
     pub fn up() -> Self {
         let temp = tempfile::tempdir().expect("temp dir");

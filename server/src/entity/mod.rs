@@ -2,6 +2,7 @@
 //! foreign keys in the schema and as explicit queries in the services.
 
 pub mod auth;
+pub mod cluster;
 pub mod job_columns;
 pub mod operations;
 pub mod registry;

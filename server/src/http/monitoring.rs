@@ -153,7 +153,12 @@ async fn exposition_text(
 ) -> ApiResult<([(axum::http::header::HeaderName, &'static str); 1], String)> {
     caller.require(Permission::Read)?;
     let totals = state.serving.monitor().totals();
-    let text = prometheus::render(&state.db, &totals).await?;
+    let mut text = prometheus::render(&state.db, &totals).await?;
+    prometheus::leader(
+        &mut text,
+        crate::cluster::leader::MAINTENANCE,
+        state.leadership.is_leader(),
+    );
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

@@ -277,6 +277,7 @@ impl Monitoring {
         &self,
         queue: JobQueue,
         tick: Duration,
+        leader: crate::cluster::leader::Leadership,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
         let monitoring = self.clone();
@@ -288,7 +289,11 @@ impl Monitoring {
                     _ = interval.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                if let Err(err) = monitoring.guard_once(&queue).await {
+                // One replica judges (and rolls back) per tick; every replica still writes
+                // the metrics it measured itself.
+                if leader.is_leader()
+                    && let Err(err) = monitoring.guard_once(&queue).await
+                {
                     tracing::warn!(error = %err, "the SLO guard failed this round");
                 }
                 if flushed.elapsed() >= Duration::from_secs(10) {

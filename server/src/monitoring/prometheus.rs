@@ -41,6 +41,23 @@ async fn count_by_state<E: EntityTrait>(
         .collect())
 }
 
+/// Appends whether this replica holds leadership `role`: 1 on the one replica that runs the
+/// reaper, blob collection, SLO guards and schedules, 0 on the others.
+pub fn leader(out: &mut String, role: &str, leads: bool) {
+    header(
+        out,
+        "slipway_leader",
+        "gauge",
+        "Whether this replica leads the role (runs the once-per-tick loops).",
+    );
+    let _ = writeln!(
+        out,
+        "slipway_leader{{role=\"{}\"}} {}",
+        label(role),
+        u8::from(leads)
+    );
+}
+
 /// Renders the predict counters of every deployment version, jobs by state, workers by state
 /// and the queue depth.
 pub async fn render(

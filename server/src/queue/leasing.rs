@@ -344,11 +344,19 @@ pub async fn reap(db: &DatabaseConnection, queue: &JobQueue) -> ServiceResult<u6
 }
 
 /// Runs [`reap`] every quarter lease until the process ends.
-pub fn spawn_reaper(db: DatabaseConnection, queue: JobQueue) -> tokio::task::JoinHandle<()> {
+pub fn spawn_reaper(
+    db: DatabaseConnection,
+    queue: JobQueue,
+    leader: crate::cluster::leader::Leadership,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(queue.lease / 4);
         loop {
             every.tick().await;
+            // One replica reaps; the others' attempts would only race it.
+            if !leader.is_leader() {
+                continue;
+            }
             if let Err(err) = reap(&db, &queue).await {
                 tracing::error!(error = %err, "the lease reaper failed");
             }

@@ -265,6 +265,7 @@ pub fn spawn(
     queue: JobQueue,
     every: std::time::Duration,
     grace: chrono::Duration,
+    leader: crate::cluster::leader::Leadership,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     tokio::spawn(async move {
@@ -273,6 +274,11 @@ pub fn spawn(
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = shutdown.changed() => break,
+            }
+            // The leader fires; the claim per due time in `tick` still holds if two replicas
+            // ever both believe they lead.
+            if !leader.is_leader() {
+                continue;
             }
             if let Err(err) = tick(&db, &queue, Utc::now(), grace).await {
                 tracing::warn!(error = %err, "the schedule tick failed");

@@ -91,6 +91,9 @@ struct Inner {
     events: Arc<EventBus>,
     max_instances: usize,
     monitor: Monitor,
+    /// Rung when another replica changed a deployment, so the sync runs now instead of at
+    /// the next tick.
+    sync_wanted: tokio::sync::Notify,
 }
 
 impl Serving {
@@ -113,6 +116,7 @@ impl Serving {
                 events,
                 max_instances,
                 monitor,
+                sync_wanted: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -319,7 +323,8 @@ impl Serving {
         Ok(())
     }
 
-    /// Follows the database until shutdown; also writes the shadow's record.
+    /// Follows the database until shutdown (every second, and at once when another replica
+    /// announces a deployment change); also writes the shadow's record.
     pub fn spawn_background(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let serving = self.clone();
         tokio::spawn(async move {
@@ -327,6 +332,7 @@ impl Serving {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
+                    _ = serving.inner.sync_wanted.notified() => {}
                     _ = shutdown.changed() => break,
                 }
                 if let Err(err) = serving.sync().await {
@@ -338,6 +344,13 @@ impl Serving {
             }
             let _ = serving.inner.shadow.flush(&serving.inner.db).await;
         });
+    }
+
+    /// Asks the background loop to sync now: another replica changed a deployment. The tick
+    /// stays as the fallback for a missed notice.
+    pub fn wake_sync(&self) {
+        // A stored permit: a notice that comes while a sync runs starts one more after it.
+        self.inner.sync_wanted.notify_one();
     }
 
     /// The recorded shadow comparisons of deployment `id`.
