@@ -89,8 +89,10 @@ impl BlobStore {
         self.root.join("tmp")
     }
 
-    /// Removes what uploads cut short by a crash left in the temporary directory. Called at
-    /// start, before any upload can be in progress.
+    /// Removes what uploads cut short by a crash left in the temporary directory: files not
+    /// written to for [`STALE_UPLOAD`]. Called at start and by the collector. Only stale files
+    /// go, because replicas sharing a data dir share this directory, and another replica's
+    /// upload in progress writes to its file at least every body-read timeout.
     pub async fn remove_partial_uploads(&self) -> ServiceResult<u64> {
         let tmp = self.tmp_dir();
         let removed = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
@@ -102,7 +104,12 @@ impl BlobStore {
             let mut removed = 0;
             for entry in entries {
                 let entry = entry?;
-                if entry.file_type()?.is_file() {
+                let metadata = entry.metadata()?;
+                let idle = metadata
+                    .modified()?
+                    .elapsed()
+                    .unwrap_or(std::time::Duration::ZERO);
+                if metadata.is_file() && idle >= STALE_UPLOAD {
                     std::fs::remove_file(entry.path())?;
                     removed += 1;
                 }

@@ -157,6 +157,11 @@ pub fn spawn(
             if !leader.is_leader() {
                 continue;
             }
+            match store.remove_partial_uploads().await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "removed partial uploads cut short"),
+                Err(err) => tracing::warn!(error = %err, "cannot remove partial uploads"),
+            }
             match collect(&db, &store, SCHEDULED_ACTOR, false, GRACE).await {
                 Ok(report) if report.removed > 0 => tracing::info!(
                     removed = report.removed,

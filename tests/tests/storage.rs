@@ -69,9 +69,20 @@ async fn partial_uploads_are_removed_at_start() {
     std::fs::create_dir_all(&tmp).unwrap();
     let partial = tmp.join("upload-00000000deadbeef");
     std::fs::write(&partial, vec![0u8; 4096]).unwrap();
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&partial)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    // A replica sharing the data dir may be writing this one right now: it stays.
+    let in_progress = tmp.join("upload-00000000feedface");
+    std::fs::write(&in_progress, vec![0u8; 4096]).unwrap();
     let mut server = TestServer::start_in(temp.path(), &[]);
     server.keep(temp);
     assert!(!partial.exists(), "the partial upload was left behind");
+    assert!(in_progress.exists(), "an upload still being written was removed");
     // Uploads still work afterwards.
     let client = server.admin();
     let run = client.create_run(&CreateRun::default()).await.unwrap();
