@@ -20,6 +20,7 @@ mod m20261201_000009_metric_bits;
 mod m20261202_000010_worker_commands;
 mod m20261202_000011_drift_hours;
 mod m20261202_000012_lifecycle;
+mod m20261202_000013_live_baselines;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_worker_commands::Migration),
             Box::new(m20261202_000011_drift_hours::Migration),
             Box::new(m20261202_000012_lifecycle::Migration),
+            Box::new(m20261202_000013_live_baselines::Migration),
         ]
     }
 }
