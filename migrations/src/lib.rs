@@ -21,6 +21,7 @@ mod m20261202_000010_worker_commands;
 mod m20261202_000011_drift_hours;
 mod m20261202_000012_lifecycle;
 mod m20261202_000013_live_baselines;
+mod m20261202_000014_experiment_tags;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_drift_hours::Migration),
             Box::new(m20261202_000012_lifecycle::Migration),
             Box::new(m20261202_000013_live_baselines::Migration),
+            Box::new(m20261202_000014_experiment_tags::Migration),
         ]
     }
 }

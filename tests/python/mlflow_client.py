@@ -54,6 +54,17 @@ def main():
     experiment = mlflow.set_experiment(EXPERIMENT)
     check(experiment.name == EXPERIMENT, f"experiment name {experiment.name}")
     check(experiment.lifecycle_stage == "active", "experiment is active")
+    # Experiment tags are stored, returned by get and search, replaced and deleted.
+    client.set_experiment_tag(experiment.experiment_id, "owner", "vision-team")
+    client.set_experiment_tag(experiment.experiment_id, "stage", "draft")
+    client.set_experiment_tag(experiment.experiment_id, "stage", "review")
+    tags = client.get_experiment(experiment.experiment_id).tags
+    check(tags == {"owner": "vision-team", "stage": "review"}, f"experiment tags {tags}")
+    client.delete_experiment_tag(experiment.experiment_id, "stage")
+    found = client.get_experiment_by_name(EXPERIMENT).tags
+    check(found == {"owner": "vision-team"}, f"experiment tags after delete {found}")
+    listed = [e for e in client.search_experiments() if e.name == EXPERIMENT]
+    check(listed and listed[0].tags == {"owner": "vision-team"}, f"searched {listed}")
 
     start_ms = 1_767_225_600_000
     # The best accuracy is logged last by `baseline` only: `peaked` was better once but ends
