@@ -22,6 +22,7 @@ mod m20261202_000011_drift_hours;
 mod m20261202_000012_lifecycle;
 mod m20261202_000013_live_baselines;
 mod m20261202_000014_experiment_tags;
+mod m20261202_000015_registry_tags;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_lifecycle::Migration),
             Box::new(m20261202_000013_live_baselines::Migration),
             Box::new(m20261202_000014_experiment_tags::Migration),
+            Box::new(m20261202_000015_registry_tags::Migration),
         ]
     }
 }

@@ -199,3 +199,26 @@ pub mod live_baseline {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod registry_tag {
+    use sea_orm::entity::prelude::*;
+
+    /// A tag of a registered model (`model_id`) or of a model version (`model_version_id`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registry_tags")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub model_id: Option<i64>,
+        pub model_version_id: Option<i64>,
+        pub key: String,
+        #[sea_orm(column_type = "Text")]
+        pub value: String,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

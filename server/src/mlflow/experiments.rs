@@ -187,6 +187,14 @@ async fn search_experiments(state: &AppState, request: SearchRequest) -> Service
                 .all(|clause| clause.admits("name", &row.name))
         })
         .collect();
+    if clauses.iter().any(|clause| clause.is_tag()) {
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let tags = experiment_tags::of(&state.db, &ids).await?;
+        rows.retain(|row| {
+            let own = tags.get(&row.id).map_or(&[][..], Vec::as_slice);
+            clauses.iter().all(|clause| clause.admits_tags(own))
+        });
+    }
     sort(&mut rows, &request.order_by)?;
     let offset = pagination::decode_offset(request.page_token.as_deref())? as usize;
     let limit = limit as usize;
