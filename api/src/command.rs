@@ -41,8 +41,10 @@ pub struct CommandSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub register_as: Option<String>,
     /// Where the script writes its model, relative to the working directory: a directory
-    /// with Slipway's `model.json` and `model.safetensors` (or the `model.json` in it). After
-    /// success its files become the run's artifacts (and are registered with `register_as`).
+    /// with Slipway's `model.json` and `model.safetensors` (or the `model.json` in it), or an
+    /// `.onnx` file with its signature in `<stem>.signature.json` beside it. After success its
+    /// files become the run's artifacts (and are registered with `register_as`; an ONNX file
+    /// through the same checked import as `slipway models import`, with the run as source).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_path: Option<String>,
 }

@@ -7,7 +7,7 @@
 //!
 //! Modules, by domain: `common` (health, pages, live events), `auth` (tokens, roles, audit),
 //! `tracking` (experiments, runs, metrics, artifacts), `datasets`, `registry` (models,
-//! versions, aliases, deployments), `predict` and `oip` (predictions, the Open Inference
+//! versions, aliases, deployments), `signature` (an ONNX model's input columns), `predict` and `oip` (predictions, the Open Inference
 //! Protocol and its binary tensors), `monitoring` (live metrics, drift, SLO policies, alerts),
 //! `jobs` (jobs and workers), `job_kind` (the job kinds and the typed `JobSpec`), `command` (command jobs: a team's own
 //! script, its code package and its run-scoped token), `specs` (the
@@ -29,6 +29,7 @@ pub mod oip;
 pub mod pipelines;
 pub mod predict;
 pub mod registry;
+pub mod signature;
 pub mod specs;
 pub mod tracking;
 

@@ -32,6 +32,10 @@ pub struct SloPolicy {
     pub min_drift_callers: usize,
     /// Roll a breaching primary back to the previous revision (otherwise only alert).
     pub rollback_primary: bool,
+    /// A version registered without training data (an ONNX import given only a signature, a
+    /// version registered through the MLflow API) takes its first this many live rows as its
+    /// drift baseline; until then its drift status is `collecting_baseline`.
+    pub baseline_rows: usize,
 }
 
 impl Default for SloPolicy {
@@ -48,6 +52,7 @@ impl Default for SloPolicy {
             min_drift_rows: 100,
             min_drift_callers: 2,
             rollback_primary: false,
+            baseline_rows: 500,
         }
     }
 }
@@ -77,6 +82,12 @@ impl SloPolicy {
             return Err(format!(
                 "min_drift_callers: expected 1 to 1000, got {}",
                 self.min_drift_callers
+            ));
+        }
+        if !(10..=100_000).contains(&self.baseline_rows) {
+            return Err(format!(
+                "baseline_rows: expected 10 to 100000, got {}",
+                self.baseline_rows
             ));
         }
         if !(10..=100_000).contains(&self.drift_window_rows) {
@@ -166,8 +177,23 @@ pub struct DriftReport {
     /// decile bin of the training values.
     #[serde(default)]
     pub predictions: Vec<PredictionShare>,
-    /// The worst status.
+    /// The worst status, or `collecting_baseline` while a version without training data is
+    /// still gathering the live rows its baseline is made of.
     pub status: String,
+    /// For a version whose baseline is its first live rows: how many are in, of how many.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_baseline: Option<LiveBaseline>,
+}
+
+/// A baseline gathered from a version's first live rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveBaseline {
+    /// Rows gathered so far.
+    pub rows: u64,
+    /// Rows the baseline is complete at (the policy's `baseline_rows` when it began).
+    pub target: u64,
+    /// Whether it is complete (drift is judged against it from then on).
+    pub complete: bool,
 }
 
 /// `GET /deployments/{name}/drift` as served: the [`DriftReport`] (whose `features` hold

@@ -6,15 +6,16 @@
 //! period), and registering the model it wrote.
 
 use crate::code_package;
+use crate::command_model;
 use crate::handlers::{Context, Outcome, Progress};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use slipway_api::{
     CODE_ARTIFACT, CODE_DIGEST_TAG, Client, CommandResult, CommandSpec, CreateRun, GIT_COMMIT_TAG,
-    RegisterModel, RunStatus, RunTokenRequest, UpdateRun,
+    RunStatus, RunTokenRequest, UpdateRun,
 };
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -276,17 +277,17 @@ async fn in_workdir(
         .await
         .map_err(|err| format!("cannot finish run {run_id}: {err}"))?;
     if let Some(path) = &spec.model_path {
-        store_model(&context.client, run_id, &workdir.join(path)).await?;
+        let stored = command_model::store(&context.client, run_id, &workdir.join(path)).await?;
         progress.log(
             "info",
             format!("stored the model at {path} with run {run_id}"),
         );
-    }
-    if let Some(model) = &spec.register_as {
-        let version = register(&context.client, run_id, model).await?;
-        progress.log("info", format!("registered as {model} version {version}"));
-        result.model = Some(model.clone());
-        result.version = Some(version);
+        if let Some(model) = &spec.register_as {
+            let version = command_model::register(&context.client, run_id, model, stored).await?;
+            progress.log("info", format!("registered as {model} version {version}"));
+            result.model = Some(model.clone());
+            result.version = Some(version);
+        }
     }
     if let Ok(run) = context.client.get_run(run_id).await {
         result.metrics = run.run.metrics;
@@ -410,58 +411,4 @@ async fn forward(
         }
         progress.log(level, line);
     }
-}
-
-/// Uploads the model the script wrote to its run.
-async fn store_model(client: &Client, run_id: i64, path: &Path) -> Result<(), String> {
-    let dir = model_dir(path).await?;
-    for file in ["model.json", "model.safetensors"] {
-        let bytes = tokio::fs::read(dir.join(file))
-            .await
-            .map_err(|err| format!("spec.model_path: cannot read {file}: {err}"))?;
-        client
-            .upload_artifact(run_id, file, bytes)
-            .await
-            .map_err(|err| format!("cannot store {file}: {err}"))?;
-    }
-    Ok(())
-}
-
-/// Registers the run's model; answers the version.
-async fn register(client: &Client, run_id: i64, model: &str) -> Result<u32, String> {
-    let version = client
-        .register_model(
-            model,
-            &RegisterModel {
-                run_id,
-                description: None,
-            },
-        )
-        .await
-        .map_err(|err| format!("cannot register the model as '{model}': {err}"))?;
-    Ok(version.version)
-}
-
-/// The directory with `model.json` and `model.safetensors` that `path` names (the directory,
-/// or its `model.json`).
-async fn model_dir(path: &Path) -> Result<PathBuf, String> {
-    let shown = path.display();
-    if path.extension().is_some_and(|ext| ext == "onnx") {
-        return Err(format!(
-            "spec.model_path: '{shown}' is an ONNX file; this server registers Slipway models (a directory with model.json and model.safetensors)"
-        ));
-    }
-    let metadata = tokio::fs::metadata(path)
-        .await
-        .map_err(|err| format!("spec.model_path: the command wrote nothing at '{shown}': {err}"))?;
-    let dir = if metadata.is_dir() {
-        path.to_owned()
-    } else if path.file_name().is_some_and(|name| name == "model.json") {
-        path.parent().map(Path::to_owned).unwrap_or_default()
-    } else {
-        return Err(format!(
-            "spec.model_path: expected a directory with model.json and model.safetensors (or its model.json), got '{shown}'"
-        ));
-    };
-    Ok(dir)
 }

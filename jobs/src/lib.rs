@@ -26,12 +26,15 @@
 //! - `handlers`: one exhaustive match from a typed job spec to its handler; the handlers are
 //!   `train_job`, `evaluate_job`, `deploy_job`, `pipeline_job` (with `pipeline_bake`) and
 //!   `command_job` (a team's own program, on workers that opt in).
+//! - `command_model`: the model a command job wrote (Slipway's or an `.onnx` file with its
+//!   signature), stored with its run and registered.
 //! - `code_package`: a command job's code directory packed (honouring `.gitignore`) and
 //!   unpacked.
 
 pub mod code_package;
 pub mod column_drift;
 mod command_job;
+mod command_model;
 pub mod dataset;
 mod deploy_job;
 pub mod devices;

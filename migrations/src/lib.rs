@@ -21,6 +21,9 @@ mod m20261202_000010_worker_commands;
 mod m20261202_000011_drift_hours;
 mod m20261202_000012_lifecycle;
 mod m20261202_000013_leaders;
+mod m20261202_000014_live_baselines;
+mod m20261202_000015_experiment_tags;
+mod m20261202_000016_registry_tags;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -42,6 +45,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_drift_hours::Migration),
             Box::new(m20261202_000012_lifecycle::Migration),
             Box::new(m20261202_000013_leaders::Migration),
+            Box::new(m20261202_000014_live_baselines::Migration),
+            Box::new(m20261202_000015_experiment_tags::Migration),
+            Box::new(m20261202_000016_registry_tags::Migration),
         ]
     }
 }

@@ -54,6 +54,17 @@ def main():
     experiment = mlflow.set_experiment(EXPERIMENT)
     check(experiment.name == EXPERIMENT, f"experiment name {experiment.name}")
     check(experiment.lifecycle_stage == "active", "experiment is active")
+    # Experiment tags are stored, returned by get and search, replaced and deleted.
+    client.set_experiment_tag(experiment.experiment_id, "owner", "vision-team")
+    client.set_experiment_tag(experiment.experiment_id, "stage", "draft")
+    client.set_experiment_tag(experiment.experiment_id, "stage", "review")
+    tags = client.get_experiment(experiment.experiment_id).tags
+    check(tags == {"owner": "vision-team", "stage": "review"}, f"experiment tags {tags}")
+    client.delete_experiment_tag(experiment.experiment_id, "stage")
+    found = client.get_experiment_by_name(EXPERIMENT).tags
+    check(found == {"owner": "vision-team"}, f"experiment tags after delete {found}")
+    listed = [e for e in client.search_experiments() if e.name == EXPERIMENT]
+    check(listed and listed[0].tags == {"owner": "vision-team"}, f"searched {listed}")
 
     start_ms = 1_767_225_600_000
     # The best accuracy is logged last by `baseline` only: `peaked` was better once but ends
@@ -175,6 +186,27 @@ def registry(client, run_id):
     check(models[0].aliases == {"staging": "1"}, f"model aliases {models[0].aliases}")
     versions = client.search_model_versions(f"name = '{MODEL}'")
     check([v.version for v in versions] == ["1"], f"version search {versions}")
+
+    # Tags of registered models and versions are stored, returned, filtered on and deleted.
+    client.set_registered_model_tag(MODEL, "task", "digits")
+    client.set_registered_model_tag(MODEL, "owner", "vision")
+    client.delete_registered_model_tag(MODEL, "owner")
+    tags = client.get_registered_model(MODEL).tags
+    check(tags == {"task": "digits"}, f"model tags {tags}")
+    client.set_model_version_tag(MODEL, "1", "validated", "yes")
+    tags = client.get_model_version(MODEL, "1").tags
+    check(tags == {"validated": "yes"}, f"version tags {tags}")
+    found = client.search_registered_models(filter_string="tags.task = 'digits'")
+    check([m.name for m in found] == [MODEL], f"model search by tag {found}")
+    found = client.search_registered_models(filter_string="tags.task = 'speech'")
+    check(found == [], f"model search by another tag {found}")
+    found = client.search_model_versions(f"name = '{MODEL}' and tags.validated = 'yes'")
+    check([v.version for v in found] == ["1"], f"version search by tag {found}")
+    client.delete_model_version_tag(MODEL, "1", "validated")
+    found = client.search_model_versions(f"name = '{MODEL}' and tags.validated = 'yes'")
+    check(found == [], f"version search after the tag's delete {found}")
+    found = client.search_experiments(filter_string="tags.owner = 'vision-team'")
+    check([e.name for e in found] == [EXPERIMENT], f"experiment search by tag {found}")
 
     # `champion` is protected: a worker's token may track but not move it.
     engineer = os.environ["MLFLOW_TRACKING_TOKEN"]

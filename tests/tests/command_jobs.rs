@@ -3,7 +3,8 @@
 //! `--allow-commands` runs it. Its metrics land on its run through the run-scoped token, its
 //! output is the job log in order, a worker without the flag never leases it (and the job says
 //! why it waits), cancel stops the script and its children, a failing script fails the job with
-//! its exit code and the end of its stderr, and `--register-as` registers the model it wrote.
+//! its exit code and the end of its stderr, and `--register-as` registers the model it wrote
+//! (Slipway's own, or an ONNX file through the checked import).
 //! A script instrumented with the real `mlflow` client (`tests/python/command_mlflow.py`) logs
 //! to its run unchanged.
 
@@ -15,6 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 const IRIS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/iris.csv");
+const DIGITS: &str = include_str!("../../datasets/digits.csv");
 
 /// A code directory with the script, a helper file, and data that `.gitignore` leaves out.
 fn code_dir() -> tempfile::TempDir {
@@ -334,4 +336,82 @@ async fn register_as_registers_the_model_the_script_wrote() {
     let versions = client.model_versions("iris-own").await.unwrap();
     assert_eq!(versions.len(), 1);
     assert_eq!(versions[0].run_id, Some(run_of(&job)));
+}
+
+/// A script that writes the model a team exported elsewhere: an ONNX file (copied from the
+/// fixtures) and its signature beside it.
+const WRITE_ONNX: &str = r#"
+import json, os, shutil, sys
+os.makedirs("out", exist_ok=True)
+shutil.copy(sys.argv[1], "out/digits.onnx")
+with open("out/digits.signature.json", "w") as f:
+    json.dump({"inputs": [f"pixel_{i}" for i in range(64)], "labels": [str(i) for i in range(10)]}, f)
+print("wrote out/digits.onnx")
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_as_imports_an_onnx_file_the_script_wrote() {
+    let server = TestServer::start();
+    let _worker = server.worker("commands", &["--allow-commands"]);
+    let client = server.admin();
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(code.path().join("train.py"), WRITE_ONNX).unwrap();
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/onnx/digits_mlp.onnx");
+    let job = submit(
+        &server,
+        code.path(),
+        &[
+            "--register-as",
+            "digits-own",
+            "--model-path",
+            "out/digits.onnx",
+        ],
+        &[fixture],
+    );
+    let job = wait_job(&client, job.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.error);
+    let result: slipway_api::CommandResult = job.result_as().unwrap();
+    assert_eq!(
+        (result.model.as_deref(), result.version),
+        (Some("digits-own"), Some(1))
+    );
+    // Registered through the import: an ONNX version with the run as its source, and the
+    // files stored with the run.
+    let version = client.model_version("digits-own", "1").await.unwrap();
+    assert_eq!(version.run_id, Some(run_of(&job)));
+    assert_eq!(version.arch, "onnx");
+    assert_eq!(version.features.len(), 64);
+    let artifacts = client.list_artifacts(run_of(&job)).await.unwrap();
+    let names: Vec<&str> = artifacts.iter().map(|a| a.path.as_str()).collect();
+    assert!(names.contains(&"digits.onnx"), "{names:?}");
+    assert!(names.contains(&"digits.signature.json"), "{names:?}");
+
+    // The version deploys and predicts.
+    let deploy = slipway_api::DeployRequest {
+        model: Some("digits-own".into()),
+        version: Some(1),
+        ..slipway_api::DeployRequest::default()
+    };
+    client.deploy("digits-own", &deploy, None).await.unwrap();
+    let rows = slipway_tests::digits_instances(|v| v);
+    let request = slipway_api::PredictRequest {
+        instances: rows[..20].to_vec(),
+        key: None,
+    };
+    let answer = client.predict("digits-own", &request).await.unwrap();
+    let truth: Vec<&str> = DIGITS
+        .lines()
+        .skip(1)
+        .take(20)
+        .map(|line| line.rsplit(',').next().unwrap())
+        .collect();
+    let right = answer
+        .predictions
+        .iter()
+        .zip(&truth)
+        .filter(|(prediction, truth)| {
+            matches!(prediction, slipway_api::Prediction::Class { label, .. } if label == *truth)
+        })
+        .count();
+    assert!(right >= 18, "{right} of 20 right: {:?}", answer.predictions);
 }

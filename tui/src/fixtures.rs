@@ -216,6 +216,7 @@ pub fn deployment_data() -> DeploymentData {
             .collect(),
         drift: Some(DriftReport {
             predictions: Vec::new(),
+            live_baseline: None,
             deployment: "iris-prod".into(),
             version: 2,
             rows: 1000,

@@ -3,7 +3,6 @@
 //! a dataset: the version's data, its drift baseline), or from a registered dataset.
 
 use anyhow::Context;
-use serde::Deserialize;
 use slipway_api::{Client, ImportModel, ModelVersion};
 use std::path::{Path, PathBuf};
 
@@ -70,59 +69,12 @@ pub struct ImportArgs {
     pub reason: Option<String>,
 }
 
-/// `--signature`'s file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignatureFile {
-    inputs: Vec<SignatureInput>,
-    #[serde(default)]
-    labels: Vec<String>,
-    task: Option<String>,
-    output_kind: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SignatureInput {
-    Name(String),
-    Column {
-        name: String,
-        #[serde(rename = "type", default)]
-        column_type: Option<String>,
-    },
-}
-
 /// Reads a signature file into the import's query, refusing non-numeric inputs by name.
 fn read_signature(path: &Path, request: &mut ImportModel) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--signature: cannot read {}", path.display()))?;
-    let file: SignatureFile = serde_json::from_str(&text)
-        .with_context(|| format!("--signature: {} is not a signature", path.display()))?;
-    let mut names = Vec::with_capacity(file.inputs.len());
-    for (index, input) in file.inputs.into_iter().enumerate() {
-        let name = match input {
-            SignatureInput::Name(name) => name,
-            SignatureInput::Column { name, column_type } => {
-                if let Some(kind) = column_type.filter(|k| k != "numeric") {
-                    anyhow::bail!(
-                        "--signature: inputs[{index}] ('{name}') is {kind}; an ONNX model reads numbers, so every input must be numeric"
-                    );
-                }
-                name
-            }
-        };
-        if name.contains(',') {
-            anyhow::bail!("--signature: inputs[{index}]: a column name cannot hold a comma");
-        }
-        names.push(name);
-    }
-    request.features = Some(names.join(","));
-    if !file.labels.is_empty() && request.labels.is_none() {
-        request.labels = Some(file.labels.join(","));
-    }
-    request.task = request.task.take().or(file.task);
-    request.output_kind = request.output_kind.take().or(file.output_kind);
-    Ok(())
+    slipway_api::signature::apply_signature(&text, request)
+        .map_err(|err| anyhow::anyhow!("--signature: {}: {err}", path.display()))
 }
 
 /// Registers `--features-from` as a dataset and answers its `NAME:VERSION`.

@@ -58,6 +58,10 @@ pub struct SloArgs {
     /// (1 when a single service calls this deployment).
     #[arg(long)]
     pub min_drift_callers: Option<usize>,
+    /// Live rows a version without training data (an ONNX import given only --signature)
+    /// gathers as its drift baseline before drift is judged.
+    #[arg(long)]
+    pub baseline_rows: Option<usize>,
     /// Roll a breaching primary back (true) or only alert (false).
     #[arg(long)]
     pub rollback_primary: Option<bool>,
@@ -101,6 +105,13 @@ async fn print_monitor(cli: &Cli, client: &Client, args: &MonitorArgs) -> anyhow
 /// and missing rate (live against training), then the category shares of categorical ones.
 fn print_drift(detail: &slipway_api::DriftDetail, top: usize) {
     let drift = &detail.report;
+    if let Some(live) = drift.live_baseline.as_ref().filter(|live| !live.complete) {
+        println!(
+            "drift: collecting a baseline from live rows ({} of {}); drift is judged once it is complete",
+            live.rows, live.target
+        );
+        return;
+    }
     println!(
         "drift: {} over {} live rows from {} caller(s){}",
         drift.status,
@@ -262,6 +273,9 @@ pub async fn slo(cli: &Cli, args: &SloArgs) -> anyhow::Result<()> {
     if let Some(v) = args.min_drift_callers {
         policy.min_drift_callers = v;
     }
+    if let Some(v) = args.baseline_rows {
+        policy.baseline_rows = v;
+    }
     if let Some(v) = args.rollback_primary {
         policy.rollback_primary = v;
     }
@@ -283,7 +297,7 @@ pub async fn slo(cli: &Cli, args: &SloArgs) -> anyhow::Result<()> {
 fn policy_table(policy: &SloPolicy) -> Table {
     let number = |v: f64| v.to_string();
     let optional = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    let rows: [(&str, String, &str); 11] = [
+    let rows: [(&str, String, &str); 12] = [
         (
             "max_error_rate",
             number(policy.max_error_rate),
@@ -333,6 +347,11 @@ fn policy_table(policy: &SloPolicy) -> Table {
             "min_drift_callers",
             policy.min_drift_callers.to_string(),
             "distinct callers those rows must come from",
+        ),
+        (
+            "baseline_rows",
+            policy.baseline_rows.to_string(),
+            "first live rows a version without training data takes as its baseline",
         ),
         (
             "rollback_primary",

@@ -39,7 +39,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODEL", requires = "model_path")]
     pub register_as: Option<String>,
     /// Where the program writes its model, relative to its working directory: a directory
-    /// with Slipway's model.json and model.safetensors.
+    /// with Slipway's model.json and model.safetensors, or an .onnx file with its input
+    /// columns in <stem>.signature.json beside it (as `models import --signature` reads),
+    /// checked and registered as `slipway models import` does.
     #[arg(long, value_name = "PATH", requires = "register_as")]
     pub model_path: Option<String>,
     /// Stop the program and fail the job after this long: 90, 90s, 30m, 2h.

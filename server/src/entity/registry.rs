@@ -170,3 +170,55 @@ pub mod shadow_comparison {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod live_baseline {
+    use sea_orm::entity::prelude::*;
+
+    /// A version's drift baseline gathered from its first live rows (see
+    /// `monitoring::live_baseline`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "live_baselines")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub model_version_id: i64,
+        pub target: i64,
+        pub rows: i64,
+        /// JSON rows of feature values, in the model's feature order.
+        #[sea_orm(column_type = "Text")]
+        pub feature_values: String,
+        /// JSON: per row, the class index or the value predicted.
+        #[sea_orm(column_type = "Text")]
+        pub predicted: String,
+        pub completed_at: Option<i64>,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod registry_tag {
+    use sea_orm::entity::prelude::*;
+
+    /// A tag of a registered model (`model_id`) or of a model version (`model_version_id`).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "registry_tags")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub model_id: Option<i64>,
+        pub model_version_id: Option<i64>,
+        pub key: String,
+        #[sea_orm(column_type = "Text")]
+        pub value: String,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

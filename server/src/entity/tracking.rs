@@ -24,6 +24,28 @@ pub mod experiment {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod experiment_tag {
+    use sea_orm::entity::prelude::*;
+
+    /// A key and value set on an experiment (through the MLflow API).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "experiment_tags")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub experiment_id: i64,
+        pub key: String,
+        #[sea_orm(column_type = "Text")]
+        pub value: String,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod run {
     use sea_orm::entity::prelude::*;
 

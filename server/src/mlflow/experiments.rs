@@ -9,7 +9,7 @@ use crate::http::ApiResult;
 use crate::http::extract::{Json, Query};
 use crate::pagination;
 use crate::state::AppState;
-use crate::tracking::experiments;
+use crate::tracking::{experiment_tags, experiments};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -26,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/experiments/update", post(update))
         .route("/experiments/delete", post(delete))
         .route("/experiments/restore", post(restore))
+        .route("/experiments/set-experiment-tag", post(set_tag))
+        .route("/experiments/delete-experiment-tag", post(delete_tag))
 }
 
 /// The stored experiment an MLflow id names ("0" is the default experiment).
@@ -44,6 +46,17 @@ pub async fn resolve(
 #[derive(Debug, Deserialize)]
 struct CreateRequest {
     name: String,
+    #[serde(default)]
+    tags: Vec<wire::KeyValue>,
+}
+
+/// The experiment as MLflow writes it, with its tags.
+async fn with_tags(state: &AppState, row: experiment::Model) -> ServiceResult<Experiment> {
+    let tags = experiment_tags::of(&state.db, &[row.id])
+        .await?
+        .remove(&row.id)
+        .unwrap_or_default();
+    Ok(wire::experiment(row, tags))
 }
 
 async fn create(
@@ -52,11 +65,14 @@ async fn create(
     Json(request): Json<CreateRequest>,
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Permission::Track)?;
-    let request = CreateExperiment {
-        name: request.name,
+    let create = CreateExperiment {
+        name: request.name.clone(),
         description: None,
     };
-    let created = experiments::create(&state.db, &caller.name, &request).await?;
+    let created = experiments::create(&state.db, &caller.name, &create).await?;
+    for tag in &request.tags {
+        experiment_tags::set(&state.db, created.id, &tag.key, &tag.value).await?;
+    }
     Ok(axum::Json(
         json!({ "experiment_id": created.id.to_string() }),
     ))
@@ -74,7 +90,9 @@ async fn show(
 ) -> ApiResult<axum::Json<Value>> {
     caller.require(Permission::Read)?;
     let row = resolve(&state.db, &caller.name, &request.experiment_id).await?;
-    Ok(axum::Json(json!({ "experiment": wire::experiment(row) })))
+    Ok(axum::Json(
+        json!({ "experiment": with_tags(&state, row).await? }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,7 +115,9 @@ async fn show_by_name(
         .into());
     }
     let row = experiments::get(&state.db, &request.experiment_name).await?;
-    Ok(axum::Json(json!({ "experiment": wire::experiment(row) })))
+    Ok(axum::Json(
+        json!({ "experiment": with_tags(&state, row).await? }),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -167,15 +187,27 @@ async fn search_experiments(state: &AppState, request: SearchRequest) -> Service
                 .all(|clause| clause.admits("name", &row.name))
         })
         .collect();
+    if clauses.iter().any(|clause| clause.is_tag()) {
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let tags = experiment_tags::of(&state.db, &ids).await?;
+        rows.retain(|row| {
+            let own = tags.get(&row.id).map_or(&[][..], Vec::as_slice);
+            clauses.iter().all(|clause| clause.admits_tags(own))
+        });
+    }
     sort(&mut rows, &request.order_by)?;
     let offset = pagination::decode_offset(request.page_token.as_deref())? as usize;
     let limit = limit as usize;
     let total = rows.len();
+    let rows: Vec<experiment::Model> = rows.into_iter().skip(offset).take(limit).collect();
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut tags = experiment_tags::of(&state.db, &ids).await?;
     let page: Vec<Experiment> = rows
         .into_iter()
-        .skip(offset)
-        .take(limit)
-        .map(wire::experiment)
+        .map(|row| {
+            let own = tags.remove(&row.id).unwrap_or_default();
+            wire::experiment(row, own)
+        })
         .collect();
     let mut answer = json!({ "experiments": page });
     if offset.saturating_add(limit) < total {
@@ -275,5 +307,41 @@ async fn restore(
     caller.require(Permission::Track)?;
     let row = resolve(&state.db, &caller.name, &request.experiment_id).await?;
     experiments::set_deleted(&state.db, &caller.name, row.id, false).await?;
+    Ok(axum::Json(json!({})))
+}
+
+#[derive(Debug, Deserialize)]
+struct SetTagRequest {
+    experiment_id: String,
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+async fn set_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<SetTagRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Permission::Track)?;
+    let row = resolve(&state.db, &caller.name, &request.experiment_id).await?;
+    experiment_tags::set(&state.db, row.id, &request.key, &request.value).await?;
+    Ok(axum::Json(json!({})))
+}
+
+#[derive(Debug, Deserialize)]
+struct DeleteTagRequest {
+    experiment_id: String,
+    key: String,
+}
+
+async fn delete_tag(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(request): Json<DeleteTagRequest>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Permission::Track)?;
+    let row = resolve(&state.db, &caller.name, &request.experiment_id).await?;
+    experiment_tags::delete(&state.db, row.id, &request.key).await?;
     Ok(axum::Json(json!({})))
 }

@@ -5,7 +5,8 @@
 //!
 //! - `wire`: MLflow's JSON messages and the translation of ids (strings of Slipway's
 //!   numbers), times (milliseconds) and lifecycle stages.
-//! - `experiments`, `runs`, `artifacts` (the `mlflow-artifacts` proxy), `registry`: thin
+//! - `experiments`, `runs`, `artifacts` (the `mlflow-artifacts` proxy), `registry`,
+//!   `registry_tags`: thin
 //!   handlers over the tracking and registry services.
 //! - here: the router, the few 3.x calls the client makes, and [`render`], which gives every
 //!   error under these prefixes MLflow's shape, `{"error_code", "message"}`, with its statuses.
@@ -14,6 +15,7 @@ mod artifacts;
 mod experiments;
 mod names;
 mod registry;
+mod registry_tags;
 mod runs;
 pub mod wire;
 
@@ -36,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(experiments::router())
         .merge(runs::router())
         .merge(registry::router())
+        .merge(registry_tags::router())
         .route("/logged-models/search", post(search_logged_models))
         .route("/{*rest}", any(unknown_endpoint));
     Router::new()

@@ -1,6 +1,6 @@
 //! The small filter MLflow's clients send for experiments, registered models and model
-//! versions: comparisons of one text field (a name, a run id) joined with AND, such as
-//! `name LIKE 'vision%' AND name != 'vision-old'`. Run filters are a real language and go to
+//! versions: comparisons of one text field (a name, a run id) or a tag (`tags.team = 'x'`)
+//! joined with AND, such as `name LIKE 'vision%' AND name != 'vision-old'`. Run filters are a real language and go to
 //! Slipway's run-filter parser instead (see `runs`); these lists are small and filtered here.
 
 use crate::error::{ServiceError, ServiceResult};
@@ -15,7 +15,7 @@ pub struct Clause {
 }
 
 impl Clause {
-    /// Whether this compares a tag, which these objects do not have.
+    /// Whether this compares a tag (see [`Clause::admits_tags`]).
     pub fn is_tag(&self) -> bool {
         self.field.starts_with("tags.")
     }
@@ -26,14 +26,26 @@ impl Clause {
     }
 
     /// Whether an object whose `field` is `text` satisfies this comparison: a comparison of
-    /// another field admits it (that field is checked by its own call), a tag's sees none.
+    /// another field, or of a tag, admits it (each is checked by its own call).
     pub fn admits(&self, field: &str, text: &str) -> bool {
         if self.is_tag() {
-            self.matches_missing()
+            true
         } else if self.field == field {
             self.matches(text)
         } else {
             true
+        }
+    }
+
+    /// Whether an object with `tags` satisfies this comparison: a tag comparison reads its
+    /// tag (a tag it lacks satisfies only `!=`); a comparison of a field admits it.
+    pub fn admits_tags(&self, tags: &[(String, String)]) -> bool {
+        let Some(key) = self.field.strip_prefix("tags.") else {
+            return true;
+        };
+        match tags.iter().find(|(k, _)| k == key) {
+            Some((_, value)) => self.matches(value),
+            None => self.matches_missing(),
         }
     }
 
@@ -177,6 +189,13 @@ mod tests {
         let tag = parse("tag.`mlflow.prompt.is_prompt` != 'true'", &["name"]).unwrap();
         assert_eq!(tag[0].field, "tags.mlflow.prompt.is_prompt");
         assert!(tag[0].is_tag() && tag[0].matches_missing());
+        assert!(tag[0].admits_tags(&[]));
+        let team = parse("tags.team = 'vision' and name != 'x'", &["name"]).unwrap();
+        let tags = |value: &str| vec![("team".to_owned(), value.to_owned())];
+        assert!(team[0].admits_tags(&tags("vision")));
+        assert!(!team[0].admits_tags(&tags("nlp")));
+        assert!(!team[0].admits_tags(&[]));
+        assert!(team[0].admits("name", "x") && team[1].admits_tags(&[]));
         assert!(parse("name = 'a' éé", &["name"]).is_err());
         assert!(!like("abc", "a_"));
         assert!(like("abc", "a_c"));

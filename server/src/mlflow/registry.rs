@@ -99,7 +99,7 @@ async fn version_json(state: &AppState, version: &ModelVersion) -> ServiceResult
         "run_id": version.run_id.map(|id| id.to_string()).unwrap_or_default(),
         "status": "READY",
         "aliases": version.aliases,
-        "tags": [],
+        "tags": super::registry_tags::of_version(state, &version.model, version.version).await?,
     }))
 }
 
@@ -121,7 +121,7 @@ async fn model_json(state: &AppState, model: &RegisteredModel) -> ServiceResult<
         "description": model.description.clone().unwrap_or_default(),
         "latest_versions": latest,
         "aliases": aliases,
-        "tags": [],
+        "tags": super::registry_tags::of_model(state, &model.name).await?,
     }))
 }
 
@@ -229,11 +229,20 @@ async fn search_models(
     caller.require(Permission::Read)?;
     let query = search_query(pairs)?;
     let clauses = super::names::parse(&query.filter, &["name"])?;
-    let mut models: Vec<RegisteredModel> = registry::list(&state.db)
-        .await?
-        .into_iter()
-        .filter(|m| clauses.iter().all(|c| c.admits("name", &m.name)))
-        .collect();
+    let by_tag = clauses.iter().any(|c| c.is_tag());
+    let mut models: Vec<RegisteredModel> = Vec::new();
+    for model in registry::list(&state.db).await? {
+        if !clauses.iter().all(|c| c.admits("name", &model.name)) {
+            continue;
+        }
+        if by_tag {
+            let tags = super::registry_tags::pairs_of_model(&state, &model.name).await?;
+            if !clauses.iter().all(|c| c.admits_tags(&tags)) {
+                continue;
+            }
+        }
+        models.push(model);
+    }
     if descending(&query.order_by) {
         models.reverse();
     }
@@ -505,9 +514,18 @@ async fn search_versions(
         }
         for version in registry::versions(&state.db, &model.name).await? {
             let run = version.run_id.map(|id| id.to_string()).unwrap_or_default();
-            if clauses.iter().all(|c| c.admits("run_id", &run)) {
-                versions.push(version);
+            if !clauses.iter().all(|c| c.admits("run_id", &run)) {
+                continue;
             }
+            if clauses.iter().any(|c| c.is_tag()) {
+                let tags =
+                    super::registry_tags::pairs_of_version(&state, &model.name, version.version)
+                        .await?;
+                if !clauses.iter().all(|c| c.admits_tags(&tags)) {
+                    continue;
+                }
+            }
+            versions.push(version);
         }
     }
     let (versions, next) = page(versions, &query);

@@ -109,7 +109,8 @@ fn lifecycle(deleted_at: Option<i64>) -> &'static str {
     }
 }
 
-pub fn experiment(row: experiment::Model) -> Experiment {
+/// An experiment with its tags.
+pub fn experiment(row: experiment::Model, tags: Vec<(String, String)>) -> Experiment {
     Experiment {
         artifact_location: format!("mlflow-artifacts:/{}", row.id),
         experiment_id: row.id.to_string(),
@@ -117,7 +118,10 @@ pub fn experiment(row: experiment::Model) -> Experiment {
         lifecycle_stage: lifecycle(row.deleted_at),
         last_update_time: row.updated_at,
         creation_time: row.created_at,
-        tags: Vec::new(),
+        tags: tags
+            .into_iter()
+            .map(|(key, value)| KeyValue { key, value })
+            .collect(),
     }
 }
 

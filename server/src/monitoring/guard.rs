@@ -167,8 +167,9 @@ impl Monitoring {
             // No baseline (no recorded training data): nothing to judge.
             Err(_) => return,
         };
-        // Too few rows, or rows from too few callers (one caller alone must not raise it).
-        if report.status == "insufficient_data" {
+        // Too few rows, or rows from too few callers (one caller alone must not raise it), or
+        // a live baseline still being gathered.
+        if report.status == "insufficient_data" || report.status == "collecting_baseline" {
             return;
         }
         if let Err(err) = self.record_drift_hour(deployment_id, &report).await {

@@ -134,6 +134,9 @@ pub struct VersionStats {
 /// One recent input row.
 #[derive(Debug, Clone)]
 pub struct LiveRow {
+    /// Its place in the deployment's stream of rows (counting up from 1, never reused), so
+    /// that a live baseline takes each row once.
+    pub seq: u64,
     pub at: Instant,
     /// The token that sent it: drift alerts need rows from several callers.
     pub caller: Arc<str>,
@@ -153,6 +156,8 @@ pub struct DeploymentStats {
     /// regression, the value predicted.
     pub inputs: VecDeque<LiveRow>,
     pub input_version: u32,
+    /// The `seq` of the last row recorded.
+    pub last_seq: u64,
     /// Completed minutes waiting to be written: (version, minute start in ms, counts).
     pub finished_minutes: Vec<(u32, i64, Bucket)>,
 }
@@ -243,9 +248,9 @@ impl Monitor {
         });
     }
 
-    /// Keeps input rows for drift (at most the configured number per deployment), with the
-    /// values predicted for them when the model predicts values (`predicted` is empty for
-    /// classification).
+    /// Keeps input rows for drift (at most the configured number per deployment), with what
+    /// was predicted for each: the value, or the class's index among the model's labels (a
+    /// live baseline counts classes from them).
     pub fn record_inputs(
         &self,
         name: &str,
@@ -278,7 +283,9 @@ impl Monitor {
                 if stats.inputs.len() >= keep {
                     stats.inputs.pop_front();
                 }
+                stats.last_seq += 1;
                 stats.inputs.push_back(LiveRow {
+                    seq: stats.last_seq,
                     at: now,
                     caller: Arc::clone(&caller),
                     values: row,

@@ -8,6 +8,7 @@ mod columns;
 mod drift_hours;
 pub mod guard;
 pub mod live;
+mod live_baseline;
 mod predictions;
 pub mod prometheus;
 pub mod series;
@@ -23,12 +24,13 @@ use crate::serving::deployments::find_existing;
 use crate::time::{from_millis, now_millis};
 use columns::ColumnBaseline;
 use live::Bucket;
+use live_baseline::{Cursors, Gathered, Shape};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 use slipway_api::{
-    DeploymentMetrics, DriftDetail, DriftReport, FeatureDrift, MinuteMetrics, SloPolicy,
-    VersionMetrics,
+    DeploymentMetrics, DriftDetail, DriftReport, FeatureDrift, LiveBaseline, MinuteMetrics,
+    SloPolicy, VersionMetrics,
 };
 use slipway_ml::drift;
 use slipway_ml::stats::FeatureStats;
@@ -38,7 +40,7 @@ use std::sync::{Arc, Mutex};
 /// Per-minute metrics older than this are deleted.
 pub(crate) const RETENTION_MILLIS: i64 = 7 * 24 * 3600 * 1000;
 
-/// What drift is measured against: the training data of one version.
+/// What drift is measured against: the training data of one version, or its first live rows.
 #[derive(Debug)]
 struct Baseline {
     /// Per model feature, in the model's order (none when the dataset lacks it).
@@ -48,6 +50,8 @@ struct Baseline {
     columns: Vec<Option<ColumnBaseline>>,
     /// What the training labels looked like.
     labels: Option<LabelBaseline>,
+    /// For a baseline made of the version's first live rows: how many.
+    live: Option<LiveBaseline>,
 }
 
 /// The training labels: class counts in the model's label order, or the statistics of the
@@ -68,9 +72,30 @@ pub struct Monitoring {
     store: BlobStore,
     pub serving: Serving,
     baselines: Arc<Baselines>,
+    /// Which live rows each live baseline has taken.
+    live_baselines: Arc<Cursors>,
     /// When each deployment's hourly drift was last written, and its status then (see
     /// `drift_hours`).
     drift_written: Arc<Mutex<HashMap<i64, (i64, String)>>>,
+}
+
+/// The drift answer while a version's live baseline is still being gathered.
+fn collecting(name: &str, version: u32, progress: LiveBaseline) -> DriftDetail {
+    DriftDetail {
+        report: DriftReport {
+            deployment: name.to_owned(),
+            version,
+            rows: 0,
+            callers: 0,
+            features: Vec::new(),
+            prediction_psi: None,
+            prediction_psi_noise: None,
+            predictions: Vec::new(),
+            status: "collecting_baseline".to_owned(),
+            live_baseline: Some(progress),
+        },
+        columns: Vec::new(),
+    }
 }
 
 fn version_metrics(version: u32, variant: &str, bucket: &Bucket, window: u64) -> VersionMetrics {
@@ -124,6 +149,7 @@ impl Monitoring {
             store,
             serving,
             baselines: Arc::default(),
+            live_baselines: Arc::default(),
             drift_written: Arc::default(),
         }
     }
@@ -285,13 +311,18 @@ impl Monitoring {
         Ok(())
     }
 
-    /// The training baseline of the deployment's primary version.
-    async fn baseline(&self, name: &str) -> ServiceResult<(u32, Arc<Baseline>)> {
+    /// The baseline of the deployment's primary version: its training data, or its first
+    /// live rows (the progress while they are gathered).
+    async fn baseline(
+        &self,
+        name: &str,
+        policy: &SloPolicy,
+    ) -> ServiceResult<(u32, Result<Arc<Baseline>, LiveBaseline>)> {
         let live = self.serving.serving(name).await?;
         let version = live.primary.version;
         let key = (name.to_owned(), version);
         if let Some(found) = self.lock_baselines().get(&key) {
-            return Ok((version, Arc::clone(found)));
+            return Ok((version, Ok(Arc::clone(found))));
         }
         let row = find_version(&self.db, &live.spec.model, &Selector::Number(version)).await?;
         let manifest = live.primary.engine.manifest().clone();
@@ -322,9 +353,31 @@ impl Monitoring {
             None => None,
         };
         let Some(data) = data else {
-            return Err(ServiceError::invalid(format!(
-                "deployment '{name}': version {version} does not record its training data, so there is no baseline"
-            )));
+            // No training data: the version's first live rows are its baseline.
+            let shape = Shape {
+                features: &manifest.features,
+                labels: &manifest.labels,
+                regression: manifest.task == "regression",
+            };
+            let monitor = self.serving.monitor();
+            let gathered = self
+                .live_baselines
+                .gather(
+                    &self.db,
+                    monitor,
+                    (name, version, row.id),
+                    policy.baseline_rows,
+                    shape,
+                )
+                .await?;
+            return Ok(match gathered {
+                Gathered::Collecting(progress) => (version, Err(progress)),
+                Gathered::Complete(baseline) => {
+                    let baseline = Arc::new(baseline);
+                    self.lock_baselines().insert(key, Arc::clone(&baseline));
+                    (version, Ok(baseline))
+                }
+            });
         };
         let stats: Vec<FeatureStats> = serde_json::from_str(&data.statistics)?;
         let features = manifest
@@ -377,9 +430,10 @@ impl Monitoring {
             features,
             columns,
             labels,
+            live: None,
         });
         self.lock_baselines().insert(key, Arc::clone(&baseline));
-        Ok((version, baseline))
+        Ok((version, Ok(baseline)))
     }
 
     fn lock_baselines(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Arc<Baseline>>> {
@@ -402,7 +456,12 @@ impl Monitoring {
     /// Drift judged under `policy` (for callers that have read it already).
     pub async fn drift_under(&self, name: &str, policy: &SloPolicy) -> ServiceResult<DriftDetail> {
         let policy = policy.clone();
-        let (version, baseline) = self.baseline(name).await?;
+        let (version, baseline) = self.baseline(name, &policy).await?;
+        let baseline = match baseline {
+            Ok(baseline) => baseline,
+            Err(progress) => return Ok(collecting(name, version, progress)),
+        };
+        let live_baseline = baseline.live.clone();
         let live = self.serving.serving(name).await?;
         let features = live.primary.engine.features().to_vec();
         let labels = live.primary.engine.manifest().labels.clone();
@@ -504,6 +563,7 @@ impl Monitoring {
                 prediction_psi_noise: prediction.map(|(_, noise)| noise),
                 predictions,
                 status: status.to_owned(),
+                live_baseline,
             };
             DriftDetail { report, columns }
         })

@@ -338,11 +338,16 @@ impl Serving {
         let predictions = served.predict(flat, parsed.len()).await?;
         ensure_finite(&predictions)?;
         if variant == "primary" && self.monitor().enabled() {
+            // One per row: the value, or the class's index (a live baseline counts classes).
+            let labels = &served.engine.manifest().labels;
             let values: Vec<f64> = predictions
                 .iter()
-                .filter_map(|p| match p {
-                    Prediction::Value(value) => Some(*value),
-                    Prediction::Class { .. } => None,
+                .map(|p| match p {
+                    Prediction::Value(value) => *value,
+                    Prediction::Class { label, .. } => labels
+                        .iter()
+                        .position(|l| l == label)
+                        .map_or(f64::NAN, |index| index as f64),
                 })
                 .collect();
             self.monitor()

@@ -323,6 +323,7 @@ mod tests {
             drift: Some(DriftDetail {
                 report: DriftReport {
                     predictions: Vec::new(),
+                    live_baseline: None,
                     deployment: "digits".into(),
                     version: 2,
                     rows: 500,

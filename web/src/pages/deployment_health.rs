@@ -467,6 +467,7 @@ mod tests {
     fn report(psi: f64) -> DriftReport {
         DriftReport {
             predictions: Vec::new(),
+            live_baseline: None,
             deployment: "digits".into(),
             version: 2,
             rows: 500,
