@@ -9,10 +9,6 @@ use sea_orm::{
     sea_query::SimpleExpr,
 };
 
-/// The longest key and value accepted (MLflow's limits).
-const MAX_KEY: usize = 250;
-const MAX_VALUE: usize = 5000;
-
 /// What a tag belongs to.
 #[derive(Debug, Clone, Copy)]
 pub enum Owner {
@@ -38,18 +34,7 @@ pub async fn set(
     key: &str,
     value: &str,
 ) -> ServiceResult<()> {
-    if key.trim().is_empty() || key.len() > MAX_KEY {
-        return Err(ServiceError::invalid(format!(
-            "key: expected 1 to {MAX_KEY} characters, got {}",
-            key.len()
-        )));
-    }
-    if value.len() > MAX_VALUE {
-        return Err(ServiceError::invalid(format!(
-            "value: expected at most {MAX_VALUE} characters, got {}",
-            value.len()
-        )));
-    }
+    crate::tracking::experiment_tags::check_tag(key, value)?;
     // Replace in one transaction: the old value never shows beside the new one.
     let txn = crate::db::begin_write(db).await?;
     registry_tag::Entity::delete_many()

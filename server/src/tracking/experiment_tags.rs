@@ -12,13 +12,8 @@ use std::collections::HashMap;
 const MAX_KEY: usize = 250;
 const MAX_VALUE: usize = 5000;
 
-/// Sets `key` on the experiment (replacing its value).
-pub async fn set(
-    db: &DatabaseConnection,
-    experiment_id: i64,
-    key: &str,
-    value: &str,
-) -> ServiceResult<()> {
+/// Refuses a key that is empty or longer than MLflow allows, or a value that is too long.
+pub fn check_tag(key: &str, value: &str) -> ServiceResult<()> {
     if key.trim().is_empty() || key.len() > MAX_KEY {
         return Err(ServiceError::invalid(format!(
             "key: expected 1 to {MAX_KEY} characters, got {}",
@@ -31,6 +26,17 @@ pub async fn set(
             value.len()
         )));
     }
+    Ok(())
+}
+
+/// Sets `key` on the experiment (replacing its value).
+pub async fn set(
+    db: &DatabaseConnection,
+    experiment_id: i64,
+    key: &str,
+    value: &str,
+) -> ServiceResult<()> {
+    check_tag(key, value)?;
     let row = experiment_tag::ActiveModel {
         experiment_id: Set(experiment_id),
         key: Set(key.to_owned()),
