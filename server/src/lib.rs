@@ -18,7 +18,8 @@
 //!   (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Replicas: `cluster` (leader election through the database, live events across the
-//!   replicas on one PostgreSQL).
+//!   replicas on one PostgreSQL), `replica` (`slipway serve`: a serving replica with no
+//!   database that follows the server through its API).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
 //! - Shared helpers: `error` (the service error), `pagination` (page tokens), `time`.
@@ -45,6 +46,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod registry;
 pub mod registry_changes;
+pub mod replica;
 pub mod run_tokens;
 pub mod schedules;
 pub mod serve;
