@@ -56,18 +56,21 @@ pub enum ReplicaError {
 pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaError> {
     let server = client.base_url().to_owned();
     // A bad token is a startup error, not a replica that silently serves nothing.
-    client.whoami().await.map_err(|source| match source.code() {
-        Some(slipway_api::ErrorCode::Unauthenticated | slipway_api::ErrorCode::PermissionDenied) => {
-            ReplicaError::Token {
+    client
+        .whoami()
+        .await
+        .map_err(|source| match source.code() {
+            Some(
+                slipway_api::ErrorCode::Unauthenticated | slipway_api::ErrorCode::PermissionDenied,
+            ) => ReplicaError::Token {
                 server: server.clone(),
                 source,
-            }
-        }
-        _ => ReplicaError::Server {
-            server: server.clone(),
-            source,
-        },
-    })?;
+            },
+            _ => ReplicaError::Server {
+                server: server.clone(),
+                source,
+            },
+        })?;
     std::fs::create_dir_all(&config.cache_dir).map_err(|source| ReplicaError::Cache {
         dir: config.cache_dir.clone(),
         source,

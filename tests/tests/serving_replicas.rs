@@ -42,7 +42,7 @@ async fn load(client: Client, stop: Arc<AtomicBool>) -> Vec<Answer> {
     answers
 }
 
-async fn train(admin: &Client, seed: i64) -> u32 {
+async fn train(admin: &Client, seed: u64) -> u32 {
     let spec = TrainSpec {
         dataset: "iris".into(),
         epochs: Some(5),
@@ -118,7 +118,9 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
     ];
     for replica in &replicas {
         serves(replica, &caller, v2).await;
-        let ready = reqwest::get(format!("{}/readyz", replica.url)).await.unwrap();
+        let ready = reqwest::get(format!("{}/readyz", replica.url))
+            .await
+            .unwrap();
         assert_eq!(ready.status(), 200);
     }
 
@@ -146,7 +148,10 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
         for task in loads {
             answers.extend(task.await.unwrap());
         }
-        let failed: Vec<&String> = answers.iter().filter_map(|(_, a)| a.as_ref().err()).collect();
+        let failed: Vec<&String> = answers
+            .iter()
+            .filter_map(|(_, a)| a.as_ref().err())
+            .collect();
         assert!(
             failed.is_empty(),
             "replica {n}: {} of {} requests failed, first: {}",
@@ -159,7 +164,10 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
             .filter(|(sent, _)| *sent >= deadline)
             .filter_map(|(_, answer)| answer.as_ref().ok().copied())
             .collect();
-        assert!(!after.is_empty(), "replica {n} answered nothing after the deadline");
+        assert!(
+            !after.is_empty(),
+            "replica {n} answered nothing after the deadline"
+        );
         assert!(
             after.iter().all(|version| *version == v1),
             "replica {n} still answered from version {v2} a second after the rollback"
@@ -169,7 +177,9 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
             .filter(|(_, answer)| answer.as_ref().is_ok_and(|v| *v == v2))
             .map(|(sent, _)| *sent)
             .max()
-            .map_or(0, |sent| sent.saturating_duration_since(rolled_back).as_millis());
+            .map_or(0, |sent| {
+                sent.saturating_duration_since(rolled_back).as_millis()
+            });
         println!(
             "replica {n}: {} answers, none failed; the last from v{v2} was sent {last_v2} ms after the rollback",
             answers.len()
@@ -240,7 +250,10 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
 
     // A caller without a valid token is refused by the replica.
     let anonymous = http
-        .post(format!("{}/api/v1/deployments/iris/predict", replicas[0].url))
+        .post(format!(
+            "{}/api/v1/deployments/iris/predict",
+            replicas[0].url
+        ))
         .json(&row())
         .send()
         .await

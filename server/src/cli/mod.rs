@@ -197,7 +197,12 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// The address to listen on; port 0 picks a free port (the chosen one is printed).
-    #[arg(long, env = "SLIPWAY_ADDR", default_value = "127.0.0.1:8081", value_name = "HOST:PORT")]
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDR",
+        default_value = "127.0.0.1:8081",
+        value_name = "HOST:PORT"
+    )]
     pub addr: std::net::SocketAddr,
     /// Where downloaded model files are kept (by digest, so a restart downloads nothing
     /// already there).

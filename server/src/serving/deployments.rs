@@ -373,12 +373,7 @@ fn to_api(
 /// One deployment.
 pub async fn get(serving: &Serving, name: &str) -> ServiceResult<Deployment> {
     let row = find_existing(serving.db()?, name).await?;
-    let record = record_of(
-        serving.db()?,
-        row.id,
-        row.current_revision.unsigned_abs(),
-    )
-    .await?;
+    let record = record_of(serving.db()?, row.id, row.current_revision.unsigned_abs()).await?;
     to_api(serving, row, record.spec)
 }
 

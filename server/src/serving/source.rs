@@ -165,8 +165,14 @@ impl Source {
                 store.read_blob(&version.artifact_digest).await?,
             )),
             Self::Server { client, cache } => Ok((
-                cached_file(client, cache, version, "model.json", &version.manifest_digest)
-                    .await?,
+                cached_file(
+                    client,
+                    cache,
+                    version,
+                    "model.json",
+                    &version.manifest_digest,
+                )
+                .await?,
                 cached_file(client, cache, version, "model", &version.artifact_digest).await?,
             )),
         }
