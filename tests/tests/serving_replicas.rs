@@ -248,6 +248,14 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
     };
     assert!(counted(v1) > 0 && counted(v2) > 0, "{metrics}");
 
+    // A deployment the server does not know is 404 on a replica too, in the server's words.
+    let missing = replica.predict("nope", &row()).await.unwrap_err();
+    assert_eq!(missing.status(), Some(404), "{missing}");
+    assert!(
+        missing.to_string().contains("deployment 'nope'"),
+        "{missing}"
+    );
+
     // A caller without a valid token is refused by the replica.
     let anonymous = http
         .post(format!(

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[derive(Debug, Clone)]
 pub struct Head {
     pub name: String,
-    /// The row id on the server; a replica, which sees no ids, numbers deployments itself.
+    /// The row id on the server; a replica, which sees no ids, derives one from the name.
     pub id: i64,
     pub revision: u32,
 }
@@ -74,14 +74,12 @@ impl Source {
                 })
                 .collect()),
             Self::Server { client, .. } => {
-                let mut listed = client.list_deployments().await.map_err(from_api)?;
-                listed.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
+                let listed = client.list_deployments().await.map_err(from_api)?;
                 Ok(listed
                     .into_iter()
-                    .enumerate()
-                    .map(|(index, d)| Head {
+                    .map(|d| Head {
+                        id: replica_id(&d.name),
                         name: d.name,
-                        id: index as i64 + 1,
                         revision: d.revision,
                     })
                     .collect())
@@ -224,10 +222,23 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
 }
 
+/// A stable id for deployment `name` in a replica (FNV-1a, kept positive): the same on every
+/// replica and across restarts, so what is keyed by it (the live statistics) stays together.
+fn replica_id(name: &str) -> i64 {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    i64::try_from(hash >> 1).unwrap_or(i64::MAX)
+}
+
 /// The server's answer as this layer's error: its status kept, so a replica answers a missing
 /// deployment with 404 as the server would.
 pub fn from_api(err: ApiError) -> ServiceError {
-    let message = err.to_string();
+    let message = match &err {
+        // The server's own message, as the server would have answered it.
+        ApiError::Server { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
     match err.code() {
         Some(ErrorCode::NotFound) => ServiceError::NotFound(message),
         Some(ErrorCode::Unauthenticated) => ServiceError::Unauthenticated(message),
