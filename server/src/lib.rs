@@ -13,12 +13,13 @@
 //! - Services: `auth` (tokens and roles), `run_tokens` (a command job's token, scoped to its
 //!   run), `audit`, `tracking` (experiments, runs, logging, search, run artifacts), `datasets`,
 //!   `registry` (models, versions, aliases) and `registry_changes` (create, rename, delete,
-//!   register a run's artifact directory), `registry_tags` (tags of models and versions), `model_import` (ONNX files checked and registered
-//!   as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
+//!   register a run's artifact directory), `registry_tags` (tags of models and versions),
+//!   `model_import` (ONNX files checked and registered as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
 //!   (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Replicas: `cluster` (leader election through the database, live events across the
-//!   replicas on one PostgreSQL).
+//!   replicas on one PostgreSQL), `replica` (`slipway serve`: a serving replica with no
+//!   database that follows the server through its API).
 //! - Storage: `db`, `entity`, `blobs` (the content-addressed file store), `gc` (collecting
 //!   unreferenced blobs), `files` (private files in the data dir).
 //! - Shared helpers: `error` (the service error), `pagination` (page tokens), `time`.
@@ -46,6 +47,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod registry_changes;
 pub mod registry_tags;
+pub mod replica;
 pub mod run_tokens;
 pub mod schedules;
 pub mod serve;

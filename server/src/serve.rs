@@ -144,7 +144,7 @@ pub async fn launch(
 /// Installs the handlers for SIGINT (Ctrl-C) and SIGTERM now, and resolves when either
 /// arrives.
 #[cfg(unix)]
-fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Serve)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Serve)?;
@@ -158,7 +158,7 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
 
 /// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
+pub(crate) fn shutdown_signal() -> Result<impl Future<Output = ()>, ServeError> {
     Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

@@ -85,8 +85,10 @@ impl AppState {
         )
         .map_err(|err| sea_orm::DbErr::Custom(format!("artifacts: {err}")))?;
         let serving = Serving::new(
-            db.clone(),
-            blobs.clone(),
+            crate::serving::source::Source::Database {
+                db: db.clone(),
+                store: blobs.clone(),
+            },
             BatchPolicy {
                 max_rows: config.serving.batch_max_rows,
                 max_wait: Duration::from_micros(config.serving.batch_max_wait_us),
@@ -164,7 +166,9 @@ impl BackgroundTasks {
             leader.clone(),
             signalled(),
         );
-        state.serving.spawn_background(signalled());
+        state
+            .serving
+            .spawn_background(Duration::from_secs(1), signalled());
         if state.config.serving.monitoring {
             state.monitoring.spawn(
                 state.queue.clone(),

@@ -336,6 +336,62 @@ impl TestServer {
     }
 }
 
+/// A running `slipway serve` (a serving replica), killed when dropped.
+pub struct TestServingReplica {
+    child: Child,
+    pub url: String,
+    /// Its model file cache.
+    _cache: tempfile::TempDir,
+}
+
+impl TestServingReplica {
+    /// A client of this replica with `token`.
+    pub fn client(&self, token: &str) -> Client {
+        Client::new(&self.url, Some(token.to_owned())).expect("client")
+    }
+}
+
+impl Drop for TestServingReplica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestServer {
+    /// Starts `slipway serve` against this server with `token`, on a free port and its own
+    /// cache dir; returns once it listens (it may still be loading models: see `/readyz`).
+    pub fn serving_replica(&self, token: &str) -> TestServingReplica {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let mut child = command()
+            .args(["serve", "--server", &self.url, "--addr", "127.0.0.1:0"])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .env("SLIPWAY_TOKEN", token)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start slipway serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("slipway listening on ") {
+                    let _ = sender.send(url.to_owned());
+                }
+            }
+        });
+        let url = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the serving replica printed its address");
+        TestServingReplica {
+            child,
+            url,
+            _cache: cache,
+        }
+    }
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or panics after `timeout` naming `what`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where

@@ -24,6 +24,15 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|err| anyhow::anyhow!("the server refused this worker: {err}"))
         }
+        Command::Serve(args) => {
+            init_logging("info", LogFormat::Text);
+            let config = crate::replica::ReplicaConfig {
+                addr: args.addr,
+                cache_dir: args.cache_dir.clone(),
+                poll: std::time::Duration::from_millis(args.poll_ms),
+            };
+            Ok(crate::replica::run(client(cli)?, config).await?)
+        }
         Command::Jobs(command) => super::jobs::jobs(cli, command).await,
         Command::Workers(command) => super::jobs::workers(cli, command).await,
         Command::Train(args) => super::ml::train(cli, args).await,

@@ -64,6 +64,18 @@ pub enum Command {
     Server(ServerArgs),
     /// Run a worker: it leases jobs from the server and runs them.
     Worker(WorkerArgs),
+    /// Run a serving replica: predictions only, no database, following the server.
+    ///
+    /// It reads the deployments from the server at --server with --token (a viewer token is
+    /// enough), downloads the model files their revisions use into --cache-dir, and answers
+    /// `POST /api/v1/deployments/NAME/predict` and the Open Inference Protocol (`/v2`) with the
+    /// server's routing, batching and responses; `/metrics` counts what it served, `/readyz`
+    /// turns ready once every deployment's current revision is loaded. A deploy, promote or
+    /// rollback on the server reaches it within a second. Callers' tokens are checked with
+    /// the server. Run several behind a load balancer.
+    ///
+    /// Example: slipway serve --server http://control:8080 --token $VIEWER --addr 0.0.0.0:8081
+    Serve(ServeArgs),
     /// Submit, list, inspect, cancel and retry jobs.
     #[command(subcommand, alias = "job")]
     Jobs(JobsCommand),
@@ -179,6 +191,32 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         context: Option<String>,
     },
+}
+
+/// The flags of `slipway serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(
+        long,
+        env = "SLIPWAY_ADDR",
+        default_value = "127.0.0.1:8081",
+        value_name = "HOST:PORT"
+    )]
+    pub addr: std::net::SocketAddr,
+    /// Where downloaded model files are kept (by digest, so a restart downloads nothing
+    /// already there).
+    #[arg(
+        long,
+        env = "SLIPWAY_CACHE_DIR",
+        default_value = ".slipway-serve-cache",
+        value_name = "DIR"
+    )]
+    pub cache_dir: std::path::PathBuf,
+    /// How often, in milliseconds, the deployments are read even without a change announced
+    /// on the server's event stream.
+    #[arg(long, default_value_t = 500, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..))]
+    pub poll_ms: u64,
 }
 
 /// The flags of `slipway worker`.

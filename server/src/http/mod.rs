@@ -19,6 +19,7 @@ mod jobs;
 pub mod limits;
 mod models;
 mod monitoring;
+pub mod replica;
 mod runs;
 mod schedules;
 #[cfg(test)]

@@ -65,8 +65,16 @@ pub async fn render(
     totals: &[(String, u32, Bucket)],
 ) -> ServiceResult<String> {
     let mut out = String::with_capacity(4096);
+    predictions(&mut out, totals);
+    jobs_and_workers(&mut out, db).await?;
+    Ok(out)
+}
+
+/// Appends the predict counters and latency histograms of every deployment version: all a
+/// serving replica, which has no database, exposes.
+pub fn predictions(out: &mut String, totals: &[(String, u32, Bucket)]) {
     header(
-        &mut out,
+        out,
         "slipway_predict_requests_total",
         "counter",
         "Predict requests by deployment, version and outcome.",
@@ -83,7 +91,7 @@ pub async fn render(
         }
     }
     header(
-        &mut out,
+        out,
         "slipway_predict_latency_seconds",
         "histogram",
         "Predict latency inside the server.",
@@ -114,7 +122,7 @@ pub async fn render(
         );
     }
     header(
-        &mut out,
+        out,
         "slipway_predictions_total",
         "counter",
         "Predicted classes by deployment and version.",
@@ -129,17 +137,21 @@ pub async fn render(
             );
         }
     }
+}
+
+/// Appends jobs and workers by state and the queue depth.
+async fn jobs_and_workers(out: &mut String, db: &DatabaseConnection) -> ServiceResult<()> {
     let mut jobs: BTreeMap<String, u64> = JobState::ALL
         .iter()
         .map(|state| (state.as_str().to_owned(), 0))
         .collect();
     jobs.extend(count_by_state::<job::Entity>(db, job::Column::State, job::Column::Id).await?);
-    header(&mut out, "slipway_jobs", "gauge", "Jobs by state.");
+    header(out, "slipway_jobs", "gauge", "Jobs by state.");
     for (state, count) in &jobs {
         let _ = writeln!(out, "slipway_jobs{{state=\"{}\"}} {count}", label(state));
     }
     header(
-        &mut out,
+        out,
         "slipway_queue_depth",
         "gauge",
         "Jobs waiting for a worker.",
@@ -151,9 +163,9 @@ pub async fn render(
     );
     let workers =
         count_by_state::<worker::Entity>(db, worker::Column::State, worker::Column::Id).await?;
-    header(&mut out, "slipway_workers", "gauge", "Workers by state.");
+    header(out, "slipway_workers", "gauge", "Workers by state.");
     for (state, count) in &workers {
         let _ = writeln!(out, "slipway_workers{{state=\"{}\"}} {count}", label(state));
     }
-    Ok(out)
+    Ok(())
 }

@@ -180,7 +180,7 @@ pub async fn change(
     reason: Option<&str>,
 ) -> ServiceResult<Deployment> {
     validate_name("name", name)?;
-    let db = &serving.inner.db;
+    let db = serving.db()?;
     let _guard = serving.lock_changes(name).await;
     let existing = find(db, name).await?;
     let current = match &existing {
@@ -372,19 +372,14 @@ fn to_api(
 
 /// One deployment.
 pub async fn get(serving: &Serving, name: &str) -> ServiceResult<Deployment> {
-    let row = find_existing(&serving.inner.db, name).await?;
-    let record = record_of(
-        &serving.inner.db,
-        row.id,
-        row.current_revision.unsigned_abs(),
-    )
-    .await?;
+    let row = find_existing(serving.db()?, name).await?;
+    let record = record_of(serving.db()?, row.id, row.current_revision.unsigned_abs()).await?;
     to_api(serving, row, record.spec)
 }
 
 /// Every deployment, by name.
 pub async fn list(serving: &Serving) -> ServiceResult<Vec<Deployment>> {
-    let db = &serving.inner.db;
+    let db = serving.db()?;
     let rows = deployment::Entity::find()
         .order_by_asc(deployment::Column::Name)
         .all(db)
@@ -399,7 +394,7 @@ pub async fn list(serving: &Serving) -> ServiceResult<Vec<Deployment>> {
 
 /// Every revision of a deployment, newest first.
 pub async fn revisions(serving: &Serving, name: &str) -> ServiceResult<Vec<DeploymentRevision>> {
-    let db = &serving.inner.db;
+    let db = serving.db()?;
     let row = find_existing(db, name).await?;
     deployment_revision::Entity::find()
         .filter(deployment_revision::Column::DeploymentId.eq(row.id))
@@ -428,7 +423,7 @@ pub async fn shadow(
     serving: &Serving,
     name: &str,
 ) -> ServiceResult<Vec<slipway_api::ShadowComparison>> {
-    let row = find_existing(&serving.inner.db, name).await?;
+    let row = find_existing(serving.db()?, name).await?;
     serving.shadow_comparisons(row.id).await
 }
 

@@ -10,22 +10,21 @@ mod oip_columns;
 mod pool;
 pub mod predict;
 mod shadow;
+pub mod source;
 mod switch;
 #[cfg(test)]
 mod tests;
 
-use crate::blobs::BlobStore;
-use crate::entity::registry::{deployment, model_version};
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::EventBus;
 use crate::monitoring::live::Monitor;
-use crate::registry::{Selector, find_version};
 pub use pool::BatchPolicy;
 use pool::ModelPool;
 pub use pool::Served;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 use shadow::ShadowRecorder;
 use slipway_api::DeploymentSpec;
+use source::{Source, VersionRef};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -42,8 +41,9 @@ pub struct Live {
     /// The primary of the revision before, when another version: the rows callers sent it are
     /// the contract a new primary is held to.
     pub previous_primary: Option<Arc<Served>>,
-    /// Version rows this revision and the one before use: kept loaded so a rollback is fast.
-    keep: Vec<i64>,
+    /// Versions (pool keys) this revision and the one before use: kept loaded so a rollback
+    /// is fast.
+    keep: Vec<String>,
 }
 
 impl Live {
@@ -80,7 +80,7 @@ pub struct Serving {
 
 #[derive(Debug)]
 struct Inner {
-    db: DatabaseConnection,
+    source: Source,
     pool: ModelPool,
     live: RwLock<HashMap<String, Arc<Live>>>,
     /// Deployments whose current revision could not be loaded, with why.
@@ -98,8 +98,7 @@ struct Inner {
 
 impl Serving {
     pub fn new(
-        db: DatabaseConnection,
-        store: BlobStore,
+        source: Source,
         policy: BatchPolicy,
         max_instances: usize,
         events: Arc<EventBus>,
@@ -107,9 +106,9 @@ impl Serving {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                pool: ModelPool::new(store, policy),
+                pool: ModelPool::new(source.clone(), policy),
                 shadow: ShadowRecorder::default(),
-                db,
+                source,
                 live: RwLock::default(),
                 failed: RwLock::default(),
                 change_locks: tokio::sync::Mutex::default(),
@@ -160,8 +159,13 @@ impl Serving {
         lock.lock_owned().await
     }
 
-    async fn version_row(&self, model: &str, version: u32) -> ServiceResult<model_version::Model> {
-        find_version(&self.inner.db, model, &Selector::Number(version)).await
+    /// The database; a serving replica has none and refuses what needs one.
+    pub(crate) fn db(&self) -> ServiceResult<&DatabaseConnection> {
+        self.inner.source.db()
+    }
+
+    async fn version_row(&self, model: &str, version: u32) -> ServiceResult<VersionRef> {
+        self.inner.source.version(model, version).await
     }
 
     /// The loaded version `version` of `model`; a missing one is named by `field`.
@@ -170,7 +174,7 @@ impl Serving {
         field: &str,
         model: &str,
         version: u32,
-    ) -> ServiceResult<(i64, Arc<Served>)> {
+    ) -> ServiceResult<(String, Arc<Served>)> {
         let row = self
             .version_row(model, version)
             .await
@@ -180,7 +184,7 @@ impl Serving {
                 }
                 other => other,
             })?;
-        Ok((row.id, self.inner.pool.get(&row).await?))
+        Ok((row.key(), self.inner.pool.get(&row).await?))
     }
 
     /// Loads and warms what `spec` serves (and keeps `previous`'s models loaded); a version
@@ -222,7 +226,7 @@ impl Serving {
                     if replaced_primary {
                         previous_primary = Some(served);
                     }
-                    keep.push(row.id);
+                    keep.push(row.key());
                 }
             }
         }
@@ -244,7 +248,7 @@ impl Serving {
         {
             let mut map = write(&self.inner.live);
             map.insert(name.to_owned(), Arc::new(live));
-            let keep: Vec<i64> = map.values().flat_map(|l| l.keep.iter().copied()).collect();
+            let keep: Vec<String> = map.values().flat_map(|l| l.keep.iter().cloned()).collect();
             self.inner.pool.retain(&keep);
         }
         write(&self.inner.failed).remove(name);
@@ -258,9 +262,9 @@ impl Serving {
     /// server is not ready, since it would answer 503 to predictions. Err names the first
     /// deployment still loading.
     pub async fn readiness(&self) -> ServiceResult<Result<(), String>> {
-        let rows = deployment::Entity::find().all(&self.inner.db).await?;
+        let rows = self.inner.source.heads().await?;
         let pending = rows.iter().find(|row| {
-            let revision = row.current_revision.unsigned_abs();
+            let revision = row.revision;
             let served = self
                 .live(&row.name)
                 .is_some_and(|live| live.revision >= revision);
@@ -272,7 +276,7 @@ impl Serving {
         Ok(match pending {
             Some(row) => Err(format!(
                 "deployment '{}' revision {} is still loading",
-                row.name, row.current_revision
+                row.name, row.revision
             )),
             None => Ok(()),
         })
@@ -281,9 +285,9 @@ impl Serving {
     /// Brings every deployment this server does not serve at its current revision up to
     /// date. Called at start and then every second.
     pub async fn sync(&self) -> ServiceResult<()> {
-        let rows = deployment::Entity::find().all(&self.inner.db).await?;
+        let rows = self.inner.source.heads().await?;
         for row in rows {
-            let revision = row.current_revision.unsigned_abs();
+            let revision = row.revision;
             let stale = self
                 .live(&row.name)
                 .is_none_or(|live| live.revision < revision);
@@ -301,8 +305,7 @@ impl Serving {
                 continue;
             }
             let loaded = async {
-                let (spec, previous) =
-                    deployments::revision_specs(&self.inner.db, row.id, revision).await?;
+                let (spec, previous) = self.inner.source.revision_specs(&row).await?;
                 self.prepare(row.id, revision, &spec, previous.as_ref())
                     .await
             }
@@ -314,7 +317,7 @@ impl Serving {
                     let why = match err {
                         ServiceError::NotFound(message)
                         | ServiceError::InvalidArgument(message) => message,
-                        _ => "its models could not be loaded; see the server log".to_owned(),
+                        _ => "its models could not be loaded; see the log".to_owned(),
                     };
                     write(&self.inner.failed).insert(row.name.clone(), (revision, why));
                 }
@@ -323,12 +326,17 @@ impl Serving {
         Ok(())
     }
 
-    /// Follows the database until shutdown (every second, and at once when another replica
+    /// Follows the source until shutdown (every `period`, and at once when another replica
     /// announces a deployment change); also writes the shadow's record.
-    pub fn spawn_background(&self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    pub fn spawn_background(
+        &self,
+        period: Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
         let serving = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
@@ -338,12 +346,19 @@ impl Serving {
                 if let Err(err) = serving.sync().await {
                     tracing::warn!(error = %err, "deployment sync failed");
                 }
-                if let Err(err) = serving.inner.shadow.flush(&serving.inner.db).await {
-                    tracing::warn!(error = %err, "cannot record shadow comparisons");
-                }
+                serving.flush_shadow().await;
             }
-            let _ = serving.inner.shadow.flush(&serving.inner.db).await;
+            serving.flush_shadow().await;
         });
+    }
+
+    /// Writes the shadow's record; a replica, with no database, keeps none.
+    async fn flush_shadow(&self) {
+        if let Ok(db) = self.db()
+            && let Err(err) = self.inner.shadow.flush(db).await
+        {
+            tracing::warn!(error = %err, "cannot record shadow comparisons");
+        }
     }
 
     /// Asks the background loop to sync now: another replica changed a deployment. The tick
@@ -358,8 +373,9 @@ impl Serving {
         &self,
         deployment_id: i64,
     ) -> ServiceResult<Vec<slipway_api::ShadowComparison>> {
-        self.inner.shadow.flush(&self.inner.db).await?;
-        shadow::list(&self.inner.db, deployment_id).await
+        let db = self.db()?;
+        self.inner.shadow.flush(db).await?;
+        shadow::list(db, deployment_id).await
     }
 }
 

@@ -1,8 +1,7 @@
 //! The model pool: registered versions loaded once through the inference engine, warmed, and
 //! each fronted by a micro-batcher that joins concurrent requests into one forward pass.
 
-use crate::blobs::BlobStore;
-use crate::entity::registry::model_version;
+use super::source::{Source, VersionRef};
 use crate::error::{ServiceError, ServiceResult};
 use slipway_ml::inference::{Engine, Prediction};
 use std::collections::HashMap;
@@ -67,27 +66,27 @@ impl Served {
 /// Versions loaded by this server, by their row id.
 #[derive(Debug, Clone)]
 pub struct ModelPool {
-    store: BlobStore,
+    source: Source,
     policy: BatchPolicy,
-    loaded: Arc<Mutex<HashMap<i64, Arc<Served>>>>,
+    loaded: Arc<Mutex<HashMap<String, Arc<Served>>>>,
 }
 
 impl ModelPool {
-    pub fn new(store: BlobStore, policy: BatchPolicy) -> Self {
+    pub fn new(source: Source, policy: BatchPolicy) -> Self {
         Self {
-            store,
+            source,
             policy,
             loaded: Arc::default(),
         }
     }
 
     /// The loaded version, loading and warming it first if needed.
-    pub async fn get(&self, row: &model_version::Model) -> ServiceResult<Arc<Served>> {
-        if let Some(served) = self.cached(row.id) {
+    pub async fn get(&self, row: &VersionRef) -> ServiceResult<Arc<Served>> {
+        let key = row.key();
+        if let Some(served) = self.cached(&key) {
             return Ok(served);
         }
-        let manifest = self.store.read_blob(&row.manifest_digest).await?;
-        let weights = self.store.read_blob(&row.artifact_digest).await?;
+        let (manifest, weights) = self.source.files(row).await?;
         let engine = tokio::task::spawn_blocking(move || {
             let engine = Engine::load(&manifest, &weights)?;
             // A first pass allocates what later ones reuse, so the first request is not slow.
@@ -109,25 +108,25 @@ impl ModelPool {
             Arc::clone(&in_flight),
         ));
         let served = Arc::new(Served {
-            version: row.version.unsigned_abs(),
+            version: row.version,
             engine,
             queue,
             in_flight,
         });
         let mut loaded = self.lock();
-        Ok(Arc::clone(loaded.entry(row.id).or_insert(served)))
+        Ok(Arc::clone(loaded.entry(key).or_insert(served)))
     }
 
-    fn cached(&self, id: i64) -> Option<Arc<Served>> {
-        self.lock().get(&id).cloned()
+    fn cached(&self, key: &str) -> Option<Arc<Served>> {
+        self.lock().get(key).cloned()
     }
 
     /// Unloads every version not in `keep`; requests holding one finish first.
-    pub fn retain(&self, keep: &[i64]) {
-        self.lock().retain(|id, _| keep.contains(id));
+    pub fn retain(&self, keep: &[String]) {
+        self.lock().retain(|key, _| keep.contains(key));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Served>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Served>>> {
         // The map stays consistent even if a holder panicked: entries are whole values.
         self.loaded
             .lock()

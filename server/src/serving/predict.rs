@@ -225,8 +225,8 @@ impl Serving {
                 "deployment '{name}' has no ready version: {why}"
             )));
         }
-        // Not loaded here yet: the database says whether it exists.
-        super::deployments::get(self, name).await?;
+        // Not loaded here yet: the source says whether it exists.
+        self.inner.source.ensure_exists(name).await?;
         Err(ServiceError::Unavailable(format!(
             "deployment '{name}' has no ready version yet; it is loading"
         )))

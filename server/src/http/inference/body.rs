@@ -35,10 +35,21 @@ fn decode(body: &[u8], header_length: Option<&str>) -> Result<InferBody, CodecEr
     })
 }
 
-impl FromRequest<AppState> for InferBody {
+/// A state that knows the largest body accepted (the server's and a serving replica's).
+pub trait MaxBody {
+    fn max_body_bytes(&self) -> usize;
+}
+
+impl MaxBody for AppState {
+    fn max_body_bytes(&self) -> usize {
+        self.config.limits.max_body_bytes
+    }
+}
+
+impl<S: MaxBody + Send + Sync> FromRequest<S> for InferBody {
     type Rejection = AppError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(encoding) = request.headers().get(CONTENT_ENCODING)
             && encoding.as_bytes() != b"identity"
         {
@@ -59,7 +70,7 @@ impl FromRequest<AppState> for InferBody {
                 )
             })?),
         };
-        let limit = state.config.limits.max_body_bytes;
+        let limit = state.max_body_bytes();
         let bytes =
             Bytes::from_request(request, state)
                 .await

@@ -7,16 +7,17 @@ mod answer;
 mod body;
 pub mod errors;
 
+pub(crate) use answer::InferAnswer;
+pub(crate) use body::{InferBody, MaxBody};
+
 use super::error::{ApiResult, AppError};
 use super::extract::Path;
 use super::throttle::PredictQuota;
 use crate::auth::{Caller, Permission};
 use crate::state::AppState;
-use answer::InferAnswer;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
-use body::InferBody;
 use serde_json::{Value, json};
 use slipway_api::{ErrorCode, ModelMetadata, ServerMetadata};
 
@@ -69,7 +70,7 @@ async fn server_metadata(caller: Caller) -> ApiResult<axum::Json<ServerMetadata>
 }
 
 /// A version in a path: a number.
-fn version_number(text: &str) -> Result<u32, AppError> {
+pub(crate) fn version_number(text: &str) -> Result<u32, AppError> {
     text.parse().map_err(|_| {
         AppError::new(
             ErrorCode::InvalidArgument,
