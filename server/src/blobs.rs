@@ -27,6 +27,10 @@ use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::RwLock;
 
+/// How long a staged upload goes unwritten before it counts as cut short: far longer than
+/// the body-read timeout, between whose reads an upload in progress writes.
+const STALE_UPLOAD: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A stored blob opened for streaming: a file on disk or an object's body.
 pub type BlobReader = std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>;
 

@@ -82,7 +82,10 @@ async fn partial_uploads_are_removed_at_start() {
     let mut server = TestServer::start_in(temp.path(), &[]);
     server.keep(temp);
     assert!(!partial.exists(), "the partial upload was left behind");
-    assert!(in_progress.exists(), "an upload still being written was removed");
+    assert!(
+        in_progress.exists(),
+        "an upload still being written was removed"
+    );
     // Uploads still work afterwards.
     let client = server.admin();
     let run = client.create_run(&CreateRun::default()).await.unwrap();
