@@ -144,6 +144,10 @@ pub struct Job {
     /// Why a queued job is not running, when no registered worker could ever take it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_reason: Option<String>,
+    /// The indices of the worker's GPU devices that its (latest) lease holds: the job runs on
+    /// exactly these (`CUDA_VISIBLE_DEVICES` for a command, the candle device for training).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpu_devices: Vec<u32>,
 }
 
 /// The state of a worker.

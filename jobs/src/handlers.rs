@@ -115,7 +115,8 @@ pub struct Context {
     pub lease_id: String,
     /// Whether this worker runs `command` jobs (`--allow-commands`).
     pub allow_commands: bool,
-    /// The CUDA devices this attempt was given (as many as its requirements ask).
+    /// The GPU device indices the server's lease gave this attempt (as many as its
+    /// requirements ask, none held by the worker's other jobs).
     pub gpus: Vec<u32>,
 }
 
@@ -174,7 +175,14 @@ pub(crate) async fn fetch_dataset(
 pub async fn run(context: &Context, spec: &JobSpec, progress: &Arc<Progress>) -> Outcome {
     match spec {
         JobSpec::Train(spec) => {
-            crate::train_job::run(&context.client, context.job_id, spec, progress).await
+            crate::train_job::run(
+                &context.client,
+                context.job_id,
+                &context.gpus,
+                spec,
+                progress,
+            )
+            .await
         }
         JobSpec::Deploy(spec) => {
             crate::deploy_job::run(&context.delegated_client(), spec, progress).await

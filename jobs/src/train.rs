@@ -207,9 +207,21 @@ pub fn train(
     train_until(data, config, || false, on_epoch)
 }
 
-/// [`train`], also asking `stop` before each batch, so that a cancel ends training within one
-/// batch rather than one epoch; an epoch cut short counts for nothing.
+/// [`train_on`] the default device (see [`crate::devices::training_device`]).
 pub fn train_until(
+    data: &Dataset,
+    config: &TrainConfig,
+    stop: impl Fn() -> bool,
+    on_epoch: impl FnMut(&EpochMetrics) -> bool,
+) -> Result<Trained, TrainError> {
+    let device = crate::devices::training_device(None).map_err(TrainError::Config)?;
+    train_on(&device, data, config, stop, on_epoch)
+}
+
+/// [`train`] on `device`, also asking `stop` before each batch, so that a cancel ends training
+/// within one batch rather than one epoch; an epoch cut short counts for nothing.
+pub fn train_on(
+    device: &candle_core::Device,
     data: &Dataset,
     config: &TrainConfig,
     stop: impl Fn() -> bool,
@@ -237,7 +249,7 @@ pub fn train_until(
         .as_ref()
         .map_or(data.schema.features.len(), Preprocessing::width);
     validate(config, width, outputs)?;
-    let device = crate::devices::training_device();
+    let device = device.clone();
     let train_labels: Vec<f64> = split.train.iter().map(|&i| data.labels[i]).collect();
     let target = (task == Task::Regression).then(|| TargetScale::fit(&train_labels));
     let baseline = baseline_of(data, &train_labels);

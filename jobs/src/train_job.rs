@@ -6,7 +6,7 @@
 use crate::handlers::{Outcome, Progress, fetch_dataset};
 use crate::model::{Baseline, ModelManifest};
 use crate::split::{SPLIT_INDEXING, SplitRecord};
-use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train_until};
+use crate::train::{Activation, Arch, EpochMetrics, Optimiser, TrainConfig, train_on};
 use serde_json::Value;
 use slipway_api::{
     Client, CreateRun, KeyValue, LogBatch, MetricPoint, RunStatus, TrainSpec, UpdateRun,
@@ -175,18 +175,23 @@ fn baseline_line(metrics: &BTreeMap<String, f64>, baseline: &Baseline) -> String
 }
 
 /// Runs one `train` attempt.
+/// Runs one `train` attempt, on the first of the GPU devices its lease holds (`gpus`), or on
+/// the default device when it holds none.
 pub async fn run(
     client: &Client,
     job_id: i64,
+    gpus: &[u32],
     spec: &TrainSpec,
     progress: &Arc<Progress>,
 ) -> Outcome {
-    crate::handlers::settle(attempt(client, job_id, spec, progress).await, progress)
+    let gpu = gpus.first().copied();
+    crate::handlers::settle(attempt(client, job_id, gpu, spec, progress).await, progress)
 }
 
 async fn attempt(
     client: &Client,
     job_id: i64,
+    gpu: Option<u32>,
     spec: &TrainSpec,
     progress: &Arc<Progress>,
 ) -> Result<Outcome, String> {
@@ -254,8 +259,11 @@ async fn attempt(
     let (epochs, seed, skipped_rows) = (config.epochs, config.seed, data.skipped_rows);
     let watcher = Arc::clone(progress);
     let training = tokio::task::spawn_blocking(move || {
+        let device =
+            crate::devices::training_device(gpu).map_err(crate::train::TrainError::Config)?;
         let stopper = Arc::clone(&watcher);
-        train_until(
+        train_on(
+            &device,
             &data,
             &config,
             move || stopper.cancelled(),

@@ -19,6 +19,8 @@ pub struct WorkerConfig {
     pub concurrency: u32,
     /// Run `command` jobs (a team's own programs): off unless asked for.
     pub allow_commands: bool,
+    /// How many GPU devices to offer (`--gpus`); `None` offers those candle detects.
+    pub gpus: Option<u32>,
 }
 
 /// How long one lease request waits on the server.
@@ -44,7 +46,9 @@ async fn register(client: &Client, config: &WorkerConfig) -> Result<i64, ApiErro
         name: config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         cpu_cores: cpu_cores(),
-        cuda_devices: crate::devices::cuda_device_count(),
+        cuda_devices: config
+            .gpus
+            .unwrap_or_else(crate::devices::cuda_device_count),
         labels: config.labels.clone(),
         concurrency: config.concurrency,
         allow_commands: config.allow_commands,
@@ -62,7 +66,6 @@ async fn register(client: &Client, config: &WorkerConfig) -> Result<i64, ApiErro
 pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
     let mut worker_id = register(&client, &config).await?;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1) as usize));
-    let gpus = Arc::new(GpuPool::new(crate::devices::cuda_device_count()));
     let mut backoff = RETRY.build();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -76,12 +79,9 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
                     // The server does not count coordinating jobs against the slots either.
                     let slot = lease.job.spec.kind().takes_a_slot().then_some(slot);
                     let client = client.clone();
-                    let gpus = gpus.clone();
                     let allow_commands = config.allow_commands;
                     tokio::spawn(async move {
-                        let devices = gpus.take(lease.job.requirements.gpus);
-                        run_attempt(&client, lease, allow_commands, devices.ids.clone()).await;
-                        drop(devices);
+                        run_attempt(&client, lease, allow_commands).await;
                         drop(slot);
                     });
                 }
@@ -102,7 +102,7 @@ pub async fn run(client: Client, config: WorkerConfig) -> Result<(), ApiError> {
 }
 
 /// Runs one leased attempt to its end and reports it.
-async fn run_attempt(client: &Client, lease: Lease, allow_commands: bool, gpus: Vec<u32>) {
+async fn run_attempt(client: &Client, lease: Lease, allow_commands: bool) {
     let job_id = lease.job.id;
     tracing::info!(job = job_id, kind = %lease.job.spec.kind(), attempt = lease.job.attempts, "running");
     let progress = Progress::new();
@@ -118,7 +118,8 @@ async fn run_attempt(client: &Client, lease: Lease, allow_commands: bool, gpus: 
         job_id,
         lease_id: lease.lease_id.clone(),
         allow_commands,
-        gpus,
+        // The server picked these devices, free of this worker's other jobs.
+        gpus: lease.job.gpu_devices.clone(),
     };
     let outcome = handlers::run(&context, &lease.job.spec, &progress).await;
     heartbeat.abort();
@@ -185,59 +186,6 @@ pub(crate) async fn ship_lines(client: &Client, job_id: i64, lease_id: &str, pro
         };
         if let Err(err) = client.ship_logs(job_id, &logs).await {
             tracing::warn!(job = job_id, error = %err, "cannot ship log lines");
-        }
-    }
-}
-
-/// The worker's CUDA devices and which attempts hold them, so that each GPU job's
-/// `CUDA_VISIBLE_DEVICES` names devices of its own.
-#[derive(Debug)]
-struct GpuPool {
-    busy: std::sync::Mutex<Vec<bool>>,
-}
-
-/// Devices held by one attempt; given back when dropped.
-struct Held<'a> {
-    pool: &'a GpuPool,
-    ids: Vec<u32>,
-}
-
-impl GpuPool {
-    fn new(devices: u32) -> Self {
-        Self {
-            busy: std::sync::Mutex::new(vec![false; devices as usize]),
-        }
-    }
-
-    /// `count` devices, free ones first. The server leases by slots, not devices, so when
-    /// too few are free the attempt shares busy ones rather than waiting.
-    fn take(&self, count: u32) -> Held<'_> {
-        let mut ids = Vec::new();
-        if let Ok(mut busy) = self.busy.lock() {
-            let free = (0..busy.len()).filter(|&i| !busy[i]);
-            let order: Vec<usize> = free.chain(0..busy.len()).collect();
-            for i in order {
-                if ids.len() == count as usize {
-                    break;
-                }
-                if !ids.contains(&(i as u32)) {
-                    busy[i] = true;
-                    ids.push(i as u32);
-                }
-            }
-        }
-        Held { pool: self, ids }
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut busy) = self.pool.busy.lock() {
-            for &id in &self.ids {
-                if let Some(slot) = busy.get_mut(id as usize) {
-                    *slot = false;
-                }
-            }
         }
     }
 }

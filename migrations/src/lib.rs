@@ -24,6 +24,8 @@ mod m20261202_000013_leaders;
 mod m20261202_000014_live_baselines;
 mod m20261202_000015_experiment_tags;
 mod m20261202_000016_registry_tags;
+mod m20261202_000017_job_devices;
+mod m20261202_000018_version_stages;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -48,6 +50,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000014_live_baselines::Migration),
             Box::new(m20261202_000015_experiment_tags::Migration),
             Box::new(m20261202_000016_registry_tags::Migration),
+            Box::new(m20261202_000017_job_devices::Migration),
+            Box::new(m20261202_000018_version_stages::Migration),
         ]
     }
 }

@@ -14,7 +14,8 @@
 //!   run), `audit`, `tracking` (experiments, runs, logging, search, run artifacts), `datasets`,
 //!   `registry` (models, versions, aliases) and `registry_changes` (create, rename, delete,
 //!   register a run's artifact directory), `registry_tags` (tags of models and versions),
-//!   `model_import` (ONNX files checked and registered as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
+//!   `registry_stages` (MLflow's version stages), `model_import` (ONNX files checked and
+//!   registered as versions), `queue` (jobs, workers, leases), `schedules` (cron), `serving`
 //!   (deployments, the model pool, predict),
 //!   `monitoring` (live metrics, drift, SLO guard, alerts), `events` (the live event bus).
 //! - Replicas: `cluster` (leader election through the database, live events across the
@@ -46,6 +47,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod registry;
 pub mod registry_changes;
+pub mod registry_stages;
 pub mod registry_tags;
 pub mod replica;
 pub mod run_tokens;

@@ -321,6 +321,7 @@ pub(crate) async fn insert_version(
         manifest_digest: Set(manifest_digest.to_owned()),
         lineage: Set(serde_json::to_string(lineage)?),
         description: Set(description),
+        stage: Set("None".to_owned()),
         ..Default::default()
     }
     .insert(&txn)

@@ -221,12 +221,40 @@ def registry(client, run_id):
     client.delete_registered_model_alias(MODEL, "staging")
     gone = error_code(lambda: client.get_model_version_by_alias(MODEL, "staging"))
     check(gone == "RESOURCE_DOES_NOT_EXIST", f"deleted alias: {gone}")
+    stages = stage_transitions(client, run_id)
     return {
+        "stages": stages,
         "model": MODEL,
         "version": version.version,
         "duplicate_model": duplicate,
         "protected_alias": denied,
     }
+
+
+def stage_transitions(client, run_id):
+    """Moves versions through MLflow's stages; answers the stage of each version at the end."""
+    second = mlflow.register_model(f"runs:/{run_id}/model", MODEL)
+    check(second.version == "2", f"second version {second.version}")
+    check(second.current_stage == "None", f"a new version's stage {second.current_stage}")
+    moved = client.transition_model_version_stage(MODEL, "1", "Production")
+    check(moved.current_stage == "Production", f"v1 after its move {moved.current_stage}")
+    client.transition_model_version_stage(MODEL, "2", "Staging")
+    latest = client.get_latest_versions(MODEL, stages=["Production"])
+    check([v.version for v in latest] == ["1"], f"latest in Production {latest}")
+    latest = client.get_latest_versions(MODEL, stages=["Staging", "Production"])
+    check(sorted(v.version for v in latest) == ["1", "2"], f"latest in two stages {latest}")
+
+    # Promoting v2 with archive_existing_versions archives v1, the one in Production.
+    client.transition_model_version_stage(MODEL, "2", "Production", archive_existing_versions=True)
+    latest = client.get_latest_versions(MODEL, stages=["Production"])
+    check([v.version for v in latest] == ["2"], f"latest in Production after v2 {latest}")
+    check(client.get_latest_versions(MODEL, stages=["Staging"]) == [], "nothing in Staging")
+    archived = client.get_model_version(MODEL, "1").current_stage
+    check(archived == "Archived", f"v1 after v2's promotion {archived}")
+    bad = error_code(lambda: client.transition_model_version_stage(MODEL, "2", "Live"))
+    check(bad == "INVALID_PARAMETER_VALUE", f"unknown stage: {bad}")
+    found = client.search_model_versions(f"name = '{MODEL}'")
+    return {v.version: v.current_stage for v in found}
 
 
 if __name__ == "__main__":

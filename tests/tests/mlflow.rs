@@ -43,6 +43,12 @@ async fn the_mlflow_client_tracks_and_registers_into_slipways_store() {
     assert_eq!(summary["unknown_run"], "RESOURCE_DOES_NOT_EXIST");
     assert_eq!(summary["duplicate_model"], "RESOURCE_ALREADY_EXISTS");
     assert_eq!(summary["protected_alias"], "PERMISSION_DENIED");
+    // Stages moved through MLflow's transition-stage: v2 promoted with
+    // archive_existing_versions archived v1.
+    assert_eq!(
+        summary["stages"],
+        serde_json::json!({"1": "Archived", "2": "Production"})
+    );
 
     // The same run through Slipway's own API: one store.
     let id: i64 = summary["baseline"].as_str().unwrap().parse().unwrap();
@@ -74,6 +80,35 @@ async fn the_mlflow_client_tracks_and_registers_into_slipways_store() {
     assert_eq!(version.version, 1);
     assert_eq!(version.run_id, Some(id));
     assert_eq!(version.aliases, vec!["champion".to_owned()]);
+
+    // Each stage change is audited, by whom and from which stage to which.
+    let audit = admin
+        .list_audit(&slipway_api::PageRequest {
+            limit: Some(500),
+            page_token: None,
+        })
+        .await
+        .unwrap();
+    let stages: Vec<_> = audit
+        .items
+        .iter()
+        .filter(|event| event.action == "model.version.stage")
+        .collect();
+    assert_eq!(stages.len(), 3, "{stages:?}");
+    assert!(
+        stages.iter().all(|event| event.actor == "trainer"),
+        "{stages:?}"
+    );
+    assert!(
+        stages
+            .iter()
+            .any(|event| event.target_id == "mlflow-e2e-model:2"
+                && event
+                    .details
+                    .as_ref()
+                    .is_some_and(|d| d["archived_versions"] == serde_json::json!([1]))),
+        "{stages:?}"
+    );
 
     // The command line shows it like any run.
     let (ok, stdout, stderr) = server.cli(&["runs", "show", &id.to_string()]);

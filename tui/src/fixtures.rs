@@ -61,6 +61,7 @@ pub fn job(id: i64, state: JobState) -> Job {
         started_at: Some(at(id)),
         finished_at: None,
         waiting_reason: None,
+        gpu_devices: Vec::new(),
     }
 }
 

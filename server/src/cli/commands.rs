@@ -105,6 +105,7 @@ fn worker_config(args: &WorkerArgs) -> slipway_ml::worker::WorkerConfig {
         labels: args.labels.clone(),
         concurrency: args.concurrency.max(1),
         allow_commands: args.allow_commands,
+        gpus: args.gpus,
     }
 }
 
@@ -125,6 +126,7 @@ async fn serve(args: &ServerArgs, up: bool) -> anyhow::Result<()> {
                             labels: Vec::new(),
                             concurrency: 2,
                             allow_commands: false,
+                            gpus: None,
                         });
                         tokio::spawn(async move {
                             if let Err(err) = slipway_ml::worker::run(client, config).await {

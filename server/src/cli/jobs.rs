@@ -15,6 +15,10 @@ fn render_job(job: &Job) -> String {
     if let Some(worker) = &job.worker {
         out += &format!("worker:   {worker}\n");
     }
+    if !job.gpu_devices.is_empty() {
+        let devices: Vec<String> = job.gpu_devices.iter().map(u32::to_string).collect();
+        out += &format!("gpus:     {}\n", devices.join(","));
+    }
     if let Some(message) = job
         .progress_message
         .as_ref()

@@ -236,6 +236,14 @@ pub struct WorkerArgs {
     /// only on machines meant for it.
     #[arg(long)]
     pub allow_commands: bool,
+    /// GPU devices this worker offers, numbered 0 to N-1 (default: the CUDA devices
+    /// detected). The server leases a GPU job here only while enough of them are free of
+    /// this worker's other jobs, and names the devices in the lease; a command job sees them
+    /// as CUDA_VISIBLE_DEVICES, training runs on the first. Declare the count when detection
+    /// cannot see what the job will use: in a container, with MIG slices, or with a GPU that
+    /// only the job's own runtime (PyTorch, JAX) can open. `--gpus 0` keeps GPU jobs away.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub gpus: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,6 +94,9 @@ pub mod job {
         pub created_at: i64,
         pub started_at: Option<i64>,
         pub finished_at: Option<i64>,
+        /// The GPU device indices the current lease holds (JSON array), when it holds any.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub gpu_devices: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

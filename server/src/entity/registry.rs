@@ -75,6 +75,8 @@ pub mod model_version {
         #[sea_orm(column_type = "Text")]
         pub lineage: String,
         pub description: Option<String>,
+        /// The MLflow stage: None, Staging, Production or Archived.
+        pub stage: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,7 @@
 //! - `wire`: MLflow's JSON messages and the translation of ids (strings of Slipway's
 //!   numbers), times (milliseconds) and lifecycle stages.
 //! - `experiments`, `runs`, `artifacts` (the `mlflow-artifacts` proxy), `registry`,
-//!   `registry_tags`: thin
+//!   `registry_tags`, `stages`: thin
 //!   handlers over the tracking and registry services.
 //! - here: the router, the few 3.x calls the client makes, and [`render`], which gives every
 //!   error under these prefixes MLflow's shape, `{"error_code", "message"}`, with its statuses.
@@ -17,6 +17,7 @@ mod names;
 mod registry;
 mod registry_tags;
 mod runs;
+mod stages;
 pub mod wire;
 
 use crate::http::ApiResult;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .merge(runs::router())
         .merge(registry::router())
         .merge(registry_tags::router())
+        .merge(stages::router())
         .route("/logged-models/search", post(search_logged_models))
         .route("/{*rest}", any(unknown_endpoint));
     Router::new()

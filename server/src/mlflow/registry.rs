@@ -1,6 +1,6 @@
 //! `/api/2.0/mlflow/registered-models/*` and `/model-versions/*`: MLflow's model registry on
-//! Slipway's. Versions are numbers written as strings; every version is `READY` in stage
-//! `None` (Slipway moves aliases, not stages). Aliases go through `registry::set_alias`, so
+//! Slipway's. Versions are numbers written as strings; every version is `READY`, in the stage
+//! `stages` moves it to (`None` until then). Aliases go through `registry::set_alias`, so
 //! protected ones (`champion`) need an engineer's token, and are audited; the reason recorded
 //! is the `x-slipway-reason` header when the caller sends one.
 
@@ -37,10 +37,6 @@ pub fn router() -> Router<AppState> {
             axum::routing::delete(delete_model),
         )
         .route(
-            "/registered-models/get-latest-versions",
-            post(latest_versions).get(latest_versions_get),
-        )
-        .route(
             "/registered-models/alias",
             get(show_alias).post(set_alias).delete(delete_alias),
         )
@@ -59,7 +55,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A version number as MLflow writes it.
-fn version_number(text: &str) -> ServiceResult<u32> {
+pub(super) fn version_number(text: &str) -> ServiceResult<u32> {
     text.trim().parse::<u32>().map_err(|_| {
         ServiceError::invalid(format!(
             "version: expected a version number such as '1', got '{text}'"
@@ -69,7 +65,7 @@ fn version_number(text: &str) -> ServiceResult<u32> {
 
 /// The MLflow form of a version: `source` is the artifact URI of the directory it was
 /// registered from.
-async fn version_json(state: &AppState, version: &ModelVersion) -> ServiceResult<Value> {
+pub(super) async fn version_json(state: &AppState, version: &ModelVersion) -> ServiceResult<Value> {
     let source = match version.run_id {
         Some(run_id) => {
             let run = runs::find(&state.db, run_id).await?;
@@ -93,7 +89,7 @@ async fn version_json(state: &AppState, version: &ModelVersion) -> ServiceResult
         "creation_timestamp": created,
         "last_updated_timestamp": created,
         "user_id": version.created_by,
-        "current_stage": "None",
+        "current_stage": crate::registry_stages::stage_of(&state.db, &version.model, version.version).await?,
         "description": version.description.clone().unwrap_or_default(),
         "source": source,
         "run_id": version.run_id.map(|id| id.to_string()).unwrap_or_default(),
@@ -310,41 +306,6 @@ async fn delete_model(
     caller.require(Permission::Operate)?;
     registry_changes::delete_model(&state.db, &caller.name, &request.name).await?;
     Ok(axum::Json(json!({})))
-}
-
-async fn latest_versions(
-    State(state): State<AppState>,
-    caller: Caller,
-    Json(request): Json<NameRequest>,
-) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Read)?;
-    latest_of(&state, &request.name).await
-}
-
-async fn latest_versions_get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Query(pairs): Query<Vec<(String, String)>>,
-) -> ApiResult<axum::Json<Value>> {
-    caller.require(Permission::Read)?;
-    let name = pairs
-        .into_iter()
-        .find(|(key, _)| key == "name")
-        .map(|(_, value)| value)
-        .ok_or_else(|| ServiceError::invalid("name: expected the model's name"))?;
-    latest_of(&state, &name).await
-}
-
-/// The newest version (every version is in stage `None`, so it is the latest of each stage
-/// asked for).
-async fn latest_of(state: &AppState, name: &str) -> ApiResult<axum::Json<Value>> {
-    let model = registry::get(&state.db, name).await?;
-    let mut versions = Vec::new();
-    if let Some(number) = model.latest_version {
-        let version = registry::version(&state.db, name, &Selector::Number(number)).await?;
-        versions.push(version_json(state, &version).await?);
-    }
-    Ok(axum::Json(json!({ "model_versions": versions })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -32,6 +32,12 @@ pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
         .then(|| workers.waiting_reason(&row.requirements))
         .flatten();
     let worker = row.worker_id.and_then(|id| workers.name(id));
+    let gpu_devices = match row.gpu_devices.as_deref() {
+        Some(text) => {
+            serde_json::from_str(text).map_err(|err| corrupt("jobs", row.id, "gpu_devices", err))?
+        }
+        None => Vec::new(),
+    };
     Ok(Job {
         id: row.id,
         spec: stored_spec(row.id, row.kind, &row.spec)?,
@@ -53,6 +59,7 @@ pub fn to_api(row: job::Model, workers: &WorkerLookup) -> ServiceResult<Job> {
         started_at: row.started_at.map(from_millis),
         finished_at: row.finished_at.map(from_millis),
         waiting_reason,
+        gpu_devices,
     })
 }
 

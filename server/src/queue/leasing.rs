@@ -12,13 +12,14 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::time::now_millis;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use slipway_api::{
     HeartbeatAnswer, Job, JobHeartbeat, JobKind, JobOutcome, JobReport, JobState, Lease,
     Requirements, WorkerState,
 };
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Queued jobs looked at per claim attempt.
@@ -92,31 +93,20 @@ async fn try_claim(
         }
         // The lease id also proves delegated authority (see `http::delegation`): 128 random bits.
         let lease_id = format!("{:032x}", rand::random::<u128>());
-        let now = now_millis();
-        // The claim: one conditional UPDATE. Only one worker can move a job out of 'queued'.
-        let claimed = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::val(StoredJobState::Running))
-            .col_expr(job::Column::WorkerId, Expr::val(worker_id))
-            .col_expr(job::Column::LeaseId, Expr::val(lease_id.as_str()))
-            .col_expr(
-                job::Column::LeaseExpiresAt,
-                Expr::val(now + queue.lease.as_millis() as i64),
+        let claimed = if requirements.gpus == 0 {
+            claim(db, queue, worker_id, candidate.id, &lease_id, None).await?
+        } else {
+            claim_with_devices(
+                db,
+                queue,
+                &worker,
+                candidate.id,
+                requirements.gpus,
+                &lease_id,
             )
-            .col_expr(
-                job::Column::Attempts,
-                Expr::col(job::Column::Attempts).add(1),
-            )
-            .col_expr(job::Column::StartedAt, Expr::val(now))
-            .col_expr(job::Column::Progress, Expr::val(0.0))
-            .col_expr(
-                job::Column::ProgressMessage,
-                Expr::val(Option::<String>::None),
-            )
-            .filter(job::Column::Id.eq(candidate.id))
-            .filter(job::Column::State.eq(StoredJobState::Queued))
-            .exec(db)
-            .await?;
-        if claimed.rows_affected == 1 {
+            .await?
+        };
+        if claimed == Some(Claim::Claimed) {
             queue.job_changed(candidate.id, "leased", JobState::Running);
             let row = find(db, candidate.id).await?;
             return Ok(Some(Lease {
@@ -127,6 +117,98 @@ async fn try_claim(
         }
     }
     Ok(None)
+}
+
+/// How a claim attempt that moved nothing differs from one that did.
+#[derive(Debug, PartialEq, Eq)]
+enum Claim {
+    /// The job is the worker's now.
+    Claimed,
+    /// Too few of the worker's GPU devices are free for it; it stays queued.
+    NoFreeDevices,
+}
+
+/// The claim: one conditional UPDATE. Only one worker can move a job out of 'queued'. `None`
+/// when another worker took the job first.
+async fn claim(
+    db: &impl ConnectionTrait,
+    queue: &JobQueue,
+    worker_id: i64,
+    job_id: i64,
+    lease_id: &str,
+    devices: Option<String>,
+) -> ServiceResult<Option<Claim>> {
+    let now = now_millis();
+    let claimed = job::Entity::update_many()
+        .col_expr(job::Column::State, Expr::val(StoredJobState::Running))
+        .col_expr(job::Column::WorkerId, Expr::val(worker_id))
+        .col_expr(job::Column::LeaseId, Expr::val(lease_id))
+        .col_expr(
+            job::Column::LeaseExpiresAt,
+            Expr::val(now + queue.lease.as_millis() as i64),
+        )
+        .col_expr(
+            job::Column::Attempts,
+            Expr::col(job::Column::Attempts).add(1),
+        )
+        .col_expr(job::Column::StartedAt, Expr::val(now))
+        .col_expr(job::Column::Progress, Expr::val(0.0))
+        .col_expr(
+            job::Column::ProgressMessage,
+            Expr::val(Option::<String>::None),
+        )
+        .col_expr(job::Column::GpuDevices, Expr::val(devices))
+        .filter(job::Column::Id.eq(job_id))
+        .filter(job::Column::State.eq(StoredJobState::Queued))
+        .exec(db)
+        .await?;
+    Ok((claimed.rows_affected == 1).then_some(Claim::Claimed))
+}
+
+/// Claims a GPU job when `count` of the worker's devices are free, recording which. Counting
+/// the devices the worker's running jobs hold and claiming happen in one write transaction
+/// (one writer at a time on SQLite and, by the advisory lock, on PostgreSQL), so two leases
+/// for the same worker, through any server replica, never pick the same device.
+async fn claim_with_devices(
+    db: &DatabaseConnection,
+    queue: &JobQueue,
+    worker: &worker::Model,
+    job_id: i64,
+    count: u32,
+    lease_id: &str,
+) -> ServiceResult<Option<Claim>> {
+    let txn = crate::db::begin_write(db).await?;
+    let held: Vec<Option<String>> = job::Entity::find()
+        .select_only()
+        .column(job::Column::GpuDevices)
+        .filter(job::Column::WorkerId.eq(worker.id))
+        .filter(job::Column::State.eq(StoredJobState::Running))
+        .filter(job::Column::GpuDevices.is_not_null())
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let mut busy = HashSet::new();
+    for text in held.into_iter().flatten() {
+        // A row that cannot be read holds no device we know of; leasing goes on without it.
+        busy.extend(serde_json::from_str::<Vec<u32>>(&text).unwrap_or_default());
+    }
+    let Some(devices) = pick_devices(worker.cuda_devices.unsigned_abs(), &busy, count) else {
+        return Ok(Some(Claim::NoFreeDevices));
+    };
+    let text = serde_json::to_string(&devices)?;
+    let claimed = claim(&txn, queue, worker.id, job_id, lease_id, Some(text)).await?;
+    txn.commit().await?;
+    Ok(claimed)
+}
+
+/// The `count` lowest device indices below `total` that are not `busy`; `None` when fewer are
+/// free.
+fn pick_devices(total: u32, busy: &HashSet<u32>, count: u32) -> Option<Vec<u32>> {
+    let free: Vec<u32> = (0..total)
+        .filter(|index| !busy.contains(index))
+        .take(count as usize)
+        .collect();
+    (free.len() == count as usize).then_some(free)
 }
 
 /// The running job that `lease_id` still holds, with its worker, or 409 for a stale lease;

@@ -102,6 +102,7 @@ pub fn job(id: i64) -> Job {
         started_at: Some(at(2)),
         finished_at: None,
         waiting_reason: None,
+        gpu_devices: Vec::new(),
     }
 }
 

@@ -206,3 +206,102 @@ async fn heartbeats_check_progress_and_carry_the_cancel_request() {
         .unwrap();
     assert!(answer.cancel);
 }
+
+/// A worker declaring `gpus` devices that runs up to `concurrency` jobs.
+async fn gpu_worker(f: &Fixture, name: &str, gpus: u32, concurrency: u32) -> i64 {
+    let request = RegisterWorker {
+        name: name.to_owned(),
+        version: "test".to_owned(),
+        cpu_cores: 2,
+        cuda_devices: gpus,
+        labels: Vec::new(),
+        concurrency,
+        allow_commands: false,
+    };
+    workers::register(&f.db, &f.queue, OWNER, &request)
+        .await
+        .unwrap()
+        .id
+}
+
+async fn queue_gpu_job(f: &Fixture, gpus: u32) -> i64 {
+    let request = SubmitJob {
+        spec: slipway_api::SleepSpec { seconds: Some(1.0) }.into(),
+        priority: 0,
+        requirements: Requirements {
+            gpus,
+            ..Requirements::default()
+        },
+        max_attempts: Some(1),
+    };
+    submit(&f.db, &f.queue, "eve", &request).await.unwrap().id
+}
+
+#[test]
+fn devices_are_picked_lowest_free_first_or_not_at_all() {
+    let busy: HashSet<u32> = [0, 2].into_iter().collect();
+    assert_eq!(pick_devices(4, &busy, 1), Some(vec![1]));
+    assert_eq!(pick_devices(4, &busy, 2), Some(vec![1, 3]));
+    assert_eq!(pick_devices(4, &busy, 3), None);
+    assert_eq!(pick_devices(0, &HashSet::new(), 1), None);
+}
+
+#[tokio::test]
+async fn gpu_jobs_lease_only_free_devices_even_when_asked_at_once() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let id = gpu_worker(&f, "gpu-box", 2, 4).await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(queue_gpu_job(&f, 1).await);
+    }
+    // Four lease requests for the same worker at once (as through several replicas).
+    let claims = futures_util::future::join_all((0..4).map(|_| claim(&f, id))).await;
+    let won: Vec<Lease> = claims.into_iter().flatten().collect();
+    assert_eq!(won.len(), 2, "{won:?}");
+    let mut devices: Vec<u32> = won.iter().flat_map(|l| l.job.gpu_devices.clone()).collect();
+    devices.sort_unstable();
+    assert_eq!(devices, vec![0, 1], "each lease holds a device of its own");
+    let waiting = jobs
+        .iter()
+        .find(|job| won.iter().all(|l| l.job.id != **job))
+        .copied()
+        .unwrap();
+    assert_eq!(
+        JobState::from(find(&f.db, waiting).await.unwrap().state),
+        JobState::Queued
+    );
+
+    // The first job ends; its device is free again and goes to the waiting job.
+    let first = &won[0];
+    let done = JobReport {
+        lease_id: first.lease_id.clone(),
+        outcome: JobOutcome::Succeeded {
+            result: serde_json::json!({}),
+        },
+    };
+    report(&f.db, &f.queue, OWNER, first.job.id, &done)
+        .await
+        .unwrap();
+    let next = claim(&f, id).await.unwrap();
+    assert_eq!(next.job.id, waiting);
+    assert_eq!(next.job.gpu_devices, first.job.gpu_devices);
+}
+
+#[tokio::test]
+async fn a_job_wanting_more_devices_than_are_free_leaves_room_for_cpu_work() {
+    let f = fixture(Duration::from_secs(30)).await;
+    let id = gpu_worker(&f, "gpu-box", 2, 4).await;
+    let one = queue_gpu_job(&f, 1).await;
+    let two = queue_gpu_job(&f, 2).await;
+    let cpu = queue(&f, 1).await;
+    assert_eq!(claim(&f, id).await.unwrap().job.id, one);
+    // Only one device is free: the 2-GPU job waits and the CPU job goes past it.
+    let next = claim(&f, id).await.unwrap();
+    assert_eq!(next.job.id, cpu);
+    assert!(next.job.gpu_devices.is_empty());
+    assert!(claim(&f, id).await.is_none());
+    assert_eq!(
+        JobState::from(find(&f.db, two).await.unwrap().state),
+        JobState::Queued
+    );
+}
