@@ -498,7 +498,9 @@ async fn metric_history(
         metrics,
         next_page_token: page.next_page_token,
     };
-    Ok(axum::response::IntoResponse::into_response(axum::Json(answer)))
+    Ok(axum::response::IntoResponse::into_response(axum::Json(
+        answer,
+    )))
 }
 
 /// One point of `get-history`'s answer, as MLflow writes a metric.
