@@ -80,7 +80,7 @@ def main():
         seen["missing_version_error"] = None
     except InferenceServerException as err:
         seen["missing_version_error"] = str(err)
-    narrow = rows[:, :63].copy()
+    narrow = rows[:, :-1].copy()
     bad = httpclient.InferInput("input-0", list(narrow.shape), "FP32")
     bad.set_data_from_numpy(narrow, binary_data=True)
     try:

@@ -10,7 +10,7 @@ use slipway_api::{
     ChangeRequest, Client, DeployRequest, InferRequest, InferTensor, PredictRequest, Role,
     TrainSpec,
 };
-use slipway_tests::{TestServer, TestServingReplica, command, eventually, new_token};
+use slipway_tests::{TestServer, TestServingReplica, command, eventually, new_token, python};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -223,6 +223,45 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
     assert_eq!(inferred.id.as_deref(), Some("replica-1"));
     let label = inferred.outputs.iter().find(|o| o.name == "label").unwrap();
     assert_eq!(label.shape, vec![2]);
+
+    // The Triton client, as a team already on KServe or Triton would point it at a replica.
+    let dir = tempfile::tempdir().unwrap();
+    let rows_file = dir.path().join("rows.json");
+    let rows = serde_json::json!([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]);
+    std::fs::write(&rows_file, serde_json::to_vec(&rows).unwrap()).unwrap();
+    let args = [
+        replicas[0].url.trim_start_matches("http://").to_owned(),
+        "iris".to_owned(),
+        v1.to_string(),
+        rows_file.to_str().unwrap().to_owned(),
+    ];
+    let run = tokio::task::spawn_blocking({
+        let caller = caller.clone();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            python::run_script("oip_triton.py", &args, &[("SLIPWAY_TOKEN", &caller)])
+        }
+    })
+    .await
+    .unwrap();
+    let seen: serde_json::Value =
+        serde_json::from_str(run.expect_success("the Triton client against a replica")).unwrap();
+    for probe in ["live", "ready", "model_ready", "version_ready"] {
+        assert_eq!(seen[probe], true, "{probe}: {seen}");
+    }
+    assert_eq!(seen["other_version_ready"], false, "{seen}");
+    assert_eq!(
+        seen["metadata"]["inputs"][0]["shape"],
+        serde_json::json!([-1, 4])
+    );
+    let labels = seen["json_labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 2, "{seen}");
+    assert_eq!(seen["binary_labels"], seen["json_labels"], "{seen}");
+    assert_eq!(seen["version_labels"], seen["json_labels"], "{seen}");
+    assert_eq!(seen["version_answered"], v1.to_string(), "{seen}");
+    assert!(seen["missing_version_error"].is_string(), "{seen}");
+    assert!(seen["bad_shape_error"].is_string(), "{seen}");
+    assert!(seen["unauthenticated_error"].is_string(), "{seen}");
 
     // The replica's own /metrics counts what it answered.
     let metrics = http

@@ -99,12 +99,17 @@ pub fn router(state: ReplicaState) -> Router {
     let guarded = Router::new()
         .route("/api/v1/deployments/{name}/predict", post(predict))
         .route("/metrics", get(metrics))
+        .route("/v2", get(super::inference::server_metadata))
         .route("/v2/models/{name}", get(model_metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route("/v2/models/{name}/infer", post(infer))
         .route(
             "/v2/models/{name}/versions/{version}",
             get(version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(version_ready),
         )
         .route(
             "/v2/models/{name}/versions/{version}/infer",
@@ -248,6 +253,19 @@ async fn model_ready(
     caller.require(Permission::Read)?;
     state.serving.model_ready(&name, None).await?;
     Ok(axum::Json(json!({ "name": name, "ready": true })))
+}
+
+async fn version_ready(
+    State(state): State<ReplicaState>,
+    caller: Caller,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<axum::Json<Value>> {
+    caller.require(Permission::Read)?;
+    let number = super::inference::version_number(&version)?;
+    state.serving.model_ready(&name, Some(number)).await?;
+    Ok(axum::Json(
+        json!({ "name": name, "version": version, "ready": true }),
+    ))
 }
 
 async fn infer(

@@ -60,7 +60,8 @@ async fn ready(State(state): State<AppState>) -> ApiResult<axum::Json<Value>> {
     Ok(axum::Json(json!({ "ready": true })))
 }
 
-async fn server_metadata(caller: Caller) -> ApiResult<axum::Json<ServerMetadata>> {
+/// `GET /v2`: the same on the server and on a serving replica.
+pub(crate) async fn server_metadata(caller: Caller) -> ApiResult<axum::Json<ServerMetadata>> {
     caller.require(Permission::Read)?;
     Ok(axum::Json(ServerMetadata {
         name: "slipway".to_owned(),
