@@ -229,7 +229,7 @@ pub fn compile_search(
     if order.is_empty() {
         ordering.push((Expr::col((RUNS, "start_time")), Order::Desc));
     }
-    ordering.push((Expr::col((RUNS, "id")), Order::Desc));
+    ordering.push((tie_breaker(&compiler, order), Order::Desc));
 
     let mut select = Query::select();
     select.column((RUNS, "id")).from(RUNS);
@@ -259,6 +259,24 @@ pub fn compile_search(
         select.order_by_expr(expression, direction);
     }
     select
+}
+
+/// The run id that breaks ties, newest first. When the first order key is a key every match
+/// has (an inner join), its own `run_id` is the same id; naming it lets SQLite walk that key's
+/// `(key, value)` index, which holds `run_id` after the value, in the whole order asked for and
+/// stop at the page's end, instead of sorting every run with the same value apart.
+fn tie_breaker(compiler: &Compiler, order: &[OrderKey]) -> Expr {
+    let first_key = order.first().and_then(|key| keyed_table(&key.field));
+    let walked = first_key.and_then(|(table, key)| {
+        compiler
+            .joins
+            .iter()
+            .find(|join| join.required && join.table == table && join.key == key)
+    });
+    match walked {
+        Some(join) => Expr::col((Alias::new(join.alias.as_str()), "run_id")),
+        None => Expr::col((RUNS, "id")),
+    }
 }
 
 /// `experiment = 'name'` matches by name through a sub-query; a number matches the id.
