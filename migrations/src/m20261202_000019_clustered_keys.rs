@@ -79,7 +79,10 @@ async fn rebuild(manager: &SchemaManager<'_>, table: &str, clustered: bool) -> R
         .find('(')
         .map(|open| &definition[open..])
         .ok_or_else(|| DbErr::Migration(format!("table {table}: unreadable definition")))?;
-    let body = body.strip_suffix(SUFFIX.trim_start()).unwrap_or(body).trim_end();
+    let body = body
+        .strip_suffix(SUFFIX.trim_start())
+        .unwrap_or(body)
+        .trim_end();
     let rebuilt = format!("{table}_rebuilt");
     let storage = if clustered { SUFFIX } else { "" };
     let statements = [

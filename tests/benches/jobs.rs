@@ -6,11 +6,14 @@
 //!   submission to the last finish, and the queueing delay they saw.
 //!
 //! Run with `cargo bench -p slipway-tests --bench jobs` (`BENCH_SCALE=0.1` for a quick look).
+//! On PostgreSQL: `tests/with-postgres cargo bench -p slipway-tests --bench jobs`; there
+//! `BENCH_REPLICAS=3` runs three server replicas on the one database, the workers spread over
+//! them and every submission sent to the next replica in turn.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use slipway_api::{JobState, PageRequest, SubmitJob};
-use slipway_tests::{TestServer, eventually};
+use slipway_tests::{TestServer, database, eventually};
 use std::time::{Duration, Instant};
 
 #[tokio::main]
@@ -20,10 +23,26 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let count = ((1000.0 * factor) as usize).max(10);
+    let replica_count: usize = std::env::var("BENCH_REPLICAS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    assert!(
+        replica_count == 1 || database::postgres(),
+        "BENCH_REPLICAS needs PostgreSQL: run under tests/with-postgres"
+    );
     let server = TestServer::start();
     let client = server.admin();
+    let mut replicas = vec![];
+    for _ in 1..replica_count {
+        replicas.push(server.replica(&[]));
+    }
+    let servers: Vec<&TestServer> = std::iter::once(&server).chain(&replicas).collect();
+    // Submissions go to each replica in turn, as behind a round-robin load balancer.
+    let clients: Vec<_> = servers.iter().map(|server| server.admin()).collect();
+    let mut next_client = clients.iter().cycle();
     let _workers: Vec<_> = (0..4)
-        .map(|i| server.worker(&format!("bench-{i}"), &[]))
+        .map(|i| servers[i % servers.len()].worker(&format!("bench-{i}"), &[]))
         .collect();
     eventually("4 workers", Duration::from_secs(60), || {
         let client = client.clone();
@@ -43,7 +62,7 @@ async fn main() {
     let job = SubmitJob::new(slipway_api::SleepSpec { seconds: Some(0.0) });
     let mut dispatch = Vec::new();
     for _ in 0..((200.0 * factor) as usize).max(10) {
-        let submitted = client.submit_job(&job).await.unwrap();
+        let submitted = next_client.next().unwrap().submit_job(&job).await.unwrap();
         let started = eventually("the job to start", Duration::from_secs(30), || {
             let client = client.clone();
             async move {
@@ -60,7 +79,7 @@ async fn main() {
     let dispatch_count = dispatch.len();
     let started = Instant::now();
     for _ in 0..count {
-        client.submit_job(&job).await.unwrap();
+        next_client.next().unwrap().submit_job(&job).await.unwrap();
     }
     let jobs = eventually("every job to finish", Duration::from_secs(600), || {
         let client = client.clone();
@@ -96,7 +115,15 @@ async fn main() {
         .collect();
     latencies.sort_unstable();
     let percentile = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    println!("\nSlipway job dispatch benchmark (release server, 4 worker processes, loopback)\n");
+    let store = if database::postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "\nSlipway job dispatch benchmark ({replica_count} release server replica(s) on {store}, \
+         4 worker processes, loopback)\n"
+    );
     println!("| measurement | jobs | workers | p50 | p99 | throughput |");
     println!("|---|---|---|---|---|---|");
     println!(

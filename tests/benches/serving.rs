@@ -5,14 +5,18 @@
 //!   with monitoring (the default) and without (`--monitoring false`), for its overhead.
 //! - Rollback latency: from sending `rollback` to the first answer from the old version, with
 //!   one connection predicting all along.
+//! - Serving replicas (`slipway serve`): throughput and p50 at 8 connections against the server
+//!   itself, one replica, and two replicas sharing the connections. Every process and the load
+//!   itself share this machine's cores, so a second replica adds no cores; the figures show
+//!   what a replica costs, not how far replicas scale on separate machines.
 //!
 //! Run with `cargo bench -p slipway-tests --bench serving` (`BENCH_SECONDS=2` for a quick look).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use slipway_api::{ChangeRequest, Client, DeployRequest, PredictResponse, TrainSpec};
-use slipway_tests::bench::predict_load;
-use slipway_tests::{TestServer, run_job};
+use slipway_tests::bench::{predict_load, predict_load_across};
+use slipway_tests::{TestServer, eventually, run_job};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -133,10 +137,59 @@ async fn main() {
             }
         }
     }
+    serving_replicas(seconds).await;
     rollback.sort_by(f64::total_cmp);
     println!(
         "rollback → first answer from the old version: median {:.1} ms, worst {:.1} ms (5 rollbacks)",
         rollback[rollback.len() / 2],
         rollback[rollback.len() - 1]
     );
+}
+
+/// Predict load at 8 connections on the server itself, then on one and on two serving replicas.
+async fn serving_replicas(seconds: f64) {
+    let server = TestServer::start();
+    let _worker = server.worker("bench", &[]);
+    prepare(&server).await;
+    let token = server.admin_token();
+    let replicas: Vec<_> = (0..2).map(|_| server.serving_replica(&token)).collect();
+    for replica in &replicas {
+        let ready = format!("{}/readyz", replica.url);
+        eventually(
+            "the serving replica to be ready",
+            Duration::from_secs(60),
+            || {
+                let ready = ready.clone();
+                async move {
+                    let answer = reqwest::get(&ready).await.ok()?;
+                    answer.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+    }
+    println!("\none-row predict requests, 8 connections, {seconds} s each, all on this machine");
+    println!("| served by | requests/s | p50 ms | p99 ms |");
+    println!("| --- | --- | --- | --- |");
+    let targets: [(&str, Vec<&str>); 3] = [
+        ("the server", vec![server.url.as_str()]),
+        ("1 serving replica", vec![replicas[0].url.as_str()]),
+        (
+            "2 serving replicas",
+            replicas
+                .iter()
+                .map(|replica| replica.url.as_str())
+                .collect(),
+        ),
+    ];
+    for (label, urls) in targets {
+        predict_load_across(&urls, &token, "digits", body(), 8, 0.5).await;
+        let result = predict_load_across(&urls, &token, "digits", body(), 8, seconds).await;
+        println!(
+            "| {label} | {:.0} | {:.2} | {:.2} |",
+            result.per_second(),
+            result.ms(0.5),
+            result.ms(0.99),
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! - run search p50/p99 over 1,000 and 10,000 runs (a filter, 100 runs per page).
 //!
 //! Run with `cargo bench -p slipway-tests --bench tracking`. `BENCH_SCALE=0.1` shrinks every
-//! count for a quick look.
+//! count for a quick look. The same load on PostgreSQL:
+//! `tests/with-postgres cargo bench -p slipway-tests --bench tracking`.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -123,7 +124,12 @@ async fn main() {
     // Warm up connections and the server.
     log_throughput(&client, 8, 20).await;
 
-    println!("\nSlipway tracking benchmark (release server on loopback, SQLite)\n");
+    let store = if slipway_tests::database::postgres() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("\nSlipway tracking benchmark (release server on loopback, {store})\n");
     println!("| measurement | clients | throughput | p50 | p99 | server CPU |");
     println!("|---|---|---|---|---|---|");
     for clients in [1usize, 8] {

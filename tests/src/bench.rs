@@ -55,11 +55,24 @@ pub async fn predict_load(
     connections: usize,
     seconds: f64,
 ) -> Load {
+    predict_load_across(&[url], token, deployment, body, connections, seconds).await
+}
+
+/// [`predict_load`] spread over several servers: the connections go to `urls` in turn.
+pub async fn predict_load_across(
+    urls: &[&str],
+    token: &str,
+    deployment: &str,
+    body: Vec<u8>,
+    connections: usize,
+    seconds: f64,
+) -> Load {
     let body = Arc::new(body);
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..connections {
+    for connection in 0..connections {
+        let url = urls[connection % urls.len()];
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)

@@ -22,7 +22,6 @@ use serde_json::{Value, json};
 use slipway_api::{
     CreateRun, LogBatch, MetricHistoryQuery, MetricPoint, RunStatus, SearchRuns, UpdateRun,
 };
-use std::collections::BTreeMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -70,25 +69,10 @@ impl RunView {
 
 /// The MLflow runs `ids`, with their params, tags and latest metrics, in `ids`' order.
 async fn load_runs(state: &AppState, ids: &[i64]) -> ServiceResult<Vec<wire::Run>> {
-    let rows = runs::rows_of(&state.db, ids).await?;
-    let mut params = runs::params_of(&state.db, ids).await?;
-    let mut tags = runs::tags_of(&state.db, ids).await?;
-    let mut metrics: BTreeMap<i64, Vec<_>> = BTreeMap::new();
-    for point in runs::latest_points_of(&state.db, ids).await? {
-        metrics.entry(point.run_id).or_default().push(point);
-    }
-    let by_id: BTreeMap<i64, _> = rows.into_iter().map(|row| (row.id, row)).collect();
-    Ok(ids
-        .iter()
-        .filter_map(|id| by_id.get(id))
-        .map(|row| {
-            wire::run(
-                row,
-                params.remove(&row.id),
-                tags.remove(&row.id),
-                metrics.remove(&row.id).unwrap_or_default(),
-            )
-        })
+    Ok(search::run_details(&state.db, &state.searches, ids)
+        .await?
+        .into_iter()
+        .map(wire::run)
         .collect())
 }
 

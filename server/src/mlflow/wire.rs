@@ -3,8 +3,9 @@
 //! milliseconds, lifecycle stages, and the artifact URIs that point MLflow's clients at the
 //! artifacts proxy.
 
-use crate::entity::tracking::{experiment, latest_metric, run};
+use crate::entity::tracking::{experiment, run};
 use crate::error::{ServiceError, ServiceResult};
+use crate::tracking::search::RunDetails;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -146,22 +147,17 @@ pub fn run_info(row: &run::Model) -> RunInfo {
 }
 
 /// A run with what was logged to it.
-pub fn run(
-    row: &run::Model,
-    params: Option<BTreeMap<String, String>>,
-    tags: Option<BTreeMap<String, String>>,
-    metrics: Vec<latest_metric::Model>,
-) -> Run {
-    let pairs = |map: Option<BTreeMap<String, String>>| {
-        map.unwrap_or_default()
-            .into_iter()
+pub fn run(details: RunDetails) -> Run {
+    let pairs = |map: BTreeMap<String, String>| {
+        map.into_iter()
             .map(|(key, value)| KeyValue { key, value })
             .collect()
     };
     Run {
-        info: run_info(row),
+        info: run_info(&details.row),
         data: RunData {
-            metrics: metrics
+            metrics: details
+                .metrics
                 .into_iter()
                 .map(|m| Metric {
                     key: m.key,
@@ -170,8 +166,8 @@ pub fn run(
                     step: m.step,
                 })
                 .collect(),
-            params: pairs(params),
-            tags: pairs(tags),
+            params: pairs(details.params),
+            tags: pairs(details.tags),
         },
         inputs: RunInputs::default(),
     }

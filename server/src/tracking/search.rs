@@ -9,7 +9,10 @@
 //! run ids, and the same query packs those runs and their latest metrics into one row (see
 //! `page_sql`).
 
+mod details;
 mod postgres;
+
+pub use details::{RunDetails, run_details};
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
 use crate::entity::tracking::{latest_metric, run};
