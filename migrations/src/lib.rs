@@ -26,6 +26,7 @@ mod m20261202_000015_experiment_tags;
 mod m20261202_000016_registry_tags;
 mod m20261202_000017_job_devices;
 mod m20261202_000018_version_stages;
+mod m20261202_000019_replica_reports;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_registry_tags::Migration),
             Box::new(m20261202_000017_job_devices::Migration),
             Box::new(m20261202_000018_version_stages::Migration),
+            Box::new(m20261202_000019_replica_reports::Migration),
         ]
     }
 }
