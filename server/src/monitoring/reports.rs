@@ -68,6 +68,11 @@ impl Monitoring {
         if rows.is_empty() {
             return Ok(0);
         }
+        // A server that has just started merges nothing until its deployments are loaded:
+        // counts of a deployment it does not serve yet would be dropped.
+        if self.serving.readiness().await?.is_err() {
+            return Ok(0);
+        }
         // By id, not up to the last one: on PostgreSQL a lower id may commit after a higher.
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         replica_report::Entity::delete_many()
