@@ -29,6 +29,9 @@ pub struct ReplicaConfig {
     pub cache_dir: PathBuf,
     /// How often the deployments are read even without an event.
     pub poll: Duration,
+    /// Each caller's prediction budget here, and whether admins have one too.
+    pub predict_limit: crate::config::RateLimit,
+    pub rate_limit_admin: bool,
 }
 
 /// Why a replica stopped.
@@ -133,6 +136,7 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
         serving,
         server,
         defaults.limits.max_body_bytes,
+        crate::rate_limit::RateLimits::predict_only(config.predict_limit, config.rate_limit_admin),
     ));
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(defaults.limits.header_timeout_secs),
