@@ -119,7 +119,9 @@ impl ReplicaReport {
         }
         let most = |field: &str, len: usize, max: usize| {
             if len > max {
-                Err(format!("{field}: expected at most {max} entries, got {len}"))
+                Err(format!(
+                    "{field}: expected at most {max} entries, got {len}"
+                ))
             } else {
                 Ok(())
             }
@@ -150,7 +152,11 @@ impl ReplicaReport {
                 row.values.len(),
                 MAX_ROW_VALUES,
             )?;
-            most(&format!("rows[{index}].cells"), row.cells.len(), MAX_ROW_VALUES)?;
+            most(
+                &format!("rows[{index}].cells"),
+                row.cells.len(),
+                MAX_ROW_VALUES,
+            )?;
         }
         for (index, shadow) in self.shadows.iter().enumerate() {
             if shadow.agreements + shadow.errors > shadow.requests {

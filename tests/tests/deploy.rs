@@ -351,10 +351,17 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
                         .collect();
                     assert!(!selected.is_empty(), "{whose} selects no workload");
                     let entry = services
-                        .entry(resource["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+                        .entry(
+                            resource["metadata"]["name"]
+                                .as_str()
+                                .unwrap_or("?")
+                                .to_owned(),
+                        )
                         .or_default();
                     for (workload, _, _) in &selected {
-                        entry.1.extend(runs.get(workload).into_iter().flatten().cloned());
+                        entry
+                            .1
+                            .extend(runs.get(workload).into_iter().flatten().cloned());
                     }
                     for port in resource["spec"]["ports"].as_array().expect("ports") {
                         entry.0.extend(port["port"].as_i64());

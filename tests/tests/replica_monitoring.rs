@@ -138,7 +138,10 @@ async fn a_replicas_predictions_reach_the_servers_monitoring_and_slo_guard() {
             status: 400,
             message,
             ..
-        } => assert!(message.starts_with("rows: expected at most 1000"), "{message}"),
+        } => assert!(
+            message.starts_with("rows: expected at most 1000"),
+            "{message}"
+        ),
         other => panic!("{other}"),
     }
 
@@ -178,7 +181,10 @@ async fn a_replicas_predictions_reach_the_servers_monitoring_and_slo_guard() {
     assert_eq!(primary.errors_by_kind["invalid_input"], 3);
     assert_eq!(primary.predictions.values().sum::<u64>(), ok);
     let drift = admin.drift("iris").await.unwrap();
-    assert!(drift.rows as u64 >= ok, "the replica's rows reach drift: {drift:?}");
+    assert!(
+        drift.rows as u64 >= ok,
+        "the replica's rows reach drift: {drift:?}"
+    );
     assert_eq!(drift.callers, 2, "{drift:?}");
 
     // A canary that fails only on the replica is rolled back by the server's guard.
@@ -225,13 +231,17 @@ async fn a_replicas_predictions_reach_the_servers_monitoring_and_slo_guard() {
     // reports; the restarted server counts them.
     let carol = new_token(&admin, "carol", Role::Viewer).await;
     let carol_client = replica.client(&carol);
-    eventually("the replica to serve v1 alone", Duration::from_secs(30), || {
-        let client = carol_client.clone();
-        async move {
-            let answer = client.predict("iris", &request(good(), None)).await.ok()?;
-            (answer.model_version == v1 && answer.variant == "primary").then_some(())
-        }
-    })
+    eventually(
+        "the replica to serve v1 alone",
+        Duration::from_secs(30),
+        || {
+            let client = carol_client.clone();
+            async move {
+                let answer = client.predict("iris", &request(good(), None)).await.ok()?;
+                (answer.model_version == v1 && answer.variant == "primary").then_some(())
+            }
+        },
+    )
     .await;
     server.kill9();
     let before = counted(&replica_metrics(&replica, &carol).await, v1, "ok");

@@ -315,8 +315,10 @@ async fn a_replica_limits_each_callers_predictions_as_the_server_does() {
     let admin = server.admin();
     let replica_token = new_token(&admin, "serving-replica", Role::Worker).await;
     // The server's flags: two requests at once, then one every ten seconds.
-    let replica =
-        server.serving_replica_with(&replica_token, &["--predict-rate", "0.1", "--predict-burst", "2"]);
+    let replica = server.serving_replica_with(
+        &replica_token,
+        &["--predict-rate", "0.1", "--predict-burst", "2"],
+    );
     let alice = new_token(&admin, "alice", Role::Viewer).await;
     let bob = new_token(&admin, "bob", Role::Viewer).await;
     let http = reqwest::Client::new();

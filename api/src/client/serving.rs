@@ -318,10 +318,7 @@ impl Client {
     /// `GET /metrics`: the Prometheus text.
     /// `POST /api/v1/replicas/reports`: a serving replica's counts and input rows, merged
     /// into the server's monitoring.
-    pub async fn report_replica(
-        &self,
-        report: &ReplicaReport,
-    ) -> Result<ReportReceived, ApiError> {
+    pub async fn report_replica(&self, report: &ReplicaReport) -> Result<ReportReceived, ApiError> {
         self.write(Method::POST, "/api/v1/replicas/reports", report, None)
             .await
     }

@@ -296,7 +296,13 @@ impl Monitor {
             return;
         }
         self.to_outbox(|outbox| {
-            outbox.add_rows(name, version, now_second(), caller, &rows, &cells, predicted);
+            outbox.add_rows(
+                (name, version, now_second()),
+                caller,
+                &rows,
+                &cells,
+                predicted,
+            );
         });
         let caller: Arc<str> = Arc::from(caller);
         let keep = self.input_rows.load(std::sync::atomic::Ordering::Relaxed);
@@ -434,7 +440,9 @@ impl Monitor {
                 Some((at, current)) if *at == minute => current.merge(bucket),
                 // An earlier minute than the one in progress goes straight to be written.
                 Some((at, _)) if *at > minute => {
-                    stats.finished_minutes.push((version, minute, bucket.clone()));
+                    stats
+                        .finished_minutes
+                        .push((version, minute, bucket.clone()));
                 }
                 current => {
                     if let Some((at, finished)) = current.replace((minute, bucket.clone())) {

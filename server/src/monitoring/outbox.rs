@@ -34,11 +34,10 @@ impl Outbox {
             .add(outcome, seconds, labels);
     }
 
+    /// Keeps rows of deployment `name`'s version `version`, come at `second`.
     pub(crate) fn add_rows(
         &mut self,
-        name: &str,
-        version: u32,
-        second: u64,
+        (name, version, second): (&str, u32, u64),
         caller: &str,
         rows: &[Vec<f64>],
         cells: &[Vec<String>],

@@ -138,7 +138,10 @@ impl Monitoring {
         for row in report.rows {
             // Rows of another primary than this server's (a replica still catching up with
             // a change) would read other features.
-            let primary = self.serving.live(&row.deployment).map(|l| l.primary.version);
+            let primary = self
+                .serving
+                .live(&row.deployment)
+                .map(|l| l.primary.version);
             if primary == Some(row.version) {
                 rows.entry((row.deployment.clone(), row.version))
                     .or_default()

@@ -131,7 +131,10 @@ impl Reporter {
 
     fn warn(&mut self, message: &str) {
         let now = tokio::time::Instant::now();
-        if self.warned.is_none_or(|at| now.duration_since(at) >= WARN_EVERY) {
+        if self
+            .warned
+            .is_none_or(|at| now.duration_since(at) >= WARN_EVERY)
+        {
             self.warned = Some(now);
             tracing::warn!(backlog = self.backlog.len(), "{message}");
         }
