@@ -110,11 +110,14 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     serving.spawn_background(config.poll, stopped.clone());
+    // The reporter stops only once the requests in flight have finished, so that its last
+    // report counts them too.
+    let (served_all, reporter_stopped) = tokio::sync::watch::channel(false);
     let reporting = reports.then(|| {
         tokio::spawn(reporter::run(
             client.clone(),
             serving.clone(),
-            stopped.clone(),
+            reporter_stopped,
         ))
     });
     tokio::spawn(follow_events(client, serving.clone(), stopped));
@@ -149,6 +152,7 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
     })
     .await;
     // The last report: what was answered since the one before.
+    let _ = served_all.send(true);
     if let Some(reporting) = reporting {
         let _ = tokio::time::timeout(Duration::from_secs(6), reporting).await;
     }

@@ -557,7 +557,7 @@ fn the_containerfile_lints_clean_and_runs_the_server_as_the_binary_expects() {
 }
 
 #[test]
-fn the_readme_explains_the_image_and_every_overlay() {
+fn the_readme_explains_the_image_every_overlay_and_secret() {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("read README.md");
     let section = readme
         .split("\n## Running on Kubernetes\n")
@@ -575,6 +575,20 @@ fn the_readme_explains_the_image_and_every_overlay() {
             section.contains(&format!("overlays/{name}")),
             "the Kubernetes section does not mention overlays/{name}"
         );
+    }
+    // Every Secret a base manifest reads is one the section says how to make.
+    let base = repo().join("deploy/kubernetes/base");
+    for entry in std::fs::read_dir(&base).expect("read the base") {
+        let text = std::fs::read_to_string(entry.expect("a manifest").path()).expect("read it");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            if let ("secretKeyRef:", Some(secret)) = (pair[0], pair[1].strip_prefix("name: ")) {
+                assert!(
+                    section.contains(&format!("secret generic {secret} ")),
+                    "the Kubernetes section does not say how to make the Secret {secret}"
+                );
+            }
+        }
     }
 }
 
