@@ -2,15 +2,17 @@
 //! answered them: predictions sent only to a replica show in the server's `/metrics`, the
 //! deployment's live metrics and its drift; a canary that fails only on a replica is rolled
 //! back by the server's SLO guard; reports made while the server is down reach it once it is
-//! back. The report endpoint refuses viewers and oversized reports.
+//! back. The report endpoint refuses viewers and oversized reports. With several server
+//! replicas (PostgreSQL), a report taken by one that does not lead reaches the leader's
+//! metrics, once even when sent twice.
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{
-    ApiError, Client, DeployRequest, PredictRequest, ReplicaReport, ReportRow, Role, SloPolicy,
-    TrainSpec,
+    ApiError, Client, DeployRequest, PredictRequest, ReplicaReport, ReportBucket, ReportRow, Role,
+    SloPolicy, TrainSpec,
 };
-use slipway_tests::{TestServer, TestServingReplica, eventually, new_token};
+use slipway_tests::{TestServer, TestServingReplica, database, eventually, new_token};
 use std::time::Duration;
 
 const IRIS: &str = include_str!("../../datasets/iris.csv");
@@ -274,4 +276,101 @@ async fn a_replicas_predictions_reach_the_servers_monitoring_and_slo_guard() {
         },
     )
     .await;
+}
+
+/// Whether the server at `client` leads the periodic work (its `slipway_leader` gauge).
+async fn leads(client: &Client) -> bool {
+    let text = client.prometheus_text().await.unwrap();
+    text.lines()
+        .any(|line| line == "slipway_leader{role=\"maintenance\"} 1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_report_taken_by_a_follower_reaches_the_leader_once() {
+    if !database::postgres() {
+        println!(
+            "skipped on SQLite: server replicas share one PostgreSQL database (set {} to run it)",
+            database::ADMIN_URL_VAR
+        );
+        return;
+    }
+    let temp = tempfile::tempdir().unwrap();
+    let leader = TestServer::start_in(temp.path(), &[]);
+    let admin = leader.admin();
+    eventually("the first replica to lead", Duration::from_secs(20), || {
+        let admin = admin.clone();
+        async move { leads(&admin).await.then_some(()) }
+    })
+    .await;
+    let follower = leader.replica(&[]);
+    let follower_admin = follower.admin();
+    assert!(!leads(&follower_admin).await);
+    let _worker = leader.worker("trainer", &[]);
+    admin
+        .upload_dataset("iris", "species", Some("classification"), IRIS.into())
+        .await
+        .unwrap();
+    let v1 = train(&admin, "iris").await;
+    admin
+        .deploy(
+            "iris",
+            &DeployRequest {
+                model: Some("iris".into()),
+                version: Some(v1),
+                ..DeployRequest::default()
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let report = |sequence: u64, ok: u64| ReplicaReport {
+        replica: "elsewhere".into(),
+        sequence,
+        buckets: vec![ReportBucket {
+            deployment: "iris".into(),
+            version: v1,
+            second: now,
+            ok,
+            classes: [("setosa".to_owned(), ok)].into(),
+            ..ReportBucket::default()
+        }],
+        ..ReplicaReport::default()
+    };
+    let engineer = new_token(&admin, "engineer", Role::Engineer).await;
+    let through_follower = follower.client(Some(engineer));
+    let taken = through_follower
+        .report_replica(&report(1, 5))
+        .await
+        .unwrap();
+    assert_eq!((taken.buckets, taken.rows), (1, 0));
+    server_counts(&admin, v1, 5, 0).await;
+    // The follower stored it for the leader: its own counts stay empty.
+    let follower_text = follower_admin.prometheus_text().await.unwrap();
+    assert_eq!(counted(&follower_text, v1, "ok"), 0, "{follower_text}");
+    let metrics = admin.deployment_metrics("iris").await.unwrap();
+    assert_eq!(metrics.versions[0].requests, 5);
+
+    // Sent again (its answer lost), then the next one: the first is counted once.
+    through_follower
+        .report_replica(&report(1, 5))
+        .await
+        .unwrap();
+    through_follower
+        .report_replica(&report(2, 1))
+        .await
+        .unwrap();
+    let total = eventually("the next report", Duration::from_secs(30), || {
+        let admin = admin.clone();
+        async move {
+            let text = admin.prometheus_text().await.ok()?;
+            let ok = counted(&text, v1, "ok");
+            (ok >= 6).then_some(ok)
+        }
+    })
+    .await;
+    assert_eq!(total, 6, "a report sent twice was counted twice");
 }
