@@ -147,3 +147,25 @@ fn refused(err: &ApiError) -> bool {
     err.status()
         .is_some_and(|status| (400..500).contains(&status) && status != 408 && status != 429)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slipway_api::ErrorCode;
+
+    #[test]
+    fn only_a_refusal_of_the_report_itself_drops_it() {
+        let answer = |status| ApiError::Server {
+            status,
+            code: ErrorCode::from_status(status),
+            message: String::new(),
+        };
+        for status in [400, 403, 404, 413] {
+            assert!(refused(&answer(status)), "{status}");
+        }
+        for status in [408, 429, 500, 503] {
+            assert!(!refused(&answer(status)), "{status}");
+        }
+        assert!(!refused(&ApiError::Decode("cut short".into())));
+    }
+}
