@@ -8,7 +8,8 @@
 //! Modules, by domain: `common` (health, pages, live events), `auth` (tokens, roles, audit),
 //! `tracking` (experiments, runs, metrics, artifacts), `datasets`, `registry` (models,
 //! versions, aliases, deployments), `signature` (an ONNX model's input columns), `predict` and `oip` (predictions, the Open Inference
-//! Protocol and its binary tensors), `monitoring` (live metrics, drift, SLO policies, alerts),
+//! Protocol and its binary tensors), `monitoring` (live metrics, drift, SLO policies, alerts), `replica` (what a serving replica
+//! reports to the server),
 //! `jobs` (jobs and workers), `job_kind` (the job kinds and the typed `JobSpec`), `command` (command jobs: a team's own
 //! script, its code package and its run-scoped token), `specs` (the
 //! specs of the ML kinds), `job_results` (each kind's typed result), `pipelines` (pipelines and
@@ -29,6 +30,7 @@ pub mod oip;
 pub mod pipelines;
 pub mod predict;
 pub mod registry;
+pub mod replica;
 pub mod signature;
 pub mod specs;
 pub mod tracking;
@@ -47,6 +49,7 @@ pub use monitoring::*;
 pub use pipelines::*;
 pub use predict::*;
 pub use registry::*;
+pub use replica::*;
 pub use specs::*;
 pub use tracking::*;
 

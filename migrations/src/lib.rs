@@ -26,7 +26,8 @@ mod m20261202_000015_experiment_tags;
 mod m20261202_000016_registry_tags;
 mod m20261202_000017_job_devices;
 mod m20261202_000018_version_stages;
-mod m20261202_000019_clustered_keys;
+mod m20261202_000019_replica_reports;
+mod m20261202_000020_clustered_keys;
 
 /// The ordered list of Slipway's migrations.
 pub struct Migrator;
@@ -53,7 +54,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000016_registry_tags::Migration),
             Box::new(m20261202_000017_job_devices::Migration),
             Box::new(m20261202_000018_version_stages::Migration),
-            Box::new(m20261202_000019_clustered_keys::Migration),
+            Box::new(m20261202_000019_replica_reports::Migration),
+            Box::new(m20261202_000020_clustered_keys::Migration),
         ]
     }
 }

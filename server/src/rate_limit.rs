@@ -107,6 +107,18 @@ impl RateLimits {
         }
     }
 
+    /// A serving replica's budgets: predictions only (it answers no searches).
+    pub fn predict_only(predict: RateLimit, limit_admin: bool) -> Self {
+        Self {
+            predict: RateLimiter::new(predict),
+            search: RateLimiter::new(RateLimit {
+                per_sec: 0.0,
+                burst: 1,
+            }),
+            limit_admin,
+        }
+    }
+
     /// Takes one request of `budget` from `caller`; when the budget is spent, says how long
     /// until the next request would be allowed.
     pub fn check(&self, budget: Budget, caller: &Caller) -> Result<(), Duration> {

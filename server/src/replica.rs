@@ -3,7 +3,10 @@
 //! downloads the model files of the versions their revisions use into a cache directory,
 //! loads and warms them into the same model pool as the server, and answers predictions with
 //! the same routing, batching and responses. Any number of them may run behind a load
-//! balancer.
+//! balancer. Every second it reports what it measured to the server (`reporter`), so that its
+//! predictions count in the server's monitoring and SLO guards.
+
+mod reporter;
 
 use crate::config::Config;
 use crate::events::EventBus;
@@ -26,6 +29,9 @@ pub struct ReplicaConfig {
     pub cache_dir: PathBuf,
     /// How often the deployments are read even without an event.
     pub poll: Duration,
+    /// Each caller's prediction budget here, and whether admins have one too.
+    pub predict_limit: crate::config::RateLimit,
+    pub rate_limit_admin: bool,
 }
 
 /// Why a replica stopped.
@@ -56,7 +62,7 @@ pub enum ReplicaError {
 pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaError> {
     let server = client.base_url().to_owned();
     // A bad token is a startup error, not a replica that silently serves nothing.
-    client
+    let identity = client
         .whoami()
         .await
         .map_err(|source| match source.code() {
@@ -75,6 +81,13 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
         dir: config.cache_dir.clone(),
         source,
     })?;
+    let reports = identity.role != slipway_api::Role::Viewer;
+    if !reports {
+        tracing::warn!(
+            token = %identity.name,
+            "this replica's token is a viewer's: its predictions will not count in the server's monitoring or SLO guards; give it a worker or engineer token"
+        );
+    }
     let defaults = Config::default();
     let serving = Serving::new(
         Source::Server {
@@ -87,10 +100,26 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
         },
         defaults.serving.predict_max_instances,
         Arc::new(EventBus::new()),
-        Monitor::new(true),
+        // A viewer may not report (it could fake traffic and trip a guard): such a replica
+        // keeps its counts to itself.
+        if reports {
+            Monitor::reporting()
+        } else {
+            Monitor::new(true)
+        },
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     serving.spawn_background(config.poll, stopped.clone());
+    // The reporter stops only once the requests in flight have finished, so that its last
+    // report counts them too.
+    let (served_all, reporter_stopped) = tokio::sync::watch::channel(false);
+    let reporting = reports.then(|| {
+        tokio::spawn(reporter::run(
+            client.clone(),
+            serving.clone(),
+            reporter_stopped,
+        ))
+    });
     tokio::spawn(follow_events(client, serving.clone(), stopped));
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
@@ -110,6 +139,7 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
         serving,
         server,
         defaults.limits.max_body_bytes,
+        crate::rate_limit::RateLimits::predict_only(config.predict_limit, config.rate_limit_admin),
     ));
     let limits = ConnectionLimits {
         header_timeout: Duration::from_secs(defaults.limits.header_timeout_secs),
@@ -121,6 +151,11 @@ pub async fn run(client: Client, config: ReplicaConfig) -> Result<(), ReplicaErr
         let _ = stop.send(true);
     })
     .await;
+    // The last report: what was answered since the one before.
+    let _ = served_all.send(true);
+    if let Some(reporting) = reporting {
+        let _ = tokio::time::timeout(Duration::from_secs(6), reporting).await;
+    }
     Ok(())
 }
 

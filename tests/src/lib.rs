@@ -362,11 +362,17 @@ impl TestServer {
     /// Starts `slipway serve` against this server with `token`, on a free port and its own
     /// cache dir; returns once it listens (it may still be loading models: see `/readyz`).
     pub fn serving_replica(&self, token: &str) -> TestServingReplica {
+        self.serving_replica_with(token, &[])
+    }
+
+    /// [`Self::serving_replica`] with extra flags.
+    pub fn serving_replica_with(&self, token: &str, extra: &[&str]) -> TestServingReplica {
         let cache = tempfile::tempdir().expect("temp dir");
         let mut child = command()
             .args(["serve", "--server", &self.url, "--addr", "127.0.0.1:0"])
             .arg("--cache-dir")
             .arg(cache.path())
+            .args(extra)
             .env("SLIPWAY_TOKEN", token)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

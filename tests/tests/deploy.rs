@@ -2,8 +2,9 @@
 //! real binary: the manifests render and validate offline against the Kubernetes schemas
 //! (`tests/python/kube_manifests.py`), and every container they run asks the binary only for
 //! subcommands, flags and environment variables its `--help` lists, listens on the port its
-//! pod declares, is probed on routes the server answers, and runs the image `deploy/build-image`
-//! tags. The checks read whatever the manifests hold, so a manifest added later is checked the
+//! pod declares, is probed on routes the server (or, for `slipway serve`, a serving replica)
+//! answers, calls the server through a Service that selects it, on a port of that Service, and
+//! runs the image `deploy/build-image` tags; the serving replicas have a CPU autoscaler. The checks read whatever the manifests hold, so a manifest added later is checked the
 //! same way. The image itself is built and inspected by `.ci/run` (`deploy/check-image`).
 
 use serde_json::Value;
@@ -132,13 +133,23 @@ fn port_of(addr: &str) -> i64 {
         .unwrap_or_else(|| panic!("listen address {addr:?} is not HOST:PORT"))
 }
 
-/// Checks one container against the binary; returns the port it listens on, if any.
+/// What a checked container runs.
+#[derive(Debug)]
+struct Checked {
+    subcommand: String,
+    /// The port it listens on, if any.
+    listen: Option<i64>,
+    /// The server it talks to (`--server` or `SLIPWAY_SERVER`), if named.
+    server: Option<String>,
+}
+
+/// Checks one container against the binary.
 fn check_container(
     container: &Value,
     whose: &str,
     tag: &str,
     help: &mut BTreeMap<String, Accepted>,
-) -> Option<i64> {
+) -> Checked {
     assert_eq!(
         container["image"].as_str(),
         Some(tag),
@@ -160,8 +171,9 @@ fn check_container(
     let subcommand = args
         .first()
         .filter(|arg| !arg.starts_with('-'))
-        .unwrap_or_else(|| panic!("{whose}: the arguments must start with a subcommand"));
-    let accepted = accepted(help, subcommand);
+        .unwrap_or_else(|| panic!("{whose}: the arguments must start with a subcommand"))
+        .clone();
+    let accepted = accepted(help, &subcommand);
     for arg in args.iter().filter(|arg| arg.starts_with("--")) {
         let flag = arg.split('=').next().unwrap_or(arg);
         assert!(
@@ -215,7 +227,30 @@ fn check_container(
             get["port"]
         );
     }
-    listen
+    let server = flag_value(&args, "--server")
+        .or_else(|| env.get("SLIPWAY_SERVER").copied().flatten())
+        .map(str::to_owned);
+    Checked {
+        subcommand,
+        listen,
+        server,
+    }
+}
+
+/// The host and port of an `http://HOST:PORT` URL.
+fn host_port(url: &str) -> (String, i64) {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("server URL {url:?} is not http://HOST:PORT"));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = authority
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("server URL {url:?} names no port"));
+    (
+        host.to_owned(),
+        port.parse()
+            .unwrap_or_else(|_| panic!("server URL {url:?} has a bad port")),
+    )
 }
 
 /// The `slipway_…` metric names a Prometheus query reads.
@@ -250,15 +285,20 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
 
     let tag = image_tag();
     let mut help = BTreeMap::new();
-    let mut probe_paths = BTreeSet::new();
+    // Probe paths by the subcommand whose container is probed.
+    let mut probe_paths: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut metrics = BTreeSet::new();
     let mut workloads_seen = 0;
+    let mut autoscaled_replicas = false;
     for render in renders {
         let overlay = render["name"].as_str().expect("a name");
         let resources = render["resources"].as_array().expect("resources");
         // Each workload's pod labels and the ports its containers listen on, by port name and
         // number, for the Services below.
         let mut pods: Vec<(String, &Value, BTreeMap<String, i64>)> = Vec::new();
+        // The subcommands each workload runs, and the server URLs its containers call.
+        let mut runs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut calls: Vec<(String, String)> = Vec::new();
         for resource in resources {
             let Some(spec) = pod_spec(resource) else {
                 continue;
@@ -268,7 +308,13 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
             let mut ports = BTreeMap::new();
             for container in spec["containers"].as_array().expect("containers") {
                 let whose = format!("{overlay}: {workload}: {}", container["name"]);
-                check_container(container, &whose, &tag, &mut help);
+                let checked = check_container(container, &whose, &tag, &mut help);
+                if let Some(server) = checked.server {
+                    calls.push((whose.clone(), server));
+                }
+                runs.entry(workload.clone())
+                    .or_default()
+                    .insert(checked.subcommand.clone());
                 for port in container["ports"].as_array().into_iter().flatten() {
                     let number = port["containerPort"].as_i64().expect("a port");
                     ports.insert(number.to_string(), number);
@@ -278,13 +324,18 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
                 }
                 for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
                     if let Some(path) = container[probe]["httpGet"]["path"].as_str() {
-                        probe_paths.insert(path.to_owned());
+                        probe_paths
+                            .entry(checked.subcommand.clone())
+                            .or_default()
+                            .insert(path.to_owned());
                     }
                 }
             }
             let labels = &resource["spec"]["template"]["metadata"]["labels"];
             pods.push((workload, labels, ports));
         }
+        // Services by name: their ports and the subcommands of the workloads they select.
+        let mut services: BTreeMap<String, (BTreeSet<i64>, BTreeSet<String>)> = BTreeMap::new();
         for resource in resources {
             let whose = format!("{overlay}: {}", name_of(resource));
             match resource["kind"].as_str() {
@@ -299,6 +350,22 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
                         })
                         .collect();
                     assert!(!selected.is_empty(), "{whose} selects no workload");
+                    let entry = services
+                        .entry(
+                            resource["metadata"]["name"]
+                                .as_str()
+                                .unwrap_or("?")
+                                .to_owned(),
+                        )
+                        .or_default();
+                    for (workload, _, _) in &selected {
+                        entry
+                            .1
+                            .extend(runs.get(workload).into_iter().flatten().cloned());
+                    }
+                    for port in resource["spec"]["ports"].as_array().expect("ports") {
+                        entry.0.extend(port["port"].as_i64());
+                    }
                     for port in resource["spec"]["ports"].as_array().expect("ports") {
                         let target = match &port["targetPort"] {
                             Value::Null => port["port"].to_string(),
@@ -324,6 +391,16 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
                         pods.iter().any(|(workload, _, _)| *workload == wanted),
                         "{whose}: scales {wanted}, which is not rendered"
                     );
+                    let scales_replicas = runs.get(&wanted).is_some_and(|r| r.contains("serve"));
+                    if resource["kind"] == "HorizontalPodAutoscaler" && scales_replicas {
+                        let on_cpu = resource["spec"]["metrics"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|metric| metric["resource"]["name"] == "cpu");
+                        assert!(on_cpu, "{whose}: scales serving replicas on no CPU metric");
+                        autoscaled_replicas = true;
+                    }
                     for trigger in resource["spec"]["triggers"]
                         .as_array()
                         .into_iter()
@@ -341,24 +418,54 @@ async fn kubernetes_manifests_validate_offline_and_match_the_binary() {
                 _ => {}
             }
         }
+        // Workers and serving replicas reach the server through its Service, on its port.
+        for (whose, url) in &calls {
+            let (host, port) = host_port(url);
+            let (ports, subcommands) = services
+                .get(&host)
+                .unwrap_or_else(|| panic!("{whose}: --server {url} names no rendered Service"));
+            assert!(
+                ports.contains(&port),
+                "{whose}: --server {url}: Service {host} has no port {port} ({ports:?})"
+            );
+            assert!(
+                subcommands.contains("server") || subcommands.contains("up"),
+                "{whose}: --server {url}: Service {host} selects no server ({subcommands:?})"
+            );
+        }
     }
     assert!(workloads_seen > 0, "no workload rendered");
     assert!(!probe_paths.is_empty(), "no container is probed");
+    assert!(
+        autoscaled_replicas,
+        "no HorizontalPodAutoscaler scales the serving replicas (`slipway serve`)"
+    );
 
-    // The probes and the autoscaler's metrics, asked of a real server: probes carry no token.
+    // The probes and the autoscaler's metrics, asked of a real server and a real serving
+    // replica, each for the containers that run it: probes carry no token.
     let server = TestServer::start();
+    let replica_token =
+        slipway_tests::new_token(&server.admin(), "probe", slipway_api::Role::Worker).await;
+    let replica = server.serving_replica(&replica_token);
     let http = reqwest::Client::new();
-    for path in &probe_paths {
-        let response = http
-            .get(format!("{}{path}", server.url))
-            .send()
-            .await
-            .expect("GET the probe path");
-        assert_eq!(
-            response.status(),
-            reqwest::StatusCode::OK,
-            "probe path {path} is not a route the server answers without a token"
-        );
+    for (subcommand, paths) in &probe_paths {
+        let base = match subcommand.as_str() {
+            "serve" => &replica.url,
+            "server" | "up" => &server.url,
+            other => panic!("a probed container runs `slipway {other}`, which serves no HTTP"),
+        };
+        for path in paths {
+            let response = http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("GET the probe path");
+            assert_eq!(
+                response.status(),
+                reqwest::StatusCode::OK,
+                "probe path {path} is not a route `slipway {subcommand}` answers without a token"
+            );
+        }
     }
     let exposition = http
         .get(format!("{}/metrics", server.url))
@@ -433,7 +540,8 @@ fn the_containerfile_lints_clean_and_runs_the_server_as_the_binary_expects() {
         "deploy/Containerfile CMD",
         &image_tag(),
         &mut BTreeMap::new(),
-    );
+    )
+    .listen;
     assert_eq!(cmd.first().map(String::as_str), Some("server"));
     assert_eq!(
         listen.map(|port| port.to_string()),
@@ -449,7 +557,7 @@ fn the_containerfile_lints_clean_and_runs_the_server_as_the_binary_expects() {
 }
 
 #[test]
-fn the_readme_explains_the_image_and_every_overlay() {
+fn the_readme_explains_the_image_every_overlay_and_secret() {
     let readme = std::fs::read_to_string(repo().join("README.md")).expect("read README.md");
     let section = readme
         .split("\n## Running on Kubernetes\n")
@@ -467,6 +575,20 @@ fn the_readme_explains_the_image_and_every_overlay() {
             section.contains(&format!("overlays/{name}")),
             "the Kubernetes section does not mention overlays/{name}"
         );
+    }
+    // Every Secret a base manifest reads is one the section says how to make.
+    let base = repo().join("deploy/kubernetes/base");
+    for entry in std::fs::read_dir(&base).expect("read the base") {
+        let text = std::fs::read_to_string(entry.expect("a manifest").path()).expect("read it");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            if let ("secretKeyRef:", Some(secret)) = (pair[0], pair[1].strip_prefix("name: ")) {
+                assert!(
+                    section.contains(&format!("secret generic {secret} ")),
+                    "the Kubernetes section does not say how to make the Secret {secret}"
+                );
+            }
+        }
     }
 }
 

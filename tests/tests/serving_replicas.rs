@@ -2,7 +2,8 @@
 //! deployments through its API. Under predict load on both, a rollback through the server
 //! fails no request on either, and each answers from the rolled-back version within a second
 //! of the rollback call returning. A replica also answers the Open Inference Protocol, counts
-//! its predictions on `/metrics`, and refuses to start with a token the server rejects.
+//! its predictions on `/metrics`, refuses to start with a token the server rejects, and
+//! limits each caller's predictions as the server does (429 with `Retry-After`).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
@@ -306,4 +307,53 @@ async fn replicas_follow_a_rollback_under_load_and_answer_oip_and_metrics() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_limits_each_callers_predictions_as_the_server_does() {
+    let server = TestServer::start();
+    let admin = server.admin();
+    let replica_token = new_token(&admin, "serving-replica", Role::Worker).await;
+    // The server's flags: two requests at once, then one every ten seconds.
+    let replica = server.serving_replica_with(
+        &replica_token,
+        &["--predict-rate", "0.1", "--predict-burst", "2"],
+    );
+    let alice = new_token(&admin, "alice", Role::Viewer).await;
+    let bob = new_token(&admin, "bob", Role::Viewer).await;
+    let http = reqwest::Client::new();
+    let predict = |token: String| {
+        http.post(format!("{}/api/v1/deployments/iris/predict", replica.url))
+            .bearer_auth(token)
+            .json(&row())
+            .send()
+    };
+    // Within the budget the request goes on (to a deployment that does not exist).
+    for _ in 0..2 {
+        assert_eq!(predict(alice.clone()).await.unwrap().status(), 404);
+    }
+    let limited = predict(alice.clone()).await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry_after), "Retry-After {retry_after}");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    // Budgets are per caller, and admins are exempt unless --rate-limit-admin says otherwise.
+    assert_eq!(predict(bob).await.unwrap().status(), 404);
+    for _ in 0..3 {
+        assert_eq!(predict(server.admin_token()).await.unwrap().status(), 404);
+    }
+    // OIP infer spends the same budget.
+    let infer = http
+        .post(format!("{}/v2/models/iris/infer", replica.url))
+        .bearer_auth(&alice)
+        .json(&serde_json::json!({"inputs": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(infer.status(), 429);
 }

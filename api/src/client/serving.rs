@@ -7,6 +7,7 @@ use crate::monitoring::*;
 use crate::pipelines::*;
 use crate::predict::*;
 use crate::registry::*;
+use crate::replica::{ReplicaReport, ReportReceived};
 use reqwest::Method;
 
 impl Client {
@@ -315,6 +316,13 @@ impl Client {
     }
 
     /// `GET /metrics`: the Prometheus text.
+    /// `POST /api/v1/replicas/reports`: a serving replica's counts and input rows, merged
+    /// into the server's monitoring.
+    pub async fn report_replica(&self, report: &ReplicaReport) -> Result<ReportReceived, ApiError> {
+        self.write(Method::POST, "/api/v1/replicas/reports", report, None)
+            .await
+    }
+
     pub async fn prometheus_text(&self) -> Result<String, ApiError> {
         let bytes = self.bytes(self.request(Method::GET, "/metrics")).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())

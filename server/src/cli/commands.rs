@@ -30,6 +30,11 @@ async fn dispatch(cli: &Cli) -> anyhow::Result<()> {
                 addr: args.addr,
                 cache_dir: args.cache_dir.clone(),
                 poll: std::time::Duration::from_millis(args.poll_ms),
+                predict_limit: crate::config::RateLimit {
+                    per_sec: args.predict_rate,
+                    burst: args.predict_burst,
+                },
+                rate_limit_admin: args.rate_limit_admin,
             };
             Ok(crate::replica::run(client(cli)?, config).await?)
         }

@@ -66,15 +66,22 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Run a serving replica: predictions only, no database, following the server.
     ///
-    /// It reads the deployments from the server at --server with --token (a viewer token is
-    /// enough), downloads the model files their revisions use into --cache-dir, and answers
+    /// It reads the deployments from the server at --server with --token, downloads the model
+    /// files their revisions use into --cache-dir, and answers
     /// `POST /api/v1/deployments/NAME/predict` and the Open Inference Protocol (`/v2`) with the
     /// server's routing, batching and responses; `/metrics` counts what it served, `/readyz`
     /// turns ready once every deployment's current revision is loaded. A deploy, promote or
     /// rollback on the server reaches it within a second. Callers' tokens are checked with
-    /// the server. Run several behind a load balancer.
+    /// the server, and each caller's predictions are rate-limited as on the server
+    /// (--predict-rate, --predict-burst). Run several behind a load balancer.
     ///
-    /// Example: slipway serve --server http://control:8080 --token $VIEWER --addr 0.0.0.0:8081
+    /// Every second it reports what it answered to the server, where it counts in `/metrics`,
+    /// the live metrics, drift and the SLO guards as if the server had answered it; reports
+    /// wait and are sent again while the server is unreachable. Reporting needs a worker (or
+    /// engineer) token; with a viewer token the replica serves but its traffic is not counted
+    /// there.
+    ///
+    /// Example: slipway serve --server http://control:8080 --token $WORKER --addr 0.0.0.0:8081
     Serve(ServeArgs),
     /// Submit, list, inspect, cancel and retry jobs.
     #[command(subcommand, alias = "job")]
@@ -217,6 +224,46 @@ pub struct ServeArgs {
     /// on the server's event stream.
     #[arg(long, default_value_t = 500, value_name = "MS", value_parser = clap::value_parser!(u64).range(50..))]
     pub poll_ms: u64,
+    /// Predict and infer requests per second allowed to one token on this replica (0: no
+    /// limit); beyond it the caller gets 429 with Retry-After, as from the server. The same
+    /// flag and variable as the server's; each replica counts on its own, so behind a load
+    /// balancer a token gets up to this rate from every replica.
+    #[arg(
+        long,
+        env = "SLIPWAY_PREDICT_RATE",
+        default_value_t = crate::config::Config::default().rate_limits.predict_per_sec,
+        value_name = "PER_SEC",
+        value_parser = parse_rate
+    )]
+    pub predict_rate: f64,
+    /// Predict and infer requests one token may send at once above its rate.
+    #[arg(
+        long,
+        env = "SLIPWAY_PREDICT_BURST",
+        default_value_t = crate::config::Config::default().rate_limits.predict_burst,
+        value_name = "REQUESTS",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub predict_burst: u32,
+    /// Apply the rate limit to admin tokens too (true or false).
+    #[arg(
+        long,
+        env = "SLIPWAY_RATE_LIMIT_ADMIN",
+        default_value_t = false,
+        value_name = "BOOL",
+        action = clap::ArgAction::Set
+    )]
+    pub rate_limit_admin: bool,
+}
+
+/// A rate in requests per second: a number, 0 or more.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!(
+            "expected a number of requests per second, 0 or more, got '{text}'"
+        )),
+    }
 }
 
 /// The flags of `slipway worker`.

@@ -1,5 +1,6 @@
 //! Monitoring over HTTP: `/api/v1/deployments/{name}/metrics|drift|drift/hours|slo`, `/api/v1/alerts`,
-//! and `GET /metrics` (Prometheus) at the root.
+//! `POST /api/v1/replicas/reports` (a serving replica's measurements), and `GET /metrics`
+//! (Prometheus) at the root.
 
 use super::error::ApiResult;
 use super::extract::{Json, Path, Query, Reason};
@@ -10,7 +11,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use slipway_api::{Alert, DeploymentMetrics, DriftDetail, DriftHours, MinuteMetrics, SloPolicy};
+use slipway_api::{
+    Alert, DeploymentMetrics, DriftDetail, DriftHours, MinuteMetrics, ReplicaReport,
+    ReportReceived, SloPolicy,
+};
 
 /// Routes under `/api/v1`.
 pub fn router() -> Router<AppState> {
@@ -22,6 +26,24 @@ pub fn router() -> Router<AppState> {
         .route("/deployments/{name}/slo", get(policy).put(set_policy))
         .route("/alerts", get(list_alerts))
         .route("/alerts/{id}/ack", post(acknowledge))
+        .route("/replicas/reports", post(replica_report))
+}
+
+/// A serving replica's report. Its token must be able to write (worker, engineer or admin):
+/// a viewer could otherwise fake traffic and make a guard roll a version back.
+async fn replica_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(report): Json<ReplicaReport>,
+) -> ApiResult<axum::Json<ReportReceived>> {
+    caller.require(Permission::Track)?;
+    if caller.run_scope.is_some() {
+        return Err(crate::error::ServiceError::PermissionDenied(
+            "a run's token cannot report a serving replica's metrics".into(),
+        )
+        .into());
+    }
+    Ok(axum::Json(state.monitoring.receive_report(report).await?))
 }
 
 /// `GET /metrics` at the root, where Prometheus looks.

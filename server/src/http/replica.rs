@@ -1,13 +1,16 @@
 //! The HTTP API of a serving replica (`slipway serve`): predict, the Open Inference Protocol
 //! under `/v2`, `/metrics`, `/healthz` and `/readyz`, answered by the same serving code as the
 //! server's. A replica has no database, so it asks the server who a bearer token belongs to
-//! (`/api/v1/whoami`) and remembers the answer briefly.
+//! (`/api/v1/whoami`) and remembers the answer briefly. Predict and infer spend the caller's
+//! budget as on the server (429 with `Retry-After` beyond it).
 
 use super::error::{ApiResult, AppError};
 use super::extract::{Json, Path};
 use super::inference::{InferAnswer, InferBody, MaxBody};
+use super::throttle::{Budgets, PredictQuota};
 use crate::auth::{Caller, Permission};
 use crate::monitoring::prometheus;
+use crate::rate_limit::RateLimits;
 use crate::serving::Serving;
 use axum::Router;
 use axum::extract::{Request, State};
@@ -37,15 +40,24 @@ pub struct ReplicaState {
     pub server: String,
     pub max_body_bytes: usize,
     known: Arc<Mutex<HashMap<String, (Caller, Instant)>>>,
+    /// Each caller's prediction budget on this replica (the server's policy, from the same
+    /// flags).
+    rate_limits: Arc<RateLimits>,
 }
 
 impl ReplicaState {
-    pub fn new(serving: Serving, server: String, max_body_bytes: usize) -> Self {
+    pub fn new(
+        serving: Serving,
+        server: String,
+        max_body_bytes: usize,
+        rate_limits: RateLimits,
+    ) -> Self {
         Self {
             serving,
             server,
             max_body_bytes,
             known: Arc::default(),
+            rate_limits: Arc::new(rate_limits),
         }
     }
 
@@ -85,6 +97,12 @@ impl ReplicaState {
         }
         known.insert(token.to_owned(), (caller.clone(), Instant::now()));
         Ok(caller)
+    }
+}
+
+impl Budgets for ReplicaState {
+    fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
     }
 }
 
@@ -191,6 +209,7 @@ async fn not_found(uri: axum::http::Uri) -> AppError {
 async fn predict(
     State(state): State<ReplicaState>,
     caller: Caller,
+    _quota: PredictQuota,
     Path(name): Path<String>,
     Json(request): Json<PredictRequest>,
 ) -> ApiResult<axum::Json<PredictResponse>> {
@@ -271,6 +290,7 @@ async fn version_ready(
 async fn infer(
     State(state): State<ReplicaState>,
     caller: Caller,
+    _quota: PredictQuota,
     Path(name): Path<String>,
     body: InferBody,
 ) -> ApiResult<InferAnswer> {
@@ -285,6 +305,7 @@ async fn infer(
 async fn version_infer(
     State(state): State<ReplicaState>,
     caller: Caller,
+    _quota: PredictQuota,
     Path((name, version)): Path<(String, String)>,
     body: InferBody,
 ) -> ApiResult<InferAnswer> {

@@ -4,7 +4,7 @@
 
 use super::error::AppError;
 use crate::auth::Caller;
-use crate::rate_limit::Budget;
+use crate::rate_limit::{Budget, RateLimits};
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::RETRY_AFTER;
@@ -66,10 +66,20 @@ impl IntoResponse for Refused {
     }
 }
 
-fn spend(parts: &Parts, state: &AppState, budget: Budget) -> Result<(), Refused> {
+/// A state that holds the callers' budgets: the server's, and a serving replica's.
+pub trait Budgets {
+    fn rate_limits(&self) -> &RateLimits;
+}
+
+impl Budgets for AppState {
+    fn rate_limits(&self) -> &RateLimits {
+        &self.rate_limits
+    }
+}
+
+fn spend(parts: &Parts, limits: &RateLimits, budget: Budget) -> Result<(), Refused> {
     let caller = parts.extensions.get::<Caller>().ok_or(Refused::NoCaller)?;
-    state
-        .rate_limits
+    limits
         .check(budget, caller)
         .map_err(|retry_after| Refused::OverBudget {
             budget,
@@ -77,14 +87,11 @@ fn spend(parts: &Parts, state: &AppState, budget: Budget) -> Result<(), Refused>
         })
 }
 
-impl FromRequestParts<AppState> for PredictQuota {
+impl<S: Budgets + Send + Sync> FromRequestParts<S> for PredictQuota {
     type Rejection = Refused;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        spend(parts, state, Budget::Predict).map(|()| Self)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        spend(parts, state.rate_limits(), Budget::Predict).map(|()| Self)
     }
 }
 
@@ -95,6 +102,6 @@ impl FromRequestParts<AppState> for SearchQuota {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        spend(parts, state, Budget::Search).map(|()| Self)
+        spend(parts, &state.rate_limits, Budget::Search).map(|()| Self)
     }
 }

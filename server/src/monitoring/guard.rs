@@ -2,7 +2,8 @@
 //! window. A breaching canary is rolled back at once (actor `slo-guard`, the figures as the
 //! reason); a breaching primary raises an alert, and rolls back to the previous revision when
 //! the policy says so. Drift above the alert threshold raises an alert naming the features.
-//! Also writes the per-minute metrics.
+//! Also writes the per-minute metrics, and (on the leader) merges the serving replicas'
+//! reports first.
 
 use super::Monitoring;
 use super::alerts::{self, Raise};
@@ -290,12 +291,16 @@ impl Monitoring {
                     _ = interval.tick() => {}
                     _ = shutdown.changed() => break,
                 }
-                // One replica judges (and rolls back) per tick; every replica still writes
-                // the metrics it measured itself.
-                if leader.is_leader()
-                    && let Err(err) = monitoring.guard_once(&queue).await
-                {
-                    tracing::warn!(error = %err, "the SLO guard failed this round");
+                // One replica judges (and rolls back) per tick, after merging what the
+                // serving replicas reported; every replica still writes the metrics it
+                // measured itself.
+                if leader.is_leader() {
+                    if let Err(err) = monitoring.merge_reports().await {
+                        tracing::warn!(error = %err, "cannot merge the serving replicas' reports");
+                    }
+                    if let Err(err) = monitoring.guard_once(&queue).await {
+                        tracing::warn!(error = %err, "the SLO guard failed this round");
+                    }
                 }
                 if flushed.elapsed() >= Duration::from_secs(10) {
                     flushed = tokio::time::Instant::now();

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use super::outbox::Outbox;
+
 /// Upper bounds of the latency buckets in seconds: 100 µs × √2ᵏ up to ~0.3 s, then coarser.
 pub fn latency_bounds() -> &'static [f64] {
     static BOUNDS: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
@@ -45,7 +47,7 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, outcome: Outcome, seconds: f64, labels: &[String]) {
+    pub(crate) fn add(&mut self, outcome: Outcome, seconds: f64, labels: &[String]) {
         *self.outcomes.entry(outcome).or_default() += 1;
         if self.latency.is_empty() {
             self.latency = vec![0; latency_bounds().len() + 1];
@@ -168,9 +170,11 @@ pub struct Monitor {
     enabled: bool,
     stats: Arc<Mutex<HashMap<String, DeploymentStats>>>,
     input_rows: Arc<std::sync::atomic::AtomicUsize>,
+    /// On a serving replica: what is recorded is also kept here until reported to the server.
+    outbox: Option<Arc<Mutex<Outbox>>>,
 }
 
-fn now_second() -> u64 {
+pub(crate) fn now_second() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -182,6 +186,33 @@ impl Monitor {
             enabled,
             stats: Arc::default(),
             input_rows: Arc::new(std::sync::atomic::AtomicUsize::new(1000)),
+            outbox: None,
+        }
+    }
+
+    /// A serving replica's monitor: enabled, and keeping what it records for its reports.
+    pub fn reporting() -> Self {
+        Self {
+            outbox: Some(Arc::default()),
+            ..Self::new(true)
+        }
+    }
+
+    /// What was recorded since the last call (a serving replica's next report); nothing on a
+    /// server.
+    pub fn take_report(&self, max_buckets: usize) -> Option<Outbox> {
+        let outbox = self.outbox.as_ref()?;
+        let mut outbox = outbox
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(outbox.take(max_buckets))
+    }
+
+    fn to_outbox(&self, f: impl FnOnce(&mut Outbox)) {
+        if let Some(outbox) = &self.outbox {
+            f(&mut outbox
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner));
         }
     }
 
@@ -212,6 +243,7 @@ impl Monitor {
         }
         let (second, seconds) = (now_second(), elapsed.as_secs_f64());
         let minute = (second / 60 * 60 * 1000) as i64;
+        self.to_outbox(|outbox| outbox.add(name, version, second, outcome, seconds, labels));
         self.with(name, |stats| {
             stats.deployment_id = deployment_id;
             let version_stats = stats.versions.entry(version).or_default();
@@ -263,6 +295,15 @@ impl Monitor {
         if !self.enabled {
             return;
         }
+        self.to_outbox(|outbox| {
+            outbox.add_rows(
+                (name, version, now_second()),
+                caller,
+                &rows,
+                &cells,
+                predicted,
+            );
+        });
         let caller: Arc<str> = Arc::from(caller);
         let keep = self.input_rows.load(std::sync::atomic::Ordering::Relaxed);
         let now = Instant::now();
@@ -363,6 +404,76 @@ impl Monitor {
             );
         }
         taken
+    }
+
+    /// Adds one version's counts of one past second (measured by a serving replica) as if
+    /// recorded here then: to the totals, the second's bucket (when still within the kept
+    /// hour) and its minute.
+    pub fn merge_second(
+        &self,
+        (name, deployment_id): (&str, i64),
+        version: u32,
+        second: u64,
+        bucket: &Bucket,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        let now = now_second();
+        // A replica's clock a little ahead must not put counts in this server's future.
+        let second = second.min(now);
+        let minute = (second / 60 * 60 * 1000) as i64;
+        self.with(name, |stats| {
+            stats.deployment_id = deployment_id;
+            let version_stats = stats.versions.entry(version).or_default();
+            version_stats.total.merge(bucket);
+            if second + KEEP_SECONDS >= now {
+                let seconds = &mut version_stats.seconds;
+                // Kept in order of time: most reports land at the back.
+                let place = seconds.partition_point(|(at, _)| *at < second);
+                match seconds.get_mut(place) {
+                    Some((at, existing)) if *at == second => existing.merge(bucket),
+                    _ => seconds.insert(place, (second, bucket.clone())),
+                }
+            }
+            match &mut version_stats.minute {
+                Some((at, current)) if *at == minute => current.merge(bucket),
+                // An earlier minute than the one in progress goes straight to be written.
+                Some((at, _)) if *at > minute => {
+                    stats
+                        .finished_minutes
+                        .push((version, minute, bucket.clone()));
+                }
+                current => {
+                    if let Some((at, finished)) = current.replace((minute, bucket.clone())) {
+                        stats.finished_minutes.push((version, at, finished));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Adds input rows a serving replica's primary read, as [`Self::record_inputs`] does.
+    pub fn merge_rows(&self, name: &str, version: u32, rows: Vec<LiveRow>) {
+        if !self.enabled || rows.is_empty() {
+            return;
+        }
+        let keep = self.input_rows.load(std::sync::atomic::Ordering::Relaxed);
+        self.with(name, |stats| {
+            if stats.input_version != version {
+                stats.inputs.clear();
+                stats.input_version = version;
+            }
+            let skip = rows.len().saturating_sub(keep);
+            for mut row in rows.into_iter().skip(skip) {
+                if stats.inputs.len() >= keep {
+                    stats.inputs.pop_front();
+                }
+                stats.last_seq += 1;
+                row.seq = stats.last_seq;
+                stats.inputs.push_back(row);
+            }
+        });
     }
 
     /// A copy of every deployment's totals, for `/metrics`.

@@ -1,7 +1,8 @@
 //! Monitoring of live models: per-version traffic metrics (live, and per minute in the
 //! database with bounded retention), drift of live inputs and predictions against the training
 //! baseline (and per feature and hour, for a view over time), SLO policies with guards that roll back a breaching canary, alerts, and the
-//! Prometheus exposition.
+//! Prometheus exposition. Serving replicas report what they measured (`outbox` on their side,
+//! `reports` on the server's), and it counts here as if this server had answered.
 
 pub mod alerts;
 mod columns;
@@ -9,8 +10,10 @@ mod drift_hours;
 pub mod guard;
 pub mod live;
 mod live_baseline;
+pub mod outbox;
 mod predictions;
 pub mod prometheus;
+mod reports;
 pub mod series;
 
 use crate::audit::{self, Change};
@@ -77,6 +80,8 @@ pub struct Monitoring {
     /// When each deployment's hourly drift was last written, and its status then (see
     /// `drift_hours`).
     drift_written: Arc<Mutex<HashMap<i64, (i64, String)>>>,
+    /// The last serving replica report merged, per serving replica (see `reports`).
+    merged_reports: Arc<reports::Merged>,
 }
 
 /// The drift answer while a version's live baseline is still being gathered.
@@ -151,6 +156,7 @@ impl Monitoring {
             baselines: Arc::default(),
             live_baselines: Arc::default(),
             drift_written: Arc::default(),
+            merged_reports: Arc::default(),
         }
     }
 

@@ -9,7 +9,7 @@ pub mod oip;
 mod oip_columns;
 mod pool;
 pub mod predict;
-mod shadow;
+pub(crate) mod shadow;
 pub mod source;
 mod switch;
 #[cfg(test)]
@@ -359,6 +359,22 @@ impl Serving {
         {
             tracing::warn!(error = %err, "cannot record shadow comparisons");
         }
+    }
+
+    /// Adds shadow comparisons a serving replica made (written with the next flush).
+    pub fn add_shadow_counts(
+        &self,
+        pair: shadow::Pair,
+        requests: u64,
+        agreements: u64,
+        errors: u64,
+    ) {
+        self.inner.shadow.add(pair, requests, agreements, errors);
+    }
+
+    /// Takes the shadow comparisons not written yet (a serving replica reports them).
+    pub fn take_shadow_counts(&self) -> Vec<(shadow::Pair, u64, u64, u64)> {
+        self.inner.shadow.take()
     }
 
     /// Asks the background loop to sync now: another replica changed a deployment. The tick

@@ -52,6 +52,31 @@ impl ShadowRecorder {
         }
     }
 
+    /// Adds counts measured elsewhere (a serving replica's).
+    pub fn add(&self, pair: Pair, requests: u64, agreements: u64, errors: u64) {
+        let mut pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let counts = pending.entry(pair).or_default();
+        counts.requests += requests;
+        counts.agreements += agreements;
+        counts.errors += errors;
+    }
+
+    /// Takes the pending counts as (pair, requests, agreements, errors).
+    pub fn take(&self) -> Vec<(Pair, u64, u64, u64)> {
+        std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .map(|(pair, c)| (pair, c.requests, c.agreements, c.errors))
+        .collect()
+    }
+
     /// Adds the pending counts to the stored ones.
     pub async fn flush(&self, db: &DatabaseConnection) -> ServiceResult<()> {
         let _one_at_a_time = self.flushing.lock().await;
