@@ -62,6 +62,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers go out as soon as they are written: with Nagle's algorithm the last part of
+        // a response could wait for the client's delayed acknowledgement of the one before.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot turn off Nagle's algorithm on a connection");
+        }
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stop_rx.clone();
         let open = open_rx.clone();
