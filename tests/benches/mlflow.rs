@@ -1,6 +1,7 @@
 //! The MLflow API against the real MLflow tracking server: the same load, over the same
 //! MLflow REST calls, sent to Slipway (release server, SQLite) and to `mlflow server` on a
-//! SQLite backend, in one run, printing a table with the ratio:
+//! SQLite backend, in one run (one server after the other, the MLflow server measured once its
+//! helper processes have settled), printing a table with the ratio:
 //! - log-batch throughput (metric points/s, batches of 100, one client);
 //! - filtered run search p50 (`metrics.acc > 0.5 and params.lr = '0.01'`, 100 runs a page,
 //!   over 1,000 runs);
@@ -13,8 +14,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
 use serde_json::{Value, json};
-use slipway_tests::bench::{ms, percentile, scale};
+use slipway_tests::bench::{ms, percentile, scale, settle};
 use slipway_tests::{TestServer, python};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -165,7 +167,9 @@ async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
     (rate, percentile(&samples, 0.5), history)
 }
 
-/// `mlflow server` on a SQLite file in `dir`, at a free port; killed when dropped.
+/// `mlflow server` on a SQLite file in `dir`, at a free port, in a process group of its own
+/// (it starts uvicorn, a job runner and several task consumers); the whole group is killed
+/// when dropped.
 struct MlflowServer {
     child: Child,
     url: String,
@@ -173,7 +177,9 @@ struct MlflowServer {
 
 impl Drop for MlflowServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -186,6 +192,7 @@ async fn start_mlflow(dir: &std::path::Path) -> MlflowServer {
         .unwrap()
         .port();
     let child = Command::new(venv.join("bin").join("mlflow"))
+        .process_group(0)
         .args(["server", "--host", "127.0.0.1", "--port", &port.to_string()])
         .arg("--backend-store-uri")
         .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
@@ -209,6 +216,8 @@ async fn start_mlflow(dir: &std::path::Path) -> MlflowServer {
             .await
             .is_ok_and(|answer| answer.status().is_success());
         if ready {
+            // Its helper processes are still importing MLflow when it first answers.
+            settle(server.child.id(), Duration::from_secs(180)).await;
             return server;
         }
         assert!(Instant::now() < deadline, "mlflow server did not start");
@@ -224,6 +233,9 @@ async fn main() {
         url: slipway.url.clone(),
         token: Some(slipway.admin_token()),
     };
+    // One server at a time, so that neither's background work weighs on the other's figures.
+    let ours = measure(&slipway_target, "slipway").await;
+    drop(slipway);
     let dir = tempfile::tempdir().unwrap();
     let mlflow = start_mlflow(dir.path()).await;
     let mlflow_target = Target {
@@ -231,7 +243,6 @@ async fn main() {
         url: mlflow.url.clone(),
         token: None,
     };
-    let ours = measure(&slipway_target, "slipway").await;
     let theirs = measure(&mlflow_target, "mlflow").await;
 
     println!("\nThe MLflow API: Slipway vs the MLflow server (both SQLite, loopback)\n");

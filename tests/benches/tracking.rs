@@ -11,25 +11,9 @@
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use slipway_api::{Client, CreateRun, LogBatch, MetricPoint, SearchRuns};
-use slipway_tests::bench::{ms, percentile, scale};
+use slipway_tests::bench::{cpu_seconds, ms, percentile, scale};
 use slipway_tests::{TestServer, populate_runs};
 use std::time::{Duration, Instant};
-
-/// CPU seconds the process `pid` has used so far (Linux; 0 elsewhere).
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0
-}
 
 async fn log_throughput(
     client: &Client,

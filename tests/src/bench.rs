@@ -1,5 +1,6 @@
-//! What the benchmarks in `benches/` share: the `BENCH_SCALE` knob, percentiles, and the
-//! one-row predict load that the serving and ONNX benchmarks drive over keep-alive connections.
+//! What the benchmarks in `benches/` share: the `BENCH_SCALE` knob, percentiles, the one-row
+//! predict load that the serving and ONNX benchmarks drive over keep-alive connections, and
+//! the CPU time of processes (to report a server's use, or wait for a rival to settle).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -111,5 +112,61 @@ pub async fn predict_load_across(
         requests: latencies.len(),
         seconds: started.elapsed().as_secs_f64(),
         latencies,
+    }
+}
+
+/// The fields of `/proc/PID/stat` after the command name (state first), or none where there is
+/// no such process (or no `/proc`).
+fn proc_stat(pid: &str) -> Vec<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// User and system CPU seconds in `/proc/PID/stat`'s fields.
+fn stat_cpu_seconds(fields: &[String]) -> f64 {
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0
+}
+
+/// CPU seconds the process `pid` has used so far (Linux; 0 elsewhere).
+pub fn cpu_seconds(pid: u32) -> f64 {
+    stat_cpu_seconds(&proc_stat(&pid.to_string()))
+}
+
+/// CPU seconds the live processes of process group `group` have used so far (Linux).
+pub fn group_cpu_seconds(group: u32) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .map(|pid| proc_stat(&pid))
+        .filter(|fields| fields.get(2).is_some_and(|pgrp| *pgrp == group.to_string()))
+        .map(|fields| stat_cpu_seconds(&fields))
+        .sum()
+}
+
+/// Waits until process group `group` is idle (under 5 % of a core for two seconds in a row),
+/// at most `limit`: a server that answers its health check may still be starting helper
+/// processes, and their start-up would weigh on whatever is measured next.
+pub async fn settle(group: u32, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut quiet = 0;
+    let mut before = group_cpu_seconds(group);
+    while quiet < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = group_cpu_seconds(group);
+        quiet = if now - before < 0.05 { quiet + 1 } else { 0 };
+        before = now;
     }
 }

@@ -57,6 +57,23 @@ pub struct SearchPool {
     max_steps: u64,
 }
 
+/// Which of the rows a statement selects make the page: at most `limit` after the first
+/// `offset`.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    limit: u64,
+    offset: u64,
+}
+
+impl Window {
+    /// Every row (the tests' statements choose their own).
+    #[cfg(test)]
+    const ALL: Self = Self {
+        limit: i64::MAX as u64,
+        offset: 0,
+    };
+}
+
 /// The search connections of each backend.
 #[derive(Debug, Clone)]
 enum Pool {
@@ -124,10 +141,11 @@ impl SearchPool {
         ))
     }
 
-    /// The runs `statement` selects, in its order and with their latest metrics.
-    async fn runs(&self, statement: &SelectStatement) -> ServiceResult<Vec<Run>> {
+    /// The runs of `window` that `statement` selects, in its order and with their latest
+    /// metrics.
+    async fn runs(&self, statement: &SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
-            Pool::Sqlite(pool) => self.sqlite_runs(pool, statement).await,
+            Pool::Sqlite(pool) => self.sqlite_runs(pool, statement, window).await,
             Pool::Postgres(pool) => {
                 let mut connection = pool.acquire().await.map_err(|err| match err {
                     sqlx::Error::PoolTimedOut => self.busy(),
@@ -142,7 +160,9 @@ impl SearchPool {
                         sqlx_error(err)
                     }
                 };
-                postgres::read_page(&mut connection, statement, &stopped).await
+                let mut statement = statement.clone();
+                statement.offset(window.offset).limit(window.limit);
+                postgres::read_page(&mut connection, &statement, &stopped).await
             }
         }
     }
@@ -155,6 +175,7 @@ impl SearchPool {
         &self,
         pool: &SqlitePool,
         statement: &SelectStatement,
+        window: Window,
     ) -> ServiceResult<Vec<Run>> {
         let deadline = Instant::now() + self.deadline;
         let mut connection = pool.acquire().await.map_err(|err| match err {
@@ -193,7 +214,7 @@ impl SearchPool {
                 sqlx_error(err)
             }
         };
-        let page = read_page(&mut connection, statement, &stopped).await;
+        let page = read_page(&mut connection, statement, window, &stopped).await;
         drop(abandoned);
         page
     }
@@ -293,9 +314,14 @@ fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, 
 async fn read_page(
     connection: &mut SqliteConnection,
     ids_statement: &SelectStatement,
+    window: Window,
     stopped: &impl Fn(sqlx::Error) -> ServiceError,
 ) -> ServiceResult<Vec<Run>> {
     let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
+    // The window is written into the SQL, not bound: SQLite plans a bound LIMIT by its value,
+    // so it would compile the whole statement again on every search (a tenth of the server's
+    // CPU under load). Both are integers of the server's own making.
+    let ids_sql = format!("{ids_sql} LIMIT {} OFFSET {}", window.limit, window.offset);
     let (ids, runs): (Option<String>, Option<String>) =
         sqlx::query_as_with(sqlx::AssertSqlSafe(page_sql(&ids_sql)), values)
             .fetch_one(&mut *connection)
@@ -424,8 +450,11 @@ pub async fn search_in(
             statement.and_where(deleted_at.is_not_null());
         }
     }
-    statement.offset(offset).limit(limit + 1);
-    let mut items = searches.runs(&statement).await?;
+    let window = Window {
+        limit: limit + 1,
+        offset,
+    };
+    let mut items = searches.runs(&statement, window).await?;
     let more = items.len() as u64 > limit;
     items.truncate(limit as usize);
     Ok(Page {
@@ -467,7 +496,7 @@ mod tests {
         }
         let (_dir, mut pool) = pool(Duration::from_secs(60)).await;
         pool.max_steps = 200_000;
-        let err = pool.runs(&endless()).await.unwrap_err();
+        let err = pool.runs(&endless(), Window::ALL).await.unwrap_err();
         assert!(matches!(err, ServiceError::InvalidArgument(_)), "{err}");
         assert!(
             err.to_string().contains("more than 200000 database steps"),
@@ -475,7 +504,7 @@ mod tests {
         );
         // The budget is per search: the next one starts afresh.
         let quick = Query::select().expr(Expr::val(7i64)).to_owned();
-        assert!(pool.runs(&quick).await.unwrap().is_empty());
+        assert!(pool.runs(&quick, Window::ALL).await.unwrap().is_empty());
     }
 
     /// A page's metrics come back bit for bit, whether a row keeps its exact bits (run 1) or
@@ -554,7 +583,7 @@ mod tests {
             .from(run::Entity)
             .order_by(run::Column::Id, sea_orm::Order::Desc)
             .to_owned();
-        let page = searches.runs(&newest_first).await.unwrap();
+        let page = searches.runs(&newest_first, Window::ALL).await.unwrap();
         assert_eq!(
             page.iter().map(|run| run.id).collect::<Vec<_>>(),
             vec![2, 1]
@@ -621,7 +650,7 @@ mod tests {
     async fn a_search_past_its_deadline_is_interrupted() {
         let (_dir, pool) = pool(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let err = pool.runs(&endless()).await.unwrap_err();
+        let err = pool.runs(&endless(), Window::ALL).await.unwrap_err();
         assert!(matches!(err, ServiceError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("narrow it"), "{err}");
         assert!(
@@ -643,7 +672,7 @@ mod tests {
         let abandoned: Vec<_> = (0..CONNECTIONS)
             .map(|_| {
                 let pool = pool.clone();
-                tokio::spawn(async move { pool.runs(&endless()).await })
+                tokio::spawn(async move { pool.runs(&endless(), Window::ALL).await })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -653,7 +682,7 @@ mod tests {
         // Were they still running, this would wait for the 60 s deadline.
         let started = Instant::now();
         let quick = Query::select().expr(Expr::val(7i64)).to_owned();
-        assert!(pool.runs(&quick).await.unwrap().is_empty());
+        assert!(pool.runs(&quick, Window::ALL).await.unwrap().is_empty());
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",
