@@ -1,8 +1,11 @@
 //! ONNX benchmark, side by side in one run:
 //! - In process, for the digits MLP and CNN fixtures: p50/p99 of one prediction of 1 and of 64
-//!   rows, Slipway's engine (candle through candle-onnx, the whole path serving takes: checks,
-//!   forward pass, softmax, labelled answers) against onnxruntime's `session.run` in Python,
-//!   with the same number of threads (candle's, from `RAYON_NUM_THREADS` or every core).
+//!   rows, Slipway's engine (tract through `tract-onnx`, the whole path serving takes: checks,
+//!   forward pass, softmax, labelled answers) against onnxruntime's `session.run` in Python with
+//!   the same number of threads: one. tract runs a call on the calling thread and does not split
+//!   it across cores (serving gets its parallelism from concurrent calls), so onnxruntime gets
+//!   one intra-op thread too; a last column shows onnxruntime with every core
+//!   (`RAYON_NUM_THREADS`, else all), for what a multi-threaded call would gain.
 //! - Over HTTP, on a release server on loopback: one-row predict requests on 8 keep-alive
 //!   connections to the imported MLP and to the same architecture trained by Slipway (MLP 64).
 //!
@@ -106,16 +109,19 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let data = Dataset::from_csv(DIGITS, "label", None).unwrap();
-    println!("in process, {threads} thread(s) each (p50 / p99, µs)");
-    println!("| model | rows | Slipway (candle-onnx) | onnxruntime | ratio p50 |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("in process, one thread each (p50 / p99, µs)");
+    println!(
+        "| model | rows | Slipway (tract) | onnxruntime | ratio p50 | onnxruntime, {threads} threads |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
     for file in ["digits_mlp.onnx", "digits_cnn.onnx"] {
         for rows in [1, 64] {
             let iterations = if rows == 1 { 2000 } else { 500 };
             let (our50, our99) = ours(file, &data, rows, iterations);
-            let (their50, their99) = theirs(file, rows, iterations, threads);
+            let (their50, their99) = theirs(file, rows, iterations, 1);
+            let (all50, all99) = theirs(file, rows, iterations, threads);
             println!(
-                "| {file} | {rows} | {our50:.0} / {our99:.0} | {their50:.0} / {their99:.0} | {:.2}× |",
+                "| {file} | {rows} | {our50:.1} / {our99:.0} | {their50:.1} / {their99:.0} | {:.2}× | {all50:.1} / {all99:.0} |",
                 our50 / their50
             );
         }
