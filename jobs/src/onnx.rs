@@ -333,7 +333,7 @@ impl OnnxGraph {
             .iter()
             .copied()
             .collect();
-        let width = if rows == 0 { 0 } else { values.len() / rows };
+        let width = values.len().checked_div(rows).unwrap_or(0);
         if width * rows != values.len() || output.shape().first() != Some(&rows) {
             return Err(OnnxError::Run(format!(
                 "output '{}' has shape {:?} for {rows} rows",
