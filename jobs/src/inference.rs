@@ -47,7 +47,7 @@ pub enum InferenceError {
 enum Runner {
     /// A network trained by Slipway.
     Trained(Network),
-    /// An imported ONNX graph (boxed: its protobuf model is large beside a network).
+    /// An imported ONNX graph, planned (boxed: its plan is large beside a network).
     Onnx(Box<OnnxGraph>),
 }
 
@@ -293,7 +293,6 @@ impl Engine {
             )));
         }
         self.forward(flat, rows)
-            .map_err(|err| InferenceError::Model(err.to_string()))
     }
 
     /// Predicts rows of text cells in feature order (empty is missing).
@@ -310,38 +309,56 @@ impl Engine {
         self.predict(&self.order_named(rows)?)
     }
 
-    fn forward(&self, flat: Vec<f32>, rows: usize) -> candle_core::Result<Vec<Prediction>> {
-        let width = self.input_width();
-        let xs = Tensor::from_vec(flat, (rows, width), &Device::Cpu)?;
-        let (xs, probabilities_out) = match &self.runner {
-            Runner::Trained(network) => (network.forward(&xs)?, false),
-            Runner::Onnx(graph) => (
-                graph.forward(&xs)?,
-                self.manifest
+    fn forward(&self, flat: Vec<f32>, rows: usize) -> Result<Vec<Prediction>, InferenceError> {
+        let model = |err: candle_core::Error| InferenceError::Model(err.to_string());
+        // Rows of scores (or one value) a row, and whether they are probabilities already.
+        let (scores, width, probabilities_out) = match &self.runner {
+            Runner::Trained(network) => {
+                let mut xs = Tensor::from_vec(flat, (rows, self.input_width()), &Device::Cpu)
+                    .and_then(|xs| network.forward(&xs))
+                    .map_err(model)?;
+                if self.manifest.task != "regression" {
+                    xs = candle_nn::ops::softmax(&xs, D::Minus1).map_err(model)?;
+                }
+                let width = xs.dim(D::Minus1).map_err(model)?;
+                let scores = xs
+                    .flatten_all()
+                    .and_then(|xs| xs.to_vec1::<f32>())
+                    .map_err(model)?;
+                (scores, width, true)
+            }
+            // An imported graph stays off candle: its output is already a flat vector, and a
+            // tensor round trip would cost more than the pass itself on small models.
+            Runner::Onnx(graph) => {
+                let (scores, width) = graph
+                    .run(&flat, rows)
+                    .map_err(|err| InferenceError::Model(err.to_string()))?;
+                let probabilities_out = self
+                    .manifest
                     .onnx
                     .as_ref()
-                    .is_some_and(|info| info.output_kind == OutputKind::Probabilities),
-            ),
+                    .is_some_and(|info| info.output_kind == OutputKind::Probabilities);
+                (scores, width, probabilities_out)
+            }
         };
         if self.manifest.task == "regression" {
-            let values = xs.flatten_all()?.to_vec1::<f32>()?;
             let target = self.manifest.target;
-            return Ok(values
+            return Ok(scores
                 .into_iter()
                 .map(|v| {
                     Prediction::Value(target.map_or(f64::from(v), |t| t.restore(f64::from(v))))
                 })
                 .collect());
         }
-        let probabilities = if probabilities_out {
-            xs.to_vec2::<f32>()?
-        } else {
-            candle_nn::ops::softmax(&xs, D::Minus1)?.to_vec2::<f32>()?
-        };
         let labels = &self.manifest.labels;
-        Ok(probabilities
-            .into_iter()
+        Ok(scores
+            .chunks(width.max(1))
             .map(|row| {
+                let row = if probabilities_out {
+                    row.to_vec()
+                } else {
+                    softmax(row)
+                };
                 let best = row
                     .iter()
                     .enumerate()
@@ -361,6 +378,14 @@ impl Engine {
             })
             .collect())
     }
+}
+
+/// Softmax of one row of scores, shifted by its maximum so large logits do not overflow.
+fn softmax(scores: &[f32]) -> Vec<f32> {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    exps.into_iter().map(|e| e / sum).collect()
 }
 
 #[cfg(test)]

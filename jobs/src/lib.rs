@@ -16,7 +16,8 @@
 //! - `train`: candle training of `logreg`, `mlp` and `cnn` models.
 //! - `model`: what a trained model is made of (`model.json`, `model.safetensors`).
 //! - `inference`: a loaded model answering batches of rows.
-//! - `onnx`: imported ONNX models: checked at import, run on candle through `candle-onnx`.
+//! - `onnx`: imported ONNX models: checked at import, planned once per loaded version and run
+//!   on tract (`tract-onnx`), not candle (candle-onnx was 11x to 42x behind onnxruntime).
 //! - `evaluation`: metrics free of I/O, baselines and comparisons.
 //! - `drift`, `column_drift`: PSI and KS of features, category shares and missing rates.
 //! - `devices`: the CPU and, with the `cuda` feature, GPUs a worker offers.

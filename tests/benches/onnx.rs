@@ -1,12 +1,16 @@
 //! ONNX benchmark, side by side in one run:
 //! - In process, for the digits MLP and CNN fixtures: p50/p99 of one prediction of 1 and of 64
-//!   rows, Slipway's engine (candle through candle-onnx, the whole path serving takes: checks,
-//!   forward pass, softmax, labelled answers) against onnxruntime's `session.run` in Python,
-//!   with the same number of threads (candle's, from `RAYON_NUM_THREADS` or every core).
+//!   rows, Slipway's engine (tract through `tract-onnx`, the whole path serving takes: checks,
+//!   forward pass, softmax, labelled answers) against onnxruntime's `session.run` in Python with
+//!   the same number of threads: one. tract runs a call on the calling thread and does not split
+//!   it across cores (serving gets its parallelism from concurrent calls), so onnxruntime gets
+//!   one intra-op thread too; a last column shows onnxruntime with every core
+//!   (`RAYON_NUM_THREADS`, else all), for what a multi-threaded call would gain.
 //! - Over HTTP, on a release server on loopback: one-row predict requests on 8 keep-alive
 //!   connections to the imported MLP and to the same architecture trained by Slipway (MLP 64).
 //!
-//! Run with `cargo bench -p slipway-tests --bench onnx` (`BENCH_SECONDS=2` for a quick look);
+//! Run with `cargo bench -p slipway-tests --bench onnx` (`BENCH_SECONDS=2` for a quick look,
+//! `BENCH_IN_PROCESS_ONLY=1` for the in-process table alone);
 //! it needs the Python venv of the end-to-end tests (onnxruntime).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
@@ -14,7 +18,7 @@
 use slipway_api::{DeployRequest, ImportModel, TrainSpec};
 use slipway_ml::Dataset;
 use slipway_ml::inference::Engine;
-use slipway_ml::onnx::{ImportSpec, import_manifest};
+use slipway_ml::onnx::{ImportSpec, OnnxGraph, import_manifest};
 use slipway_tests::bench::predict_load;
 use slipway_tests::{TestServer, python, run_job};
 use std::path::PathBuf;
@@ -57,6 +61,28 @@ fn ours(file: &str, data: &Dataset, rows: usize, iterations: usize) -> (f64, f64
         .map(|_| {
             let started = Instant::now();
             engine.predict(&batch).unwrap();
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    percentiles(times)
+}
+
+/// The graph alone (tract's run on rows already encoded as float32), to tell the runtime's
+/// share from the engine's checks and labelled answers.
+fn graph_only(file: &str, data: &Dataset, rows: usize, iterations: usize) -> (f64, f64) {
+    let graph = OnnxGraph::load(&std::fs::read(fixture(file)).unwrap()).unwrap();
+    let flat: Vec<f32> = data.features[..rows]
+        .iter()
+        .flatten()
+        .map(|&v| v as f32)
+        .collect();
+    for _ in 0..(iterations / 10).max(10) {
+        graph.run(&flat, rows).unwrap();
+    }
+    let times = (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            graph.run(&flat, rows).unwrap();
             started.elapsed().as_secs_f64() * 1e6
         })
         .collect();
@@ -106,21 +132,28 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let data = Dataset::from_csv(DIGITS, "label", None).unwrap();
-    println!("in process, {threads} thread(s) each (p50 / p99, µs)");
-    println!("| model | rows | Slipway (candle-onnx) | onnxruntime | ratio p50 |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!("in process, one thread each (p50 / p99, µs)");
+    println!(
+        "| model | rows | Slipway (tract) | of which the graph | onnxruntime | ratio p50 | onnxruntime, {threads} threads |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for file in ["digits_mlp.onnx", "digits_cnn.onnx"] {
         for rows in [1, 64] {
             let iterations = if rows == 1 { 2000 } else { 500 };
             let (our50, our99) = ours(file, &data, rows, iterations);
-            let (their50, their99) = theirs(file, rows, iterations, threads);
+            let (graph50, graph99) = graph_only(file, &data, rows, iterations);
+            let (their50, their99) = theirs(file, rows, iterations, 1);
+            let (all50, all99) = theirs(file, rows, iterations, threads);
             println!(
-                "| {file} | {rows} | {our50:.0} / {our99:.0} | {their50:.0} / {their99:.0} | {:.2}× |",
+                "| {file} | {rows} | {our50:.1} / {our99:.0} | {graph50:.1} / {graph99:.0} | {their50:.1} / {their99:.0} | {:.2}× | {all50:.1} / {all99:.0} |",
                 our50 / their50
             );
         }
     }
 
+    if std::env::var_os("BENCH_IN_PROCESS_ONLY").is_some() {
+        return;
+    }
     let temp = tempfile::tempdir().unwrap();
     let server = TestServer::start_in(temp.path(), &[]);
     let _worker = server.worker("bench", &[]);

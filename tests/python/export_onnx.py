@@ -6,8 +6,10 @@ three PyTorch models on datasets/digits.csv and exports them with torch.onnx.exp
 - digits_transformer.onnx: the 64 pixels as a sequence of 64 tokens -> one encoder layer
   (two attention heads, layer norm written out) -> mean over tokens -> 10 logits.
 - digits_transformer_layernorm.onnx: the same encoder with torch.nn.LayerNorm, which the
-  exporter writes as one LayerNormalization node (opset 17+); the runtime does not run that
-  operator, so this file is the fixture of a refused import.
+  exporter writes as one LayerNormalization node (opset 17+), which the runtime runs.
+
+The fixture of a refused import (an operator the runtime lacks), digits_cnn_lppool.onnx, is made
+from digits_cnn.onnx by make_unsupported_onnx.py.
 - corrupt.onnx: the MLP file cut in half.
 
 Every model reads raw pixels (0..16) and scales them itself, so rows go in as the CSV has them.
