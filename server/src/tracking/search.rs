@@ -132,6 +132,16 @@ impl SearchPool {
         ))
     }
 
+    /// The answer when no search connection could be had: busy past the deadline, or broken.
+    fn not_acquired(&self, err: sqlx::Error) -> ServiceError {
+        match err {
+            sqlx::Error::PoolTimedOut => self.busy(),
+            other => {
+                ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
+            }
+        }
+    }
+
     /// The answer to a search stopped at its deadline.
     fn past_deadline(&self, err: &sqlx::Error) -> ServiceError {
         tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
@@ -147,12 +157,7 @@ impl SearchPool {
         match &self.pool {
             Pool::Sqlite(pool) => self.sqlite_runs(pool, statement, window).await,
             Pool::Postgres(pool) => {
-                let mut connection = pool.acquire().await.map_err(|err| match err {
-                    sqlx::Error::PoolTimedOut => self.busy(),
-                    other => ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(
-                        other.into(),
-                    ))),
-                })?;
+                let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
                 let stopped = |err: sqlx::Error| {
                     if postgres::timed_out(&err) {
                         self.past_deadline(&err)
@@ -178,12 +183,7 @@ impl SearchPool {
         window: Window,
     ) -> ServiceResult<Vec<Run>> {
         let deadline = Instant::now() + self.deadline;
-        let mut connection = pool.acquire().await.map_err(|err| match err {
-            sqlx::Error::PoolTimedOut => self.busy(),
-            other => {
-                ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
-            }
-        })?;
+        let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
         let abandoned = Abandoned(Arc::new(AtomicBool::new(false)));
         let stop = Arc::clone(&abandoned.0);
         let steps = Arc::new(AtomicU64::new(0));

@@ -67,17 +67,21 @@ pub async fn run_details(
         return Ok(Vec::new());
     }
     let mut by_id = match &searches.pool {
-        Pool::Sqlite(pool) => sqlite_details(pool, ids).await?,
+        Pool::Sqlite(pool) => sqlite_details(searches, pool, ids).await?,
         Pool::Postgres(_) => row_details(db, ids).await?,
     };
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 async fn sqlite_details(
+    searches: &SearchPool,
     pool: &sqlx::SqlitePool,
     ids: &[i64],
 ) -> ServiceResult<HashMap<i64, RunDetails>> {
-    let mut connection = pool.acquire().await.map_err(sqlx_error)?;
+    let mut connection = pool
+        .acquire()
+        .await
+        .map_err(|err| searches.not_acquired(err))?;
     // The page is bounded by the page size, so it needs no deadline; the handler a search left
     // on this connection would hold that search's (past) deadline.
     connection
