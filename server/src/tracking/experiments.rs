@@ -113,9 +113,13 @@ pub async fn get(db: &impl ConnectionTrait, id_or_name: &str) -> ServiceResult<e
         Ok(id) => experiment::Entity::find_by_id(id),
         Err(_) => experiment::Entity::find().filter(experiment::Column::Name.eq(id_or_name)),
     };
+    // `all` rather than `one`: ids and names are unique, and `one` binds a LIMIT, which makes
+    // SQLite compile the statement again on every call (it plans a bound LIMIT by its value);
+    // searches through the MLflow API resolve their experiments on every page.
     query
-        .one(db)
+        .all(db)
         .await?
+        .pop()
         .ok_or_else(|| ServiceError::not_found(format!("experiment '{id_or_name}' not found")))
 }
 

@@ -66,6 +66,14 @@ struct Window {
 }
 
 impl Window {
+    /// `sql` limited to the window. The window is written into the SQL, not bound: SQLite
+    /// plans a bound LIMIT by its value, so it would compile the whole statement again on
+    /// every search (a tenth of the server's CPU under load). Both are integers of the
+    /// server's own making.
+    fn written_after(self, sql: &str) -> String {
+        format!("{sql} LIMIT {} OFFSET {}", self.limit, self.offset)
+    }
+
     /// Every row (the tests' statements choose their own).
     #[cfg(test)]
     const ALL: Self = Self {
@@ -142,25 +150,26 @@ impl SearchPool {
         }
     }
 
-    /// The answer to a search stopped at its deadline.
-    fn past_deadline(&self, err: &sqlx::Error) -> ServiceError {
-        tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
-        ServiceError::Unavailable(format!(
-            "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
-            self.deadline.as_secs_f64()
-        ))
-    }
-
     /// The runs of `window` that `statement` selects, in its order and with their latest
     /// metrics.
     async fn runs(&self, statement: &SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
-            Pool::Sqlite(pool) => self.sqlite_runs(pool, statement, window).await,
+            Pool::Sqlite(pool) => {
+                let mut search = self.start_sqlite(pool).await?;
+                let budget = &search.budget;
+                read_page(
+                    &mut search.connection,
+                    statement,
+                    window,
+                    &|err: sqlx::Error| budget.stopped(err),
+                )
+                .await
+            }
             Pool::Postgres(pool) => {
                 let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
                 let stopped = |err: sqlx::Error| {
                     if postgres::timed_out(&err) {
-                        self.past_deadline(&err)
+                        past_deadline(self.deadline, &err)
                     } else {
                         sqlx_error(err)
                     }
@@ -172,16 +181,10 @@ impl SearchPool {
         }
     }
 
-    /// On SQLite: the runs `statement` selects, in its order and with their latest metrics; interrupted
-    /// at the deadline or when dropped. The page is read on the connection that chose it: the
-    /// runs and metrics of a page are the bulk of a search's work at small scale, and reading
-    /// them as plain rows here costs a fraction of mapping them through the main pool's models.
-    async fn sqlite_runs(
-        &self,
-        pool: &SqlitePool,
-        statement: &SelectStatement,
-        window: Window,
-    ) -> ServiceResult<Vec<Run>> {
+    /// A search connection on SQLite, its progress handler set to interrupt whatever runs on
+    /// it at the deadline, once the step budget is spent, or when the returned search is
+    /// dropped (its request's future was: the client went away).
+    async fn start_sqlite(&self, pool: &SqlitePool) -> ServiceResult<SqliteSearch> {
         let deadline = Instant::now() + self.deadline;
         let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
         let abandoned = Abandoned(Arc::new(AtomicBool::new(false)));
@@ -198,25 +201,62 @@ impl SearchPool {
                 let taken = counted.fetch_add(STEPS_PER_CHECK as u64, Ordering::Relaxed);
                 !stop.load(Ordering::Relaxed) && Instant::now() < deadline && taken < max_steps
             });
-        // Either query may be stopped by the budget or the deadline; say which, not "database
-        // error".
-        let stopped = |err: sqlx::Error| {
-            if steps.load(Ordering::Relaxed) >= max_steps {
-                tracing::info!(error = %err, "a search ran out of its step budget and was refused");
-                ServiceError::invalid(format!(
-                    "filter: this search needs more than {max_steps} database steps (about 100 ms); \
-                     narrow it: fewer keys or OR branches, an AND condition on one metric, or fewer runs \
-                     (search named experiments)"
-                ))
-            } else if Instant::now() >= deadline {
-                self.past_deadline(&err)
-            } else {
-                sqlx_error(err)
-            }
-        };
-        let page = read_page(&mut connection, statement, window, &stopped).await;
-        drop(abandoned);
-        page
+        Ok(SqliteSearch {
+            connection,
+            budget: Budget {
+                allowed: self.deadline,
+                steps,
+                max_steps,
+                deadline,
+                _abandoned: abandoned,
+            },
+        })
+    }
+}
+
+/// The answer to a search stopped at its deadline, `allowed` after it started.
+fn past_deadline(allowed: Duration, err: &sqlx::Error) -> ServiceError {
+    tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
+    ServiceError::Unavailable(format!(
+        "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
+        allowed.as_secs_f64()
+    ))
+}
+
+/// A search under way on a SQLite search connection.
+struct SqliteSearch {
+    connection: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    budget: Budget,
+}
+
+/// What a SQLite search may still spend, and what it answers once stopped.
+struct Budget {
+    /// How long the search may run (for its answer when stopped).
+    allowed: Duration,
+    steps: Arc<AtomicU64>,
+    max_steps: u64,
+    deadline: Instant,
+    /// Stops the search's statement when the search is dropped mid-way.
+    _abandoned: Abandoned,
+}
+
+impl Budget {
+    /// The answer for a statement that failed with `err`: stopped by the step budget or the
+    /// deadline (said so, not "database error"), or another database error.
+    fn stopped(&self, err: sqlx::Error) -> ServiceError {
+        let max_steps = self.max_steps;
+        if self.steps.load(Ordering::Relaxed) >= max_steps {
+            tracing::info!(error = %err, "a search ran out of its step budget and was refused");
+            ServiceError::invalid(format!(
+                "filter: this search needs more than {max_steps} database steps (about 100 ms); \
+                 narrow it: fewer keys or OR branches, an AND condition on one metric, or fewer runs \
+                 (search named experiments)"
+            ))
+        } else if Instant::now() >= self.deadline {
+            past_deadline(self.allowed, &err)
+        } else {
+            sqlx_error(err)
+        }
     }
 }
 
@@ -318,10 +358,7 @@ async fn read_page(
     stopped: &impl Fn(sqlx::Error) -> ServiceError,
 ) -> ServiceResult<Vec<Run>> {
     let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
-    // The window is written into the SQL, not bound: SQLite plans a bound LIMIT by its value,
-    // so it would compile the whole statement again on every search (a tenth of the server's
-    // CPU under load). Both are integers of the server's own making.
-    let ids_sql = format!("{ids_sql} LIMIT {} OFFSET {}", window.limit, window.offset);
+    let ids_sql = window.written_after(&ids_sql);
     let (ids, runs): (Option<String>, Option<String>) =
         sqlx::query_as_with(sqlx::AssertSqlSafe(page_sql(&ids_sql)), values)
             .fetch_one(&mut *connection)
@@ -413,54 +450,114 @@ pub async fn search_in(
     request: &SearchRuns,
     view: RunView,
 ) -> ServiceResult<Page<Run>> {
-    let limit = pagination::limit(request.limit)?;
-    let offset = pagination::decode_offset(request.page_token.as_deref())?;
-    let filter = match &request.filter {
-        Some(text) => parse_filter(text)
-            .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?,
-        None => None,
+    let query = SearchQuery::of(request, view)?;
+    let items = searches.runs(&query.statement, query.window).await?;
+    Ok(query.page(items))
+}
+
+/// Searches like [`search_in`], answering each run with its params, tags and latest metric
+/// points (what the MLflow API answers). On SQLite the page and its details come from one
+/// statement on the search connection.
+pub async fn search_details_in(
+    db: &sea_orm::DatabaseConnection,
+    searches: &SearchPool,
+    request: &SearchRuns,
+    view: RunView,
+) -> ServiceResult<Page<RunDetails>> {
+    let query = SearchQuery::of(request, view)?;
+    let items = match &searches.pool {
+        Pool::Sqlite(pool) => {
+            let mut search = searches.start_sqlite(pool).await?;
+            let budget = &search.budget;
+            details::read_searched(
+                &mut search.connection,
+                &query.statement,
+                query.window,
+                &|err: sqlx::Error| budget.stopped(err),
+            )
+            .await?
+        }
+        Pool::Postgres(_) => {
+            let ids: Vec<i64> = searches
+                .runs(&query.statement, query.window)
+                .await?
+                .iter()
+                .map(|run| run.id)
+                .collect();
+            run_details(db, searches, &ids).await?
+        }
     };
-    if request.order_by.len() > MAX_ORDER_KEYS {
-        return Err(ServiceError::invalid(format!(
-            "order_by: at most {MAX_ORDER_KEYS} keys, got {}",
-            request.order_by.len()
-        )));
-    }
-    let order = request
-        .order_by
-        .iter()
-        .enumerate()
-        .map(|(index, text)| {
-            parse_order(text).map_err(|err| {
-                ServiceError::invalid(format!(
-                    "order_by[{index}]: invalid order key '{text}' {err}"
-                ))
+    Ok(query.page(items))
+}
+
+/// A search request checked and compiled: the statement that picks its runs, and the window
+/// of them its page shows.
+struct SearchQuery {
+    statement: SelectStatement,
+    window: Window,
+    limit: u64,
+}
+
+impl SearchQuery {
+    fn of(request: &SearchRuns, view: RunView) -> ServiceResult<Self> {
+        let limit = pagination::limit(request.limit)?;
+        let offset = pagination::decode_offset(request.page_token.as_deref())?;
+        let filter = match &request.filter {
+            Some(text) => parse_filter(text)
+                .map_err(|err| ServiceError::invalid(format!("filter: invalid filter {err}")))?,
+            None => None,
+        };
+        if request.order_by.len() > MAX_ORDER_KEYS {
+            return Err(ServiceError::invalid(format!(
+                "order_by: at most {MAX_ORDER_KEYS} keys, got {}",
+                request.order_by.len()
+            )));
+        }
+        let order = request
+            .order_by
+            .iter()
+            .enumerate()
+            .map(|(index, text)| {
+                parse_order(text).map_err(|err| {
+                    ServiceError::invalid(format!(
+                        "order_by[{index}]: invalid order key '{text}' {err}"
+                    ))
+                })
             })
-        })
-        .collect::<ServiceResult<Vec<_>>>()?;
-    check_cost(filter.as_ref(), &order).map_err(invalid)?;
-    let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
-    let deleted_at = Expr::col((run::Entity, run::Column::DeletedAt));
-    match view {
-        RunView::All => {}
-        RunView::ActiveOnly => {
-            statement.and_where(deleted_at.is_null());
+            .collect::<ServiceResult<Vec<_>>>()?;
+        check_cost(filter.as_ref(), &order).map_err(invalid)?;
+        let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
+        let deleted_at = Expr::col((run::Entity, run::Column::DeletedAt));
+        match view {
+            RunView::All => {}
+            RunView::ActiveOnly => {
+                statement.and_where(deleted_at.is_null());
+            }
+            RunView::DeletedOnly => {
+                statement.and_where(deleted_at.is_not_null());
+            }
         }
-        RunView::DeletedOnly => {
-            statement.and_where(deleted_at.is_not_null());
+        let window = Window {
+            limit: limit + 1,
+            offset,
+        };
+        Ok(Self {
+            statement,
+            window,
+            limit,
+        })
+    }
+
+    /// The page of `items`, the runs the window selected (one more than the page shows, when
+    /// there are more).
+    fn page<T>(&self, mut items: Vec<T>) -> Page<T> {
+        let more = items.len() as u64 > self.limit;
+        items.truncate(self.limit as usize);
+        Page {
+            items,
+            next_page_token: more.then(|| pagination::at_offset(self.window.offset + self.limit)),
         }
     }
-    let window = Window {
-        limit: limit + 1,
-        offset,
-    };
-    let mut items = searches.runs(&statement, window).await?;
-    let more = items.len() as u64 > limit;
-    items.truncate(limit as usize);
-    Ok(Page {
-        items,
-        next_page_token: more.then(|| pagination::at_offset(offset + limit)),
-    })
 }
 
 #[cfg(test)]

@@ -6,11 +6,14 @@
 //! has several hundred rows of params and metrics). On PostgreSQL the parts are read as rows on
 //! the main connections, where rows cost no hand-over each.
 
-use super::{Pool, SearchPool, sqlx_error};
+use super::{Pool, SearchPool, Window, sqlx_error};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use crate::tracking::runs;
+use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder};
+use sea_orm::sqlx::sqlite::SqliteConnection;
 use sea_orm::{DatabaseConnection, sqlx};
+use sea_query_sqlx::SqlxBinder;
 use std::collections::{BTreeMap, HashMap};
 
 /// A run with everything logged to it but its metric histories.
@@ -23,7 +26,7 @@ pub struct RunDetails {
     pub metrics: Vec<latest_metric::Model>,
 }
 
-/// One run as [`PAGE_SQL`] packs it: the `runs` columns in the model's order, then its params
+/// One run as [`PACKED_PAGE`] packs it: the `runs` columns in the model's order, then its params
 /// and tags as `[key, value]` pairs and its metrics as `[key, bits, value, step, timestamp]`.
 type PackedRun = (
     i64,
@@ -43,18 +46,33 @@ type PackedRun = (
     Vec<(String, Option<i64>, Option<f64>, i64, i64)>,
 );
 
-/// The runs whose ids the bound JSON array lists, packed. A metric's value travels as its
+/// The runs whose ids the CTE `page(id)` lists, packed. A metric's value travels as its
 /// IEEE-754 bits (JSON text would round it); rows written before those were kept fall back to
-/// the value itself.
-const PAGE_SQL: &str = "WITH page(id) AS (SELECT value FROM json_each(?)) \
-     SELECT json_group_array(json_array(runs.id, runs.experiment_id, runs.name, runs.status, \
-     runs.start_time, runs.end_time, runs.created_by, runs.dataset_digest, runs.code_version, \
-     runs.job_id, runs.seed, runs.deleted_at, \
+/// the value itself, which is written as text only then: SQLite's conversion of a float to
+/// text shows in a profile of the search.
+const PACKED_PAGE: &str = "SELECT json_group_array(json_array(runs.id, runs.experiment_id, \
+     runs.name, runs.status, runs.start_time, runs.end_time, runs.created_by, \
+     runs.dataset_digest, runs.code_version, runs.job_id, runs.seed, runs.deleted_at, \
      (SELECT json_group_array(json_array(key, value)) FROM params WHERE run_id = runs.id), \
      (SELECT json_group_array(json_array(key, value)) FROM tags WHERE run_id = runs.id), \
-     (SELECT json_group_array(json_array(key, value_bits, value, step, timestamp) ORDER BY key) \
+     (SELECT json_group_array(json_array(key, value_bits, \
+     CASE WHEN value_bits IS NULL THEN value END, step, timestamp) ORDER BY key) \
      FROM latest_metrics WHERE run_id = runs.id))) \
      FROM page JOIN runs ON runs.id = page.id";
+
+/// [`PACKED_PAGE`] for the ids of a bound JSON array.
+fn by_ids_sql() -> String {
+    format!("WITH page(id) AS (SELECT value FROM json_each(?)) {PACKED_PAGE}")
+}
+
+/// [`PACKED_PAGE`] for the runs a search statement (`ids_sql`) picks, with those ids in the
+/// statement's order: a materialized CTE is read back in the order it was written.
+fn searched_sql(ids_sql: &str) -> String {
+    format!(
+        "WITH page(id) AS MATERIALIZED ({ids_sql}) \
+         SELECT (SELECT json_group_array(id) FROM page), ({PACKED_PAGE})"
+    )
+}
 
 /// The runs of `ids` with their details, in the order of `ids`; ids of runs that do not exist
 /// (or no longer do) are left out.
@@ -91,17 +109,43 @@ async fn sqlite_details(
         .remove_progress_handler();
     let ids_json = serde_json::to_string(ids)
         .map_err(|err| ServiceError::internal(format!("run details: page ids: {err}")))?;
-    let (packed,): (Option<String>,) = sqlx::query_as(PAGE_SQL)
+    let (packed,): (Option<String>,) = sqlx::query_as(sqlx::AssertSqlSafe(by_ids_sql()))
         .bind(ids_json)
         .fetch_one(&mut *connection)
         .await
         .map_err(sqlx_error)?;
-    let runs: Vec<PackedRun> =
-        serde_json::from_str(packed.as_deref().unwrap_or("[]")).map_err(|err| {
-            ServiceError::internal(format!(
-                "run details: unreadable page from the database: {err}"
-            ))
-        })?;
+    unpack_page(packed.as_deref())
+}
+
+/// The runs of `window` that `ids_statement` picks, in its order, with their details, in one
+/// statement on the search's connection.
+pub(super) async fn read_searched(
+    connection: &mut SqliteConnection,
+    ids_statement: &SelectStatement,
+    window: Window,
+    stopped: &impl Fn(sqlx::Error) -> ServiceError,
+) -> ServiceResult<Vec<RunDetails>> {
+    let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
+    let sql = searched_sql(&window.written_after(&ids_sql));
+    let (ids, packed): (Option<String>, Option<String>) =
+        sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(stopped)?;
+    let ids: Vec<i64> = serde_json::from_str(ids.as_deref().unwrap_or("[]")).map_err(unreadable)?;
+    let mut by_id = unpack_page(packed.as_deref())?;
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+fn unreadable(err: serde_json::Error) -> ServiceError {
+    ServiceError::internal(format!(
+        "run details: unreadable page from the database: {err}"
+    ))
+}
+
+/// The packed runs of [`PACKED_PAGE`], by id.
+fn unpack_page(packed: Option<&str>) -> ServiceResult<HashMap<i64, RunDetails>> {
+    let runs: Vec<PackedRun> = serde_json::from_str(packed.unwrap_or("[]")).map_err(unreadable)?;
     Ok(runs
         .into_iter()
         .map(|packed| {
