@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use slipway_api::{
-    Artifact, CreateRun, LogBatch, LogBatchResult, MetricHistory, MetricHistoryQuery, Page, Run,
+    Artifact, CreateRun, LogBatch, LogBatchResult, MetricHistory, MetricHistoryQuery, Run,
     RunDetail, SearchRuns, UpdateRun,
 };
 
@@ -60,7 +60,7 @@ async fn list(
     caller: Caller,
     _quota: SearchQuota,
     Query(query): Query<ListQuery>,
-) -> ApiResult<axum::Json<Page<Run>>> {
+) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
     let request = SearchRuns {
         experiment_ids: query.experiment_id.into_iter().collect(),
@@ -72,7 +72,9 @@ async fn list(
         limit: query.limit,
         page_token: query.page_token,
     };
-    Ok(axum::Json(search::search(&state.searches, &request).await?))
+    Ok(json_page(
+        search::search_json(&state.searches, &request).await?,
+    ))
 }
 
 async fn search(
@@ -80,9 +82,16 @@ async fn search(
     caller: Caller,
     _quota: SearchQuota,
     Json(request): Json<SearchRuns>,
-) -> ApiResult<axum::Json<Page<Run>>> {
+) -> ApiResult<Response> {
     caller.require(Permission::Read)?;
-    Ok(axum::Json(search::search(&state.searches, &request).await?))
+    Ok(json_page(
+        search::search_json(&state.searches, &request).await?,
+    ))
+}
+
+/// A page of runs the search service wrote as JSON already (`Page<Run>`).
+fn json_page(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn show(

@@ -10,6 +10,7 @@
 //! `page_sql`).
 
 mod details;
+mod page_json;
 mod postgres;
 
 pub use details::{RunDetails, run_details};
@@ -349,6 +350,30 @@ fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, 
     Ok((run, unpack_metrics(metrics)))
 }
 
+/// What [`page_sql`] answers: the page's ids in the statement's order, and its runs packed as
+/// JSON ([`PackedRun`]s).
+struct PackedPage {
+    ids: Option<String>,
+    runs: Option<String>,
+}
+
+/// The packed page of the runs of `window` that `ids_statement` chooses.
+async fn read_packed(
+    connection: &mut SqliteConnection,
+    ids_statement: &SelectStatement,
+    window: Window,
+    stopped: &impl Fn(sqlx::Error) -> ServiceError,
+) -> ServiceResult<PackedPage> {
+    let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
+    let ids_sql = window.written_after(&ids_sql);
+    let (ids, runs): (Option<String>, Option<String>) =
+        sqlx::query_as_with(sqlx::AssertSqlSafe(page_sql(&ids_sql)), values)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(stopped)?;
+    Ok(PackedPage { ids, runs })
+}
+
 /// The runs `ids_statement` chooses, in its order, with their latest metrics; a run deleted
 /// since its id was chosen is left out.
 async fn read_page(
@@ -357,13 +382,18 @@ async fn read_page(
     window: Window,
     stopped: &impl Fn(sqlx::Error) -> ServiceError,
 ) -> ServiceResult<Vec<Run>> {
-    let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
-    let ids_sql = window.written_after(&ids_sql);
-    let (ids, runs): (Option<String>, Option<String>) =
-        sqlx::query_as_with(sqlx::AssertSqlSafe(page_sql(&ids_sql)), values)
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(stopped)?;
+    let packed = read_packed(connection, ids_statement, window, stopped).await?;
+    unpack_page(connection, packed, stopped).await
+}
+
+/// The runs of a packed page as `Run`s; metrics without exact bits are read as rows on
+/// `connection`.
+async fn unpack_page(
+    connection: &mut SqliteConnection,
+    packed: PackedPage,
+    stopped: &impl Fn(sqlx::Error) -> ServiceError,
+) -> ServiceResult<Vec<Run>> {
+    let PackedPage { ids, runs } = packed;
     let unreadable = |err: serde_json::Error| {
         ServiceError::internal(format!("search: unreadable page from the database: {err}"))
     };
@@ -442,6 +472,34 @@ pub enum RunView {
 /// Searches runs with a filter, an order and pagination.
 pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Page<Run>> {
     search_in(searches, request, RunView::All).await
+}
+
+/// Searches like [`search`], answering the page as the API's JSON. On SQLite the page is
+/// written straight from the packed runs the database answers with (see `page_json`).
+pub async fn search_json(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Vec<u8>> {
+    let query = SearchQuery::of(request, RunView::All)?;
+    let items = match &searches.pool {
+        Pool::Sqlite(pool) => {
+            let mut search = searches.start_sqlite(pool).await?;
+            let budget = &search.budget;
+            let stopped = |err: sqlx::Error| budget.stopped(err);
+            let packed = read_packed(
+                &mut search.connection,
+                &query.statement,
+                query.window,
+                &stopped,
+            )
+            .await?;
+            let next_page_token = || query.next_page_token();
+            if let Some(body) = page_json::write(&packed, query.limit as usize, next_page_token)? {
+                return Ok(body);
+            }
+            unpack_page(&mut search.connection, packed, &stopped).await?
+        }
+        Pool::Postgres(_) => searches.runs(&query.statement, query.window).await?,
+    };
+    serde_json::to_vec(&query.page(items))
+        .map_err(|err| ServiceError::internal(format!("search: cannot write the page: {err}")))
 }
 
 /// Searches the runs of one lifecycle view with a filter, an order and pagination.
@@ -555,8 +613,13 @@ impl SearchQuery {
         items.truncate(self.limit as usize);
         Page {
             items,
-            next_page_token: more.then(|| pagination::at_offset(self.window.offset + self.limit)),
+            next_page_token: more.then(|| self.next_page_token()),
         }
+    }
+
+    /// The token of the page after this one.
+    fn next_page_token(&self) -> String {
+        pagination::at_offset(self.window.offset + self.limit)
     }
 }
 
