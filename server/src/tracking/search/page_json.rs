@@ -171,6 +171,13 @@ mod tests {
         .await
         .unwrap();
         let all = same(request(10, None)).await;
-        assert_eq!(all["items"][0]["metrics"]["old"], 0.75);
+        let ids: Vec<&Value> = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| &run["id"])
+            .collect();
+        assert_eq!(ids, [2, 1, 3]);
+        assert_eq!(all["items"][2]["metrics"]["old"], 0.75);
     }
 }
