@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use slipway_api::{
-    Artifact, CreateRun, LogBatch, LogBatchResult, MetricHistory, MetricHistoryQuery, Run,
+    Artifact, CreateRun, LogBatch, LogBatchResult, MetricHistory, MetricHistoryQuery, Page, Run,
     RunDetail, SearchRuns, UpdateRun,
 };
 
@@ -60,7 +60,7 @@ async fn list(
     caller: Caller,
     _quota: SearchQuota,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Response> {
+) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;
     let request = SearchRuns {
         experiment_ids: query.experiment_id.into_iter().collect(),
@@ -72,9 +72,7 @@ async fn list(
         limit: query.limit,
         page_token: query.page_token,
     };
-    Ok(json_page(
-        search::search_json(&state.searches, &request).await?,
-    ))
+    Ok(axum::Json(search::search(&state.searches, &request).await?))
 }
 
 async fn search(
@@ -82,16 +80,9 @@ async fn search(
     caller: Caller,
     _quota: SearchQuota,
     Json(request): Json<SearchRuns>,
-) -> ApiResult<Response> {
+) -> ApiResult<axum::Json<Page<Run>>> {
     caller.require(Permission::Read)?;
-    Ok(json_page(
-        search::search_json(&state.searches, &request).await?,
-    ))
-}
-
-/// A page of runs the search service wrote as JSON already (`Page<Run>`).
-fn json_page(body: Vec<u8>) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    Ok(axum::Json(search::search(&state.searches, &request).await?))
 }
 
 async fn show(

@@ -1,38 +1,31 @@
-//! Run search, on its own small pool of read-only connections with a deadline.
+//! Run search, on connections of its own with a deadline.
 //!
 //! A search is the one query whose cost the caller shapes, so it must never hold up leasing,
 //! heartbeats or writes: it runs on [`SearchPool`]'s few connections, not the main pool. On
-//! SQLite a progress handler interrupts it once its deadline passes, its step budget is spent
-//! or its caller goes away (the request future is dropped when a client disconnects); on
+//! SQLite those are threads of their own (see `sqlite`), where a progress handler interrupts a
+//! search once its deadline passes, its step budget is spent or its caller goes away; on
 //! PostgreSQL the deadline is the connections' statement timeout (see `postgres`). The filter's
-//! cost is capped before it runs (see `filter::compile`). On SQLite the filter picks the page's
-//! run ids, and the same query packs those runs and their latest metrics into one row (see
-//! `page_sql`).
+//! cost is capped before it runs (see `filter::compile`).
 
 mod details;
-mod page_json;
 mod postgres;
+mod sqlite;
 
 pub use details::{RunDetails, run_details};
 
 use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
-use crate::entity::tracking::{latest_metric, run};
+use crate::entity::tracking::run;
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination;
 use crate::time::from_millis;
-use sea_orm::sea_query::{Expr, ExprTrait, Query, SelectStatement, SqliteQueryBuilder};
+use sea_orm::DbErr;
+use sea_orm::sea_query::{Expr, ExprTrait, SelectStatement};
 use sea_orm::sqlx;
-use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions,
-};
-use sea_orm::{ColumnTrait, DbErr};
-use sea_query_sqlx::SqlxBinder;
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use slipway_api::{Page, Run, SearchRuns};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Most order-by keys.
 const MAX_ORDER_KEYS: usize = 5;
@@ -41,8 +34,6 @@ const MAX_ORDER_KEYS: usize = 5;
 const CONNECTIONS: u32 = 2;
 /// How long a search may run before it is interrupted.
 pub const DEADLINE: Duration = Duration::from_secs(2);
-/// SQLite virtual-machine steps between deadline checks (a few microseconds of work).
-const STEPS_PER_CHECK: i32 = 1_000;
 /// The most virtual-machine steps one search may take: about 100 ms of one core on the 2-core
 /// development machine (the costliest filter the caps allow takes ~31 million steps over
 /// 100,000 runs, a typical one ~10,000). Counting steps rather than time makes the verdict the
@@ -86,240 +77,133 @@ impl Window {
 /// The search connections of each backend.
 #[derive(Debug, Clone)]
 enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(sqlite::Searches),
     Postgres(sqlx::PgPool),
-}
-
-/// Sets a flag when dropped: the search's future was dropped (its client went away), so the
-/// query still running for it on the connection's thread must stop.
-struct Abandoned(Arc<AtomicBool>);
-
-impl Drop for Abandoned {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
 }
 
 impl SearchPool {
     /// Opens read-only connections to the database at `url` (the server's own).
     pub fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
-        if crate::db::Backend::of(url) == Some(crate::db::Backend::Postgres) {
-            return Ok(Self {
-                pool: Pool::Postgres(postgres::open(url, deadline)?),
-                deadline,
-                max_steps: MAX_STEPS,
-            });
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(1))
-            .pragma("case_sensitive_like", "ON")
-            .pragma("cache_size", "-16000");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(CONNECTIONS)
-            .min_connections(0)
-            // Local connections do not go stale; a ping per search would be one more hand-over.
-            .test_before_acquire(false)
-            // A search that cannot get a connection within its deadline is refused (503)
-            // rather than queued without bound.
-            .acquire_timeout(deadline)
-            .connect_lazy_with(options);
+        let pool = if crate::db::Backend::of(url) == Some(crate::db::Backend::Postgres) {
+            Pool::Postgres(postgres::open(url, deadline)?)
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?;
+            let searches = sqlite::Searches::start(options.get_filename(), CONNECTIONS as usize)
+                .map_err(|err| DbErr::Custom(format!("search pool: cannot start: {err}")))?;
+            Pool::Sqlite(searches)
+        };
         Ok(Self {
-            pool: Pool::Sqlite(pool),
+            pool,
             deadline,
             max_steps: MAX_STEPS,
         })
     }
 
-    /// The answer to a search no connection was free for within the deadline.
-    fn busy(&self) -> ServiceError {
-        ServiceError::Unavailable(format!(
-            "search: every search connection is busy for longer than {} s; retry shortly",
-            self.deadline.as_secs_f64()
-        ))
+    /// What one search may spend on SQLite.
+    fn limits(&self) -> sqlite::Limits {
+        sqlite::Limits {
+            deadline: self.deadline,
+            max_steps: self.max_steps,
+        }
     }
 
-    /// The answer when no search connection could be had: busy past the deadline, or broken.
+    /// The answer when no PostgreSQL search connection could be had: busy past the deadline,
+    /// or broken.
     fn not_acquired(&self, err: sqlx::Error) -> ServiceError {
         match err {
-            sqlx::Error::PoolTimedOut => self.busy(),
+            sqlx::Error::PoolTimedOut => ServiceError::Unavailable(format!(
+                "search: every search connection is busy for longer than {} s; retry shortly",
+                self.deadline.as_secs_f64()
+            )),
             other => {
                 ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
             }
         }
     }
 
+    /// The runs of `window` that `statement` selects on SQLite, in its order, as `read` reads
+    /// them from their ids.
+    async fn sqlite_page<T, F>(
+        &self,
+        threads: &sqlite::Searches,
+        statement: &SelectStatement,
+        window: Window,
+        read: F,
+    ) -> ServiceResult<Vec<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &[i64]) -> Result<Vec<T>, sqlite::ReadError>
+            + Send
+            + 'static,
+    {
+        let statement = statement.clone();
+        threads
+            .read(self.limits(), move |connection| {
+                let ids = sqlite::page_ids(connection, &statement, window)?;
+                read(connection, &ids)
+            })
+            .await
+    }
+
     /// The runs of `window` that `statement` selects, in its order and with their latest
     /// metrics.
     async fn runs(&self, statement: &SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
-            Pool::Sqlite(pool) => {
-                let mut search = self.start_sqlite(pool).await?;
-                let budget = &search.budget;
-                read_page(
-                    &mut search.connection,
-                    statement,
-                    window,
-                    &|err: sqlx::Error| budget.stopped(err),
-                )
-                .await
+            Pool::Sqlite(threads) => {
+                self.sqlite_page(threads, statement, window, sqlite::runs_of)
+                    .await
             }
             Pool::Postgres(pool) => {
-                let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
-                let stopped = |err: sqlx::Error| {
-                    if postgres::timed_out(&err) {
-                        past_deadline(self.deadline, &err)
-                    } else {
-                        sqlx_error(err)
-                    }
-                };
-                let mut statement = statement.clone();
-                statement.offset(window.offset).limit(window.limit);
-                postgres::read_page(&mut connection, &statement, &stopped).await
+                let mut connection = self.postgres_connection(pool).await?;
+                let ids = self
+                    .postgres_ids(&mut connection, statement, window)
+                    .await?;
+                postgres::runs_of(&mut connection, &ids, &|err| self.postgres_stopped(err)).await
             }
         }
     }
 
-    /// A search connection on SQLite, its progress handler set to interrupt whatever runs on
-    /// it at the deadline, once the step budget is spent, or when the returned search is
-    /// dropped (its request's future was: the client went away).
-    async fn start_sqlite(&self, pool: &SqlitePool) -> ServiceResult<SqliteSearch> {
-        let deadline = Instant::now() + self.deadline;
-        let mut connection = pool.acquire().await.map_err(|err| self.not_acquired(err))?;
-        let abandoned = Abandoned(Arc::new(AtomicBool::new(false)));
-        let stop = Arc::clone(&abandoned.0);
-        let steps = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&steps);
-        let max_steps = self.max_steps;
-        // Replaces the handler of the connection's previous search.
-        connection
-            .lock_handle()
-            .await
-            .map_err(sqlx_error)?
-            .set_progress_handler(STEPS_PER_CHECK, move || {
-                let taken = counted.fetch_add(STEPS_PER_CHECK as u64, Ordering::Relaxed);
-                !stop.load(Ordering::Relaxed) && Instant::now() < deadline && taken < max_steps
-            });
-        Ok(SqliteSearch {
-            connection,
-            budget: Budget {
-                allowed: self.deadline,
-                steps,
-                max_steps,
-                deadline,
-                _abandoned: abandoned,
-            },
-        })
+    /// A PostgreSQL search connection.
+    async fn postgres_connection(
+        &self,
+        pool: &sqlx::PgPool,
+    ) -> ServiceResult<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        pool.acquire().await.map_err(|err| self.not_acquired(err))
     }
-}
 
-/// The answer to a search stopped at its deadline, `allowed` after it started.
-fn past_deadline(allowed: Duration, err: &sqlx::Error) -> ServiceError {
-    tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
-    ServiceError::Unavailable(format!(
-        "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
-        allowed.as_secs_f64()
-    ))
-}
+    /// The ids of the runs of `window` that `statement` selects on PostgreSQL, in its order.
+    async fn postgres_ids(
+        &self,
+        connection: &mut sqlx::PgConnection,
+        statement: &SelectStatement,
+        window: Window,
+    ) -> ServiceResult<Vec<i64>> {
+        let mut statement = statement.clone();
+        statement.offset(window.offset).limit(window.limit);
+        postgres::page_ids(connection, &statement)
+            .await
+            .map_err(|err| self.postgres_stopped(err))
+    }
 
-/// A search under way on a SQLite search connection.
-struct SqliteSearch {
-    connection: sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    budget: Budget,
-}
-
-/// What a SQLite search may still spend, and what it answers once stopped.
-struct Budget {
-    /// How long the search may run (for its answer when stopped).
-    allowed: Duration,
-    steps: Arc<AtomicU64>,
-    max_steps: u64,
-    deadline: Instant,
-    /// Stops the search's statement when the search is dropped mid-way.
-    _abandoned: Abandoned,
-}
-
-impl Budget {
-    /// The answer for a statement that failed with `err`: stopped by the step budget or the
-    /// deadline (said so, not "database error"), or another database error.
-    fn stopped(&self, err: sqlx::Error) -> ServiceError {
-        let max_steps = self.max_steps;
-        if self.steps.load(Ordering::Relaxed) >= max_steps {
-            tracing::info!(error = %err, "a search ran out of its step budget and was refused");
-            ServiceError::invalid(format!(
-                "filter: this search needs more than {max_steps} database steps (about 100 ms); \
-                 narrow it: fewer keys or OR branches, an AND condition on one metric, or fewer runs \
-                 (search named experiments)"
-            ))
-        } else if Instant::now() >= self.deadline {
-            past_deadline(self.allowed, &err)
+    /// The answer for a statement that failed on PostgreSQL: stopped by the statement timeout
+    /// (said so), or another database error.
+    fn postgres_stopped(&self, err: sqlx::Error) -> ServiceError {
+        if postgres::timed_out(&err) {
+            past_deadline(self.deadline, &err)
         } else {
             sqlx_error(err)
         }
     }
 }
 
-/// The rows `statement` selects, each as `T`. The SQL text comes from the query builder; every
-/// value is a bound parameter.
-async fn fetch<T>(
-    connection: &mut SqliteConnection,
-    statement: &SelectStatement,
-) -> Result<Vec<T>, sqlx::Error>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
-{
-    let (sql, values) = statement.build_sqlx(SqliteQueryBuilder);
-    sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(connection)
-        .await
-}
-
-/// One run of a page as [`page_sql`] packs it: id, experiment, name, status, start, end,
-/// creator, then its latest metrics as [`PACKED_METRICS`] pairs.
-type PackedRun = (
-    i64,
-    i64,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    String,
-    Vec<(String, Option<i64>)>,
-);
-
-/// SQL for one run's latest metrics as a JSON array of `[key, bits]` pairs, `bits` being the
-/// value's exact IEEE-754 bits as an integer (SQLite's JSON would round the value itself), or
-/// `null` for rows written before those were kept. Built as JSON rather than concatenated
-/// text: SQLite assembles JSON arrays a good deal faster than it joins strings. Not wrapped in
-/// `json(…)`: that would have SQLite parse the array again, which cost more than the rest of
-/// the packing; the bundled SQLite (3.51) keeps the array's JSON type across the sub-query.
-const PACKED_METRICS: &str = "(SELECT json_group_array(json_array(latest_metrics.key, \
-     latest_metrics.value_bits)) FROM latest_metrics WHERE latest_metrics.run_id = runs.id)";
-
-/// Wraps the statement that chooses a page's run ids (`{ids}`) into one query that answers
-/// one row: the ids in their order, and the runs as a JSON array of [`PackedRun`]s. Every row
-/// the database's thread hands over costs a task switch or two, more than the query itself at
-/// small scale, so a page of 100 runs costs one hand-over instead of a few hundred; and the
-/// ids and their runs come from one statement instead of two round trips.
-fn page_sql(ids: &str) -> String {
-    format!(
-        "WITH page(id) AS MATERIALIZED ({ids}) \
-         SELECT (SELECT json_group_array(id) FROM page), \
-         (SELECT json_group_array(json_array(runs.id, runs.experiment_id, runs.name, \
-         runs.status, runs.start_time, runs.end_time, runs.created_by, {PACKED_METRICS})) \
-         FROM page JOIN runs ON runs.id = page.id)"
-    )
-}
-
-/// The metrics of [`PACKED_METRICS`] pairs, or `None` when some metric has no exact bits and
-/// must be read as a row instead.
-fn unpack_metrics(pairs: Vec<(String, Option<i64>)>) -> Option<BTreeMap<String, f64>> {
-    pairs
-        .into_iter()
-        .map(|(key, bits)| Some((key, f64::from_bits(bits? as u64))))
-        .collect()
+/// The answer to a search stopped at its deadline, `allowed` after it started.
+fn past_deadline(allowed: Duration, err: &dyn std::fmt::Display) -> ServiceError {
+    tracing::warn!(error = %err, "a search ran past its deadline and was interrupted");
+    ServiceError::Unavailable(format!(
+        "search: the filter took longer than {} s and was stopped; narrow it (fewer keys, fewer OR branches)",
+        allowed.as_secs_f64()
+    ))
 }
 
 /// The columns of `runs` a page shows: id, experiment, name, status, start, end, creator.
@@ -341,106 +225,6 @@ fn run_from_row(row: RunRow) -> ServiceResult<Run> {
         created_by,
         metrics: BTreeMap::new(),
     })
-}
-
-/// A run of the page, from its packed form.
-fn unpack_run(packed: PackedRun) -> ServiceResult<(Run, Option<BTreeMap<String, f64>>)> {
-    let (id, experiment_id, name, status, start, end, created_by, metrics) = packed;
-    let run = run_from_row((id, experiment_id, name, status, start, end, created_by))?;
-    Ok((run, unpack_metrics(metrics)))
-}
-
-/// What [`page_sql`] answers: the page's ids in the statement's order, and its runs packed as
-/// JSON ([`PackedRun`]s).
-struct PackedPage {
-    ids: Option<String>,
-    runs: Option<String>,
-}
-
-/// The packed page of the runs of `window` that `ids_statement` chooses.
-async fn read_packed(
-    connection: &mut SqliteConnection,
-    ids_statement: &SelectStatement,
-    window: Window,
-    stopped: &impl Fn(sqlx::Error) -> ServiceError,
-) -> ServiceResult<PackedPage> {
-    let (ids_sql, values) = ids_statement.build_sqlx(SqliteQueryBuilder);
-    let ids_sql = window.written_after(&ids_sql);
-    let (ids, runs): (Option<String>, Option<String>) =
-        sqlx::query_as_with(sqlx::AssertSqlSafe(page_sql(&ids_sql)), values)
-            .fetch_one(&mut *connection)
-            .await
-            .map_err(stopped)?;
-    Ok(PackedPage { ids, runs })
-}
-
-/// The runs `ids_statement` chooses, in its order, with their latest metrics; a run deleted
-/// since its id was chosen is left out.
-async fn read_page(
-    connection: &mut SqliteConnection,
-    ids_statement: &SelectStatement,
-    window: Window,
-    stopped: &impl Fn(sqlx::Error) -> ServiceError,
-) -> ServiceResult<Vec<Run>> {
-    let packed = read_packed(connection, ids_statement, window, stopped).await?;
-    unpack_page(connection, packed, stopped).await
-}
-
-/// The runs of a packed page as `Run`s; metrics without exact bits are read as rows on
-/// `connection`.
-async fn unpack_page(
-    connection: &mut SqliteConnection,
-    packed: PackedPage,
-    stopped: &impl Fn(sqlx::Error) -> ServiceError,
-) -> ServiceResult<Vec<Run>> {
-    let PackedPage { ids, runs } = packed;
-    let unreadable = |err: serde_json::Error| {
-        ServiceError::internal(format!("search: unreadable page from the database: {err}"))
-    };
-    let ids: Vec<i64> = serde_json::from_str(ids.as_deref().unwrap_or("[]")).map_err(unreadable)?;
-    let runs: Vec<PackedRun> =
-        serde_json::from_str(runs.as_deref().unwrap_or("[]")).map_err(unreadable)?;
-    let mut rows: HashMap<i64, (Run, Option<BTreeMap<String, f64>>)> =
-        HashMap::with_capacity(runs.len());
-    for packed in runs {
-        let (run, metrics) = unpack_run(packed)?;
-        rows.insert(run.id, (run, metrics));
-    }
-    let unpacked: Vec<i64> = rows
-        .iter()
-        .filter(|(_, (_, metrics))| metrics.is_none())
-        .map(|(id, _)| *id)
-        .collect();
-    if !unpacked.is_empty() {
-        let metric_rows: Vec<(i64, String, f64)> = fetch(
-            connection,
-            Query::select()
-                .columns([
-                    latest_metric::Column::RunId,
-                    latest_metric::Column::Key,
-                    latest_metric::Column::Value,
-                ])
-                .from(latest_metric::Entity)
-                .and_where(latest_metric::Column::RunId.is_in(unpacked)),
-        )
-        .await
-        .map_err(stopped)?;
-        for (run_id, key, value) in metric_rows {
-            if let Some((_, metrics)) = rows.get_mut(&run_id) {
-                metrics.get_or_insert_default().insert(key, value);
-            }
-        }
-    }
-    // A materialized CTE is read back in the order it was written, so `ids` keeps the
-    // statement's order; the join may visit the runs in any order, so the page takes the ids'.
-    Ok(ids
-        .iter()
-        .filter_map(|id| rows.remove(id))
-        .map(|(mut run, metrics)| {
-            run.metrics = metrics.unwrap_or_default();
-            run
-        })
-        .collect())
 }
 
 fn sqlx_error(err: sqlx::Error) -> ServiceError {
@@ -474,34 +258,6 @@ pub async fn search(searches: &SearchPool, request: &SearchRuns) -> ServiceResul
     search_in(searches, request, RunView::All).await
 }
 
-/// Searches like [`search`], answering the page as the API's JSON. On SQLite the page is
-/// written straight from the packed runs the database answers with (see `page_json`).
-pub async fn search_json(searches: &SearchPool, request: &SearchRuns) -> ServiceResult<Vec<u8>> {
-    let query = SearchQuery::of(request, RunView::All)?;
-    let items = match &searches.pool {
-        Pool::Sqlite(pool) => {
-            let mut search = searches.start_sqlite(pool).await?;
-            let budget = &search.budget;
-            let stopped = |err: sqlx::Error| budget.stopped(err);
-            let packed = read_packed(
-                &mut search.connection,
-                &query.statement,
-                query.window,
-                &stopped,
-            )
-            .await?;
-            let next_page_token = || query.next_page_token();
-            if let Some(body) = page_json::write(&packed, query.limit as usize, next_page_token)? {
-                return Ok(body);
-            }
-            unpack_page(&mut search.connection, packed, &stopped).await?
-        }
-        Pool::Postgres(_) => searches.runs(&query.statement, query.window).await?,
-    };
-    serde_json::to_vec(&query.page(items))
-        .map_err(|err| ServiceError::internal(format!("search: cannot write the page: {err}")))
-}
-
 /// Searches the runs of one lifecycle view with a filter, an order and pagination.
 pub async fn search_in(
     searches: &SearchPool,
@@ -514,8 +270,7 @@ pub async fn search_in(
 }
 
 /// Searches like [`search_in`], answering each run with its params, tags and latest metric
-/// points (what the MLflow API answers). On SQLite the page and its details come from one
-/// statement on the search connection.
+/// points (what the MLflow API answers).
 pub async fn search_details_in(
     db: &sea_orm::DatabaseConnection,
     searches: &SearchPool,
@@ -524,24 +279,18 @@ pub async fn search_details_in(
 ) -> ServiceResult<Page<RunDetails>> {
     let query = SearchQuery::of(request, view)?;
     let items = match &searches.pool {
-        Pool::Sqlite(pool) => {
-            let mut search = searches.start_sqlite(pool).await?;
-            let budget = &search.budget;
-            details::read_searched(
-                &mut search.connection,
-                &query.statement,
-                query.window,
-                &|err: sqlx::Error| budget.stopped(err),
-            )
-            .await?
-        }
-        Pool::Postgres(_) => {
-            let ids: Vec<i64> = searches
-                .runs(&query.statement, query.window)
+        Pool::Sqlite(threads) => {
+            searches
+                .sqlite_page(threads, &query.statement, query.window, sqlite::details_of)
                 .await?
-                .iter()
-                .map(|run| run.id)
-                .collect();
+        }
+        Pool::Postgres(pool) => {
+            let ids = {
+                let mut connection = searches.postgres_connection(pool).await?;
+                searches
+                    .postgres_ids(&mut connection, &query.statement, query.window)
+                    .await?
+            };
             run_details(db, searches, &ids).await?
         }
     };
@@ -626,6 +375,9 @@ impl SearchQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entity::tracking::latest_metric;
+    use sea_orm::sea_query::Query;
+    use std::time::Instant;
 
     /// A query that runs for many seconds unless interrupted.
     fn endless() -> sea_orm::sea_query::SelectStatement {

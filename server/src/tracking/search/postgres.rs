@@ -61,15 +61,22 @@ where
         .await
 }
 
-/// The runs `ids_statement` chooses, in its order, with their latest metrics; a run deleted
-/// since its id was chosen is left out.
-pub async fn read_page(
+/// The run ids `statement` selects, in its order.
+pub async fn page_ids(
     connection: &mut PgConnection,
-    ids_statement: &SelectStatement,
+    statement: &SelectStatement,
+) -> sqlx::Result<Vec<i64>> {
+    let ids: Vec<(i64,)> = fetch(connection, statement).await?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// The runs of `ids` with their latest metrics, in the order of `ids`; a run deleted since its
+/// id was chosen is left out.
+pub async fn runs_of(
+    connection: &mut PgConnection,
+    ids: &[i64],
     stopped: &impl Fn(sqlx::Error) -> ServiceError,
 ) -> ServiceResult<Vec<Run>> {
-    let ids: Vec<(i64,)> = fetch(connection, ids_statement).await.map_err(stopped)?;
-    let ids: Vec<i64> = ids.into_iter().map(|(id,)| id).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }
