@@ -153,4 +153,20 @@ async fn the_mlflow_client_tracks_and_registers_into_slipways_store() {
     assert_eq!(answer.status(), 404);
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error_code"], "ENDPOINT_NOT_FOUND", "{body}");
+
+    // A search names only experiments that exist (checked in the search's own read).
+    let answer = http
+        .post(format!("{}/api/2.0/mlflow/runs/search", server.url))
+        .bearer_auth(server.admin_token())
+        .json(&serde_json::json!({"experiment_ids": ["999999"], "max_results": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error_code"], "RESOURCE_DOES_NOT_EXIST", "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("'999999'"),
+        "{body}"
+    );
 }

@@ -228,13 +228,17 @@ async fn search_runs(
 ) -> ApiResult<axum::Json<SearchRunsResponse>> {
     caller.require(Permission::Read)?;
     let view = view_of("run_view_type", request.run_view_type.as_deref())?;
+    // The search itself checks that the named experiments exist (in the same read as the
+    // page); only the default experiment, made on first use, is resolved here.
     let mut experiment_ids = Vec::with_capacity(request.experiment_ids.len());
     for id in &request.experiment_ids {
-        experiment_ids.push(
+        experiment_ids.push(if id.trim() == wire::DEFAULT_EXPERIMENT_ID {
             super::experiments::resolve(&state.db, &caller.name, id)
                 .await?
-                .id,
-        );
+                .id
+        } else {
+            wire::parse_id("experiment", id)?
+        });
     }
     let max_results = request.max_results.unwrap_or(1000);
     if max_results < 1 {

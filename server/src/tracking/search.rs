@@ -122,36 +122,17 @@ impl SearchPool {
         }
     }
 
-    /// The runs of `window` that `statement` selects on SQLite, in its order, as `read` reads
-    /// them from their ids.
-    async fn sqlite_page<T, F>(
-        &self,
-        threads: &sqlite::Searches,
-        statement: &SelectStatement,
-        window: Window,
-        read: F,
-    ) -> ServiceResult<Vec<T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &[i64]) -> Result<Vec<T>, sqlite::ReadError>
-            + Send
-            + 'static,
-    {
-        let statement = statement.clone();
-        threads
-            .read(self.limits(), move |connection| {
-                let ids = sqlite::page_ids(connection, &statement, window)?;
-                read(connection, &ids)
-            })
-            .await
-    }
-
     /// The runs of `window` that `statement` selects, in its order and with their latest
     /// metrics.
     async fn runs(&self, statement: &SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
             Pool::Sqlite(threads) => {
-                self.sqlite_page(threads, statement, window, sqlite::runs_of)
+                let statement = statement.clone();
+                threads
+                    .read(self.limits(), move |connection| {
+                        let ids = sqlite::page_ids(connection, &statement, window)?;
+                        sqlite::runs_of(connection, &ids)
+                    })
                     .await
             }
             Pool::Postgres(pool) => {
@@ -270,7 +251,7 @@ pub async fn search_in(
 }
 
 /// Searches like [`search_in`], answering each run with its params, tags and latest metric
-/// points (what the MLflow API answers).
+/// points (what the MLflow API answers). Every experiment the request names must exist.
 pub async fn search_details_in(
     db: &sea_orm::DatabaseConnection,
     searches: &SearchPool,
@@ -280,11 +261,20 @@ pub async fn search_details_in(
     let query = SearchQuery::of(request, view)?;
     let items = match &searches.pool {
         Pool::Sqlite(threads) => {
-            searches
-                .sqlite_page(threads, &query.statement, query.window, sqlite::details_of)
+            let experiments = request.experiment_ids.clone();
+            let (statement, window) = (query.statement.clone(), query.window);
+            threads
+                .read(searches.limits(), move |connection| {
+                    sqlite::require_experiments(connection, &experiments)?;
+                    let ids = sqlite::page_ids(connection, &statement, window)?;
+                    sqlite::details_of(connection, &ids)
+                })
                 .await?
         }
         Pool::Postgres(pool) => {
+            for id in &request.experiment_ids {
+                super::experiments::get(db, &id.to_string()).await?;
+            }
             let ids = {
                 let mut connection = searches.postgres_connection(pool).await?;
                 searches

@@ -286,6 +286,17 @@ pub(super) fn page_ids(
     Ok(ids)
 }
 
+/// Checks that every experiment of `ids` exists, answering the first that does not as not found.
+pub(super) fn require_experiments(connection: &Connection, ids: &[i64]) -> Result<(), ReadError> {
+    let mut exists = connection.prepare_cached("SELECT 1 FROM experiments WHERE id = ?1")?;
+    for id in ids {
+        if !exists.exists([id])? {
+            return Err(ServiceError::not_found(format!("experiment '{id}' not found")).into());
+        }
+    }
+    Ok(())
+}
+
 /// A stored metric value, exact: from its IEEE-754 bits where the row keeps them (SQLite stores
 /// -0.0 as 0), else as stored.
 fn metric_value(value: f64, bits: Option<i64>) -> f64 {
@@ -393,4 +404,87 @@ pub(super) fn details_of(
         });
     }
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Search threads over an empty database file in `dir`.
+    fn searches(dir: &tempfile::TempDir, threads: usize) -> Searches {
+        let path = dir.path().join("search.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        Searches::start(&path, threads).unwrap()
+    }
+
+    fn limits(deadline: Duration) -> Limits {
+        Limits {
+            deadline,
+            max_steps: u64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_search_still_queued_at_its_deadline_is_refused_as_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let searches = searches(&dir, 1);
+        let slow = tokio::spawn({
+            let searches = searches.clone();
+            async move {
+                searches
+                    .read(limits(Duration::from_secs(10)), |_| {
+                        std::thread::sleep(Duration::from_millis(500));
+                        Ok(1)
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let err = searches
+            .read(limits(Duration::from_millis(100)), |_| Ok(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Unavailable(_)), "{err}");
+        assert!(err.to_string().contains("busy"), "{err}");
+        assert_eq!(slow.await.unwrap().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_search_that_panics_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let searches = searches(&dir, 1);
+        let err = searches
+            .read(
+                limits(Duration::from_secs(10)),
+                |_| -> Result<(), ReadError> { panic!("a bug in a reader") },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Internal(_)), "{err}");
+        // The thread lives on and serves the next search.
+        let count = searches
+            .read(limits(Duration::from_secs(10)), |connection| {
+                Ok(connection
+                    .query_row("SELECT count(*) FROM t", [], |row| row.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(count, 0);
+    }
+
+    #[tokio::test]
+    async fn the_connections_are_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let searches = searches(&dir, 1);
+        let err = searches
+            .read(limits(Duration::from_secs(10)), |connection| {
+                Ok(connection.execute("INSERT INTO t VALUES (1)", [])?)
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Database(_)), "{err}");
+    }
 }
