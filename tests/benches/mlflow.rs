@@ -149,7 +149,7 @@ async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
             .await;
     }
     let mut samples = Vec::new();
-    for _ in 0..scale(50).max(5) {
+    for _ in 0..scale(200).max(5) {
         let started = Instant::now();
         target
             .post(

@@ -112,10 +112,7 @@ impl SearchPool {
     /// or broken.
     fn not_acquired(&self, err: sqlx::Error) -> ServiceError {
         match err {
-            sqlx::Error::PoolTimedOut => ServiceError::Unavailable(format!(
-                "search: every search connection is busy for longer than {} s; retry shortly",
-                self.deadline.as_secs_f64()
-            )),
+            sqlx::Error::PoolTimedOut => busy(self.deadline),
             other => {
                 ServiceError::Database(DbErr::Conn(sea_orm::RuntimeErr::SqlxError(other.into())))
             }
@@ -176,6 +173,14 @@ impl SearchPool {
             sqlx_error(err)
         }
     }
+}
+
+/// The answer to a search no connection was free for within its deadline.
+fn busy(deadline: Duration) -> ServiceError {
+    ServiceError::Unavailable(format!(
+        "search: every search connection is busy for longer than {} s; retry shortly",
+        deadline.as_secs_f64()
+    ))
 }
 
 /// The answer to a search stopped at its deadline, `allowed` after it started.

@@ -13,7 +13,7 @@
 //! still queued when its deadline passes is refused as busy.
 
 use super::details::RunDetails;
-use super::{Window, past_deadline, run_from_row};
+use super::{Window, busy, past_deadline, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use rusqlite::types::Value as SqlValue;
@@ -134,14 +134,6 @@ impl Searches {
         drop(abandoned);
         outcome?
     }
-}
-
-/// The answer to a search no thread was free for within the deadline.
-fn busy(deadline: Duration) -> ServiceError {
-    ServiceError::Unavailable(format!(
-        "search: every search connection is busy for longer than {} s; retry shortly",
-        deadline.as_secs_f64()
-    ))
 }
 
 /// A search thread: runs the queue's searches one after another on its connection.
