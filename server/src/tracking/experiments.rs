@@ -115,12 +115,17 @@ pub async fn get(db: &impl ConnectionTrait, id_or_name: &str) -> ServiceResult<e
     };
     // `all` rather than `one`: ids and names are unique, and `one` binds a LIMIT, which makes
     // SQLite compile the statement again on every call (it plans a bound LIMIT by its value);
-    // searches through the MLflow API resolve their experiments on every page.
+    // the MLflow API resolves an experiment on most of its calls.
     query
         .all(db)
         .await?
         .pop()
-        .ok_or_else(|| ServiceError::not_found(format!("experiment '{id_or_name}' not found")))
+        .ok_or_else(|| not_found(id_or_name))
+}
+
+/// The answer for an experiment, named by id or name, that does not exist.
+pub fn not_found(id_or_name: &str) -> ServiceError {
+    ServiceError::not_found(format!("experiment '{id_or_name}' not found"))
 }
 
 /// Finds the experiment named `name`, creating it when missing (for runs that name theirs).

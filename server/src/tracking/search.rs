@@ -121,10 +121,9 @@ impl SearchPool {
 
     /// The runs of `window` that `statement` selects, in its order and with their latest
     /// metrics.
-    async fn runs(&self, statement: &SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
+    async fn runs(&self, statement: SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
             Pool::Sqlite(threads) => {
-                let statement = statement.clone();
                 threads
                     .read(self.limits(), move |connection| {
                         let ids = sqlite::page_ids(connection, &statement, window)?;
@@ -154,10 +153,9 @@ impl SearchPool {
     async fn postgres_ids(
         &self,
         connection: &mut sqlx::PgConnection,
-        statement: &SelectStatement,
+        mut statement: SelectStatement,
         window: Window,
     ) -> ServiceResult<Vec<i64>> {
-        let mut statement = statement.clone();
         statement.offset(window.offset).limit(window.limit);
         postgres::page_ids(connection, &statement)
             .await
@@ -250,9 +248,9 @@ pub async fn search_in(
     request: &SearchRuns,
     view: RunView,
 ) -> ServiceResult<Page<Run>> {
-    let query = SearchQuery::of(request, view)?;
-    let items = searches.runs(&query.statement, query.window).await?;
-    Ok(query.page(items))
+    let SearchQuery { statement, paging } = SearchQuery::of(request, view)?;
+    let items = searches.runs(statement, paging.window).await?;
+    Ok(paging.page(items))
 }
 
 /// Searches like [`search_in`], answering each run with its params, tags and latest metric
@@ -263,11 +261,11 @@ pub async fn search_details_in(
     request: &SearchRuns,
     view: RunView,
 ) -> ServiceResult<Page<RunDetails>> {
-    let query = SearchQuery::of(request, view)?;
+    let SearchQuery { statement, paging } = SearchQuery::of(request, view)?;
+    let window = paging.window;
     let items = match &searches.pool {
         Pool::Sqlite(threads) => {
             let experiments = request.experiment_ids.clone();
-            let (statement, window) = (query.statement.clone(), query.window);
             threads
                 .read(searches.limits(), move |connection| {
                     sqlite::require_experiments(connection, &experiments)?;
@@ -283,19 +281,26 @@ pub async fn search_details_in(
             let ids = {
                 let mut connection = searches.postgres_connection(pool).await?;
                 searches
-                    .postgres_ids(&mut connection, &query.statement, query.window)
+                    .postgres_ids(&mut connection, statement, window)
                     .await?
             };
             run_details(db, searches, &ids).await?
         }
     };
-    Ok(query.page(items))
+    Ok(paging.page(items))
 }
 
-/// A search request checked and compiled: the statement that picks its runs, and the window
-/// of them its page shows.
+/// A search request checked and compiled: the statement that picks its runs, and which of
+/// them its page shows.
 struct SearchQuery {
     statement: SelectStatement,
+    paging: Paging,
+}
+
+/// Which of a statement's runs a page shows, and how it links to the next.
+#[derive(Debug, Clone, Copy)]
+struct Paging {
+    /// The rows read: one more than the page shows, to tell whether more follow.
     window: Window,
     limit: u64,
 }
@@ -345,11 +350,12 @@ impl SearchQuery {
         };
         Ok(Self {
             statement,
-            window,
-            limit,
+            paging: Paging { window, limit },
         })
     }
+}
 
+impl Paging {
     /// The page of `items`, the runs the window selected (one more than the page shows, when
     /// there are more).
     fn page<T>(&self, mut items: Vec<T>) -> Page<T> {
@@ -403,7 +409,7 @@ mod tests {
         }
         let (_dir, mut pool) = pool(Duration::from_secs(60)).await;
         pool.max_steps = 200_000;
-        let err = pool.runs(&endless(), Window::ALL).await.unwrap_err();
+        let err = pool.runs(endless(), Window::ALL).await.unwrap_err();
         assert!(matches!(err, ServiceError::InvalidArgument(_)), "{err}");
         assert!(
             err.to_string().contains("more than 200000 database steps"),
@@ -411,7 +417,7 @@ mod tests {
         );
         // The budget is per search: the next one starts afresh.
         let quick = Query::select().expr(Expr::val(7i64)).to_owned();
-        assert!(pool.runs(&quick, Window::ALL).await.unwrap().is_empty());
+        assert!(pool.runs(quick, Window::ALL).await.unwrap().is_empty());
     }
 
     /// A page's metrics come back bit for bit, whether a row keeps its exact bits (run 1) or
@@ -490,7 +496,7 @@ mod tests {
             .from(run::Entity)
             .order_by(run::Column::Id, sea_orm::Order::Desc)
             .to_owned();
-        let page = searches.runs(&newest_first, Window::ALL).await.unwrap();
+        let page = searches.runs(newest_first, Window::ALL).await.unwrap();
         assert_eq!(
             page.iter().map(|run| run.id).collect::<Vec<_>>(),
             vec![2, 1]
@@ -557,7 +563,7 @@ mod tests {
     async fn a_search_past_its_deadline_is_interrupted() {
         let (_dir, pool) = pool(Duration::from_millis(200)).await;
         let started = Instant::now();
-        let err = pool.runs(&endless(), Window::ALL).await.unwrap_err();
+        let err = pool.runs(endless(), Window::ALL).await.unwrap_err();
         assert!(matches!(err, ServiceError::Unavailable(_)), "{err}");
         assert!(err.to_string().contains("narrow it"), "{err}");
         assert!(
@@ -579,7 +585,7 @@ mod tests {
         let abandoned: Vec<_> = (0..CONNECTIONS)
             .map(|_| {
                 let pool = pool.clone();
-                tokio::spawn(async move { pool.runs(&endless(), Window::ALL).await })
+                tokio::spawn(async move { pool.runs(endless(), Window::ALL).await })
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -589,7 +595,7 @@ mod tests {
         // Were they still running, this would wait for the 60 s deadline.
         let started = Instant::now();
         let quick = Query::select().expr(Expr::val(7i64)).to_owned();
-        assert!(pool.runs(&quick, Window::ALL).await.unwrap().is_empty());
+        assert!(pool.runs(quick, Window::ALL).await.unwrap().is_empty());
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",

@@ -16,6 +16,7 @@ use super::details::RunDetails;
 use super::{Window, busy, past_deadline, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
+use crate::tracking::experiments;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use sea_orm::DbErr;
@@ -283,7 +284,7 @@ pub(super) fn require_experiments(connection: &Connection, ids: &[i64]) -> Resul
     let mut exists = connection.prepare_cached("SELECT 1 FROM experiments WHERE id = ?1")?;
     for id in ids {
         if !exists.exists([id])? {
-            return Err(ServiceError::not_found(format!("experiment '{id}' not found")).into());
+            return Err(experiments::not_found(&id.to_string()).into());
         }
     }
     Ok(())
