@@ -180,12 +180,7 @@ impl Engine {
                     column: err.column,
                     reason: err.reason,
                 })?;
-            flat.extend(
-                numbers
-                    .iter()
-                    .enumerate()
-                    .map(|(j, v)| normalisation.apply(j, *v)),
-            );
+            normalisation.extend_row(&numbers, &mut flat);
         }
         Ok(flat)
     }
@@ -226,15 +221,13 @@ impl Engine {
                     found: values.len(),
                 });
             }
-            for (column, value) in values.iter().enumerate() {
-                if !value.is_finite() {
-                    return Err(InferenceError::NotFinite {
-                        row,
-                        feature: self.manifest.features[column].clone(),
-                    });
-                }
-                flat.push(normalisation.apply(column, *value));
+            if let Some(column) = values.iter().position(|value| !value.is_finite()) {
+                return Err(InferenceError::NotFinite {
+                    row,
+                    feature: self.manifest.features[column].clone(),
+                });
             }
+            normalisation.extend_row(values, &mut flat);
         }
         Ok(flat)
     }
@@ -383,9 +376,12 @@ impl Engine {
 /// Softmax of one row of scores, shifted by its maximum so large logits do not overflow.
 fn softmax(scores: &[f32]) -> Vec<f32> {
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let mut exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
-    exps.into_iter().map(|e| e / sum).collect()
+    for e in &mut exps {
+        *e /= sum;
+    }
+    exps
 }
 
 #[cfg(test)]

@@ -325,9 +325,15 @@ pub struct Normalisation {
 }
 
 impl Normalisation {
-    /// One standardised value of feature `column`.
-    pub fn apply(&self, column: usize, value: f64) -> f32 {
-        ((value - self.mean[column]) / self.std[column]) as f32
+    /// Appends one row's standardised values (a value per feature, in order) to `into`.
+    pub fn extend_row(&self, row: &[f64], into: &mut Vec<f32>) {
+        // Zipped rather than indexed, so the loop has no bounds checks and vectorises.
+        into.extend(
+            row.iter()
+                .zip(&self.mean)
+                .zip(&self.std)
+                .map(|((value, mean), std)| ((value - mean) / std) as f32),
+        );
     }
 }
 

@@ -6,22 +6,20 @@
 //! The graph runs on tract (`tract-onnx`, pure Rust), not on candle: candle-onnx's evaluator
 //! walks the whole graph per call and candle's CPU convolution is slow, which left imported
 //! models 11x to 42x behind onnxruntime (the README's ONNX benchmark has the figures). tract
-//! parses, type-checks and optimises the graph once per loaded version, with the batch as a
-//! symbol, into a plan; a call only fills the input and runs that plan, on the calling thread
-//! (tract runs one call single-threaded; serving runs calls side by side).
+//! parses, type-checks and optimises the graph once per loaded version into plans (one per
+//! power-of-two batch, see [`plans`]); a call only fills the input and runs them, on the calling
+//! thread (tract runs one call single-threaded; serving runs calls side by side).
+
+mod plans;
 
 use crate::model::{ModelManifest, Normalisation};
+use plans::Plans;
 pub use slipway_api::{OnnxInfo, OutputKind};
-use std::sync::{Arc, Mutex};
 use tract_onnx::pb::{
     self, GraphProto, ModelProto, TensorProto, tensor_proto::DataType,
     tensor_shape_proto::dimension::Value as Dim, type_proto,
 };
-use tract_onnx::prelude::{
-    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, Tensor, TypedRunnableModel,
-    TypedSimpleState, tvec,
-};
-use tract_onnx::tract_hir::internal::{IntoTValue, TDim};
+use tract_onnx::prelude::Framework;
 
 /// Operator domains the runtime knows; tract looks operators up by type alone, so a node of
 /// any other domain is refused rather than run as a standard operator of the same name.
@@ -71,16 +69,10 @@ pub struct ImportSpec {
     pub dataset: serde_json::Value,
 }
 
-/// How many idle run states a graph keeps: about the calls that run on it side by side.
-const IDLE_STATES: usize = 16;
-
 /// A loaded graph, planned once, ready to run batches.
 #[derive(Debug)]
 pub struct OnnxGraph {
-    plan: Arc<TypedRunnableModel>,
-    /// Run states of finished calls, reused: making one per call (a slot per node, each
-    /// operator's state) costs about as much as a small model's whole pass.
-    idle: Mutex<Vec<TypedSimpleState>>,
+    plans: Plans,
     input: String,
     /// The input's dimensions after the batch one; a row's features fill them in order.
     row_shape: Vec<usize>,
@@ -247,25 +239,15 @@ impl OnnxGraph {
             .first()
             .map(|o| o.name.clone())
             .ok_or_else(|| OnnxError::Graph("the graph has no output".into()))?;
-        let plan_error = |err: tract_onnx::prelude::TractError| {
-            OnnxError::Graph(format!("the graph cannot be planned: {err:#}"))
-        };
-        let model = onnx.model_for_proto_model(&proto).map_err(plan_error)?;
-        let batch = model.symbols.sym(&symbol);
-        let mut shape = vec![TDim::from(batch)];
-        shape.extend(row_shape.iter().map(|&d| TDim::from(d)));
-        let fact = InferenceFact::dt_shape(f32::datum_type(), shape);
-        let plan = model
-            .with_input_fact(0, fact)
-            .and_then(|model| model.into_optimized())
-            .and_then(|model| model.into_runnable())
-            .map_err(plan_error)?;
+        let model = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|err| OnnxError::Graph(format!("the graph cannot be planned: {err:#}")))?;
+        let plans = Plans::new(&model, &symbol, &row_shape, bytes.len())?;
         let mut operators: Vec<String> = used.into_iter().map(|(op, _, _)| op).collect();
         operators.sort_unstable();
         operators.dedup();
         Ok(Self {
-            plan,
-            idle: Mutex::new(Vec::new()),
+            plans,
             input,
             row_shape,
             output,
@@ -306,42 +288,14 @@ impl OnnxGraph {
     /// Runs `rows` rows (`flat` holds `rows × row_width` values, row after row) through the
     /// graph; the output as float32, row after row, and its width.
     pub fn run(&self, flat: &[f32], rows: usize) -> Result<(Vec<f32>, usize), OnnxError> {
-        let failed = |err: tract_onnx::prelude::TractError| OnnxError::Run(format!("{err:#}"));
-        let mut shape = Vec::with_capacity(self.row_shape.len() + 1);
-        shape.push(rows);
-        shape.extend_from_slice(&self.row_shape);
-        let input = Tensor::from_shape(&shape, flat).map_err(failed)?;
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let mut state = match idle {
-            Some(state) => state,
-            None => self.plan.spawn().map_err(failed)?,
-        };
-        let outputs = state.run(tvec![input.into_tvalue()]).map_err(failed)?;
-        // Only a state whose run succeeded goes back: a failed one may hold a half turn.
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < IDLE_STATES
-        {
-            idle.push(state);
-        }
-        let output = outputs
-            .first()
-            .ok_or_else(|| OnnxError::Run(format!("the graph gave no output '{}'", self.output)))?;
-        let output = output.cast_to::<f32>().map_err(failed)?;
-        let values: Vec<f32> = output
-            .to_plain_array_view::<f32>()
-            .map_err(failed)?
-            .iter()
-            .copied()
-            .collect();
-        let width = values.len().checked_div(rows).unwrap_or(0);
-        if width * rows != values.len() || output.shape().first() != Some(&rows) {
+        if flat.len() != rows * self.row_width() {
             return Err(OnnxError::Run(format!(
-                "output '{}' has shape {:?} for {rows} rows",
-                self.output,
-                output.shape()
+                "expected {rows} × {} values, got {}",
+                self.row_width(),
+                flat.len()
             )));
         }
-        Ok((values, width))
+        self.plans.run(flat, rows, &self.row_shape, &self.output)
     }
 }
 

@@ -142,14 +142,10 @@ fn features(
     device: &Device,
 ) -> candle_core::Result<Tensor> {
     let width = normalisation.mean.len();
-    let flat: Vec<f32> = rows
-        .iter()
-        .flat_map(|row| {
-            row.iter()
-                .enumerate()
-                .map(|(j, v)| normalisation.apply(j, *v))
-        })
-        .collect();
+    let mut flat = Vec::with_capacity(rows.len() * width);
+    for row in rows {
+        normalisation.extend_row(row, &mut flat);
+    }
     Tensor::from_vec(flat, (rows.len(), width), device)
 }
 

@@ -163,3 +163,57 @@ fn operators_of_other_domains_are_refused_even_when_a_standard_one_has_their_nam
     );
     assert_eq!(more, " (nor are Det)");
 }
+
+#[test]
+fn a_call_of_any_size_answers_as_its_rows_one_by_one() {
+    let data = digits();
+    for file in [MLP, CNN, TRANSFORMER] {
+        let graph = OnnxGraph::load(file).unwrap();
+        let width = graph.row_width();
+        // 70 and 130 rows run in chunks (64 + 4 + 2; 64 + 64 + 2), 63 in six.
+        for rows in [1, 3, 63, 64, 70, 130] {
+            let flat: Vec<f32> = data.features[..rows]
+                .iter()
+                .flatten()
+                .map(|&v| v as f32)
+                .collect();
+            let (together, out_width) = graph.run(&flat, rows).unwrap();
+            assert_eq!(together.len(), rows * out_width);
+            for (row, answer) in together.chunks(out_width).enumerate() {
+                let (alone, _) = graph.run(&flat[row * width..][..width], 1).unwrap();
+                for (a, b) in answer.iter().zip(&alone) {
+                    assert!((a - b).abs() < 1e-5, "{rows} rows, row {row}: {a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn values_that_are_not_whole_rows_are_refused() {
+    let graph = OnnxGraph::load(MLP).unwrap();
+    let err = graph.run(&[0.0; 65], 1).unwrap_err();
+    assert_eq!(err, OnnxError::Run("expected 1 × 64 values, got 65".into()));
+}
+
+#[test]
+fn a_large_graph_keeps_one_plan_for_any_batch_that_answers_the_same() {
+    let data = digits();
+    let model = tract_onnx::onnx().model_for_read(&mut &CNN[..]).unwrap();
+    let row_shape = [1, 8, 8];
+    let sized = plans::Plans::new(&model, "batch", &row_shape, CNN.len()).unwrap();
+    let any = plans::Plans::new(&model, "batch", &row_shape, usize::MAX).unwrap();
+    assert!(matches!(sized, plans::Plans::Sized(_)));
+    assert!(matches!(any, plans::Plans::AnyBatch(_)));
+    let flat: Vec<f32> = data.features[..70]
+        .iter()
+        .flatten()
+        .map(|&v| v as f32)
+        .collect();
+    let (a, width) = sized.run(&flat, 70, &row_shape, "out").unwrap();
+    let (b, any_width) = any.run(&flat, 70, &row_shape, "out").unwrap();
+    assert_eq!((width, any_width), (10, 10));
+    for (a, b) in a.iter().zip(&b) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
