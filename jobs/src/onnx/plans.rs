@@ -57,8 +57,8 @@ impl Plan {
         })
     }
 
-    /// Runs `rows` rows (`input`'s shape) and gives the first output as float32 and its shape.
-    fn run(&self, input: Tensor) -> Result<(Vec<f32>, Vec<usize>), OnnxError> {
+    /// Runs the rows of `input` and gives the first output, `output`, as float32 and its shape.
+    fn run(&self, input: Tensor, output: &str) -> Result<(Vec<f32>, Vec<usize>), OnnxError> {
         let failed = |err: tract_onnx::prelude::TractError| OnnxError::Run(format!("{err:#}"));
         let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let mut state = match idle {
@@ -74,7 +74,7 @@ impl Plan {
         }
         let output = outputs
             .first()
-            .ok_or_else(|| OnnxError::Run("the graph gave no output".into()))?;
+            .ok_or_else(|| OnnxError::Run(format!("the graph gave no output '{output}'")))?;
         let output = output.cast_to::<f32>().map_err(failed)?;
         let values = output
             .to_plain_array_view::<f32>()
@@ -140,7 +140,7 @@ impl Plans {
             shape.extend_from_slice(row_shape);
             let input = Tensor::from_shape(&shape, &flat[done * row_width..][..chunk * row_width])
                 .map_err(|err| OnnxError::Run(format!("{err:#}")))?;
-            let (chunk_values, chunk_shape) = plan.run(input)?;
+            let (chunk_values, chunk_shape) = plan.run(input, output)?;
             let chunk_width = chunk_values.len().checked_div(chunk).unwrap_or(0);
             if chunk_width * chunk != chunk_values.len()
                 || chunk_shape.first() != Some(&chunk)
