@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// `{"instances": [[f, ...], ...]}` or `{"instances": [{"column": value, ...}, ...]}` (values
 /// numbers, strings, booleans or null for missing, as the model's signature says). The
@@ -16,13 +17,15 @@ pub struct PredictRequest {
     pub key: Option<String>,
 }
 
-/// One prediction: a class with every class's probability, or a value.
+/// One prediction: a class with every class's probability, or a value. The class names are
+/// shared (`Arc<str>`): a model answers with the same few names on every row, and a batch
+/// would otherwise copy each of them once a row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Prediction {
     Class {
-        label: String,
-        probabilities: BTreeMap<String, f64>,
+        label: Arc<str>,
+        probabilities: BTreeMap<Arc<str>, f64>,
     },
     Value(f64),
 }

@@ -7,6 +7,7 @@ use crate::model::{ModelManifest, Network};
 use crate::onnx::{OnnxGraph, OutputKind};
 use candle_core::{D, Device, Tensor};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One prediction: the wire type, so serving passes the engine's answers on unchanged.
 pub use slipway_api::Prediction;
@@ -56,6 +57,8 @@ enum Runner {
 pub struct Engine {
     manifest: ModelManifest,
     runner: Runner,
+    /// The manifest's class names, shared by every answer.
+    labels: Vec<Arc<str>>,
 }
 
 impl Engine {
@@ -89,19 +92,25 @@ impl Engine {
                     graph.row_width()
                 )));
             }
-            return Ok(Self {
-                manifest,
-                runner: Runner::Onnx(Box::new(graph)),
-            });
+            return Ok(Self::new(manifest, Runner::Onnx(Box::new(graph))));
         }
         let tensors = candle_core::safetensors::load_buffer(weights, &Device::Cpu)
             .map_err(|err| bad(format!("model.safetensors: {err}")))?;
         let arch = manifest.architecture().map_err(bad)?;
         let network = Network::load(&arch, tensors).map_err(bad)?;
-        Ok(Self {
+        Ok(Self::new(manifest, Runner::Trained(network)))
+    }
+
+    fn new(manifest: ModelManifest, runner: Runner) -> Self {
+        Self {
+            labels: manifest
+                .labels
+                .iter()
+                .map(|label| Arc::from(label.as_str()))
+                .collect(),
             manifest,
-            runner: Runner::Trained(network),
-        })
+            runner,
+        }
     }
 
     /// The model's manifest.
@@ -343,14 +352,15 @@ impl Engine {
                 })
                 .collect());
         }
-        let labels = &self.manifest.labels;
+        let mut softmax = Vec::with_capacity(width);
         Ok(scores
             .chunks(width.max(1))
             .map(|row| {
                 let row = if probabilities_out {
-                    row.to_vec()
+                    row
                 } else {
-                    softmax(row)
+                    softmax_into(row, &mut softmax);
+                    &softmax
                 };
                 let best = row
                     .iter()
@@ -358,14 +368,16 @@ impl Engine {
                     .max_by(|a, b| a.1.total_cmp(b.1))
                     .map_or(0, |(index, _)| index);
                 Prediction::Class {
-                    label: labels
+                    label: self
+                        .labels
                         .get(best)
                         .cloned()
-                        .unwrap_or_else(|| best.to_string()),
-                    probabilities: labels
+                        .unwrap_or_else(|| Arc::from(best.to_string())),
+                    probabilities: self
+                        .labels
                         .iter()
                         .zip(row)
-                        .map(|(label, p)| (label.clone(), f64::from(p)))
+                        .map(|(label, p)| (Arc::clone(label), f64::from(*p)))
                         .collect(),
                 }
             })
@@ -373,15 +385,16 @@ impl Engine {
     }
 }
 
-/// Softmax of one row of scores, shifted by its maximum so large logits do not overflow.
-fn softmax(scores: &[f32]) -> Vec<f32> {
+/// Softmax of one row of scores into `into`, shifted by the row's maximum so large logits do
+/// not overflow.
+fn softmax_into(scores: &[f32], into: &mut Vec<f32>) {
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut exps: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    for e in &mut exps {
+    into.clear();
+    into.extend(scores.iter().map(|s| (s - max).exp()));
+    let sum: f32 = into.iter().sum();
+    for e in into.iter_mut() {
         *e /= sum;
     }
-    exps
 }
 
 #[cfg(test)]
@@ -419,7 +432,7 @@ mod tests {
         let correct = predictions
             .iter()
             .zip(&iris.labels)
-            .filter(|(p, l)| matches!(p, Prediction::Class { label, .. } if *label == iris.schema.classes[**l as usize]))
+            .filter(|(p, l)| matches!(p, Prediction::Class { label, .. } if **label == *iris.schema.classes[**l as usize]))
             .count();
         assert!(correct as f64 / iris.len() as f64 > 0.9, "{correct} of 150");
         let Prediction::Class { probabilities, .. } = &predictions[0] else {

@@ -272,7 +272,7 @@ mod tests {
         let labels: Vec<&str> = predictions
             .iter()
             .map(|p| match p {
-                Prediction::Class { label, .. } => label.as_str(),
+                Prediction::Class { label, .. } => &**label,
                 Prediction::Value(_) => "value",
             })
             .collect();

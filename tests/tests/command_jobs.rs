@@ -410,7 +410,7 @@ async fn register_as_imports_an_onnx_file_the_script_wrote() {
         .iter()
         .zip(&truth)
         .filter(|(prediction, truth)| {
-            matches!(prediction, slipway_api::Prediction::Class { label, .. } if label == *truth)
+            matches!(prediction, slipway_api::Prediction::Class { label, .. } if **label == ***truth)
         })
         .count();
     assert!(right >= 18, "{right} of 20 right: {:?}", answer.predictions);

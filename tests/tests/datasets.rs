@@ -493,7 +493,7 @@ async fn a_train_job_trains_logs_and_stores_the_model() {
     let engine = slipway_ml::inference::Engine::load(&json, &weights).unwrap();
     let prediction = engine.predict(&[vec![5.1, 3.5, 1.4, 0.2]]).unwrap();
     assert!(
-        matches!(&prediction[0], slipway_ml::inference::Prediction::Class { label, .. } if label == "setosa"),
+        matches!(&prediction[0], slipway_ml::inference::Prediction::Class { label, .. } if &**label == "setosa"),
         "{prediction:?}"
     );
     let history = client

@@ -48,7 +48,7 @@ async fn predicted_labels(client: &Client, rows: &[Vec<f64>]) -> Vec<String> {
         .predictions
         .into_iter()
         .map(|prediction| match prediction {
-            Prediction::Class { label, .. } => label,
+            Prediction::Class { label, .. } => label.to_string(),
             Prediction::Value(value) => panic!("expected a class, got {value}"),
         })
         .collect()

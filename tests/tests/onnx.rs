@@ -190,9 +190,9 @@ async fn each_fixture_imports_deploys_and_answers_like_onnxruntime() {
                 .max_by(|a, b| a.1.total_cmp(b.1))
                 .unwrap()
                 .0;
-            assert_eq!(*label, best.to_string(), "{model} row {row}");
+            assert_eq!(&**label, best.to_string(), "{model} row {row}");
             for (class, p) in reference.iter().enumerate() {
-                let ours = probabilities[&class.to_string()];
+                let ours = probabilities[class.to_string().as_str()];
                 assert!(
                     (ours - p).abs() <= 1e-5,
                     "{model} row {row} class {class}: {ours} against onnxruntime's {p}"

@@ -143,7 +143,7 @@ async fn train_register_deploy_canary_promote_and_roll_back_under_load() {
         .predictions
         .iter()
         .zip(&labels)
-        .filter(|(p, l)| matches!(p, Prediction::Class { label, .. } if label == *l))
+        .filter(|(p, l)| matches!(p, Prediction::Class { label, .. } if **label == **l))
         .count();
     let accuracy = correct as f64 / labels.len() as f64;
     assert!(accuracy >= 0.95, "held-out accuracy {accuracy}");

@@ -91,7 +91,7 @@ async fn a_penguins_model_is_served_by_its_signature() {
         .unwrap();
     assert_eq!(answer.predictions.len(), 2);
     assert!(
-        matches!(&answer.predictions[0], Prediction::Class { label, .. } if label == "Adelie"),
+        matches!(&answer.predictions[0], Prediction::Class { label, .. } if &**label == "Adelie"),
         "{:?}",
         answer.predictions
     );

@@ -35,7 +35,7 @@ fn accuracy(file: &[u8], data: &Dataset) -> f64 {
         .iter()
         .zip(&data.labels)
         .filter(|(p, l)| {
-            matches!(p, Prediction::Class { label, .. } if *label == data.schema.classes[**l as usize])
+            matches!(p, Prediction::Class { label, .. } if **label == *data.schema.classes[**l as usize])
         })
         .count();
     correct as f64 / data.len() as f64

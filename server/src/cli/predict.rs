@@ -262,7 +262,7 @@ struct Answer {
 /// Whether `prediction` names the class `actual`; `None` for a value (regression).
 fn is_correct(prediction: &Prediction, actual: &str) -> Option<bool> {
     match prediction {
-        Prediction::Class { label, .. } => Some(label == actual),
+        Prediction::Class { label, .. } => Some(**label == *actual),
         Prediction::Value(_) => None,
     }
 }
@@ -372,7 +372,7 @@ fn print_answer(answer: &Answer, labels: Option<&[String]>) {
                 probabilities,
             } => {
                 let p = probabilities.get(label).copied().unwrap_or(0.0);
-                (label.clone(), format!("{:.1}%", p * 100.0))
+                (label.to_string(), format!("{:.1}%", p * 100.0))
             }
             Prediction::Value(value) => (format!("{value:.4}"), String::new()),
         };

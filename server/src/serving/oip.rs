@@ -308,7 +308,7 @@ fn infer_response(name: &str, id: Option<String>, answer: PredictResponse) -> In
                 label,
                 probabilities: p,
             } => {
-                labels.push(Value::from(label.clone()));
+                labels.push(Value::from(label.to_string()));
                 classes = p.len() as i64;
                 probabilities.extend(p.values().map(|v| Value::from(*v)));
             }

@@ -119,7 +119,7 @@ fn class_labels(predictions: &[Prediction]) -> Vec<String> {
     predictions
         .iter()
         .filter_map(|p| match p {
-            Prediction::Class { label, .. } => Some(label.clone()),
+            Prediction::Class { label, .. } => Some(label.to_string()),
             Prediction::Value(_) => None,
         })
         .collect()
@@ -346,7 +346,7 @@ impl Serving {
                     Prediction::Value(value) => *value,
                     Prediction::Class { label, .. } => labels
                         .iter()
-                        .position(|l| l == label)
+                        .position(|l| **l == **label)
                         .map_or(f64::NAN, |index| index as f64),
                 })
                 .collect();

@@ -52,7 +52,7 @@ fn labels(predictions: &[Prediction]) -> Vec<String> {
     predictions
         .iter()
         .map(|prediction| match prediction {
-            Prediction::Class { label, .. } => label.clone(),
+            Prediction::Class { label, .. } => label.to_string(),
             other => panic!("expected a class, got {other:?}"),
         })
         .collect()
