@@ -20,8 +20,10 @@ use tract_onnx::tract_hir::internal::{IntoTValue, TDim};
 
 /// The largest batch a plan is made for; larger calls run in chunks of this many rows.
 const LARGEST_BATCH: usize = 64;
-/// Files up to this size get a plan per batch size.
-const SIZED_PLANS_UP_TO: usize = 16 << 20;
+/// Files up to this size get a plan per batch size: at most seven copies of 4 MiB of weights a
+/// loaded version. A larger model's pass is long enough that the symbolic plan's overhead,
+/// tens of microseconds a call, is a small share of it.
+const SIZED_PLANS_UP_TO: usize = 4 << 20;
 /// How many idle run states a plan keeps: about the calls that run on it side by side.
 const IDLE_STATES: usize = 16;
 
