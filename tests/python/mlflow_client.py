@@ -156,6 +156,8 @@ def main():
     # Errors as MLflow names them.
     unknown = error_code(lambda: client.get_run("999999"))
     check(unknown == "RESOURCE_DOES_NOT_EXIST", f"unknown run: {unknown}")
+    searched = error_code(lambda: client.search_runs(["999999"]))
+    check(searched == "RESOURCE_DOES_NOT_EXIST", f"search of an unknown experiment: {searched}")
 
     summary = {
         "experiment_id": experiment.experiment_id,
