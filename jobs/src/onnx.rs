@@ -10,6 +10,7 @@
 //! power-of-two batch, see [`plans`]); a call only fills the input and runs them, on the calling
 //! thread (tract runs one call single-threaded; serving runs calls side by side).
 
+mod batch_as_depth;
 mod plans;
 
 use crate::model::{ModelManifest, Normalisation};
@@ -242,7 +243,15 @@ impl OnnxGraph {
         let model = onnx
             .model_for_proto_model(&proto)
             .map_err(|err| OnnxError::Graph(format!("the graph cannot be planned: {err:#}")))?;
-        let plans = Plans::new(&model, &symbol, &row_shape, bytes.len())?;
+        let opset = proto
+            .opset_import
+            .iter()
+            .find(|set| set.domain.is_empty() || set.domain == "ai.onnx")
+            .map_or(0, |set| set.version);
+        // A rewrite the runtime cannot plan leaves the file's graph to serve every batch.
+        let batched = batch_as_depth::rewrite(&proto, opset)
+            .and_then(|rewritten| onnx.model_for_proto_model(&rewritten).ok());
+        let plans = Plans::new(&model, batched.as_ref(), &symbol, &row_shape, bytes.len())?;
         let mut operators: Vec<String> = used.into_iter().map(|(op, _, _)| op).collect();
         operators.sort_unstable();
         operators.dedup();
@@ -251,11 +260,7 @@ impl OnnxGraph {
             input,
             row_shape,
             output,
-            opset: proto
-                .opset_import
-                .iter()
-                .find(|set| set.domain.is_empty() || set.domain == "ai.onnx")
-                .map_or(0, |set| set.version),
+            opset,
             producer: proto.producer_name,
             producer_version: proto.producer_version,
             ir_version: proto.ir_version,

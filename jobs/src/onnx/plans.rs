@@ -90,27 +90,36 @@ impl Plan {
 
 impl Plans {
     /// Plans `model`, whose input rows have `row_shape` after the batch named `batch`; `bytes`
-    /// is the file's size.
+    /// is the file's size. `batched`, when given, is the same graph rewritten to run batches
+    /// faster ([`super::batch_as_depth`]): it serves every plan but the one-row one, and any
+    /// size it cannot be planned for falls back to `model`.
     pub(super) fn new(
         model: &InferenceModel,
+        batched: Option<&InferenceModel>,
         batch: &str,
         row_shape: &[usize],
         bytes: usize,
     ) -> Result<Self, OnnxError> {
-        let shape = |first: TDim| {
-            std::iter::once(first)
+        // `rows` is None for any batch: the batch is then the symbol of the model planned.
+        let plan_on = |model: &InferenceModel, rows: Option<usize>| {
+            let first = rows.map_or_else(|| TDim::from(model.symbols.sym(batch)), TDim::from);
+            let shape = std::iter::once(first)
                 .chain(row_shape.iter().map(|&d| TDim::from(d)))
-                .collect::<Vec<_>>()
+                .collect();
+            Plan::new(model, shape)
         };
-        let any_batch = || {
-            let symbol = model.symbols.sym(batch);
-            Plan::new(model, shape(TDim::from(symbol))).map(Self::AnyBatch)
+        let plan = |rows: Option<usize>| match batched {
+            Some(batched) if rows != Some(1) => {
+                plan_on(batched, rows).or_else(|_| plan_on(model, rows))
+            }
+            _ => plan_on(model, rows),
         };
+        let any_batch = || plan(None).map(Self::AnyBatch);
         if bytes > SIZED_PLANS_UP_TO {
             return any_batch();
         }
         let sized = (0..=LARGEST_BATCH.ilog2())
-            .map(|power| Plan::new(model, shape(TDim::from(1usize << power))))
+            .map(|power| plan(Some(1 << power)))
             .collect::<Result<Vec<_>, _>>();
         // A graph that plans for a symbolic batch but not for a fixed one is still served.
         sized.map(Self::Sized).or_else(|_| any_batch())
