@@ -10,7 +10,7 @@
 //! power-of-two batch, see [`plans`]); a call only fills the input and runs them, on the calling
 //! thread (tract runs one call single-threaded; serving runs calls side by side).
 
-mod batch_as_depth;
+mod batched;
 mod plans;
 
 use crate::model::{ModelManifest, Normalisation};
@@ -249,7 +249,7 @@ impl OnnxGraph {
             .find(|set| set.domain.is_empty() || set.domain == "ai.onnx")
             .map_or(0, |set| set.version);
         // A rewrite the runtime cannot plan leaves the file's graph to serve every batch.
-        let batched = batch_as_depth::rewrite(&proto, opset)
+        let batched = batched::rewrite(&proto, opset)
             .and_then(|rewritten| onnx.model_for_proto_model(&rewritten).ok());
         let plans = Plans::new(&model, batched.as_ref(), &symbol, &row_shape, bytes.len())?;
         let mut operators: Vec<String> = used.into_iter().map(|(op, _, _)| op).collect();

@@ -91,7 +91,7 @@ impl Plan {
 impl Plans {
     /// Plans `model`, whose input rows have `row_shape` after the batch named `batch`; `bytes`
     /// is the file's size. `batched`, when given, is the same graph rewritten to run batches
-    /// faster ([`super::batch_as_depth`]): it serves every plan but the one-row one, and any
+    /// faster ([`super::batched`]): it serves every plan but the one-row one, and any
     /// size it cannot be planned for falls back to `model`.
     pub(super) fn new(
         model: &InferenceModel,

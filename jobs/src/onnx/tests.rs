@@ -202,7 +202,7 @@ fn a_large_graph_keeps_one_plan_for_any_batch_that_answers_the_same() {
     let onnx = tract_onnx::onnx();
     let proto = onnx.proto_model_for_read(&mut &CNN[..]).unwrap();
     let model = onnx.model_for_proto_model(&proto).unwrap();
-    let rewritten = batch_as_depth::rewrite(&proto, 17).unwrap();
+    let rewritten = batched::rewrite(&proto, 17).unwrap();
     let batched = onnx.model_for_proto_model(&rewritten).unwrap();
     let row_shape = [1, 8, 8];
     // The file's graph in sized plans against the rewritten one planned for any batch.
