@@ -372,7 +372,7 @@ fn score(engine: &Engine, features: &[Vec<f64>], rows: &Rows) -> Result<Report, 
         .map(|p| match p {
             Prediction::Class { probabilities, .. } => model_labels
                 .iter()
-                .map(|l| probabilities.get(l.as_str()).copied().unwrap_or(0.0))
+                .map(|l| probabilities.get(l.as_str()).unwrap_or(0.0))
                 .collect(),
             Prediction::Value(_) => vec![0.0; model_labels.len()],
         })

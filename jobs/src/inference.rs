@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// One prediction: the wire type, so serving passes the engine's answers on unchanged.
-pub use slipway_api::Prediction;
+pub use slipway_api::{Prediction, Probabilities};
 
 /// Why a model could not be loaded or a batch not predicted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -57,8 +57,14 @@ enum Runner {
 pub struct Engine {
     manifest: ModelManifest,
     runner: Runner,
-    /// The manifest's class names, shared by every answer.
+    /// The manifest's class names by output index, shared by every answer.
     labels: Vec<Arc<str>>,
+    /// The class names sorted (as answers list them), and the output index of each.
+    sorted_labels: Arc<[Arc<str>]>,
+    sorted_outputs: Vec<usize>,
+    /// Whether the standardisation leaves every value as it is (an imported graph's), so
+    /// encoding is a conversion: the same numbers, without a subtraction and a division each.
+    unscaled: bool,
 }
 
 impl Engine {
@@ -102,15 +108,50 @@ impl Engine {
     }
 
     fn new(manifest: ModelManifest, runner: Runner) -> Self {
+        let labels: Vec<Arc<str>> = manifest
+            .labels
+            .iter()
+            .map(|label| Arc::from(label.as_str()))
+            .collect();
+        // A name given twice answers with its last output, as a map of the names would.
+        let by_name: BTreeMap<Arc<str>, usize> = labels
+            .iter()
+            .enumerate()
+            .map(|(output, label)| (Arc::clone(label), output))
+            .collect();
+        let normalisation = &manifest.normalisation;
         Self {
-            labels: manifest
-                .labels
-                .iter()
-                .map(|label| Arc::from(label.as_str()))
-                .collect(),
+            unscaled: normalisation.mean.iter().all(|&mean| mean == 0.0)
+                && normalisation.std.iter().all(|&std| std == 1.0),
+            sorted_labels: by_name.keys().cloned().collect(),
+            sorted_outputs: by_name.into_values().collect(),
+            labels,
             manifest,
             runner,
         }
+    }
+
+    /// A row's probabilities (by output index) by class name.
+    fn probabilities(&self, row: &[f32]) -> Probabilities {
+        if row.len() == self.labels.len() {
+            // Every output index is below the row's width: it is one of the labels'.
+            let values = self
+                .sorted_outputs
+                .iter()
+                .map(|&output| f64::from(row[output]))
+                .collect();
+            if let Some(probabilities) =
+                Probabilities::of_sorted(Arc::clone(&self.sorted_labels), values)
+            {
+                return probabilities;
+            }
+        }
+        // A graph answering a width other than its labels' keeps the classes it scores.
+        self.labels
+            .iter()
+            .zip(row)
+            .map(|(label, p)| (Arc::clone(label), f64::from(*p)))
+            .collect()
     }
 
     /// The model's manifest.
@@ -236,7 +277,11 @@ impl Engine {
                     feature: self.manifest.features[column].clone(),
                 });
             }
-            normalisation.extend_row(values, &mut flat);
+            if self.unscaled {
+                flat.extend(values.iter().map(|&value| value as f32));
+            } else {
+                normalisation.extend_row(values, &mut flat);
+            }
         }
         Ok(flat)
     }
@@ -373,12 +418,7 @@ impl Engine {
                         .get(best)
                         .cloned()
                         .unwrap_or_else(|| Arc::from(best.to_string())),
-                    probabilities: self
-                        .labels
-                        .iter()
-                        .zip(row)
-                        .map(|(label, p)| (Arc::clone(label), f64::from(*p)))
-                        .collect(),
+                    probabilities: self.probabilities(row),
                 }
             })
             .collect())

@@ -371,7 +371,7 @@ fn print_answer(answer: &Answer, labels: Option<&[String]>) {
                 label,
                 probabilities,
             } => {
-                let p = probabilities.get(label).copied().unwrap_or(0.0);
+                let p = probabilities.get(label).unwrap_or(0.0);
                 (label.to_string(), format!("{:.1}%", p * 100.0))
             }
             Prediction::Value(value) => (format!("{value:.4}"), String::new()),
@@ -529,7 +529,7 @@ mod tests {
     fn class(label: &str) -> Prediction {
         Prediction::Class {
             label: label.into(),
-            probabilities: BTreeMap::new(),
+            probabilities: slipway_api::Probabilities::default(),
         }
     }
 

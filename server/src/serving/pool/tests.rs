@@ -76,7 +76,7 @@ fn same_answers(got: &[Prediction], want: &[Prediction]) {
         else {
             panic!("expected classes");
         };
-        for (class, p) in want {
+        for (class, p) in want.iter() {
             assert!(
                 (got[class] - p).abs() < 1e-4,
                 "{class}: {} vs {p}",
