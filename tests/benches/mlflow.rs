@@ -9,7 +9,9 @@
 //!
 //! Run with `cargo bench -p slipway-tests --bench mlflow`. The MLflow server comes from a
 //! venv made from `tests/python/bench-requirements.txt` (once per machine and version of that
-//! file, like the tests' venv). `BENCH_SCALE=0.1` shrinks every count for a quick look.
+//! file, like the tests' venv). `BENCH_SCALE=0.1` shrinks every count for a quick look;
+//! `BENCH_SLIPWAY_ONLY=1` measures Slipway alone and `BENCH_QUERIES=20000` times that many
+//! searches (to profile the server meanwhile).
 
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed benchmark
 
@@ -19,6 +21,12 @@ use slipway_tests::{TestServer, python};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The allocator the servers' own client (the `slipway` binary) runs on; with the C library's,
+/// decoding each answer into a JSON tree cost the client about as much as the server spent on
+/// the search.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// An MLflow API at `url`, with a bearer token or none.
 struct Target {
@@ -47,9 +55,13 @@ impl Target {
         }
         let answer = request.send().await.unwrap();
         let status = answer.status();
-        let text = answer.text().await.unwrap();
-        assert!(status.is_success(), "{path}: {status}: {text}");
-        serde_json::from_str(&text).unwrap()
+        let body = answer.bytes().await.unwrap();
+        assert!(
+            status.is_success(),
+            "{path}: {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).unwrap()
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -148,8 +160,12 @@ async fn measure(target: &Target, label: &str) -> (f64, Duration, Duration) {
             )
             .await;
     }
+    let searches = std::env::var("BENCH_QUERIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(scale(200).max(5));
     let mut samples = Vec::new();
-    for _ in 0..scale(200).max(5) {
+    for _ in 0..searches {
         let started = Instant::now();
         target
             .post(
@@ -236,6 +252,15 @@ async fn main() {
     // One server at a time, so that neither's background work weighs on the other's figures.
     let ours = measure(&slipway_target, "slipway").await;
     drop(slipway);
+    if std::env::var_os("BENCH_SLIPWAY_ONLY").is_some() {
+        println!(
+            "\nSlipway alone: log-batch {:.0} points/s, search p50 {}, history p50 {}\n",
+            ours.0,
+            ms(ours.1),
+            ms(ours.2)
+        );
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let mlflow = start_mlflow(dir.path()).await;
     let mlflow_target = Target {

@@ -17,6 +17,11 @@ use slipway_tests::bench::{ms, percentile, scale};
 use slipway_tests::{TestServer, costliest_filter, populate_runs};
 use std::time::{Duration, Instant};
 
+/// The allocator the `slipway` binary runs on, so the benchmark's client decodes its pages as
+/// the CLI's own client does (and as the server encodes them).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXPERIMENT: &str = "bench-search";
 
 /// The run counts to measure at: `BENCH_SIZES` (comma-separated), else 1,000 and 100,000.
