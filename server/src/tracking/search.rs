@@ -13,7 +13,10 @@ mod sqlite;
 
 pub use details::{RunDetails, run_details};
 
-use super::filter::{CostError, check_cost, compile_search, parse_filter, parse_order};
+use super::filter::ast::{Comparison, Filter, OrderKey};
+use super::filter::{
+    CostError, check_cost, compile_search, index_candidates, parse_filter, parse_order,
+};
 use crate::entity::tracking::run;
 use crate::error::{ServiceError, ServiceResult};
 use crate::pagination;
@@ -121,7 +124,7 @@ impl SearchPool {
 
     /// The runs of `window` that `statement` selects, in its order and with their latest
     /// metrics.
-    async fn runs(&self, statement: SelectStatement, window: Window) -> ServiceResult<Vec<Run>> {
+    async fn runs(&self, statement: impl Statement, window: Window) -> ServiceResult<Vec<Run>> {
         match &self.pool {
             Pool::Sqlite(threads) => {
                 threads
@@ -134,7 +137,7 @@ impl SearchPool {
             Pool::Postgres(pool) => {
                 let mut connection = self.postgres_connection(pool).await?;
                 let ids = self
-                    .postgres_ids(&mut connection, statement, window)
+                    .postgres_ids(&mut connection, statement.build(None), window)
                     .await?;
                 postgres::runs_of(&mut connection, &ids, &|err| self.postgres_stopped(err)).await
             }
@@ -281,7 +284,7 @@ pub async fn search_details_in(
             let ids = {
                 let mut connection = searches.postgres_connection(pool).await?;
                 searches
-                    .postgres_ids(&mut connection, statement, window)
+                    .postgres_ids(&mut connection, statement.build(None), window)
                     .await?
             };
             run_details(db, searches, &ids).await?
@@ -290,11 +293,67 @@ pub async fn search_details_in(
     Ok(paging.page(items))
 }
 
-/// A search request checked and compiled: the statement that picks its runs, and which of
-/// them its page shows.
+/// A search request checked: what picks its runs, and which of them its page shows.
 struct SearchQuery {
-    statement: SelectStatement,
+    statement: CheckedSearch,
     paging: Paging,
+}
+
+/// What a search connection runs: a statement, which it may first mark with the comparison
+/// that matches the fewest runs (one of `candidates`), found on that connection.
+trait Statement: Send + 'static {
+    /// The comparisons an index can start from.
+    fn candidates(&self) -> Vec<&Comparison>;
+    /// The statement, with `selective` marked as matching few runs.
+    fn build(&self, selective: Option<&Comparison>) -> SelectStatement;
+}
+
+/// A fixed statement (the tests' own) has nothing to mark.
+impl Statement for SelectStatement {
+    fn candidates(&self) -> Vec<&Comparison> {
+        Vec::new()
+    }
+
+    fn build(&self, _: Option<&Comparison>) -> SelectStatement {
+        self.clone()
+    }
+}
+
+/// A search's filter, order, experiments and lifecycle view, checked against the caps.
+struct CheckedSearch {
+    filter: Option<Filter>,
+    order: Vec<OrderKey>,
+    experiment_ids: Vec<i64>,
+    view: RunView,
+}
+
+impl Statement for CheckedSearch {
+    fn candidates(&self) -> Vec<&Comparison> {
+        self.filter
+            .as_ref()
+            .map(index_candidates)
+            .unwrap_or_default()
+    }
+
+    fn build(&self, selective: Option<&Comparison>) -> SelectStatement {
+        let mut statement = compile_search(
+            self.filter.as_ref(),
+            &self.order,
+            &self.experiment_ids,
+            selective,
+        );
+        let deleted_at = Expr::col((run::Entity, run::Column::DeletedAt));
+        match self.view {
+            RunView::All => {}
+            RunView::ActiveOnly => {
+                statement.and_where(deleted_at.is_null());
+            }
+            RunView::DeletedOnly => {
+                statement.and_where(deleted_at.is_not_null());
+            }
+        }
+        statement
+    }
 }
 
 /// Which of a statement's runs a page shows, and how it links to the next.
@@ -333,17 +392,12 @@ impl SearchQuery {
             })
             .collect::<ServiceResult<Vec<_>>>()?;
         check_cost(filter.as_ref(), &order).map_err(invalid)?;
-        let mut statement = compile_search(filter.as_ref(), &order, &request.experiment_ids);
-        let deleted_at = Expr::col((run::Entity, run::Column::DeletedAt));
-        match view {
-            RunView::All => {}
-            RunView::ActiveOnly => {
-                statement.and_where(deleted_at.is_null());
-            }
-            RunView::DeletedOnly => {
-                statement.and_where(deleted_at.is_not_null());
-            }
-        }
+        let statement = CheckedSearch {
+            filter,
+            order,
+            experiment_ids: request.experiment_ids.clone(),
+            view,
+        };
         let window = Window {
             limit: limit + 1,
             offset,
@@ -601,5 +655,92 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// Of a filter's comparisons, the one matching the fewest runs leads (when one does, under
+    /// the count's cap), and a search led by it finds the same runs in the same order.
+    #[tokio::test]
+    async fn the_comparison_matching_the_fewest_runs_leads_and_the_answer_is_unchanged() {
+        use super::super::filter::ast::Field;
+        use sea_orm::ConnectionTrait;
+        if crate::db::testing::skip_on_postgres("PostgreSQL plans from its own statistics") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::db::testing::url(dir.path()).await;
+        let db = crate::db::connect(&url).await.unwrap();
+        let mut sql = String::from(
+            "INSERT INTO experiments (id, name, created_at, updated_at) VALUES (1, 'e', 0, 0);",
+        );
+        // 600 runs: acc spread over [0, 1), lr '0.01' on one run in four (150 runs).
+        for id in 1..=600_i64 {
+            let acc = ((id * 7919) % 600) as f64 / 600.0;
+            let lr = if id % 4 == 0 { "0.01" } else { "0.1" };
+            sql.push_str(&format!(
+                "INSERT INTO runs (id, experiment_id, name, status, start_time, created_by) \
+                 VALUES ({id}, 1, 'r{id}', 'finished', {}, 'x'); \
+                 INSERT INTO latest_metrics (run_id, key, value, step, timestamp) \
+                 VALUES ({id}, 'acc', {acc:?}, 0, 0); \
+                 INSERT INTO params (run_id, key, value) VALUES ({id}, 'lr', '{lr}');",
+                id % 7
+            ));
+        }
+        db.execute_unprepared(&sql).await.unwrap();
+        let searches = SearchPool::open(&url, DEADLINE).unwrap();
+        let Pool::Sqlite(threads) = &searches.pool else {
+            unreachable!("SQLite")
+        };
+        for (filter, leader) in [
+            // 150 runs against 300 (counted up to 256).
+            (
+                "metrics.acc > 0.5 and params.lr = '0.01'",
+                Some(Field::Param("lr".into())),
+            ),
+            // 60 against 450.
+            (
+                "params.lr = '0.1' and metrics.acc >= 0.9",
+                Some(Field::Metric("acc".into())),
+            ),
+            // Both past the cap: SQLite's own choice stands.
+            ("metrics.acc > 0.4 and params.lr = '0.1'", None),
+        ] {
+            let parsed = parse_filter(filter).unwrap().unwrap();
+            let counted = parsed.clone();
+            let chosen = threads
+                .read(searches.limits(), move |connection| {
+                    let candidates = index_candidates(&counted);
+                    Ok(sqlite::most_selective(connection, &candidates)?
+                        .map(|comparison| comparison.field.clone()))
+                })
+                .await
+                .unwrap();
+            assert_eq!(chosen, leader, "{filter}");
+            for order in [vec![], vec!["metrics.acc DESC".to_owned()]] {
+                let request = SearchRuns {
+                    filter: Some(filter.into()),
+                    order_by: order.clone(),
+                    limit: Some(1000),
+                    ..SearchRuns::default()
+                };
+                let led: Vec<i64> = search(&searches, &request)
+                    .await
+                    .unwrap()
+                    .items
+                    .iter()
+                    .map(|run| run.id)
+                    .collect();
+                let order: Vec<_> = order.iter().map(|o| parse_order(o).unwrap()).collect();
+                let plain = compile_search(Some(&parsed), &order, &[], None);
+                let unled: Vec<i64> = searches
+                    .runs(plain, Window::ALL)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|run| run.id)
+                    .collect();
+                assert!(!led.is_empty(), "{filter}");
+                assert_eq!(led, unled, "{filter} by {order:?}");
+            }
+        }
     }
 }

@@ -11,6 +11,13 @@
 //! one and an order by that key needs no "missing values last" flag, so the database can walk
 //! the `(key, value)` index in order and stop at the page's end.
 //!
+//! SQLite plans without statistics, so for a filter such as `metrics.acc > 0.5 and params.lr =
+//! '0.01'` it guesses which key's index to start from, and may start from the one that matches
+//! more runs. The search connection counts, cheaply, how many runs each indexable comparison
+//! matches (see `search::sqlite::most_selective`), and the comparison that matches the fewest
+//! is marked for the planner as `likelihood(…, 0.0625)`, which leaves it usable by the index
+//! and makes SQLite start there.
+//!
 //! A search's cost is capped before it runs: at most [`MAX_COMPARISONS`] comparisons (each
 //! value of an `IN` list counts) and [`MAX_KEYS`] distinct keys.
 
@@ -42,10 +49,41 @@ struct Join {
 #[derive(Debug, Default)]
 struct Compiler {
     joins: Vec<Join>,
+    /// The comparison to mark as matching few runs, so the planner starts from its index.
+    selective: Option<Comparison>,
+}
+
+/// The comparisons an index on `(key, value)` can answer that every match must pass: those on
+/// a metric, param or tag at the top level of the filter's `AND` chain, with `=`, `<`, `<=`,
+/// `>` or `>=` and one value.
+pub fn index_candidates(filter: &Filter) -> Vec<&Comparison> {
+    let mut candidates = Vec::new();
+    collect_candidates(filter, &mut candidates);
+    candidates
+}
+
+fn collect_candidates<'f>(filter: &'f Filter, into: &mut Vec<&'f Comparison>) {
+    match filter {
+        Filter::And(left, right) => {
+            collect_candidates(left, into);
+            collect_candidates(right, into);
+        }
+        Filter::Compare(comparison)
+            if keyed_table(&comparison.field).is_some()
+                && matches!(comparison.op, Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+                && matches!(
+                    comparison.value,
+                    Operand::Number(_) | Operand::Integer(_) | Operand::Text(_)
+                ) =>
+        {
+            into.push(comparison)
+        }
+        _ => {}
+    }
 }
 
 /// The table of a keyed field and its key.
-fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
+pub fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
     match field {
         Field::Metric(key) => Some(("latest_metrics", key)),
         Field::Param(key) => Some(("params", key)),
@@ -127,27 +165,41 @@ impl Compiler {
 
     fn comparison(&mut self, comparison: &Comparison) -> Expr {
         let Comparison { field, op, value } = comparison;
+        let selective = self.selective.as_ref() == Some(comparison);
         match field {
-            Field::Metric(key) => self.keyed("latest_metrics", key, *op, value),
-            Field::Param(key) => self.keyed("params", key, *op, value),
-            Field::Tag(key) => self.keyed("tags", key, *op, value),
+            Field::Metric(key) => self.keyed("latest_metrics", key, *op, value, selective),
+            Field::Param(key) => self.keyed("params", key, *op, value, selective),
+            Field::Tag(key) => self.keyed("tags", key, *op, value, selective),
             Field::Attribute(Attribute::Experiment) => compile_experiment(*op, value),
             Field::Attribute(attribute) => apply(attribute_column(*attribute), *op, value),
         }
     }
 
-    /// A comparison on a key's joined row: it holds only when the run has the key.
-    fn keyed(&mut self, table: &'static str, key: &str, op: Op, value: &Operand) -> Expr {
+    /// A comparison on a key's joined row: it holds only when the run has the key. A
+    /// `selective` one is marked as matching few runs.
+    fn keyed(
+        &mut self,
+        table: &'static str,
+        key: &str,
+        op: Op,
+        value: &Operand,
+        selective: bool,
+    ) -> Expr {
         let alias = self.alias(table, key);
         let present = Expr::col((Alias::new(alias.as_str()), "run_id"));
         match op {
             Op::IsNull => present.is_null(),
             Op::IsNotNull => present.is_not_null(),
-            _ => present.is_not_null().and(apply(
-                Expr::col((Alias::new(alias.as_str()), "value")),
-                op,
-                value,
-            )),
+            _ => {
+                let test = apply(Expr::col((Alias::new(alias.as_str()), "value")), op, value);
+                let test = if selective {
+                    // SQLite's `likelihood` takes a literal; it changes the plan, not the result.
+                    Expr::expr(Func::cust("likelihood").arg(test).arg(Expr::cust("0.0625")))
+                } else {
+                    test
+                };
+                present.is_not_null().and(test)
+            }
         }
     }
 
@@ -203,14 +255,19 @@ pub fn check_cost(filter: Option<&Filter>, order: &[OrderKey]) -> Result<(), Cos
     Ok(())
 }
 
-/// `SELECT runs.id FROM runs …` for a search, in its order (then newest first, then by id);
-/// the caller adds the page's offset and limit.
+/// `SELECT runs.id FROM runs …` for a search, in its order (then newest first, then by id),
+/// with `selective` (one of [`index_candidates`]) marked as matching few runs; the caller adds
+/// the page's offset and limit.
 pub fn compile_search(
     filter: Option<&Filter>,
     order: &[OrderKey],
     experiment_ids: &[i64],
+    selective: Option<&Comparison>,
 ) -> SelectStatement {
-    let mut compiler = Compiler::default();
+    let mut compiler = Compiler {
+        selective: selective.cloned(),
+        ..Compiler::default()
+    };
     if let Some(filter) = filter {
         let mut required = Vec::new();
         required_fields(filter, &mut required);

@@ -16,7 +16,9 @@ mod compile;
 mod lexer;
 mod parse;
 
-pub use compile::{CostError, MAX_COMPARISONS, MAX_KEYS, check_cost, compile_search};
+pub use compile::{
+    CostError, MAX_COMPARISONS, MAX_KEYS, check_cost, compile_search, index_candidates, keyed_table,
+};
 pub use parse::{parse_filter, parse_order};
 
 /// A filter or order-by that does not parse, with the 1-based character position of the

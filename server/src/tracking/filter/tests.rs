@@ -11,7 +11,7 @@ fn compare(field: Field, op: Op, value: Operand) -> Filter {
 /// The SQL and bound values of the search for `filter`.
 fn sql(filter: &str) -> (String, Vec<Value>) {
     let filter = parse_filter(filter).unwrap().unwrap();
-    let (sql, values) = compile_search(Some(&filter), &[], &[]).build(SqliteQueryBuilder);
+    let (sql, values) = compile_search(Some(&filter), &[], &[], None).build(SqliteQueryBuilder);
     (sql, values.0)
 }
 
@@ -242,7 +242,7 @@ fn the_same_tree_compiles_for_postgres() {
     let filter = parse_filter("metrics.acc >= 0.5 and tags.t ILIKE 'A%'")
         .unwrap()
         .unwrap();
-    let (sql, _) = compile_search(Some(&filter), &[], &[]).build(PostgresQueryBuilder);
+    let (sql, _) = compile_search(Some(&filter), &[], &[], None).build(PostgresQueryBuilder);
     assert!(sql.contains("$1") && sql.contains("LOWER"), "{sql}");
 }
 
@@ -250,7 +250,8 @@ fn the_same_tree_compiles_for_postgres() {
 fn order_keys_parse_and_put_missing_metrics_last() {
     let key = parse_order("metrics.acc DESC").unwrap();
     assert!(key.descending);
-    let (sql, _) = compile_search(None, std::slice::from_ref(&key), &[]).build(SqliteQueryBuilder);
+    let (sql, _) =
+        compile_search(None, std::slice::from_ref(&key), &[], None).build(SqliteQueryBuilder);
     assert!(sql.contains("LEFT JOIN"), "{sql}");
     assert!(
         sql.contains("\"k0\".\"value\" IS NULL ASC, \"k0\".\"value\" DESC"),
@@ -258,8 +259,8 @@ fn order_keys_parse_and_put_missing_metrics_last() {
     );
     // The filter requires the metric: no missing runs, so the index order can be used.
     let filter = parse_filter("metrics.acc > 0.5").unwrap();
-    let (sql, _) =
-        compile_search(filter.as_ref(), std::slice::from_ref(&key), &[]).build(SqliteQueryBuilder);
+    let (sql, _) = compile_search(filter.as_ref(), std::slice::from_ref(&key), &[], None)
+        .build(SqliteQueryBuilder);
     assert!(sql.contains("INNER JOIN"), "{sql}");
     assert!(!sql.contains("IS NULL"), "{sql}");
     let key = parse_order("start_time").unwrap();
@@ -294,7 +295,7 @@ async fn filters_select_the_runs_they_describe() {
         async move {
             let filter = parse_filter(filter).unwrap();
             let order: Vec<_> = order.iter().map(|o| parse_order(o).unwrap()).collect();
-            let statement = compile_search(filter.as_ref(), &order, &[1]);
+            let statement = compile_search(filter.as_ref(), &order, &[1], None);
             let rows = db.query_all(&statement).await.unwrap();
             rows.iter()
                 .map(|row| row.try_get_by_index::<i64>(0).unwrap())
@@ -342,4 +343,31 @@ fn reads_mlflow_names_and_quoted_run_ids() {
     assert_eq!(filter, expected);
     let err = parse_filter("attributes.run_id = 'abc'").unwrap_err();
     assert!(err.message.contains("expected a whole number"), "{err}");
+}
+
+#[test]
+fn the_selective_comparison_is_marked_for_the_planner_and_nothing_else_changes() {
+    let filter = parse_filter(
+        "metrics.acc > 0.5 and params.lr = '0.01' and (tags.t = 'a' or metrics.acc < 0.9)",
+    )
+    .unwrap()
+    .unwrap();
+    let candidates = super::index_candidates(&filter);
+    // The OR branch's comparisons are not candidates: a match need not pass them.
+    assert_eq!(
+        candidates.iter().map(|c| &c.field).collect::<Vec<_>>(),
+        [&Field::Metric("acc".into()), &Field::Param("lr".into())]
+    );
+    let (plain, plain_values) =
+        compile_search(Some(&filter), &[], &[], None).build(SqliteQueryBuilder);
+    let (marked, marked_values) =
+        compile_search(Some(&filter), &[], &[], Some(candidates[1])).build(SqliteQueryBuilder);
+    println!("{marked}");
+    assert!(!plain.contains("likelihood"), "{plain}");
+    assert!(
+        marked.contains(r#"likelihood("k1"."value" = ?, 0.0625)"#),
+        "{marked}"
+    );
+    assert_eq!(marked.matches("likelihood").count(), 1, "{marked}");
+    assert_eq!(plain_values, marked_values);
 }

@@ -13,14 +13,16 @@
 //! still queued when its deadline passes is refused as busy.
 
 use super::details::RunDetails;
-use super::{Window, busy, past_deadline, run_from_row};
+use super::{Statement, Window, busy, past_deadline, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use crate::tracking::experiments;
+use crate::tracking::filter::ast::{Comparison, Op, Operand};
+use crate::tracking::filter::keyed_table;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use sea_orm::DbErr;
-use sea_orm::sea_query::{SelectStatement, SqliteQueryBuilder, Value};
+use sea_orm::sea_query::{SqliteQueryBuilder, Value};
 use slipway_api::Run;
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -36,6 +38,11 @@ const STEPS_PER_CHECK: i32 = 1_000;
 const QUEUE: usize = 64;
 /// Prepared statements each connection keeps: the page readers' few, and the filters in use.
 const CACHED_STATEMENTS: usize = 64;
+/// Counting how many runs a comparison matches stops here: the count walks the key's index,
+/// so this bounds its cost (a few microseconds) whatever the number of runs.
+const COUNTED_UP_TO: i64 = 256;
+/// The most comparisons counted for one search.
+const MOST_COUNTED: usize = 4;
 
 /// What one search may spend.
 #[derive(Debug, Clone, Copy)]
@@ -263,20 +270,69 @@ fn bound(value: &Value) -> Result<SqlValue, ReadError> {
     Ok(bound.unwrap_or(SqlValue::Null))
 }
 
-/// The run ids of `window` that `statement` selects, in its order. The statement's values are
-/// bound, never written into its SQL.
+/// The run ids of `window` that `statement` selects, in its order, the comparison that matches
+/// the fewest runs marked for the planner. The statement's values are bound, never written
+/// into its SQL.
 pub(super) fn page_ids(
     connection: &Connection,
-    statement: &SelectStatement,
+    statement: &impl Statement,
     window: Window,
 ) -> Result<Vec<i64>, ReadError> {
-    let (sql, values) = statement.build(SqliteQueryBuilder);
+    let candidates = statement.candidates();
+    let selective = most_selective(connection, &candidates)?;
+    let (sql, values) = statement.build(selective).build(SqliteQueryBuilder);
     let values = values.iter().map(bound).collect::<Result<Vec<_>, _>>()?;
     let mut ids = connection.prepare_cached(&window.written_after(&sql))?;
     let ids = ids
         .query_map(params_from_iter(values), |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(ids)
+}
+
+/// Of two to [`MOST_COUNTED`] comparisons, the one that matches the fewest runs, when it
+/// matches fewer than [`COUNTED_UP_TO`] and fewer than each other one. Without statistics
+/// SQLite guesses which index to start from; for `metrics.acc > 0.5 and params.lr = '0.01'`
+/// it started from `acc` (490 of 1,000 runs) rather than `lr` (250), twice the work. Counted
+/// over every experiment, as the indexes hold them.
+pub(super) fn most_selective<'c>(
+    connection: &Connection,
+    candidates: &[&'c Comparison],
+) -> Result<Option<&'c Comparison>, ReadError> {
+    if !(2..=MOST_COUNTED).contains(&candidates.len()) {
+        return Ok(None);
+    }
+    let mut counts = Vec::with_capacity(candidates.len());
+    for comparison in candidates {
+        let Some((table, key)) = keyed_table(&comparison.field) else {
+            return Ok(None);
+        };
+        let value = match &comparison.value {
+            Operand::Number(n) => SqlValue::Real(*n),
+            Operand::Integer(n) => SqlValue::Integer(*n),
+            Operand::Text(text) => SqlValue::Text(text.clone()),
+            _ => return Ok(None),
+        };
+        let op = match comparison.op {
+            Op::Eq => "=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            _ => return Ok(None),
+        };
+        // `table` and `op` come from the fixed sets above; the key and value are bound.
+        let mut count = connection.prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE key = ?1 AND value {op} ?2 \
+             LIMIT {COUNTED_UP_TO})"
+        ))?;
+        counts.push(count.query_row(rusqlite::params![key, value], |row| row.get::<_, i64>(0))?);
+    }
+    let fewest = counts.iter().copied().min().unwrap_or(COUNTED_UP_TO);
+    let mut at_fewest = (0..counts.len()).filter(|&index| counts[index] == fewest);
+    Ok(match (at_fewest.next(), at_fewest.next()) {
+        (Some(index), None) if fewest < COUNTED_UP_TO => Some(candidates[index]),
+        _ => None,
+    })
 }
 
 /// Checks that every experiment of `ids` exists, answering the first that does not as not found.
