@@ -24,7 +24,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use sea_orm::DbErr;
 use sea_orm::sea_query::{SqliteQueryBuilder, Value};
 use slipway_api::Run;
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +44,20 @@ const CACHED_STATEMENTS: usize = 64;
 const COUNTED_UP_TO: i64 = 256;
 /// The most comparisons counted for one search.
 const MOST_COUNTED: usize = 4;
+/// How long a search thread reuses a count: searches repeat (the pages of one filter, a
+/// dashboard's refresh), and a count only steers the plan, so one a second old steers it as
+/// well as a fresh one.
+const COUNT_KEPT_FOR: Duration = Duration::from_secs(1);
+/// The most counts a search thread keeps; past it they are all dropped.
+const COUNTS_KEPT: usize = 1024;
+
+/// A count's statement, key and value (written out, as a float is not a map key).
+type CountOf = (String, String, String);
+
+thread_local! {
+    /// This search thread's recent counts and when each was taken.
+    static COUNTS: RefCell<HashMap<CountOf, (Instant, i64)>> = RefCell::default();
+}
 
 /// What one search may spend.
 #[derive(Debug, Clone, Copy)]
@@ -321,11 +336,11 @@ pub(super) fn most_selective<'c>(
             _ => return Ok(None),
         };
         // `table` and `op` come from the fixed sets above; the key and value are bound.
-        let mut count = connection.prepare_cached(&format!(
+        let sql = format!(
             "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE key = ?1 AND value {op} ?2 \
              LIMIT {COUNTED_UP_TO})"
-        ))?;
-        counts.push(count.query_row(rusqlite::params![key, value], |row| row.get::<_, i64>(0))?);
+        );
+        counts.push(counted(connection, sql, key, value)?);
     }
     let fewest = counts.iter().copied().min().unwrap_or(COUNTED_UP_TO);
     let mut at_fewest = (0..counts.len()).filter(|&index| counts[index] == fewest);
@@ -333,6 +348,36 @@ pub(super) fn most_selective<'c>(
         (Some(index), None) if fewest < COUNTED_UP_TO => Some(candidates[index]),
         _ => None,
     })
+}
+
+/// The count `sql` answers for `key` and `value`, reused for [`COUNT_KEPT_FOR`].
+fn counted(
+    connection: &Connection,
+    sql: String,
+    key: &str,
+    value: SqlValue,
+) -> rusqlite::Result<i64> {
+    let now = Instant::now();
+    let kept = (sql, key.to_owned(), format!("{value:?}"));
+    let recent = COUNTS.with_borrow(|counts| {
+        counts
+            .get(&kept)
+            .filter(|(at, _)| now.duration_since(*at) < COUNT_KEPT_FOR)
+            .map(|&(_, count)| count)
+    });
+    if let Some(count) = recent {
+        return Ok(count);
+    }
+    let count = connection
+        .prepare_cached(&kept.0)?
+        .query_row(rusqlite::params![key, value], |row| row.get(0))?;
+    COUNTS.with_borrow_mut(|counts| {
+        if counts.len() >= COUNTS_KEPT {
+            counts.clear();
+        }
+        counts.insert(kept, (now, count));
+    });
+    Ok(count)
 }
 
 /// Checks that every experiment of `ids` exists, answering the first that does not as not found.
