@@ -7,8 +7,9 @@
 //! walks the whole graph per call and candle's CPU convolution is slow, which left imported
 //! models 11x to 42x behind onnxruntime (the README's ONNX benchmark has the figures). tract
 //! parses, type-checks and optimises the graph once per loaded version into plans (one per
-//! power-of-two batch, see [`plans`]); a call only fills the input and runs them, on the calling
-//! thread (tract runs one call single-threaded; serving runs calls side by side).
+//! power-of-two batch, see [`plans`]; those for more than one row run the graph rewritten for
+//! batches, see [`batched`]); a call only fills the input and runs them, on the calling thread
+//! (tract runs one call single-threaded; serving runs calls side by side).
 
 mod batched;
 mod plans;

@@ -362,7 +362,6 @@ fn the_selective_comparison_is_marked_for_the_planner_and_nothing_else_changes()
         compile_search(Some(&filter), &[], &[], None).build(SqliteQueryBuilder);
     let (marked, marked_values) =
         compile_search(Some(&filter), &[], &[], Some(candidates[1])).build(SqliteQueryBuilder);
-    println!("{marked}");
     assert!(!plain.contains("likelihood"), "{plain}");
     assert!(
         marked.contains(r#"likelihood("k1"."value" = ?, 0.0625)"#),
