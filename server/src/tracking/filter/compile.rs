@@ -57,33 +57,48 @@ struct Compiler {
 /// a metric, param or tag at the top level of the filter's `AND` chain, with `=`, `<`, `<=`,
 /// `>` or `>=` and one value.
 pub fn index_candidates(filter: &Filter) -> Vec<&Comparison> {
-    let mut candidates = Vec::new();
-    collect_candidates(filter, &mut candidates);
-    candidates
+    let mut chain = Vec::new();
+    top_level_comparisons(filter, &mut chain);
+    chain.retain(|comparison| {
+        keyed_table(&comparison.field).is_some()
+            && matches!(comparison.op, Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+            && matches!(
+                comparison.value,
+                Operand::Number(_) | Operand::Integer(_) | Operand::Text(_)
+            )
+    });
+    chain
 }
 
-fn collect_candidates<'f>(filter: &'f Filter, into: &mut Vec<&'f Comparison>) {
+/// The comparisons of the filter's top-level `AND` chain: every match passes each of them.
+fn top_level_comparisons<'f>(filter: &'f Filter, into: &mut Vec<&'f Comparison>) {
     match filter {
         Filter::And(left, right) => {
-            collect_candidates(left, into);
-            collect_candidates(right, into);
+            top_level_comparisons(left, into);
+            top_level_comparisons(right, into);
         }
-        Filter::Compare(comparison)
-            if keyed_table(&comparison.field).is_some()
-                && matches!(comparison.op, Op::Eq | Op::Lt | Op::Le | Op::Gt | Op::Ge)
-                && matches!(
-                    comparison.value,
-                    Operand::Number(_) | Operand::Integer(_) | Operand::Text(_)
-                ) =>
-        {
-            into.push(comparison)
-        }
+        Filter::Compare(comparison) => into.push(comparison),
         _ => {}
     }
 }
 
+/// `SELECT 1 FROM <key's table> WHERE key = ? AND value <op> ?`: a row per run `comparison`
+/// (one of [`index_candidates`]) matches, read from its key's `(key, value)` index; `None` for
+/// any other comparison.
+pub fn index_matches(comparison: &Comparison) -> Option<SelectStatement> {
+    let (table, key) = keyed_table(&comparison.field)?;
+    Some(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(table)
+            .and_where(Expr::col("key").eq(key))
+            .and_where(apply(Expr::col("value"), comparison.op, &comparison.value))
+            .to_owned(),
+    )
+}
+
 /// The table of a keyed field and its key.
-pub fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
+fn keyed_table(field: &Field) -> Option<(&'static str, &str)> {
     match field {
         Field::Metric(key) => Some(("latest_metrics", key)),
         Field::Param(key) => Some(("params", key)),
@@ -118,19 +133,6 @@ fn comparisons(filter: &Filter) -> usize {
             Operand::Texts(list) => list.len().max(1),
             _ => 1,
         },
-    }
-}
-
-/// Collects the keyed fields every matching run must have: those compared (other than `IS
-/// NULL`) at the top level of the filter's `AND` chain.
-fn required_fields<'f>(filter: &'f Filter, into: &mut Vec<&'f Field>) {
-    match filter {
-        Filter::And(left, right) => {
-            required_fields(left, into);
-            required_fields(right, into);
-        }
-        Filter::Compare(Comparison { field, op, .. }) if *op != Op::IsNull => into.push(field),
-        _ => {}
     }
 }
 
@@ -269,10 +271,11 @@ pub fn compile_search(
         ..Compiler::default()
     };
     if let Some(filter) = filter {
-        let mut required = Vec::new();
-        required_fields(filter, &mut required);
-        for field in required {
-            if let Some((table, key)) = keyed_table(field) {
+        // A keyed field compared (other than `IS NULL`) at the top level is one every match has.
+        let mut chain = Vec::new();
+        top_level_comparisons(filter, &mut chain);
+        for comparison in chain.iter().filter(|c| c.op != Op::IsNull) {
+            if let Some((table, key)) = keyed_table(&comparison.field) {
                 let alias = compiler.alias(table, key);
                 if let Some(join) = compiler.joins.iter_mut().find(|j| j.alias == alias) {
                     join.required = true;

@@ -17,7 +17,8 @@ mod lexer;
 mod parse;
 
 pub use compile::{
-    CostError, MAX_COMPARISONS, MAX_KEYS, check_cost, compile_search, index_candidates, keyed_table,
+    CostError, MAX_COMPARISONS, MAX_KEYS, check_cost, compile_search, index_candidates,
+    index_matches,
 };
 pub use parse::{parse_filter, parse_order};
 

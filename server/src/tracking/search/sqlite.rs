@@ -17,8 +17,8 @@ use super::{Statement, Window, busy, past_deadline, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
 use crate::tracking::experiments;
-use crate::tracking::filter::ast::{Comparison, Op, Operand};
-use crate::tracking::filter::keyed_table;
+use crate::tracking::filter::ast::Comparison;
+use crate::tracking::filter::index_matches;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use sea_orm::DbErr;
@@ -51,8 +51,8 @@ const COUNT_KEPT_FOR: Duration = Duration::from_secs(1);
 /// The most counts a search thread keeps; past it they are all dropped.
 const COUNTS_KEPT: usize = 1024;
 
-/// A count's statement, key and value (written out, as a float is not a map key).
-type CountOf = (String, String, String);
+/// A count's statement and its bound values (written out, as a float is not a map key).
+type CountOf = (String, String);
 
 thread_local! {
     /// This search thread's recent counts and when each was taken.
@@ -318,29 +318,14 @@ pub(super) fn most_selective<'c>(
     }
     let mut counts = Vec::with_capacity(candidates.len());
     for comparison in candidates {
-        let Some((table, key)) = keyed_table(&comparison.field) else {
+        let Some(matches) = index_matches(comparison) else {
             return Ok(None);
         };
-        let value = match &comparison.value {
-            Operand::Number(n) => SqlValue::Real(*n),
-            Operand::Integer(n) => SqlValue::Integer(*n),
-            Operand::Text(text) => SqlValue::Text(text.clone()),
-            _ => return Ok(None),
-        };
-        let op = match comparison.op {
-            Op::Eq => "=",
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            _ => return Ok(None),
-        };
-        // `table` and `op` come from the fixed sets above; the key and value are bound.
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {table} WHERE key = ?1 AND value {op} ?2 \
-             LIMIT {COUNTED_UP_TO})"
-        );
-        counts.push(counted(connection, sql, key, value)?);
+        let (sql, values) = matches.build(SqliteQueryBuilder);
+        let values = values.iter().map(bound).collect::<Result<Vec<_>, _>>()?;
+        // The cap is written into the SQL, as a page's window is (see `Window`).
+        let sql = format!("SELECT count(*) FROM ({sql} LIMIT {COUNTED_UP_TO})");
+        counts.push(counted(connection, sql, values)?);
     }
     let fewest = counts.iter().copied().min().unwrap_or(COUNTED_UP_TO);
     let mut at_fewest = (0..counts.len()).filter(|&index| counts[index] == fewest);
@@ -350,15 +335,10 @@ pub(super) fn most_selective<'c>(
     })
 }
 
-/// The count `sql` answers for `key` and `value`, reused for [`COUNT_KEPT_FOR`].
-fn counted(
-    connection: &Connection,
-    sql: String,
-    key: &str,
-    value: SqlValue,
-) -> rusqlite::Result<i64> {
+/// The count `sql` answers for its bound `values`, reused for [`COUNT_KEPT_FOR`].
+fn counted(connection: &Connection, sql: String, values: Vec<SqlValue>) -> rusqlite::Result<i64> {
     let now = Instant::now();
-    let kept = (sql, key.to_owned(), format!("{value:?}"));
+    let kept = (sql, format!("{values:?}"));
     let recent = COUNTS.with_borrow(|counts| {
         counts
             .get(&kept)
@@ -370,7 +350,7 @@ fn counted(
     }
     let count = connection
         .prepare_cached(&kept.0)?
-        .query_row(rusqlite::params![key, value], |row| row.get(0))?;
+        .query_row(params_from_iter(values), |row| row.get(0))?;
     COUNTS.with_borrow_mut(|counts| {
         if counts.len() >= COUNTS_KEPT {
             counts.clear();
