@@ -253,7 +253,8 @@ pub async fn search_in(
 ) -> ServiceResult<Page<Run>> {
     let SearchQuery { statement, paging } = SearchQuery::of(request, view)?;
     let items = searches.runs(statement, paging.window).await?;
-    Ok(paging.page(items))
+    let selected = items.len();
+    Ok(paging.page(items, selected))
 }
 
 /// Searches like [`search_in`], answering each run with its params, tags and latest metric
@@ -266,14 +267,15 @@ pub async fn search_details_in(
 ) -> ServiceResult<Page<RunDetails>> {
     let SearchQuery { statement, paging } = SearchQuery::of(request, view)?;
     let window = paging.window;
-    let items = match &searches.pool {
+    let (items, selected) = match &searches.pool {
         Pool::Sqlite(threads) => {
             let experiments = request.experiment_ids.clone();
             threads
                 .read(searches.limits(), move |connection| {
                     sqlite::require_experiments(connection, &experiments)?;
                     let ids = sqlite::page_ids(connection, &statement, window)?;
-                    sqlite::details_of(connection, &ids)
+                    let details = sqlite::details_of(connection, paging.shown(&ids))?;
+                    Ok((details, ids.len()))
                 })
                 .await?
         }
@@ -287,10 +289,13 @@ pub async fn search_details_in(
                     .postgres_ids(&mut connection, statement.build(None), window)
                     .await?
             };
-            run_details(db, searches, &ids).await?
+            (
+                run_details(db, searches, paging.shown(&ids)).await?,
+                ids.len(),
+            )
         }
     };
-    Ok(paging.page(items))
+    Ok(paging.page(items, selected))
 }
 
 /// A search request checked: what picks its runs, and which of them its page shows.
@@ -410,14 +415,19 @@ impl SearchQuery {
 }
 
 impl Paging {
-    /// The page of `items`, the runs the window selected (one more than the page shows, when
-    /// there are more).
-    fn page<T>(&self, mut items: Vec<T>) -> Page<T> {
-        let more = items.len() as u64 > self.limit;
+    /// Of the run ids the window selected, those the page shows: the one past them only tells
+    /// that more follow, so nothing more is read for it.
+    fn shown<'a>(&self, ids: &'a [i64]) -> &'a [i64] {
+        &ids[..ids.len().min(self.limit as usize)]
+    }
+
+    /// The page of `items`, the first of the `selected` runs the window selected (one more
+    /// than the page shows, when more follow).
+    fn page<T>(&self, mut items: Vec<T>, selected: usize) -> Page<T> {
         items.truncate(self.limit as usize);
         Page {
             items,
-            next_page_token: more.then(|| self.next_page_token()),
+            next_page_token: (selected as u64 > self.limit).then(|| self.next_page_token()),
         }
     }
 
