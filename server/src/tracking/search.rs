@@ -9,6 +9,7 @@
 
 mod details;
 mod postgres;
+mod queue;
 mod sqlite;
 
 pub use details::{RunDetails, run_details};

@@ -13,6 +13,7 @@
 //! still queued when its deadline passes is refused as busy.
 
 use super::details::RunDetails;
+use super::queue::{JobQueue, Worker};
 use super::{Statement, Window, busy, past_deadline, run_from_row};
 use crate::entity::tracking::{latest_metric, run};
 use crate::error::{ServiceError, ServiceResult};
@@ -28,9 +29,8 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// SQLite virtual-machine steps between deadline checks (a few microseconds of work).
@@ -74,7 +74,7 @@ type Job = Box<dyn FnOnce(Option<&Connection>) + Send>;
 /// The search threads of one database.
 #[derive(Debug, Clone)]
 pub(super) struct Searches {
-    jobs: SyncSender<Job>,
+    jobs: JobQueue<Job>,
 }
 
 /// Why a read on a search connection failed.
@@ -109,14 +109,13 @@ impl Searches {
     /// Starts `threads` threads that open read-only connections to the database file at `path`
     /// when their first search comes. They end once every handle to them is dropped.
     pub fn start(path: &Path, threads: usize) -> std::io::Result<Self> {
-        let (jobs, queue) = sync_channel::<Job>(QUEUE);
-        let queue = Arc::new(Mutex::new(queue));
+        let jobs = JobQueue::new(QUEUE);
         for index in 0..threads {
-            let queue = Arc::clone(&queue);
+            let worker = jobs.worker();
             let path = path.to_owned();
             std::thread::Builder::new()
                 .name(format!("slipway-search-{index}"))
-                .spawn(move || serve(&path, &queue))?;
+                .spawn(move || serve(&path, &worker))?;
         }
         Ok(Self { jobs })
     }
@@ -145,12 +144,7 @@ impl Searches {
             };
             let _ = answer.send(outcome);
         });
-        self.jobs.try_send(job).map_err(|err| match err {
-            TrySendError::Full(_) => busy(limits.deadline),
-            TrySendError::Disconnected(_) => {
-                ServiceError::internal("search: the search threads have stopped")
-            }
-        })?;
+        self.jobs.push(job).map_err(|_| busy(limits.deadline))?;
         let outcome = answered
             .await
             .map_err(|_| ServiceError::internal("search: the search thread dropped the search"));
@@ -160,16 +154,9 @@ impl Searches {
 }
 
 /// A search thread: runs the queue's searches one after another on its connection.
-fn serve(path: &Path, queue: &Mutex<Receiver<Job>>) {
+fn serve(path: &Path, jobs: &Worker<Job>) {
     let mut connection: Option<Connection> = None;
-    loop {
-        // The lock is held while waiting, so one idle thread waits on the queue and the others
-        // on the lock; a job is taken by exactly one.
-        let job = match queue.lock() {
-            Ok(queue) => queue.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
+    while let Some(job) = jobs.next() {
         if connection.is_none() {
             connection = open(path)
                 .inspect_err(|err| tracing::error!(error = %err, "cannot open a search connection"))
