@@ -312,6 +312,9 @@ trait Statement: Send + 'static {
     fn candidates(&self) -> Vec<&Comparison>;
     /// The statement, with `selective` marked as matching few runs.
     fn build(&self, selective: Option<&Comparison>) -> SelectStatement;
+    /// What names the statement among those a connection planned lately: statements with
+    /// equal keys are equal. `None`: it is planned every time.
+    fn key(&self) -> Option<&str>;
 }
 
 /// A fixed statement (the tests' own) has nothing to mark.
@@ -323,6 +326,10 @@ impl Statement for SelectStatement {
     fn build(&self, _: Option<&Comparison>) -> SelectStatement {
         self.clone()
     }
+
+    fn key(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A search's filter, order, experiments and lifecycle view, checked against the caps.
@@ -331,6 +338,8 @@ struct CheckedSearch {
     order: Vec<OrderKey>,
     experiment_ids: Vec<i64>,
     view: RunView,
+    /// The request's own text of all four, which they are parsed from.
+    key: String,
 }
 
 impl Statement for CheckedSearch {
@@ -359,6 +368,10 @@ impl Statement for CheckedSearch {
             }
         }
         statement
+    }
+
+    fn key(&self) -> Option<&str> {
+        Some(&self.key)
     }
 }
 
@@ -403,6 +416,10 @@ impl SearchQuery {
             order,
             experiment_ids: request.experiment_ids.clone(),
             view,
+            key: format!(
+                "{view:?} {:?} {:?} {:?}",
+                request.experiment_ids, request.filter, request.order_by
+            ),
         };
         let window = Window {
             limit: limit + 1,

@@ -44,19 +44,23 @@ const CACHED_STATEMENTS: usize = 64;
 const COUNTED_UP_TO: i64 = 256;
 /// The most comparisons counted for one search.
 const MOST_COUNTED: usize = 4;
-/// How long a search thread reuses a count: searches repeat (the pages of one filter, a
-/// dashboard's refresh), and a count only steers the plan, so one a second old steers it as
-/// well as a fresh one.
-const COUNT_KEPT_FOR: Duration = Duration::from_secs(1);
-/// The most counts a search thread keeps; past it they are all dropped.
-const COUNTS_KEPT: usize = 1024;
+/// How long a search thread reuses a plan (a statement, marked by the counts, and its values):
+/// searches repeat (the pages of one filter, a dashboard's refresh), and a count only steers
+/// the plan, so one a second old steers it as well as a fresh one.
+const PLAN_KEPT_FOR: Duration = Duration::from_secs(1);
+/// The most plans a search thread keeps; past it they are all dropped.
+const PLANS_KEPT: usize = 256;
 
-/// A count's statement and its bound values (written out, as a float is not a map key).
-type CountOf = (String, String);
+/// A search's statement as its connection runs it, but for the window.
+struct Plan {
+    made: Instant,
+    sql: String,
+    values: Vec<SqlValue>,
+}
 
 thread_local! {
-    /// This search thread's recent counts and when each was taken.
-    static COUNTS: RefCell<HashMap<CountOf, (Instant, i64)>> = RefCell::default();
+    /// This search thread's recent plans, by their statement's key.
+    static PLANS: RefCell<HashMap<String, Plan>> = RefCell::default();
 }
 
 /// What one search may spend.
@@ -274,21 +278,55 @@ fn bound(value: &Value) -> Result<SqlValue, ReadError> {
 
 /// The run ids of `window` that `statement` selects, in its order, the comparison that matches
 /// the fewest runs marked for the planner. The statement's values are bound, never written
-/// into its SQL.
+/// into its SQL. A statement with a key is planned (counted, marked, written) once per
+/// [`PLAN_KEPT_FOR`] on each thread: that took a tenth of a repeated search's time.
 pub(super) fn page_ids(
     connection: &Connection,
     statement: &impl Statement,
     window: Window,
 ) -> Result<Vec<i64>, ReadError> {
-    let candidates = statement.candidates();
-    let selective = most_selective(connection, &candidates)?;
-    let (sql, values) = statement.build(selective).build(SqliteQueryBuilder);
-    let values = values.iter().map(bound).collect::<Result<Vec<_>, _>>()?;
-    let mut ids = connection.prepare_cached(&window.written_after(&sql))?;
-    let ids = ids
-        .query_map(params_from_iter(values), |row| row.get(0))?
+    let now = Instant::now();
+    let key = statement.key();
+    let kept = key.and_then(|key| {
+        PLANS.with_borrow_mut(|plans| {
+            plans
+                .remove(key)
+                .filter(|plan| now.duration_since(plan.made) < PLAN_KEPT_FOR)
+        })
+    });
+    let plan = match kept {
+        Some(plan) => plan,
+        None => {
+            let candidates = statement.candidates();
+            let selective = most_selective(connection, &candidates)?;
+            let (sql, values) = statement.build(selective).build(SqliteQueryBuilder);
+            let values = values.iter().map(bound).collect::<Result<Vec<_>, _>>()?;
+            Plan {
+                made: now,
+                sql,
+                values,
+            }
+        }
+    };
+    let ids = connection
+        .prepare_cached(&window.written_after(&plan.sql))?
+        .query_map(params_from_iter(&plan.values), |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
+    if let Some(key) = key {
+        PLANS.with_borrow_mut(|plans| {
+            if plans.len() >= PLANS_KEPT {
+                plans.clear();
+            }
+            plans.insert(key.to_owned(), plan);
+        });
+    }
     Ok(ids)
+}
+
+/// How many plans this thread keeps.
+#[cfg(test)]
+pub(super) fn plans_kept() -> usize {
+    PLANS.with_borrow(HashMap::len)
 }
 
 /// Of two to [`MOST_COUNTED`] comparisons, the one that matches the fewest runs, when it
@@ -312,7 +350,7 @@ pub(super) fn most_selective<'c>(
         let values = values.iter().map(bound).collect::<Result<Vec<_>, _>>()?;
         // The cap is written into the SQL, as a page's window is (see `Window`).
         let sql = format!("SELECT count(*) FROM ({sql} LIMIT {COUNTED_UP_TO})");
-        counts.push(counted(connection, sql, values)?);
+        counts.push(counted(connection, &sql, values)?);
     }
     let fewest = counts.iter().copied().min().unwrap_or(COUNTED_UP_TO);
     let mut at_fewest = (0..counts.len()).filter(|&index| counts[index] == fewest);
@@ -322,29 +360,11 @@ pub(super) fn most_selective<'c>(
     })
 }
 
-/// The count `sql` answers for its bound `values`, reused for [`COUNT_KEPT_FOR`].
-fn counted(connection: &Connection, sql: String, values: Vec<SqlValue>) -> rusqlite::Result<i64> {
-    let now = Instant::now();
-    let kept = (sql, format!("{values:?}"));
-    let recent = COUNTS.with_borrow(|counts| {
-        counts
-            .get(&kept)
-            .filter(|(at, _)| now.duration_since(*at) < COUNT_KEPT_FOR)
-            .map(|&(_, count)| count)
-    });
-    if let Some(count) = recent {
-        return Ok(count);
-    }
-    let count = connection
-        .prepare_cached(&kept.0)?
-        .query_row(params_from_iter(values), |row| row.get(0))?;
-    COUNTS.with_borrow_mut(|counts| {
-        if counts.len() >= COUNTS_KEPT {
-            counts.clear();
-        }
-        counts.insert(kept, (now, count));
-    });
-    Ok(count)
+/// The count `sql` answers for its bound `values`.
+fn counted(connection: &Connection, sql: &str, values: Vec<SqlValue>) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached(sql)?
+        .query_row(params_from_iter(values), |row| row.get(0))
 }
 
 /// Checks that every experiment of `ids` exists, answering the first that does not as not found.

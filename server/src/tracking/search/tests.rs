@@ -1,5 +1,5 @@
-//! Tests of run search: deadlines, step budgets, abandoned searches, exact values, order, and
-//! the comparison a search starts from.
+//! Tests of run search: deadlines, step budgets, abandoned searches, exact values, order, the
+//! comparison a search starts from, and the plans a search thread reuses.
 
 use super::*;
 use crate::entity::tracking::latest_metric;
@@ -314,4 +314,66 @@ async fn the_comparison_matching_the_fewest_runs_leads_and_the_answer_is_unchang
             assert_eq!(led, unled, "{filter} by {order:?}");
         }
     }
+}
+
+/// A repeated search reuses its thread's plan (its statement and values, never its answer):
+/// a run logged in between is found at once.
+#[tokio::test]
+async fn a_repeated_search_reuses_its_plan_and_still_finds_new_runs() {
+    use sea_orm::ConnectionTrait;
+    if crate::db::testing::skip_on_postgres("plans are kept by SQLite's search threads") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::db::testing::url(dir.path()).await;
+    let db = crate::db::connect(&url).await.unwrap();
+    let insert = |id: i64, acc: f64| {
+        format!(
+            "INSERT INTO runs (id, experiment_id, name, status, start_time, created_by) \
+             VALUES ({id}, 1, 'r{id}', 'finished', {id}, 'x'); \
+             INSERT INTO latest_metrics (run_id, key, value, step, timestamp) \
+             VALUES ({id}, 'acc', {acc:?}, 0, 0); \
+             INSERT INTO params (run_id, key, value) VALUES ({id}, 'lr', '0.01');"
+        )
+    };
+    let mut sql = String::from(
+        "INSERT INTO experiments (id, name, created_at, updated_at) VALUES (1, 'e', 0, 0);",
+    );
+    for id in 1..=20 {
+        sql.push_str(&insert(id, id as f64 / 20.0));
+    }
+    db.execute_unprepared(&sql).await.unwrap();
+    let searches = SearchPool::open(&url, DEADLINE).unwrap();
+    let Pool::Sqlite(threads) = &searches.pool else {
+        unreachable!("SQLite")
+    };
+    let request = SearchRuns {
+        filter: Some("metrics.acc > 0.5 and params.lr = '0.01'".into()),
+        limit: Some(100),
+        ..SearchRuns::default()
+    };
+    let found = |page: Page<Run>| page.items.iter().map(|run| run.id).collect::<Vec<_>>();
+    let first = found(search(&searches, &request).await.unwrap());
+    assert_eq!(first, (11..=20).rev().collect::<Vec<_>>());
+    let kept = || async {
+        threads
+            .read(searches.limits(), |_| Ok(sqlite::plans_kept()))
+            .await
+            .unwrap()
+    };
+    // Searches come one at a time, so the thread that ran the first runs them all.
+    assert_eq!(kept().await, 1);
+    db.execute_unprepared(&insert(21, 0.9)).await.unwrap();
+    let again = found(search(&searches, &request).await.unwrap());
+    assert_eq!(again, (11..=21).rev().collect::<Vec<_>>());
+    assert_eq!(kept().await, 1, "the same search is planned once");
+    let other = SearchRuns {
+        filter: Some("metrics.acc > 0.9".into()),
+        ..request
+    };
+    assert_eq!(
+        found(search(&searches, &other).await.unwrap()),
+        vec![20, 19]
+    );
+    assert_eq!(kept().await, 2);
 }
