@@ -77,11 +77,10 @@ struct Pair<'a> {
     value: &'a str,
 }
 
-/// A run's inputs (datasets are recorded as tags; see `runs::log_inputs`).
+/// A run's inputs: none, written as MLflow writes a run without dataset inputs (datasets are
+/// recorded as tags; see `runs::log_inputs`).
 #[derive(Serialize)]
-struct RunInputs {
-    dataset_inputs: [(); 0],
-}
+struct RunInputs {}
 
 /// Writes its value as a JSON string (MLflow's ids are strings) without building one first.
 struct AsText<T>(T);
@@ -108,7 +107,7 @@ impl Serialize for Run {
         let mut run = serializer.serialize_struct("Run", 3)?;
         run.serialize_field("info", &RunInfo(&self.0.row))?;
         run.serialize_field("data", &RunData(&self.0))?;
-        run.serialize_field("inputs", &RunInputs { dataset_inputs: [] })?;
+        run.serialize_field("inputs", &RunInputs {})?;
         run.end()
     }
 }
@@ -147,19 +146,29 @@ impl Serialize for RunData<'_> {
         }
         let details = self.0;
         let mut data = serializer.serialize_struct("RunData", 3)?;
-        data.serialize_field(
-            "metrics",
-            &Seq(|| {
-                details.metrics.iter().map(|point| MetricPoint {
-                    key: &point.key,
-                    value: point.value,
-                    timestamp: point.timestamp,
-                    step: point.step,
-                })
-            }),
-        )?;
-        data.serialize_field("params", &Seq(|| pairs(&details.params)))?;
-        data.serialize_field("tags", &Seq(|| pairs(&details.tags)))?;
+        // As MLflow writes its messages: a list with nothing in it is left out.
+        if details.metrics.is_empty() {
+            data.skip_field("metrics")?;
+        } else {
+            data.serialize_field(
+                "metrics",
+                &Seq(|| {
+                    details.metrics.iter().map(|point| MetricPoint {
+                        key: &point.key,
+                        value: point.value,
+                        timestamp: point.timestamp,
+                        step: point.step,
+                    })
+                }),
+            )?;
+        }
+        for (name, map) in [("params", &details.params), ("tags", &details.tags)] {
+            if map.is_empty() {
+                data.skip_field(name)?;
+            } else {
+                data.serialize_field(name, &Seq(|| pairs(map)))?;
+            }
+        }
         data.end()
     }
 }
@@ -368,9 +377,16 @@ mod tests {
                 r#""data":{"metrics":[{"key":"acc","value":0.5,"timestamp":1700000000123,"step":7}],"#,
                 r#""params":[{"key":"lr","value":"0.01"}],"#,
                 r#""tags":[{"key":"a","value":"1"},{"key":"team","value":"vision"}]},"#,
-                r#""inputs":{"dataset_inputs":[]}}"#
+                r#""inputs":{}}"#
             )
         );
+        // Empty lists are left out, as MLflow leaves them out.
+        let mut bare = details(None, None);
+        bare.params.clear();
+        bare.tags.clear();
+        bare.metrics.clear();
+        let written = serde_json::to_value(run(bare)).unwrap();
+        assert_eq!(written["data"], serde_json::json!({}));
         let deleted = details(None, Some(1));
         let info = serde_json::to_value(run_info(&deleted.row)).unwrap();
         assert_eq!(info["lifecycle_stage"], "deleted");
