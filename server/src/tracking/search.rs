@@ -88,12 +88,17 @@ enum Pool {
 impl SearchPool {
     /// Opens read-only connections to the database at `url` (the server's own).
     pub fn open(url: &str, deadline: Duration) -> Result<Self, DbErr> {
+        Self::open_with(url, deadline, CONNECTIONS as usize)
+    }
+
+    /// [`Self::open`] with `threads` search threads on SQLite.
+    fn open_with(url: &str, deadline: Duration, threads: usize) -> Result<Self, DbErr> {
         let pool = if crate::db::Backend::of(url) == Some(crate::db::Backend::Postgres) {
             Pool::Postgres(postgres::open(url, deadline)?)
         } else {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|err| DbErr::Custom(format!("search pool: {err}")))?;
-            let searches = sqlite::Searches::start(options.get_filename(), CONNECTIONS as usize)
+            let searches = sqlite::Searches::start(options.get_filename(), threads)
                 .map_err(|err| DbErr::Custom(format!("search pool: cannot start: {err}")))?;
             Pool::Sqlite(searches)
         };
