@@ -5,6 +5,10 @@
 //! connection's pages and the processor's caches warm; a channel wakes the thread that has
 //! waited longest instead, so consecutive searches alternated between threads, and each
 //! search's statements ran about 15% slower than on one thread.
+//!
+//! This steers, it does not promise: a thread hands back its answer before it lists itself
+//! idle again, so a search sent at once after may go to another idle thread. Nothing may rely
+//! on which thread runs a search (its kept plans, say) beyond that preference.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
