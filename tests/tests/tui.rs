@@ -99,6 +99,22 @@ impl Tmux {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// Waits until the screen no longer shows `text`.
+    fn wait_until_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let screen = self.screen();
+            if !screen.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the screen still shows {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 impl Drop for Tmux {
@@ -211,6 +227,9 @@ async fn roll_back_from_the_terminal_and_a_viewer_sees_no_actions() {
     assert!(!help.contains("rollback to a revision"), "{help}");
     assert!(!help.contains("cancel the job"), "{help}");
     tmux.press("Escape");
+    // An Escape followed at once by `q` reads as Alt+q, which only closes the help: wait for
+    // the help to close before quitting.
+    tmux.wait_until_gone("Keys (read-only)");
     tmux.type_text("q");
     tmux.wait_for(&["tui exited 0"]);
     assert_eq!(
