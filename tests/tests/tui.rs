@@ -86,32 +86,27 @@ impl Tmux {
 
     /// Waits until the screen shows all of `texts`; returns it.
     fn wait_for(&self, texts: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let screen = self.screen();
-            if texts.iter().all(|text| screen.contains(text)) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {texts:?}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        self.wait_until(&format!("the screen never showed {texts:?}"), |screen| {
+            texts.iter().all(|text| screen.contains(text))
+        })
     }
 
     /// Waits until the screen no longer shows `text`.
     fn wait_until_gone(&self, text: &str) {
+        self.wait_until(&format!("the screen still shows {text:?}"), |screen| {
+            !screen.contains(text)
+        });
+    }
+
+    /// Waits (up to a minute) until the screen is as `done` wants it; returns it.
+    fn wait_until(&self, failure: &str, done: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let screen = self.screen();
-            if !screen.contains(text) {
-                return;
+            if done(&screen) {
+                return screen;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the screen still shows {text:?}:\n{screen}"
-            );
+            assert!(Instant::now() < deadline, "{failure}:\n{screen}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
